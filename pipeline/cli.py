@@ -1,0 +1,86 @@
+"""Command-line interface: ``python -m pipeline <command> FILE ...``.
+
+Bad input prints one line on stderr and exits with code 2; results go to stdout as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import DataError
+
+__all__ = ["main", "build_parser"]
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _load_clean(path: str, dayfirst: bool | None = None):
+    """Read and clean a transactions file inside DuckDB; returns (connection, report)."""
+    from pipeline.clean import clean_table
+    from pipeline.config import CleaningOptions
+    from pipeline.ingest import guess_mapping, load_raw, sniff
+
+    if not Path(path).is_file():
+        raise DataError(f"File {path!r} does not exist.")
+    con = duckdb.connect(config={"temp_directory": tempfile.gettempdir()})
+    columns = load_raw(con, sniff(path))
+    mapping = guess_mapping(columns, con.execute("SELECT * FROM raw LIMIT 1000").df())
+    return con, clean_table(con, mapping, CleaningOptions(dayfirst=dayfirst))
+
+
+def cmd_clean(args) -> int:
+    _, report = _load_clean(args.file, args.dayfirst)
+    _print_json(report.to_dict())
+    return 0
+
+
+def cmd_rfm(args) -> int:
+    from pipeline.exports import to_csv_bytes
+    from pipeline.rfm import rfm_from_connection, segment_summary
+
+    con, report = _load_clean(args.file, args.dayfirst)
+    rfm = rfm_from_connection(con, "tx", snapshot=args.snapshot)
+    cols = ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment"]
+    if args.out:
+        Path(args.out).write_bytes(to_csv_bytes(rfm[cols]))
+    summary = segment_summary(rfm)
+    _print_json({"snapshot": rfm.attrs["snapshot"], "customers": len(rfm), "revenue": report.revenue,
+                 "out": args.out, "segments": summary.round(4).to_dict(orient="records")})
+    return 0
+
+
+def _file_cmd(sub, name: str, help: str, func):
+    p = sub.add_parser(name, help=help)
+    p.add_argument("file", help="CSV, Excel or Parquet file")
+    p.add_argument("--dayfirst", action="store_true", default=None, help="read ambiguous dates as day-first")
+    p.set_defaults(func=func)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _file_cmd(sub, "clean", "print the cleaning report as JSON", cmd_clean)
+    p = _file_cmd(sub, "rfm", "write one row per customer with R, F, M, scores and segment", cmd_rfm)
+    p.add_argument("--snapshot", help="date recency is measured to (YYYY-MM-DD); default the day after the last purchase")
+    p.add_argument("--out", help="output CSV path")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, duckdb.Error) as e:
+        print(f"error: {type(e).__name__}: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2

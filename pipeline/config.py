@@ -1,0 +1,144 @@
+"""Project-wide defaults and the canonical data schema, as data.
+
+Every module reads its defaults from here; nothing else hard-codes them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "ROOT", "ASSETS", "TX_COLUMNS", "ROLES", "RFM_COLUMNS",
+    "CleaningOptions", "RFMConfig", "ChurnConfig", "workspace_root",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+
+#: Canonical cleaned-transaction columns (one row per purchase line). Every column is always
+#: present; optional roles the upload did not have are all-missing.
+#: customer_id, invoice_id, product_id, product_name, category, country: string
+#: date: datetime64 (naive); quantity, unit_price, amount: float64 (amount = line revenue > 0)
+TX_COLUMNS = (
+    "customer_id", "invoice_id", "date", "quantity", "unit_price", "amount",
+    "product_id", "product_name", "category", "country",
+)
+
+#: Column roles an upload can be mapped to (role -> human label).
+ROLES = {
+    "customer_id": "Customer id",
+    "invoice_id": "Invoice / order id",
+    "date": "Date-time",
+    "quantity": "Quantity",
+    "unit_price": "Unit price",
+    "amount": "Amount (line revenue)",
+    "product_id": "Product id",
+    "product_name": "Product name",
+    "category": "Category",
+    "country": "Country",
+}
+
+#: Columns of the per-customer RFM table produced by ``pipeline.rfm.rfm_table``.
+RFM_COLUMNS = (
+    "customer_id", "recency_days", "frequency", "monetary", "first_purchase", "last_purchase",
+    "tenure_days", "r_score", "f_score", "m_score", "segment",
+)
+
+
+@dataclass(frozen=True)
+class CleaningOptions:
+    """Which rows cleaning drops. Defaults reproduce the reference figures in shared/datasets."""
+
+    drop_missing_customer: bool = True
+    drop_cancellations: bool = True        # invoice id starting with the prefix below, or quantity <= 0
+    cancellation_prefix: str = "C"
+    drop_nonpositive_price: bool = True
+    drop_duplicates: bool = True
+    dayfirst: bool | None = None           # None: decide from the data
+
+
+@dataclass(frozen=True)
+class RFMConfig:
+    n_bins: int = 5
+    segments_file: Path = field(default=ASSETS / "rfm_segments.csv")
+
+
+@dataclass(frozen=True)
+class ChurnConfig:
+    horizon_days: int = 90
+    random_state: int = 42
+
+
+def workspace_root() -> Path:
+    """Folder holding every saved workspace (git-ignored). ``SEGMENTS_WORKSPACE`` overrides it."""
+    return Path(os.environ.get("SEGMENTS_WORKSPACE", ROOT / "workspace"))
+
+
+# --- Clustering (pipeline.cluster) and sequence embeddings (pipeline.sequences) ---
+__all__ += ["ClusterConfig", "SequenceConfig"]
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Defaults for clustering, k selection, maps and cluster names."""
+
+    random_state: int = 42
+    k_min: int = 2
+    k_max: int = 10
+    kmeans_n_init: int = 4              # restarts below ``large_n`` rows
+    large_n: int = 200_000              # from here K-Means seeds on a sample, then one Lloyd run on all rows
+    kmeans_init_sample: int = 50_000
+    silhouette_sample: int = 10_000
+    gmm_sample: int = 200_000
+    agglomerative_sample: int = 5_000   # Ward is O(n^2) in memory: fit on a sample, assign the rest to the nearest centroid
+    hdbscan_sample: int = 20_000
+    tsne_max: int = 20_000
+    skew_threshold: float = 1.0         # log_cols="auto": log1p non-negative columns more skewed than this
+    max_categories: int = 50            # one-hot refuses text columns with more distinct values
+    name_threshold: float = 0.35        # |z| of a cluster mean needed to mention the feature in the cluster name
+    name_max_terms: int = 3
+    silhouette_tolerance: float = 0.01  # silhouettes this close to the best count as a tie (broken by the elbow)
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """Defaults for per-customer spend sequences and the recurrent autoencoder."""
+
+    freq: str = "W"                     # "W" weekly or "M" monthly periods, aligned to the end of the data
+    weeks: int = 26
+    months: int = 12
+    cell: str = "gru"                   # "gru" or "lstm"
+    units: int = 32
+    latent_dim: int = 8
+    epochs: int = 15
+    batch_size: int = 64
+    learning_rate: float = 0.005
+    k: int = 4
+    seeds: tuple[int, ...] = (0, 1, 2)
+    churn_days: int = 90
+
+
+# --- BTYD / customer value (pipeline.clv) and the churn dataset (pipeline.churn) ---
+__all__ += ["BTYDConfig", "ChurnDataConfig"]
+
+
+@dataclass(frozen=True)
+class BTYDConfig:
+    """Defaults for the BG/NBD, Pareto/NBD and Gamma-Gamma fits (pipeline.clv)."""
+
+    horizon_days: int = 90
+    penalizers: tuple[float, ...] = (0.001, 0.01, 0.1)  # tried after the unpenalised fits fail
+    log_bound: float = 12.0                   # |log parameter| limit of the bounded fallback fit
+    boundary_dropout: float = 1e-3            # a/(a+b) below this: dropout at the boundary
+    max_next_order_days: int = 730            # no next order expected within this: NaT
+    min_fit_customers: int = 10               # fewer customers with T > 0: empirical-rate model
+
+
+@dataclass(frozen=True)
+class ChurnDataConfig:
+    """Rules of the out-of-time churn dataset (pipeline.churn)."""
+
+    min_history_days: int = 30                # history needed before the training cutoff
+    min_customers: int = 20                   # per train/test set
+    min_class_count: int = 5                  # customers per class (churned / active)

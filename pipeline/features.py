@@ -1,0 +1,180 @@
+"""Per-customer behavioural features as of a cutoff day, for clustering and churn models.
+
+Only transactions (and returns) dated strictly before ``as_of`` are read, so a model trained on these
+features never sees the future. Every feature is computed with vectorised pandas group-bys.
+
+Conventions
+-----------
+* ``as_of`` is a day (time of day is dropped). It defaults to the day after the last transaction, so the
+  whole table is used. Day counts are whole days between purchase *days* and ``as_of``.
+* An *order* is a distinct ``invoice_id``; a *visit* is a distinct purchase day. Gaps between orders are
+  measured between consecutive visits (two invoices on the same day are one visit, not a 0-day gap).
+* Missing values are filled, never left as NaN:
+  one-visit customers get ``mean_days_between`` = ``median_days_between`` = ``tenure_days`` (the gap is at
+  least that long, a censored lower bound) and ``std_days_between`` = 0; two-visit customers get std 0;
+  a line without quantity counts as one unit; a customer without any country gets ``"Unknown"``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import DataError
+
+__all__ = [
+    "WINDOWS", "NUMERIC_FEATURES", "FEATURE_COLUMNS",
+    "resolve_as_of", "customer_features", "numeric_feature_columns",
+]
+
+#: Look-back windows (days) for recent activity.
+WINDOWS = (30, 60, 90)
+
+#: Numeric feature columns, in output order.
+NUMERIC_FEATURES = (
+    "recency_days", "frequency", "monetary", "avg_order_value", "tenure_days",
+    "mean_days_between", "std_days_between", "median_days_between",
+    *(f"{kind}_{w}d" for w in WINDOWS for kind in ("orders", "spend")),
+    "orders_trend_90d", "spend_trend_90d",
+    "avg_basket_lines", "avg_basket_quantity", "n_products", "n_categories",
+    "return_count", "return_rate",
+)
+
+#: Every output column (numeric ones, then the categorical ``country``).
+FEATURE_COLUMNS = (*NUMERIC_FEATURES, "country")
+
+_REQUIRED = ("customer_id", "invoice_id", "date", "amount")
+
+
+def resolve_as_of(transactions: pd.DataFrame, as_of=None) -> pd.Timestamp:
+    """Return ``as_of`` as a midnight timestamp; ``None`` means the day after the last transaction."""
+    if as_of is None:
+        if transactions.empty:
+            raise DataError("features: the transactions table is empty; load a dataset with purchases first.")
+        return pd.Timestamp(transactions["date"].max()).normalize() + pd.Timedelta(days=1)
+    try:
+        return pd.Timestamp(as_of).normalize()
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"features: as_of {as_of!r} is not a date; give it as YYYY-MM-DD.") from exc
+
+
+def _before(table: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    if table is None or table.empty:
+        return None
+    return table.loc[pd.to_datetime(table["date"]) < as_of]
+
+
+def _check(transactions: pd.DataFrame) -> None:
+    missing = [c for c in _REQUIRED if c not in transactions.columns]
+    if missing:
+        raise DataError(f"features: transactions lack column(s) {missing}; pass the cleaned canonical table "
+                        "(pipeline.clean) with columns customer_id, invoice_id, date, amount, ...")
+
+
+def _orders(tx: pd.DataFrame) -> pd.DataFrame:
+    """One row per (customer, invoice): order day, spend, lines, quantity."""
+    qty = pd.to_numeric(tx["quantity"], errors="coerce").fillna(1.0) if "quantity" in tx else 1.0
+    tx = tx.assign(day=pd.to_datetime(tx["date"]).dt.normalize(), qty=qty)
+    return (tx.groupby(["customer_id", "invoice_id"], sort=False, observed=True)
+              .agg(day=("day", "min"), spend=("amount", "sum"), lines=("amount", "size"), qty=("qty", "sum"))
+              .reset_index())
+
+
+def _gap_stats(orders: pd.DataFrame) -> pd.DataFrame:
+    """Mean / std / median days between consecutive distinct purchase days."""
+    visits = orders[["customer_id", "day"]].drop_duplicates().sort_values(["customer_id", "day"])
+    gaps = visits.groupby("customer_id", sort=False)["day"].diff().dt.days
+    g = gaps.groupby(visits["customer_id"], sort=False)
+    return pd.DataFrame({"mean_days_between": g.mean(), "std_days_between": g.std(ddof=1),
+                         "median_days_between": g.median()})
+
+
+def _window_stats(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Orders and spend in the last 30/60/90 days and the last-90 vs previous-90 trend."""
+    age = (as_of - orders["day"]).dt.days            # 1 = yesterday
+    cols = {}
+    for w in (*WINDOWS, 180):
+        inside = age <= w
+        cols[f"orders_{w}d"] = inside.astype(float)
+        cols[f"spend_{w}d"] = orders["spend"].where(inside, 0.0)
+    sums = pd.DataFrame(cols).groupby(orders["customer_id"], sort=False).sum()
+    for kind in ("orders", "spend"):
+        last, prev = sums[f"{kind}_90d"], sums[f"{kind}_180d"] - sums[f"{kind}_90d"]
+        total = last + prev
+        sums[f"{kind}_trend_90d"] = ((last - prev) / total.where(total > 0)).fillna(0.0)
+    return sums.drop(columns=["orders_180d", "spend_180d"])
+
+
+def _distinct(tx: pd.DataFrame, column: str) -> pd.Series:
+    if column not in tx:
+        return pd.Series(dtype=float)
+    return tx.dropna(subset=[column]).groupby("customer_id", sort=False)[column].nunique()
+
+
+def _top_country(tx: pd.DataFrame) -> pd.Series:
+    """Most frequent country per customer (ties: alphabetical)."""
+    if "country" not in tx or tx["country"].isna().all():
+        return pd.Series(dtype=object)
+    counts = tx.dropna(subset=["country"]).groupby(["customer_id", "country"], observed=True).size()
+    counts = counts.reset_index(name="n").sort_values(["customer_id", "n", "country"],
+                                                      ascending=[True, False, True])
+    return counts.drop_duplicates("customer_id").set_index("customer_id")["country"].astype(str)
+
+
+def _return_stats(returns: pd.DataFrame | None) -> pd.DataFrame:
+    if returns is None or returns.empty:
+        return pd.DataFrame(columns=["return_count", "return_amount"], dtype=float)
+    g = returns.groupby("customer_id", sort=False)
+    return pd.DataFrame({"return_count": g["invoice_id"].nunique().astype(float),
+                         "return_amount": g["amount"].sum().abs()})
+
+
+def customer_features(transactions: pd.DataFrame, returns: pd.DataFrame | None = None,
+                      as_of=None) -> pd.DataFrame:
+    """Behavioural features of every customer with at least one purchase before ``as_of``.
+
+    Parameters
+    ----------
+    transactions : canonical cleaned transactions (``pipeline.config.TX_COLUMNS``).
+    returns : canonical return lines (positive magnitudes), or None.
+    as_of : day; rows dated on or after it are ignored. Default: the day after the last transaction.
+
+    Returns
+    -------
+    DataFrame indexed by ``customer_id`` with ``FEATURE_COLUMNS`` (see the module docstring for fills).
+    """
+    _check(transactions)
+    as_of = resolve_as_of(transactions, as_of)
+    tx = _before(transactions, as_of)
+    if tx is None or tx.empty:
+        raise DataError(f"features: no purchases before {as_of.date()}; choose a later cutoff date.")
+    orders = _orders(tx)
+    g = orders.groupby("customer_id", sort=False)
+    out = pd.DataFrame({
+        "recency_days": (as_of - g["day"].max()).dt.days.astype(float),
+        "frequency": g.size().astype(float),
+        "monetary": g["spend"].sum(),
+        "tenure_days": (as_of - g["day"].min()).dt.days.astype(float),
+        "avg_basket_lines": g["lines"].mean(),
+        "avg_basket_quantity": g["qty"].mean(),
+    })
+    out["avg_order_value"] = out["monetary"] / out["frequency"]
+    out = out.join(_gap_stats(orders)).join(_window_stats(orders, as_of))
+    one_visit = out["mean_days_between"].isna()
+    for col in ("mean_days_between", "median_days_between"):
+        out[col] = out[col].where(~one_visit, out["tenure_days"])
+    out["std_days_between"] = out["std_days_between"].fillna(0.0)
+    out["n_products"] = _distinct(tx, "product_id").reindex(out.index).fillna(0).astype(float)
+    out["n_categories"] = _distinct(tx, "category").reindex(out.index).fillna(0).astype(float)
+    rets = _return_stats(_before(returns, as_of)).reindex(out.index).fillna(0.0)
+    out["return_count"] = rets["return_count"]
+    out["return_rate"] = rets["return_amount"] / (out["monetary"] + rets["return_amount"])
+    out["country"] = _top_country(tx).reindex(out.index).fillna("Unknown").astype(str)
+    out.index = out.index.astype(str)
+    out.index.name = "customer_id"
+    return out.loc[:, list(FEATURE_COLUMNS)].sort_index()
+
+
+def numeric_feature_columns(features: pd.DataFrame) -> list[str]:
+    """Names of the numeric columns of a feature table (everything except categorical ones like country)."""
+    return [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
+            and not pd.api.types.is_bool_dtype(features[c])]

@@ -1,0 +1,131 @@
+"""Recency, frequency, monetary per customer, 1-5 scores and named segments.
+
+Aggregation runs in DuckDB; scores and segments are cheap per-customer steps in pandas.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from pipeline.config import RFM_COLUMNS, RFMConfig
+from pipeline.errors import DataError
+
+__all__ = ["load_segment_rules", "quantile_scores", "assign_segments", "rfm_table", "rfm_from_connection",
+           "segment_summary", "default_snapshot"]
+
+_RULE_COLUMNS = ["segment", "r_min", "r_max", "f_min", "f_max"]
+
+
+def load_segment_rules(source: str | Path | pd.DataFrame | None = None) -> pd.DataFrame:
+    """Read and check segment rules (``segment, r_min, r_max, f_min, f_max[, description, action]``).
+
+    Rules are tried in order; the first whose R and F score ranges contain a customer's scores names it.
+    """
+    df = pd.read_csv(source or RFMConfig().segments_file) if not isinstance(source, pd.DataFrame) else source.copy()
+    missing = [c for c in _RULE_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"Segment rules need the columns {', '.join(_RULE_COLUMNS)}; missing {', '.join(missing)}.")
+    df = df.dropna(subset=["segment"]).reset_index(drop=True)
+    for c in _RULE_COLUMNS[1:]:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    bad = df[df[_RULE_COLUMNS[1:]].isna().any(axis=1) | (df[_RULE_COLUMNS[1:]] < 1).any(axis=1)
+             | (df[_RULE_COLUMNS[1:]] > 5).any(axis=1) | (df["r_min"] > df["r_max"]) | (df["f_min"] > df["f_max"])]
+    if not bad.empty:
+        raise DataError(f"Segment rule {bad['segment'].iloc[0]!r}: score bounds must be whole numbers 1-5 with "
+                        "min ≤ max.")
+    if df.empty:
+        raise DataError("There are no segment rules. Add at least one row (segment, r_min, r_max, f_min, f_max).")
+    for c in ("description", "action"):
+        if c not in df.columns:
+            df[c] = ""
+    return df
+
+
+def quantile_scores(values: pd.Series, higher_is_better: bool = True, n_bins: int = 5) -> pd.Series:
+    """Scores 1..n_bins by quantile of the average rank: ties share a score, any number of customers works."""
+    s = pd.Series(values, dtype="float64")
+    pct = (s if higher_is_better else -s).rank(method="average", pct=True)
+    return np.ceil(pct * n_bins).clip(1, n_bins).fillna(1).astype("int64")
+
+
+def assign_segments(r: pd.Series, f: pd.Series, rules: pd.DataFrame | None = None) -> pd.Series:
+    """Name each customer by the first rule whose R and F ranges hold their scores ("Unassigned" if none)."""
+    rules = load_segment_rules(rules)
+    out = pd.Series("Unassigned", index=r.index, dtype=object)
+    done = pd.Series(False, index=r.index)
+    for row in rules.itertuples():
+        hit = ~done & r.between(row.r_min, row.r_max) & f.between(row.f_min, row.f_max)
+        out[hit] = row.segment
+        done |= hit
+    return out
+
+
+def default_snapshot(last_date) -> pd.Timestamp:
+    """The day after the last transaction."""
+    return pd.Timestamp(last_date).normalize() + pd.Timedelta(days=1)
+
+
+def rfm_from_connection(con: duckdb.DuckDBPyConnection, table: str = "tx", snapshot=None,
+                        rules: pd.DataFrame | None = None, n_bins: int = 5) -> pd.DataFrame:
+    """RFM table from canonical transactions held in DuckDB table ``table``; columns :data:`RFM_COLUMNS`."""
+    last = con.execute(f"SELECT max(date) FROM {table}").fetchone()[0]
+    if last is None:
+        raise DataError("There are no transactions to compute RFM from.")
+    snap = default_snapshot(last) if snapshot is None else pd.Timestamp(snapshot)
+    df = con.execute(f"""
+        SELECT customer_id,
+               date_diff('day', max(date)::DATE, ?::DATE) AS recency_days,
+               count(DISTINCT invoice_id) AS frequency,
+               sum(amount) AS monetary,
+               min(date) AS first_purchase, max(date) AS last_purchase,
+               date_diff('day', min(date)::DATE, ?::DATE) AS tenure_days
+        FROM {table} WHERE date < ?::TIMESTAMP GROUP BY customer_id ORDER BY customer_id""",
+        [snap, snap, snap]).df()
+    if df.empty:
+        raise DataError(f"No purchases before the snapshot date {snap.date()}; pick a later snapshot.")
+    df["customer_id"] = df["customer_id"].astype("string")
+    df["r_score"] = quantile_scores(df["recency_days"], higher_is_better=False, n_bins=n_bins)
+    df["f_score"] = quantile_scores(df["frequency"], n_bins=n_bins)
+    df["m_score"] = quantile_scores(df["monetary"], n_bins=n_bins)
+    df["segment"] = assign_segments(df["r_score"], df["f_score"], rules)
+    df.attrs["snapshot"] = str(snap.date())
+    return df[list(RFM_COLUMNS)]
+
+
+def rfm_table(transactions: pd.DataFrame, snapshot=None, rules: pd.DataFrame | None = None,
+              n_bins: int = 5) -> pd.DataFrame:
+    """RFM per customer from canonical transactions.
+
+    Parameters
+    ----------
+    transactions : canonical transactions (``customer_id, invoice_id, date, amount`` used).
+    snapshot : date the recency is measured to; default the day after the last transaction. Purchases on or
+        after the snapshot are ignored.
+    rules : segment rules (see :func:`load_segment_rules`); default ``assets/rfm_segments.csv``.
+
+    Returns
+    -------
+    DataFrame with columns ``pipeline.config.RFM_COLUMNS``: recency_days (days from the last purchase date to
+    the snapshot), frequency (distinct invoices), monetary (total spend), r/f/m scores 1-5 (5 best), segment.
+    """
+    con = duckdb.connect()
+    con.register("tx", transactions[["customer_id", "invoice_id", "date", "amount"]])
+    return rfm_from_connection(con, "tx", snapshot, rules, n_bins)
+
+
+def segment_summary(rfm: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: customers, share, revenue, revenue share, mean recency/frequency/monetary."""
+    g = rfm.groupby("segment", observed=True)
+    out = pd.DataFrame({
+        "customers": g.size(),
+        "revenue": g["monetary"].sum(),
+        "mean_recency_days": g["recency_days"].mean(),
+        "mean_frequency": g["frequency"].mean(),
+        "mean_monetary": g["monetary"].mean(),
+    })
+    out.insert(1, "share", out["customers"] / out["customers"].sum())
+    out.insert(3, "revenue_share", out["revenue"] / out["revenue"].sum())
+    return out.sort_values("revenue", ascending=False).reset_index()

@@ -1,0 +1,207 @@
+"""The workspace on disk: datasets (with mapping and cleaning report), saved customer segments, model folders.
+
+Layout: ``<root>/<workspace id>/datasets/<dataset id>/{meta.json, transactions.parquet, returns.parquet,
+customers.parquet, upload.<ext>}``, ``.../segments/<slug>.json``, ``.../models/<model id>/``. Every write goes to a
+temporary file or folder first and is moved into place with an atomic rename, so a crash mid-save leaves the previous
+version readable. Nothing here is ever unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import workspace_root
+from pipeline.errors import DataError
+
+__all__ = ["Dataset", "Workspace", "atomic_write_bytes", "atomic_write_json", "content_hash", "new_workspace_id"]
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def new_workspace_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, default=str).encode())
+
+
+@dataclass
+class Dataset:
+    """A saved dataset. ``kind`` is ``"transactions"`` (transactions + returns) or ``"customers"``."""
+
+    id: str
+    name: str
+    kind: str
+    transactions: pd.DataFrame | None = None
+    returns: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+    mapping: dict = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+    created: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class Workspace:
+    """One analyst's saved work. Different workspace ids never share files."""
+
+    def __init__(self, workspace_id: str, root: Path | None = None):
+        if not _ID.match(workspace_id or ""):
+            raise DataError(f"Workspace id {workspace_id!r} is not valid: use letters, digits, '-' or '_'.")
+        self.id = workspace_id
+        self.path = Path(root or workspace_root()) / workspace_id
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    # ---- datasets -------------------------------------------------------------------------------------------
+    def _ds_dir(self, dataset_id: str) -> Path:
+        if not _ID.match(dataset_id or ""):
+            raise DataError(f"Dataset id {dataset_id!r} is not valid.")
+        return self.path / "datasets" / dataset_id
+
+    def save_dataset(self, ds: Dataset, upload: bytes | None = None, upload_suffix: str = "") -> Dataset:
+        """Save (or replace) a dataset atomically: build it in a temporary folder, then swap it in."""
+        final = self._ds_dir(ds.id)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+        try:
+            for name in ("transactions", "returns", "customers"):
+                df = getattr(ds, name)
+                if df is not None:
+                    df.to_parquet(tmp / f"{name}.parquet", index=False)
+            old_upload = next(final.glob("upload.*"), None) if final.exists() else None
+            if upload is not None:
+                (tmp / f"upload{upload_suffix}").write_bytes(upload)
+            elif old_upload is not None:
+                shutil.copy2(old_upload, tmp / old_upload.name)
+            ds.created = ds.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
+            meta = {"id": ds.id, "name": ds.name, "kind": ds.kind, "mapping": ds.mapping, "report": ds.report,
+                    "created": ds.created, "extra": ds.extra}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+            self._swap_dir(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return ds
+
+    @staticmethod
+    def _swap_dir(tmp: Path, final: Path) -> None:
+        """Replace ``final`` by ``tmp``; the old folder is moved aside first and removed only after the swap."""
+        old = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:6]}")
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def list_datasets(self) -> list[dict]:
+        """Metadata of every readable saved dataset, newest first."""
+        out = []
+        for meta in (self.path / "datasets").glob("*/meta.json"):
+            try:
+                out.append(json.loads(meta.read_text()))
+            except (OSError, json.JSONDecodeError):
+                continue
+        self._recover()
+        return sorted(out, key=lambda m: m.get("created", ""), reverse=True)
+
+    def _recover(self) -> None:
+        """If a crash happened between the two renames of a swap, put the previous version back."""
+        for old in (self.path / "datasets").glob(".old-*"):
+            name = old.name[len(".old-"):].rsplit("-", 1)[0]
+            final = old.parent / name
+            if not final.exists() and (old / "meta.json").exists():
+                os.replace(old, final)
+
+    def load_dataset(self, dataset_id: str) -> Dataset:
+        d = self._ds_dir(dataset_id)
+        try:
+            meta = json.loads((d / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise DataError(f"Dataset {dataset_id!r} is not in this workspace (it may have been deleted).") from e
+        frames = {n: pd.read_parquet(d / f"{n}.parquet") if (d / f"{n}.parquet").exists() else None
+                  for n in ("transactions", "returns", "customers")}
+        return Dataset(meta["id"], meta["name"], meta["kind"], mapping=meta.get("mapping", {}),
+                       report=meta.get("report", {}), created=meta.get("created", ""),
+                       extra=meta.get("extra", {}), **frames)
+
+    def upload_path(self, dataset_id: str) -> Path | None:
+        """The original uploaded file of a dataset, kept so its mapping can be corrected later."""
+        return next(self._ds_dir(dataset_id).glob("upload*"), None)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        shutil.rmtree(self._ds_dir(dataset_id), ignore_errors=True)
+
+    def dataset_version(self, dataset_id: str) -> str:
+        """Changes whenever the dataset is saved again: use it in cache keys."""
+        meta = self._ds_dir(dataset_id) / "meta.json"
+        return f"{self.id}/{dataset_id}/{meta.stat().st_mtime_ns}" if meta.exists() else ""
+
+    # ---- small JSON documents: settings and saved segments ---------------------------------------------------
+    def read_json(self, name: str, default=None):
+        p = self.path / f"{name}.json"
+        try:
+            return json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            return default
+
+    def write_json(self, name: str, obj) -> None:
+        atomic_write_json(self.path / f"{name}.json", obj)
+
+    def save_segment(self, name: str, dataset_id: str, customer_ids: list[str], source: str = "") -> str:
+        """Save a named list of customers (e.g. a lasso selection) for the other pages to filter on."""
+        name = name.strip()
+        if not name:
+            raise DataError("Give the segment a name.")
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:48] or "segment"
+        atomic_write_json(self.path / "segments" / f"{slug}.json",
+                          {"name": name, "dataset_id": dataset_id, "customer_ids": [str(c) for c in customer_ids],
+                           "source": source, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        return slug
+
+    def list_segments(self, dataset_id: str | None = None) -> list[dict]:
+        out = []
+        for p in sorted((self.path / "segments").glob("*.json")):
+            try:
+                seg = json.loads(p.read_text()) | {"slug": p.stem}
+            except (OSError, json.JSONDecodeError):
+                continue
+            if dataset_id is None or seg.get("dataset_id") == dataset_id:
+                out.append(seg)
+        return out
+
+    def delete_segment(self, slug: str) -> None:
+        (self.path / "segments" / f"{slug}.json").unlink(missing_ok=True)
+
+    # ---- model folders (contents written by pipeline.persist) -----------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        p = self.path / "models"
+        p.mkdir(exist_ok=True)
+        return p
