@@ -365,7 +365,10 @@ class ClusterModel(ClusterMixin, BaseEstimator):
         return self
 
     def _relabel(self, raw: np.ndarray) -> np.ndarray:
-        return np.vectorize(self.relabel_.__getitem__, otypes=[int])(raw) if len(raw) else raw.astype(int)
+        lut = np.full(max(self.relabel_) + 2, NOISE)
+        for old, new in self.relabel_.items():
+            lut[old + 1] = new
+        return lut[np.asarray(raw, dtype=int) + 1]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Cluster of each row of ``X`` (built by the same transformer)."""
@@ -605,13 +608,13 @@ def _cluster_terms(z: pd.Series, cat_terms: list[str], rules, threshold: float, 
     """Terms for one cluster, strongest first: numeric features beyond the threshold, then categorical ones."""
     terms: list[str] = []
     for feat in z.abs().sort_values(ascending=False, kind="stable").index:
-        if abs(z[feat]) < threshold or len(terms) >= limit:
+        if abs(z[feat]) < threshold:
             break
         high, low = _words_for(str(feat), rules)
         word = high if z[feat] > 0 else low
         if word not in terms:
             terms.append(word)
-    return terms + cat_terms[: max(0, limit - len(terms))] if len(terms) < limit else terms
+    return (terms + cat_terms)[:limit]
 
 
 def name_clusters(z_scores: pd.DataFrame, cat_terms: dict[int, list[str]] | None = None,
@@ -620,24 +623,26 @@ def name_clusters(z_scores: pd.DataFrame, cat_terms: dict[int, list[str]] | None
     """Unique descriptive names from per-cluster z-scores of feature means (rows = cluster ids).
 
     A feature is mentioned when ``|z| >= config.name_threshold`` (at most ``config.name_max_terms``);
-    a cluster close to the mean on everything is "average". Duplicates get more terms, then a number.
+    a cluster close to the mean on everything is "average". Clusters sharing a name get weaker and extra
+    terms; any name still shared gets a number.
     """
     cat_terms = cat_terms or {}
-    names = {}
-    for cid, z in z_scores.iterrows():
-        terms = _cluster_terms(z, cat_terms.get(cid, []), rules, config.name_threshold, config.name_max_terms)
-        names[cid] = ", ".join(terms) or "average"
-    for cid in z_scores.index:                      # disambiguate with weaker / extra terms
-        clash = [c for c in z_scores.index if names[c] == names[cid]]
-        if len(clash) > 1:
-            for c in clash:
-                more = _cluster_terms(z_scores.loc[c], cat_terms.get(c, []), rules, 0.1, config.name_max_terms + 2)
-                names[c] = ", ".join(more) or names[c]
-    seen: dict[str, int] = {}
+
+    def name(cid, threshold: float, limit: int) -> str:
+        return ", ".join(_cluster_terms(z_scores.loc[cid], cat_terms.get(cid, []), rules, threshold, limit))
+
+    names = {cid: name(cid, config.name_threshold, config.name_max_terms) or "average" for cid in z_scores.index}
+    counts = pd.Series(names).value_counts()
     for cid in z_scores.index:
-        seen[names[cid]] = seen.get(names[cid], 0) + 1
-        if seen[names[cid]] > 1 or list(names.values()).count(names[cid]) > 1:
-            names[cid] = f"{names[cid]} ({seen[names[cid]]})"
+        if counts[names[cid]] > 1:
+            names[cid] = name(cid, 0.1, config.name_max_terms + 2) or names[cid]
+    seen: dict[str, int] = {}
+    counts = pd.Series(names, dtype=object).value_counts()
+    for cid in z_scores.index:
+        if counts[names[cid]] > 1:
+            base = names[cid]
+            seen[base] = seen.get(base, 0) + 1
+            names[cid] = f"{base} ({seen[base]})"
     return names
 
 
@@ -677,26 +682,27 @@ def cluster_profiles(df: pd.DataFrame, labels: np.ndarray, transformer: Customer
     labels = np.asarray(labels)
     if len(labels) != len(df):
         raise DataError(f"profiles: {len(labels):,} labels for {len(df):,} customers; they must match.")
-    X = transformer.transform(df)[:, : len(transformer.numeric_)]
-    Xdf = pd.DataFrame(X, columns=transformer.numeric_)
+    ids = sorted(set(labels.tolist()), key=lambda c: (c == NOISE, c))
+    Xdf = pd.DataFrame(transformer.transform(df)[:, : len(transformer.numeric_)], columns=transformer.numeric_)
     std = Xdf.std(ddof=0).replace(0, 1.0)
-    z = ((Xdf.groupby(labels).mean() - Xdf.mean()) / std).drop(index=NOISE, errors="ignore")
+    z = ((Xdf.groupby(labels).mean() - Xdf.mean()) / std).reindex([c for c in ids if c != NOISE]).fillna(0.0)
     names = name_clusters(z, _categorical_terms(df, labels, transformer), rules, config)
     names[NOISE] = NOISE_NAME
-    ids = sorted(set(labels.tolist()), key=lambda c: (c == NOISE, c))
-    g = pd.Series(labels, index=df.index)
-    out = pd.DataFrame({"cluster": ids, "name": [names[c] for c in ids],
-                        "size": [int((labels == c).sum()) for c in ids]})
+    sizes = pd.Series(labels).value_counts()
+    out = pd.DataFrame({"cluster": ids, "name": [names[c] for c in ids], "size": [int(sizes[c]) for c in ids]})
     out["share"] = out["size"] / len(labels)
     if revenue_col is not None:
-        rev = pd.to_numeric(df[revenue_col], errors="coerce").fillna(0.0)
-        out["revenue_share"] = [rev[g == c].sum() / rev.sum() if rev.sum() else np.nan for c in ids]
+        if revenue_col not in df.columns:
+            raise DataError(f"profiles: revenue column {revenue_col!r} not in the table.")
+        rev = pd.to_numeric(df[revenue_col], errors="coerce").fillna(0.0).to_numpy()
+        total = rev.sum()
+        out["revenue_share"] = (pd.Series(rev).groupby(labels).sum().reindex(ids).to_numpy() / total
+                                if total else np.nan)
     for f in transformer.numeric_:
-        vals = pd.to_numeric(df[f], errors="coerce")
-        out[f] = [vals[g == c].mean() for c in ids]
+        out[f] = pd.to_numeric(df[f], errors="coerce").reset_index(drop=True).groupby(labels).mean().reindex(ids).to_numpy()
     for f in transformer.categorical_:
-        cats = _as_category(df[f])
-        out[f] = [_top_share(cats[g == c]) for c in ids]
+        cats = _as_category(df[f]).reset_index(drop=True)
+        out[f] = [_top_share(cats[labels == c]) for c in ids]
     if segment_col is not None:
         mix = segment_mix(df, labels, segment_col)
         out["top_segments"] = [", ".join(f"{s} {p:.0%}" for s, p in mix.loc[c].nlargest(3).items() if p > 0)
