@@ -282,10 +282,15 @@ class BTYDModel(BaseEstimator):
         rows = X[X["T"] > 0]
         notes = []
         if len(rows) < len(X):
-            notes.append(f"{len(X) - len(rows):,} customers with T = 0 (first purchase on the last observed day) "
-                         "left out of the fit and scored with it")
+            k = len(X) - len(rows)
+            notes.append(f"{k:,} customer{'s' if k > 1 else ''} with T = 0 (first purchase on the last observed "
+                         "day) left out of the fit and scored with it")
         self.n_customers_, self.n_fitted_ = len(X), len(rows)
         self._fit_purchases(rows, notes)
+        self._build()
+        if self.at_boundary_:
+            share = float(np.mean(self._p_alive(*self._arrays(rows["frequency"], rows["recency"], rows["T"])) >= 0.9))
+            notes.append(self._boundary_note(share))
         gg, gg_note = _fit_gamma_gamma(rows)
         self.gg_params_ = gg
         notes.append(gg_note if gg else f"Gamma-Gamma not used ({gg_note}): expected order value = the "
@@ -293,7 +298,6 @@ class BTYDModel(BaseEstimator):
         self._pop_spend_ = float(rows.loc[rows["frequency"] > 0, "monetary_value"].mean()) \
             if (rows["frequency"] > 0).any() else float("nan")
         self.fit_note_ = ". ".join(n[0].upper() + n[1:] for n in notes) + "."
-        self._build()
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -316,9 +320,7 @@ class BTYDModel(BaseEstimator):
             ll = _bgnbd_loglik(params, w) if kind == "bgnbd" else _pareto_loglik(params, w)
             self.log_likelihood_ = ll
             notes.append("; ".join(failures + [how]) + f" (log-likelihood {ll:,.1f})")
-            self.at_boundary_ = at_bound or self._dropout_at_boundary(cfg)
-            if self.at_boundary_:
-                notes.append(self._boundary_note())
+            self.at_boundary_ = bool(at_bound or self._dropout_at_boundary(cfg))
             return None
         return self._use_empirical(rows, notes, "; ".join(failures))
 
@@ -329,7 +331,7 @@ class BTYDModel(BaseEstimator):
             fn.label = label
             return fn
 
-        yield step("lifetimes' BG/NBD fit", lambda: ("bgnbd", _fit_bgnbd_lifetimes(w, 0.0), 0.0, False,
+        yield step("the standard lifetimes BG/NBD fit", lambda: ("bgnbd", _fit_bgnbd_lifetimes(w, 0.0), 0.0, False,
                                                   f"BG/NBD fitted by maximum likelihood on {n}"))
 
         def bounded():
@@ -350,7 +352,7 @@ class BTYDModel(BaseEstimator):
             return p["a"] / (p["a"] + p["b"]) < cfg.boundary_dropout
         return p["s"] < cfg.boundary_dropout
 
-    def _boundary_note(self) -> str:
+    def _boundary_note(self, share_alive: float) -> str:
         p = self.params_
         if self.kind_ == "bgnbd":
             what = (f"a = {_pct(p['a'])}, b = {p['b']:.3g}; mean chance of dropping out after a purchase "
@@ -358,8 +360,8 @@ class BTYDModel(BaseEstimator):
         else:
             what = f"s = {_pct(p['s'])}, beta = {p['beta']:.3g}"
         return (f"dropout parameters at the boundary ({what}): the data show almost no sign of customers "
-                "leaving, so P(alive) is close to 1 for everyone and not informative; expected purchases "
-                "still rank customers")
+                f"leaving, so P(alive) is not informative (>= 0.9 for {share_alive:.1%} of customers); "
+                "expected purchases still rank customers")
 
     def _use_empirical(self, rows: pd.DataFrame, notes: list[str], why: str) -> None:
         rate = float(rows["frequency"].sum() / rows["T"].sum()) if len(rows) and rows["T"].sum() > 0 else 0.0

@@ -1,0 +1,178 @@
+"""Honest churn datasets: features strictly before a cutoff, labels from the H days that follow.
+
+Time convention (days). ``cutoff`` is the first day the features do *not* see: features and the BTYD fit use
+rows dated before it; the label window is the ``H`` days ``[cutoff, cutoff + H)``, i.e. the brief's
+``(cutoff, cutoff + H]`` with the cutoff at the end of the last observed day. Rows on or after
+``cutoff + H`` are never read. A customer is in the dataset when they bought at least once before the
+cutoff; ``churned`` = 1 when they made no purchase in the label window.
+
+Out-of-time evaluation (:func:`out_of_time_split`): with ``end`` = the day after the last transaction,
+train on cutoff ``end - 2H``, test on cutoff ``end - H``, and score everyone live with features as of ``end``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.clv import BTYDModel, btyd_summary
+from pipeline.config import ChurnConfig, ChurnDataConfig
+from pipeline.errors import DataError
+from pipeline.features import customer_features, numeric_feature_columns, resolve_as_of
+
+__all__ = [
+    "LABEL", "BTYD_FEATURES", "BASELINE_SCORE_COLUMN", "ChurnSplit", "data_span", "feature_table",
+    "churn_labels", "churn_dataset", "out_of_time_split", "live_features", "baseline_churn_score",
+]
+
+LABEL = "churned"
+#: BTYD columns added to the behavioural features (BG/NBD fitted on data before the cutoff, horizon H).
+BTYD_FEATURES = ("btyd_p_alive", "btyd_expected_purchases", "btyd_expected_aov", "btyd_expected_spend")
+#: The churn baseline ranks customers by this column: more expected purchases -> less churn.
+BASELINE_SCORE_COLUMN = "btyd_expected_purchases"
+
+
+@dataclass(frozen=True)
+class ChurnSplit:
+    """Out-of-time churn data: train (cutoff end - 2H), test (cutoff end - H), live features (as of end)."""
+
+    X_train: pd.DataFrame
+    y_train: pd.Series
+    X_test: pd.DataFrame
+    y_test: pd.Series
+    X_live: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+    btyd_live: BTYDModel | None = None
+
+
+def data_span(transactions: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(first purchase day, day after the last purchase)."""
+    if transactions.empty:
+        raise DataError("churn: the transactions table is empty; load a dataset with purchases first.")
+    dates = pd.to_datetime(transactions["date"])
+    return dates.min().normalize(), dates.max().normalize() + pd.Timedelta(days=1)
+
+
+def _horizon(horizon_days) -> int:
+    try:
+        value = float(horizon_days)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"churn: horizon {horizon_days!r} is not a whole number of days; use e.g. 90.") from exc
+    h = int(value) if np.isfinite(value) else 0
+    if h < 1 or h != value:
+        raise DataError(f"churn: horizon must be a whole number of days >= 1 (got {horizon_days!r}).")
+    return h
+
+
+def feature_table(transactions: pd.DataFrame, returns: pd.DataFrame | None, as_of,
+                  horizon_days: int = ChurnConfig.horizon_days) -> tuple[pd.DataFrame, BTYDModel]:
+    """Behavioural features + BTYD columns (BG/NBD and Gamma-Gamma fitted on rows before ``as_of``)."""
+    as_of = resolve_as_of(transactions, as_of)
+    feats = customer_features(transactions, returns, as_of)
+    summary = btyd_summary(transactions, as_of)
+    model = BTYDModel(horizon_days=horizon_days).fit(summary)
+    pred = model.predict_table(summary)
+    btyd = pred[[c.removeprefix("btyd_") for c in BTYD_FEATURES]].add_prefix("btyd_")
+    return feats.join(btyd.reindex(feats.index)), model
+
+
+def churn_labels(transactions: pd.DataFrame, customers: pd.Index, cutoff,
+                 horizon_days: int) -> pd.Series:
+    """1 = no purchase in ``[cutoff, cutoff + horizon_days)`` days, for each customer in ``customers``."""
+    cutoff = pd.Timestamp(cutoff).normalize()
+    dates = pd.to_datetime(transactions["date"])
+    window = (dates >= cutoff) & (dates < cutoff + pd.Timedelta(days=horizon_days))
+    buyers = pd.Index(transactions.loc[window, "customer_id"].astype(str).unique())
+    return pd.Series((~customers.isin(buyers)).astype(int), index=customers, name=LABEL)
+
+
+def _check_classes(y: pd.Series, name: str, cutoff: pd.Timestamp, rules: ChurnDataConfig) -> None:
+    where = f"{name} set (cutoff {cutoff.date()})"
+    if len(y) < rules.min_customers:
+        raise DataError(f"churn: the {where} has {len(y)} customers, fewer than the {rules.min_customers} needed; "
+                        "use more data or a later cutoff.")
+    churned = int(y.sum())
+    for label, n, fix in (("churned", churned, "a longer horizon"), ("active", len(y) - churned,
+                                                                    "a shorter horizon")):
+        if n < rules.min_class_count:
+            raise DataError(f"churn: in the {where} only {n} of {len(y):,} customers are {label} (at least "
+                            f"{rules.min_class_count} needed, the label must have two classes); try {fix}.")
+
+
+def churn_dataset(transactions: pd.DataFrame, returns: pd.DataFrame | None, cutoff,
+                  horizon_days: int = ChurnConfig.horizon_days, *, name: str = "churn",
+                  rules: ChurnDataConfig | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
+    """Features before ``cutoff``, label from ``[cutoff, cutoff + H)``.
+
+    Returns
+    -------
+    X : features (``pipeline.features.FEATURE_COLUMNS`` + ``BTYD_FEATURES``), indexed by customer_id.
+    y : ``churned`` (1 = no purchase in the window), same index.
+    info : cutoff, label window, sizes, churn rate, column lists, BTYD fit note and parameters.
+    """
+    rules = rules or ChurnDataConfig()
+    h = _horizon(horizon_days)
+    start, end = data_span(transactions)
+    cutoff = resolve_as_of(transactions, cutoff)
+    label_end = cutoff + pd.Timedelta(days=h)
+    if cutoff <= start or label_end > end:
+        raise DataError(f"churn: cutoff {cutoff.date()} with horizon {h} days needs purchases from before the "
+                        f"cutoff through {(label_end - pd.Timedelta(days=1)).date()}, but the data run from "
+                        f"{start.date()} to {(end - pd.Timedelta(days=1)).date()}; choose a cutoff between "
+                        f"{(start + pd.Timedelta(days=1)).date()} and {(end - pd.Timedelta(days=h)).date()} "
+                        "or a shorter horizon.")
+    X, model = feature_table(transactions, returns, cutoff, h)
+    y = churn_labels(transactions, X.index, cutoff, h)
+    _check_classes(y, name, cutoff, rules)
+    info = {
+        "cutoff": str(cutoff.date()), "label_window": [str(cutoff.date()), str((label_end - pd.Timedelta(days=1))
+                                                                                .date())],
+        "horizon_days": h, "n_customers": len(y), "churn_rate": float(y.mean()),
+        "numeric_columns": numeric_feature_columns(X), "categorical_columns": ["country"],
+        "btyd_model": model.kind_, "btyd_params": model.params_, "btyd_fit_note": model.fit_note_,
+    }
+    return X, y, info
+
+
+def live_features(transactions: pd.DataFrame, returns: pd.DataFrame | None,
+                  horizon_days: int = ChurnConfig.horizon_days) -> tuple[pd.DataFrame, BTYDModel]:
+    """Features of every customer as of the end of the data (for live churn scores and the lookup page)."""
+    return feature_table(transactions, returns, data_span(transactions)[1], _horizon(horizon_days))
+
+
+def out_of_time_split(transactions: pd.DataFrame, returns: pd.DataFrame | None,
+                      horizon_days: int = ChurnConfig.horizon_days, test_cutoff=None,
+                      rules: ChurnDataConfig | None = None) -> ChurnSplit:
+    """Train with cutoff ``test_cutoff - H``, test with ``test_cutoff`` (default ``end - H``), live as of ``end``."""
+    rules = rules or ChurnDataConfig()
+    h = _horizon(horizon_days)
+    start, end = data_span(transactions)
+    test_cut = end - pd.Timedelta(days=h) if test_cutoff is None else resolve_as_of(transactions, test_cutoff)
+    train_cut = test_cut - pd.Timedelta(days=h)
+    if train_cut - start < pd.Timedelta(days=rules.min_history_days) or test_cut + pd.Timedelta(days=h) > end:
+        span = (end - start).days
+        longest = max((span - rules.min_history_days) // 2, 0)
+        raise DataError(f"churn: horizon {h} days is longer than the data allow: out-of-time evaluation needs "
+                        f"2 x {h} days of labels after {rules.min_history_days} days of history, but the data "
+                        f"span {span} days ({start.date()} to {(end - pd.Timedelta(days=1)).date()}); choose a "
+                        f"horizon of at most {longest} days" + (" or an earlier test cutoff" if test_cutoff
+                                                                else "") + ".")
+    X_tr, y_tr, info_tr = churn_dataset(transactions, returns, train_cut, h, name="training", rules=rules)
+    X_te, y_te, info_te = churn_dataset(transactions, returns, test_cut, h, name="test", rules=rules)
+    X_live, model = live_features(transactions, returns, h)
+    info = {"horizon_days": h, "data_start": str(start.date()), "data_end": str((end - pd.Timedelta(days=1))
+                                                                                 .date()),
+            "train": info_tr, "test": info_te,
+            "live": {"as_of": str(end.date()), "n_customers": len(X_live), "btyd_fit_note": model.fit_note_}}
+    return ChurnSplit(X_tr, y_tr, X_te, y_te, X_live, info, model)
+
+
+def baseline_churn_score(X: pd.DataFrame) -> np.ndarray:
+    """BG/NBD baseline churn score in (0, 1]: exp(-expected purchases in H), the chance of no purchase under a
+    Poisson count with that mean. Ranks exactly like -expected purchases (for ROC/PR AUC)."""
+    if BASELINE_SCORE_COLUMN not in X:
+        raise DataError(f"churn baseline: column {BASELINE_SCORE_COLUMN!r} missing; build X with "
+                        "pipeline.churn.churn_dataset or feature_table.")
+    return np.exp(-X[BASELINE_SCORE_COLUMN].to_numpy(dtype=float))
