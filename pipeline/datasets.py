@@ -1,6 +1,7 @@
 """From an uploaded file (or built-in sample) to a :class:`pipeline.store.Dataset` ready to save."""
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,9 +97,11 @@ def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, 
     preview = con.execute("SELECT * FROM raw LIMIT 1000").df()
     mapping = mapping or guess_mapping(columns, preview)
     kind = kind or detect_kind(mapping, preview)
-    ds_id = content_hash(path.read_bytes() + str(sheet).encode())
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    ds_id = content_hash(f"{digest}:{sheet}".encode())
     extra = {"format": info.format, "encoding": info.encoding, "delimiter": info.delimiter, "sheet": sheet,
-             "sheets": list(info.sheets), "filename": filename}
+             "sheets": list(info.sheets), "filename": filename, "upload": path.name}
     if kind == "customers":
         id_column = id_column or guess_customer_id(preview)
         cust = customer_table(con.execute("SELECT * FROM raw").df(), id_column)

@@ -14,7 +14,7 @@ from pipeline.config import RFM_COLUMNS, RFMConfig
 from pipeline.errors import DataError
 
 __all__ = ["load_segment_rules", "quantile_scores", "assign_segments", "rfm_table", "rfm_from_connection",
-           "segment_summary", "default_snapshot"]
+           "segment_summary", "default_snapshot", "rf_grid", "filter_customers"]
 
 _RULE_COLUMNS = ["segment", "r_min", "r_max", "f_min", "f_max"]
 
@@ -79,7 +79,7 @@ def rfm_from_connection(con: duckdb.DuckDBPyConnection, table: str = "tx", snaps
         SELECT customer_id,
                date_diff('day', max(date)::DATE, ?::DATE) AS recency_days,
                count(DISTINCT invoice_id) AS frequency,
-               sum(amount) AS monetary,
+               round(sum(amount), 2) AS monetary,
                min(date) AS first_purchase, max(date) AS last_purchase,
                date_diff('day', min(date)::DATE, ?::DATE) AS tenure_days
         FROM {table} WHERE date < ?::TIMESTAMP GROUP BY customer_id ORDER BY customer_id""",
@@ -129,3 +129,23 @@ def segment_summary(rfm: pd.DataFrame) -> pd.DataFrame:
     out.insert(1, "share", out["customers"] / out["customers"].sum())
     out.insert(3, "revenue_share", out["revenue"] / out["revenue"].sum())
     return out.sort_values("revenue", ascending=False).reset_index()
+
+
+def rf_grid(rfm: pd.DataFrame) -> pd.DataFrame:
+    """Customers per (R score, F score) cell: rows R 5..1, columns F 1..5, zeros where empty."""
+    grid = pd.crosstab(rfm["r_score"], rfm["f_score"])
+    return grid.reindex(index=range(5, 0, -1), columns=range(1, 6), fill_value=0)
+
+
+def filter_customers(rfm: pd.DataFrame, segments: list[str] | None = None, r: tuple[int, int] = (1, 5),
+                     f: tuple[int, int] = (1, 5), m: tuple[int, int] = (1, 5),
+                     customer_ids: list[str] | None = None, search: str = "") -> pd.DataFrame:
+    """Customers in the given segments, score ranges, id list and id substring."""
+    keep = rfm["r_score"].between(*r) & rfm["f_score"].between(*f) & rfm["m_score"].between(*m)
+    if segments:
+        keep &= rfm["segment"].isin(segments)
+    if customer_ids is not None:
+        keep &= rfm["customer_id"].isin(customer_ids)
+    if search:
+        keep &= rfm["customer_id"].str.contains(search, regex=False, na=False)
+    return rfm[keep]

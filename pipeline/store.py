@@ -1,7 +1,7 @@
 """The workspace on disk: datasets (with mapping and cleaning report), saved customer segments, model folders.
 
 Layout: ``<root>/<workspace id>/datasets/<dataset id>/{meta.json, transactions.parquet, returns.parquet,
-customers.parquet, upload.<ext>}``, ``.../segments/<slug>.json``, ``.../models/<model id>/``. Every write goes to a
+customers.parquet}``, ``.../uploads/<content hash>.<ext>``, ``.../segments/<slug>.json``, ``.../models/<model id>/``. Every write goes to a
 temporary file or folder first and is moved into place with an atomic rename, so a crash mid-save leaves the previous
 version readable. Nothing here is ever unpickled.
 """
@@ -87,7 +87,7 @@ class Workspace:
             raise DataError(f"Dataset id {dataset_id!r} is not valid.")
         return self.path / "datasets" / dataset_id
 
-    def save_dataset(self, ds: Dataset, upload: bytes | None = None, upload_suffix: str = "") -> Dataset:
+    def save_dataset(self, ds: Dataset) -> Dataset:
         """Save (or replace) a dataset atomically: build it in a temporary folder, then swap it in."""
         final = self._ds_dir(ds.id)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -97,11 +97,6 @@ class Workspace:
                 df = getattr(ds, name)
                 if df is not None:
                     df.to_parquet(tmp / f"{name}.parquet", index=False)
-            old_upload = next(final.glob("upload.*"), None) if final.exists() else None
-            if upload is not None:
-                (tmp / f"upload{upload_suffix}").write_bytes(upload)
-            elif old_upload is not None:
-                shutil.copy2(old_upload, tmp / old_upload.name)
             ds.created = ds.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
             meta = {"id": ds.id, "name": ds.name, "kind": ds.kind, "mapping": ds.mapping, "report": ds.report,
                     "created": ds.created, "extra": ds.extra}
@@ -151,9 +146,20 @@ class Workspace:
                        report=meta.get("report", {}), created=meta.get("created", ""),
                        extra=meta.get("extra", {}), **frames)
 
-    def upload_path(self, dataset_id: str) -> Path | None:
-        """The original uploaded file of a dataset, kept so its mapping can be corrected later."""
-        return next(self._ds_dir(dataset_id).glob("upload*"), None)
+    def stage_upload(self, data: bytes, filename: str) -> Path:
+        """Keep an uploaded file (named by its content hash) so its mapping can be corrected later."""
+        suffix = "".join(c for c in Path(filename).suffix.lower() if c.isalnum() or c == ".")[:8]
+        path = self.path / "uploads" / f"{content_hash(data)}{suffix}"
+        if not path.exists():
+            atomic_write_bytes(path, data)
+        return path
+
+    def upload_path(self, name: str | None) -> Path | None:
+        """A staged upload by file name (as stored in a dataset's ``extra["upload"]``), if it is still there."""
+        if not name or not _ID.match(Path(name).stem):
+            return None
+        p = self.path / "uploads" / Path(name).name
+        return p if p.exists() else None
 
     def delete_dataset(self, dataset_id: str) -> None:
         shutil.rmtree(self._ds_dir(dataset_id), ignore_errors=True)

@@ -1,0 +1,92 @@
+"""Small widgets shared by the pages. User strings are only ever rendered as plain text, never as HTML."""
+from __future__ import annotations
+
+import hmac
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from pipeline.exports import to_csv_bytes, to_excel_bytes
+from pipeline.store import Dataset
+
+UPLOAD_PAGE = "pages/upload.py"
+
+
+def require_dataset(kind: str | None = "transactions") -> Dataset:
+    """The current dataset, or a friendly stop with a link to the Upload page."""
+    ds = state.current_dataset()
+    if ds is None:
+        st.info("No data yet. Load the built-in sample or upload a file first.")
+        st.page_link(UPLOAD_PAGE, label="Go to Upload", icon=":material/upload:")
+        st.stop()
+    if kind and ds.kind != kind:
+        what = "transactions (customer, date, amount)" if kind == "transactions" else "a customer table"
+        st.info(f"This page needs {what}; the current dataset '{ds.name}' is a {ds.kind} table. "
+                "Pick another dataset in the sidebar or upload one.")
+        st.page_link(UPLOAD_PAGE, label="Go to Upload", icon=":material/upload:")
+        st.stop()
+    return ds
+
+
+def downloads(df: pd.DataFrame, stem: str, key: str) -> None:
+    """CSV and Excel download buttons; cells that a spreadsheet would run as formulas are escaped."""
+    c1, c2 = st.columns(2)
+    c1.download_button("Download CSV", to_csv_bytes(df), f"{stem}.csv", "text/csv", key=f"{key}_csv",
+                       icon=":material/download:")
+    if len(df) <= 300_000:
+        c2.download_button("Download Excel", to_excel_bytes(df), f"{stem}.xlsx",
+                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_xlsx",
+                           icon=":material/download:")
+    else:
+        c2.caption("Excel download is offered up to 300,000 rows; use CSV for this list.")
+
+
+def metrics_row(items: dict[str, str]) -> None:
+    for col, (label, value) in zip(st.columns(len(items)), items.items()):
+        col.metric(label, value)
+
+
+def sidebar() -> None:
+    """Dataset picker (switch, delete) and the workspace link."""
+    ws = state.workspace()
+    metas = ws.list_datasets()
+    with st.sidebar:
+        st.subheader("Dataset")
+        if not metas:
+            st.caption("No saved datasets yet.")
+        else:
+            ids = [m["id"] for m in metas]
+            names = {m["id"]: f"{m['name']} · {m['kind']}" for m in metas}
+            cur = state.current_dataset_id()
+            pick = st.selectbox("Saved datasets", ids, index=ids.index(cur) if cur in ids else 0,
+                                format_func=names.get, key="sidebar_dataset")
+            if pick != cur:
+                state.set_current(pick)
+                st.rerun()
+            with st.popover("Delete this dataset", icon=":material/delete:"):
+                st.write(f"Delete '{names[pick]}' from this workspace? This cannot be undone.")
+                if st.button("Delete", type="primary", key="sidebar_delete"):
+                    ws.delete_dataset(pick)
+                    state.set_current(None)
+                    st.rerun()
+        st.caption(f"Workspace `{ws.id}` — bookmark this page's address to come back to your saved work.")
+
+
+def access_gate() -> bool:
+    """Optional login. Off unless ``.streamlit/secrets.toml`` sets ``password``; compared in constant time."""
+    try:
+        expected = st.secrets.get("password")
+    except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
+        expected = None
+    if not expected or st.session_state.get(state.AUTHED):
+        return True
+    st.title("Customer segmentation")
+    with st.form("login"):
+        given = st.text_input("Password", type="password")
+        if st.form_submit_button("Sign in"):
+            if hmac.compare_digest(given.encode(), str(expected).encode()):
+                st.session_state[state.AUTHED] = True
+                st.rerun()
+            st.error("Wrong password.")
+    return False

@@ -1,0 +1,126 @@
+"""Upload: built-in samples, file upload, column mapping editor, cleaning report, preview."""
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from app import state, ui
+from pipeline.clean import REASONS
+from pipeline.config import ROLES, CleaningOptions
+from pipeline.datasets import SAMPLES, build_dataset, inspect_file, sample_dataset
+from pipeline.errors import DataError
+
+ws = state.workspace()
+st.title("Upload")
+st.caption("Transactions (one row per order line: customer, date, amount or quantity × price) or a customer table "
+           "(one row per customer). CSV with any common delimiter or encoding, Excel (.xlsx) or Parquet.")
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the file…")
+def _inspect(path: str, filename: str, sheet: str | None):
+    return inspect_file(path, filename, sheet)
+
+
+def _save(make, label: str) -> None:
+    """Build a dataset, save it and make it current; on bad input say why and keep everything as it was."""
+    try:
+        with st.spinner(f"Reading and cleaning {label}…"):
+            ds = ws.save_dataset(make())
+    except DataError as e:
+        st.session_state[state.LAST_MESSAGE] = ("error", str(e))
+        return
+    state.set_current(ds.id)
+    st.session_state[state.STAGED] = None
+    st.session_state[state.LAST_MESSAGE] = ("success", f"Loaded '{ds.name}'.")
+
+
+cols = st.columns(len(SAMPLES) + 1)
+cols[0].markdown("**No file at hand?**")
+for col, (key, (label, desc)) in zip(cols[1:], SAMPLES.items()):
+    if col.button(f"Load {label}", key=f"sample_{key}", help=desc, icon=":material/dataset:"):
+        _save(lambda key=key: sample_dataset(key), label)
+        st.rerun()
+
+up = st.file_uploader("Upload a file", type=["csv", "txt", "tsv", "xlsx", "xlsm", "parquet"], key="uploader")
+if up is not None and st.session_state.get(state.UPLOAD_DONE) != up.file_id:
+    st.session_state[state.UPLOAD_DONE] = up.file_id
+    path = ws.stage_upload(up.getvalue(), up.name)
+    st.session_state[state.STAGED] = {"path": path.name, "filename": up.name}
+    _save(lambda: build_dataset(path, up.name), up.name)
+
+kind, text = st.session_state.pop(state.LAST_MESSAGE, (None, None)) or (None, None)
+if kind == "error":
+    st.error(text, icon=":material/error:")
+elif kind == "success":
+    st.success(text, icon=":material/check_circle:")
+    st.page_link("pages/rfm.py", label="See the RFM segments", icon=":material/arrow_forward:")
+
+# ---- mapping editor: for an upload that failed, else for the current dataset ----------------------------------
+ds = state.current_dataset()
+staged = st.session_state.get(state.STAGED)
+target = staged or ({"path": ds.extra.get("upload"), "filename": ds.name, "dataset": ds} if ds else None)
+upload = ws.upload_path(target["path"]) if target else None
+if upload is not None:
+    prev = target.get("dataset")
+    st.subheader("Column mapping", help="Which column holds what. Guessed from the names; correct it and apply.")
+    try:
+        sheets = _inspect(str(upload), target["filename"], None).info.sheets
+        sheet = st.selectbox("Excel sheet", sheets) if sheets else None
+        insp = _inspect(str(upload), target["filename"], sheet)
+    except DataError as e:
+        st.error(str(e), icon=":material/error:")
+        st.stop()
+    with st.form("mapping"):
+        kinds = ["transactions", "customers"]
+        kind = st.radio("This file holds", kinds, index=kinds.index(prev.kind if prev else insp.kind),
+                        format_func={"transactions": "Transactions", "customers": "A customer table"}.get,
+                        horizontal=True)
+        none = "— none —"
+        options = [none] + insp.columns
+        mapping = (prev.mapping if prev and prev.kind == "transactions" else None) or insp.mapping
+        grid = st.columns(5)
+        picked = {}
+        for i, (role, label) in enumerate(ROLES.items()):
+            cur = mapping.get(role)
+            picked[role] = grid[i % 5].selectbox(label, options, index=options.index(cur) if cur in options else 0,
+                                                 key=f"map_{role}")
+        id_options = ["(row number)"] + insp.columns
+        id_default = insp.id_column if insp.id_column in insp.columns else None
+        id_col = st.selectbox("Customer table: id column", id_options,
+                              index=id_options.index(id_default) if id_default else 0)
+        with st.expander("Cleaning options"):
+            prefix = st.text_input("Cancelled invoices start with", "C", max_chars=5)
+            dedup = st.checkbox("Drop exact duplicate rows", True)
+            dayfirst = st.checkbox("Ambiguous dates are day-first (31/12/2011)", False)
+        if st.form_submit_button("Apply mapping and clean", type="primary"):
+            roles = {r: (c if c != none else None) for r, c in picked.items()}
+            opts = CleaningOptions(cancellation_prefix=prefix, drop_duplicates=dedup, dayfirst=dayfirst)
+            _save(lambda: build_dataset(upload, target["filename"], mapping=roles, kind=kind, options=opts,
+                                        sheet=sheet, id_column=None if id_col == id_options[0] else id_col),
+                  target["filename"])
+            st.rerun()
+
+# ---- cleaning report and preview of the current dataset ---------------------------------------------------------
+if ds is None:
+    st.stop()
+st.subheader(f"Current dataset: {ds.name}")
+rep = ds.report
+if ds.kind == "transactions":
+    ui.metrics_row({"Rows read": f"{rep['rows_in']:,}", "Rows kept": f"{rep['rows_out']:,}",
+                    "Customers": f"{rep['customers']:,}", "Invoices": f"{rep['invoices']:,}",
+                    "Revenue": f"{rep['revenue']:,.2f}"})
+    st.markdown("**Cleaning report**")
+    dropped = [{"rule": REASONS[k], "rows dropped": v, "share of rows": v / max(rep["rows_in"], 1)}
+               for k, v in rep["dropped"].items()]
+    st.dataframe(dropped, hide_index=True, column_config={
+        "share of rows": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+    st.caption(f"Dates read as {rep['date_format']} · {rep['date_min']} to {rep['date_max']} · "
+               f"{rep['return_lines']:,} return lines kept aside for return rates.")
+    for note in rep.get("notes", []):
+        st.info(note, icon=":material/info:")
+    st.markdown("**Preview** (first 200 cleaned rows)")
+    st.dataframe(ds.transactions.head(200), hide_index=True)
+else:
+    ui.metrics_row({"Customers (rows)": f"{len(ds.customers):,}", "Columns": f"{ds.customers.shape[1] - 1}"})
+    st.caption("A customer table: used by the Clusters and Model lab pages (RFM needs transactions).")
+    st.dataframe(ds.customers.head(200), hide_index=True)

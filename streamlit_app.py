@@ -1,0 +1,15 @@
+"""Router: page config, access gate, shared sidebar, navigation. Pages live in pages/, logic in pipeline/."""
+import streamlit as st
+
+from app import ui
+
+st.set_page_config(page_title="Customer segments", page_icon=":material/groups:", layout="wide")
+
+if ui.access_gate():
+    pages = [
+        st.Page("pages/upload.py", title="Upload", icon=":material/upload:", default=True),
+        st.Page("pages/rfm.py", title="RFM segments", icon=":material/donut_small:"),
+    ]
+    nav = st.navigation(pages)
+    ui.sidebar()
+    nav.run()
