@@ -234,7 +234,7 @@ def _fit_gamma_gamma(X: pd.DataFrame) -> tuple[dict[str, float] | None, str]:
         with _quiet():
             f = GammaGammaFitter().fit(rows["frequency"], rows["monetary_value"])
     except Exception as exc:  # noqa: BLE001 - any optimiser failure means: use the empirical fallback
-        return None, f"the fit failed ({type(exc).__name__})"
+        return None, f"the fit failed: {_why(exc)}"
     params = {n: float(f.params_[n]) for n in _GG}
     if not params["q"] > 1 or not all(np.isfinite(list(params.values()))):
         return None, f"q = {params['q']:.3g} <= 1 gives no finite mean spend"
