@@ -217,10 +217,11 @@ def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
     dedup = "DISTINCT" if options.drop_duplicates else ""
     con.execute(f"""CREATE OR REPLACE TABLE tx AS SELECT {select_tx} FROM
         (SELECT {dedup} {raw_cols}, _cust, _date, _inv, _qty, _price, _amount FROM _flagged WHERE _drop IS NULL)
-        ORDER BY date, invoice_id""")
+        ORDER BY date, invoice_id, customer_id, product_id, product_name, quantity, unit_price, amount, country""")
     con.execute(f"""CREATE OR REPLACE TABLE tx_returns AS SELECT {select_tx.replace('_qty AS', 'abs(_qty) AS')
                     .replace('_amount AS', 'abs(_amount) AS')} FROM _flagged
-        WHERE _drop = 'cancellation_or_return' AND _cust IS NOT NULL AND _date IS NOT NULL""")
+        WHERE _drop = 'cancellation_or_return' AND _cust IS NOT NULL AND _date IS NOT NULL
+        ORDER BY date, invoice_id, customer_id, product_id, quantity, amount""")
     n_in = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     n_out, n_cust, n_inv, revenue, dmin, dmax = con.execute(
         "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT invoice_id), coalesce(sum(amount), 0),"
