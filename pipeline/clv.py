@@ -241,6 +241,12 @@ def _fit_gamma_gamma(X: pd.DataFrame) -> tuple[dict[str, float] | None, str]:
     return params, f"Gamma-Gamma fitted on {len(rows):,} repeat buyers"
 
 
+def _check_params(params: dict[str, float]) -> None:
+    bad = {k: v for k, v in params.items() if not (np.isfinite(v) and v > 0)}
+    if bad:
+        raise FloatingPointError(f"parameters not finite and positive: {bad}")
+
+
 def _why(exc: Exception) -> str:
     """Short reason for a failed fit step."""
     text = " ".join(str(exc).split())
@@ -310,11 +316,12 @@ class BTYDModel(BaseEstimator):
             return self._use_empirical(rows, notes, f"{why}: BG/NBD cannot be fitted")
         w = _compress(rows)
         failures = []
-        for step in self._ladder(w, cfg):
+        for label, step in self._ladder(w, cfg):
             try:
                 kind, params, penalizer, at_bound, how = step()
+                _check_params(params)
             except Exception as exc:  # noqa: BLE001 - the ladder exists to absorb optimiser failures
-                failures.append(f"{step.label} failed ({_why(exc)})")
+                failures.append(f"{label} failed ({_why(exc)})")
                 continue
             self.kind_, self.params_, self.penalizer_ = kind, params, penalizer
             ll = _bgnbd_loglik(params, w) if kind == "bgnbd" else _pareto_loglik(params, w)
@@ -324,27 +331,28 @@ class BTYDModel(BaseEstimator):
             return None
         return self._use_empirical(rows, notes, "; ".join(failures))
 
-    def _ladder(self, w: pd.DataFrame, cfg: BTYDConfig):
+    def _ladder(self, w: pd.DataFrame, cfg: BTYDConfig) -> list[tuple[str, Any]]:
+        """(label, step) pairs tried in order; a step returns (kind, params, penalizer, at_bound, note)."""
         n = f"{int(w['w'].sum()):,} customers"
-
-        def step(label, fn):
-            fn.label = label
-            return fn
-
-        yield step("the standard lifetimes BG/NBD fit", lambda: ("bgnbd", _fit_bgnbd_lifetimes(w, 0.0), 0.0, False,
-                                                  f"BG/NBD fitted by maximum likelihood on {n}"))
 
         def bounded():
             params, hit = _fit_bgnbd_bounded(w, cfg.log_bound)
-            return "bgnbd", params, 0.0, hit, (f"BG/NBD refitted by maximum likelihood with a bounded optimiser "
-                                                f"on {n}")
-        yield step("the bounded BG/NBD refit", bounded)
-        for pen in self.penalizers:
-            yield step(f"BG/NBD with penalizer {pen}", lambda pen=pen: (
-                "bgnbd", _fit_bgnbd_lifetimes(w, pen), pen, False,
-                f"BG/NBD fitted with penalizer {pen} on {n} (parameters shrunk towards 0)"))
-        yield step("Pareto/NBD", lambda: ("pareto_nbd", _fit_pareto(w), 0.0, False,
-                                          f"BG/NBD could not be fitted; Pareto/NBD fitted on {n}"))
+            return "bgnbd", params, 0.0, hit, f"BG/NBD refitted by maximum likelihood with a bounded optimiser on {n}"
+
+        def penalized(pen):
+            return ("bgnbd", _fit_bgnbd_lifetimes(w, pen), pen, False,
+                    f"BG/NBD fitted with penalizer {pen} on {n} (parameters shrunk towards 0)")
+
+        def standard():
+            return "bgnbd", _fit_bgnbd_lifetimes(w, 0.0), 0.0, False, f"BG/NBD fitted by maximum likelihood on {n}"
+
+        return [
+            ("the standard lifetimes BG/NBD fit", standard),
+            ("the bounded BG/NBD refit", bounded),
+            *((f"BG/NBD with penalizer {pen}", lambda pen=pen: penalized(pen)) for pen in self.penalizers),
+            ("Pareto/NBD", lambda: ("pareto_nbd", _fit_pareto(w), 0.0, False,
+                                    f"BG/NBD could not be fitted; Pareto/NBD fitted on {n}")),
+        ]
 
     def _dropout_at_boundary(self, cfg: BTYDConfig) -> bool:
         p = self.params_

@@ -178,3 +178,24 @@ def test_online_retail_boundary_fallback():
     assert "P(alive) is not informative" in m.fit_note_ and "expected purchases still rank" in m.fit_note_
     assert len(table) == 3370 and table["expected_purchases"].gt(0).all()
     assert table["expected_spend"].notna().all() and table["expected_purchases"].std() > 0.5
+
+
+def test_fallback_ladder_order(cdnow_fit, monkeypatch):
+    """Each failing rung is named in the note; when every model fails the empirical rate still scores."""
+    import pipeline.clv as clv
+    ch, _ = cdnow_fit
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("forced failure")
+    monkeypatch.setattr(clv, "_fit_bgnbd_lifetimes", boom)
+    m = BTYDModel(unit_days=7).fit(ch)
+    assert m.kind_ == "bgnbd" and "standard lifetimes BG/NBD fit failed" in m.fit_note_
+    assert m.params_["a"] == pytest.approx(0.793, rel=0.01)           # the bounded refit finds the same optimum
+    monkeypatch.setattr(clv, "_fit_bgnbd_bounded", boom)
+    m = BTYDModel(unit_days=7).fit(ch)
+    assert m.kind_ == "pareto_nbd" and "penalizer 0.1 failed" in m.fit_note_
+    monkeypatch.setattr(clv, "_fit_pareto", boom)
+    m = BTYDModel(unit_days=7).fit(ch)
+    assert m.kind_ == "empirical" and "Pareto/NBD failed" in m.fit_note_ and "empirical-rate" in m.fit_note_
+    table = m.predict_table(ch)
+    assert table["expected_purchases"].gt(0).all() and table["p_alive"].between(0, 1).all()
