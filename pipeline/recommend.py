@@ -1,0 +1,247 @@
+"""Next-category (or next-product) recommender: item-to-item cosine similarity on the customer x item matrix.
+
+Items are categories when the transactions have them (at least half the lines), else product ids (UCI Online
+Retail has no category). The customer x item matrix holds ``log(1 + lines bought)``; the item x item cosine
+similarity comes from the binary (bought / not bought) matrix. A customer's score for an item is the sum of the
+item's similarities to the customer's past items, weighted by how much of each they bought, optionally blended
+with item popularity. With ``include_repeats=True`` (default; consumables are bought again) past items stay
+candidates, and an item's similarity to itself (1) makes repeat purchases rank high; with ``False`` only items the
+customer never bought are recommended.
+
+Evaluation (:func:`hit_rate_at_k`) is out of time: fit on lines dated ``<= cutoff``, and a customer is a hit when
+any of their top-K items is bought in ``(cutoff, cutoff + horizon]``; the baseline recommends the K items bought
+by the most customers before the cutoff. With repeats included, a second baseline recommends the customer's own
+most-bought items ("buy again"); on Online Retail it beats the cosine scores (see benchmarks/bench_coupons.py), so
+the page should show it rather than hide it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+from pipeline.errors import DataError
+
+__all__ = ["ItemRecommender", "choose_item_column", "top_sellers", "hit_rate_at_k"]
+
+_CHUNK = 2048   # customers scored at once (dense chunk of customers x items)
+
+
+def choose_item_column(transactions: pd.DataFrame, item_col: str = "auto") -> str:
+    """``category`` if at least half the lines have one, else ``product_id``; or check an explicit choice."""
+    if item_col != "auto":
+        if item_col not in transactions.columns or transactions[item_col].notna().sum() == 0:
+            raise DataError(f"recommender: item column {item_col!r} is missing or empty; use 'category' or "
+                            "'product_id' (map one of them on upload).")
+        return item_col
+    for col in ("category", "product_id"):
+        if col in transactions.columns and transactions[col].notna().mean() >= 0.5:
+            return col
+    raise DataError("recommender: the transactions have neither a category nor a product id on most lines; map a "
+                    "product or category column on upload to get next-purchase recommendations.")
+
+
+def _check(transactions: pd.DataFrame) -> None:
+    missing = [c for c in ("customer_id", "date") if c not in transactions.columns]
+    if missing:
+        raise DataError(f"recommender: transactions lack column(s) {missing}; pass the cleaned canonical table "
+                        "(customer_id, date, product_id and/or category, ...).")
+    if transactions.empty:
+        raise DataError("recommender: the transactions table is empty; load a dataset with purchases first.")
+
+
+def _item_labels(tx: pd.DataFrame, item_col: str) -> pd.Series:
+    """Display name per item: the most frequent product name for product ids, the item itself otherwise."""
+    if item_col != "product_id" or "product_name" not in tx or tx["product_name"].isna().all():
+        return pd.Series(dtype=object)
+    names = tx.dropna(subset=["product_name"]).astype({"product_id": str, "product_name": str})
+    return names.groupby("product_id")["product_name"].agg(lambda s: s.value_counts().index[0])
+
+
+class ItemRecommender(BaseEstimator):
+    """Item-to-item cosine recommender (scikit-learn style: ``fit`` returns self, fitted attributes end in ``_``).
+
+    Parameters
+    ----------
+    item_col : ``"auto"``, ``"category"`` or ``"product_id"``.
+    include_repeats : recommend items the customer already bought (``False``: new items only).
+    popularity_weight : blend ``(1 - w) * score / max(score) + w * popularity / max(popularity)``.
+    """
+
+    def __init__(self, item_col: str = "auto", include_repeats: bool = True, popularity_weight: float = 0.0):
+        self.item_col = item_col
+        self.include_repeats = include_repeats
+        self.popularity_weight = popularity_weight
+
+    def fit(self, transactions: pd.DataFrame, y=None) -> "ItemRecommender":
+        """Build the customer x item matrix and the item x item cosine similarity."""
+        _check(transactions)
+        if not 0.0 <= self.popularity_weight <= 1.0:
+            raise DataError(f"recommender: popularity_weight {self.popularity_weight} must be between 0 and 1.")
+        self.item_col_ = choose_item_column(transactions, self.item_col)
+        tx = transactions.dropna(subset=["customer_id", self.item_col_])
+        cust = tx["customer_id"].astype(str).to_numpy()
+        item = tx[self.item_col_].astype(str).to_numpy()
+        self.customers_ = pd.Index(pd.unique(cust))
+        self.items_ = pd.Index(pd.unique(item))
+        counts = sp.csr_matrix((np.ones(len(tx)), (self.customers_.get_indexer(cust), self.items_.get_indexer(item))),
+                               shape=(len(self.customers_), len(self.items_)))
+        counts.sum_duplicates()
+        self.bought_ = counts.copy()
+        self.bought_.data[:] = 1.0
+        self.weights_ = counts.copy()
+        self.weights_.data = np.log1p(self.weights_.data)
+        co = (self.bought_.T @ self.bought_).tocsr().astype(np.float32)
+        inv = sp.diags(1.0 / np.sqrt(np.maximum(co.diagonal(), 1.0)).astype(np.float32))
+        self.similarity_ = (inv @ co @ inv).tocsr()
+        self.popularity_ = np.asarray(self.bought_.sum(axis=0)).ravel()   # customers who bought each item
+        self.item_names_ = _item_labels(tx, self.item_col_)
+        return self
+
+    def _scores(self, rows: np.ndarray, include_repeats: bool) -> np.ndarray:
+        """Dense scores for customer rows; items already bought are -inf when repeats are excluded."""
+        score = np.asarray((self.weights_[rows] @ self.similarity_).todense(), dtype=float)
+        w = self.popularity_weight
+        if w > 0:
+            score = (1 - w) * score / np.maximum(score.max(axis=1, keepdims=True), 1e-12)
+            score += w * self.popularity_ / max(self.popularity_.max(), 1)
+        if not include_repeats:
+            past = self.bought_[rows]
+            score[np.repeat(np.arange(len(rows)), np.diff(past.indptr)), past.indices] = -np.inf
+        return score
+
+    def _rows(self, customer_ids: Sequence) -> np.ndarray:
+        ids = pd.Index(pd.Series(customer_ids, dtype=object).astype(str))
+        rows = self.customers_.get_indexer(ids)
+        if (rows < 0).any():
+            unknown = list(ids[rows < 0][:3])
+            raise DataError(f"recommender: customer id(s) {unknown} have no purchases in the data the recommender "
+                            "was fitted on; check the id or refit on newer data.")
+        return rows
+
+    def top_k_batch(self, customer_ids: Sequence | None = None, k: int = 5,
+                    include_repeats: bool | None = None) -> pd.DataFrame:
+        """Long table ``customer_id, rank, item, score, already_bought`` (best first) for many customers."""
+        repeats = self.include_repeats if include_repeats is None else include_repeats
+        rows = np.arange(len(self.customers_)) if customer_ids is None else self._rows(customer_ids)
+        k = int(min(max(k, 1), len(self.items_)))
+        parts = []
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start:start + _CHUNK]
+            score = self._scores(chunk, repeats)
+            top = np.argpartition(-score, k - 1, axis=1)[:, :k]
+            top_score = np.take_along_axis(score, top, axis=1)
+            order = np.argsort(-top_score, axis=1, kind="stable")
+            top, top_score = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_score, order, axis=1)
+            bought = np.asarray(self.bought_[np.repeat(chunk, k), top.ravel()]).ravel() > 0
+            parts.append(pd.DataFrame({
+                "customer_id": np.repeat(self.customers_[chunk].to_numpy(), k), "rank": np.tile(np.arange(1, k + 1), len(chunk)),
+                "item": self.items_[top.ravel()].to_numpy(), "score": top_score.ravel(), "already_bought": bought}))
+        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["customer_id", "rank", "item", "score", "already_bought"])
+        return out[np.isfinite(out["score"].to_numpy(float))].reset_index(drop=True)
+
+    def top_k(self, customer_id, k: int = 5, include_repeats: bool | None = None) -> pd.DataFrame:
+        """Top-``k`` items for one customer: ``item, score, already_bought`` (+ ``name`` for products)."""
+        out = self.top_k_batch([customer_id], k, include_repeats).drop(columns=["customer_id", "rank"])
+        if len(self.item_names_):
+            out.insert(1, "name", out["item"].map(self.item_names_).fillna(""))
+        return out
+
+    def next_item(self, customer_ids: Sequence | None = None, include_repeats: bool | None = None) -> pd.Series:
+        """Most likely next item per customer (e.g. the ``next_category`` input of the coupon policy)."""
+        top = self.top_k_batch(customer_ids, 1, include_repeats)
+        return top.set_index("customer_id")["item"].rename(f"next_{self.item_col_}")
+
+
+def top_sellers(transactions: pd.DataFrame, k: int = 10, item_col: str = "auto") -> pd.DataFrame:
+    """Items bought by the most customers: ``item, customers, lines``."""
+    _check(transactions)
+    col = choose_item_column(transactions, item_col)
+    tx = transactions.dropna(subset=["customer_id", col]).astype({col: str})
+    out = tx.groupby(col).agg(customers=("customer_id", "nunique"), lines=("customer_id", "size"))
+    out = out.sort_values(["customers", "lines"], ascending=False).head(k)
+    return out.rename_axis("item").reset_index()
+
+
+def _hits(top: np.ndarray, truth: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per customer: does any of the first k recommended item indices appear in the truth row?"""
+    rows = np.repeat(np.arange(top.shape[0]), k)
+    return np.asarray(truth[rows, top[:, :k].ravel()]).reshape(-1, k).any(axis=1)
+
+
+def hit_rate_at_k(transactions: pd.DataFrame, cutoff=None, horizon_days: int = 90, k: Sequence[int] = (5, 10),
+                  item_col: str = "auto", include_repeats: bool = True,
+                  popularity_weight: float = 0.0) -> pd.DataFrame:
+    """Out-of-time hit-rate@K of the cosine recommender vs a top-sellers baseline.
+
+    Fit on lines dated ``<= cutoff`` (default: last date - ``horizon_days``). Evaluated customers bought before
+    the cutoff and bought (a new item, when ``include_repeats=False``) in ``(cutoff, cutoff + horizon]``; a hit
+    is any top-K item among those purchases. The baseline recommends the most-bought items (excluding the
+    customer's own past items when repeats are excluded, as the recommender does); with repeats included a
+    "buy again" baseline (the customer's own items by times bought, then top sellers) is added.
+
+    Returns
+    -------
+    DataFrame ``method, k, hit_rate, hits, customers, items, item_col, mode, cutoff``.
+    """
+    _check(transactions)
+    dates = pd.to_datetime(transactions["date"])
+    cutoff = dates.max() - pd.Timedelta(days=horizon_days) if cutoff is None else pd.Timestamp(cutoff)
+    train = transactions.loc[dates <= cutoff]
+    test = transactions.loc[(dates > cutoff) & (dates <= cutoff + pd.Timedelta(days=horizon_days))]
+    if train.empty or test.empty:
+        raise DataError(f"recommender evaluation: cutoff {cutoff.date()} leaves no purchases before it or in the "
+                        f"{horizon_days} days after; choose a cutoff inside the data's date range.")
+    model = ItemRecommender(item_col, include_repeats, popularity_weight).fit(train)
+    col = model.item_col_
+    test = test.dropna(subset=["customer_id", col])
+    rows = model.customers_.get_indexer(test["customer_id"].astype(str))
+    cols = model.items_.get_indexer(test[col].astype(str))
+    keep = (rows >= 0) & (cols >= 0)
+    truth = sp.csr_matrix((np.ones(keep.sum()), (rows[keep], cols[keep])), shape=model.bought_.shape)
+    truth.sum_duplicates()
+    truth.data[:] = 1.0
+    if not include_repeats:
+        truth = (truth - truth.multiply(model.bought_)).tocsr()
+        truth.eliminate_zeros()
+    evaluated = np.flatnonzero(np.diff(truth.indptr) > 0)
+    if evaluated.size == 0:
+        raise DataError(f"recommender evaluation: no customer from before {cutoff.date()} bought a known item in "
+                        f"the following {horizon_days} days; choose an earlier cutoff or a longer horizon.")
+    return _hit_table(model, truth, evaluated, sorted(set(int(x) for x in k)), include_repeats, cutoff)
+
+
+def _hit_table(model: ItemRecommender, truth: sp.csr_matrix, evaluated: np.ndarray, ks: list[int],
+               include_repeats: bool, cutoff: pd.Timestamp) -> pd.DataFrame:
+    kmax = min(max(ks), len(model.items_))
+    pop_order = np.argsort(-model.popularity_, kind="stable")
+    pop_tiebreak = 1e-6 * model.popularity_ / max(model.popularity_.max(), 1)
+    methods = ["Item-item cosine", "Top sellers"] + (["Buy again (own most-bought)"] if include_repeats else [])
+    hits = {(m, k): 0 for m in methods for k in ks}
+    for start in range(0, len(evaluated), _CHUNK):
+        chunk = evaluated[start:start + _CHUNK]
+        score = model._scores(chunk, include_repeats)
+        top = np.argsort(-score, axis=1, kind="stable")[:, :kmax]
+        if include_repeats:
+            base = np.tile(pop_order[:kmax], (len(chunk), 1))
+        else:
+            pop = np.tile(model.popularity_.astype(float), (len(chunk), 1))
+            past = model.bought_[chunk]
+            pop[np.repeat(np.arange(len(chunk)), np.diff(past.indptr)), past.indices] = -np.inf
+            base = np.argsort(-pop, axis=1, kind="stable")[:, :kmax]
+        tops = {"Item-item cosine": top, "Top sellers": base}
+        if include_repeats:  # the customer's own items by times bought, then top sellers
+            own = np.asarray(model.weights_[chunk].todense()) + pop_tiebreak
+            tops["Buy again (own most-bought)"] = np.argsort(-own, axis=1, kind="stable")[:, :kmax]
+        t = truth[chunk]
+        for (m, k) in hits:
+            hits[m, k] += int(_hits(tops[m], t, min(k, kmax)).sum())
+    n = len(evaluated)
+    mode = "include repeat purchases" if include_repeats else "new items only"
+    return pd.DataFrame([{"method": m, "k": k, "hit_rate": h / n, "hits": h, "customers": n,
+                          "items": len(model.items_), "item_col": model.item_col_, "mode": mode, "cutoff": cutoff}
+                         for (m, k), h in hits.items()])
