@@ -36,7 +36,7 @@ REASONS = {
 
 #: candidate date formats (DuckDB strptime), ISO handled by a cast; month-first before day-first
 DATE_FORMATS = (
-    "ISO", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y",
+    "ISO", "ISOTZ", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y",
     "%Y%m%d", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%m/%d/%y %H:%M", "%m/%d/%y", "%d/%m/%y %H:%M",
     "%d/%m/%y", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%d-%m-%Y %H:%M", "%d-%m-%Y", "%m-%d-%Y", "%d %b %Y", "%b %d, %Y",
     "%d-%b-%Y", "%d-%b-%y",
@@ -82,8 +82,10 @@ def _q(col: str) -> str:
 
 def _date_expr(fmt: str, col: str) -> str:
     c = f"trim({col})"
-    if fmt == "ISO":
-        return f"TRY_CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if fmt == "ISO":      # the fast path: 2011-12-09 12:50:00, 2011-12-09T12:50, 2011-12-09
+        return f"TRY_CAST({col} AS TIMESTAMP)"
+    if fmt == "ISOTZ":    # with a UTC offset: converted to UTC, then naive
+        return f"TRY_CAST(timezone('UTC', TRY_CAST({c} AS TIMESTAMPTZ)) AS TIMESTAMP)"
     return f"try_strptime({c}, '{fmt}')"
 
 
@@ -111,9 +113,9 @@ def detect_date_format(values: pd.Series, dayfirst: bool | None = None) -> tuple
     return best, float(shares[best]), bool(ambiguous)
 
 
-def _number_expr(con: duckdb.DuckDBPyConnection, col: str, table: str) -> str:
+def _number_expr(values: pd.Series, col: str) -> str:
     """SQL that reads a text column as a number, coping with currency signs, thousands separators and decimal commas."""
-    sample = [r[0] for r in con.execute(f"SELECT {_q(col)} FROM {table} WHERE {_q(col)} IS NOT NULL LIMIT 2000").fetchall()]
+    sample = [str(v) for v in values.dropna()]
     c = f"trim({_q(col)})"
     if all(re.fullmatch(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", s.strip()) for s in sample):
         return f"TRY_CAST({c} AS DOUBLE)"
@@ -127,12 +129,12 @@ def _number_expr(con: duckdb.DuckDBPyConnection, col: str, table: str) -> str:
     return f"TRY_CAST(CASE WHEN {stripped} LIKE '(%)' THEN '-' || trim({stripped}, '()') ELSE {stripped} END AS DOUBLE)"
 
 
-def _id_expr(con: duckdb.DuckDBPyConnection, col: str, table: str) -> str:
+def _id_expr(values: pd.Series, col: str) -> str:
     """Ids are text, leading zeros kept; ``17850.0`` (an id written by a float column) becomes ``17850``."""
     c = f"NULLIF(NULLIF(NULLIF(trim({_q(col)}), ''), 'nan'), 'NaN')"
-    share = con.execute(f"SELECT avg(regexp_matches({_q(col)}, '^\\d+\\.0$')::INT) FROM "
-                        f"(SELECT {_q(col)} FROM {table} WHERE {_q(col)} IS NOT NULL LIMIT 5000)").fetchone()[0]
-    return f"regexp_replace({c}, '\\.0$', '')" if share and share > 0.95 else c
+    v = values.dropna().astype(str)
+    share = v.str.fullmatch(r"\d+\.0").mean() if len(v) else 0
+    return f"regexp_replace({c}, '\\.0$', '')" if share > 0.95 else c
 
 
 def validate_mapping(mapping: dict[str, str | None], columns: list[str]) -> dict[str, str | None]:
@@ -162,7 +164,8 @@ def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
     columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     m = validate_mapping(mapping, columns)
     notes: list[str] = []
-    date_sample = con.execute(f"SELECT {_q(m['date'])} FROM {table} WHERE {_q(m['date'])} IS NOT NULL LIMIT 5000").df().iloc[:, 0]
+    sample = con.execute(f"SELECT * FROM {table} LIMIT 5000").df()
+    date_sample = sample[m["date"]].dropna()
     fmt, share, ambiguous = detect_date_format(date_sample, options.dayfirst)
     if ambiguous:
         notes.append(f"Dates such as {date_sample.iloc[0]!r} read the same month-first and day-first; read as "
@@ -171,11 +174,11 @@ def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
         ex = ", ".join(map(repr, date_sample.astype(str).head(3)))
         raise DataError(f"Column {m['date']!r}: most values are not dates (e.g. {ex}). Map the column that holds "
                         "the purchase date, in a format like 2011-12-09, 12/9/2011 8:26 or 20111209.")
-    num = {r: _number_expr(con, m[r], table) if m[r] else "NULL::DOUBLE" for r in ("quantity", "unit_price", "amount")}
+    num = {r: _number_expr(sample[m[r]], m[r]) if m[r] else "NULL::DOUBLE" for r in ("quantity", "unit_price", "amount")}
     txt = {r: f"NULLIF(trim({_q(m[r])}), '')" if m[r] else "NULL::VARCHAR"
            for r in ("product_name", "category", "country")}
-    txt["product_id"] = _id_expr(con, m["product_id"], table) if m["product_id"] else "NULL::VARCHAR"
-    inv = _id_expr(con, m["invoice_id"], table) if m["invoice_id"] else None
+    txt["product_id"] = _id_expr(sample[m["product_id"]], m["product_id"]) if m["product_id"] else "NULL::VARCHAR"
+    inv = _id_expr(sample[m["invoice_id"]], m["invoice_id"]) if m["invoice_id"] else None
     if inv is None:
         notes.append("No invoice column: each customer's purchases on one day count as one order.")
     qty_raw = f"{_q(m['quantity'])}" if m["quantity"] else "NULL"
@@ -200,7 +203,7 @@ def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
         ("nonpositive_price", "(_price <= 0 OR _amount <= 0)", options.drop_nonpositive_price),
     ]
     drop_case = "CASE " + " ".join(f"WHEN {cond} THEN '{name}'" for name, cond, on in rules if on) + " END"
-    cust = _id_expr(con, m["customer_id"], table)
+    cust = _id_expr(sample[m["customer_id"]], m["customer_id"])
     invoice = inv or "_cust || '|' || strftime(_date, '%Y-%m-%d')"
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW _typed AS
@@ -216,13 +219,11 @@ def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
         {txt['product_name']} AS product_name, {txt['category']} AS category, {txt['country']} AS country"""
     dedup = "DISTINCT" if options.drop_duplicates else ""
     con.execute(f"""CREATE OR REPLACE TABLE tx AS SELECT {select_tx} FROM
-        (SELECT {dedup} {raw_cols}, _cust, _date, _inv, _qty, _price, _amount FROM _flagged WHERE _drop IS NULL)
-        ORDER BY date, invoice_id, customer_id, product_id, product_name, quantity, unit_price, amount, country""")
+        (SELECT {dedup} {raw_cols}, _cust, _date, _inv, _qty, _price, _amount FROM _flagged WHERE _drop IS NULL)""")
     con.execute(f"""CREATE OR REPLACE TABLE tx_returns AS SELECT {select_tx.replace('_qty AS', 'abs(_qty) AS')
                     .replace('_amount AS', 'abs(_amount) AS')} FROM _flagged
-        WHERE _drop = 'cancellation_or_return' AND _cust IS NOT NULL AND _date IS NOT NULL
-        ORDER BY date, invoice_id, customer_id, product_id, quantity, amount""")
-    n_in = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        WHERE _drop = 'cancellation_or_return' AND _cust IS NOT NULL AND _date IS NOT NULL""")
+    n_in = con.execute("SELECT count(*) FROM _flagged").fetchone()[0]
     n_out, n_cust, n_inv, revenue, dmin, dmax = con.execute(
         "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT invoice_id), coalesce(sum(amount), 0),"
         " min(date)::VARCHAR, max(date)::VARCHAR FROM tx").fetchone()
@@ -238,7 +239,8 @@ def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
-    df = con.execute(f"SELECT * FROM {table}").df()
+    df = con.execute(f"SELECT * FROM {table} ORDER BY date, invoice_id, customer_id, product_id, product_name, "
+                     "quantity, unit_price, amount, country").df()
     for c in TX_COLUMNS:
         if c in ("date",):
             df[c] = pd.to_datetime(df[c])

@@ -35,6 +35,14 @@ def _load_clean(path: str, dayfirst: bool | None = None):
     return con, clean_table(con, mapping, CleaningOptions(dayfirst=dayfirst))
 
 
+def _transactions(path: str, dayfirst: bool | None = None):
+    """Cleaned (transactions, returns) DataFrames of a file."""
+    from pipeline.clean import _fetch
+
+    con, _ = _load_clean(path, dayfirst)
+    return _fetch(con, "tx"), _fetch(con, "tx_returns")
+
+
 def cmd_clean(args) -> int:
     _, report = _load_clean(args.file, args.dayfirst)
     _print_json(report.to_dict())
@@ -56,6 +64,14 @@ def cmd_rfm(args) -> int:
     return 0
 
 
+def cmd_btyd(args) -> int:
+    from pipeline.clv import btyd_params
+
+    tx, _ = _transactions(args.file, args.dayfirst)
+    _print_json(btyd_params(tx, cutoff=args.cutoff, unit_days=args.unit_days, include_pareto=not args.no_pareto))
+    return 0
+
+
 def _file_cmd(sub, name: str, help: str, func):
     p = sub.add_parser(name, help=help)
     p.add_argument("file", help="CSV, Excel or Parquet file")
@@ -71,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _file_cmd(sub, "rfm", "write one row per customer with R, F, M, scores and segment", cmd_rfm)
     p.add_argument("--snapshot", help="date recency is measured to (YYYY-MM-DD); default the day after the last purchase")
     p.add_argument("--out", help="output CSV path")
+    p = _file_cmd(sub, "btyd", "fit BG/NBD, Pareto/NBD and Gamma-Gamma; print the parameters as JSON", cmd_btyd)
+    p.add_argument("--cutoff", help="fit on purchases before this date (YYYY-MM-DD); default all")
+    p.add_argument("--unit-days", type=float, default=1.0, help="time unit in days (7 for weeks)")
+    p.add_argument("--no-pareto", action="store_true", help="skip the slower Pareto/NBD fit")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
     return parser
 
 

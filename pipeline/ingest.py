@@ -150,12 +150,15 @@ def load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None =
         src = info.path
         if info.encoding not in ("utf-8", "utf-8-sig"):
             src = _transcode_to_utf8(info.path, info.encoding)
+        # a UTF-8 file stays on disk behind a view (one pass when cleaning); a transcoded copy is loaded and removed
+        what = "VIEW" if src == info.path else "TABLE"
+        delim = info.delimiter.replace("'", "''")
         try:
             con.execute(
-                f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv(?, delim=?, header=true, all_varchar=true,"
-                " quote='\"', escape='\"', null_padding=true, strict_mode=false, max_line_size=20000000)",
-                [str(src), info.delimiter],
-            )
+                f"CREATE OR REPLACE {what} {table} AS SELECT * FROM read_csv('{_sql_str(src)}', delim='{delim}', "
+                "header=true, all_varchar=true, quote='\"', escape='\"', null_padding=true, strict_mode=false, "
+                "max_line_size=20000000)")
+            con.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
         except duckdb.Error as e:
             raise DataError(f"The CSV could not be read ({str(e).splitlines()[0][:200]}). Check that it is a "
                             "comma-, semicolon-, tab- or pipe-separated table with one header row.") from e
@@ -174,10 +177,13 @@ def load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None =
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _excel_df")
         con.unregister("_excel_df")
     cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-    n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    if n == 0:
+    if not con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall():
         raise DataError("The file has a header but no data rows. Upload a file with at least one row of data.")
     return cols
+
+
+def _sql_str(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def _flatten_to_text(con: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -65,8 +65,8 @@ def generate_raw(n_customers: int = 5000, seed: int = 0, start: str = "2023-01-0
     cats = list(_CATEGORIES)
     taste = rng.dirichlet(np.full(len(cats), 0.6), n_customers).cumsum(axis=1)
     cat_idx = (taste[line_cust] < rng.random(order_idx.size)[:, None]).sum(axis=1).clip(0, len(cats) - 1)
-    by_cat = [np.flatnonzero(prods["Category"].to_numpy() == c) for c in cats]
-    pick = np.array([by_cat[c][rng.integers(len(by_cat[c]))] for c in cat_idx])
+    counts = np.array([_CATEGORIES[c][0] for c in cats])       # products are listed category by category
+    pick = np.r_[0, counts.cumsum()[:-1]][cat_idx] + (rng.random(cat_idx.size) * counts[cat_idx]).astype(int)
     qty = 1 + rng.geometric(1 / prods["qty"].to_numpy()[pick]) - 1
     country = np.array(_COUNTRIES)[rng.integers(len(_COUNTRIES), size=n_customers)]
 
