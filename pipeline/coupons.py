@@ -352,7 +352,7 @@ def _context_arrays(customers: pd.DataFrame, config: CouponPolicyConfig) -> dict
     nxt = customers["next_category"] if "next_category" in customers else pd.Series("", index=customers.index)
     high = _text(seg).isin(config.high_value_segments).to_numpy()
     if config.high_value_min_spend is not None:
-        high |= spend >= config.high_value_min_spend
+        high = high | (spend >= config.high_value_min_spend)
     return {"customer_id": _text(customers["customer_id"]).to_numpy(), "segment": _text(seg).to_numpy(),
             "churn": churn, "band": risk_bands(churn, config), "order_value": order, "expected_spend": spend,
             "p_alive": np.clip(_num(customers, "p_alive", 1.0), 0, 1), "next_category": _text(nxt).to_numpy(),
