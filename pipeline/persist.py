@@ -287,7 +287,8 @@ def _load_part(directory: Path, key: str, spec: Any) -> Any:
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"Model part '{key}' ({kind}) could not be loaded safely ({exc}).") from exc
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"Model part '{key}' ({kind}) could not be loaded safely ({first_line}).") from exc
     raise DataError(f"Model part '{key}' has unknown kind {kind!r}; only 'xgboost' and 'keras' parts are loaded.")
 
 
