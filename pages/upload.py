@@ -41,7 +41,7 @@ for col, (key, (label, desc)) in zip(cols[1:], SAMPLES.items()):
         _save(lambda key=key: sample_dataset(key), label)
         st.rerun()
 
-up = st.file_uploader("Upload a file", type=["csv", "txt", "tsv", "xlsx", "xlsm", "parquet"], key="uploader")
+up = st.file_uploader("Upload a file (CSV, TSV, TXT, Excel .xlsx, Parquet)", key="uploader")
 if up is not None and st.session_state.get(state.UPLOAD_DONE) != up.file_id:
     st.session_state[state.UPLOAD_DONE] = up.file_id
     path = ws.stage_upload(up.getvalue(), up.name)
@@ -64,8 +64,11 @@ if upload is not None:
     prev = target.get("dataset")
     st.subheader("Column mapping", help="Which column holds what. Guessed from the names; correct it and apply.")
     try:
-        sheets = _inspect(str(upload), target["filename"], None).info.sheets
-        sheet = st.selectbox("Excel sheet", sheets) if sheets else None
+        first = _inspect(str(upload), target["filename"], None)
+        sheets = list(first.info.sheets)
+        current = prev.extra.get("sheet") if prev else first.sheet
+        sheet = st.selectbox("Excel sheet", sheets, index=sheets.index(current) if current in sheets else 0,
+                             key="sheet") if sheets else None
         insp = _inspect(str(upload), target["filename"], sheet)
     except DataError as e:
         st.error(str(e), icon=":material/error:")

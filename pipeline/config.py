@@ -10,7 +10,7 @@ from pathlib import Path
 
 __all__ = [
     "ROOT", "ASSETS", "TX_COLUMNS", "ROLES", "RFM_COLUMNS",
-    "CleaningOptions", "RFMConfig", "ChurnConfig", "workspace_root",
+    "CleaningOptions", "RFMConfig", "ChurnConfig", "workspace_root", "max_upload_bytes",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +68,11 @@ class RFMConfig:
 class ChurnConfig:
     horizon_days: int = 90
     random_state: int = 42
+
+
+def max_upload_bytes() -> int:
+    """Largest file the app reads (``SEGMENTS_MAX_UPLOAD_MB``, default 1024 MB, as ``.streamlit/config.toml``)."""
+    return int(float(os.environ.get("SEGMENTS_MAX_UPLOAD_MB", 1024)) * 2**20)
 
 
 def workspace_root() -> Path:

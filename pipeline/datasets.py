@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline.clean import clean_frame, clean_table, validate_mapping, _fetch
 from pipeline.config import CleaningOptions
 from pipeline.errors import DataError
-from pipeline.ingest import FileInfo, detect_kind, guess_customer_id, guess_mapping, load_raw, sniff
+from pipeline.ingest import FileInfo, detect_kind, first_data_sheet, guess_customer_id, guess_mapping, load_raw, sniff
 from pipeline.sample import generate_raw, load_cdnow
 from pipeline.store import Dataset, content_hash
 
@@ -50,6 +50,7 @@ def inspect_file(path: str | Path, filename: str | None = None, sheet: str | Non
     """Sniff and read a file, guess the column mapping and whether it is transactions or a customer table."""
     con = _connect()
     info = sniff(path, filename)
+    sheet = sheet or first_data_sheet(info)
     columns = load_raw(con, info, sheet)
     preview = con.execute("SELECT * FROM raw LIMIT 1000").df()
     n = con.execute("SELECT count(*) FROM raw").fetchone()[0]
@@ -93,6 +94,7 @@ def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, 
     path = Path(path)
     con = _connect()
     info = sniff(path, filename)
+    sheet = sheet or first_data_sheet(info)
     columns = load_raw(con, info, sheet)
     preview = con.execute("SELECT * FROM raw LIMIT 1000").df()
     mapping = mapping or guess_mapping(columns, preview)

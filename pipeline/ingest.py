@@ -16,11 +16,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipeline.config import max_upload_bytes
 from pipeline.errors import DataError
 
-__all__ = ["FileInfo", "sniff", "load_raw", "read_raw", "guess_mapping", "detect_kind", "guess_customer_id"]
+__all__ = ["FileInfo", "sniff", "first_data_sheet", "load_raw", "read_raw", "guess_mapping", "detect_kind", "guess_customer_id"]
 
 _DELIMITERS = [",", ";", "\t", "|"]
+csv.field_size_limit(1 << 24)
 _SAMPLE_BYTES = 1 << 20
 
 #: role -> normalised column names that mean it (lower case, letters and digits only), most specific first
@@ -75,7 +77,7 @@ def _detect_encoding(head: bytes) -> str:
 
 
 def _detect_delimiter(text: str) -> str:
-    lines = [ln for ln in text.splitlines()[:60] if ln.strip()]
+    lines = [ln[:100_000] for ln in text.splitlines()[:60] if ln.strip()]
     if not lines:
         raise DataError("The file is empty. Upload a table with a header row and at least one data row.")
     best, best_score = ",", (0, 0)
@@ -93,6 +95,10 @@ def sniff(path: str | Path, filename: str | None = None) -> FileInfo:
     """Find a file's format, text encoding, delimiter and (for Excel) sheet names."""
     path = Path(path)
     name = (filename or path.name).lower()
+    size = path.stat().st_size
+    if size > max_upload_bytes():
+        raise DataError(f"The file is {size / 2**20:,.0f} MB, over the {max_upload_bytes() / 2**20:,.0f} MB limit. "
+                        "Export fewer columns or a shorter period, or save it as Parquet (much smaller).")
     head = path.read_bytes()[:_SAMPLE_BYTES] if path.stat().st_size < 4 * _SAMPLE_BYTES else _read_head(path)
     if not head.strip():
         raise DataError("The file is empty. Upload a table with a header row and at least one data row.")
@@ -154,14 +160,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None =
         what = "VIEW" if src == info.path else "TABLE"
         delim = info.delimiter.replace("'", "''")
         try:
-            con.execute(
-                f"CREATE OR REPLACE {what} {table} AS SELECT * FROM read_csv('{_sql_str(src)}', delim='{delim}', "
-                "header=true, all_varchar=true, quote='\"', escape='\"', null_padding=true, strict_mode=false, "
-                "max_line_size=20000000)")
-            con.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
-        except duckdb.Error as e:
-            raise DataError(f"The CSV could not be read ({str(e).splitlines()[0][:200]}). Check that it is a "
-                            "comma-, semicolon-, tab- or pipe-separated table with one header row.") from e
+            _read_csv(con, what, table, src, delim)
         finally:
             if src != info.path:
                 src.unlink(missing_ok=True)
@@ -177,9 +176,33 @@ def load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None =
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _excel_df")
         con.unregister("_excel_df")
     cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    if info.format == "csv" and len(cols) == 1 and re.search(r"[:^~#/ ]\S", cols[0]):
+        raise DataError(f"Only one column was found (header {cols[0][:60]!r}): the values seem to be separated by "
+                        "another character. Save the file with commas, semicolons, tabs or | between values.")
     if not con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall():
         raise DataError("The file has a header but no data rows. Upload a file with at least one row of data.")
     return cols
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, what: str, table: str, src: Path, delim: str) -> None:
+    """Strict reading first; short rows padded with nulls next; then the single-threaded reader, which also copes
+    with quoted line breaks together with short rows."""
+    base = (f"read_csv('{_sql_str(src)}', delim='{delim}', header=true, all_varchar=true, quote='\"', escape='\"', "
+            "strict_mode=false, max_line_size=20000000")
+    error, empty = None, None
+    for extra in ("", ", null_padding=true", ", null_padding=true, parallel=false"):
+        try:
+            con.execute(f"CREATE OR REPLACE {what} {table} AS SELECT * FROM {base}{extra})")
+            if con.execute(f"SELECT count(*) FROM (SELECT * FROM {table} LIMIT 100000)").fetchone()[0]:
+                return
+            empty = empty or extra
+        except duckdb.Error as e:
+            error = e
+    if empty is not None:   # it parses, but has no data rows: load_raw says so
+        con.execute(f"CREATE OR REPLACE {what} {table} AS SELECT * FROM {base}{empty})")
+        return
+    raise DataError(f"The CSV could not be read ({str(error).splitlines()[0][:200]}). Check that it is a comma-, "
+                    "semicolon-, tab- or pipe-separated table with one header row.") from error
 
 
 def _sql_str(path: Path) -> str:
@@ -196,19 +219,23 @@ def _flatten_to_text(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {exprs} FROM {table}")
 
 
+def first_data_sheet(info: FileInfo) -> str | None:
+    """The first sheet of a workbook that holds data (None for other formats)."""
+    if info.format != "excel":
+        return None
+    for s in info.sheets:
+        if not pd.read_excel(info.path, sheet_name=s, dtype=str, nrows=5).dropna(how="all").empty:
+            return s
+    raise DataError("Every sheet of this Excel file is empty. Put the table on a sheet with a header row.")
+
+
 def _read_excel(info: FileInfo, sheet: str | None) -> pd.DataFrame:
-    sheets = list(info.sheets)
-    if sheet is None:  # first sheet that has data
-        for s in sheets:
-            df = pd.read_excel(info.path, sheet_name=s, dtype=str)
-            if not df.dropna(how="all").empty:
-                sheet = s
-                break
-        else:
-            raise DataError("Every sheet of this Excel file is empty. Put the table on a sheet with a header row.")
-    elif sheet not in sheets:
-        raise DataError(f"Sheet {sheet!r} is not in this workbook; it has {', '.join(sheets)}.")
+    sheet = sheet or first_data_sheet(info)
+    if sheet not in info.sheets:
+        raise DataError(f"Sheet {sheet!r} is not in this workbook; it has {', '.join(info.sheets)}.")
     df = pd.read_excel(info.path, sheet_name=sheet, dtype=str)
+    if df.dropna(how="all").empty or df.shape[1] == 0:
+        raise DataError(f"Sheet {sheet!r} is empty. Pick the sheet that holds the table.")
     df.columns = _unique_names([str(c) for c in df.columns])
     return df.astype(object).where(df.notna(), None)
 
