@@ -686,7 +686,11 @@ def evaluate_acceptance_model(history: pd.DataFrame, target: str | None = None, 
 
 @dataclass
 class LearnedCouponPolicy:
-    """A fitted acceptance model and the value of each coupon type; recommends argmax acceptance x value."""
+    """A fitted acceptance model and the value of each coupon type; recommends argmax acceptance x value.
+
+    ``feature_columns``, ``defaults`` and ``choices`` describe the what-if inputs (anything not given for a
+    person takes the training default: most frequent category / median number).
+    """
 
     model: object
     target: str
@@ -696,6 +700,7 @@ class LearnedCouponPolicy:
     numeric: list[str]
     defaults: dict
     values: dict[str, float]
+    choices: dict = field(default_factory=dict)      # what-if inputs: categories, or (min, max) for numbers
 
     @property
     def feature_columns(self) -> list[str]:
@@ -732,7 +737,9 @@ class LearnedCouponPolicy:
                 for col, cats in zip(self.categorical, enc.categories_):
                     offsets[col] = {str(v): pos + i for i, v in enumerate(cats)}
                     pos += len(cats)
-                self._layout = (xgb.get_booster(), offsets, pos)
+                booster = xgb.get_booster().copy()
+                booster.set_param({"nthread": 1})   # a few rows: threads cost more than they save
+                self._layout = (booster, offsets, pos)
         return self._layout
 
     def acceptance(self, person) -> pd.Series:
@@ -785,6 +792,8 @@ def fit_learned_policy(history: pd.DataFrame, target: str | None = None, coupon_
         raise DataError(f"coupon responses: values given for unknown coupon type(s) {unknown}; types are {types}.")
     defaults = {c: prep.X[c].mode().iloc[0] for c in prep.categorical}
     defaults |= {c: float(prep.X[c].median()) for c in prep.numeric}
+    choices = {c: sorted(prep.X[c].unique().tolist(), key=str) for c in prep.categorical if c != prep.coupon_column}
+    choices |= {c: (float(prep.X[c].min()), float(prep.X[c].max())) for c in prep.numeric}
     return LearnedCouponPolicy(model=est, target=prep.target, coupon_column=prep.coupon_column, coupon_types=types,
                                categorical=prep.categorical, numeric=prep.numeric, defaults=defaults,
-                               values={t: float((values or {}).get(t, 1.0)) for t in types})
+                               values={t: float((values or {}).get(t, 1.0)) for t in types}, choices=choices)

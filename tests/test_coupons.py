@@ -286,6 +286,13 @@ def test_learned_policy_recommends_by_acceptance(small_policy):
     assert f"{young['acceptance']:.0%}" in young["reason"]
 
 
+def test_learned_policy_describes_its_what_if_inputs(small_policy):
+    pol = small_policy
+    assert pol.feature_columns == ["age", "weather", "temperature"]
+    assert pol.choices["age"] == ["21", "26", "50plus", "below21"] and pol.choices["temperature"] == (30.0, 80.0)
+    assert pol.defaults["temperature"] == 55.0
+
+
 def test_learned_policy_weighs_acceptance_by_value(small_policy):
     rec = small_policy.recommend({"age": "21"}, values={"Dinner": 100.0})
     assert rec["coupon"] == "Dinner"
