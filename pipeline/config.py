@@ -147,3 +147,17 @@ class ChurnDataConfig:
     min_history_days: int = 30                # history needed before the training cutoff
     min_customers: int = 20                   # per train/test set
     min_class_count: int = 5                  # customers per class (churned / active)
+
+
+# --- Model lab orchestration (pipeline.lab) ---
+__all__ += ["LabConfig"]
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Defaults of the model lab: the random split of table targets and the importance of the best model."""
+
+    test_size: float = 0.25
+    importance_rows: int = 1000               # test rows permuted for the best model's importance
+    importance_repeats: int = 3
+    random_state: int = 42

@@ -37,7 +37,7 @@ from pipeline.models import KerasMLPClassifier, SubsampledClassifier
 
 __all__ = [
     "FORMAT_VERSION", "SAFE_TYPES", "ModelMetadata", "ExternalModel", "build_metadata", "data_hash",
-    "library_versions", "save_model", "load_model", "version_warnings",
+    "library_versions", "save_model", "load_model", "version_warnings", "read_metadata",
 ]
 
 FORMAT_VERSION = 1
@@ -159,6 +159,19 @@ def load_model(directory: str | Path) -> tuple[Pipeline, ModelMetadata]:
     except TypeError as exc:
         raise DataError(f"The metadata in '{directory / META_FILE}' is malformed ({exc}); re-save the model.") from exc
     return pipeline, meta
+
+
+def read_metadata(directory: str | Path) -> ModelMetadata:
+    """The metadata of a saved model without loading the model itself (for listing saved models).
+
+    Raises DataError when the folder is not a saved model of this format or its metadata is malformed.
+    """
+    directory = Path(directory)
+    payload = _read_meta(directory)
+    try:
+        return ModelMetadata(**payload["metadata"])
+    except TypeError as exc:
+        raise DataError(f"The metadata in '{directory / META_FILE}' is malformed ({exc}); re-save the model.") from exc
 
 
 def version_warnings(meta: ModelMetadata) -> list[str]:
