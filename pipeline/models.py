@@ -493,9 +493,10 @@ class ScoreBaseline:
     """A score-only baseline (e.g. BG/NBD expected purchases): binary targets only.
 
     Scores must be oriented so that higher means "more likely the positive class" (``labels[1]``;
-    for churn pass ``-expected_purchases``). The hard prediction flags the top share of test rows,
-    the share being the positive rate the threshold reproduces on ``train_score`` (the training
-    prevalence), or ``positive_rate`` when there is no training score.
+    for churn pass e.g. ``exp(-expected_purchases)``). Hard predictions: score >= a threshold chosen on
+    ``train_score`` (the quantile that flags the training prevalence), or, without training scores,
+    the top ``positive_rate`` share of test rows (default: the training prevalence). Rank metrics use
+    the raw score; the Brier score is NaN because the score is not a probability.
     """
 
     label: str
@@ -617,11 +618,10 @@ def _check_score_baselines(extra: Mapping[str, ScoreBaseline], labels: list, n_t
 def _score_baseline_row(key: str, base: ScoreBaseline, labels: list, y_train: np.ndarray, y_test: np.ndarray):
     score = np.asarray(base.test_score, dtype=float)
     if base.train_score is not None:
-        train = np.asarray(base.train_score, dtype=float)
-        rate = float(np.mean(train >= np.quantile(train, 1 - y_train.mean())))
+        threshold = float(np.quantile(np.asarray(base.train_score, dtype=float), 1 - y_train.mean()))
     else:
         rate = base.positive_rate if base.positive_rate is not None else float(y_train.mean())
-    threshold = np.quantile(score, 1 - rate) if rate > 0 else np.inf
+        threshold = float(np.quantile(score, 1 - rate)) if rate > 0 else np.inf
     y_pred = np.where(score >= threshold, labels[1], labels[0])
     report = classification_metrics(y_test, y_pred, None, labels, score=score)
     row = {"key": key, "model": base.label, "baseline": True, **report.scores,

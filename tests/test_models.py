@@ -176,8 +176,12 @@ def test_score_baseline_row_threshold_from_training_rate():
     row = res.table.loc["signal"]
     assert bool(row["baseline"]) and np.isnan(row["brier"])
     assert row["roc_auc"] == pytest.approx(skm.roc_auc_score(yte, Xte["signal"]))
-    predicted_rate = res.reports["signal"].confusion.iloc[:, 1].sum() / len(yte)
-    assert predicted_rate == pytest.approx(np.mean(ytr), abs=0.03)
+    threshold = np.quantile(Xtr["signal"], 1 - np.mean(ytr))  # flags the training prevalence on train
+    flagged = int((Xte["signal"] >= threshold).sum())
+    assert res.reports["signal"].confusion.iloc[:, 1].sum() == flagged
+    by_rate = m.ScoreBaseline("by rate", test_score=Xte["signal"].to_numpy(), positive_rate=0.25)
+    res = m.train_and_evaluate(Xtr, ytr, Xte, yte, [], extra_baseline_scores={"rate": by_rate}, settings=TINY)
+    assert res.reports["rate"].confusion.iloc[:, 1].sum() == 20  # top 25% of 80 test rows
     with pytest.raises(DataError, match="one score per test row"):
         bad = m.ScoreBaseline("short", test_score=np.zeros(3))
         m.train_and_evaluate(Xtr, ytr, Xte, yte, ["logreg"], extra_baseline_scores={"s": bad}, settings=TINY)
