@@ -31,7 +31,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.class_weight import compute_sample_weight
 
 from pipeline.errors import DataError
-from pipeline.metrics import METRIC_COLUMNS, MetricReport, classification_metrics
+from pipeline.metrics import MetricReport, classification_metrics
 
 __all__ = [
     "ZooSettings", "ModelSpec", "REGISTRY", "IMBALANCE_OPTIONS", "ScoreBaseline", "TrainResult",
@@ -102,7 +102,7 @@ class ToFloat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         frame = pd.DataFrame(X)
-        return np.column_stack([pd.to_numeric(frame[c], errors="coerce").astype(float) for c in frame.columns])
+        return np.column_stack([_to_float(frame[c]) for c in frame.columns])
 
 
 class ToText(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -117,7 +117,15 @@ class ToText(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         frame = pd.DataFrame(X)
-        return np.column_stack([frame[c].map(_as_text).to_numpy(dtype=object) for c in frame.columns])
+        return np.column_stack([frame[c].astype(object).map(_as_text).to_numpy(dtype=object, na_value=np.nan)
+                                for c in frame.columns])
+
+
+def _to_float(s: pd.Series) -> np.ndarray:
+    """Numbers (nullable dtypes and booleans included) as float64 with NaN for missing or non-numbers."""
+    if pd.api.types.is_bool_dtype(s):
+        s = s.astype("boolean").astype("Float64")
+    return pd.to_numeric(s, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _as_text(value) -> object:
@@ -660,10 +668,10 @@ def feature_reference(X: pd.DataFrame, types: Mapping[str, str]) -> dict[str, ob
     ref: dict[str, object] = {}
     for col, kind in types.items():
         if kind == "numeric":
-            value = pd.to_numeric(X[col], errors="coerce").mean()
+            value = np.nanmean(_to_float(X[col])) if X[col].notna().any() else np.nan
             ref[col] = None if pd.isna(value) else float(value)
         else:
-            mode = X[col].dropna().map(_as_text).mode()
+            mode = X[col].dropna().astype(object).map(_as_text).mode()
             ref[col] = str(mode.iloc[0]) if len(mode) else None
     return ref
 

@@ -307,3 +307,23 @@ def test_coupon_xgboost_five_fold_auc_beats_majority():
     res = cross_validate(pipe, data, y, cv=cv, scoring=["roc_auc", "accuracy"])
     assert res["test_roc_auc"].mean() >= 0.82
     assert res["test_accuracy"].mean() > 0.568 + 0.1
+
+
+def test_nullable_and_mixed_dtypes_train_and_explain():
+    X = pd.DataFrame({
+        "count": pd.array([1, None, 3, 4] * 10, dtype="Int64"),
+        "flag": pd.array([True, None, False, True] * 10, dtype="boolean"),
+        "city": pd.array(["x", None, "y", "z"] * 10, dtype="string"),
+        "mixed": [1, "a", None, 2.0] * 10,
+        "empty": [np.nan] * 40,
+    })
+    types = m.feature_types(X)
+    assert types == {"count": "numeric", "flag": "numeric", "city": "categorical", "mixed": "categorical",
+                     "empty": "numeric"}
+    y = np.array([0, 1] * 20)
+    pipe = m.build_pipeline("logreg", types, TINY).fit(X, y)
+    assert np.isfinite(pipe.predict_proba(X)).all()
+    assert "mixed_2" in m.transformed_feature_names(pipe)  # 2.0 and "2" are the same category
+    ref = m.feature_reference(X, types)
+    assert ref["count"] == pytest.approx(8 / 3) and ref["empty"] is None and ref["city"] == "x"
+    assert len(m.explain_row(pipe, X.iloc[[1]], top=3)) == 3
