@@ -556,19 +556,9 @@ def train_and_evaluate(
     total, y_test_labels = len(names) + len(extra), np.asarray(labels)[ye]
     rows, pipes, probas, reports = [], {}, {}, {}
     for step, name in enumerate(names):
-        spec = REGISTRY[name]
-        _progress(progress_callback, step, total, spec.label)
-        fit_data = (X_train, yt, None) if spec.baseline else (Xr, yr, weights)
-        pipe, train_s = _timed_fit(build_pipeline(name, types, s), *fit_data)
-        start = time.perf_counter()
-        proba = pipe.predict_proba(X_test[list(types)])
-        predict_s = time.perf_counter() - start
-        y_pred = np.asarray(labels)[proba.argmax(axis=1)]
-        report = classification_metrics(y_test_labels, y_pred, proba, labels)
-        row = {"key": name, "model": spec.label, "baseline": spec.baseline, **report.scores,
-               "train_s": train_s, "predict_s": predict_s}
-        if cv_folds:
-            row.update(_cv_scores(build_pipeline(name, types, s), *fit_data, cv_folds, len(labels), s))
+        _progress(progress_callback, step, total, REGISTRY[name].label)
+        fit_data = (X_train, yt, None) if REGISTRY[name].baseline else (Xr, yr, weights)
+        pipe, proba, report, row = _run_model(name, types, s, fit_data, X_test, labels, y_test_labels, cv_folds)
         rows.append(row)
         pipes[name], probas[name], reports[name] = pipe, proba, report
     for step, (key, base) in enumerate(extra.items(), start=len(names)):
@@ -580,6 +570,22 @@ def train_and_evaluate(
     table = pd.DataFrame(rows).set_index("key")
     return TrainResult(table=table, pipelines=pipes, proba=probas, reports=reports, labels=labels,
                        feature_types=types, y_test=y_test_labels, imbalance=imbalance, best=_best(table))
+
+
+def _run_model(name: str, types: Mapping[str, str], s: ZooSettings, fit_data: tuple, X_test: pd.DataFrame,
+               labels: list, y_test: np.ndarray, cv_folds: int | None):
+    """Fit one registry model, time fit and predict, score it; returns ``pipe, proba, report, row``."""
+    spec = REGISTRY[name]
+    pipe, train_s = _timed_fit(build_pipeline(name, types, s), *fit_data)
+    start = time.perf_counter()
+    proba = pipe.predict_proba(X_test[list(types)])
+    predict_s = time.perf_counter() - start
+    report = classification_metrics(y_test, np.asarray(labels)[proba.argmax(axis=1)], proba, labels)
+    row = {"key": name, "model": spec.label, "baseline": spec.baseline, **report.scores,
+           "train_s": train_s, "predict_s": predict_s}
+    if cv_folds:
+        row.update(_cv_scores(build_pipeline(name, types, s), *fit_data, cv_folds, len(labels), s))
+    return pipe, proba, report, row
 
 
 def _resolve_names(model_names: Sequence[str]) -> list[str]:
