@@ -16,6 +16,7 @@ import pandas as pd
 from pipeline.config import ROLES, TX_COLUMNS, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest import detect_kind, guess_mapping, load_raw, sniff
+from pipeline.log import step
 
 __all__ = [
     "REASONS", "CleaningReport", "CleanResult", "detect_date_format", "validate_mapping",
@@ -161,6 +162,15 @@ def validate_mapping(mapping: dict[str, str | None], columns: list[str]) -> dict
 def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
                 options: CleaningOptions = CleaningOptions(), table: str = "raw") -> CleaningReport:
     """Clean DuckDB table ``table`` into tables ``tx`` and ``tx_returns`` (canonical columns); return the report."""
+    with step("clean", roles=sorted(r for r, c in mapping.items() if c)) as log:
+        report = _clean_table(con, mapping, options, table)
+        log.update(rows_in=report.rows_in, rows_out=report.rows_out, dropped=report.dropped,
+                   date_format=report.date_format)
+    return report
+
+
+def _clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None], options: CleaningOptions,
+                 table: str) -> CleaningReport:
     columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     m = validate_mapping(mapping, columns)
     notes: list[str] = []

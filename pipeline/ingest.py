@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipeline.config import max_upload_bytes
 from pipeline.errors import DataError
+from pipeline.log import step
 
 __all__ = ["FileInfo", "sniff", "first_data_sheet", "load_raw", "read_raw", "guess_mapping", "detect_kind", "guess_customer_id"]
 
@@ -27,7 +28,8 @@ _SAMPLE_BYTES = 1 << 20
 
 #: role -> normalised column names that mean it (lower case, letters and digits only), most specific first
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "customer_id": ("customerid", "customer", "custid", "customerno", "customernumber", "clientid", "client",
+    "customer_id": ("customerid", "customer", "custid", "cust", "customerno", "customernumber", "customercode",
+                    "customerkey", "clientid", "client",
                     "userid", "memberid", "accountid", "buyerid", "shopperid"),
     "invoice_id": ("invoiceno", "invoice", "invoiceid", "invoicenumber", "orderid", "orderno", "ordernumber", "order",
                    "transactionid", "receiptid", "basketid", "billno", "saleid"),
@@ -152,6 +154,13 @@ def load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None =
     DataError
         When the file cannot be parsed as a table, or has no data rows.
     """
+    with step("read", format=info.format, encoding=info.encoding, bytes=info.path.stat().st_size) as log:
+        cols = _load_raw(con, info, sheet, table)
+        log["columns"] = len(cols)
+    return cols
+
+
+def _load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None, table: str) -> list[str]:
     if info.format == "csv":
         src = info.path
         if info.encoding not in ("utf-8", "utf-8-sig"):

@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipeline.config import RFM_COLUMNS, RFMConfig
 from pipeline.errors import DataError
+from pipeline.log import step
 
 __all__ = ["load_segment_rules", "quantile_scores", "assign_segments", "rfm_table", "rfm_from_connection",
            "segment_summary", "default_snapshot", "rf_grid", "filter_customers"]
@@ -111,9 +112,12 @@ def rfm_table(transactions: pd.DataFrame, snapshot=None, rules: pd.DataFrame | N
     DataFrame with columns ``pipeline.config.RFM_COLUMNS``: recency_days (days from the last purchase date to
     the snapshot), frequency (distinct invoices), monetary (total spend), r/f/m scores 1-5 (5 best), segment.
     """
-    con = duckdb.connect()
-    con.register("tx", transactions[["customer_id", "invoice_id", "date", "amount"]])
-    return rfm_from_connection(con, "tx", snapshot, rules, n_bins)
+    with step("rfm", lines=len(transactions)) as log:
+        con = duckdb.connect()
+        con.register("tx", transactions[["customer_id", "invoice_id", "date", "amount"]])
+        out = rfm_from_connection(con, "tx", snapshot, rules, n_bins)
+        log.update(customers=len(out), snapshot=out.attrs["snapshot"])
+    return out
 
 
 def segment_summary(rfm: pd.DataFrame) -> pd.DataFrame:

@@ -117,13 +117,15 @@ class Workspace:
 
     def list_datasets(self) -> list[dict]:
         """Metadata of every readable saved dataset, newest first."""
+        self._recover()
         out = []
         for meta in (self.path / "datasets").glob("*/meta.json"):
+            if meta.parent.name.startswith("."):     # half-written (.tmp-) or superseded (.old-) versions
+                continue
             try:
                 out.append(json.loads(meta.read_text()))
             except (OSError, json.JSONDecodeError):
                 continue
-        self._recover()
         return sorted(out, key=lambda m: m.get("created", ""), reverse=True)
 
     def _recover(self) -> None:

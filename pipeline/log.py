@@ -1,0 +1,48 @@
+"""Structured logging of pipeline steps: one JSON line per step with its duration and sizes.
+
+Only counts, timings, names of columns and options are logged — never customer-level values (ids, amounts of a
+customer, product names). Level: ``SEGMENTS_LOG_LEVEL`` (DEBUG, INFO, WARNING…; default INFO).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+
+__all__ = ["logger", "step"]
+
+logger = logging.getLogger("pipeline")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                   "logger": record.name, "event": record.getMessage()}
+        payload.update(getattr(record, "fields", {}))
+        return json.dumps(payload, default=str)
+
+
+if not logger.handlers:
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(_JsonFormatter())
+    logger.addHandler(_handler)
+    logger.propagate = False
+logger.setLevel(os.environ.get("SEGMENTS_LOG_LEVEL", "INFO").upper())
+
+
+@contextmanager
+def step(name: str, **fields):
+    """Time a pipeline step; the block may add aggregate fields (counts, sizes) to the yielded dict."""
+    info: dict = dict(fields)
+    t0 = time.perf_counter()
+    try:
+        yield info
+    except Exception as e:
+        info.update(seconds=round(time.perf_counter() - t0, 4), error=type(e).__name__)
+        logger.warning(name, extra={"fields": info})
+        raise
+    info["seconds"] = round(time.perf_counter() - t0, 4)
+    logger.info(name, extra={"fields": info})
