@@ -92,3 +92,7 @@ def rfm(snapshot: str | None = None) -> pd.DataFrame:
     """RFM table of the current transactions dataset with the workspace's segment rules."""
     rules = segment_rules().to_json(orient="records")
     return _rfm(dataset_key(), snapshot, rules)
+
+
+# ---- model lab (pages/model_lab.py) -------------------------------------------------------------------------------
+LAB_RESULTS = "lab_results"          # {dataset key: (settings, pipeline.lab.LabResult)}: this session's comparisons

@@ -1,0 +1,413 @@
+"""Model lab: build a target, train and compare the zoo, keep the result, save/load/activate models.
+
+This is the orchestration the Model lab page and the ``churn``/``train`` CLI commands share. Three targets:
+
+* **churn** (transactions): out-of-time split from :func:`pipeline.churn.out_of_time_split` - train on features
+  as of ``end - 2H`` labelled by the next ``H`` days, test on features as of ``end - H``; the BG/NBD
+  expected-purchases score is an extra baseline row.
+* **column** (customer table): any column as the class target, chosen features, stratified random split.
+* **segment** (transactions): the RFM segment. Segments are computed from the R and F scores, so the features
+  they are made of are dropped by default (:data:`SEGMENT_LEAKY_FEATURES`) and a leakage note is returned.
+
+Saved models live in ``Workspace.models_dir / <model id>`` written by :mod:`pipeline.persist` (no pickle);
+the model the customer-lookup page uses is recorded in the workspace JSON document ``active_model``.
+"""
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from pipeline import models as zoo
+from pipeline.config import ChurnConfig, LabConfig
+from pipeline.errors import DataError
+from pipeline.metrics import METRIC_COLUMNS
+from pipeline.persist import ModelMetadata, build_metadata, load_model, read_metadata, save_model
+from pipeline.store import Dataset, Workspace
+
+__all__ = [
+    "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "ACTIVE_MODEL_DOC", "BASELINE_KEY", "LabResult",
+    "default_features", "run_comparison", "run_churn_comparison", "run_table_comparison", "run_segment_comparison",
+    "metric_records", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
+    "delete_model", "set_active_model", "active_model", "score_dataset",
+]
+
+Progress = Callable[[int, int, str], None]
+
+#: Target kinds: key -> what it predicts.
+TARGET_KINDS = {
+    "churn": "No purchase in the next H days (transactions)",
+    "column": "A column of a customer table",
+    "segment": "The RFM segment (transactions)",
+}
+#: Features from which the RFM segment (R and F scores) can be read off: recency, frequency, the recent-activity
+#: windows (which reveal recency), gaps between orders (tenure / frequency) and average order value
+#: (monetary / frequency).
+SEGMENT_LEAKY_FEATURES = (
+    "recency_days", "frequency", "avg_order_value", "mean_days_between", "median_days_between",
+    "orders_30d", "spend_30d", "orders_60d", "spend_60d", "orders_90d", "spend_90d",
+    "orders_trend_90d", "spend_trend_90d",
+)
+#: Workspace JSON document holding the id of the model the lookup page uses.
+ACTIVE_MODEL_DOC = "active_model"
+#: Key of the BG/NBD score row in a churn comparison.
+BASELINE_KEY = "bgnbd"
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass
+class LabResult:
+    """One comparison: the zoo's result plus what is needed to show, explain and save it."""
+
+    kind: str
+    target: str
+    train: zoo.TrainResult
+    X_train: pd.DataFrame
+    y_train: pd.Series
+    X_test: pd.DataFrame
+    settings: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    importance: pd.DataFrame | None = None
+    seconds: float = 0.0
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.train.table
+
+    @property
+    def best(self) -> str | None:
+        return self.train.best
+
+
+# -- targets ------------------------------------------------------------------------------------------------
+
+def default_features(table: pd.DataFrame, target: str) -> list[str]:
+    """Every column except ``customer_id``, the target, all-empty columns and text columns unique per row (ids)."""
+    out = []
+    for col in table.columns:
+        s = table[col]
+        if col in ("customer_id", target) or s.isna().all():
+            continue
+        if not pd.api.types.is_numeric_dtype(s) and len(s) > 20 and s.nunique(dropna=True) == s.notna().sum():
+            continue
+        out.append(col)
+    return out
+
+
+def _step(progress: Progress | None, step: int, total: int, label: str) -> None:
+    if progress is not None:
+        progress(step, total, label)
+
+
+def _n_steps(models: Sequence[str], extra: int = 0) -> int:
+    """Progress steps: every model (baselines always run), score baselines, then permutation importance."""
+    names = {n for n, spec in zoo.REGISTRY.items() if spec.baseline} | set(models)
+    return len(names) + extra + 1
+
+
+def _evaluate(kind: str, target: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
+              y_test: pd.Series, models: Sequence[str], imbalance: str, cv_folds: int | None,
+              progress: Progress | None, settings: zoo.ZooSettings | None, types: dict | None,
+              extra: dict | None, lab_settings: dict, info: dict, notes: list[str],
+              lab: LabConfig) -> LabResult:
+    """Train the zoo, then the permutation importance of the best model; progress counts one step per model."""
+    start = time.perf_counter()
+    total = _n_steps(models, len(extra or {}))
+
+    def inner(step: int, _total: int, label: str) -> None:
+        if label != "done":                                   # "done" is reported once, after the importance
+            _step(progress, step, total, label)
+
+    result = zoo.train_and_evaluate(X_train, y_train, X_test, y_test, list(models), imbalance,
+                                    inner if progress else None, cv_folds,
+                                    extra, settings=settings, types=types)
+    importance = None
+    if result.best is not None:
+        label = zoo.REGISTRY[result.best].label
+        _step(progress, total - 1, total, f"Permutation importance of {label}")
+        importance = zoo.permutation_importance_table(
+            result.pipelines[result.best], X_test.reset_index(drop=True)[list(result.feature_types)],
+            result.y_test, result.labels, n_repeats=lab.importance_repeats, random_state=lab.random_state,
+            max_rows=lab.importance_rows)
+    _step(progress, total, total, "done")
+    return LabResult(kind, target, result, X_train.reset_index(drop=True), pd.Series(np.asarray(y_train)),
+                     X_test.reset_index(drop=True), lab_settings, info, notes, importance,
+                     time.perf_counter() - start)
+
+
+def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | None,
+                         horizon: int = ChurnConfig.horizon_days, cutoff=None, models: Sequence[str] = (),
+                         imbalance: str = "none", cv_folds: int | None = None, progress: Progress | None = None,
+                         *, settings: zoo.ZooSettings | None = None, lab: LabConfig = LabConfig()) -> LabResult:
+    """Out-of-time churn comparison with the majority and BG/NBD baselines.
+
+    ``cutoff`` is the test cutoff (default end - H); the training cutoff is ``cutoff - H``.
+    """
+    from pipeline.churn import LABEL, baseline_churn_score, out_of_time_split
+
+    _step(progress, 0, _n_steps(models, 1), "Building churn features and labels")
+    split = out_of_time_split(transactions, returns, horizon, test_cutoff=cutoff)
+    base = zoo.ScoreBaseline("BG/NBD expected purchases (baseline)", test_score=baseline_churn_score(split.X_test),
+                             train_score=baseline_churn_score(split.X_train),
+                             description="exp(-expected purchases in H) from a BG/NBD fit before the cutoff")
+    info = split.info
+    notes = [f"BTYD fit (test cutoff {info['test']['cutoff']}): {info['test']['btyd_fit_note']}"]
+    opts = {"horizon": int(info["horizon_days"]), "cutoff": info["test"]["cutoff"],
+            "train_cutoff": info["train"]["cutoff"], "models": list(models), "imbalance": imbalance,
+            "cv_folds": cv_folds}
+    return _evaluate("churn", LABEL, split.X_train, split.y_train, split.X_test, split.y_test, models, imbalance,
+                     cv_folds, progress, settings, None, {BASELINE_KEY: base}, opts, info, notes, lab)
+
+
+def run_table_comparison(customers: pd.DataFrame, target: str, features: Sequence[str] | None = None,
+                         models: Sequence[str] = (), imbalance: str = "none", cv_folds: int | None = None,
+                         progress: Progress | None = None, numeric: Sequence[str] = (), *,
+                         settings: zoo.ZooSettings | None = None, lab: LabConfig = LabConfig()) -> LabResult:
+    """Predict column ``target`` of a customer table from ``features`` (default :func:`default_features`).
+
+    ``numeric`` forces columns to be read as numbers (DataError if they hold text).
+    """
+    if target not in customers.columns:
+        raise DataError(f"Target column {target!r} is not in the table; pick one of {list(customers.columns)[:20]}.")
+    features = list(features) if features is not None else default_features(customers, target)
+    if target in features:
+        raise DataError(f"The target {target!r} is also among the features; remove it from the features.")
+    if not features:
+        raise DataError("No features chosen; pick at least one column besides the target.")
+    types = zoo.feature_types(customers[features], numeric=numeric)
+    X_tr, X_te, y_tr, y_te = zoo.split_train_test(customers[features], customers[target].reset_index(drop=True),
+                                                  lab.test_size, settings)
+    opts = {"target": target, "features": features, "numeric": list(numeric), "models": list(models),
+            "imbalance": imbalance, "cv_folds": cv_folds}
+    info = {"n_rows": len(customers), "n_train": len(X_tr), "n_test": len(X_te), "test_size": lab.test_size}
+    return _evaluate("column", target, X_tr, y_tr, X_te, y_te, models, imbalance, cv_folds, progress, settings,
+                     types, None, opts, info, [], lab)
+
+
+def run_segment_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | None,
+                           models: Sequence[str] = (), imbalance: str = "none", cv_folds: int | None = None,
+                           progress: Progress | None = None, rules: pd.DataFrame | None = None,
+                           drop_leaky: bool = True, *, settings: zoo.ZooSettings | None = None,
+                           lab: LabConfig = LabConfig()) -> LabResult:
+    """Predict the RFM segment from behavioural features as of the end of the data.
+
+    The segment is a function of the R and F scores; with ``drop_leaky`` the features it can be read from
+    (:data:`SEGMENT_LEAKY_FEATURES`) are removed. Either way ``notes`` carries the leakage warning.
+    """
+    from pipeline.features import customer_features
+    from pipeline.rfm import rfm_table
+
+    _step(progress, 0, _n_steps(models), "Building customer features and RFM segments")
+    X = customer_features(transactions, returns)
+    seg = rfm_table(transactions, rules=rules).set_index("customer_id")["segment"]
+    y = seg.reindex(X.index.astype(str))
+    if drop_leaky:
+        X = X.drop(columns=[c for c in SEGMENT_LEAKY_FEATURES if c in X.columns])
+        note = ("The RFM segment is computed from the R (recency) and F (frequency) scores. The features it is "
+                f"made of were dropped ({', '.join(SEGMENT_LEAKY_FEATURES)}), but the remaining ones still "
+                "correlate with them, so these scores are optimistic.")
+    else:
+        note = ("Leakage: the RFM segment is computed from the R (recency) and F (frequency) scores, and recency "
+                "and frequency are among the features, so the models can read the answer off them. These scores "
+                "say nothing about predicting anything new.")
+    X_tr, X_te, y_tr, y_te = zoo.split_train_test(X, y.reset_index(drop=True), lab.test_size, settings)
+    opts = {"drop_leaky": drop_leaky, "models": list(models), "imbalance": imbalance, "cv_folds": cv_folds}
+    info = {"n_rows": len(X), "n_train": len(X_tr), "n_test": len(X_te), "features": list(X.columns)}
+    return _evaluate("segment", "segment", X_tr, y_tr, X_te, y_te, models, imbalance, cv_folds, progress,
+                     settings, None, None, opts, info, [note], lab)
+
+
+def run_comparison(dataset: Dataset, options: dict[str, Any], progress: Progress | None = None,
+                   rules: pd.DataFrame | None = None, *, settings: zoo.ZooSettings | None = None) -> LabResult:
+    """Run the comparison the page's ``options`` describe on ``dataset``.
+
+    ``options``: ``kind`` (see :data:`TARGET_KINDS`), ``models``, ``imbalance``, ``cv_folds``, and per kind
+    ``horizon``/``cutoff`` (churn), ``target``/``features``/``numeric`` (column), ``drop_leaky`` (segment).
+    """
+    kind = options.get("kind")
+    common = {"models": options.get("models", ()), "imbalance": options.get("imbalance", "none"),
+              "cv_folds": options.get("cv_folds") or None, "progress": progress, "settings": settings}
+    if kind == "column":
+        if dataset.customers is None:
+            raise DataError(f"'{dataset.name}' holds transactions; a column target needs a customer table.")
+        return run_table_comparison(dataset.customers, options["target"], options.get("features"),
+                                    numeric=options.get("numeric", ()), **common)
+    if kind not in TARGET_KINDS:
+        raise DataError(f"Unknown target kind {kind!r}; choose one of {list(TARGET_KINDS)}.")
+    if dataset.transactions is None:
+        raise DataError(f"'{dataset.name}' is a customer table; churn and RFM-segment targets need transactions.")
+    if kind == "churn":
+        horizon = options.get("horizon", ChurnConfig.horizon_days)
+        return run_churn_comparison(dataset.transactions, dataset.returns, horizon, options.get("cutoff"), **common)
+    return run_segment_comparison(dataset.transactions, dataset.returns, rules=rules,
+                                  drop_leaky=options.get("drop_leaky", True), **common)
+
+
+# -- presenting results ----------------------------------------------------------------------------------------
+
+def metric_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The metric table as JSON-ready rows (``key`` first; NaN -> None)."""
+    rows = table.reset_index().to_dict(orient="records")
+    return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+
+
+def curve_frame(result: LabResult, which: str, cls: str | None = None) -> pd.DataFrame:
+    """ROC (``fpr, tpr``), precision-recall (``recall, precision``) or calibration (``mean_predicted,
+    fraction_positive``) points of every model, long format with a ``model`` column; one class (default: the
+    positive class of a binary target, the first class otherwise)."""
+    if which not in ("roc", "pr", "calibration"):
+        raise DataError(f"Unknown curve {which!r}; use 'roc', 'pr' or 'calibration'.")
+    frames = []
+    for key, report in result.train.reports.items():
+        points = getattr(report, which)
+        if points.empty:
+            continue
+        wanted = cls if cls is not None else points["class"].iloc[0]
+        frames.append(points[points["class"] == str(wanted)].assign(model=result.table.loc[key, "model"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["class", "model"])
+
+
+# -- saved models ------------------------------------------------------------------------------------------------
+
+def model_id(name: str) -> str:
+    """Folder name of a saved model: the name reduced to letters, digits, '-' and '_'."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", (name or "").strip()).strip("-")[:48]
+    if not slug:
+        raise DataError("Give the model a name (letters or digits) before saving it.")
+    return slug
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+def save_lab_model(ws: Workspace, result: LabResult, key: str, name: str,
+                   dataset: Dataset | None = None) -> str:
+    """Save fitted model ``key`` of ``result`` as ``name`` in the workspace; returns its id.
+
+    Raises DataError for score-only baselines, an unknown key, or a name already taken. The folder appears
+    only when everything is written (``pipeline.persist.save_model`` is atomic).
+    """
+    if key not in result.train.pipelines:
+        what = "a score, not a fitted model" if key in result.table.index else "not in this comparison"
+        raise DataError(f"'{key}' is {what}; pick one of the trained models {list(result.train.pipelines)}.")
+    mid = model_id(name)
+    directory = ws.models_dir / mid
+    if directory.exists():
+        raise DataError(f"A saved model named '{mid}' already exists; choose another name or delete it first.")
+    row = result.table.loc[key]
+    metrics = {c: row[c] for c in result.table.columns
+               if c in METRIC_COLUMNS or c in ("train_s", "predict_s") or c.startswith("cv_")}
+    extra = {"name": name.strip(), "kind": result.kind, "settings": result.settings, "info": result.info,
+             "notes": result.notes, "dataset": {"id": dataset.id, "name": dataset.name} if dataset else None}
+    types = result.train.feature_types
+    meta = build_metadata(key, str(row["model"]), result.target, result.X_train[list(types)], result.y_train,
+                          types, result.train.labels, metrics, reference=zoo.feature_reference(result.X_train, types),
+                          extra=_jsonable(extra))
+    save_model(result.train.pipelines[key], meta, directory)
+    return mid
+
+
+def _model_dir(ws: Workspace, mid: str):
+    if not _ID.match(mid or ""):
+        raise DataError(f"Model id {mid!r} is not valid.")
+    return ws.models_dir / mid
+
+
+def list_models(ws: Workspace) -> list[dict[str, Any]]:
+    """One row per readable saved model (newest first): id, name, model, target, kind, dataset, ROC AUC,
+    balanced accuracy, created, active."""
+    active = (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
+    rows = []
+    for folder in sorted(p for p in ws.models_dir.iterdir() if p.is_dir() and _ID.match(p.name)):
+        try:
+            meta = read_metadata(folder)
+        except DataError:
+            continue
+        rows.append({"id": folder.name, "name": meta.extra.get("name", folder.name), "model": meta.model_label,
+                     "target": meta.target, "kind": meta.extra.get("kind"),
+                     "dataset": (meta.extra.get("dataset") or {}).get("name"),
+                     "roc_auc": meta.metrics.get("roc_auc"), "balanced_accuracy": meta.metrics.get("balanced_accuracy"),
+                     "created": meta.created, "active": folder.name == active})
+    return sorted(rows, key=lambda r: r["created"], reverse=True)
+
+
+def load_lab_model(ws: Workspace, mid: str) -> tuple[Pipeline, ModelMetadata]:
+    """Load saved model ``mid`` (DataError if missing, damaged or not allow-listed)."""
+    directory = _model_dir(ws, mid)
+    if not directory.is_dir():
+        raise DataError(f"No saved model '{mid}' in this workspace (it may have been deleted).")
+    return load_model(directory)
+
+
+def delete_model(ws: Workspace, mid: str) -> None:
+    """Delete saved model ``mid``; if it was the active one, no model is active afterwards."""
+    shutil.rmtree(_model_dir(ws, mid), ignore_errors=True)
+    if (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id") == mid:
+        ws.write_json(ACTIVE_MODEL_DOC, None)
+
+
+def set_active_model(ws: Workspace, mid: str | None) -> None:
+    """Mark saved model ``mid`` as the one the customer-lookup page uses (None: no model)."""
+    if mid is not None:
+        read_metadata(_model_dir(ws, mid))          # refuse ids that are not readable saved models
+    ws.write_json(ACTIVE_MODEL_DOC, {"id": mid} if mid else None)
+
+
+def active_model(ws: Workspace) -> tuple[Pipeline, ModelMetadata] | None:
+    """The model marked for customer lookup with its metadata, or None if none is set or it was deleted.
+
+    A damaged or tampered model folder raises DataError (nothing from it is executed)."""
+    mid = (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
+    if not mid or not _model_dir(ws, mid).is_dir():
+        return None
+    return load_lab_model(ws, mid)
+
+
+def score_dataset(pipeline: Pipeline, meta: ModelMetadata, dataset: Dataset) -> pd.DataFrame:
+    """Predictions of a saved model for every customer of ``dataset`` (``predicted`` + ``p_<label>``).
+
+    Churn models score features as of the end of the data (live churn risk); segment models score the
+    behavioural features; column models score the customer table's columns. Missing feature columns raise.
+    """
+    kind = meta.extra.get("kind")
+    if kind in ("churn", "segment"):
+        if dataset.kind != "transactions":
+            raise DataError(f"This {kind} model scores transactions datasets; '{dataset.name}' is a customer table.")
+        if kind == "churn":
+            from pipeline.churn import live_features
+
+            X, _ = live_features(dataset.transactions, dataset.returns,
+                                 meta.extra.get("settings", {}).get("horizon", ChurnConfig.horizon_days))
+        else:
+            from pipeline.features import customer_features
+
+            X = customer_features(dataset.transactions, dataset.returns)
+    else:
+        if dataset.customers is None:
+            raise DataError(f"This model scores customer tables; '{dataset.name}' holds transactions.")
+        X = dataset.customers.set_index("customer_id")
+    missing = [c for c in meta.features if c not in X.columns]
+    if missing:
+        raise DataError(f"The dataset lacks the model's feature columns {missing[:5]}; score a dataset with the "
+                        "same columns as the one the model was trained on.")
+    return zoo.predict_table(pipeline, X[list(meta.features)], meta.class_labels)
