@@ -84,6 +84,14 @@ def bench_learned(n_people: int = 500) -> None:
         lat.append((time.perf_counter() - t0) * 1000)
     print(f"learned: one person's recommendation ({len(policy.coupon_types)} coupon types) p50 {np.median(lat):.2f} ms, "
           f"p95 {np.percentile(lat, 95):.2f} ms, max {max(lat):.2f} ms (target < 20 ms)")
+    zoo = cp.fit_learned_policy(df, seed=42, model="xgboost", n_jobs=2)   # model-lab pipeline: generic path
+    lat = []
+    for person in people[:100]:
+        t0 = time.perf_counter()
+        zoo.recommend(person)
+        lat.append((time.perf_counter() - t0) * 1000)
+    print(f"learned: same with the model lab's XGBoost pipeline (predict_proba path) p50 {np.median(lat):.2f} ms, "
+          f"p95 {np.percentile(lat, 95):.2f} ms")
     picks = pd.Series([policy.recommend(p)["coupon"] for p in people[:200]]).value_counts(normalize=True)
     print("learned: recommended mix (200 people, equal values) " + ", ".join(f"{k} {v:.0%}" for k, v in picks.items()))
 

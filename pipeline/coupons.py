@@ -49,7 +49,7 @@ __all__ = [
     "CATALOGUE_COLUMNS", "KINDS", "RISK_BANDS", "RFM_SEGMENTS", "DEFAULT_CATALOGUE",
     "CouponPolicyConfig", "CustomerContext", "CouponRecommendation",
     "load_catalogue", "risk_band", "risk_bands", "recommend_coupon", "recommend_batch", "coupon_codes",
-    "yes_no_columns", "detect_response_column", "detect_coupon_column",
+    "yes_no_columns", "detect_response_column", "detect_coupon_column", "ResponseData", "prepare_responses",
     "acceptance_estimator", "evaluate_acceptance_model", "fit_learned_policy", "LearnedCouponPolicy",
 ]
 
@@ -592,7 +592,9 @@ def detect_coupon_column(history: pd.DataFrame, coupon_col: str | None = None, t
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class ResponseData:
+    """A validated response history: features ``X`` (coupon column included), 0/1 ``y`` and column roles."""
+
     X: pd.DataFrame
     y: np.ndarray
     target: str
@@ -601,7 +603,13 @@ class _Prepared:
     numeric: list[str]
 
 
-def _prepare(history: pd.DataFrame, target: str | None, coupon_col: str | None) -> _Prepared:
+def prepare_responses(history: pd.DataFrame, target: str | None = None,
+                      coupon_col: str | None = None) -> ResponseData:
+    """Detect the yes/no and coupon columns, drop unusable columns (constant, id-like), type the features.
+
+    Rows with a blank answer are dropped. Raises DataError for an empty table, no yes/no or coupon column,
+    too few answers of either kind, or a single coupon type.
+    """
     if not isinstance(history, pd.DataFrame) or history.empty:
         raise DataError("coupon responses: the table is empty; upload a file with one row per coupon offered.")
     target = detect_response_column(history, target)
@@ -621,7 +629,7 @@ def _prepare(history: pd.DataFrame, target: str | None, coupon_col: str | None) 
         X[c] = _text(X[c]).replace("", "(missing)").astype(object)
     for c in numeric:
         X[c] = pd.to_numeric(X[c], errors="coerce")
-    return _Prepared(X, y, target, coupon_col, categorical, numeric)
+    return ResponseData(X, y, target, coupon_col, categorical, numeric)
 
 
 def _feature_types(X: pd.DataFrame, coupon_col: str) -> tuple[list[str], list[str]]:
@@ -658,9 +666,30 @@ def acceptance_estimator(categorical: Sequence[str], numeric: Sequence[str], see
     return Pipeline([("prep", pre), ("model", xgb)])
 
 
+def _estimator(prep: ResponseData, model: str | None, seed: int, n_jobs: int):
+    """Our one-hot + XGBoost pipeline, or model ``model`` of the model lab (pipeline.models.REGISTRY)."""
+    if model is None:
+        return acceptance_estimator(prep.categorical, prep.numeric, seed, n_jobs)
+    from pipeline.models import ZooSettings, build_pipeline
+
+    types = {c: "categorical" for c in prep.categorical} | {c: "numeric" for c in prep.numeric}
+    return build_pipeline(model, types, ZooSettings(random_state=seed, n_jobs=n_jobs))
+
+
+def _model_label(model: str | None) -> str:
+    if model is None:
+        return "One-hot + XGBoost"
+    from pipeline.models import REGISTRY
+
+    return REGISTRY[model].label
+
+
 def evaluate_acceptance_model(history: pd.DataFrame, target: str | None = None, coupon_col: str | None = None,
-                              n_splits: int = 5, seed: int = 42, estimator=None, n_jobs: int = 1) -> pd.DataFrame:
+                              n_splits: int = 5, seed: int = 42, model: str | None = None,
+                              n_jobs: int = 1) -> pd.DataFrame:
     """Stratified k-fold CV of the acceptance model next to a majority-class baseline.
+
+    ``model``: a model-lab registry key, or ``None`` for one-hot + XGBoost.
 
     Returns
     -------
@@ -670,15 +699,14 @@ def evaluate_acceptance_model(history: pd.DataFrame, target: str | None = None, 
     from sklearn.dummy import DummyClassifier
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
-    prep = _prepare(history, target, coupon_col)
-    est = estimator if estimator is not None else acceptance_estimator(prep.categorical, prep.numeric, seed, n_jobs)
+    prep = prepare_responses(history, target, coupon_col)
+    est = _estimator(prep, model, seed, n_jobs)
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     rows = []
-    for name, model in (("One-hot + XGBoost", est), ("Majority baseline", DummyClassifier(strategy="prior"))):
+    for name, candidate in ((_model_label(model), est), ("Majority baseline", DummyClassifier(strategy="prior"))):
         t0 = time.perf_counter()
-        res = cross_validate(model, prep.X, prep.y, cv=cv, scoring=("roc_auc", "accuracy", "neg_log_loss"))
-        rows.append({"model": name if estimator is None or name.startswith("Majority") else type(est).__name__,
-                     "roc_auc": res["test_roc_auc"].mean(), "roc_auc_std": res["test_roc_auc"].std(),
+        res = cross_validate(candidate, prep.X, prep.y, cv=cv, scoring=("roc_auc", "accuracy", "neg_log_loss"))
+        rows.append({"model": name, "roc_auc": res["test_roc_auc"].mean(), "roc_auc_std": res["test_roc_auc"].std(),
                      "accuracy": res["test_accuracy"].mean(), "log_loss": -res["test_neg_log_loss"].mean(),
                      "n_rows": len(prep.y), "n_splits": n_splits, "fit_seconds": time.perf_counter() - t0})
     return pd.DataFrame(rows)
@@ -780,11 +808,15 @@ class LearnedCouponPolicy:
 
 
 def fit_learned_policy(history: pd.DataFrame, target: str | None = None, coupon_col: str | None = None,
-                       values: Mapping[str, float] | None = None, seed: int = 42, estimator=None,
+                       values: Mapping[str, float] | None = None, seed: int = 42, model: str | None = None,
                        n_jobs: int = 1) -> LearnedCouponPolicy:
-    """Fit the acceptance model on all of ``history``; ``values`` = value per coupon type (default 1 each)."""
-    prep = _prepare(history, target, coupon_col)
-    est = estimator if estimator is not None else acceptance_estimator(prep.categorical, prep.numeric, seed, n_jobs)
+    """Fit the acceptance model on all of ``history``; ``values`` = value per coupon type (default 1 each).
+
+    ``model`` = a model-lab registry key (``"logreg"``, ``"forest"``, ...); ``None`` = one-hot + XGBoost,
+    which also gets the fast one-person prediction path.
+    """
+    prep = prepare_responses(history, target, coupon_col)
+    est = _estimator(prep, model, seed, n_jobs)
     est.fit(prep.X, prep.y)
     types = sorted(prep.X[prep.coupon_column].unique().tolist())
     unknown = sorted(set(values or {}) - set(types))

@@ -306,6 +306,18 @@ def test_learned_policy_fast_path_equals_predict_proba(small_policy):
         np.testing.assert_allclose(fast, slow, rtol=1e-6)
 
 
+def test_learned_policy_with_a_model_lab_model():
+    df = responses()
+    # a forest (trees capture the age x coupon interaction; a linear model without interactions cannot)
+    table = cp.evaluate_acceptance_model(df, n_splits=3, seed=0, model="forest").set_index("model")
+    assert table.loc["Random forest", "roc_auc"] > 0.7 and table.loc["Majority baseline", "roc_auc"] == 0.5
+    pol = cp.fit_learned_policy(df, seed=0, model="forest")
+    assert pol._fast_layout() is None                                  # generic predict_proba path
+    assert pol.recommend({"age": "below21"})["coupon"] == "Coffee"
+    with pytest.raises(DataError, match="Unknown model"):
+        cp.fit_learned_policy(df, model="nope")
+
+
 def test_values_for_unknown_coupon_types_rejected():
     with pytest.raises(DataError, match="unknown coupon type"):
         cp.fit_learned_policy(responses(), values={"Bar": 2.0})
