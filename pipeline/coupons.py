@@ -267,7 +267,7 @@ class CouponRecommendation:
     candidates: pd.DataFrame = field(repr=False)
 
 
-def _catalogue_arrays(catalogue: pd.DataFrame) -> tuple[dict, pd.DataFrame, tuple[str, str]]:
+def _catalogue_arrays(catalogue: pd.DataFrame) -> tuple[dict, tuple[str, str]]:
     """Split off the no-coupon row and turn the coupons into arrays (one entry per coupon)."""
     none_rows = catalogue[catalogue["kind"] == "none"]
     none = (none_rows["id"].iloc[0], none_rows["name"].iloc[0]) if len(none_rows) else ("none", "No coupon")
@@ -287,7 +287,7 @@ def _catalogue_arrays(catalogue: pd.DataFrame) -> tuple[dict, pd.DataFrame, tupl
         "cost_amount": np.nan_to_num(cost_amount), "segments": cat["eligible_segments"].to_numpy(),
         "bands": cat["eligible_risk_bands"].to_numpy(), "category": cat["category"].to_numpy(),
     }
-    return arrays, cat, none
+    return arrays, none
 
 
 def _membership(values: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -449,7 +449,7 @@ def recommend_batch(customers: pd.DataFrame, catalogue: pd.DataFrame | None = No
     DataFrame ``customer_id, coupon_id, coupon_name, expected_value, reason, coupon_code`` (code blank when
     no coupon), in the input order.
     """
-    cat, _, (none_id, none_name) = _catalogue_arrays(load_catalogue(catalogue))
+    cat, (none_id, none_name) = _catalogue_arrays(load_catalogue(catalogue))
     ctx = _context_arrays(customers, config)
     ev = _expected_values(ctx, cat, config)
     chosen, guarded = _choose(ev, ctx, config)
@@ -476,7 +476,7 @@ def recommend_coupon(context: CustomerContext | Mapping, catalogue: pd.DataFrame
     """Recommend a coupon for one customer; ``candidates`` lists every coupon's numbers (for the card)."""
     data = context.__dict__ if isinstance(context, CustomerContext) else dict(context)
     frame = pd.DataFrame([{k: ("" if v is None else v) for k, v in data.items()}])
-    cat, _, (none_id, none_name) = _catalogue_arrays(load_catalogue(catalogue))
+    cat, (none_id, none_name) = _catalogue_arrays(load_catalogue(catalogue))
     ctx = _context_arrays(frame, config)
     ev = _expected_values(ctx, cat, config)
     chosen, guarded = _choose(ev, ctx, config)
