@@ -27,16 +27,15 @@ top = summary.iloc[0]
 ui.metrics_row({"Customers": f"{len(rfm):,}", "Revenue": f"{rfm['monetary'].sum():,.0f}",
                 "Median recency (days)": f"{rfm['recency_days'].median():.0f}",
                 "Mean orders": f"{rfm['frequency'].mean():.2f}",
-                f"Top segment by revenue": f"{top['segment']} ({top['revenue_share']:.0%})"})
+                f"Revenue share of {top['segment']}": f"{top['revenue_share']:.0%}"})
 
 tab_seg, tab_grid, tab_dist, tab_list, tab_rules = st.tabs(
     ["Segments", "R × F grid", "Distributions", "Customer list", "Segment rules"])
 with tab_seg:
-    left, right = st.columns([3, 2])
-    left.plotly_chart(px.treemap(summary, path=["segment"], values="customers", color="revenue_share",
+    st.plotly_chart(px.treemap(summary, path=["segment"], values="customers", color="revenue_share",
                                  color_continuous_scale="Blues", hover_data=["revenue", "mean_monetary"],
                                  title="Customers per segment (colour: share of revenue)"), width="stretch")
-    right.dataframe(summary, hide_index=True, column_config={
+    st.dataframe(summary, hide_index=True, column_config={
         "share": st.column_config.NumberColumn(format="percent"),
         "revenue_share": st.column_config.NumberColumn(format="percent"),
         "revenue": st.column_config.NumberColumn(format="%.0f"),

@@ -111,7 +111,7 @@ rep = ds.report
 if ds.kind == "transactions":
     ui.metrics_row({"Rows read": f"{rep['rows_in']:,}", "Rows kept": f"{rep['rows_out']:,}",
                     "Customers": f"{rep['customers']:,}", "Invoices": f"{rep['invoices']:,}",
-                    "Revenue": f"{rep['revenue']:,.2f}"})
+                    "Revenue": f"{rep['revenue']:,.0f}"})
     st.markdown("**Cleaning report**")
     dropped = [{"rule": REASONS[k], "rows dropped": v, "share of rows": v / max(rep["rows_in"], 1)}
                for k, v in rep["dropped"].items()]
