@@ -72,6 +72,60 @@ def cmd_btyd(args) -> int:
     return 0
 
 
+def _model_list(value: str | None) -> list[str]:
+    """``--models``: comma-separated registry keys, ``all``, or (default) the fast ones."""
+    from pipeline.models import REGISTRY
+
+    trainable = [k for k, spec in REGISTRY.items() if not spec.baseline]
+    if not value:
+        return [k for k in trainable if REGISTRY[k].fast]
+    return trainable if value.strip() == "all" else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _columns(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _lab_json(result) -> dict:
+    from pipeline.lab import metric_records, to_jsonable
+
+    importance = None if result.importance is None else result.importance.head(10).to_dict(orient="records")
+    return to_jsonable({"kind": result.kind, "target": result.target, "settings": result.settings,
+                        "best": result.best, "seconds": round(result.seconds, 2), "notes": result.notes,
+                        "info": result.info, "table": metric_records(result.table), "importance": importance})
+
+
+def cmd_churn(args) -> int:
+    from pipeline.lab import run_churn_comparison
+
+    tx, returns = _transactions(args.file, args.dayfirst)
+    result = run_churn_comparison(tx, returns, args.horizon, args.cutoff, _model_list(args.models), args.imbalance,
+                                  args.cv)
+    _print_json(_lab_json(result))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from pipeline.datasets import build_dataset
+    from pipeline.lab import run_table_comparison
+
+    if not Path(args.file).is_file():
+        raise DataError(f"File {args.file!r} does not exist.")
+    ds = build_dataset(args.file, Path(args.file).name, kind="customers")
+    result = run_table_comparison(ds.customers, args.target, _columns(args.features), _model_list(args.models),
+                                  args.imbalance, args.cv, numeric=_columns(args.numeric) or ())
+    _print_json(_lab_json(result))
+    return 0
+
+
+def _lab_args(p) -> None:
+    p.add_argument("--models", help="comma-separated models (logreg,tree,forest,xgboost,svm,keras,stacked) or "
+                                    "'all'; default the fast ones. Baselines always run.")
+    p.add_argument("--imbalance", default="none", choices=["none", "class_weight", "downsample"])
+    p.add_argument("--cv", type=int, default=None, help="also report k-fold CV on the training set")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+
+
 def _file_cmd(sub, name: str, help: str, func):
     p = sub.add_parser(name, help=help)
     p.add_argument("file", help="CSV, Excel or Parquet file")
@@ -92,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit-days", type=float, default=1.0, help="time unit in days (7 for weeks)")
     p.add_argument("--no-pareto", action="store_true", help="skip the slower Pareto/NBD fit")
     p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    p = _file_cmd(sub, "churn", "out-of-time churn model comparison; print the metric table as JSON", cmd_churn)
+    p.add_argument("--horizon", type=int, default=90, help="churn horizon H in days (default 90)")
+    p.add_argument("--cutoff", help="test cutoff (YYYY-MM-DD); default end - H; training uses cutoff - H")
+    _lab_args(p)
+    p = _file_cmd(sub, "train", "compare models predicting a column of a customer table; JSON metric table", cmd_train)
+    p.add_argument("--target", required=True, help="column to predict")
+    p.add_argument("--features", help="comma-separated feature columns; default all others except ids")
+    p.add_argument("--numeric", help="comma-separated columns to force numeric")
+    _lab_args(p)
     return parser
 
 

@@ -35,7 +35,7 @@ from pipeline.store import Dataset, Workspace
 __all__ = [
     "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "ACTIVE_MODEL_DOC", "BASELINE_KEY", "LabResult",
     "default_features", "run_comparison", "run_churn_comparison", "run_table_comparison", "run_segment_comparison",
-    "metric_records", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
+    "metric_records", "to_jsonable", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
     "delete_model", "set_active_model", "active_model", "score_dataset",
 ]
 
@@ -257,7 +257,7 @@ def run_comparison(dataset: Dataset, options: dict[str, Any], progress: Progress
 def metric_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """The metric table as JSON-ready rows (``key`` first; NaN -> None)."""
     rows = table.reset_index().to_dict(orient="records")
-    return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+    return [{k: to_jsonable(v) for k, v in row.items()} for row in rows]
 
 
 def curve_frame(result: LabResult, which: str, cls: str | None = None) -> pd.DataFrame:
@@ -286,15 +286,16 @@ def model_id(name: str) -> str:
     return slug
 
 
-def _jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON value: numpy scalars to Python, NaN/inf to None, unknown objects to text."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if value is None or isinstance(value, (str, int, bool)):
         return value
     return str(value)
@@ -322,7 +323,7 @@ def save_lab_model(ws: Workspace, result: LabResult, key: str, name: str,
     types = result.train.feature_types
     meta = build_metadata(key, str(row["model"]), result.target, result.X_train[list(types)], result.y_train,
                           types, result.train.labels, metrics, reference=zoo.feature_reference(result.X_train, types),
-                          extra=_jsonable(extra))
+                          extra=to_jsonable(extra))
     save_model(result.train.pipelines[key], meta, directory)
     return mid
 

@@ -1,0 +1,255 @@
+"""Model lab orchestration: churn / column / segment comparisons, saved models, the active model, the CLI."""
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from conftest import dataset
+from pipeline import lab
+from pipeline import models as zoo
+from pipeline.churn import baseline_churn_score, out_of_time_split
+from pipeline.cli import main
+from pipeline.errors import DataError
+from pipeline.persist import data_hash
+from pipeline.sample import generate_raw, generate_transactions
+from pipeline.store import Dataset, Workspace
+
+TINY = zoo.ZooSettings(forest_trees=20, xgb_trees=30, keras_epochs=3, keras_hidden=(8,))
+FAST = ["logreg", "tree", "xgboost"]
+
+
+@pytest.fixture(scope="module")
+def shop():
+    """400 synthetic customers over two years (cleaned transactions, returns)."""
+    return generate_transactions(n_customers=400, seed=1)
+
+
+@pytest.fixture(scope="module")
+def churn(shop):
+    calls = []
+    result = lab.run_churn_comparison(*shop, horizon=60, models=FAST, progress=lambda *a: calls.append(a),
+                                      settings=TINY)
+    return result, calls
+
+
+@pytest.fixture(scope="module")
+def mall():
+    raw = pd.read_csv(dataset("Mall_Customers.csv"), dtype={"CustomerID": str})
+    return raw.rename(columns={"CustomerID": "customer_id"})
+
+
+# -- churn ----------------------------------------------------------------------------------------------------
+
+def test_churn_table_has_both_baselines_and_out_of_time_cutoffs(shop, churn):
+    result, _ = churn
+    table = result.table
+    assert list(table.index) == ["majority", *FAST, lab.BASELINE_KEY]
+    assert table.loc[["majority", lab.BASELINE_KEY], "baseline"].all() and not table.loc[FAST, "baseline"].any()
+    end = shop[0]["date"].max().normalize() + pd.Timedelta(days=1)
+    assert result.settings["cutoff"] == str((end - pd.Timedelta(days=60)).date())
+    assert result.settings["train_cutoff"] == str((end - pd.Timedelta(days=120)).date())
+    assert result.kind == "churn" and result.target == "churned"
+    assert result.notes and "BG/NBD" in result.notes[0]
+
+
+def test_churn_baseline_auc_is_the_bgnbd_score_auc(shop, churn):
+    result, _ = churn
+    split = out_of_time_split(*shop, 60)
+    expected = roc_auc_score(split.y_test, baseline_churn_score(split.X_test))
+    assert result.table.loc[lab.BASELINE_KEY, "roc_auc"] == pytest.approx(expected)
+    assert result.table.loc["majority", "roc_auc"] == pytest.approx(0.5)
+    assert result.table.loc[result.best, "roc_auc"] > 0.6
+
+
+def test_progress_one_step_per_model_then_importance(churn):
+    result, calls = churn
+    total = len(FAST) + 3                       # + majority, BG/NBD score, importance
+    assert all(t == total for _, t, _ in calls)
+    steps = [s for s, _, _ in calls]
+    assert steps == sorted(steps) and calls[-1] == (total, total, "done")
+    assert [label for *_, label in calls].count("done") == 1
+    assert any(label.startswith("Permutation importance") for *_, label in calls)
+    assert set(result.importance["feature"]) == set(result.X_test.columns)
+
+
+def test_churn_custom_cutoff_and_too_long_horizon(shop):
+    result = lab.run_churn_comparison(*shop, horizon=30, cutoff="2024-09-01", models=["logreg"], settings=TINY)
+    assert (result.settings["cutoff"], result.settings["train_cutoff"]) == ("2024-09-01", "2024-08-02")
+    with pytest.raises(DataError, match="horizon 400 days is longer than the data"):
+        lab.run_churn_comparison(*shop, horizon=400, models=["logreg"], settings=TINY)
+
+
+# -- customer-table column ---------------------------------------------------------------------------------------
+
+def test_default_features_skip_ids_target_and_empty_columns():
+    n = 30
+    table = pd.DataFrame({"customer_id": [str(i) for i in range(n)], "email": [f"u{i}@x" for i in range(n)],
+                          "age": np.arange(n), "city": ["a", "b", "c"] * 10, "blank": [None] * n, "y": [0, 1] * 15})
+    assert lab.default_features(table, "y") == ["age", "city"]
+
+
+def test_mall_customers_genre(mall):
+    result = lab.run_table_comparison(mall, "Genre", models=["logreg", "forest"], settings=TINY)
+    assert result.train.labels == ["Female", "Male"]
+    assert result.settings["features"] == ["Age", "Annual Income (k$)", "Spending Score (1-100)"]
+    assert list(result.table.index) == ["majority", "logreg", "forest"]
+    assert (len(result.X_train), len(result.X_test)) == (150, 50)
+    assert result.table.loc["majority", "accuracy"] == pytest.approx(28 / 50)      # 112 of 200 are female
+
+
+def test_in_vehicle_coupon_y_with_unsafe_category_names():
+    raw = pd.read_csv(dataset("in-vehicle-coupon-recommendation.csv")).sample(1500, random_state=0)
+    table = raw.assign(customer_id=[str(i) for i in range(len(raw))])
+    result = lab.run_table_comparison(table, "Y", models=["logreg", "xgboost"], settings=TINY)
+    assert "car" in result.settings["features"] and "Y" not in result.settings["features"]
+    assert result.table.loc["xgboost", "roc_auc"] > 0.65      # coupon type and context predict acceptance
+
+
+@pytest.mark.parametrize("target, kwargs, message", [
+    ("one", {}, "only one class"),
+    ("many", {}, "distinct values"),
+    ("name", {"features": ["name", "x"]}, "also among the features"),
+    ("cls", {"features": ["code"], "numeric": ["code"]}, "set to numeric"),
+    ("missing", {}, "not in the table"),
+    ("cls", {"features": []}, "No features"),
+])
+def test_table_bad_input(target, kwargs, message):
+    n = 120
+    table = pd.DataFrame({"customer_id": [str(i) for i in range(n)], "x": np.arange(n) % 7, "one": ["a"] * n,
+                          "many": np.arange(n), "name": ["p", "q"] * 60, "cls": ["u", "v", "w"] * 40,
+                          "code": ["1", "2", "n/a"] * 40})
+    with pytest.raises(DataError, match=message):
+        lab.run_table_comparison(table, target, models=["logreg"], settings=TINY, **kwargs)
+
+
+def test_too_few_rows():
+    table = pd.DataFrame({"customer_id": list("abcdefgh"), "x": range(8), "y": [0, 1] * 4})
+    with pytest.raises(DataError, match="at least"):
+        lab.run_table_comparison(table, "y", models=["logreg"], settings=TINY)
+
+
+# -- RFM segment --------------------------------------------------------------------------------------------------
+
+def test_segment_target_drops_leaky_features_and_warns(shop):
+    result = lab.run_segment_comparison(*shop, models=["logreg"], settings=TINY)
+    assert not set(lab.SEGMENT_LEAKY_FEATURES) & set(result.X_train.columns)
+    assert "monetary" in result.X_train.columns and "computed from the R" in result.notes[0]
+    assert "Champions" in result.train.labels
+    kept = lab.run_segment_comparison(*shop, models=["logreg"], drop_leaky=False, settings=TINY)
+    assert {"recency_days", "frequency"} <= set(kept.X_train.columns) and kept.notes[0].startswith("Leakage")
+
+
+# -- saved models --------------------------------------------------------------------------------------------------
+
+def test_save_list_load_activate_delete(shop, churn):
+    result, _ = churn
+    ws = Workspace("lab")
+    ds = Dataset("ds1", "shop", "transactions", transactions=shop[0], returns=shop[1])
+    mid = lab.save_lab_model(ws, result, "xgboost", "Churn XGB 60d!", ds)
+    assert mid == "Churn-XGB-60d"
+    [row] = lab.list_models(ws)
+    assert row["name"] == "Churn XGB 60d!" and row["kind"] == "churn" and row["dataset"] == "shop"
+    assert row["roc_auc"] == pytest.approx(result.table.loc["xgboost", "roc_auc"]) and not row["active"]
+    pipe, meta = lab.load_lab_model(ws, mid)
+    X = result.X_test[list(result.train.feature_types)]
+    np.testing.assert_allclose(pipe.predict_proba(X), result.train.proba["xgboost"], rtol=1e-6)
+    assert meta.target == "churned" and list(meta.features) == list(result.X_train.columns)
+    assert meta.data_hash == data_hash(result.X_train, result.y_train)
+    assert meta.extra["settings"]["horizon"] == 60 and meta.versions["xgboost"]
+
+    assert lab.active_model(ws) is None
+    lab.set_active_model(ws, mid)
+    assert Workspace("lab").read_json(lab.ACTIVE_MODEL_DOC) == {"id": mid}     # survives a reload
+    active_pipe, active_meta = lab.active_model(Workspace("lab"))
+    assert active_meta.model_key == "xgboost" and lab.list_models(ws)[0]["active"]
+    scores = lab.score_dataset(active_pipe, active_meta, ds)
+    assert len(scores) == shop[0]["customer_id"].nunique() and list(scores.columns) == ["predicted", "p_0", "p_1"]
+
+    lab.delete_model(ws, mid)
+    assert lab.list_models(ws) == [] and lab.active_model(ws) is None
+
+
+@pytest.mark.parametrize("key, name, message", [
+    ("bgnbd", "x", "a score, not a fitted model"),
+    ("svm", "x", "not in this comparison"),
+    ("logreg", "  ?! ", "Give the model a name"),
+])
+def test_save_refuses_and_writes_nothing(churn, key, name, message):
+    ws = Workspace("lab2")
+    with pytest.raises(DataError, match=message):
+        lab.save_lab_model(ws, churn[0], key, name)
+    assert list(ws.models_dir.iterdir()) == []
+
+
+def test_save_refuses_taken_name_and_bad_ids(churn):
+    ws = Workspace("lab3")
+    lab.save_lab_model(ws, churn[0], "logreg", "m1")
+    with pytest.raises(DataError, match="already exists"):
+        lab.save_lab_model(ws, churn[0], "tree", "m1")
+    with pytest.raises(DataError, match="not valid"):
+        lab.load_lab_model(ws, "../m1")
+    with pytest.raises(DataError, match="not a saved model"):
+        lab.set_active_model(ws, "nope")
+
+
+def test_table_model_scores_customer_table(mall):
+    result = lab.run_table_comparison(mall, "Genre", models=["logreg"], settings=TINY)
+    ws = Workspace("lab4")
+    mid = lab.save_lab_model(ws, result, "logreg", "genre")
+    pipe, meta = lab.load_lab_model(ws, mid)
+    scores = lab.score_dataset(pipe, meta, Dataset("m", "mall", "customers", customers=mall))
+    assert len(scores) == 200 and set(scores["predicted"]) <= {"Female", "Male"}
+    with pytest.raises(DataError, match="lacks the model's feature columns"):
+        lab.score_dataset(pipe, meta, Dataset("m", "mall", "customers", customers=mall.drop(columns="Age")))
+
+
+def test_curve_frames(churn):
+    result, _ = churn
+    roc = lab.curve_frame(result, "roc")
+    assert set(roc["model"]) == set(result.table["model"]) and set(roc["class"]) == {"1"}
+    cal = lab.curve_frame(result, "calibration")
+    assert "BG/NBD expected purchases (baseline)" not in set(cal["model"])    # a score has no probabilities
+    with pytest.raises(DataError):
+        lab.curve_frame(result, "lift")
+
+
+# -- CLI --------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shop_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "shop.csv"
+    generate_raw(n_customers=300, seed=2).to_csv(path, index=False)
+    return path
+
+
+def test_cli_churn_json(shop_csv, capsys):
+    assert main(["churn", str(shop_csv), "--horizon", "60", "--models", "logreg,tree", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {r["key"]: r for r in out["table"]}
+    assert list(rows) == ["majority", "logreg", "tree", "bgnbd"]
+    assert rows["bgnbd"]["baseline"] and rows["majority"]["baseline"] and not rows["tree"]["baseline"]
+    assert rows["bgnbd"]["train_s"] is None and 0 <= rows["logreg"]["roc_auc"] <= 1
+    assert out["settings"]["horizon"] == 60 and out["info"]["test"]["btyd_fit_note"]
+
+
+def test_cli_train_json_and_bad_input(capsys):
+    path = str(dataset("Mall_Customers.csv"))
+    assert main(["train", path, "--target", "Genre", "--models", "logreg", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["key"] for r in out["table"]] == ["majority", "logreg"] and out["target"] == "Genre"
+    assert main(["train", path, "--target", "Age", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "distinct values" in err[0]
+
+
+def test_cli_churn_horizon_too_long_exit_2(shop_csv, capsys):
+    assert main(["churn", str(shop_csv), "--horizon", "500", "--models", "logreg"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "longer than the data" in err[0]
