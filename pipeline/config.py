@@ -110,15 +110,15 @@ class ClusterConfig:
 class SequenceConfig:
     """Defaults for per-customer spend sequences and the recurrent autoencoder."""
 
-    freq: str = "W"                     # "W" weekly or "M" monthly periods, aligned to the end of the data
+    freq: str = "M"                     # "M" 30-day or "W" 7-day periods, counted back from the end of the data
     weeks: int = 26
     months: int = 12
     cell: str = "gru"                   # "gru" or "lstm"
     units: int = 32
-    latent_dim: int = 8
-    epochs: int = 15
-    batch_size: int = 64
-    learning_rate: float = 0.005
+    latent_dim: int = 4                 # bottleneck size (embedding dimension)
+    epochs: int = 40
+    batch_size: int = 256
+    learning_rate: float = 0.01
     k: int = 4
     seeds: tuple[int, ...] = (0, 1, 2)
     churn_days: int = 90

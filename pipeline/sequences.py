@@ -1,0 +1,330 @@
+"""Per-customer spend sequences, a recurrent (GRU/LSTM) autoencoder, and its comparison with K-Means on RFM.
+
+Sequences: for each customer, spend and order count in each of the last N periods (weeks = 7 days, months =
+30 days, counted back from the end of the data so every period has the same length), ``log1p`` and divided by
+the largest value of each channel so inputs lie in [0, 1]. The autoencoder compresses each sequence into a
+small bottleneck vector (the *embedding*); K-Means then clusters the embeddings.
+
+TensorFlow/Keras is imported only inside the functions that train or run the network.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from pipeline.cluster import cluster_metrics, prepare_matrix
+from pipeline.config import SequenceConfig
+from pipeline.errors import DataError
+
+__all__ = [
+    "PERIOD_DAYS", "Progress", "SequenceData", "customer_sequences", "SequenceAutoencoder",
+    "rfm_space", "churn_labels", "SequenceComparison", "compare_with_rfm",
+]
+
+#: Length of one period in days, by frequency code.
+PERIOD_DAYS = {"W": 7, "M": 30}
+
+#: Progress callback: (fraction done in [0, 1], message) — fits ``st.progress(value, text=...)``.
+Progress = Callable[[float, str], None]
+
+_REQUIRED = ("customer_id", "invoice_id", "date", "amount")
+_DEFAULTS = SequenceConfig()
+
+
+def _check_tx(tx: pd.DataFrame) -> None:
+    missing = [c for c in _REQUIRED if c not in tx.columns]
+    if missing:
+        raise DataError(f"sequences: transactions need the columns {', '.join(_REQUIRED)}; "
+                        f"missing {', '.join(missing)}. Map them on the Upload page.")
+    if tx.empty:
+        raise DataError("sequences: the transactions table is empty; load a dataset with purchases first.")
+
+
+@dataclass
+class SequenceData:
+    """``values[customer, period, channel]`` with channels (spend, orders); last period = end of the data."""
+
+    values: np.ndarray
+    customer_ids: np.ndarray
+    period_starts: pd.DatetimeIndex
+    freq: str
+    channel_max: tuple[float, float]        # log1p maxima used for scaling (spend, orders)
+    channels: tuple[str, str] = ("spend", "orders")
+
+
+def customer_sequences(tx: pd.DataFrame, freq: str | None = None, n_periods: int | None = None,
+                       end=None, config: SequenceConfig = SequenceConfig()) -> SequenceData:
+    """Weekly or monthly spend and order counts of every customer over the last ``n_periods`` periods.
+
+    Parameters
+    ----------
+    tx : canonical transactions (``customer_id, invoice_id, date, amount`` used).
+    freq : "M" (30-day periods) or "W" (7-day periods); default ``config.freq``.
+    n_periods : default ``config.weeks`` or ``config.months``.
+    end : exclusive end of the last period; default the day after the last transaction.
+
+    Customers with no purchase inside the window get an all-zero sequence.
+    """
+    _check_tx(tx)
+    freq = freq or config.freq
+    if freq not in PERIOD_DAYS:
+        raise DataError(f"sequences: frequency {freq!r} unknown; use 'W' (weekly) or 'M' (monthly).")
+    n = int(n_periods or (config.weeks if freq == "W" else config.months))
+    if n < 4:
+        raise DataError(f"sequences: {n} periods are too few to learn a pattern; use at least 4.")
+    days = pd.to_datetime(tx["date"]).dt.normalize()
+    end = days.max() + pd.Timedelta(days=1) if end is None else pd.Timestamp(end).normalize()
+    offset = ((end - days).dt.days - 1) // PERIOD_DAYS[freq]          # 0 = last period
+    ids = np.sort(np.asarray(tx["customer_id"].astype(str).unique(), dtype=str))
+    inside = (offset >= 0) & (offset < n)
+    part = pd.DataFrame({"c": tx["customer_id"].astype(str)[inside], "p": n - 1 - offset[inside],
+                         "amount": tx["amount"][inside], "invoice": tx["invoice_id"][inside]})
+    g = part.groupby(["c", "p"], sort=False)
+    agg = pd.DataFrame({"spend": g["amount"].sum(), "orders": g["invoice"].nunique()}).reset_index()
+    values = np.zeros((len(ids), n, 2))
+    rows = np.searchsorted(ids, agg["c"].to_numpy(dtype=str))
+    values[rows, agg["p"].to_numpy(int), 0] = np.log1p(agg["spend"].clip(lower=0).to_numpy(float))
+    values[rows, agg["p"].to_numpy(int), 1] = np.log1p(agg["orders"].to_numpy(float))
+    maxima = tuple(float(m) if m > 0 else 1.0 for m in values.max(axis=(0, 1)))
+    values /= np.asarray(maxima)
+    starts = pd.DatetimeIndex([end - pd.Timedelta(days=PERIOD_DAYS[freq] * (n - i)) for i in range(n)])
+    return SequenceData(values, ids, starts, freq, maxima)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Autoencoder
+# ----------------------------------------------------------------------------------------------------------------
+
+def _keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    return keras
+
+
+class SequenceAutoencoder(TransformerMixin, BaseEstimator):
+    """Recurrent sequence autoencoder; ``transform`` returns the bottleneck embeddings.
+
+    Encoder: GRU/LSTM(units) -> Dense(latent_dim) (the embedding). Decoder: RepeatVector -> GRU/LSTM(units,
+    sequences) -> Dense(channels) per step. Loss: mean squared reconstruction error.
+    """
+
+    def __init__(self, cell: str = _DEFAULTS.cell, units: int = _DEFAULTS.units,
+                 latent_dim: int = _DEFAULTS.latent_dim, epochs: int = _DEFAULTS.epochs,
+                 batch_size: int = _DEFAULTS.batch_size, learning_rate: float = _DEFAULTS.learning_rate,
+                 random_state: int = 0):
+        self.cell = cell
+        self.units = units
+        self.latent_dim = latent_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+
+    def _build(self, n_steps: int, n_channels: int):
+        keras = _keras()
+        layers = keras.layers
+        if self.cell not in ("gru", "lstm"):
+            raise DataError(f"sequences: cell {self.cell!r} unknown; use 'gru' or 'lstm'.")
+        rnn = layers.GRU if self.cell == "gru" else layers.LSTM
+        inputs = keras.Input(shape=(n_steps, n_channels))
+        code = layers.Dense(self.latent_dim, name="embedding")(rnn(self.units)(inputs))
+        x = layers.RepeatVector(n_steps)(code)
+        x = rnn(self.units, return_sequences=True)(x)
+        outputs = layers.TimeDistributed(layers.Dense(n_channels))(x)
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
+        return model, keras.Model(inputs, code)
+
+    def fit(self, X: np.ndarray, y=None, progress: Progress | None = None) -> "SequenceAutoencoder":
+        """Train on sequences ``X`` (customers x periods x channels); ``progress(fraction, text)`` per epoch."""
+        X = np.asarray(X, dtype="float32")
+        if X.ndim != 3 or len(X) < 2:
+            raise DataError("sequences: need a (customers, periods, channels) array with at least 2 customers.")
+        keras = _keras()
+        keras.utils.set_random_seed(self.random_state)
+        self.model_, self.encoder_ = self._build(X.shape[1], X.shape[2])
+        callbacks = []
+        if progress is not None:
+            epochs = self.epochs
+            callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: progress(
+                (e + 1) / epochs, f"epoch {e + 1}/{epochs} · loss {logs.get('loss', float('nan')):.4f}")))
+        hist = self.model_.fit(X, X, epochs=self.epochs, batch_size=self.batch_size, shuffle=True,
+                               verbose=0, callbacks=callbacks)
+        self.loss_history_ = [float(v) for v in hist.history["loss"]]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.encoder_.predict(np.asarray(X, dtype="float32"), batch_size=1024, verbose=0),
+                          dtype=float)
+
+    def reconstruction_error(self, X: np.ndarray) -> np.ndarray:
+        """Mean squared reconstruction error per customer."""
+        X = np.asarray(X, dtype="float32")
+        return ((self.model_.predict(X, batch_size=1024, verbose=0) - X) ** 2).mean(axis=(1, 2))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Comparison with K-Means on RFM
+# ----------------------------------------------------------------------------------------------------------------
+
+def rfm_space(tx: pd.DataFrame, customer_ids: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """RFM per customer (``pipeline.rfm.rfm_table``) in ``customer_ids`` order and its log1p + standardised matrix."""
+    from pipeline.rfm import rfm_table
+
+    rfm = rfm_table(tx)
+    rfm = rfm.set_index(rfm["customer_id"].astype(str)).reindex(list(customer_ids))
+    X, _ = prepare_matrix(rfm, ["recency_days", "frequency", "monetary"],
+                          log_cols=["recency_days", "frequency", "monetary"])
+    return rfm, X
+
+
+def churn_labels(rfm: pd.DataFrame, churn_days: int = 90, churn: pd.Series | None = None) -> np.ndarray:
+    """1 = churned: no purchase in the last ``churn_days`` days of the data, or the caller's own 0/1 label.
+
+    ``churn`` is indexed by customer id; every customer in ``rfm`` (indexed by id) needs a value.
+    """
+    if churn is None:
+        return (rfm["recency_days"].to_numpy(float) >= churn_days).astype(int)
+    label = pd.Series(churn).copy()
+    label.index = label.index.astype(str)
+    label = pd.to_numeric(label.reindex(rfm.index), errors="coerce")
+    if label.isna().any() or not label.isin([0, 1]).all():
+        raise DataError(f"sequences: the churn label must be 0/1 for every customer; "
+                        f"{int(label.isna().sum() + (~label.isin([0, 1]) & label.notna()).sum()):,} are missing "
+                        "or not 0/1.")
+    return label.astype(int).to_numpy()
+
+
+@dataclass
+class SequenceComparison:
+    """``table``: one row per method; ``per_cluster``: churn and revenue per cluster; ``labels`` per customer."""
+
+    table: pd.DataFrame
+    per_cluster: pd.DataFrame
+    labels: pd.DataFrame
+    embeddings: np.ndarray
+    sequences: SequenceData
+    loss_history: list[list[float]]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _stability(runs: list[np.ndarray]) -> float:
+    pairs = list(combinations(range(len(runs)), 2))
+    return float(np.mean([adjusted_rand_score(runs[i], runs[j]) for i, j in pairs])) if pairs else np.nan
+
+
+def _outcomes(labels: np.ndarray, churned: np.ndarray, revenue: np.ndarray) -> pd.DataFrame:
+    df = pd.DataFrame({"cluster": labels, "churned": churned, "revenue": revenue})
+    g = df.groupby("cluster")
+    out = pd.DataFrame({"customers": g.size(), "churn_rate": g["churned"].mean(),
+                        "revenue_per_customer": g["revenue"].mean(), "revenue": g["revenue"].sum()})
+    out["share"] = out["customers"] / len(df)
+    out["revenue_share"] = out["revenue"] / revenue.sum() if revenue.sum() else np.nan
+    return out.drop(columns="revenue").reset_index()
+
+
+def _row(method: str, space: str, X_own: np.ndarray, X_rfm: np.ndarray, runs: list[np.ndarray],
+         outcome: pd.DataFrame, seconds: float, random_state: int) -> dict:
+    labels = runs[0]
+    own = cluster_metrics(X_own, labels, random_state=random_state)
+    common = cluster_metrics(X_rfm, labels, random_state=random_state)
+    return {"method": method, "space": space, "clusters": own["n_clusters"],
+            "silhouette": own["silhouette"], "davies_bouldin": own["davies_bouldin"],
+            "calinski_harabasz": own["calinski_harabasz"],
+            "silhouette_rfm": common["silhouette"], "davies_bouldin_rfm": common["davies_bouldin"],
+            "calinski_harabasz_rfm": common["calinski_harabasz"],
+            "stability_ari": _stability(runs),
+            "churn_rate_range": float(np.ptp(outcome["churn_rate"])),
+            "churn_rate_std": float(outcome["churn_rate"].std(ddof=0)),
+            "revenue_per_customer_range": float(np.ptp(outcome["revenue_per_customer"])),
+            "revenue_per_customer_std": float(outcome["revenue_per_customer"].std(ddof=0)),
+            "seconds": seconds}
+
+
+def _order_by_size(labels: np.ndarray) -> np.ndarray:
+    ids, counts = np.unique(labels, return_counts=True)
+    order = ids[np.lexsort((ids, -counts))]
+    lut = np.empty(ids.max() + 1, dtype=int)
+    lut[order] = np.arange(len(order))
+    return lut[labels]
+
+
+def _train_seed(seq: SequenceData, k: int, seed: int, config: SequenceConfig, epochs: int,
+                progress: Progress | None) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    ae = SequenceAutoencoder(config.cell, config.units, config.latent_dim, epochs, config.batch_size,
+                             config.learning_rate, random_state=seed)
+    ae.fit(seq.values, progress=progress)
+    emb = ae.transform(seq.values)
+    labels = KMeans(k, n_init=4, random_state=seed).fit_predict(emb)
+    return _order_by_size(labels), emb, ae.loss_history_
+
+
+def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = None,
+                     n_periods: int | None = None, seeds: Sequence[int] | None = None,
+                     epochs: int | None = None, churn_days: int | None = None, churn: pd.Series | None = None,
+                     progress: Progress | None = None,
+                     config: SequenceConfig = SequenceConfig()) -> SequenceComparison:
+    """Sequence-autoencoder embeddings + K-Means versus K-Means on RFM (log1p, standardised).
+
+    Both get the same k. Metrics are computed in each method's own space and in the common RFM space;
+    stability is the mean pairwise adjusted Rand index over ``seeds`` (a new network and K-Means per seed);
+    churn (no purchase in the last ``churn_days`` days, or the caller's ``churn`` 0/1 Series by customer id)
+    and revenue per customer are compared across clusters (range and standard deviation). Labels, metrics
+    and per-cluster outcomes refer to the first seed.
+    """
+    k, seeds = k or config.k, list(seeds if seeds is not None else config.seeds)
+    epochs, freq = epochs or config.epochs, freq or config.freq
+    if not seeds:
+        raise DataError("sequences: give at least one seed.")
+    t0 = time.perf_counter()
+    seq = customer_sequences(tx, freq, n_periods, config=config)
+    if len(seq.customer_ids) < max(k + 1, 10):
+        raise DataError(f"sequences: {len(seq.customer_ids)} customers are too few for k={k}; "
+                        "need at least 10 and more than k.")
+    rfm, X_rfm = rfm_space(tx, seq.customer_ids)
+    churned = churn_labels(rfm, churn_days or config.churn_days, churn)
+    revenue = rfm["monetary"].to_numpy(float)
+    t_prep = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    seq_runs, embeddings, losses = [], None, []
+    for i, seed in enumerate(seeds):
+        report = None if progress is None else (
+            lambda f, msg, i=i: progress((i + f) / (len(seeds) + 0.05), f"network {i + 1}/{len(seeds)}: {msg}"))
+        labels, emb, loss = _train_seed(seq, k, seed, config, epochs, report)
+        seq_runs.append(labels)
+        losses.append(loss)
+        embeddings = emb if embeddings is None else embeddings
+    t_seq = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    rfm_runs = [_order_by_size(KMeans(k, n_init=4, random_state=s).fit_predict(X_rfm)) for s in seeds]
+    t_rfm = time.perf_counter() - t2
+
+    out_seq, out_rfm = (_outcomes(r[0], churned, revenue) for r in (seq_runs, rfm_runs))
+    name_seq = f"{config.cell.upper()} autoencoder + K-Means"
+    table = pd.DataFrame([
+        _row(name_seq, f"{config.latent_dim}-d embeddings", embeddings, X_rfm, seq_runs, out_seq, t_seq, seeds[0]),
+        _row("K-Means on RFM", "RFM (log1p, standardised)", X_rfm, X_rfm, rfm_runs, out_rfm, t_rfm, seeds[0]),
+    ])
+    per_cluster = pd.concat([out_seq.assign(method=name_seq), out_rfm.assign(method="K-Means on RFM")],
+                            ignore_index=True)
+    per_cluster = per_cluster[["method", *[c for c in per_cluster.columns if c != "method"]]]
+    labels = pd.DataFrame({"customer_id": seq.customer_ids, "sequence_cluster": seq_runs[0],
+                           "rfm_cluster": rfm_runs[0], "churned": churned, "revenue": revenue})
+    if progress is not None:
+        progress(1.0, "done")
+    return SequenceComparison(table, per_cluster, labels, embeddings, seq, losses,
+                              {"prepare": t_prep, "autoencoders": t_seq, "rfm_kmeans": t_rfm,
+                               "total": time.perf_counter() - t0})
