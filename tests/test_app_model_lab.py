@@ -1,0 +1,113 @@
+"""AppTest: the Model lab page through the real router (train, compare, survive page switches, save, activate)."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import APP, dataset
+from pipeline import lab
+from pipeline.store import Workspace
+
+TRAIN = "FormSubmitter:lab_train-Train"
+SAVE = "FormSubmitter:lab_save-Save model"
+
+
+@pytest.fixture
+def at():
+    app = AppTest.from_file(APP, default_timeout=300)
+    app.run()
+    assert not app.exception
+    return app
+
+
+def _lab(at):
+    at.switch_page("pages/model_lab.py").run()
+    assert not at.exception
+    return at
+
+
+def _sample(at):
+    at.button(key="sample_synthetic").click().run()
+    assert not at.exception
+    return _lab(at)
+
+
+def _table(at):
+    return next(df.value for df in at.dataframe if "role" in df.value.columns)
+
+
+def test_needs_data_first(at):
+    _lab(at)
+    assert "No data yet" in at.info[0].value
+
+
+@pytest.mark.slow
+def test_churn_fast_models_save_activate_and_score(at):
+    _sample(at)
+    assert at.multiselect(key="lab_models").value == ["logreg", "tree", "forest", "xgboost"]
+    assert at.slider(key="lab_horizon").value == 90
+    assert any("end − 2H" in c.value for c in at.caption)
+    at.button(key=TRAIN).click().run()
+    assert not at.exception and not at.error
+    table = _table(at)
+    assert list(table["key"]) == ["majority", "logreg", "tree", "forest", "xgboost", "bgnbd"]
+    assert list(table.loc[table["role"] == "BASELINE", "key"]) == ["majority", "bgnbd"]
+    assert table.set_index("key").loc["xgboost", "roc_auc"] > table.set_index("key").loc["majority", "roc_auc"]
+    assert any("BTYD fit" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) >= 4
+
+    at.switch_page("pages/rfm.py").run()                    # results survive a page switch, no retraining
+    _lab(at)
+    assert list(_table(at)["key"]) == list(table["key"])
+
+    at.text_input(key="lab_save_name").input("churn xgb")
+    at.button(key=SAVE).click().run()
+    assert not at.exception and "churn-xgb" in at.success[0].value
+    ws = Workspace(at.session_state["workspace_id"])
+    assert [m["id"] for m in lab.list_models(ws)] == ["churn-xgb"]
+    at.button(key="lab_activate").click().run()
+    assert ws.read_json(lab.ACTIVE_MODEL_DOC) == {"id": "churn-xgb"}
+    at.button(key="lab_load").click().run()
+    assert not at.exception and not at.error
+    scores = at.dataframe[-1].value
+    customers = ws.load_dataset(at.session_state["dataset_id"]).transactions["customer_id"].nunique()
+    assert len(scores) == customers and list(scores.columns) == ["predicted", "p_0", "p_1"]   # live churn risk
+    at.button(key="lab_delete").click().run()
+    assert lab.list_models(ws) == [] and ws.read_json(lab.ACTIVE_MODEL_DOC) is None
+
+
+def test_segment_target_warns_and_too_long_horizon_is_refused(at):
+    _sample(at)
+    at.multiselect(key="lab_models").set_value(["logreg"])
+    at.slider(key="lab_horizon").set_value(365)
+    at.button(key=TRAIN).click().run()
+    assert not at.exception and "longer than the data" in at.error[0].value
+    assert "Choose a target and models" in at.info[-1].value          # nothing trained, nothing kept
+    at.radio(key="lab_kind").set_value("segment").run()
+    at.button(key=TRAIN).click().run()
+    assert not at.exception and not at.error
+    assert any("computed from the R" in w.value for w in at.warning)
+    assert list(_table(at)["key"]) == ["majority", "logreg"]
+    assert at.selectbox(key="lab_curve_class").options[:2] == ["About to Sleep", "At Risk"]   # one-vs-rest curves
+
+
+def test_customer_table_target_and_bad_target(at):
+    data = dataset("Mall_Customers.csv").read_bytes()
+    at.file_uploader(key="uploader").upload("Mall_Customers.csv", data, "text/csv")
+    at.run()
+    _lab(at)
+    at.selectbox(key="lab_target").set_value("Genre").run()
+    assert at.multiselect(key="lab_features_Genre").value == ["Age", "Annual Income (k$)", "Spending Score (1-100)"]
+    at.multiselect(key="lab_models").set_value(["logreg", "tree"])
+    at.button(key=TRAIN).click().run()
+    assert not at.exception and not at.error
+    table = _table(at)
+    assert list(table["key"]) == ["majority", "logreg", "tree"] and "bgnbd" not in set(table["key"])
+
+    at.selectbox(key="lab_target").set_value("Age").run()
+    at.button(key=TRAIN).click().run()
+    assert not at.exception and "distinct values" in at.error[0].value
+    at.text_input(key="lab_save_name").input("")
+    at.button(key=SAVE).click().run()
+    assert "Give the model a name" in at.error[0].value
+    assert lab.list_models(Workspace(at.session_state["workspace_id"])) == []
