@@ -69,11 +69,11 @@ def bench_learned(n_people: int = 500) -> None:
         return
     df = pd.read_csv(path)
     t0 = time.perf_counter()
-    table = cp.evaluate_acceptance_model(df, n_splits=5, seed=42, n_jobs=2)
+    table = cp.evaluate_acceptance_model(df, n_splits=5, seed=42, n_jobs=1)
     print(f"learned: 5-fold CV in {time.perf_counter() - t0:.1f} s (target ROC AUC >= 0.84)")
     print(table[["model", "roc_auc", "roc_auc_std", "accuracy", "log_loss"]].round(4).to_string(index=False))
     t0 = time.perf_counter()
-    policy = cp.fit_learned_policy(df, seed=42, n_jobs=2)
+    policy = cp.fit_learned_policy(df, seed=42, n_jobs=1)
     print(f"learned: fit on all {len(df):,} rows in {time.perf_counter() - t0:.2f} s")
     people = df.drop(columns=["Y", "coupon"]).sample(n_people, random_state=0).to_dict("records")
     policy.recommend(people[0])  # warm-up
@@ -84,7 +84,7 @@ def bench_learned(n_people: int = 500) -> None:
         lat.append((time.perf_counter() - t0) * 1000)
     print(f"learned: one person's recommendation ({len(policy.coupon_types)} coupon types) p50 {np.median(lat):.2f} ms, "
           f"p95 {np.percentile(lat, 95):.2f} ms, max {max(lat):.2f} ms (target < 20 ms)")
-    zoo = cp.fit_learned_policy(df, seed=42, model="xgboost", n_jobs=2)   # model-lab pipeline: generic path
+    zoo = cp.fit_learned_policy(df, seed=42, model="xgboost", n_jobs=1)   # model-lab pipeline: generic path
     lat = []
     for person in people[:100]:
         t0 = time.perf_counter()

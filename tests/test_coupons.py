@@ -363,11 +363,11 @@ def test_in_vehicle_response_file_without_yes_no_column_is_rejected():
 @pytest.mark.slow
 def test_learned_policy_on_in_vehicle_beats_majority_baseline():
     df = in_vehicle()
-    table = cp.evaluate_acceptance_model(df, n_splits=5, seed=42, n_jobs=2).set_index("model")
+    table = cp.evaluate_acceptance_model(df, n_splits=5, seed=42, n_jobs=1).set_index("model")
     model, base = table.loc["One-hot + XGBoost"], table.loc["Majority baseline"]
     assert base["accuracy"] == pytest.approx((df["Y"] == 1).mean(), abs=1e-3)    # 7,210 / 12,684 = 0.568
     assert base["roc_auc"] == 0.5
     assert model["roc_auc"] >= 0.82 and model["accuracy"] > base["accuracy"] + 0.1
-    pol = cp.fit_learned_policy(df, seed=42, n_jobs=2)
+    pol = cp.fit_learned_policy(df, seed=42, n_jobs=1)
     rec = pol.recommend(df.drop(columns=["Y", "coupon"]).iloc[0].to_dict())
     assert rec["coupon"] in pol.coupon_types and len(rec["table"]) == 5
