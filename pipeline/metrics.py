@@ -5,6 +5,7 @@ macro averages (one-vs-rest for ROC AUC, PR AUC and specificity).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -59,11 +60,23 @@ def classification_metrics(
         ``proba`` is None (e.g. a score-only baseline). The Brier score is then NaN.
     n_bins : bins of the calibration curve.
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    y_true, y_pred = _as_array(y_true), _as_array(y_pred)
     labels = _labels(y_true, y_pred, labels)
     proba = _check_proba(proba, len(y_true), len(labels))
     binary = len(labels) == 2
     ranking = _ranking(proba, score, binary)
+    with warnings.catch_warnings():  # a one-class test set is reported as NaN AUC, not as a warning
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        scores = _scores(y_true, y_pred, proba, labels, ranking)
+    return MetricReport(
+        scores=scores, confusion=confusion_table(y_true, y_pred, labels),
+        roc=roc_curves(y_true, ranking, labels), pr=pr_curves(y_true, ranking, labels),
+        calibration=calibration_table(y_true, proba, labels, n_bins=n_bins),
+    )
+
+
+def _scores(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, labels: list,
+            ranking: dict | None) -> dict[str, float]:
     scores = {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
@@ -74,11 +87,7 @@ def classification_metrics(
         "mcc": float(skm.matthews_corrcoef(y_true, y_pred)),
         "brier": _brier(y_true, proba, labels),
     }
-    return MetricReport(
-        scores={name: scores[name] for name in METRIC_COLUMNS}, confusion=confusion_table(y_true, y_pred, labels),
-        roc=roc_curves(y_true, ranking, labels), pr=pr_curves(y_true, ranking, labels),
-        calibration=calibration_table(y_true, proba, labels, n_bins=n_bins),
-    )
+    return {name: scores[name] for name in METRIC_COLUMNS}
 
 
 def confusion_table(y_true: Sequence, y_pred: Sequence, labels: Sequence) -> pd.DataFrame:
@@ -116,6 +125,12 @@ def calibration_table(y_true: Sequence, proba: np.ndarray | None, labels: Sequen
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+def _as_array(y: Sequence) -> np.ndarray:
+    """Labels as a plain numpy array (object arrays of numbers confuse scikit-learn's type checks)."""
+    y = np.asarray(y)
+    return np.asarray(y.tolist()) if y.dtype == object else y
+
 
 def _labels(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence | None) -> list:
     if len(y_true) != len(y_pred):

@@ -48,7 +48,7 @@ class ZooSettings:
     features under a minute on 2 cores (see benchmarks/bench_models.py)."""
 
     random_state: int = 42
-    n_jobs: int = 2
+    n_jobs: int = 1                    # XGBoost's OpenMP threads busy-wait on shared cores: 2 was 10x slower
     tree_max_depth: int = 8
     forest_trees: int = 200
     xgb_trees: int = 300
