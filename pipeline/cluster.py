@@ -15,6 +15,7 @@ Cluster ids are ordered by size (0 = largest); HDBSCAN's noise keeps the id ``-1
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -26,12 +27,13 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier, NearestCentroid, NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 from pipeline.config import ClusterConfig
 from pipeline.errors import DataError
 
 __all__ = [
-    "NOISE", "NOISE_NAME", "NAME_RULES", "Method", "METHODS",
+    "NOISE", "NOISE_NAME", "NAME_RULES", "Method", "METHODS", "limit_threads",
     "CustomerFeatures", "prepare_matrix",
     "ClusterModel", "ClusterFit", "fit_clusters", "cluster_metrics",
     "KSweep", "elbow_point", "select_k",
@@ -61,6 +63,11 @@ NAME_RULES: tuple[tuple[str, str, str], ...] = (
     ("n categories|categories", "many categories", "few categories"),
     ("age", "older", "younger"),
 )
+
+
+def limit_threads(threads: int | None):
+    """Context limiting OpenMP/BLAS threads (``None``: library default). See ``ClusterConfig.threads``."""
+    return nullcontext() if threads is None else threadpool_limits(threads)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -355,7 +362,8 @@ class ClusterModel(ClusterMixin, BaseEstimator):
             raise DataError(f"clustering: unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
         spec = METHODS[self.method]
         X = _check_matrix(X, self.k if spec.uses_k else None)
-        raw, self.assigner_, self.notes_ = spec.fit(X, self.k, self.random_state, self.config)
+        with limit_threads(self.config.threads):
+            raw, self.assigner_, self.notes_ = spec.fit(X, self.k, self.random_state, self.config)
         ids, counts = np.unique(raw[raw != NOISE], return_counts=True)
         order = ids[np.lexsort((ids, -counts))]
         self.relabel_ = {int(r): i for i, r in enumerate(order)} | {NOISE: NOISE}
@@ -372,7 +380,8 @@ class ClusterModel(ClusterMixin, BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Cluster of each row of ``X`` (built by the same transformer)."""
-        return self._relabel(np.asarray(self.assigner_.predict(np.asarray(X, dtype=float))))
+        with limit_threads(self.config.threads):
+            return self._relabel(np.asarray(self.assigner_.predict(np.asarray(X, dtype=float))))
 
     assign = predict
 
@@ -408,7 +417,7 @@ def fit_clusters(X: np.ndarray, method: str = "kmeans", k: int = 4, random_state
 
 
 def cluster_metrics(X: np.ndarray, labels: np.ndarray, sample_size: int = 10_000,
-                    random_state: int = 42) -> dict[str, float]:
+                    random_state: int = 42, threads: int | None = 1) -> dict[str, float]:
     """Silhouette (on a sample), Davies-Bouldin, Calinski-Harabasz, ignoring noise; NaN when undefined."""
     labels = np.asarray(labels)
     keep = labels != NOISE
@@ -417,12 +426,16 @@ def cluster_metrics(X: np.ndarray, labels: np.ndarray, sample_size: int = 10_000
     out = {"n_clusters": int(n_labels), "noise_share": float(1 - keep.mean()) if len(labels) else 0.0,
            "silhouette": np.nan, "davies_bouldin": np.nan, "calinski_harabasz": np.nan}
     if 2 <= n_labels <= len(lk) - 1:
-        size = min(len(lk), sample_size)
-        out["silhouette"] = float(silhouette_score(Xk, lk, sample_size=size if size < len(lk) else None,
-                                                   random_state=random_state))
-        out["davies_bouldin"] = float(davies_bouldin_score(Xk, lk))
-        out["calinski_harabasz"] = float(calinski_harabasz_score(Xk, lk))
+        with limit_threads(threads):
+            out.update(_scores(Xk, lk, sample_size, random_state))
     return out
+
+
+def _scores(X: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int) -> dict[str, float]:
+    sample = sample_size if sample_size < len(labels) else None
+    return {"silhouette": float(silhouette_score(X, labels, sample_size=sample, random_state=random_state)),
+            "davies_bouldin": float(davies_bouldin_score(X, labels)),
+            "calinski_harabasz": float(calinski_harabasz_score(X, labels))}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -494,9 +507,9 @@ def select_k(X: np.ndarray, ks: Sequence[int] | None = None, method: str = "kmea
     for k in ks:
         fit = fit_clusters(X, method, k, random_state, config)
         inertia = float(((X - fit.centroids[fit.labels]) ** 2).sum())
+        scores = cluster_metrics(X, fit.labels, config.silhouette_sample, random_state, config.threads)
         rows.append({"k": k, "inertia": inertia,
-                     **{m: v for m, v in cluster_metrics(X, fit.labels, config.silhouette_sample, random_state).items()
-                        if m in ("silhouette", "davies_bouldin", "calinski_harabasz")}})
+                     **{m: scores[m] for m in ("silhouette", "davies_bouldin", "calinski_harabasz")}})
     table = pd.DataFrame(rows)
     elbow = elbow_point(table["k"].tolist(), table["inertia"].tolist())
     if table["silhouette"].isna().all():
@@ -568,8 +581,9 @@ def map_coordinates(X: np.ndarray, labels: np.ndarray, raw: pd.DataFrame | None 
                           "features", raw_columns=cols)
     if method == "tsne":
         return _tsne_map(X, labels, random_state, config)
-    pca = PCA(n_components=min(2, X.shape[1]), random_state=random_state).fit(X)
-    coords = pca.transform(X)
+    with limit_threads(config.threads):
+        pca = PCA(n_components=min(2, X.shape[1]), random_state=random_state).fit(X)
+        coords = pca.transform(X)
     coords = np.column_stack([coords, np.zeros((len(coords), 2 - coords.shape[1]))])
     ev = tuple(float(v) for v in pca.explained_variance_ratio_)
     centres = pca.transform(_group_means(X, labels)) if (labels >= 0).any() else np.empty((0, 2))
@@ -587,7 +601,8 @@ def _tsne_map(X: np.ndarray, labels: np.ndarray, random_state: int, config: Clus
     if len(X) < 5:
         raise DataError("map: t-SNE needs at least 5 customers; use PCA.")
     perplexity = float(min(30.0, (len(X) - 1) / 3))
-    coords = TSNE(2, perplexity=perplexity, init="pca", random_state=random_state).fit_transform(X)
+    with limit_threads(config.threads):
+        coords = TSNE(2, perplexity=perplexity, init="pca", random_state=random_state).fit_transform(X)
     nn = NearestNeighbors(n_neighbors=min(5, len(X))).fit(X)
     return ClusterMap(coords, _group_means(coords, labels), "t-SNE 1", "t-SNE 2", "tsne", neighbours=nn)
 
@@ -786,7 +801,7 @@ def cluster_customers(df: pd.DataFrame, features: Sequence[str], method: str = "
     cmap = map_coordinates(X, fit.labels, raw=raw, method=map_method, random_state=random_state, config=config)
     profiles = cluster_profiles(df, fit.labels, tf, revenue_col, segment_col, config=config)
     metrics = {"method": method, "k": int(fit.n_clusters), "n_customers": int(len(X)),
-               **cluster_metrics(X, fit.labels, config.silhouette_sample, random_state),
+               **cluster_metrics(X, fit.labels, config.silhouette_sample, random_state, config.threads),
                "map": cmap.method, "explained_variance": cmap.explained_variance}
     ids = (df[id_col] if id_col in df.columns else df.index.to_series()).astype(str).to_numpy()
     return ClusterRun(ids, X, tf, fit, sweep, cmap, profiles, metrics, list(tf.warnings_) + fit.notes)

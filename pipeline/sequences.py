@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from pipeline.cluster import cluster_metrics, prepare_matrix
+from pipeline.cluster import cluster_metrics, limit_threads, prepare_matrix
 from pipeline.config import SequenceConfig
 from pipeline.errors import DataError
 
@@ -266,7 +266,8 @@ def _train_seed(seq: SequenceData, k: int, seed: int, config: SequenceConfig, ep
                              config.learning_rate, random_state=seed)
     ae.fit(seq.values, progress=progress)
     emb = ae.transform(seq.values)
-    labels = KMeans(k, n_init=4, random_state=seed).fit_predict(emb)
+    with limit_threads(1):
+        labels = KMeans(k, n_init=4, random_state=seed).fit_predict(emb)
     return _order_by_size(labels), emb, ae.loss_history_
 
 
@@ -309,7 +310,8 @@ def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = 
     t_seq = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    rfm_runs = [_order_by_size(KMeans(k, n_init=4, random_state=s).fit_predict(X_rfm)) for s in seeds]
+    with limit_threads(1):
+        rfm_runs = [_order_by_size(KMeans(k, n_init=4, random_state=s).fit_predict(X_rfm)) for s in seeds]
     t_rfm = time.perf_counter() - t2
 
     out_seq, out_rfm = (_outcomes(r[0], churned, revenue) for r in (seq_runs, rfm_runs))
