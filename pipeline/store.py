@@ -8,6 +8,7 @@ version readable. Nothing here is ever unpickled.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -206,6 +207,26 @@ class Workspace:
 
     def delete_segment(self, slug: str) -> None:
         (self.path / "segments" / f"{slug}.json").unlink(missing_ok=True)
+
+    # ---- the clustering chosen on the Clusters page, per dataset (read by the lookup page) -------------------
+    def save_clustering(self, dataset_id: str, assignments: pd.DataFrame, meta: dict) -> None:
+        """Save one clustering: ``assignments`` has ``customer_id, cluster, cluster_name`` (+ map ``x, y``);
+        ``meta`` holds what re-creates it (method, k, features, options, seed) and the cluster names."""
+        d = self.path / "clusterings"
+        d.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        assignments.to_parquet(buf, index=False)
+        atomic_write_bytes(d / f"{self._ds_dir(dataset_id).name}.parquet", buf.getvalue())
+        atomic_write_json(d / f"{dataset_id}.json", meta)
+
+    def load_clustering(self, dataset_id: str) -> tuple[pd.DataFrame, dict] | None:
+        """The saved clustering of a dataset, or None."""
+        d = self.path / "clusterings"
+        try:
+            meta = json.loads((d / f"{self._ds_dir(dataset_id).name}.json").read_text())
+            return pd.read_parquet(d / f"{dataset_id}.parquet"), meta
+        except (OSError, json.JSONDecodeError):
+            return None
 
     # ---- model folders (contents written by pipeline.persist) -----------------------------------------------
     @property
