@@ -148,16 +148,13 @@ def load_model(directory: str | Path) -> tuple[Pipeline, ModelMetadata]:
     any type or model part outside the allow-list - nothing from such a directory is executed.
     """
     directory = Path(directory)
+    meta = read_metadata(directory)
     payload = _read_meta(directory)
     stripped = _load_skops(directory / SKOPS_FILE)
     parts = {key: _load_part(directory, key, spec) for key, spec in payload["parts"].items()}
     pipeline = _restore(stripped, parts)
     if not isinstance(pipeline, Pipeline):
         raise DataError(f"'{directory}' does not hold a model pipeline; it may have been tampered with.")
-    try:
-        meta = ModelMetadata(**payload["metadata"])
-    except TypeError as exc:
-        raise DataError(f"The metadata in '{directory / META_FILE}' is malformed ({exc}); re-save the model.") from exc
     return pipeline, meta
 
 

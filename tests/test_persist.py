@@ -57,7 +57,7 @@ def test_round_trip_keeps_predictions_and_metadata(name, data, tmp_path):
     loaded, meta2 = ps.load_model(target)
     np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X), rtol=0, atol=1e-12)
     np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
-    assert meta2 == meta
+    assert meta2 == meta == ps.read_metadata(target)
     assert meta2.class_labels == ["active", "churned"] and meta2.metrics["brier"] is None
     assert meta2.features["country"] == {"dtype": str(X["country"].dtype), "kind": "categorical"}
     assert meta2.data_hash == ps.data_hash(X, y) and meta2.versions["scikit-learn"]
