@@ -109,10 +109,11 @@ def test_damaged_or_missing_files_are_data_errors(data, tmp_path):
     X, y = data
     pipe, types, labels, _ = _fit("logreg", X, y)
     target = ps.save_model(pipe, _meta("logreg", X, y, types, labels), tmp_path / "lr")
+    good_meta = (target / "meta.json").read_text()
     (target / "meta.json").write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):
         ps.load_model(target)
-    (target / "meta.json").write_text(json.dumps({"format": 1, "metadata": {}, "parts": {}}))
+    (target / "meta.json").write_text(good_meta)
     (target / "pipeline.skops").write_bytes(b"PK not a zip")
     with pytest.raises(DataError, match="not a readable skops file"):
         ps.load_model(target)
