@@ -135,6 +135,9 @@ class CustomerFeatures(TransformerMixin, BaseEstimator):
             if col.isna().all():
                 empty.append(f)
                 continue
+            if pd.api.types.is_datetime64_any_dtype(col):
+                raise DataError(f"clustering: column {f!r} holds dates; cluster on a number derived from it "
+                                "(e.g. recency_days or tenure_days) instead.")
             values = None if f in self.categorical else _as_numeric(col)
             if values is not None:
                 if values.nunique(dropna=True) <= 1:
@@ -474,7 +477,7 @@ def _sweep_reason(table: pd.DataFrame, elbow: int | None, tol: float) -> tuple[i
     if len(ties) == 1:
         k, why = ties[0], f"highest silhouette ({best:.3f})"
     else:
-        k = min(ties, key=lambda t: (abs(t - elbow), t)) if elbow is not None else ties[0]
+        k = ties[-1]
         tie_text = ", ".join(map(str, ties))
         why = (f"silhouette within {tol} of the best ({best:.3f}) for k = {tie_text}; "
                + (f"k={k} is nearest the inertia elbow (k={elbow})" if elbow is not None
@@ -709,12 +712,10 @@ def cluster_profiles(df: pd.DataFrame, labels: np.ndarray, transformer: Customer
     if revenue_col is not None:
         if revenue_col not in df.columns:
             raise DataError(f"profiles: revenue column {revenue_col!r} not in the table.")
-        rev = pd.to_numeric(df[revenue_col], errors="coerce").fillna(0.0).to_numpy()
-        total = rev.sum()
-        out["revenue_share"] = (pd.Series(rev).groupby(labels).sum().reindex(ids).to_numpy() / total
-                                if total else np.nan)
+        rev = pd.to_numeric(df[revenue_col], errors="coerce").fillna(0.0)
+        out["revenue_share"] = _by_cluster(rev, labels, ids, "sum") / rev.sum() if rev.sum() else np.nan
     for f in transformer.numeric_:
-        out[f] = pd.to_numeric(df[f], errors="coerce").reset_index(drop=True).groupby(labels).mean().reindex(ids).to_numpy()
+        out[f] = _by_cluster(pd.to_numeric(df[f], errors="coerce"), labels, ids, "mean")
     for f in transformer.categorical_:
         cats = _as_category(df[f]).reset_index(drop=True)
         out[f] = [_top_share(cats[labels == c]) for c in ids]
@@ -723,6 +724,10 @@ def cluster_profiles(df: pd.DataFrame, labels: np.ndarray, transformer: Customer
         out["top_segments"] = [", ".join(f"{s} {p:.0%}" for s, p in mix.loc[c].nlargest(3).items() if p > 0)
                                for c in ids]
     return out
+
+
+def _by_cluster(values: pd.Series, labels: np.ndarray, ids: list[int], how: str) -> np.ndarray:
+    return values.reset_index(drop=True).groupby(labels).agg(how).reindex(ids).to_numpy()
 
 
 def _top_share(values: pd.Series) -> str:
@@ -805,3 +810,162 @@ def cluster_customers(df: pd.DataFrame, features: Sequence[str], method: str = "
                "map": cmap.method, "explained_variance": cmap.explained_variance}
     ids = (df[id_col] if id_col in df.columns else df.index.to_series()).astype(str).to_numpy()
     return ClusterRun(ids, X, tf, fit, sweep, cmap, profiles, metrics, list(tf.warnings_) + fit.notes)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dataset -> clustering input, and what the Clusters page / CLI save and show
+# ----------------------------------------------------------------------------------------------------------------
+__all__ += ["TX_DEFAULT_FEATURES", "LOG_MODES", "ClusterInput", "clustering_input", "log_columns",
+            "apply_names", "customer_list", "saved_clustering", "run_summary"]
+
+#: Features picked by default for a transactions dataset (log1p + standardised: the classic RFM clustering).
+TX_DEFAULT_FEATURES = ("recency_days", "frequency", "monetary")
+
+#: Log-transform choices: key -> label.
+LOG_MODES = {"all": "log1p every non-negative numeric feature",
+             "auto": "log1p skewed non-negative features only",
+             "none": "no log transform"}
+
+
+@dataclass
+class ClusterInput:
+    """One row per customer (``customer_id`` first) and what to offer: candidate and default features,
+    the revenue column (for revenue shares), the RFM segment column (for segment mixes) and the log mode."""
+
+    table: pd.DataFrame
+    features: list[str]
+    default_features: list[str]
+    revenue_col: str | None = None
+    segment_col: str | None = None
+    default_log: str = "auto"
+
+
+def _tx_input(transactions: pd.DataFrame, returns: pd.DataFrame | None, rfm: pd.DataFrame | None) -> ClusterInput:
+    from pipeline.features import FEATURE_COLUMNS, customer_features
+    from pipeline.rfm import rfm_table
+
+    if transactions is None or transactions.empty:
+        raise DataError("clustering: the dataset has no transactions; load a file with purchases first.")
+    table = customer_features(transactions, returns).reset_index()
+    rfm = rfm_table(transactions) if rfm is None else rfm
+    segments = pd.Series(rfm["segment"].to_numpy(), index=rfm["customer_id"].astype(str))
+    table["segment"] = segments.reindex(table["customer_id"]).to_numpy()
+    return ClusterInput(table, list(FEATURE_COLUMNS), list(TX_DEFAULT_FEATURES), "monetary", "segment", "all")
+
+
+def _customers_input(customers: pd.DataFrame | None, config: ClusterConfig) -> ClusterInput:
+    if customers is None or customers.empty:
+        raise DataError("clustering: the customer table is empty; upload one row per customer.")
+    if "customer_id" not in customers.columns:
+        raise DataError("clustering: the customer table has no 'customer_id' column; pick the id column on "
+                        "the Upload page.")
+    table = customers.reset_index(drop=True)
+    cols = [c for c in table.columns if c != "customer_id"]
+    if not cols:
+        raise DataError("clustering: the customer table has only an id column; upload a table with at least "
+                        "one attribute per customer (e.g. age, income, spend).")
+    numeric = [c for c in cols if (v := _as_numeric(table[c])) is not None and v.nunique() > 1]
+    text = [c for c in cols if c not in numeric and 1 < table[c].nunique() <= config.max_categories]
+    return ClusterInput(table, cols, numeric or text or cols, None, None, "auto")
+
+
+def clustering_input(kind: str, transactions: pd.DataFrame | None = None, returns: pd.DataFrame | None = None,
+                     customers: pd.DataFrame | None = None, rfm: pd.DataFrame | None = None,
+                     config: ClusterConfig = ClusterConfig()) -> ClusterInput:
+    """The customer table to cluster for a dataset of ``kind`` "transactions" or "customers".
+
+    Transactions: ``pipeline.features.customer_features`` plus the RFM ``segment`` (from ``rfm``, default
+    ``rfm_table`` with the default rules); default features R, F, M, log1p and standardised. Customer table: every
+    column is offered; the default is the numeric columns that vary (else the text columns with few values).
+    """
+    if kind == "transactions":
+        return _tx_input(transactions, returns, rfm)
+    if kind == "customers":
+        return _customers_input(customers, config)
+    raise DataError(f"clustering: dataset kind {kind!r} unknown; expected 'transactions' or 'customers'.")
+
+
+def log_columns(df: pd.DataFrame, features: Sequence[str], mode: str = "auto",
+                categorical: Sequence[str] = ()) -> str | list[str]:
+    """``log_cols`` for :func:`prepare_matrix` from a :data:`LOG_MODES` key.
+
+    "all": every chosen numeric feature that varies and has no negative value; "auto"; "none": [].
+    """
+    if mode not in LOG_MODES:
+        raise DataError(f"clustering: log mode {mode!r} unknown; choose one of {', '.join(LOG_MODES)}.")
+    if mode != "all":
+        return "auto" if mode == "auto" else []
+    out = []
+    for f in dict.fromkeys(features):
+        values = _as_numeric(df[f]) if f in df.columns and f not in categorical else None
+        if values is not None and values.nunique() > 1 and values.min() >= 0:
+            out.append(f)
+    return out
+
+
+def apply_names(profiles: pd.DataFrame, names: dict) -> pd.DataFrame:
+    """Copy of ``profiles`` with the user's cluster names (``{cluster id: name}``; blank names keep the
+    generated one). Two clusters may not share a name."""
+    given = {int(c): str(n).strip()[:60] for c, n in (names or {}).items() if n is not None and str(n).strip()}
+    out = profiles.copy()
+    out["name"] = [given.get(int(c), n) for c, n in zip(out["cluster"], out["name"])]
+    dup = out["name"][out["name"].duplicated()]
+    if len(dup):
+        raise DataError(f"cluster names: {dup.iloc[0]!r} is used for more than one cluster; give each cluster "
+                        "its own name.")
+    return out
+
+
+def customer_list(run: ClusterRun, df: pd.DataFrame, ids: Sequence[str] | None = None,
+                  clusters: Sequence[int] | None = None, id_col: str = "customer_id") -> pd.DataFrame:
+    """Customers picked by id and/or by whole cluster: customer_id, cluster, cluster_name, then ``df``'s columns.
+
+    ``df`` is the table the run was fitted on (same row order). With neither ``ids`` nor ``clusters``: nobody.
+    """
+    names = dict(zip(run.profiles["cluster"], run.profiles["name"]))
+    keep = np.zeros(len(run.ids), dtype=bool)
+    if ids is not None:
+        keep |= np.isin(run.ids, np.asarray(list(ids), dtype=str))
+    if clusters is not None:
+        keep |= np.isin(run.fit.labels, np.asarray(list(clusters), dtype=int))
+    rest = df.reset_index(drop=id_col in df.columns).loc[keep]
+    out = pd.DataFrame({"customer_id": run.ids[keep], "cluster": run.fit.labels[keep],
+                        "cluster_name": [names[c] for c in run.fit.labels[keep]]})
+    return pd.concat([out, rest.drop(columns=[id_col], errors="ignore").reset_index(drop=True)], axis=1)
+
+
+def saved_clustering(run: ClusterRun) -> tuple[pd.DataFrame, dict]:
+    """``(assignments, meta)`` for ``Workspace.save_clustering``: customer_id, cluster, cluster_name, x, y; and
+    what re-creates the run (method, k, features, options, seed), the names and the metrics."""
+    assignments = run.assignments().rename(columns={"name": "cluster_name"})
+    tf = run.transformer
+    log = tf.log_cols if isinstance(tf.log_cols, str) else list(tf.log_cols)
+    meta = {"method": run.fit.method, "k": int(run.fit.n_clusters), "features": list(tf.features),
+            "options": {"log_cols": log, "log_cols_used": list(tf.log_cols_), "scale": bool(tf.scale),
+                        "categorical": list(tf.categorical), "map": run.cmap.method},
+            "seed": int(run.fit.model.random_state),
+            "names": {str(c): n for c, n in zip(run.profiles["cluster"], run.profiles["name"])},
+            "metrics": _jsonable(run.metrics)}
+    return assignments, meta
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def run_summary(run: ClusterRun) -> dict:
+    """JSON-ready summary: metrics, the k sweep (when run) with its recommendation, profiles, warnings."""
+    records = lambda df: _jsonable(df.to_dict(orient="records"))   # noqa: E731
+    sweep = None if run.sweep is None else {
+        "recommended_k": run.sweep.recommended_k, "elbow_k": run.sweep.elbow_k, "reason": run.sweep.reason,
+        "table": records(run.sweep.table)}
+    return {"metrics": _jsonable(run.metrics), "sweep": sweep, "profiles": records(run.profiles),
+            "warnings": list(run.warnings)}

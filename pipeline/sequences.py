@@ -330,3 +330,29 @@ def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = 
     return SequenceComparison(table, per_cluster, labels, embeddings, seq, losses,
                               {"prepare": t_prep, "autoencoders": t_seq, "rfm_kmeans": t_rfm,
                                "total": time.perf_counter() - t0})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Maps of the two clusterings (Clusters page, sequence tab)
+# ----------------------------------------------------------------------------------------------------------------
+__all__ += ["comparison_maps"]
+
+
+def comparison_maps(comparison: SequenceComparison, tx: pd.DataFrame, random_state: int = 0) -> pd.DataFrame:
+    """2-D PCA maps of both clusterings: method, customer_id, cluster, x, y, axis labels (x_label, y_label).
+
+    The sequence clusters are drawn in the embedding space, the RFM clusters in the RFM (log1p, standardised) space.
+    """
+    from pipeline.cluster import map_coordinates
+
+    labels = comparison.labels
+    _, X_rfm = rfm_space(tx, labels["customer_id"])
+    name_seq = comparison.table["method"].iloc[0]
+    parts = []
+    for method, X, col in ((name_seq, comparison.embeddings, "sequence_cluster"),
+                           ("K-Means on RFM", X_rfm, "rfm_cluster")):
+        cmap = map_coordinates(X, labels[col].to_numpy(), method="pca", random_state=random_state)
+        parts.append(pd.DataFrame({"method": method, "customer_id": labels["customer_id"],
+                                   "cluster": labels[col], "x": cmap.coords[:, 0], "y": cmap.coords[:, 1],
+                                   "x_label": cmap.x_label, "y_label": cmap.y_label}))
+    return pd.concat(parts, ignore_index=True)
