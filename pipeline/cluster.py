@@ -477,7 +477,7 @@ def _sweep_reason(table: pd.DataFrame, elbow: int | None, tol: float) -> tuple[i
     if len(ties) == 1:
         k, why = ties[0], f"highest silhouette ({best:.3f})"
     else:
-        k = ties[-1]
+        k = min(ties, key=lambda t: (abs(t - elbow), t)) if elbow is not None else ties[0]
         tie_text = ", ".join(map(str, ties))
         why = (f"silhouette within {tol} of the best ({best:.3f}) for k = {tie_text}; "
                + (f"k={k} is nearest the inertia elbow (k={elbow})" if elbow is not None

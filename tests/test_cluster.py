@@ -10,7 +10,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.cluster import (
-    METHODS, NOISE, NOISE_NAME, assign_new, cluster_customers, cluster_metrics, cluster_profiles, elbow_point,
+    METHODS, NOISE, NOISE_NAME, _sweep_reason, assign_new, cluster_customers, cluster_metrics, cluster_profiles, elbow_point,
     fit_clusters, map_coordinates, name_clusters, prepare_matrix, select_k,
 )
 from pipeline.config import ClusterConfig
@@ -59,6 +59,16 @@ def test_large_table_paths_sample_and_still_recover():
             assert any("sample" in n for n in fit.notes), method
 
 
+@pytest.mark.parametrize("method", ["kmeans", "gmm", "agglomerative", "hdbscan"])
+def test_cluster_ids_ordered_by_size(method):
+    X, y = make_blobs([50, 300, 150], 2, cluster_std=0.5, center_box=(-10, 10), random_state=4)
+    fit = fit_clusters(X, method, 3, random_state=0)
+    assert adjusted_rand_score(y, fit.labels) >= 0.9
+    np.testing.assert_array_equal(np.bincount(fit.labels[fit.labels >= 0]),
+                                  sorted(np.bincount(fit.labels[fit.labels >= 0]), reverse=True))
+    assert (fit.labels[y == 1] == 0).mean() > 0.9           # the 300-customer blob is cluster 0
+
+
 def test_hdbscan_keeps_noise_label():
     X, y = blobs(n=400, centers=3, std=0.5, seed=2, d=2)
     X = np.vstack([X, [[40.0, 40.0], [-40.0, 40.0], [40.0, -40.0]]])   # three far-away loners
@@ -94,6 +104,17 @@ def test_select_k_finds_true_k_on_clean_blobs(true_k):
     assert sweep.recommended_k == true_k
     assert sweep.elbow_k == true_k
     assert f"k={true_k}" in sweep.reason and "silhouette" in sweep.reason
+
+
+def test_recommendation_breaks_silhouette_ties_with_the_elbow():
+    table = pd.DataFrame({"k": [2, 3, 4, 5], "inertia": [100.0, 40, 30, 25],
+                          "silhouette": [0.50, 0.495, 0.40, 0.498],
+                          "davies_bouldin": [0.9, 0.8, 1.0, 1.1], "calinski_harabasz": [10.0, 12, 9, 8]})
+    k, reason = _sweep_reason(table, elbow=3, tol=0.01)
+    assert k == 3 and "k = 2, 3, 5" in reason and "nearest the inertia elbow (k=3)" in reason
+    assert "Davies-Bouldin lowest at k=3" in reason and "Calinski-Harabasz highest at k=3" in reason
+    assert _sweep_reason(table, elbow=None, tol=0.01)[0] == 2          # no elbow: the simplest tied k
+    assert _sweep_reason(table, elbow=3, tol=0.001)[0] == 2            # no tie: the best silhouette
 
 
 def test_select_k_limits_k_to_the_data_and_rejects_hdbscan():
@@ -147,6 +168,7 @@ def test_constant_dropped_and_missing_filled_with_warnings():
     (pd.DataFrame({"a": [3.0, 3], "b": ["x", "x"]}), ["a", "b"], "no usable feature"),
     (pd.DataFrame({"name": [f"n{i}" for i in range(60)]}), ["name"], "more than 50 categories"),
     (pd.DataFrame({"a": [1.0, -2, 3]}), ["a"], "non-negative"),
+    (pd.DataFrame({"d": pd.to_datetime(["2024-01-01", "2024-02-01"])}), ["d"], "holds dates"),
 ])
 def test_bad_matrix_inputs(frame, features, match):
     with pytest.raises(DataError, match=match):
