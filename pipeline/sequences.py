@@ -271,6 +271,20 @@ def _train_seed(seq: SequenceData, k: int, seed: int, config: SequenceConfig, ep
     return _order_by_size(labels), emb, ae.loss_history_
 
 
+def _train_seeds(seq: SequenceData, k: int, seeds: list[int], config: SequenceConfig, epochs: int,
+                 progress: Progress | None) -> tuple[list[np.ndarray], np.ndarray, list[list[float]]]:
+    """One network + K-Means per seed: (labels per seed, first seed's embeddings, loss histories)."""
+    runs, embeddings, losses = [], [], []
+    for i, seed in enumerate(seeds):
+        report = None if progress is None else (
+            lambda f, msg, i=i: progress((i + f) / (len(seeds) + 0.05), f"network {i + 1}/{len(seeds)}: {msg}"))
+        labels, emb, loss = _train_seed(seq, k, seed, config, epochs, report)
+        runs.append(labels)
+        losses.append(loss)
+        embeddings.append(emb)
+    return runs, embeddings[0], losses
+
+
 def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = None,
                      n_periods: int | None = None, seeds: Sequence[int] | None = None,
                      epochs: int | None = None, churn_days: int | None = None, churn: pd.Series | None = None,
@@ -299,14 +313,7 @@ def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = 
     t_prep = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    seq_runs, embeddings, losses = [], None, []
-    for i, seed in enumerate(seeds):
-        report = None if progress is None else (
-            lambda f, msg, i=i: progress((i + f) / (len(seeds) + 0.05), f"network {i + 1}/{len(seeds)}: {msg}"))
-        labels, emb, loss = _train_seed(seq, k, seed, config, epochs, report)
-        seq_runs.append(labels)
-        losses.append(loss)
-        embeddings = emb if embeddings is None else embeddings
+    seq_runs, embeddings, losses = _train_seeds(seq, k, seeds, config, epochs, progress)
     t_seq = time.perf_counter() - t1
 
     t2 = time.perf_counter()
