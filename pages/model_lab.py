@@ -13,7 +13,7 @@ ds = ui.require_dataset(kind=None)
 ws = state.workspace()
 st.title("Model lab")
 
-# ---- what to predict ---------------------------------------------------------------------------------------------
+# ---- what to predict ----------------------------------------------------------------------------------------------
 if ds.kind == "transactions":
     kind = st.radio("Predict", ["churn", "segment"], format_func=lab.TARGET_KINDS.get, horizontal=True, key="lab_kind")
 else:
@@ -22,7 +22,7 @@ options: dict = {"kind": kind}
 if kind == "churn":
     c1, c2 = st.columns(2)
     options["horizon"] = c1.slider("Horizon H (days)", 7, 365, 90, key="lab_horizon",
-                                   help="A customer has churned when they make no purchase in the H days after the cutoff.")
+                                   help="Churned = no purchase in the H days after the cutoff.")
     cutoff = c2.date_input("Test cutoff (optional)", value=None, key="lab_cutoff",
                            help="Default: H days before the end of the data. Training uses the cutoff H days earlier.")
     options["cutoff"] = str(cutoff) if cutoff else None
@@ -41,13 +41,13 @@ else:
                              help="Force columns to be read as numbers; text values are refused with an error.")
     options |= {"target": target, "features": features, "numeric": numeric}
 
-# ---- models and training (only on the button: widget changes never retrain) -------------------------------------
+# ---- models and training (only on the button: widget changes never retrain) ---------------------------------------
 choices = [k for k, spec in REGISTRY.items() if not spec.baseline]
 with st.form("lab_train"):
     models = st.multiselect("Models", choices, default=[k for k in choices if REGISTRY[k].fast],
                             format_func=lambda k: REGISTRY[k].label, key="lab_models")
-    st.caption("Baselines always run. SVM, the Keras network and the stacked Keras + SVM model are opt-in: each adds "
-               "several seconds to a minute on a few thousand customers (TensorFlow itself takes a few seconds to load).")
+    st.caption("Baselines always run. SVM, the Keras network and the stacked Keras + SVM model are opt-in: on a few "
+               "thousand customers they add about 1, 6 and 16 s (plus a few seconds to load TensorFlow).")
     c1, c2 = st.columns(2)
     imbalance = c1.selectbox("Class imbalance", list(IMBALANCE_OPTIONS), key="lab_imbalance",
                              help="  \n".join(f"**{k}**: {v}" for k, v in IMBALANCE_OPTIONS.items()))
@@ -74,12 +74,14 @@ if train:
     if error:
         st.error(error, icon=":material/error:")
 
-# ---- results ---------------------------------------------------------------------------------------------------------
-res = results[key][1] if key in results else None
+# ---- results ------------------------------------------------------------------------------------------------------
+used, res = results.get(key, (None, None))
 if res is None:
     st.info("Choose a target and models, then press **Train**.")
 else:
     st.subheader(f"Results: {res.target}")
+    if any(used.get(k) != v for k, v in options.items()):
+        st.caption("These are the results of the last training; press **Train** to apply the changed settings.")
     st.caption(f"{len(res.X_train):,} training and {len(res.X_test):,} test rows, {len(res.train.feature_types)} "
                f"features, {res.seconds:.1f} s. Click a column header to sort.")
     for note in res.notes:
@@ -90,6 +92,9 @@ else:
         "role": st.column_config.TextColumn("role", help="Baseline rows are the reference every model must beat."),
         **{c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if table[c].dtype.kind == "f"}})
     labels = res.table["model"].to_dict()
+    classes = [str(c) for c in res.train.labels]
+    cls = None if len(classes) == 2 else st.selectbox("Class for the curves (one-vs-rest)", classes,
+                                                      key="lab_curve_class")
     tab_cm, tab_curves, tab_cal, tab_imp = st.tabs(["Confusion matrix", "ROC and PR curves", "Calibration",
                                                     "Permutation importance"])
     with tab_cm:
@@ -97,8 +102,6 @@ else:
                             index=list(labels).index(res.best) if res.best in labels else 0)
         st.plotly_chart(px.imshow(res.train.reports[pick].confusion, text_auto=True, color_continuous_scale="Blues",
                                   title=f"Confusion matrix: {labels[pick]} (test set)"), width="stretch")
-    classes = [str(c) for c in res.train.labels]
-    cls = None if len(classes) == 2 else st.selectbox("Class (one-vs-rest)", classes, key="lab_curve_class")
     with tab_curves:
         c1, c2 = st.columns(2)
         c1.plotly_chart(px.line(lab.curve_frame(res, "roc", cls), x="fpr", y="tpr", color="model",
@@ -128,7 +131,7 @@ else:
             except DataError as e:
                 st.error(str(e), icon=":material/error:")
 
-# ---- saved models ------------------------------------------------------------------------------------------------------
+# ---- saved models -------------------------------------------------------------------------------------------------
 st.subheader("Saved models")
 saved = lab.list_models(ws)
 if not saved:

@@ -105,6 +105,7 @@ def test_customer_table_target_and_bad_target(at):
     assert list(table["key"]) == ["majority", "logreg", "tree"] and "bgnbd" not in set(table["key"])
 
     at.selectbox(key="lab_target").set_value("Age").run()
+    assert any("results of the last training" in c.value for c in at.caption)     # no retraining on a widget change
     at.button(key=TRAIN).click().run()
     assert not at.exception and "distinct values" in at.error[0].value
     at.text_input(key="lab_save_name").input("")
