@@ -9,6 +9,7 @@ if ui.access_gate():
     pages = [
         st.Page("pages/upload.py", title="Upload", icon=":material/upload:", default=True),
         st.Page("pages/rfm.py", title="RFM segments", icon=":material/donut_small:"),
+        st.Page("pages/clusters.py", title="Clusters", icon=":material/scatter_plot:"),
         st.Page("pages/model_lab.py", title="Model lab", icon=":material/model_training:"),
     ]
     nav = st.navigation(pages)

@@ -96,3 +96,21 @@ def rfm(snapshot: str | None = None) -> pd.DataFrame:
 
 # ---- model lab (pages/model_lab.py) -------------------------------------------------------------------------------
 LAB_RESULTS = "lab_results"          # {dataset key: (settings, pipeline.lab.LabResult)}: this session's comparisons
+
+
+# ---- clusters (pages/clusters.py) ----------------------------------------------------------------------------------
+SEQUENCE_RESULTS = "sequence_results"    # {(dataset key, settings): comparison}: this session's trained autoencoders
+
+
+@st.cache_data(max_entries=6, show_spinner="Computing customer features…")
+def _cluster_input(key: tuple[str, str, str], rules_json: str):
+    from pipeline.cluster import clustering_input
+
+    ds = _load(*key)
+    rfm_ = _rfm(key, None, rules_json) if ds.kind == "transactions" else None
+    return clustering_input(ds.kind, ds.transactions, ds.returns, ds.customers, rfm_)
+
+
+def cluster_input():
+    """Per-customer table to cluster (``pipeline.cluster.ClusterInput``) of the current dataset."""
+    return _cluster_input(dataset_key(), segment_rules().to_json(orient="records"))

@@ -118,6 +118,26 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_cluster(args) -> int:
+    from pipeline.cluster import cluster_customers, clustering_input, log_columns, run_summary
+    from pipeline.config import CleaningOptions
+    from pipeline.datasets import build_dataset
+    from pipeline.exports import to_csv_bytes
+
+    if not Path(args.file).is_file():
+        raise DataError(f"File {args.file!r} does not exist.")
+    ds = build_dataset(args.file, Path(args.file).name, options=CleaningOptions(dayfirst=args.dayfirst))
+    inp = clustering_input(ds.kind, ds.transactions, ds.returns, ds.customers)
+    features = _columns(args.features) or inp.default_features
+    run = cluster_customers(inp.table, features, args.method, args.k, scale=not args.no_scale,
+                            log_cols=log_columns(inp.table, features, args.log or inp.default_log),
+                            revenue_col=inp.revenue_col, segment_col=inp.segment_col, random_state=args.seed)
+    Path(args.out).write_bytes(to_csv_bytes(run.assignments()[["customer_id", "cluster", "x", "y"]]))
+    _print_json({"file": args.file, "kind": ds.kind, "features": list(run.transformer.features_),
+                 "out": args.out, **run_summary(run)})
+    return 0
+
+
 def _lab_args(p) -> None:
     p.add_argument("--models", help="comma-separated models (logreg,tree,forest,xgboost,svm,keras,stacked) or "
                                     "'all'; default the fast ones. Baselines always run.")
@@ -155,6 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", help="comma-separated feature columns; default all others except ids")
     p.add_argument("--numeric", help="comma-separated columns to force numeric")
     _lab_args(p)
+    p = _file_cmd(sub, "cluster", "cluster customers; write customer_id, cluster, x, y and print the metrics as JSON",
+                  cmd_cluster)
+    p.add_argument("--k", type=int, help="number of clusters; default: the k the sweep k=2..10 recommends")
+    p.add_argument("--features", help="comma-separated feature columns; default R,F,M for transactions, the numeric "
+                                      "columns of a customer table")
+    p.add_argument("--method", default="kmeans", choices=["kmeans", "gmm", "agglomerative", "hdbscan"])
+    p.add_argument("--log", choices=["all", "auto", "none"], help="log1p transform; default 'all' for transactions "
+                                                                  "(log RFM), 'auto' (skewed columns) for tables")
+    p.add_argument("--no-scale", action="store_true", help="do not standardise numeric features")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--out", required=True, help="output CSV path (customer_id, cluster, x, y)")
     return parser
 
 
