@@ -100,23 +100,29 @@ else:
     with tab_cm:
         pick = st.selectbox("Model", list(labels), format_func=labels.get, key="lab_cm_model",
                             index=list(labels).index(res.best) if res.best in labels else 0)
-        st.plotly_chart(px.imshow(res.train.reports[pick].confusion, text_auto=True, color_continuous_scale="Blues",
-                                  title=f"Confusion matrix: {labels[pick]} (test set)"), width="stretch")
+        fig = px.imshow(res.train.reports[pick].confusion, text_auto=True, color_continuous_scale="Blues",
+                        title=f"Confusion matrix: {labels[pick]} (test set)")
+        st.plotly_chart(fig.update_xaxes(type="category").update_yaxes(type="category"), width="stretch")
+        if res.kind == "churn":
+            st.caption("1 = churned (no purchase in the H days after the cutoff), 0 = bought again.")
+    axis_labels = {"fpr": "false positive rate", "tpr": "true positive rate", "importance_mean": "drop in ROC AUC"}
+    below = {"legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "title": None}}
     with tab_curves:
         c1, c2 = st.columns(2)
         c1.plotly_chart(px.line(lab.curve_frame(res, "roc", cls), x="fpr", y="tpr", color="model",
-                                title="ROC curves (test set)"), width="stretch")
+                                labels=axis_labels, title="ROC curves (test set)").update_layout(**below), width="stretch")
         c2.plotly_chart(px.line(lab.curve_frame(res, "pr", cls), x="recall", y="precision", color="model",
-                                title="Precision-recall curves (test set)"), width="stretch")
+                                title="Precision-recall curves (test set)").update_layout(**below), width="stretch")
     with tab_cal:
         fig = px.line(lab.curve_frame(res, "calibration", cls), x="mean_predicted", y="fraction_positive",
                       color="model", markers=True, title="Calibration: predicted probability vs observed share")
         fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
+        fig.update_layout(**below)
         st.plotly_chart(fig, width="stretch")
     with tab_imp:
         if res.importance is not None:
             st.plotly_chart(px.bar(res.importance.head(15).iloc[::-1], x="importance_mean", y="feature",
-                                   error_x="importance_std", orientation="h",
+                                   error_x="importance_std", orientation="h", labels=axis_labels,
                                    title=f"Permutation importance of the best model, {labels[res.best]} "
                                          "(drop in ROC AUC when a column is shuffled)"), width="stretch")
 
