@@ -109,10 +109,12 @@ else:
     below = {"legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "title": None}}
     with tab_curves:
         c1, c2 = st.columns(2)
-        c1.plotly_chart(px.line(lab.curve_frame(res, "roc", cls), x="fpr", y="tpr", color="model",
-                                labels=axis_labels, title="ROC curves (test set)").update_layout(**below), width="stretch")
-        c2.plotly_chart(px.line(lab.curve_frame(res, "pr", cls), x="recall", y="precision", color="model",
-                                title="Precision-recall curves (test set)").update_layout(**below), width="stretch")
+        roc = px.line(lab.curve_frame(res, "roc", cls), x="fpr", y="tpr", color="model", labels=axis_labels,
+                      title="ROC curves (test set)")
+        pr = px.line(lab.curve_frame(res, "pr", cls), x="recall", y="precision", color="model",
+                     title="Precision-recall curves (test set)")
+        c1.plotly_chart(roc.update_layout(**below), width="stretch")
+        c2.plotly_chart(pr.update_layout(**below), width="stretch")
     with tab_cal:
         fig = px.line(lab.curve_frame(res, "calibration", cls), x="mean_predicted", y="fraction_positive",
                       color="model", markers=True, title="Calibration: predicted probability vs observed share")
