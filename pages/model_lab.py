@@ -37,9 +37,12 @@ else:
     target = st.selectbox("Target column", columns, key="lab_target")
     features = st.multiselect("Features", [c for c in columns if c != target], key=f"lab_features_{target}",
                               default=lab.default_features(table, target))
-    numeric = st.multiselect("Treat as numeric", features, key=f"lab_numeric_{target}",
+    c1, c2 = st.columns(2)
+    numeric = c1.multiselect("Treat as numeric", features, key=f"lab_numeric_{target}",
                              help="Force columns to be read as numbers; text values are refused with an error.")
-    options |= {"target": target, "features": features, "numeric": numeric}
+    categorical = c2.multiselect("Treat as categories", features, key=f"lab_categorical_{target}",
+                                 help="Number codes (e.g. education 1-4) one-hot encoded instead of used as numbers.")
+    options |= {"target": target, "features": features, "numeric": numeric, "categorical": categorical}
 
 # ---- models and training (only on the button: widget changes never retrain) ---------------------------------------
 choices = [k for k, spec in REGISTRY.items() if not spec.baseline]

@@ -113,7 +113,8 @@ def cmd_train(args) -> int:
         raise DataError(f"File {args.file!r} does not exist.")
     ds = build_dataset(args.file, Path(args.file).name, kind="customers")
     result = run_table_comparison(ds.customers, args.target, _columns(args.features), _model_list(args.models),
-                                  args.imbalance, args.cv, numeric=_columns(args.numeric) or ())
+                                  args.imbalance, args.cv, numeric=_columns(args.numeric) or (),
+                                  categorical=_columns(args.categorical) or ())
     _print_json(_lab_json(result))
     return 0
 
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="column to predict")
     p.add_argument("--features", help="comma-separated feature columns; default all others except ids")
     p.add_argument("--numeric", help="comma-separated columns to force numeric")
+    p.add_argument("--categorical", help="comma-separated number-code columns to treat as categories")
     _lab_args(p)
     p = _file_cmd(sub, "cluster", "cluster customers; write customer_id, cluster, x, y and print the metrics as JSON",
                   cmd_cluster)

@@ -170,11 +170,13 @@ def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | Non
 
 def run_table_comparison(customers: pd.DataFrame, target: str, features: Sequence[str] | None = None,
                          models: Sequence[str] = (), imbalance: str = "none", cv_folds: int | None = None,
-                         progress: Progress | None = None, numeric: Sequence[str] = (), *,
-                         settings: zoo.ZooSettings | None = None, lab: LabConfig = LabConfig()) -> LabResult:
+                         progress: Progress | None = None, numeric: Sequence[str] = (),
+                         categorical: Sequence[str] = (), *, settings: zoo.ZooSettings | None = None,
+                         lab: LabConfig = LabConfig()) -> LabResult:
     """Predict column ``target`` of a customer table from ``features`` (default :func:`default_features`).
 
-    ``numeric`` forces columns to be read as numbers (DataError if they hold text).
+    ``numeric`` forces columns to be read as numbers (DataError if they hold text); ``categorical`` forces
+    number codes (e.g. education 1-4) to be one-hot encoded as categories.
     """
     if target not in customers.columns:
         raise DataError(f"Target column {target!r} is not in the table; pick one of {list(customers.columns)[:20]}.")
@@ -183,10 +185,14 @@ def run_table_comparison(customers: pd.DataFrame, target: str, features: Sequenc
         raise DataError(f"The target {target!r} is also among the features; remove it from the features.")
     if not features:
         raise DataError("No features chosen; pick at least one column besides the target.")
-    types = zoo.feature_types(customers[features], numeric=numeric)
+    both = sorted(set(numeric) & set(categorical))
+    if both:
+        raise DataError(f"Columns {both} are marked both numeric and categorical; choose one for each.")
+    types = zoo.feature_types(customers[features], numeric=numeric, categorical=categorical)
     X_tr, X_te, y_tr, y_te = zoo.split_train_test(customers[features], customers[target].reset_index(drop=True),
                                                   lab.test_size, settings)
-    opts = {"target": target, "features": features, "numeric": list(numeric), "models": list(models),
+    opts = {"target": target, "features": features, "numeric": list(numeric), "categorical": list(categorical),
+            "models": list(models),
             "imbalance": imbalance, "cv_folds": cv_folds}
     info = {"n_rows": len(customers), "n_train": len(X_tr), "n_test": len(X_te), "test_size": lab.test_size}
     return _evaluate("column", target, X_tr, y_tr, X_te, y_te, models, imbalance, cv_folds, progress, settings,
@@ -231,7 +237,8 @@ def run_comparison(dataset: Dataset, options: dict[str, Any], progress: Progress
     """Run the comparison the page's ``options`` describe on ``dataset``.
 
     ``options``: ``kind`` (see :data:`TARGET_KINDS`), ``models``, ``imbalance``, ``cv_folds``, and per kind
-    ``horizon``/``cutoff`` (churn), ``target``/``features``/``numeric`` (column), ``drop_leaky`` (segment).
+    ``horizon``/``cutoff`` (churn), ``target``/``features``/``numeric``/``categorical`` (column), ``drop_leaky``
+    (segment).
     """
     kind = options.get("kind")
     common = {"models": options.get("models", ()), "imbalance": options.get("imbalance", "none"),
@@ -240,7 +247,8 @@ def run_comparison(dataset: Dataset, options: dict[str, Any], progress: Progress
         if dataset.customers is None:
             raise DataError(f"'{dataset.name}' holds transactions; a column target needs a customer table.")
         return run_table_comparison(dataset.customers, options["target"], options.get("features"),
-                                    numeric=options.get("numeric", ()), **common)
+                                    numeric=options.get("numeric", ()), categorical=options.get("categorical", ()),
+                                    **common)
     if kind not in TARGET_KINDS:
         raise DataError(f"Unknown target kind {kind!r}; choose one of {list(TARGET_KINDS)}.")
     if dataset.transactions is None:

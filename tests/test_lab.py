@@ -112,6 +112,18 @@ def test_in_vehicle_coupon_y_with_unsafe_category_names():
     assert result.table.loc["xgboost", "roc_auc"] > 0.65      # coupon type and context predict acceptance
 
 
+def test_segmentation_codes_as_categories():
+    raw = pd.read_csv(dataset("segmentation data.csv"), encoding="utf-8-sig")
+    table = raw.rename(columns={"ID": "customer_id"}).astype({"customer_id": str})
+    result = lab.run_table_comparison(table, "Settlement size", models=["logreg"],
+                                      categorical=["Occupation", "Education"], settings=TINY)
+    types = result.train.feature_types
+    assert types["Occupation"] == types["Education"] == "categorical" and types["Income"] == "numeric"
+    assert result.train.labels == [0, 1, 2] and result.table.loc["logreg", "roc_auc"] > 0.7
+    with pytest.raises(DataError, match="both numeric and categorical"):
+        lab.run_table_comparison(table, "Sex", numeric=["Age"], categorical=["Age"], settings=TINY)
+
+
 @pytest.mark.parametrize("target, kwargs, message", [
     ("one", {}, "only one class"),
     ("many", {}, "distinct values"),
