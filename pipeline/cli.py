@@ -5,6 +5,7 @@ Bad input prints one line on stderr and exits with code 2; results go to stdout 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.errors import DataError
+from pipeline.log import logger
 
 __all__ = ["main", "build_parser"]
 
@@ -193,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if "SEGMENTS_LOG_LEVEL" not in os.environ:   # keep stderr for the one-line error; opt in to step logs
+        logger.setLevel("WARNING")
     try:
         return args.func(args)
     except DataError as e:

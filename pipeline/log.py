@@ -42,7 +42,7 @@ def step(name: str, **fields):
         yield info
     except Exception as e:
         info.update(seconds=round(time.perf_counter() - t0, 4), error=type(e).__name__)
-        logger.warning(name, extra={"fields": info})
+        logger.info(name, extra={"fields": info})
         raise
     info["seconds"] = round(time.perf_counter() - t0, 4)
     logger.info(name, extra={"fields": info})
