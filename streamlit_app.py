@@ -11,6 +11,7 @@ if ui.access_gate():
         st.Page("pages/rfm.py", title="RFM segments", icon=":material/donut_small:"),
         st.Page("pages/clusters.py", title="Clusters", icon=":material/scatter_plot:"),
         st.Page("pages/model_lab.py", title="Model lab", icon=":material/model_training:"),
+        st.Page("pages/lookup.py", title="Customer lookup", icon=":material/person_search:"),
     ]
     nav = st.navigation(pages)
     ui.sidebar()

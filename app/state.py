@@ -114,3 +114,101 @@ def _cluster_input(key: tuple[str, str, str], rules_json: str):
 def cluster_input():
     """Per-customer table to cluster (``pipeline.cluster.ClusterInput``) of the current dataset."""
     return _cluster_input(dataset_key(), segment_rules().to_json(orient="records"))
+
+
+# ---- customer lookup (pages/lookup.py) ----------------------------------------------------------------------------
+LOOKUP_ID = "lookup_customer"        # customer id picked on the lookup page
+LEARNED = "learned_policy"           # {source key: (CV table, LearnedCouponPolicy, source label)}: this session's
+LEARNED_PICK = "learned_pick"        # the source key of the learned policy in use
+
+
+def coupon_catalogue() -> tuple[pd.DataFrame, str | None]:
+    """The workspace's coupon catalogue (edited on the lookup page, else ``assets/coupons.csv``) and a warning."""
+    from pipeline.campaign import workspace_catalogue
+
+    return workspace_catalogue(workspace())
+
+
+def _active_signature(ws: Workspace) -> str:
+    from pipeline import lab
+
+    mid = (ws.read_json(lab.ACTIVE_MODEL_DOC) or {}).get("id")
+    created = next((m["created"] for m in lab.list_models(ws) if m["id"] == mid), "") if mid else ""
+    return f"{mid}|{created}" if mid else ""
+
+
+def _clustering_signature(ws: Workspace, dataset_id: str) -> str:
+    saved = ws.load_clustering(dataset_id) if dataset_id else None
+    if saved is None:
+        return ""
+    assignments, meta = saved
+    labels = pd.util.hash_pandas_object(assignments[["customer_id", "cluster"]], index=False).sum()
+    return f"{json.dumps(meta, sort_keys=True, default=str)}|{len(assignments)}|{int(labels)}"
+
+
+@st.cache_resource(max_entries=4, show_spinner="Scoring every customer: churn model, clusters, customer value…")
+def _profile_context(key: tuple[str, str, str], active_sig: str, clustering_sig: str, rules_json: str, horizon: int):
+    from pipeline import lab
+    from pipeline.profile import build_context
+
+    ws = Workspace(key[0])
+    notes = []
+    try:
+        active = lab.active_model(ws) if active_sig else None
+    except DataError as e:
+        active, notes = None, [f"The active Model-lab model could not be loaded ({e}); using the default model."]
+    ctx = build_context(_load(*key), rules=pd.DataFrame(json.loads(rules_json)), active=active,
+                        clustering=ws.load_clustering(key[1]) if clustering_sig else None, horizon_days=horizon)
+    ctx.notes[:0] = notes
+    return ctx
+
+
+def profile_context(horizon: int = 90):
+    """The current dataset's :class:`pipeline.profile.ProfileContext` (shared, read-only: use ``with_``)."""
+    ws = workspace()
+    key = dataset_key()
+    return _profile_context(key, _active_signature(ws), _clustering_signature(ws, key[1]),
+                            segment_rules().to_json(orient="records"), horizon)
+
+
+@st.cache_data(max_entries=6, show_spinner="Grading the recommender on an out-of-time split…")
+def _hit_rates(key: tuple[str, str, str], horizon: int) -> pd.DataFrame:
+    from pipeline.recommend import hit_rate_at_k
+
+    return hit_rate_at_k(_load(*key).transactions, horizon_days=horizon, k=(5, 10))
+
+
+def recommender_hit_rates(horizon: int = 90) -> pd.DataFrame:
+    """Hit-rate@5/10 of the next-item recommender vs top sellers and buy-again on the last ``horizon`` days."""
+    return _hit_rates(dataset_key(), horizon)
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the response history…")
+def _response_table(ws_id: str, digest: str, _data: bytes, name: str) -> pd.DataFrame:
+    from pipeline.datasets import build_dataset
+
+    path = Workspace(ws_id).stage_upload(_data, name)
+    return build_dataset(path, name, kind="customers").customers.drop(columns=["customer_id"])
+
+
+def response_table(data: bytes, name: str) -> tuple[str, pd.DataFrame]:
+    """(content hash, table) of an uploaded coupon-response file (CSV, Excel or Parquet), read once."""
+    from pipeline.store import content_hash
+
+    digest = content_hash(data)
+    return digest, _response_table(workspace().id, digest, data, name)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _learned(source: str, _table: pd.DataFrame, target: str | None, folds: int, model: str | None):
+    from pipeline.coupons import evaluate_acceptance_model, fit_learned_policy
+
+    evaluation = evaluate_acceptance_model(_table, target, n_splits=folds, model=model)
+    return evaluation, fit_learned_policy(_table, target, model=model)
+
+
+def learn_coupon_policy(source: str, table: pd.DataFrame, target: str | None = None, folds: int = 5,
+                        model: str | None = None):
+    """(CV table with the majority baseline, fitted LearnedCouponPolicy) for a response history; cached by
+    ``source`` (a content hash or a dataset key) and the settings."""
+    return _learned(source, table, target, folds, model)
