@@ -141,11 +141,110 @@ def cmd_cluster(args) -> int:
     return 0
 
 
+# ---- customer lookup, campaigns, coupons (pipeline.profile / campaign / coupons / recommend) ----------------------
+
+def _dataset(path: str, dayfirst: bool | None = None):
+    """A file as a Dataset (transactions or customer table, detected as on the Upload page)."""
+    from pipeline.config import CleaningOptions
+    from pipeline.datasets import build_dataset
+
+    if not Path(path).is_file():
+        raise DataError(f"File {path!r} does not exist.")
+    return build_dataset(path, Path(path).name, options=CleaningOptions(dayfirst=dayfirst))
+
+
+def _responses(path: str):
+    """A coupon-response history file as a table (CSV, Excel or Parquet; no id column needed)."""
+    from pipeline.datasets import build_dataset
+
+    if not Path(path).is_file():
+        raise DataError(f"File {path!r} does not exist.")
+    return build_dataset(path, Path(path).name, kind="customers").customers.drop(columns=["customer_id"])
+
+
+def _context(args):
+    from pipeline.coupons import fit_learned_policy
+    from pipeline.profile import build_context
+
+    learned = fit_learned_policy(_responses(args.responses), args.target) if args.responses else None
+    return build_context(_dataset(args.file, args.dayfirst), catalogue=args.catalogue, horizon_days=args.horizon,
+                         learned=learned)
+
+
+def cmd_profile(args) -> int:
+    from pipeline.profile import customer_profile
+
+    _print_json(customer_profile(_context(args), args.customer).to_json())
+    return 0
+
+
+def cmd_campaign(args) -> int:
+    from pipeline.campaign import campaign_list, campaign_summary
+    from pipeline.exports import to_csv_bytes, to_excel_bytes
+
+    ctx = _context(args)
+    ids = Path(args.ids).read_text().split() if args.ids else None
+    out = campaign_list(ctx.table, ctx.catalogue, ctx.policy, segment=args.segment, cluster=args.cluster,
+                        band=args.band, customer_ids=ids, learned=ctx.learned)
+    data = to_excel_bytes(out, "campaign") if args.out.lower().endswith((".xlsx", ".xls")) else to_csv_bytes(out)
+    Path(args.out).write_bytes(data)
+    _print_json({"file": args.file, "out": args.out, "customers": len(out),
+                 "coupons_issued": int((out["coupon_code"] != "").sum()),
+                 "total_expected_value": round(float(out["expected_value"].sum()), 2),
+                 "summary": campaign_summary(out).to_dict(orient="records"), "notes": ctx.notes})
+    return 0
+
+
+def cmd_coupons_check(args) -> int:
+    from pipeline.coupons import load_catalogue
+
+    cat = load_catalogue(args.catalogue)
+    _print_json({"file": args.catalogue, "valid": True, "coupons": int((cat["kind"] != "none").sum()),
+                 "catalogue": cat.to_dict(orient="records")})
+    return 0
+
+
+def cmd_coupon_learn(args) -> int:
+    from pipeline.coupons import evaluate_acceptance_model, prepare_responses
+    from pipeline.lab import to_jsonable
+
+    table = _responses(args.responses)
+    prep = prepare_responses(table, args.target, args.coupon_col)
+    result = evaluate_acceptance_model(table, args.target, args.coupon_col, n_splits=args.folds, seed=args.seed,
+                                       model=args.model)
+    _print_json(to_jsonable({"file": args.responses, "target": prep.target, "coupon_column": prep.coupon_column,
+                             "rows": len(prep.y), "acceptance_rate": float(prep.y.mean()),
+                             "coupon_types": sorted(prep.X[prep.coupon_column].unique()),
+                             "table": result.to_dict(orient="records")}))
+    return 0
+
+
+def cmd_recommend_eval(args) -> int:
+    from pipeline.lab import to_jsonable
+    from pipeline.recommend import hit_rate_at_k
+
+    tx, _ = _transactions(args.file, args.dayfirst)
+    ks = [int(k) for k in (_columns(args.k) or ["5", "10"])]
+    table = hit_rate_at_k(tx, cutoff=args.cutoff, horizon_days=args.horizon, k=ks,
+                          include_repeats=not args.new_only)
+    _print_json(to_jsonable({"file": args.file, "table": table.assign(cutoff=table["cutoff"].astype(str))
+                             .to_dict(orient="records")}))
+    return 0
+
+
 def _lab_args(p) -> None:
     p.add_argument("--models", help="comma-separated models (logreg,tree,forest,xgboost,svm,keras,stacked) or "
                                     "'all'; default the fast ones. Baselines always run.")
     p.add_argument("--imbalance", default="none", choices=["none", "class_weight", "downsample"])
     p.add_argument("--cv", type=int, default=None, help="also report k-fold CV on the training set")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+
+
+def _context_args(p) -> None:
+    p.add_argument("--horizon", type=int, default=90, help="horizon H in days for churn and expected value")
+    p.add_argument("--catalogue", help="coupon catalogue CSV; default assets/coupons.csv")
+    p.add_argument("--responses", help="coupon-response history to learn a coupon policy from (customer tables)")
+    p.add_argument("--target", help="the accepted yes/no column of --responses; default: detected")
     p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
 
 
@@ -190,6 +289,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-scale", action="store_true", help="do not standardise numeric features")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--out", required=True, help="output CSV path (customer_id, cluster, x, y)")
+    p = _file_cmd(sub, "profile", "one customer's card (segment, scores, cluster, churn, value, coupon) as JSON",
+                  cmd_profile)
+    p.add_argument("--customer", required=True, help="customer id")
+    _context_args(p)
+    p = _file_cmd(sub, "campaign", "campaign list (coupon, expected value, reason, unique code) for a segment, "
+                                   "cluster, churn band or id list; writes CSV or Excel", cmd_campaign)
+    p.add_argument("--segment", help="RFM segment name, e.g. 'At Risk'")
+    p.add_argument("--band", choices=["Low", "Medium", "High"], help="churn risk band")
+    p.add_argument("--cluster", type=int, help="cluster id (default K-Means on log RFM with the recommended k)")
+    p.add_argument("--ids", help="text file with customer ids (a saved selection), one per line")
+    p.add_argument("--out", required=True, help="output .csv or .xlsx (formula-safe)")
+    _context_args(p)
+    p = sub.add_parser("coupons-check", help="validate a coupon catalogue CSV; print it normalised as JSON")
+    p.add_argument("catalogue", help="catalogue CSV (columns id,name,kind,value[,min_spend,cost,...])")
+    p.set_defaults(func=cmd_coupons_check)
+    p = sub.add_parser("coupon-learn", help="cross-validate the coupon acceptance model on a response history "
+                                            "(with a majority baseline); JSON")
+    p.add_argument("responses", help="response history: one row per coupon offered, with a yes/no column")
+    p.add_argument("--target", help="the accepted yes/no column; default: detected")
+    p.add_argument("--coupon-col", help="the coupon-type column; default: detected (coupon, offer, ...)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--model", help="a Model-lab model key (logreg, forest, xgboost); default one-hot + XGBoost")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    p.set_defaults(func=cmd_coupon_learn)
+    p = _file_cmd(sub, "recommend-eval", "out-of-time hit-rate@K of the next-item recommender vs top sellers and "
+                                         "buy-again; JSON", cmd_recommend_eval)
+    p.add_argument("--horizon", type=int, default=90, help="days after the cutoff that are graded (default 90)")
+    p.add_argument("--cutoff", help="fit on purchases up to this date; default end - horizon")
+    p.add_argument("--k", help="comma-separated K values (default 5,10)")
+    p.add_argument("--new-only", action="store_true", help="only count items the customer never bought before")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
     return parser
 
 

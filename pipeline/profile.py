@@ -68,10 +68,20 @@ class ModelScorer:
     reference: dict = field(default_factory=dict)
     positive_index: int | None = 1
     metrics: dict = field(default_factory=dict)
+    bounds: dict = field(default_factory=dict)      # numeric column -> (min, max) seen in training: inputs clipped
+
+    def _inputs(self, X: pd.DataFrame) -> pd.DataFrame:
+        X = X[self.features]
+        if not self.bounds:
+            return X
+        X = X.copy()
+        for col, (lo, hi) in self.bounds.items():
+            X[col] = pd.to_numeric(X[col], errors="coerce").clip(lo, hi)
+        return X
 
     def proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities (rows x classes)."""
-        return self.pipeline.predict_proba(X[self.features])
+        return self.pipeline.predict_proba(self._inputs(X))
 
     def probability(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of the positive class for every row."""
@@ -82,7 +92,7 @@ class ModelScorer:
         from pipeline.models import explain_row
 
         idx = self.positive_index if class_index is None else class_index
-        return explain_row(self.pipeline, row[self.features], self.reference, class_index=idx, top=top)
+        return explain_row(self.pipeline, self._inputs(row), self.reference, class_index=idx, top=top)
 
 
 def _positive_index(labels: Sequence) -> int:
@@ -112,6 +122,10 @@ def default_churn_scorer(transactions: pd.DataFrame, returns: pd.DataFrame | Non
     Out-of-time check first: trained on customers as of ``end - 2H`` (labels from the next H days) and scored
     on customers as of ``end - H``; its ROC AUC is reported. The model used is then refitted on the ``end - H``
     customers (labels from the last H days) and scores everyone as of the end of the data.
+
+    A linear model extrapolates, so two guards: numeric features that hardly vary in training (standard deviation
+    below ``1e-3`` x their mean, e.g. BG/NBD P(alive) when its dropout parameters sit at the boundary, as on UCI
+    Online Retail) are left out, and inputs are clipped to the range seen in training.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -123,23 +137,35 @@ def default_churn_scorer(transactions: pd.DataFrame, returns: pd.DataFrame | Non
     try:
         split = out_of_time_split(transactions, returns, horizon_days)
         X, y = split.X_test, split.y_test
-        types = feature_types(X)
-        check = build_pipeline("logreg", types, settings).fit(split.X_train, split.y_train)
-        metrics = {"roc_auc": float(roc_auc_score(y, check.predict_proba(X)[:, 1])), "n_test": len(y),
+        types = _varying(X, feature_types(X))
+        check = build_pipeline("logreg", types, settings).fit(split.X_train[list(types)], split.y_train)
+        metrics = {"roc_auc": float(roc_auc_score(y, check.predict_proba(X[list(types)])[:, 1])), "n_test": len(y),
                    "train_cutoff": split.info["train"]["cutoff"], "test_cutoff": split.info["test"]["cutoff"]}
         how = (f"out-of-time ROC AUC {metrics['roc_auc']:.3f} (trained as of {metrics['train_cutoff']}, "
                f"tested on customers as of {metrics['test_cutoff']})")
     except DataError:                       # not enough history for a check: train on the last period only
         end = data_span(transactions)[1]
         X, y, _ = churn_dataset(transactions, returns, end - pd.Timedelta(days=horizon_days), horizon_days)
-        types = feature_types(X)
+        types = _varying(X, feature_types(X))
         how = "no out-of-time check: the data are too short for two periods"
+    left_out = [c for c in X.columns if c not in types]
+    X = X[list(types)]
     pipe = build_pipeline("logreg", types, settings).fit(X, y)
-    desc = (f"Default churn model: logistic regression on {len(types)} behavioural and BTYD features, trained on "
-            f"{len(y):,} customers labelled by their purchases in the last {horizon_days} days; {how}. "
+    flat = f" ({', '.join(left_out)} left out: almost constant in training)" if left_out else ""
+    desc = (f"Default churn model: logistic regression on {len(types)} behavioural and BTYD features{flat}, trained "
+            f"on {len(y):,} customers labelled by their purchases in the last {horizon_days} days; {how}. "
             "Mark a model in the Model lab to use it instead.")
+    bounds = {c: (float(X[c].min()), float(X[c].max())) for c, t in types.items() if t == "numeric"}
     return ModelScorer(pipe, list(types), [0, 1], "churned", "Logistic regression (default)", "default", desc,
-                       feature_reference(X, types), 1, metrics)
+                       feature_reference(X, types), 1, metrics, bounds)
+
+
+def _varying(X: pd.DataFrame, types: dict[str, str]) -> dict[str, str]:
+    """Feature types without the numeric columns that hardly vary (std below 1e-3 x |mean|, or constant)."""
+    def flat(c: str) -> bool:
+        v = pd.to_numeric(X[c], errors="coerce")
+        return not v.std() > 1e-3 * abs(v.mean())
+    return {c: t for c, t in types.items() if t != "numeric" or not flat(c)}
 
 
 # ----------------------------------------------------------------------------------------------- clusters
@@ -512,12 +538,14 @@ class CustomerProfile:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        """The card as plain JSON values (what ``python -m pipeline profile --json`` prints)."""
+        """The card as plain JSON values (what ``python -m pipeline profile --json`` prints); the ``value``
+        entries (p_alive, expected_orders, expected_spend, next_order_date, ...) are top-level keys."""
         from pipeline.lab import to_jsonable
 
         out = {k: getattr(self, k) for k in ("customer_id", "kind", "segment", "scores", "cluster", "cluster_name",
-                                             "churn_probability", "risk_band", "churn_model", "value", "habits",
-                                             "coupon", "attributes", "prediction", "notes")}
+                                             "churn_probability", "risk_band", "churn_model")}
+        out |= self.value
+        out |= {k: getattr(self, k) for k in ("habits", "coupon", "attributes", "prediction", "notes")}
         out["drivers"] = self.drivers.to_dict(orient="records")
         out["top_categories"] = self.top_categories.to_dict(orient="records")
         out["next_items"] = self.next_items.to_dict(orient="records")

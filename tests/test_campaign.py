@@ -155,3 +155,71 @@ def test_damaged_saved_catalogue_falls_back_with_a_warning(tmp_path):
     ws.write_json(cm.CATALOGUE_DOC, [{"id": "x", "name": "X", "kind": "percent", "value": 500}])
     cat, warn = cm.workspace_catalogue(ws)
     assert "not valid" in warn and len(cat) == len(cp.load_catalogue())
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+
+@pytest.fixture(scope="module")
+def tx_csv(tmp_path_factory):
+    from pipeline.sample import generate_raw
+
+    path = tmp_path_factory.mktemp("cli") / "shop.csv"
+    generate_raw(n_customers=300, seed=5).to_csv(path, index=False)
+    return path
+
+
+def _run(capsys, *argv):
+    import json
+
+    from pipeline.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if code == 0 else None), err
+
+
+def test_cli_profile_and_unknown_customer(tx_csv, capsys):
+    code, card, _ = _run(capsys, "profile", tx_csv, "--customer", "10007", "--json")
+    assert code == 0 and card["customer_id"] == "10007"
+    for key in ("segment", "scores", "cluster", "churn_probability", "p_alive", "expected_orders", "expected_spend",
+                "next_order_date", "coupon"):
+        assert key in card, key
+    assert card["coupon"]["reason"] and 0 <= card["churn_probability"] <= 1
+    code, _, err = _run(capsys, "profile", tx_csv, "--customer", "nobody")
+    assert code == 2 and err.startswith("error: customer id 'nobody' is not in") and err.count("\n") == 1
+
+
+def test_cli_campaign_csv_and_excel(tx_csv, tmp_path, capsys):
+    code, summary, _ = _run(capsys, "campaign", tx_csv, "--band", "High", "--out", tmp_path / "c.csv")
+    assert code == 0 and summary["customers"] > 0
+    out = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig", dtype={"customer_id": str})
+    assert list(out.columns) == list(cm.CAMPAIGN_COLUMNS) and (out["risk_band"] == "High").all()
+    assert summary["coupons_issued"] == out["coupon_code"].notna().sum()
+    code, _, _ = _run(capsys, "campaign", tx_csv, "--segment", "At Risk", "--out", tmp_path / "c.xlsx")
+    assert code == 0 and (pd.read_excel(tmp_path / "c.xlsx")["segment"] == "At Risk").all()
+    code, _, err = _run(capsys, "campaign", tx_csv, "--segment", "Nope", "--out", tmp_path / "x.csv")
+    assert code == 2 and "no customers in segment 'Nope'" in err
+
+
+def test_cli_coupons_check(tmp_path, capsys):
+    code, out, _ = _run(capsys, "coupons-check", cp.DEFAULT_CATALOGUE)
+    assert code == 0 and out["valid"] and out["coupons"] == len(cp.load_catalogue()) - 1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,kind,value\na,A,percent,150\n")
+    code, _, err = _run(capsys, "coupons-check", bad)
+    assert code == 2 and "0 < value <= 100" in err
+
+
+def test_cli_coupon_learn_and_recommend_eval(tx_csv, tmp_path, capsys):
+    resp = tmp_path / "resp.csv"
+    responses().to_csv(resp, index=False)
+    code, out, _ = _run(capsys, "coupon-learn", resp, "--folds", "3", "--json")
+    assert code == 0 and (out["target"], out["coupon_column"]) == ("accepted", "coupon")
+    rows = {r["model"]: r for r in out["table"]}
+    assert rows["Majority baseline"]["roc_auc"] == 0.5 and rows["One-hot + XGBoost"]["roc_auc"] > 0.7
+    responses().drop(columns=["accepted"]).to_csv(resp, index=False)
+    code, _, err = _run(capsys, "coupon-learn", resp)
+    assert code == 2 and "no yes/no column" in err
+    code, out, _ = _run(capsys, "recommend-eval", tx_csv, "--horizon", "90", "--json")
+    methods = {r["method"] for r in out["table"]}
+    assert code == 0 and {"Item-item cosine", "Top sellers", "Buy again (own most-bought)"} <= methods

@@ -89,8 +89,8 @@ def test_card_json_has_what_the_cli_promises(ctx):
     json.dumps(out)                                             # plain JSON
     for key in ("segment", "scores", "cluster", "churn_probability", "coupon", "drivers"):
         assert key in out
-    for key in ("p_alive", "expected_orders", "expected_spend", "next_order_date"):
-        assert key in out["value"]
+    for key in ("p_alive", "expected_orders", "expected_spend", "next_order_date", "horizon_days"):
+        assert key in out
     assert out["coupon"]["reason"]
 
 
