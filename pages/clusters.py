@@ -79,7 +79,8 @@ with tab_map:
     features = c1.multiselect("Features", inp.features, default=inp.default_features, key=f"clu_features_{ds.id}")
     method = c2.selectbox("Algorithm", list(METHODS), format_func=lambda m: METHODS[m].label, key="clu_method",
                           help="  \n".join(f"**{m.label}**: {m.note}" for m in METHODS.values()))
-    projection = c3.selectbox("Map", ["auto", "pca", "tsne"], key="clu_projection", format_func={
+    projections = ["auto", "pca"] + (["tsne"] if len(inp.table) <= ClusterConfig().tsne_max else [])
+    projection = c3.selectbox("Map", projections, key=f"clu_projection_{ds.id}", format_func={
         "auto": "auto (2 features as they are, else PCA)", "pca": "PCA", "tsne": "t-SNE (≤ 20k customers)"}.get)
     with st.expander("Transform options"):
         log = st.radio("Log transform", list(LOG_MODES), index=list(LOG_MODES).index(inp.default_log),

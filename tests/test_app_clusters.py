@@ -136,7 +136,7 @@ def test_mall_other_algorithms_and_tsne(app):
         assert not at.exception and not at.error, method
         assert at.data_editor[0].value["size"].sum() == 200
     assert _table_with(at, "inertia") is None     # HDBSCAN has no k to sweep
-    at.selectbox(key="clu_projection").set_value("tsne").run()
+    _by_label(at.selectbox, "Map").set_value("tsne").run()
     assert not at.exception and not at.error
     assert _map(at)["layout"]["xaxis"]["title"]["text"] == "t-SNE 1"
 
