@@ -45,6 +45,7 @@ def test_two_sessions_never_see_each_other():
     assert lists and set(lists[0]["customer_id"]) == {"0042", "0007", "0100"}
 
 
+@pytest.mark.slow
 def test_ten_concurrent_sessions_no_cross_talk():
     sessions = {f"s{i}": _session(f"s{i}") for i in range(10)}
     for i, (ws, at) in enumerate(sessions.items()):       # each uploads its own data, interleaved
