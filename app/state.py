@@ -116,6 +116,36 @@ def cluster_input():
     return _cluster_input(dataset_key(), segment_rules().to_json(orient="records"))
 
 
+@st.cache_data(max_entries=8, show_spinner="Comparing k = 2…10…")
+def _cluster_sweep(key: tuple, s: dict, _table: pd.DataFrame):
+    from pipeline.cluster import log_columns, prepare_matrix, select_k
+
+    logs = log_columns(_table, s["features"], s["log"], s["categorical"])
+    X, _ = prepare_matrix(_table, s["features"], logs, s["scale"], s["categorical"])
+    return select_k(X, method=s["method"])
+
+
+def cluster_sweep(inp, settings: dict):
+    """k sweep (``pipeline.cluster.KSweep``) of the current dataset for settings features, method, log, scale,
+    categorical."""
+    return _cluster_sweep(dataset_key(), settings, inp.table)
+
+
+@st.cache_data(max_entries=8, show_spinner="Clustering…")
+def _cluster_run(key: tuple, s: dict, _inp):
+    from pipeline.cluster import cluster_customers, log_columns
+
+    return cluster_customers(_inp.table, s["features"], s["method"], s["k"], scale=s["scale"],
+                             log_cols=log_columns(_inp.table, s["features"], s["log"], s["categorical"]),
+                             categorical=s["categorical"], revenue_col=_inp.revenue_col,
+                             segment_col=_inp.segment_col, map_method=s["map"])
+
+
+def cluster_run(inp, settings: dict):
+    """``pipeline.cluster.ClusterRun`` of the current dataset (settings as for :func:`cluster_sweep` plus k, map)."""
+    return _cluster_run((dataset_key(), segment_rules().to_json()), settings, inp)
+
+
 # ---- customer lookup (pages/lookup.py) ----------------------------------------------------------------------------
 LOOKUP_ID = "lookup_customer"        # customer id picked on the lookup page
 LEARNED = "learned_policy"           # {source key: (CV table, LearnedCouponPolicy, source label)}: this session's

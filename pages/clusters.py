@@ -2,32 +2,14 @@
 import hashlib
 import json
 
-import pandas as pd
 import streamlit as st
 
 from app import cluster_charts as charts
 from app import state, ui
-from pipeline.cluster import (LOG_MODES, METHODS, apply_names, assign_new, cluster_customers, customer_list,
-                              log_columns, prepare_matrix, saved_clustering, select_k)
+from pipeline.cluster import LOG_MODES, METHODS, apply_names, assign_new, customer_list, saved_clustering
 from pipeline.config import ClusterConfig, SequenceConfig
 from pipeline.errors import DataError
 from pipeline.sequences import compare_with_rfm, comparison_maps
-
-
-@st.cache_data(max_entries=8, show_spinner="Comparing k = 2…10…")
-def _sweep(key: tuple, s: dict, _table: pd.DataFrame):
-    X, _ = prepare_matrix(_table, s["features"], log_columns(_table, s["features"], s["log"], s["categorical"]),
-                          s["scale"], s["categorical"])
-    return select_k(X, method=s["method"])
-
-
-@st.cache_data(max_entries=8, show_spinner="Clustering…")
-def _run(key: tuple, s: dict, _inp):
-    return cluster_customers(_inp.table, s["features"], s["method"], s["k"], scale=s["scale"],
-                             log_cols=log_columns(_inp.table, s["features"], s["log"], s["categorical"]),
-                             categorical=s["categorical"], revenue_col=_inp.revenue_col,
-                             segment_col=_inp.segment_col, map_method=s["map"])
-
 
 ds = ui.require_dataset(kind=None)
 ws = state.workspace()
@@ -91,7 +73,7 @@ with tab_map:
     s = {"features": list(features), "method": method, "log": log, "scale": scale, "categorical": list(categorical)}
     key, k = state.dataset_key(), None
     try:
-        sweep = _sweep(key, s, inp.table) if METHODS[method].uses_k else None
+        sweep = state.cluster_sweep(inp, s) if METHODS[method].uses_k else None
         if sweep is not None:
             mark = (key, json.dumps(s), sweep.recommended_k)
             if st.session_state.get("clu_k_for") != mark:      # new settings: the input starts at the recommendation
@@ -99,7 +81,7 @@ with tab_map:
             k = int(st.number_input("Number of clusters k", 2, 30, key="clu_k", help=sweep.reason))
             st.caption(f"Recommended **k = {sweep.recommended_k}**: {sweep.reason}")
         s |= {"k": k, "map": projection}
-        run = _run((key, state.segment_rules().to_json()), s, inp)
+        run = state.cluster_run(inp, s)
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         st.stop()
@@ -115,6 +97,8 @@ with tab_map:
     ui.metrics_row({"Customers": f"{m['n_customers']:,}", "Clusters": str(m["n_clusters"]),
                     "Silhouette": f"{m['silhouette']:.3f}", "Davies-Bouldin": f"{m['davies_bouldin']:.3f}",
                     "Calinski-Harabasz": f"{m['calinski_harabasz']:,.0f}"})
+    if m["noise_share"]:
+        st.caption(f"{m['noise_share']:.0%} of the customers are in no dense group ('noise', grey on the map).")
     if sweep is not None:
         with st.expander("Choosing k: the evidence", expanded=True):
             st.plotly_chart(charts.sweep_figure(sweep), width="stretch", key="clu_sweep_fig")
@@ -150,7 +134,7 @@ with tab_map:
     colours = charts.cluster_colours(run.profiles["cluster"])
     styled = run.profiles.style.apply(lambda col: [f"background-color: {colours[c]}; color: white" for c in col],
                                       subset=["cluster"])
-    edited = st.data_editor(styled, hide_index=True, key="clu_profiles", width="stretch",
+    edited = st.data_editor(styled, hide_index=True, key=f"clu_profiles_{sig}", width="stretch",
                             disabled=[c for c in run.profiles.columns if c != "name"], column_config={
                                 "name": st.column_config.TextColumn("name (click to rename)", max_chars=60),
                                 "share": st.column_config.NumberColumn(format="percent"),
@@ -161,14 +145,21 @@ with tab_map:
             apply_names(run.profiles, dict(zip(edited["cluster"], edited["name"])))
             all_names.setdefault(ds.id, {})[sig] = {str(c): n for c, n in zip(edited["cluster"], edited["name"])}
             ws.write_json("cluster_names", all_names)
-            st.session_state.pop("clu_profiles", None)
+            st.session_state.pop(f"clu_profiles_{sig}", None)
             st.rerun()
         except DataError as e:
             st.error(str(e), icon=":material/error:")
-    saved = ws.load_clustering(ds.id)
-    if c2.button("Use this clustering", key="clu_use", type="primary", icon=":material/check:") or saved is None:
-        ws.save_clustering(ds.id, *saved_clustering(run))
-        st.caption("Saved as this dataset's clustering (the customer lookup page shows it).")
+    assignments, meta = saved_clustering(run)
+    saved = (ws.load_clustering(ds.id) or (None, None))[1]
+    same = saved is not None and all(saved.get(f) == meta[f] for f in ("method", "k", "features", "options", "seed"))
+    use = c2.button("Use this clustering", key="clu_use", type="primary", icon=":material/check:",
+                    help="The customer lookup page shows each customer's cluster from the clustering in use.")
+    if use or saved is None or (same and saved.get("names") != meta["names"]):
+        ws.save_clustering(ds.id, assignments, meta)
+        saved, same = meta, True
+    c2.caption("This clustering is in use for customer lookup." if same else
+               f"In use for customer lookup: {METHODS[saved['method']].label}, k = {saved['k']}, "
+               f"features {', '.join(saved['features'])}.")
 
     st.subheader("Selected customers")
     lasso = charts.selected_ids(event.selection.points if event else [])

@@ -93,19 +93,24 @@ def test_whole_cluster_selection_download_and_segment(sample):
     assert "biggest cluster" in _by_label(at.selectbox, "Saved selection").options
 
 
-def test_rename_cluster_is_kept_and_saved(sample):
+def test_rename_cluster_and_the_clustering_in_use(sample):
     at = sample
-    at.session_state["clu_profiles"] = {"edited_rows": {0: {"name": "the regulars"}}, "added_rows": [],
-                                        "deleted_rows": []}
+    editor = at.data_editor[0].key
+    at.session_state[editor] = {"edited_rows": {0: {"name": "the regulars"}}, "added_rows": [], "deleted_rows": []}
     at.run()
     at.button(key="clu_save_names").click().run()
     assert not at.exception and not at.error
     assert at.data_editor[0].value["name"].iloc[0] == "the regulars"
     assert _map(at)["data"][0]["name"] == "0 · the regulars"
-    at.button(key="clu_use").click().run()
-    assignments, meta = _workspace(at).load_clustering("sample-synthetic")
+    assignments, meta = _workspace(at).load_clustering("sample-synthetic")    # the clustering in use follows
     assert meta["names"]["0"] == "the regulars"
     assert set(assignments.loc[assignments["cluster"] == 0, "cluster_name"]) == {"the regulars"}
+    k = at.number_input(key="clu_k").value                              # another k: in use only on request
+    at.number_input(key="clu_k").set_value(k + 1).run()
+    assert any(f"In use for customer lookup: K-Means, k = {k}," in c.value for c in at.caption)
+    at.button(key="clu_use").click().run()
+    assert _workspace(at).load_clustering("sample-synthetic")[1]["k"] == k + 1
+    assert any(c.value == "This clustering is in use for customer lookup." for c in at.caption)
 
 
 def test_mall_income_by_spending_map_k5_and_new_customer(app):
