@@ -71,13 +71,25 @@ class ModelScorer:
     bounds: dict = field(default_factory=dict)      # numeric column -> (min, max) seen in training: inputs clipped
 
     def _inputs(self, X: pd.DataFrame) -> pd.DataFrame:
-        X = X[self.features]
+        """The model's columns, numeric ones clipped to ``bounds`` (one vectorised step: this is on the what-if path)."""
         if not self.bounds:
-            return X
-        X = X.copy()
-        for col, (lo, hi) in self.bounds.items():
-            X[col] = pd.to_numeric(X[col], errors="coerce").clip(lo, hi)
-        return X
+            return X[self.features]
+        cols = list(self.bounds)
+        lo, hi = (np.array([self.bounds[c][i] for c in cols]) for i in (0, 1))
+        values = np.clip(X[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float), lo, hi) \
+            if any(X[c].dtype == object for c in cols) else np.clip(X[cols].to_numpy(float), lo, hi)
+        data = {f: X[f].to_numpy() for f in self.features} | {c: values[:, j] for j, c in enumerate(cols)}
+        return pd.DataFrame(data, index=X.index)[self.features]
+
+    def score(self, X: pd.DataFrame, top: int = 5) -> tuple[float, pd.DataFrame]:
+        """Positive-class probability and the top drivers of a one-row frame (inputs prepared once)."""
+        from pipeline.models import explain_row
+
+        Xi = self._inputs(X)
+        p = float(self.pipeline.predict_proba(Xi)[0, self.positive_index if self.positive_index is not None else 1])
+        drivers = explain_row(self.pipeline, Xi, self.reference, class_index=self.positive_index, top=top) \
+            if top else pd.DataFrame()
+        return p, drivers
 
     def proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities (rows x classes)."""
@@ -742,10 +754,9 @@ def what_if(ctx: ProfileContext, inputs: Mapping[str, Any], customer_id=None, dr
     if ctx.clusters is not None:
         res.cluster = ctx.clusters.assign(row)
         res.cluster_name = ctx.clusters.name(res.cluster)
-    frame = pd.DataFrame([row])
     if ctx.churn is not None:
-        res.churn_probability = float(ctx.churn.probability(frame)[0])
-        res.drivers = ctx.churn.drivers(frame, drivers) if drivers else pd.DataFrame()
+        frame = pd.DataFrame([{f: row[f] for f in ctx.churn.features}])
+        res.churn_probability, res.drivers = ctx.churn.score(frame, drivers)
     else:
         res.churn_probability = float(np.exp(-row["btyd_expected_purchases"]))
     res.risk_band = str(risk_bands([res.churn_probability], ctx.policy)[0])
