@@ -179,13 +179,13 @@ with tab_campaign:
             choice["customer_ids"] = saved[st.selectbox("Saved selection", list(saved), key="camp_saved")]
     if st.button("Build campaign list", key="camp_build", type="primary", icon=":material/campaign:"):
         try:
-            st.session_state["camp_result"] = campaign.campaign_list(
-                ctx.table, ctx.catalogue, ctx.policy, learned=ctx.learned, **choice)
+            st.session_state["camp_result"] = (state.dataset_key(), campaign.campaign_list(
+                ctx.table, ctx.catalogue, ctx.policy, learned=ctx.learned, **choice))
         except DataError as e:
             st.session_state.pop("camp_result", None)
             st.error(str(e), icon=":material/error:")
-    result = st.session_state.get("camp_result")
-    if result is not None:
+    key, result = st.session_state.get("camp_result", (None, None))
+    if result is not None and key == state.dataset_key():
         st.dataframe(campaign.campaign_summary(result), hide_index=True, key="camp_summary")
         st.dataframe(result, hide_index=True, key="camp_table")
         ui.downloads(result, "campaign", "camp_dl")

@@ -148,6 +148,9 @@ def learned_batch(table: pd.DataFrame, policy: LearnedCouponPolicy,
     n, types = len(table), list(policy.coupon_types)
     frame = pd.DataFrame(index=range(n))
     missing = [c for c in policy.feature_columns if c not in table.columns]
+    if len(missing) == len(policy.feature_columns):
+        raise DataError(f"campaign: none of the learned policy's inputs ({', '.join(missing[:8])}) is a column of "
+                        "this table; learn the policy from a response history that describes these customers.")
     for c in policy.categorical:
         col = table[c].to_numpy(object) if c in table.columns else np.full(n, policy.defaults[c], dtype=object)
         frame[c] = pd.Series(col).astype(object).where(pd.notna(col), "(missing)").astype(str).str.strip() \

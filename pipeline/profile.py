@@ -322,6 +322,11 @@ class ProfileContext:
     def ids(self) -> pd.Index:
         return self.table.index
 
+    @property
+    def learned_applies(self) -> bool:
+        """A learned policy is used only when some of its input columns are columns of this dataset's table."""
+        return self.learned is not None and any(c in self.table.columns for c in self.learned.feature_columns)
+
 
 def _scores_population(rfm: pd.DataFrame, rules: pd.DataFrame | None) -> dict:
     """Sorted 'higher is better' values of R, F, M (hypothetical values are scored against them) and the
@@ -624,7 +629,7 @@ def customer_profile(ctx: ProfileContext, customer_id, top: int = 5) -> Customer
     if ctx.recommender is not None:
         prof.next_items = ctx.recommender.top_k(cid, 3)
     prof.coupon, prof.candidates = _coupon(ctx, cid, row, str(row.get("next_item", "")))
-    if ctx.learned is not None:
+    if ctx.learned_applies:
         prof.learned_coupon = ctx.learned.recommend(row.to_dict())
     if one:
         prof.notes.append("One purchase so far: there are no gaps between orders yet, and the BTYD estimates "
@@ -644,11 +649,12 @@ def _table_profile(ctx: ProfileContext, cid: str, top: int) -> CustomerProfile:
         prof.prediction = _table_prediction(ctx.model, ctx.table.loc[[cid]])
         prof.drivers = ctx.model.drivers(ctx.table.loc[[cid]], top, class_index=prof.prediction["class_index"])
         prof.churn_model = ctx.model.description
-    if ctx.learned is not None:
+    if ctx.learned_applies:
         prof.learned_coupon = ctx.learned.recommend(prof.attributes)
     else:
         prof.notes.append("A customer table has no purchases, so the expected-value coupon rules do not apply; "
-                          "train the learned policy on a coupon-response history to recommend a coupon.")
+                          "train the learned policy on a coupon-response history with this table's columns to "
+                          "recommend a coupon.")
     return prof
 
 
@@ -686,7 +692,7 @@ def _table_input_columns(ctx: ProfileContext) -> list[str]:
         cols += list(ctx.clusters.transformer.features_)
     if ctx.model is not None:
         cols += list(ctx.model.features)
-    if ctx.learned is not None:
+    if ctx.learned_applies:
         cols += [c for c in ctx.learned.feature_columns if c in ctx.table.columns]
     return [c for c in dict.fromkeys(cols) if c in ctx.table.columns]
 
@@ -764,7 +770,7 @@ def what_if(ctx: ProfileContext, inputs: Mapping[str, Any], customer_id=None, dr
     row |= {"segment": res.segment, "churn_probability": res.churn_probability, "expected_spend":
             res.value["expected_spend"], "p_alive": res.value["p_alive"]}
     res.coupon = _coupon(ctx, str(customer_id or "what-if"), row, str(base.get("next_item", "") or ""))[0]
-    if ctx.learned is not None:
+    if ctx.learned_applies:
         res.learned_coupon = ctx.learned.recommend(row)
     return res
 
@@ -826,6 +832,6 @@ def _table_what_if(ctx: ProfileContext, base: pd.Series, inputs: Mapping[str, An
         res.prediction = _table_prediction(ctx.model, frame)
         res.drivers = ctx.model.drivers(frame, drivers, class_index=res.prediction["class_index"]) if drivers \
             else pd.DataFrame()
-    if ctx.learned is not None:
+    if ctx.learned_applies:
         res.learned_coupon = ctx.learned.recommend(row)
     return res

@@ -223,3 +223,9 @@ def test_cli_coupon_learn_and_recommend_eval(tx_csv, tmp_path, capsys):
     code, out, _ = _run(capsys, "recommend-eval", tx_csv, "--horizon", "90", "--json")
     methods = {r["method"] for r in out["table"]}
     assert code == 0 and {"Item-item cosine", "Top sellers", "Buy again (own most-bought)"} <= methods
+
+
+def test_learned_policy_for_other_people_is_refused(policy):
+    strangers = pd.DataFrame({"shoe_size": [40, 44]}, index=pd.Index(["a", "b"], name="customer_id"))
+    with pytest.raises(DataError, match="none of the learned policy's inputs"):
+        cm.learned_batch(strangers, policy)

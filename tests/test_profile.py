@@ -282,3 +282,11 @@ def test_customer_table_with_learned_policy(people):
     assert card.learned_coupon["coupon"] == "Coffee" and "predicted acceptance" in card.learned_coupon["reason"]
     assert "age" in [s["name"] for s in pf.what_if_inputs(c)]
     assert pf.what_if(c, {"age": "50plus"}, young).learned_coupon["coupon"] == "Dinner"
+
+
+def test_a_learned_policy_about_other_people_is_not_shown(ctx, people):
+    _, policy = people
+    c = ctx.with_(learned=policy)                     # transactions: no 'age' or 'income' column
+    assert not c.learned_applies
+    cid = _repeat_customer(ctx)
+    assert pf.customer_profile(c, cid).learned_coupon is None and pf.what_if(c, {}, cid).learned_coupon is None
