@@ -102,7 +102,8 @@ with tab_map:
     if sweep is not None:
         with st.expander("Choosing k: the evidence", expanded=True):
             st.plotly_chart(charts.sweep_figure(sweep), width="stretch", key="clu_sweep_fig")
-            st.dataframe(sweep.table, hide_index=True, key="clu_sweep_table")
+            st.dataframe(sweep.table, hide_index=True, key="clu_sweep_table", column_config={
+                c: st.column_config.NumberColumn(format="%.3f") for c in ("silhouette", "davies_bouldin")})
 
     map_box = st.container()
     with st.expander("Place a new customer on the map"):
@@ -136,6 +137,7 @@ with tab_map:
                                       subset=["cluster"])
     edited = st.data_editor(styled, hide_index=True, key=f"clu_profiles_{sig}", width="stretch",
                             disabled=[c for c in run.profiles.columns if c != "name"], column_config={
+                                **{f: st.column_config.NumberColumn(format="%.2f") for f in run.transformer.numeric_},
                                 "name": st.column_config.TextColumn("name (click to rename)", max_chars=60),
                                 "share": st.column_config.NumberColumn(format="percent"),
                                 "revenue_share": st.column_config.NumberColumn(format="percent")})

@@ -11,6 +11,7 @@ import pytest
 from app.cluster_charts import selected_ids
 from conftest import ROOT, dataset
 from pipeline.store import Workspace
+from test_browser_e2e import page, server  # noqa: F401  (fixtures: Chromium page, app server)
 
 INCOME, SCORE = "Annual Income (k$)", "Spending Score (1-100)"
 PAGE = "pages/clusters.py"
@@ -203,3 +204,27 @@ def test_sequence_tab_trains_and_compares(sample):
     assert table["clusters"].tolist() == [3, 3] and table["stability_ari"].between(-1, 1).all()
     titles = [f["layout"].get("title", {}).get("text") for f in _figures(at)]
     assert "GRU autoencoder + K-Means" in titles and "K-Means on RFM" in titles
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_lasso_on_the_map_in_a_real_browser(page, server):
+    """Lasso a region of the map in Chromium: the selected customers are listed (the path AppTest cannot drive)."""
+    page.goto(f"{server}/?ws=lasso")
+    page.get_by_role("button", name="Load Synthetic gift shop").click()
+    page.get_by_text("Loaded 'Synthetic").wait_for()
+    page.get_by_role("link", name="Clusters").first.click()
+    page.get_by_text("Cluster profiles").wait_for()
+    area = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first       # the map (after the sweep)
+    area.scroll_into_view_if_needed()
+    box = area.bounding_box()
+    corners = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.31)]
+    xy = [(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy) for fx, fy in corners]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for x, y in xy[1:]:
+        page.mouse.move(x, y, steps=10)
+    page.mouse.up()
+    text = page.get_by_text("customers selected.").inner_text()
+    assert 0 < int(text.split()[0].replace(",", "")) < 4_997
+    page.get_by_text("Download CSV").first.wait_for()
