@@ -1,6 +1,4 @@
 """Upload: built-in samples, file upload, column mapping editor, cleaning report, preview."""
-import tempfile
-from pathlib import Path
 
 import streamlit as st
 

@@ -16,7 +16,6 @@ Conventions
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataError

@@ -6,8 +6,6 @@ TensorFlow/Keras is imported only when a Keras model is fitted.
 """
 from __future__ import annotations
 
-import logging
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.class_weight import compute_sample_weight
 
 from pipeline.errors import DataError
+from pipeline.lazy import keras as lazy_keras
 from pipeline.metrics import MetricReport, classification_metrics
 
 __all__ = [
@@ -181,7 +180,7 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y, sample_weight=None):
-        keras = _keras()
+        keras = lazy_keras()
         keras.utils.set_random_seed(self.random_state)
         X = np.asarray(X, dtype="float32")
         wrapper = keras.wrappers.SKLearnClassifier(
@@ -198,7 +197,7 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         X = np.asarray(X, dtype="float32")
-        ops = _keras().ops  # direct calls avoid re-tracing predict() for every small batch
+        ops = lazy_keras().ops  # direct calls avoid re-tracing predict() for every small batch
         chunks = [ops.convert_to_numpy(self.model_(X[i:i + 4096], training=False)) for i in range(0, len(X), 4096)]
         out = np.concatenate(chunks).astype(float) if chunks else np.empty((0, len(self.classes_)))
         return out / out.sum(axis=1, keepdims=True)
@@ -207,19 +206,11 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def _keras():
-    """Import Keras 3 on the TensorFlow backend, quietly, on first use."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    return keras
 
 
 def _build_mlp(X, y, hidden, dropout, learning_rate):
     """Model-building function for SKLearnClassifier; ``y`` arrives one-hot encoded (n, k)."""
-    keras = _keras()
+    keras = lazy_keras()
     inputs = keras.Input(shape=(X.shape[1],))
     h = inputs
     for units in hidden:

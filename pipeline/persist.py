@@ -311,12 +311,12 @@ def _load_xgboost(path: Path) -> Any:
 
 
 def _load_keras(path: Path, spec: Mapping[str, Any]) -> KerasMLPClassifier:
-    from pipeline.models import _keras
+    from pipeline.lazy import keras
 
     params = dict(spec["params"])
     params["hidden"] = tuple(params.get("hidden", ()))
     est = KerasMLPClassifier(**params)
-    est.model_ = _keras().saving.load_model(path, compile=False, safe_mode=True)
+    est.model_ = keras().saving.load_model(path, compile=False, safe_mode=True)
     est.classes_ = np.asarray(spec["classes"])
     est.n_features_in_ = int(spec["n_features_in"])
     return est

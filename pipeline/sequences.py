@@ -9,7 +9,6 @@ TensorFlow/Keras is imported only inside the functions that train or run the net
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -24,6 +23,7 @@ from sklearn.metrics import adjusted_rand_score
 from pipeline.cluster import cluster_metrics, limit_threads, prepare_matrix
 from pipeline.config import SequenceConfig
 from pipeline.errors import DataError
+from pipeline.lazy import keras as lazy_keras
 
 __all__ = [
     "PERIOD_DAYS", "Progress", "SequenceData", "customer_sequences", "SequenceAutoencoder",
@@ -104,12 +104,6 @@ def customer_sequences(tx: pd.DataFrame, freq: str | None = None, n_periods: int
 # Autoencoder
 # ----------------------------------------------------------------------------------------------------------------
 
-def _keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
-    return keras
 
 
 class SequenceAutoencoder(TransformerMixin, BaseEstimator):
@@ -132,7 +126,7 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _build(self, n_steps: int, n_channels: int):
-        keras = _keras()
+        keras = lazy_keras()
         layers = keras.layers
         if self.cell not in ("gru", "lstm"):
             raise DataError(f"sequences: cell {self.cell!r} unknown; use 'gru' or 'lstm'.")
@@ -151,7 +145,7 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
         X = np.asarray(X, dtype="float32")
         if X.ndim != 3 or len(X) < 2:
             raise DataError("sequences: need a (customers, periods, channels) array with at least 2 customers.")
-        keras = _keras()
+        keras = lazy_keras()
         keras.utils.set_random_seed(self.random_state)
         self.model_, self.encoder_ = self._build(X.shape[1], X.shape[2])
         callbacks = []

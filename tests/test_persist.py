@@ -162,7 +162,9 @@ def test_data_hash_changes_with_any_value():
 
 @pytest.mark.slow
 def test_keras_file_with_lambda_layer_is_refused(data, tmp_path):
-    keras = m._keras()
+    from pipeline.lazy import keras as lazy_keras
+
+    keras = lazy_keras()
     X, y = data
     pipe, types, labels, _ = _fit("keras", X, y)
     target = ps.save_model(pipe, _meta("keras", X, y, types, labels), tmp_path / "nn")
