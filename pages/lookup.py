@@ -62,23 +62,27 @@ def learned_box(rec: dict | None) -> None:
 def card(p: profile.CustomerProfile) -> None:
     if p.kind == "transactions":
         s, v, h = p.scores, p.value, p.habits
-        ui.metrics_row({"Segment": p.segment, "Cluster": f"{p.cluster} · {p.cluster_name}",
-                        "Churn risk": f"{p.churn_probability:.0%} · {p.risk_band}", "P(alive)": f"{v['p_alive']:.0%}"})
-        ui.metrics_row({"Recency": f"{s['recency_days']:.0f} d · R{s['r_score']}",
-                        "Frequency": f"{s['frequency']:.0f} orders · F{s['f_score']}",
-                        "Monetary": f"{money(s['monetary'])} · M{s['m_score']}",
+        nxt = v["next_order_date"]
+        ui.metrics_row({"Segment": p.segment, "Churn risk": f"{p.churn_probability:.0%} · {p.risk_band}",
+                        "P(alive)": f"{v['p_alive']:.0%}", "Expected next order":
+                        "none expected" if pd.isna(nxt) else str(pd.Timestamp(nxt).date())})
+        ui.metrics_row({"Recency (days)": f"{s['recency_days']:.0f} · R{s['r_score']}",
+                        "Orders": f"{s['frequency']:.0f} · F{s['f_score']}",
+                        "Spend": f"{money(s['monetary'])} · M{s['m_score']}",
                         "Avg order value": money(h["avg_order_value"]),
                         "Days between orders": "–" if h["mean_days_between"] is None else f"{h['mean_days_between']:.0f}"})
-        nxt = v["next_order_date"]
         ui.metrics_row({f"Expected orders ({v['horizon_days']} d)": f"{v['expected_orders']:.2f}",
                         f"Expected spend ({v['horizon_days']} d)": money(v["expected_spend"]),
-                        "Expected next order": "none expected" if pd.isna(nxt) else str(pd.Timestamp(nxt).date()),
-                        "Likely next": ", ".join(p.next_items["item"].astype(str)) if len(p.next_items) else "–"})
+                        "First order": str(pd.Timestamp(h["first_purchase"]).date()),
+                        "Last order": str(pd.Timestamp(h["last_purchase"]).date())})
+        likely = ", ".join(p.next_items["item"].astype(str)) if len(p.next_items) else "–"
+        st.markdown(f"**Cluster {p.cluster}**: {md(p.cluster_name)} · **Likely next**: {md(likely)}")
         coupon_box(p.coupon)
     else:
-        ui.metrics_row({"Cluster": f"{p.cluster} · {p.cluster_name}"} | (
-            {f"Predicted {p.prediction['target']}": f"{p.prediction['predicted']} ({p.prediction['probability']:.0%})"}
-            if p.prediction else {}))
+        st.markdown(f"**Cluster {p.cluster}**: {md(p.cluster_name)}")
+        if p.prediction:
+            ui.metrics_row({f"Predicted {p.prediction['target']}":
+                            f"{p.prediction['predicted']} ({p.prediction['probability']:.0%})"})
         st.dataframe(pd.DataFrame([p.attributes]).astype(str), hide_index=True)
     learned_box(p.learned_coupon)
     for note in p.notes:
@@ -86,13 +90,15 @@ def card(p: profile.CustomerProfile) -> None:
     if p.kind == "transactions":
         fig = px.bar(p.timeline, x="date", y="amount", color="top_category", hover_data=["invoice_id", "lines"],
                      title="Purchase timeline (one bar per order)", labels={"amount": "order value"})
+        span = (p.timeline["date"].max() - p.timeline["date"].min()).days
+        fig.update_traces(width=86_400_000 * max(1, span / 80))          # bar width in ms: visible on long spans
         st.plotly_chart(fig, width="stretch", key="lookup_timeline")
         c1, c2 = st.columns(2)
         c1.dataframe(p.top_categories, hide_index=True, key="lookup_topcat")
         c2.dataframe(p.top_products, hide_index=True, key="lookup_topprod")
     if not p.drivers.empty:
-        st.markdown("**Main drivers of the prediction for this customer** (positive = pushes towards "
-                    f"{'churn' if p.kind == 'transactions' else 'the predicted class'})")
+        st.markdown("**Main drivers of the prediction for this customer**, compared with an average customer "
+                    f"(positive = pushes towards {'churn' if p.kind == 'transactions' else 'the predicted class'})")
         st.dataframe(p.drivers.assign(value=p.drivers["value"].astype(str)), hide_index=True, key="lookup_drivers")
         st.caption(f"Method: {p.drivers.attrs.get('method', '')}. {md(p.churn_model)}")
     elif p.churn_model:
@@ -111,7 +117,8 @@ def what_if_panel(cid: str | None) -> None:
         key = f"wi_{s['name']}_{cid or 'new'}"
         with cols[i % len(cols)]:
             if s["kind"] == "number":
-                values[s["name"]] = st.number_input(s["label"], s["min"], s["max"], s["value"], s["step"], key=key)
+                values[s["name"]] = st.number_input(s["label"], s["min"], s["max"], s["value"], s["step"],
+                                                    format=s["format"], key=key)
             else:
                 values[s["name"]] = st.selectbox(s["label"], s["options"], key=key,
                                                  index=s["options"].index(s["value"]) if s["value"] in s["options"] else 0)
@@ -121,13 +128,15 @@ def what_if_panel(cid: str | None) -> None:
         st.warning(str(e), icon=":material/warning:")
         return
     shown = {"Segment": res.segment} if res.segment else {}
-    shown["Cluster"] = "–" if res.cluster is None else f"{res.cluster} · {res.cluster_name}"
+    shown["Cluster"] = "–" if res.cluster is None else str(res.cluster)
     if res.churn_probability is not None:
         shown |= {"Churn risk": f"{res.churn_probability:.0%} · {res.risk_band}",
                   "P(alive)": f"{res.value['p_alive']:.0%}", "Expected spend": money(res.value["expected_spend"])}
     if res.prediction:
         shown[f"Predicted {res.prediction['target']}"] = f"{res.prediction['predicted']} ({res.prediction['probability']:.0%})"
     ui.metrics_row(shown)
+    if res.cluster is not None:
+        st.caption(f"Cluster {res.cluster}: {md(res.cluster_name)}")
     if res.coupon:
         coupon_box(res.coupon)
     learned_box(res.learned_coupon)
@@ -136,13 +145,18 @@ def what_if_panel(cid: str | None) -> None:
 
 
 with tab_card:
-    ids = ctx.ids
+    ids, linked = ctx.ids, st.query_params.get("customer")
     options = list(ids[:50_000])
-    picked = st.selectbox("Customer id", options, index=None, key=state.LOOKUP_ID, accept_new_options=True,
+    pos = options.index(linked) if linked in ids[:50_000] else None
+    picked = st.selectbox("Customer id", options, index=pos, key=state.LOOKUP_ID, accept_new_options=True,
                           placeholder=f"Type or pick one of {len(ids):,} customer ids")
-    cid = picked if picked is not None else st.query_params.get("customer")
     if picked is not None:
-        st.query_params["customer"] = picked
+        st.query_params["customer"] = cid = picked
+    elif linked in ids:                 # the user cleared the box: forget the linked customer
+        del st.query_params["customer"]
+        cid = None
+    else:                               # a link (or typed id) to a customer who is not in this dataset
+        cid = linked
     prof = None
     if cid:
         try:
@@ -186,7 +200,8 @@ with tab_campaign:
             st.error(str(e), icon=":material/error:")
     key, result = st.session_state.get("camp_result", (None, None))
     if result is not None and key == state.dataset_key():
-        st.dataframe(campaign.campaign_summary(result), hide_index=True, key="camp_summary")
+        st.dataframe(campaign.campaign_summary(result), hide_index=True, key="camp_summary",
+                     column_config={"share": st.column_config.NumberColumn(format="percent")})
         st.dataframe(result, hide_index=True, key="camp_table")
         ui.downloads(result, "campaign", "camp_dl")
 
@@ -308,7 +323,8 @@ with tab_rec:
                        f"what {hits['customers'].iloc[0]:,} customers bought in the next {ctx.horizon_days} days (a "
                        f"hit = any of the top K {hits['item_col'].iloc[0]} items bought). Baselines: the top sellers, "
                        "and each customer's own most-bought items.")
-            st.dataframe(hits.pivot(index="method", columns="k", values="hit_rate").add_prefix("hit rate @")
-                         .reset_index(), hide_index=True, key="rec_hits")
+            table = hits.pivot(index="method", columns="k", values="hit_rate").add_prefix("hit rate @").reset_index()
+            st.dataframe(table, hide_index=True, key="rec_hits", column_config={
+                c: st.column_config.NumberColumn(format="percent") for c in table.columns if c != "method"})
         except DataError as e:
             st.info(str(e), icon=":material/info:")

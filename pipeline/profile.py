@@ -668,7 +668,7 @@ def _table_prediction(model: ModelScorer, frame: pd.DataFrame) -> dict:
 # ----------------------------------------------------------------------------------------------- what-if
 
 def what_if_inputs(ctx: ProfileContext, customer_id=None) -> list[dict]:
-    """The what-if inputs: ``name, label, kind ('number'|'choice'), value, min, max, step, options``.
+    """The what-if inputs: ``name, label, kind ('number'|'choice'), value, min, max, step, options, format``.
 
     Values start at the customer's own (or the median / most common customer's when ``customer_id`` is None).
     """
@@ -681,7 +681,8 @@ def what_if_inputs(ctx: ProfileContext, customer_id=None) -> list[dict]:
             step = 1.0 if col != "monetary" else 10.0
             lo = 1.0 if col in ("frequency", "recency_days", "tenure_days") else 0.01
             specs.append({"name": col, "label": label, "kind": "number", "value": float(base[col]), "min": lo,
-                          "max": max(hi, float(base[col])), "step": step, "options": None})
+                          "max": max(hi, float(base[col])), "step": step, "options": None,
+                          "format": "%.2f" if col == "monetary" else "%.0f"})
         return specs
     return [_table_input(ctx.table, col, base[col]) for col in _table_input_columns(ctx)]
 
@@ -704,10 +705,10 @@ def _table_input(table: pd.DataFrame, col: str, value) -> dict:
         integer = bool((s.dropna() % 1 == 0).all())
         return {"name": col, "label": col, "kind": "number", "value": float(value) if pd.notna(value) else lo,
                 "min": lo - (hi - lo), "max": hi + (hi - lo), "step": 1.0 if integer else (hi - lo) / 100 or 1.0,
-                "options": None}
+                "options": None, "format": "%.0f" if integer else "%.2f"}
     options = sorted(s.dropna().astype(str).unique().tolist())[:200]
     return {"name": col, "label": col, "kind": "choice", "value": str(value) if pd.notna(value) else options[0],
-            "min": None, "max": None, "step": None, "options": options}
+            "min": None, "max": None, "step": None, "options": options, "format": None}
 
 
 def _base_row(ctx: ProfileContext, customer_id) -> pd.Series:
