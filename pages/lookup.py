@@ -93,9 +93,9 @@ def card(p: profile.CustomerProfile) -> None:
         span = (p.timeline["date"].max() - p.timeline["date"].min()).days
         fig.update_traces(width=86_400_000 * max(1, span / 80))          # bar width in ms: visible on long spans
         st.plotly_chart(fig, width="stretch", key="lookup_timeline")
-        c1, c2 = st.columns(2)
-        c1.dataframe(p.top_categories, hide_index=True, key="lookup_topcat")
-        c2.dataframe(p.top_products, hide_index=True, key="lookup_topprod")
+        tops = [t for t in (p.top_categories, p.top_products) if len(t)]
+        for col, table in zip(st.columns(max(len(tops), 1)), tops):
+            col.dataframe(table, hide_index=True)
     if not p.drivers.empty:
         st.markdown("**Main drivers of the prediction for this customer**, compared with an average customer "
                     f"(positive = pushes towards {'churn' if p.kind == 'transactions' else 'the predicted class'})")

@@ -250,7 +250,7 @@ def saved_cluster_assigner(table: pd.DataFrame, assignments: pd.DataFrame, meta:
     return ClusterAssigner(labels, names, tf, centroids, ids, "saved", f"{desc} on {', '.join(features)}{note}.")
 
 
-def default_features(table: pd.DataFrame, kind: str) -> list[str]:
+def _cluster_features(table: pd.DataFrame, kind: str) -> list[str]:
     """Default clustering features: R, F, M for transactions; the numeric columns of a customer table."""
     if kind == "transactions":
         return list(_RFM3)
@@ -267,7 +267,7 @@ def default_cluster_assigner(table: pd.DataFrame, kind: str, seed: int = 42,
     """K-Means with the recommended k on log + standardised R, F, M (or a customer table's numeric columns)."""
     from pipeline.cluster import cluster_customers
 
-    features = default_features(table, kind)
+    features = _cluster_features(table, kind)
     log_cols = list(_RFM3) if kind == "transactions" else "auto"
     run = cluster_customers(table, features, "kmeans", None, id_col="__none__", log_cols=log_cols,
                             random_state=seed, map_method="pca", config=config)
