@@ -174,3 +174,17 @@ def test_learned_policy_train_evaluate_and_what_if(at):
     assert any(md.value.startswith("**Learned policy: Coffee") for md in at.markdown)
     at.selectbox(key="lp_age").set_value("50plus").run()
     assert any(md.value.startswith("**Learned policy: Dinner") for md in at.markdown)
+
+
+def test_customer_table_campaign_and_learning_from_a_table_without_outcome(at):
+    _mall(at)
+    ws = Workspace(at.session_state["workspace_id"])
+    ws.save_segment("vip", at.session_state["dataset_id"], ["0001", "0002", "0003"])
+    at.run()
+    at.radio(key="camp_by").set_value("Saved selection").run()
+    assert at.selectbox(key="camp_saved").value == "vip"
+    at.button(key="camp_build").click().run()
+    assert not at.exception and "learned policy" in at.error[0].value          # no purchases: EV rules cannot apply
+    at.radio(key="learn_src").set_value("A saved customer table").run()
+    assert not at.exception and "no yes/no column" in at.error[-1].value
+    assert "Spending Score (1-100)" in at.error[-1].value
