@@ -6,7 +6,6 @@ of :data:`REASONS`; exact duplicate rows are counted among the rows that survive
 from __future__ import annotations
 
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 
 from pipeline.config import ROLES, TX_COLUMNS, CleaningOptions
 from pipeline.errors import DataError
-from pipeline.ingest import detect_kind, guess_mapping, load_raw, sniff
+from pipeline.ingest import connect, detect_kind, guess_mapping, load_raw, sniff
 from pipeline.log import step
 
 __all__ = [
@@ -208,28 +207,38 @@ def _clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
         ("unparseable_date", "_date IS NULL", True),
         ("implausible_date", "(_date < TIMESTAMP '1970-01-01' OR _date > current_date + INTERVAL 366 DAY)", True),
         ("cancellation_or_return", f"({is_cancel})", options.drop_cancellations),
-        ("unparseable_number", f"(_amount IS NULL OR (_qty IS NULL AND {qty_raw} IS NOT NULL))", True),
+        ("unparseable_number", "(_amount IS NULL OR (_qty IS NULL AND _qty_raw IS NOT NULL))", True),
         ("zero_quantity", "_qty = 0", True),
         ("nonpositive_price", "(_price <= 0 OR _amount <= 0)", options.drop_nonpositive_price),
     ]
     drop_case = "CASE " + " ".join(f"WHEN {cond} THEN '{name}'" for name, cond, on in rules if on) + " END"
     cust = _id_expr(sample[m["customer_id"]], m["customer_id"])
-    invoice = inv or "_cust || '|' || strftime(_date, '%Y-%m-%d')"
+    invoice = "_inv" if inv else "_cust || '|' || strftime(_date, '%Y-%m-%d')"
+    hashed = columns if len(columns) <= 256 else [c for c in m.values() if c]
+    if len(hashed) < len(columns):
+        notes.append(f"The file has {len(columns):,} columns: exact duplicates were judged on the {len(hashed)} "
+                     "mapped columns.")
+    raw_cols = ", ".join(_q(c) for c in hashed)
+    # one pass over the file: typed columns, the drop reason and a 64-bit hash of the whole raw row; exact
+    # duplicates are rows with equal (hash, customer, date, amount), far cheaper than comparing every text column
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW _typed AS
+        CREATE OR REPLACE TEMP TABLE _flagged AS
         SELECT *, {drop_case} AS _drop FROM (
-            SELECT {table}.*, {cust} AS _cust, {_date_expr(fmt, _q(m['date']))} AS _date, {inv or 'NULL'} AS _inv,
-                   {qty} AS _qty, {price} AS _price, {amount} AS _amount
+            SELECT {cust} AS _cust, {_date_expr(fmt, _q(m['date']))} AS _date, {inv or 'NULL'} AS _inv,
+                   {qty} AS _qty, {price} AS _price, {amount} AS _amount, {txt['product_id']} AS _product_id,
+                   {txt['product_name']} AS _product_name, {txt['category']} AS _category,
+                   {txt['country']} AS _country, {qty_raw} AS _qty_raw, hash({raw_cols}) AS _h
             FROM {table})""")
-    con.execute("CREATE OR REPLACE TEMP TABLE _flagged AS SELECT * FROM _typed")
     counts = dict(con.execute("SELECT _drop, count(*) FROM _flagged WHERE _drop IS NOT NULL GROUP BY 1").fetchall())
-    raw_cols = ", ".join(_q(c) for c in columns)
     select_tx = f"""_cust AS customer_id, {invoice} AS invoice_id, _date AS date, _qty AS quantity,
-        _price AS unit_price, _amount AS amount, {txt['product_id']} AS product_id,
-        {txt['product_name']} AS product_name, {txt['category']} AS category, {txt['country']} AS country"""
-    dedup = "DISTINCT" if options.drop_duplicates else ""
-    con.execute(f"""CREATE OR REPLACE TABLE tx AS SELECT {select_tx} FROM
-        (SELECT {dedup} {raw_cols}, _cust, _date, _inv, _qty, _price, _amount FROM _flagged WHERE _drop IS NULL)""")
+        _price AS unit_price, _amount AS amount, _product_id AS product_id, _product_name AS product_name,
+        _category AS category, _country AS country"""
+    keep = "SELECT * FROM _flagged WHERE _drop IS NULL"
+    if options.drop_duplicates:  # one row per (row hash, customer, date, amount): a hash aggregate, no sort
+        cols = ["_inv", "_qty", "_price", "_product_id", "_product_name", "_category", "_country"]
+        keep = (f"SELECT _cust, _date, _amount, {', '.join(f'any_value({c}) AS {c}' for c in cols)} "
+                "FROM _flagged WHERE _drop IS NULL GROUP BY _h, _cust, _date, _amount")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT {select_tx} FROM ({keep})")
     con.execute(f"""CREATE OR REPLACE TABLE tx_returns AS SELECT {select_tx.replace('_qty AS', 'abs(_qty) AS')
                     .replace('_amount AS', 'abs(_amount) AS')} FROM _flagged
         WHERE _drop = 'cancellation_or_return' AND _cust IS NOT NULL AND _date IS NOT NULL""")
@@ -274,7 +283,7 @@ def _run(con: duckdb.DuckDBPyConnection, columns: list[str], sample: pd.DataFram
 def clean_frame(df: pd.DataFrame, mapping: dict[str, str | None] | None = None,
                 options: CleaningOptions = CleaningOptions()) -> CleanResult:
     """Clean an in-memory raw table (values may be text or typed); the mapping is guessed when not given."""
-    con = duckdb.connect()
+    con = connect()
     raw = df.copy()
     raw.columns = [str(c) for c in raw.columns]
     raw = raw.astype("string").astype(object).where(raw.notna(), None)
@@ -287,6 +296,6 @@ def clean_file(path: str | Path, mapping: dict[str, str | None] | None = None,
                options: CleaningOptions = CleaningOptions(), sheet: str | None = None,
                filename: str | None = None) -> CleanResult:
     """Read and clean a CSV, Excel or Parquet file; the mapping is guessed when not given."""
-    con = duckdb.connect(config={"temp_directory": tempfile.gettempdir()})
+    con = connect()
     columns = load_raw(con, sniff(path, filename), sheet)
     return _run(con, columns, con.execute("SELECT * FROM raw LIMIT 1000").df(), mapping, options)

@@ -8,7 +8,6 @@ import argparse
 import os
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -27,11 +26,11 @@ def _load_clean(path: str, dayfirst: bool | None = None):
     """Read and clean a transactions file inside DuckDB; returns (connection, report)."""
     from pipeline.clean import clean_table
     from pipeline.config import CleaningOptions
-    from pipeline.ingest import guess_mapping, load_raw, sniff
+    from pipeline.ingest import connect, guess_mapping, load_raw, sniff
 
     if not Path(path).is_file():
         raise DataError(f"File {path!r} does not exist.")
-    con = duckdb.connect(config={"temp_directory": tempfile.gettempdir()})
+    con = connect()
     columns = load_raw(con, sniff(path))
     mapping = guess_mapping(columns, con.execute("SELECT * FROM raw LIMIT 1000").df())
     return con, clean_table(con, mapping, CleaningOptions(dayfirst=dayfirst))
@@ -53,10 +52,10 @@ def cmd_clean(args) -> int:
 
 def cmd_rfm(args) -> int:
     from pipeline.exports import to_csv_bytes
-    from pipeline.rfm import rfm_from_connection, segment_summary
+    from pipeline.rfm import default_snapshot, rfm_from_connection, segment_summary
 
     con, report = _load_clean(args.file, args.dayfirst)
-    rfm = rfm_from_connection(con, "tx", snapshot=args.snapshot)
+    rfm = rfm_from_connection(con, "tx", snapshot=args.snapshot or default_snapshot(report.date_max))
     cols = ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment"]
     if args.out:
         Path(args.out).write_bytes(to_csv_bytes(rfm[cols]))

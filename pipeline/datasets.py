@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd
 from pipeline.clean import clean_frame, clean_table, validate_mapping, _fetch
 from pipeline.config import CleaningOptions
 from pipeline.errors import DataError
-from pipeline.ingest import FileInfo, detect_kind, first_data_sheet, guess_customer_id, guess_mapping, load_raw, sniff
+from pipeline.ingest import FileInfo, connect, detect_kind, first_data_sheet, guess_customer_id, guess_mapping, load_raw, sniff
 from pipeline.sample import generate_raw, load_cdnow
 from pipeline.store import Dataset, content_hash
 
@@ -43,7 +42,7 @@ class Inspection:
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(config={"temp_directory": tempfile.gettempdir()})
+    return connect()
 
 
 def inspect_file(path: str | Path, filename: str | None = None, sheet: str | None = None) -> Inspection:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -20,11 +21,12 @@ from pipeline.config import max_upload_bytes
 from pipeline.errors import DataError
 from pipeline.log import step
 
-__all__ = ["FileInfo", "sniff", "first_data_sheet", "load_raw", "read_raw", "guess_mapping", "detect_kind", "guess_customer_id"]
+__all__ = ["connect", "FileInfo", "sniff", "first_data_sheet", "load_raw", "read_raw", "guess_mapping", "detect_kind", "guess_customer_id"]
 
 _DELIMITERS = [",", ";", "\t", "|"]
 csv.field_size_limit(1 << 24)
 _SAMPLE_BYTES = 1 << 20
+DUCKDB_MEMORY = os.environ.get("SEGMENTS_DUCKDB_MEMORY", "1500MB")
 
 #: role -> normalised column names that mean it (lower case, letters and digits only), most specific first
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -44,6 +46,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "category": ("category", "productcategory", "department", "productline", "categoryname", "itemcategory"),
     "country": ("country", "region", "market", "countrycode", "shippingcountry"),
 }
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with bounded memory: big files spill to the temp folder instead of exhausting RAM."""
+    con = duckdb.connect(config={"temp_directory": tempfile.gettempdir(), "memory_limit": DUCKDB_MEMORY,
+                                 "preserve_insertion_order": False})
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 @dataclass(frozen=True)
@@ -262,7 +272,7 @@ def _unique_names(names: list[str]) -> list[str]:
 def read_raw(path: str | Path, sheet: str | None = None, limit: int | None = None,
              filename: str | None = None) -> pd.DataFrame:
     """Read a file into a pandas DataFrame of text columns (handy for previews, tests and small files)."""
-    con = duckdb.connect()
+    con = connect()
     load_raw(con, sniff(path, filename), sheet)
     q = "SELECT * FROM raw" + (f" LIMIT {int(limit)}" if limit else "")
     return con.execute(q).df()

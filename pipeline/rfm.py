@@ -72,9 +72,10 @@ def default_snapshot(last_date) -> pd.Timestamp:
 def rfm_from_connection(con: duckdb.DuckDBPyConnection, table: str = "tx", snapshot=None,
                         rules: pd.DataFrame | None = None, n_bins: int = 5) -> pd.DataFrame:
     """RFM table from canonical transactions held in DuckDB table ``table``; columns :data:`RFM_COLUMNS`."""
-    last = con.execute(f"SELECT max(date) FROM {table}").fetchone()[0]
-    if last is None:
-        raise DataError("There are no transactions to compute RFM from.")
+    if snapshot is None:
+        last = con.execute(f"SELECT max(date) FROM {table}").fetchone()[0]
+        if last is None:
+            raise DataError("There are no transactions to compute RFM from.")
     snap = default_snapshot(last) if snapshot is None else pd.Timestamp(snapshot)
     df = con.execute(f"""
         SELECT customer_id,
