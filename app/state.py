@@ -51,8 +51,10 @@ def set_current(dataset_id: str | None) -> None:
     st.session_state[DATASET] = dataset_id
 
 
-@st.cache_data(max_entries=6, show_spinner="Loading dataset…")
+@st.cache_resource(max_entries=6, show_spinner="Loading dataset…")
 def _load(ws_id: str, dataset_id: str, version: str) -> Dataset:
+    """One shared, read-only copy per saved version (cache_resource: no per-rerun copy of large frames).
+    Pages and pipeline functions never modify a dataset in place."""
     return Workspace(ws_id).load_dataset(dataset_id)
 
 

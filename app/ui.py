@@ -30,12 +30,14 @@ def require_dataset(kind: str | None = "transactions") -> Dataset:
 
 
 def downloads(df: pd.DataFrame, stem: str, key: str) -> None:
-    """CSV and Excel download buttons; cells that a spreadsheet would run as formulas are escaped."""
+    """CSV and Excel download buttons; cells that a spreadsheet would run as formulas are escaped.
+
+    The files are built only when a button is clicked (deferred data), not on every rerun."""
     c1, c2 = st.columns(2)
-    c1.download_button("Download CSV", to_csv_bytes(df), f"{stem}.csv", "text/csv", key=f"{key}_csv",
+    c1.download_button("Download CSV", lambda: to_csv_bytes(df), f"{stem}.csv", "text/csv", key=f"{key}_csv",
                        icon=":material/download:")
     if len(df) <= 300_000:
-        c2.download_button("Download Excel", to_excel_bytes(df), f"{stem}.xlsx",
+        c2.download_button("Download Excel", lambda: to_excel_bytes(df), f"{stem}.xlsx",
                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_xlsx",
                            icon=":material/download:")
     else:

@@ -6,6 +6,7 @@ out of the garbage collector's sight (``gc.freeze``): Streamlit runs a full coll
 """
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import os
@@ -26,4 +27,5 @@ def keras():
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         gc.collect()
         gc.freeze()
+        atexit.register(gc.unfreeze)   # let the interpreter release everything normally at exit
     return _keras
