@@ -89,8 +89,8 @@ IMBALANCE_OPTIONS = {
 
 # -- small estimators -------------------------------------------------------------------------------
 
-class ToFloat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Coerce every column to float; text that is not a number becomes missing (imputed next)."""
+class _Columnwise(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """A stateless column-by-column transformer: fit only records the input columns."""
 
     def fit(self, X, y=None):
         frame = pd.DataFrame(X)
@@ -98,21 +98,18 @@ class ToFloat(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
+
+
+class ToFloat(_Columnwise):
+    """Coerce every column to float; text that is not a number becomes missing (imputed next)."""
 
     def transform(self, X):
         frame = pd.DataFrame(X)
         return np.column_stack([_to_float(frame[c]) for c in frame.columns])
 
 
-class ToText(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class ToText(_Columnwise):
     """Turn every value into text (``3.0`` -> ``"3"``), keeping missing values missing."""
-
-    def fit(self, X, y=None):
-        frame = pd.DataFrame(X)
-        self.n_features_in_ = frame.shape[1]
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
 
     def transform(self, X):
         frame = pd.DataFrame(X)

@@ -33,7 +33,13 @@ def app():
     """An AppTest of the whole app (router + pages), started and run once."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     assert not at.exception
     return at
+
+
+@pytest.fixture
+def at(app):
+    """The same app, under the name the page tests use."""
+    return app

@@ -5,20 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import APP, dataset
+from conftest import dataset
 from pipeline.store import Workspace
 
 PAGE = "pages/lookup.py"
-
-
-@pytest.fixture
-def at():
-    app = AppTest.from_file(APP, default_timeout=300)
-    app.run()
-    assert not app.exception
-    return app
 
 
 def _sample(at):

@@ -2,22 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import APP, dataset
+from conftest import dataset
 from pipeline import lab
 from pipeline.store import Workspace
 
 TRAIN = "FormSubmitter:lab_train-Train"
 SAVE = "FormSubmitter:lab_save-Save model"
-
-
-@pytest.fixture
-def at():
-    app = AppTest.from_file(APP, default_timeout=300)
-    app.run()
-    assert not app.exception
-    return app
 
 
 def _lab(at):
