@@ -16,6 +16,7 @@ import pandas as pd
 from pipeline.coupons import (RISK_BANDS, CouponPolicyConfig, LearnedCouponPolicy, coupon_codes, load_catalogue,
                               recommend_batch)
 from pipeline.errors import DataError
+from pipeline.log import logged
 
 __all__ = [
     "CATALOGUE_DOC", "CAMPAIGN_COLUMNS", "workspace_catalogue", "save_workspace_catalogue",
@@ -101,6 +102,7 @@ def select_customers(table: pd.DataFrame, *, segment: str | None = None, cluster
 
 # ----------------------------------------------------------------------------------------------- lists
 
+@logged("campaign")
 def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfig = CouponPolicyConfig(), *,
                   segment: str | None = None, cluster: int | None = None, band: str | None = None,
                   customer_ids: Sequence | None = None, learned: LearnedCouponPolicy | None = None,

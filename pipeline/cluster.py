@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.config import ClusterConfig
 from pipeline.errors import DataError
+from pipeline.log import logged
 
 __all__ = [
     "NOISE", "NOISE_NAME", "NAME_RULES", "Method", "METHODS", "limit_threads",
@@ -488,6 +489,7 @@ def _sweep_reason(table: pd.DataFrame, elbow: int | None, tol: float) -> tuple[i
     return k, f"k={k}: {why}; " + "; ".join(e for e in extras if e)
 
 
+@logged("select_k")
 def select_k(X: np.ndarray, ks: Sequence[int] | None = None, method: str = "kmeans", random_state: int = 42,
              config: ClusterConfig = ClusterConfig()) -> KSweep:
     """Fit ``method`` for each k (default ``config.k_min..k_max``) and recommend one.
@@ -787,6 +789,7 @@ class ClusterRun:
                              "x": self.cmap.coords[:, 0], "y": self.cmap.coords[:, 1]})
 
 
+@logged("cluster")
 def cluster_customers(df: pd.DataFrame, features: Sequence[str], method: str = "kmeans", k: int | None = None,
                       id_col: str = "customer_id", log_cols: str | Sequence[str] = "auto", scale: bool = True,
                       categorical: Sequence[str] = (), revenue_col: str | None = None,

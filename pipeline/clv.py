@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator
 from pipeline.config import BTYDConfig
 from pipeline.errors import DataError
 from pipeline.features import resolve_as_of
+from pipeline.log import logged
 
 __all__ = [
     "SUMMARY_COLUMNS", "PREDICTION_COLUMNS", "btyd_summary", "calibration_holdout",
@@ -281,6 +282,7 @@ class BTYDModel(BaseEstimator):
         self.max_next_order_days = max_next_order_days
 
     # ---- fitting
+    @logged("btyd_fit")
     def fit(self, X: pd.DataFrame, y=None) -> "BTYDModel":
         """Fit the purchase model by the fallback ladder, then the spend model."""
         t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.errors import DataError
+from pipeline.log import logged
 
 __all__ = [
     "WINDOWS", "NUMERIC_FEATURES", "FEATURE_COLUMNS",
@@ -127,6 +128,7 @@ def _return_stats(returns: pd.DataFrame | None) -> pd.DataFrame:
                          "return_amount": g["amount"].sum().abs()})
 
 
+@logged("features")
 def customer_features(transactions: pd.DataFrame, returns: pd.DataFrame | None = None,
                       as_of=None) -> pd.DataFrame:
     """Behavioural features of every customer with at least one purchase before ``as_of``.

@@ -5,6 +5,7 @@ customer, product names). Level: ``SEGMENTS_LOG_LEVEL`` (DEBUG, INFO, WARNING…
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-__all__ = ["logger", "step"]
+__all__ = ["logger", "step", "logged"]
 
 logger = logging.getLogger("pipeline")
 
@@ -46,3 +47,19 @@ def step(name: str, **fields):
         raise
     info["seconds"] = round(time.perf_counter() - t0, 4)
     logger.info(name, extra={"fields": info})
+
+
+def logged(name: str):
+    """Decorator: log a step for every call with its duration, the row count of the first table argument and of
+    the result (when they have a length) — sizes only, never values."""
+    def wrap(func):
+        @functools.wraps(func)
+        def inner(*args, **kwargs):
+            table = next((a for a in args if hasattr(a, "shape")), None)
+            with step(name, **({"rows_in": int(table.shape[0])} if table is not None else {})) as log:
+                out = func(*args, **kwargs)
+                if hasattr(out, "shape"):
+                    log["rows_out"] = int(out.shape[0])
+            return out
+        return inner
+    return wrap

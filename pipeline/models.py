@@ -31,6 +31,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from pipeline.errors import DataError
 from pipeline.lazy import keras as lazy_keras
 from pipeline.metrics import MetricReport, classification_metrics
+from pipeline.log import logged
 
 __all__ = [
     "ZooSettings", "ModelSpec", "REGISTRY", "IMBALANCE_OPTIONS", "ScoreBaseline", "TrainResult",
@@ -518,6 +519,7 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@logged("train_and_evaluate")
 def train_and_evaluate(
     X_train: pd.DataFrame, y_train: Sequence, X_test: pd.DataFrame, y_test: Sequence,
     model_names: Sequence[str], imbalance: str = "none",

@@ -34,6 +34,7 @@ from pipeline.config import ChurnConfig, ClusterConfig
 from pipeline.coupons import CouponPolicyConfig, LearnedCouponPolicy, load_catalogue, recommend_coupon, risk_bands
 from pipeline.errors import DataError
 from pipeline.store import Dataset
+from pipeline.log import logged
 
 __all__ = [
     "RFM_INPUTS", "ModelScorer", "ClusterAssigner", "ProfileContext", "CustomerProfile", "WhatIfResult",
@@ -349,6 +350,7 @@ def _quantile_score(sorted_values: np.ndarray, value: float, n_bins: int = 5) ->
     return int(min(max(math.ceil(pct * n_bins), 1), n_bins))
 
 
+@logged("profile_context")
 def build_context(dataset: Dataset, *, rules: pd.DataFrame | None = None, active: tuple | None = None,
                   clustering: tuple[pd.DataFrame, dict] | None = None, catalogue=None,
                   horizon_days: int = ChurnConfig.horizon_days, policy: CouponPolicyConfig = CouponPolicyConfig(),

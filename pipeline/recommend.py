@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from pipeline.errors import DataError
+from pipeline.log import logged
 
 __all__ = ["ItemRecommender", "choose_item_column", "top_sellers", "hit_rate_at_k"]
 
@@ -173,6 +174,7 @@ def _hits(top: np.ndarray, truth: sp.csr_matrix, k: int) -> np.ndarray:
     return np.asarray(truth[rows, top[:, :k].ravel()]).reshape(-1, k).any(axis=1)
 
 
+@logged("recommender_hit_rate")
 def hit_rate_at_k(transactions: pd.DataFrame, cutoff=None, horizon_days: int = 90, k: Sequence[int] = (5, 10),
                   item_col: str = "auto", include_repeats: bool = True,
                   popularity_weight: float = 0.0) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from pipeline.cluster import cluster_metrics, limit_threads, prepare_matrix
 from pipeline.config import SequenceConfig
 from pipeline.errors import DataError
 from pipeline.lazy import keras as lazy_keras
+from pipeline.log import logged
 
 __all__ = [
     "PERIOD_DAYS", "Progress", "SequenceData", "customer_sequences", "SequenceAutoencoder",
@@ -279,6 +280,7 @@ def _train_seeds(seq: SequenceData, k: int, seeds: list[int], config: SequenceCo
     return runs, embeddings[0], losses
 
 
+@logged("sequence_comparison")
 def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = None,
                      n_periods: int | None = None, seeds: Sequence[int] | None = None,
                      epochs: int | None = None, churn_days: int | None = None, churn: pd.Series | None = None,
