@@ -67,7 +67,7 @@ def bench_10m() -> None:
             "print(len(r), time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)") % (str(ROOT), str(BIG))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     n, secs, rss_kb = out.stdout.split()[-3:]
-    lines = duckdb.sql(f"SELECT count(*) FROM read_csv('{BIG}')").fetchone()[0]
+    lines = duckdb.sql(f"SELECT count(*) FROM read_csv('{BIG}')").fetchall()[0][0]
     print(f"10M file: {lines:,} lines -> {int(n):,} customers in {float(secs):.1f} s, peak RSS {int(rss_kb) / 1e6:.2f} GB")
 
 
