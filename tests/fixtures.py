@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 
 EXPECTED_RFM = {  # customer -> (recency_days, frequency, monetary)
@@ -68,3 +69,14 @@ def as_bytes(variant: str) -> tuple[str, bytes]:
 
 VARIANTS = ["csv_utf8", "csv_bom_tab", "csv_latin1_semicolon_dayfirst_comma", "csv_us_dates_pipe",
             "csv_yyyymmdd_retail_ii", "csv_utf16", "excel", "parquet"]
+
+
+def responses(n: int = 400, seed: int = 0, yes="yes", no="no") -> pd.DataFrame:
+    """A coupon-response history: young people accept 'Coffee', older people 'Dinner' (85% of the time)."""
+    rng = np.random.default_rng(seed)
+    age = rng.choice(["below21", "26", "50plus"], n)
+    coupon = rng.choice(["Coffee", "Dinner"], n)
+    likes = np.where(coupon == "Coffee", age == "below21", age != "below21")
+    accepted = np.where(rng.random(n) < 0.85, likes, ~likes)
+    return pd.DataFrame({"age": age, "income": rng.integers(10, 100, n), "coupon": coupon,
+                         "accepted": np.where(accepted, yes, no)})

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import fixtures
+
 from pipeline import campaign as cm
 from pipeline import coupons as cp
 from pipeline.errors import DataError
@@ -94,13 +96,7 @@ def test_summary_adds_up():
 # ----------------------------------------------------------------------------------------------- learned policy
 
 def responses(n: int = 400, seed: int = 1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    age = rng.choice(["below21", "26", "50plus"], n)
-    coupon = rng.choice(["Coffee", "Dinner"], n)
-    likes = np.where(coupon == "Coffee", age == "below21", age != "below21")
-    accepted = np.where(rng.random(n) < 0.85, likes, ~likes)
-    return pd.DataFrame({"age": age, "income": rng.integers(10, 100, n), "coupon": coupon,
-                         "accepted": np.where(accepted, 1, 0)})
+    return fixtures.responses(n, seed, yes=1, no=0)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import dataset
+from fixtures import responses
 from pipeline import profile as pf
 from pipeline.errors import DataError
 from pipeline.rfm import rfm_table
@@ -253,15 +254,6 @@ def test_mall_customer_table_what_if_moves_the_cluster():
     assert rich.cluster != poor.cluster
 
 
-def responses(n: int = 400, seed: int = 0) -> pd.DataFrame:
-    """Young people accept 'Coffee', older people 'Dinner' (85% of the time)."""
-    rng = np.random.default_rng(seed)
-    age = rng.choice(["below21", "26", "50plus"], n)
-    coupon = rng.choice(["Coffee", "Dinner"], n)
-    likes = np.where(coupon == "Coffee", age == "below21", age != "below21")
-    accepted = np.where(rng.random(n) < 0.85, likes, ~likes)
-    return pd.DataFrame({"age": age, "income": rng.integers(10, 100, n), "coupon": coupon,
-                         "accepted": np.where(accepted, "yes", "no")})
 
 
 @pytest.fixture(scope="module")
