@@ -88,7 +88,8 @@ def _columns(value: str | None) -> list[str] | None:
 
 
 def _lab_json(result) -> dict:
-    from pipeline.lab import metric_records, to_jsonable
+    from pipeline.exports import to_jsonable
+    from pipeline.lab import metric_records
 
     importance = None if result.importance is None else result.importance.head(10).to_dict(orient="records")
     return to_jsonable({"kind": result.kind, "target": result.target, "settings": result.settings,
@@ -205,7 +206,7 @@ def cmd_coupons_check(args) -> int:
 
 def cmd_coupon_learn(args) -> int:
     from pipeline.coupons import evaluate_acceptance_model, prepare_responses
-    from pipeline.lab import to_jsonable
+    from pipeline.exports import to_jsonable
 
     table = _responses(args.responses)
     prep = prepare_responses(table, args.target, args.coupon_col)
@@ -219,7 +220,7 @@ def cmd_coupon_learn(args) -> int:
 
 
 def cmd_recommend_eval(args) -> int:
-    from pipeline.lab import to_jsonable
+    from pipeline.exports import to_jsonable
     from pipeline.recommend import hit_rate_at_k
 
     tx, _ = _transactions(args.file, args.dayfirst)

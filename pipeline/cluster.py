@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.config import ClusterConfig
 from pipeline.errors import DataError
+from pipeline.exports import to_jsonable
 from pipeline.log import logged
 
 __all__ = [
@@ -948,27 +949,15 @@ def saved_clustering(run: ClusterRun) -> tuple[pd.DataFrame, dict]:
                         "categorical": list(tf.categorical), "map": run.cmap.method},
             "seed": int(run.fit.model.random_state),
             "names": {str(c): n for c, n in zip(run.profiles["cluster"], run.profiles["name"])},
-            "metrics": _jsonable(run.metrics)}
+            "metrics": to_jsonable(run.metrics)}
     return assignments, meta
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def run_summary(run: ClusterRun) -> dict:
     """JSON-ready summary: metrics, the k sweep (when run) with its recommendation, profiles, warnings."""
-    records = lambda df: _jsonable(df.to_dict(orient="records"))   # noqa: E731
+    records = lambda df: to_jsonable(df.to_dict(orient="records"))   # noqa: E731
     sweep = None if run.sweep is None else {
         "recommended_k": run.sweep.recommended_k, "elbow_k": run.sweep.elbow_k, "reason": run.sweep.reason,
         "table": records(run.sweep.table)}
-    return {"metrics": _jsonable(run.metrics), "sweep": sweep, "profiles": records(run.profiles),
+    return {"metrics": to_jsonable(run.metrics), "sweep": sweep, "profiles": records(run.profiles),
             "warnings": list(run.warnings)}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import time
 import warnings
 from typing import Any
@@ -25,6 +24,7 @@ from sklearn.base import BaseEstimator
 
 from pipeline.config import BTYDConfig
 from pipeline.errors import DataError
+from pipeline.exports import to_jsonable
 from pipeline.features import resolve_as_of
 from pipeline.log import logged
 
@@ -464,7 +464,7 @@ class BTYDModel(BaseEstimator):
                 "fit_note_", "n_customers_", "n_fitted_")
         d = {k.rstrip("_"): getattr(self, k) for k in keys}
         d.update(self.get_params(), pop_spend=self._pop_spend_, penalizers=list(self.penalizers))
-        return _jsonable(d)
+        return to_jsonable(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "BTYDModel":
@@ -477,20 +477,6 @@ class BTYDModel(BaseEstimator):
         model._pop_spend_ = float("nan") if d["pop_spend"] is None else d["pop_spend"]
         model._build()
         return model
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    return obj
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -528,4 +514,4 @@ def btyd_params(transactions: pd.DataFrame, cutoff=None, unit_days: float = 1.0,
             out["pareto_nbd"] = {**params, "log_likelihood": _pareto_loglik(params, w)}
         except Exception as exc:  # noqa: BLE001 - reported, never raised: Pareto/NBD is informative only
             out["pareto_nbd"] = {"error": f"Pareto/NBD fit failed ({type(exc).__name__})"}
-    return _jsonable(out)
+    return to_jsonable(out)

@@ -7,10 +7,13 @@ negative amounts remain numeric.
 from __future__ import annotations
 
 import io
+import math
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["escape_formulas", "to_csv_bytes", "to_excel_bytes"]
+__all__ = ["escape_formulas", "to_csv_bytes", "to_excel_bytes", "to_jsonable"]
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -46,3 +49,18 @@ def to_excel_bytes(df: pd.DataFrame, sheet_name: str = "customers") -> bytes:
     with pd.ExcelWriter(buf, engine="openpyxl") as xw:
         out.to_excel(xw, index=False, sheet_name=sheet_name[:31])
     return buf.getvalue()
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON value: numpy scalars to Python, NaN/inf to None, unknown objects to text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)

@@ -23,7 +23,7 @@ from pipeline.log import logged
 
 __all__ = [
     "WINDOWS", "NUMERIC_FEATURES", "FEATURE_COLUMNS",
-    "resolve_as_of", "customer_features", "numeric_feature_columns",
+    "resolve_as_of", "require_transactions", "customer_features", "numeric_feature_columns",
 ]
 
 #: Look-back windows (days) for recent activity.
@@ -63,11 +63,14 @@ def _before(table: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame | N
     return table.loc[pd.to_datetime(table["date"]) < as_of]
 
 
-def _check(transactions: pd.DataFrame) -> None:
-    missing = [c for c in _REQUIRED if c not in transactions.columns]
+def require_transactions(transactions: pd.DataFrame, where: str, columns=_REQUIRED) -> None:
+    """The one check of a canonical transactions table: required columns present and at least one row."""
+    missing = [c for c in columns if c not in transactions.columns]
     if missing:
-        raise DataError(f"features: transactions lack column(s) {missing}; pass the cleaned canonical table "
-                        "(pipeline.clean) with columns customer_id, invoice_id, date, amount, ...")
+        raise DataError(f"{where}: transactions lack column(s) {missing}; pass the cleaned canonical table "
+                        f"(pipeline.clean) with columns {', '.join(columns)}, ... Map them on the Upload page.")
+    if transactions.empty:
+        raise DataError(f"{where}: the transactions table is empty; load a dataset with purchases first.")
 
 
 def _orders(tx: pd.DataFrame) -> pd.DataFrame:
@@ -143,7 +146,7 @@ def customer_features(transactions: pd.DataFrame, returns: pd.DataFrame | None =
     -------
     DataFrame indexed by ``customer_id`` with ``FEATURE_COLUMNS`` (see the module docstring for fills).
     """
-    _check(transactions)
+    require_transactions(transactions, "features")
     as_of = resolve_as_of(transactions, as_of)
     tx = _before(transactions, as_of)
     if tx is None or tx.empty:

@@ -14,7 +14,6 @@ the model the customer-lookup page uses is recorded in the workspace JSON docume
 """
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import time
@@ -28,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from pipeline import models as zoo
 from pipeline.config import ChurnConfig, LabConfig
 from pipeline.errors import DataError
+from pipeline.exports import to_jsonable
 from pipeline.metrics import METRIC_COLUMNS
 from pipeline.persist import ModelMetadata, build_metadata, load_model, read_metadata, save_model
 from pipeline.store import Dataset, Workspace
@@ -35,7 +35,7 @@ from pipeline.store import Dataset, Workspace
 __all__ = [
     "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "ACTIVE_MODEL_DOC", "BASELINE_KEY", "LabResult",
     "default_features", "run_comparison", "run_churn_comparison", "run_table_comparison", "run_segment_comparison",
-    "metric_records", "to_jsonable", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
+    "metric_records", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
     "delete_model", "set_active_model", "active_model", "score_dataset",
 ]
 
@@ -292,21 +292,6 @@ def model_id(name: str) -> str:
     if not slug:
         raise DataError("Give the model a name (letters or digits) before saving it.")
     return slug
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON value: numpy scalars to Python, NaN/inf to None, unknown objects to text."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return str(value)
 
 
 def save_lab_model(ws: Workspace, result: LabResult, key: str, name: str,

@@ -559,7 +559,7 @@ class CustomerProfile:
     def to_json(self) -> dict:
         """The card as plain JSON values (what ``python -m pipeline profile --json`` prints); the ``value``
         entries (p_alive, expected_orders, expected_spend, next_order_date, ...) are top-level keys."""
-        from pipeline.lab import to_jsonable
+        from pipeline.exports import to_jsonable
 
         out = {k: getattr(self, k) for k in ("customer_id", "kind", "segment", "scores", "cluster", "cluster_name",
                                              "churn_probability", "risk_band", "churn_model")}

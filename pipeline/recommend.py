@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from pipeline.errors import DataError
+from pipeline.features import require_transactions
 from pipeline.log import logged
 
 __all__ = ["ItemRecommender", "choose_item_column", "top_sellers", "hit_rate_at_k"]
@@ -43,15 +44,6 @@ def choose_item_column(transactions: pd.DataFrame, item_col: str = "auto") -> st
             return col
     raise DataError("recommender: the transactions have neither a category nor a product id on most lines; map a "
                     "product or category column on upload to get next-purchase recommendations.")
-
-
-def _check(transactions: pd.DataFrame) -> None:
-    missing = [c for c in ("customer_id", "date") if c not in transactions.columns]
-    if missing:
-        raise DataError(f"recommender: transactions lack column(s) {missing}; pass the cleaned canonical table "
-                        "(customer_id, date, product_id and/or category, ...).")
-    if transactions.empty:
-        raise DataError("recommender: the transactions table is empty; load a dataset with purchases first.")
 
 
 def _item_labels(tx: pd.DataFrame, item_col: str) -> pd.Series:
@@ -79,7 +71,7 @@ class ItemRecommender(BaseEstimator):
 
     def fit(self, transactions: pd.DataFrame, y=None) -> "ItemRecommender":
         """Build the customer x item matrix and the item x item cosine similarity."""
-        _check(transactions)
+        require_transactions(transactions, "recommender", ("customer_id", "date"))
         if not 0.0 <= self.popularity_weight <= 1.0:
             raise DataError(f"recommender: popularity_weight {self.popularity_weight} must be between 0 and 1.")
         self.item_col_ = choose_item_column(transactions, self.item_col)
@@ -160,7 +152,7 @@ class ItemRecommender(BaseEstimator):
 
 def top_sellers(transactions: pd.DataFrame, k: int = 10, item_col: str = "auto") -> pd.DataFrame:
     """Items bought by the most customers: ``item, customers, lines``."""
-    _check(transactions)
+    require_transactions(transactions, "recommender", ("customer_id", "date"))
     col = choose_item_column(transactions, item_col)
     tx = transactions.dropna(subset=["customer_id", col]).astype({col: str})
     out = tx.groupby(col).agg(customers=("customer_id", "nunique"), lines=("customer_id", "size"))
@@ -190,7 +182,7 @@ def hit_rate_at_k(transactions: pd.DataFrame, cutoff=None, horizon_days: int = 9
     -------
     DataFrame ``method, k, hit_rate, hits, customers, items, item_col, mode, cutoff``.
     """
-    _check(transactions)
+    require_transactions(transactions, "recommender", ("customer_id", "date"))
     dates = pd.to_datetime(transactions["date"])
     cutoff = dates.max() - pd.Timedelta(days=horizon_days) if cutoff is None else pd.Timestamp(cutoff)
     train = transactions.loc[dates <= cutoff]

@@ -23,6 +23,7 @@ from sklearn.metrics import adjusted_rand_score
 from pipeline.cluster import cluster_metrics, limit_threads, prepare_matrix
 from pipeline.config import SequenceConfig
 from pipeline.errors import DataError
+from pipeline.features import require_transactions
 from pipeline.lazy import keras as lazy_keras
 from pipeline.log import logged
 
@@ -37,17 +38,7 @@ PERIOD_DAYS = {"W": 7, "M": 30}
 #: Progress callback: (fraction done in [0, 1], message) — fits ``st.progress(value, text=...)``.
 Progress = Callable[[float, str], None]
 
-_REQUIRED = ("customer_id", "invoice_id", "date", "amount")
 _DEFAULTS = SequenceConfig()
-
-
-def _check_tx(tx: pd.DataFrame) -> None:
-    missing = [c for c in _REQUIRED if c not in tx.columns]
-    if missing:
-        raise DataError(f"sequences: transactions need the columns {', '.join(_REQUIRED)}; "
-                        f"missing {', '.join(missing)}. Map them on the Upload page.")
-    if tx.empty:
-        raise DataError("sequences: the transactions table is empty; load a dataset with purchases first.")
 
 
 @dataclass
@@ -75,7 +66,7 @@ def customer_sequences(tx: pd.DataFrame, freq: str | None = None, n_periods: int
 
     Customers with no purchase inside the window get an all-zero sequence.
     """
-    _check_tx(tx)
+    require_transactions(tx, "sequences")
     freq = freq or config.freq
     if freq not in PERIOD_DAYS:
         raise DataError(f"sequences: frequency {freq!r} unknown; use 'W' (weekly) or 'M' (monthly).")

@@ -55,7 +55,7 @@ def test_monthly_sequences_and_explicit_end():
 
 
 @pytest.mark.parametrize("kwargs, frame, match", [
-    ({}, HAND.drop(columns="invoice_id"), "missing invoice_id"),
+    ({}, HAND.drop(columns="invoice_id"), r"lack column\(s\) \['invoice_id'\]"),
     ({}, HAND.iloc[:0], "empty"),
     ({"freq": "D"}, HAND, "frequency 'D' unknown"),
     ({"freq": "W", "n_periods": 2}, HAND, "at least 4"),
