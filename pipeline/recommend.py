@@ -11,7 +11,7 @@ customer never bought are recommended.
 Evaluation (:func:`hit_rate_at_k`) is out of time: fit on lines dated ``<= cutoff``, and a customer is a hit when
 any of their top-K items is bought in ``(cutoff, cutoff + horizon]``; the baseline recommends the K items bought
 by the most customers before the cutoff. With repeats included, a second baseline recommends the customer's own
-most-bought items ("buy again"); on Online Retail it beats the cosine scores (see benchmarks/bench_coupons.py), so
+most-bought items ("buy again"); on Online Retail it beats the cosine scores (see benchmarks/bench_recommend.py), so
 the page should show it rather than hide it.
 """
 from __future__ import annotations
