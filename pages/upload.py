@@ -45,6 +45,11 @@ if up is not None and st.session_state.get(state.UPLOAD_DONE) != up.file_id:
     path = ws.stage_upload(up.getvalue(), up.name)
     st.session_state[state.STAGED] = {"path": path.name, "filename": up.name}
     _save(lambda: build_dataset(path, up.name), up.name)
+    if st.session_state.get(state.STAGED):           # it failed: keep it for the mapping editor only if readable
+        try:
+            _inspect(str(path), up.name, None)
+        except DataError:
+            st.session_state[state.STAGED] = None     # unreadable: the message says why; nothing to map
 
 kind, text = st.session_state.pop(state.LAST_MESSAGE, (None, None)) or (None, None)
 if kind == "error":
@@ -70,7 +75,8 @@ if upload is not None:
         insp = _inspect(str(upload), target["filename"], sheet)
     except DataError as e:
         st.error(str(e), icon=":material/error:")
-        st.stop()
+        insp = None
+if upload is not None and insp is not None:
     with st.form("mapping"):
         kinds = ["transactions", "customers"]
         kind = st.radio("This file holds", kinds, index=kinds.index(prev.kind if prev else insp.kind),

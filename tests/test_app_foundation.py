@@ -36,7 +36,8 @@ def test_bad_upload_keeps_previous_dataset(app):
     assert not app.error
     _upload(app, "broken.csv", b"\x89PNG\r\n\x1a\n" + bytes(256))
     assert not app.exception
-    assert "image" in app.error[0].value
+    assert "image" in app.error[0].value and len(app.error) == 1
+    assert app.subheader[-1].value == "Current dataset: t.csv"     # the earlier dataset's report is still shown
     app.switch_page("pages/rfm.py").run()
     assert not app.exception and app.metric[0].value == "3"       # the earlier dataset is still current
 
