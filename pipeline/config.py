@@ -11,7 +11,15 @@ from pathlib import Path
 __all__ = [
     "ROOT", "ASSETS", "TX_COLUMNS", "ROLES", "RFM_COLUMNS",
     "CleaningOptions", "RFMConfig", "ChurnConfig", "workspace_root", "max_upload_bytes",
+    "HORIZON_DAYS", "SEED",
 ]
+
+#: The prediction horizon H (days): churn = no purchase in the next H days; expected spend over H days;
+#: "active" = bought in the last H days. The one place this number is written.
+HORIZON_DAYS = 90
+
+#: The one random seed every estimator, split and sample defaults to.
+SEED = 42
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -66,8 +74,8 @@ class RFMConfig:
 
 @dataclass(frozen=True)
 class ChurnConfig:
-    horizon_days: int = 90
-    random_state: int = 42
+    horizon_days: int = HORIZON_DAYS
+    random_state: int = SEED
 
 
 def max_upload_bytes() -> int:
@@ -88,7 +96,7 @@ __all__ += ["ClusterConfig", "SequenceConfig"]
 class ClusterConfig:
     """Defaults for clustering, k selection, maps and cluster names."""
 
-    random_state: int = 42
+    random_state: int = SEED
     k_min: int = 2
     k_max: int = 10
     kmeans_n_init: int = 4              # restarts below ``large_n`` rows
@@ -123,7 +131,7 @@ class SequenceConfig:
     learning_rate: float = 0.01
     k: int = 4
     seeds: tuple[int, ...] = (0, 1, 2)
-    churn_days: int = 90
+    churn_days: int = HORIZON_DAYS
 
 
 # --- BTYD / customer value (pipeline.clv) and the churn dataset (pipeline.churn) ---
@@ -134,7 +142,7 @@ __all__ += ["BTYDConfig", "ChurnDataConfig"]
 class BTYDConfig:
     """Defaults for the BG/NBD, Pareto/NBD and Gamma-Gamma fits (pipeline.clv)."""
 
-    horizon_days: int = 90
+    horizon_days: int = HORIZON_DAYS
     penalizers: tuple[float, ...] = (0.001, 0.01, 0.1)  # tried after the unpenalised fits fail
     log_bound: float = 12.0                   # |log parameter| limit of the bounded fallback fit
     boundary_dropout: float = 1e-3            # a/(a+b) below this: dropout at the boundary
@@ -162,4 +170,4 @@ class LabConfig:
     test_size: float = 0.25
     importance_rows: int = 1000               # test rows permuted for the best model's importance
     importance_repeats: int = 3
-    random_state: int = 42
+    random_state: int = SEED
