@@ -97,7 +97,7 @@ def selected_ids(points: list[dict]) -> list[str]:
 
 
 def comparison_figure(maps: pd.DataFrame, method: str) -> go.Figure:
-    """PCA map of one clustering from ``pipeline.sequences.comparison_maps``."""
+    """PCA map of one clustering from ``pipeline.cluster.sequences.comparison_maps``."""
     part = maps[maps["method"] == method]
     colours = cluster_colours(part["cluster"].unique())
     trace = go.Scattergl if len(part) > 2000 else go.Scatter

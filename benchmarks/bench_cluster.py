@@ -5,7 +5,7 @@
    4 restarts, both timed; plus building the matrix, the PCA map and the metrics. Target: <= 5 s.
 2. The k sweep (k = 2..10: inertia, silhouette on <= 10k, Davies-Bouldin, Calinski-Harabasz) on Online Retail's
    4,338 customers: RFM (3 features), and 8 behavioural features from pipeline.features. Target: <= 10 s.
-3. GRU sequence autoencoder + K-Means vs K-Means on RFM on Online Retail (pipeline.sequences.compare_with_rfm,
+3. GRU sequence autoencoder + K-Means vs K-Means on RFM on Online Retail (pipeline.cluster.sequences.compare_with_rfm,
    defaults: 12 monthly periods, 40 epochs, 3 seeds). Target: <= 60 s.
 
 The machine's load average is printed with each figure: on the shared 2-core box other jobs slow everything down.
@@ -94,7 +94,7 @@ def bench_sweep(tx: pd.DataFrame) -> None:
 
 def bench_sequences(tx: pd.DataFrame) -> None:
     from pipeline.lazy import keras
-    from pipeline.sequences import compare_with_rfm
+    from pipeline.cluster.sequences import compare_with_rfm
 
     t0 = time.perf_counter()
     keras()  # the TensorFlow import, timed separately

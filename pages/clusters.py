@@ -9,7 +9,7 @@ from app import state, ui
 from pipeline.cluster import LOG_MODES, METHODS, apply_names, assign_new, customer_list, saved_clustering
 from pipeline.config import ClusterConfig, SequenceConfig
 from pipeline.errors import DataError
-from pipeline.sequences import compare_with_rfm, comparison_maps
+from pipeline.cluster.sequences import compare_with_rfm, comparison_maps
 
 ds = ui.require_dataset(kind=None)
 ws = state.workspace()

@@ -10,9 +10,10 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.cluster import (
-    METHODS, NOISE, NOISE_NAME, _sweep_reason, assign_new, cluster_customers, cluster_metrics, cluster_profiles, elbow_point,
+    METHODS, NOISE, NOISE_NAME, assign_new, cluster_customers, cluster_metrics, cluster_profiles, elbow_point,
     fit_clusters, map_coordinates, name_clusters, prepare_matrix, select_k,
 )
+from pipeline.cluster.selection import _sweep_reason
 from pipeline.config import ClusterConfig
 from pipeline.errors import DataError
 

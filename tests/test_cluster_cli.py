@@ -187,7 +187,7 @@ def test_names_lists_and_saved_clustering():
 
 def test_comparison_maps_without_training(shop_csv):
     from pipeline.datasets import build_dataset
-    from pipeline.sequences import SequenceComparison, comparison_maps, customer_sequences
+    from pipeline.cluster.sequences import SequenceComparison, comparison_maps, customer_sequences
 
     tx = build_dataset(shop_csv, "shop.csv").transactions
     seq = customer_sequences(tx)

@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import DataError
-from pipeline.sequences import (
-    SequenceAutoencoder, _stability, churn_labels, compare_with_rfm, customer_sequences,
-)
+from pipeline.cluster.embeddings import SequenceAutoencoder
+from pipeline.cluster.sequences import _stability, churn_labels, compare_with_rfm, customer_sequences
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

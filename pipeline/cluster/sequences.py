@@ -1,44 +1,44 @@
-"""Per-customer spend sequences, a recurrent (GRU/LSTM) autoencoder, and its comparison with K-Means on RFM.
+"""Per-customer spend sequences, their autoencoder embeddings clustered by K-Means, and the comparison with RFM.
 
 Sequences: for each customer, spend and order count in each of the last N periods (weeks = 7 days, months =
 30 days, counted back from the end of the data so every period has the same length), ``log1p`` and divided by
-the largest value of each channel so inputs lie in [0, 1]. The autoencoder compresses each sequence into a
-small bottleneck vector (the *embedding*); K-Means then clusters the embeddings.
-
-TensorFlow/Keras is imported only inside the functions that train or run the network.
+the largest value of each channel so inputs lie in [0, 1]. The autoencoder (``embeddings.SequenceAutoencoder``)
+compresses each sequence into a small bottleneck vector (the *embedding*); K-Means then clusters the embeddings,
+and :func:`compare_with_rfm` sets that clustering against K-Means on RFM (metrics, stability, churn and revenue per
+cluster). Everything about purchase sequences as a basis for clustering belongs here.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from pipeline.cluster import cluster_metrics, limit_threads, prepare_matrix
-from pipeline.config import SequenceConfig
+from pipeline.cluster.algorithms import limit_threads
+from pipeline.cluster.embeddings import Progress, SequenceAutoencoder
+from pipeline.cluster.features import prepare_matrix
+from pipeline.cluster.maps import map_coordinates
+from pipeline.cluster.selection import cluster_metrics
+from pipeline.config import HORIZON_DAYS, SEED, SequenceConfig
 from pipeline.errors import DataError
 from pipeline.features import require_transactions
-from pipeline.lazy import keras as lazy_keras
 from pipeline.log import logged
 
 __all__ = [
-    "PERIOD_DAYS", "Progress", "SequenceData", "customer_sequences", "SequenceAutoencoder",
-    "rfm_space", "churn_labels", "SequenceComparison", "compare_with_rfm",
+    "PERIOD_DAYS", "SequenceData", "customer_sequences",
+    "rfm_space", "churn_labels", "SequenceComparison", "compare_with_rfm", "comparison_maps",
 ]
 
 #: Length of one period in days, by frequency code.
 PERIOD_DAYS = {"W": 7, "M": 30}
 
-#: Progress callback: (fraction done in [0, 1], message) — fits ``st.progress(value, text=...)``.
-Progress = Callable[[float, str], None]
-
-_DEFAULTS = SequenceConfig()
+_RFM = ("recency_days", "frequency", "monetary")
+_RFM_METHOD = "K-Means on RFM"
 
 
 @dataclass
@@ -92,90 +92,17 @@ def customer_sequences(tx: pd.DataFrame, freq: str | None = None, n_periods: int
     return SequenceData(values, ids, starts, freq, maxima)
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Autoencoder
-# ----------------------------------------------------------------------------------------------------------------
-
-
-
-class SequenceAutoencoder(TransformerMixin, BaseEstimator):
-    """Recurrent sequence autoencoder; ``transform`` returns the bottleneck embeddings.
-
-    Encoder: GRU/LSTM(units) -> Dense(latent_dim) (the embedding). Decoder: RepeatVector -> GRU/LSTM(units,
-    sequences) -> Dense(channels) per step. Loss: mean squared reconstruction error.
-    """
-
-    def __init__(self, cell: str = _DEFAULTS.cell, units: int = _DEFAULTS.units,
-                 latent_dim: int = _DEFAULTS.latent_dim, epochs: int = _DEFAULTS.epochs,
-                 batch_size: int = _DEFAULTS.batch_size, learning_rate: float = _DEFAULTS.learning_rate,
-                 random_state: int = 0):
-        self.cell = cell
-        self.units = units
-        self.latent_dim = latent_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.random_state = random_state
-
-    def _build(self, n_steps: int, n_channels: int):
-        keras = lazy_keras()
-        layers = keras.layers
-        if self.cell not in ("gru", "lstm"):
-            raise DataError(f"sequences: cell {self.cell!r} unknown; use 'gru' or 'lstm'.")
-        rnn = layers.GRU if self.cell == "gru" else layers.LSTM
-        inputs = keras.Input(shape=(n_steps, n_channels))
-        code = layers.Dense(self.latent_dim, name="embedding")(rnn(self.units)(inputs))
-        x = layers.RepeatVector(n_steps)(code)
-        x = rnn(self.units, return_sequences=True)(x)
-        outputs = layers.TimeDistributed(layers.Dense(n_channels))(x)
-        model = keras.Model(inputs, outputs)
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
-        return model, keras.Model(inputs, code)
-
-    def fit(self, X: np.ndarray, y=None, progress: Progress | None = None) -> "SequenceAutoencoder":
-        """Train on sequences ``X`` (customers x periods x channels); ``progress(fraction, text)`` per epoch."""
-        X = np.asarray(X, dtype="float32")
-        if X.ndim != 3 or len(X) < 2:
-            raise DataError("sequences: need a (customers, periods, channels) array with at least 2 customers.")
-        keras = lazy_keras()
-        keras.utils.set_random_seed(self.random_state)
-        self.model_, self.encoder_ = self._build(X.shape[1], X.shape[2])
-        callbacks = []
-        if progress is not None:
-            epochs = self.epochs
-            callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: progress(
-                (e + 1) / epochs, f"epoch {e + 1}/{epochs} · loss {logs.get('loss', float('nan')):.4f}")))
-        hist = self.model_.fit(X, X, epochs=self.epochs, batch_size=self.batch_size, shuffle=True,
-                               verbose=0, callbacks=callbacks)
-        self.loss_history_ = [float(v) for v in hist.history["loss"]]
-        return self
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.encoder_.predict(np.asarray(X, dtype="float32"), batch_size=1024, verbose=0),
-                          dtype=float)
-
-    def reconstruction_error(self, X: np.ndarray) -> np.ndarray:
-        """Mean squared reconstruction error per customer."""
-        X = np.asarray(X, dtype="float32")
-        return ((self.model_.predict(X, batch_size=1024, verbose=0) - X) ** 2).mean(axis=(1, 2))
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Comparison with K-Means on RFM
-# ----------------------------------------------------------------------------------------------------------------
-
 def rfm_space(tx: pd.DataFrame, customer_ids: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """RFM per customer (``pipeline.rfm.rfm_table``) in ``customer_ids`` order and its log1p + standardised matrix."""
     from pipeline.rfm import rfm_table
 
     rfm = rfm_table(tx)
     rfm = rfm.set_index(rfm["customer_id"].astype(str)).reindex(list(customer_ids))
-    X, _ = prepare_matrix(rfm, ["recency_days", "frequency", "monetary"],
-                          log_cols=["recency_days", "frequency", "monetary"])
+    X, _ = prepare_matrix(rfm, list(_RFM), log_cols=list(_RFM))
     return rfm, X
 
 
-def churn_labels(rfm: pd.DataFrame, churn_days: int = 90, churn: pd.Series | None = None) -> np.ndarray:
+def churn_labels(rfm: pd.DataFrame, churn_days: int = HORIZON_DAYS, churn: pd.Series | None = None) -> np.ndarray:
     """1 = churned: no purchase in the last ``churn_days`` days of the data, or the caller's own 0/1 label.
 
     ``churn`` is indexed by customer id; every customer in ``rfm`` (indexed by id) needs a value.
@@ -271,6 +198,44 @@ def _train_seeds(seq: SequenceData, k: int, seeds: list[int], config: SequenceCo
     return runs, embeddings[0], losses
 
 
+def _prepare(tx: pd.DataFrame, k: int, freq: str, n_periods: int | None, churn_days: int,
+             churn: pd.Series | None, config: SequenceConfig) -> tuple[SequenceData, np.ndarray, np.ndarray, np.ndarray]:
+    """Sequences, the RFM matrix, churn labels and revenue, all in the sequences' customer order."""
+    seq = customer_sequences(tx, freq, n_periods, config=config)
+    if len(seq.customer_ids) < max(k + 1, 10):
+        raise DataError(f"sequences: {len(seq.customer_ids)} customers are too few for k={k}; "
+                        "need at least 10 and more than k.")
+    rfm, X_rfm = rfm_space(tx, seq.customer_ids)
+    return seq, X_rfm, churn_labels(rfm, churn_days, churn), rfm["monetary"].to_numpy(float)
+
+
+def _rfm_kmeans(X_rfm: np.ndarray, k: int, seeds: list[int]) -> list[np.ndarray]:
+    """K-Means on RFM once per seed, labels ordered by size."""
+    with limit_threads(1):
+        return [_order_by_size(KMeans(k, n_init=4, random_state=s).fit_predict(X_rfm)) for s in seeds]
+
+
+@dataclass(frozen=True)
+class _Arm:
+    """One side of the comparison: its name, its space, its matrix, labels per seed and training seconds."""
+
+    method: str
+    space: str
+    X: np.ndarray
+    runs: list[np.ndarray]
+    seconds: float
+
+
+def _tables(arms: Sequence[_Arm], X_rfm: np.ndarray, churned: np.ndarray, revenue: np.ndarray,
+            random_state: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The comparison table (one row per arm) and the per-cluster outcomes of each arm's first seed."""
+    outcomes = [_outcomes(a.runs[0], churned, revenue) for a in arms]
+    table = pd.DataFrame([_row(a.method, a.space, a.X, X_rfm, a.runs, out, a.seconds, random_state)
+                          for a, out in zip(arms, outcomes)])
+    per_cluster = pd.concat([out.assign(method=a.method) for a, out in zip(arms, outcomes)], ignore_index=True)
+    return table, per_cluster[["method", *[c for c in per_cluster.columns if c != "method"]]]
+
+
 @logged("sequence_comparison")
 def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = None,
                      n_periods: int | None = None, seeds: Sequence[int] | None = None,
@@ -290,33 +255,18 @@ def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = 
     if not seeds:
         raise DataError("sequences: give at least one seed.")
     t0 = time.perf_counter()
-    seq = customer_sequences(tx, freq, n_periods, config=config)
-    if len(seq.customer_ids) < max(k + 1, 10):
-        raise DataError(f"sequences: {len(seq.customer_ids)} customers are too few for k={k}; "
-                        "need at least 10 and more than k.")
-    rfm, X_rfm = rfm_space(tx, seq.customer_ids)
-    churned = churn_labels(rfm, churn_days or config.churn_days, churn)
-    revenue = rfm["monetary"].to_numpy(float)
+    seq, X_rfm, churned, revenue = _prepare(tx, k, freq, n_periods, churn_days or config.churn_days, churn, config)
     t_prep = time.perf_counter() - t0
-
     t1 = time.perf_counter()
     seq_runs, embeddings, losses = _train_seeds(seq, k, seeds, config, epochs, progress)
     t_seq = time.perf_counter() - t1
-
     t2 = time.perf_counter()
-    with limit_threads(1):
-        rfm_runs = [_order_by_size(KMeans(k, n_init=4, random_state=s).fit_predict(X_rfm)) for s in seeds]
+    rfm_runs = _rfm_kmeans(X_rfm, k, seeds)
     t_rfm = time.perf_counter() - t2
-
-    out_seq, out_rfm = (_outcomes(r[0], churned, revenue) for r in (seq_runs, rfm_runs))
-    name_seq = f"{config.cell.upper()} autoencoder + K-Means"
-    table = pd.DataFrame([
-        _row(name_seq, f"{config.latent_dim}-d embeddings", embeddings, X_rfm, seq_runs, out_seq, t_seq, seeds[0]),
-        _row("K-Means on RFM", "RFM (log1p, standardised)", X_rfm, X_rfm, rfm_runs, out_rfm, t_rfm, seeds[0]),
-    ])
-    per_cluster = pd.concat([out_seq.assign(method=name_seq), out_rfm.assign(method="K-Means on RFM")],
-                            ignore_index=True)
-    per_cluster = per_cluster[["method", *[c for c in per_cluster.columns if c != "method"]]]
+    arms = (_Arm(f"{config.cell.upper()} autoencoder + K-Means", f"{config.latent_dim}-d embeddings", embeddings,
+                 seq_runs, t_seq),
+            _Arm(_RFM_METHOD, "RFM (log1p, standardised)", X_rfm, rfm_runs, t_rfm))
+    table, per_cluster = _tables(arms, X_rfm, churned, revenue, seeds[0])
     labels = pd.DataFrame({"customer_id": seq.customer_ids, "sequence_cluster": seq_runs[0],
                            "rfm_cluster": rfm_runs[0], "churned": churned, "revenue": revenue})
     if progress is not None:
@@ -326,25 +276,17 @@ def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = 
                                "total": time.perf_counter() - t0})
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Maps of the two clusterings (Clusters page, sequence tab)
-# ----------------------------------------------------------------------------------------------------------------
-__all__ += ["comparison_maps"]
-
-
-def comparison_maps(comparison: SequenceComparison, tx: pd.DataFrame, random_state: int = 0) -> pd.DataFrame:
+def comparison_maps(comparison: SequenceComparison, tx: pd.DataFrame, random_state: int = SEED) -> pd.DataFrame:
     """2-D PCA maps of both clusterings: method, customer_id, cluster, x, y, axis labels (x_label, y_label).
 
     The sequence clusters are drawn in the embedding space, the RFM clusters in the RFM (log1p, standardised) space.
     """
-    from pipeline.cluster import map_coordinates
-
     labels = comparison.labels
     _, X_rfm = rfm_space(tx, labels["customer_id"])
     name_seq = comparison.table["method"].iloc[0]
     parts = []
     for method, X, col in ((name_seq, comparison.embeddings, "sequence_cluster"),
-                           ("K-Means on RFM", X_rfm, "rfm_cluster")):
+                           (_RFM_METHOD, X_rfm, "rfm_cluster")):
         cmap = map_coordinates(X, labels[col].to_numpy(), method="pca", random_state=random_state)
         parts.append(pd.DataFrame({"method": method, "customer_id": labels["customer_id"],
                                    "cluster": labels[col], "x": cmap.coords[:, 0], "y": cmap.coords[:, 1],

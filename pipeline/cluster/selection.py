@@ -1,0 +1,122 @@
+"""Judging a clustering and choosing the number of clusters k.
+
+:func:`cluster_metrics` scores one labelling (silhouette on a sample, Davies-Bouldin, Calinski-Harabasz, noise
+share); :func:`select_k` fits every k of a range and recommends one with the reason in words (best silhouette,
+near-ties broken by the inertia elbow of :func:`elbow_point`). Other recommendation rules (e.g. one for campaigns:
+a k whose clusters are all large enough to target) belong here beside :func:`_sweep_reason`, as functions of the
+sweep table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+from pipeline.cluster.algorithms import METHODS, NOISE, check_matrix, fit_clusters, limit_threads
+from pipeline.config import SEED, ClusterConfig
+from pipeline.errors import DataError
+from pipeline.log import logged
+
+__all__ = ["cluster_metrics", "elbow_point", "KSweep", "select_k"]
+
+
+def cluster_metrics(X: np.ndarray, labels: np.ndarray, sample_size: int = 10_000,
+                    random_state: int = SEED, threads: int | None = 1) -> dict[str, float]:
+    """Silhouette (on a sample), Davies-Bouldin, Calinski-Harabasz, ignoring noise; NaN when undefined."""
+    labels = np.asarray(labels)
+    keep = labels != NOISE
+    Xk, lk = np.asarray(X, dtype=float)[keep], labels[keep]
+    n_labels = len(np.unique(lk))
+    out = {"n_clusters": int(n_labels), "noise_share": float(1 - keep.mean()) if len(labels) else 0.0,
+           "silhouette": np.nan, "davies_bouldin": np.nan, "calinski_harabasz": np.nan}
+    if 2 <= n_labels <= len(lk) - 1:
+        with limit_threads(threads):
+            out.update(_scores(Xk, lk, sample_size, random_state))
+    return out
+
+
+def _scores(X: np.ndarray, labels: np.ndarray, sample_size: int, random_state: int) -> dict[str, float]:
+    sample = sample_size if sample_size < len(labels) else None
+    return {"silhouette": float(silhouette_score(X, labels, sample_size=sample, random_state=random_state)),
+            "davies_bouldin": float(davies_bouldin_score(X, labels)),
+            "calinski_harabasz": float(calinski_harabasz_score(X, labels))}
+
+
+def elbow_point(ks: Sequence[int], inertia: Sequence[float]) -> int | None:
+    """Kneedle elbow of a decreasing inertia curve: the k farthest below the chord from first to last point.
+
+    Both axes are scaled to [0, 1]; returns None when the curve is not convex enough to have an elbow.
+    """
+    x, y = np.asarray(ks, dtype=float), np.asarray(inertia, dtype=float)
+    if len(x) < 3 or np.ptp(y) == 0:
+        return None
+    xn, yn = (x - x[0]) / (x[-1] - x[0]), (y - y.min()) / np.ptp(y)
+    chord = yn[0] + (yn[-1] - yn[0]) * xn
+    gap = chord - yn
+    best = int(np.argmax(gap))
+    return int(ks[best]) if gap[best] > 0.05 else None
+
+
+@dataclass
+class KSweep:
+    """Result of :func:`select_k`: one row per k, the elbow, the recommended k and why."""
+
+    table: pd.DataFrame
+    elbow_k: int | None
+    recommended_k: int
+    reason: str
+
+
+def _sweep_reason(table: pd.DataFrame, elbow: int | None, tol: float) -> tuple[int, str]:
+    sil = table.set_index("k")["silhouette"]
+    best = sil.max()
+    ties = sorted(int(k) for k in sil.index[sil >= best - tol])
+    if len(ties) == 1:
+        k, why = ties[0], f"highest silhouette ({best:.3f})"
+    else:
+        k = min(ties, key=lambda t: (abs(t - elbow), t)) if elbow is not None else ties[0]
+        tie_text = ", ".join(map(str, ties))
+        why = (f"silhouette within {tol} of the best ({best:.3f}) for k = {tie_text}; "
+               + (f"k={k} is nearest the inertia elbow (k={elbow})" if elbow is not None
+                  else f"k={k} is the simplest"))
+    extras = [f"elbow of inertia at k={elbow}" if elbow is not None and len(ties) == 1 else None,
+              f"Davies-Bouldin lowest at k={int(table.loc[table['davies_bouldin'].idxmin(), 'k'])}",
+              f"Calinski-Harabasz highest at k={int(table.loc[table['calinski_harabasz'].idxmax(), 'k'])}"]
+    return k, f"k={k}: {why}; " + "; ".join(e for e in extras if e)
+
+
+@logged("select_k")
+def select_k(X: np.ndarray, ks: Sequence[int] | None = None, method: str = "kmeans", random_state: int = SEED,
+             config: ClusterConfig = ClusterConfig()) -> KSweep:
+    """Fit ``method`` for each k (default ``config.k_min..k_max``) and recommend one.
+
+    Table columns: k, inertia (within-cluster sum of squares), silhouette (sample of at most
+    ``config.silhouette_sample``), davies_bouldin, calinski_harabasz. The recommendation is the best silhouette;
+    near-ties (within ``config.silhouette_tolerance``) go to the k nearest the inertia elbow.
+    """
+    if method in METHODS and not METHODS[method].uses_k:
+        raise DataError(f"clustering: {METHODS[method].label} chooses the number of clusters itself; "
+                        "there is no k to select.")
+    X = check_matrix(X)
+    ks = sorted(set(ks if ks is not None else range(config.k_min, config.k_max + 1)))
+    n_distinct = len(np.unique(X, axis=0)) if len(X) <= 100_000 else len(X)
+    ks = [k for k in ks if 2 <= k <= min(len(X) - 1, n_distinct)]
+    if not ks:
+        raise DataError(f"clustering: {len(X)} customers ({n_distinct} distinct) are too few to compare "
+                        "numbers of clusters; at least 3 distinct customers are needed.")
+    rows = []
+    for k in ks:
+        fit = fit_clusters(X, method, k, random_state, config)
+        inertia = float(((X - fit.centroids[fit.labels]) ** 2).sum())
+        scores = cluster_metrics(X, fit.labels, config.silhouette_sample, random_state, config.threads)
+        rows.append({"k": k, "inertia": inertia,
+                     **{m: scores[m] for m in ("silhouette", "davies_bouldin", "calinski_harabasz")}})
+    table = pd.DataFrame(rows)
+    elbow = elbow_point(table["k"].tolist(), table["inertia"].tolist())
+    if table["silhouette"].isna().all():
+        return KSweep(table, elbow, ks[0], f"k={ks[0]}: metrics undefined for this data")
+    k, reason = _sweep_reason(table, elbow, config.silhouette_tolerance)
+    return KSweep(table, elbow, k, reason)
