@@ -4,7 +4,7 @@ Everything that turns a table of customers into numbers for the algorithms belon
 dataset (:func:`clustering_input`: behavioural features + RFM segment for transactions, the columns of an uploaded
 customer table), the log-transform choice (:data:`LOG_MODES`, :func:`log_columns`) and the fitted, reusable
 transformer (:class:`CustomerFeatures`, :func:`prepare_matrix`) that also places new or hypothetical customers in the
-same space. Learned embeddings used as features live in ``sequences.py`` (spend sequences) beside it.
+same space. Learned representations (autoencoder embeddings) live in ``embeddings.py`` beside it.
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def name_clusters(z_scores: pd.DataFrame, cat_terms: dict[int, list[str]] | None
     """
     cat_terms = cat_terms or {}
 
-    def name(cid, threshold: float, limit: int) -> str:
+    def name(cid: int, threshold: float, limit: int) -> str:
         return ", ".join(_cluster_terms(z_scores.loc[cid], cat_terms.get(cid, []), rules, threshold, limit))
 
     names = {cid: name(cid, config.name_threshold, config.name_max_terms) or "average" for cid in z_scores.index}

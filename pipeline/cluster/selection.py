@@ -22,9 +22,11 @@ from pipeline.log import logged
 
 __all__ = ["cluster_metrics", "elbow_point", "KSweep", "select_k"]
 
+_DEFAULTS = ClusterConfig()
 
-def cluster_metrics(X: np.ndarray, labels: np.ndarray, sample_size: int = 10_000,
-                    random_state: int = SEED, threads: int | None = 1) -> dict[str, float]:
+
+def cluster_metrics(X: np.ndarray, labels: np.ndarray, sample_size: int = _DEFAULTS.silhouette_sample,
+                    random_state: int = SEED, threads: int | None = _DEFAULTS.threads) -> dict[str, float]:
     """Silhouette (on a sample), Davies-Bouldin, Calinski-Harabasz, ignoring noise; NaN when undefined."""
     labels = np.asarray(labels)
     keep = labels != NOISE

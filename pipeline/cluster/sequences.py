@@ -54,7 +54,8 @@ class SequenceData:
 
 
 def customer_sequences(tx: pd.DataFrame, freq: str | None = None, n_periods: int | None = None,
-                       end=None, config: SequenceConfig = SequenceConfig()) -> SequenceData:
+                       end: str | pd.Timestamp | None = None,
+                       config: SequenceConfig = SequenceConfig()) -> SequenceData:
     """Weekly or monthly spend and order counts of every customer over the last ``n_periods`` periods.
 
     Parameters
