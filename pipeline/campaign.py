@@ -8,6 +8,7 @@ highest predicted acceptance x value for every row.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,8 +20,8 @@ from pipeline.errors import DataError
 from pipeline.log import logged
 
 __all__ = [
-    "CATALOGUE_DOC", "CAMPAIGN_COLUMNS", "workspace_catalogue", "save_workspace_catalogue",
-    "reset_workspace_catalogue", "select_customers", "campaign_list", "learned_batch", "campaign_summary",
+    "in_control_group", "control_mask", "CATALOGUE_DOC", "CAMPAIGN_COLUMNS", "workspace_catalogue",
+    "save_workspace_catalogue", "reset_workspace_catalogue", "select_customers", "campaign_list", "learned_batch", "campaign_summary",
 ]
 
 #: Workspace JSON document holding the edited coupon catalogue (absent or null: ``assets/coupons.csv``).
@@ -184,3 +185,29 @@ def campaign_summary(campaign: pd.DataFrame) -> pd.DataFrame:
                         "mean_expected_value": g["expected_value"].mean().round(2)})
     out.insert(1, "share", (out["customers"] / len(campaign)).round(4))
     return out.sort_values("customers", ascending=False).rename_axis("coupon").reset_index()
+
+
+# ----------------------------------------------------------------------------------------------- control group
+
+def _control_point(customer_id, campaign_id) -> float:
+    digest = hashlib.sha256(f"{campaign_id}\x1f{customer_id}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def in_control_group(customer_id, campaign_id, share: float) -> bool:
+    """Whether a customer is held out of a campaign (gets no coupon), deterministically.
+
+    The customer's point in [0, 1) is the first 64 bits of SHA-256(campaign id, customer id); the customer is in
+    the control group when that point is below ``share``. So the same customer and campaign always get the same
+    answer (in the dashboard and the scoring service alike), about ``share`` of any audience is held out, and
+    each campaign draws its own group. ``share`` must be in [0, 1].
+    """
+    share = float(share)
+    if not 0.0 <= share <= 1.0:
+        raise DataError(f"control group: share {share!r} must be between 0 and 1 (e.g. 0.1 for 10%).")
+    return _control_point(str(customer_id), str(campaign_id)) < share
+
+
+def control_mask(customer_ids: Sequence, campaign_id, share: float) -> np.ndarray:
+    """:func:`in_control_group` for many customers (a boolean array in the order of ``customer_ids``)."""
+    return np.array([in_control_group(c, campaign_id, share) for c in customer_ids], dtype=bool)

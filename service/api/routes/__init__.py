@@ -1,0 +1,1 @@
+"""One APIRouter per resource; request and response schemas live next to their routes."""

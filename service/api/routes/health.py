@@ -1,0 +1,34 @@
+"""``GET /health`` (public) and ``GET /metrics`` (Prometheus text format)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+router = APIRouter(tags=["health"])
+
+
+class HealthOut(BaseModel):
+    status: str
+    dataset: str
+    kind: str
+    customers: int
+    model_version: str
+    churn_model: str
+    clustering: str
+    schema_version: int
+
+
+@router.get("/health", response_model=HealthOut, summary="Liveness and what is loaded (no key needed)")
+def health(request: Request) -> dict:
+    scorer, state = request.app.state.scorer, request.app.state
+    return {"status": "ok", "dataset": scorer.model.dataset_name, "kind": scorer.kind,
+            "customers": scorer.n_customers, "model_version": scorer.version,
+            "churn_model": scorer.info["churn_model"], "clustering": scorer.info["clustering"],
+            "schema_version": state.schema_version}
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (requests, latency, model)",
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+def metrics(request: Request) -> str:
+    return request.app.state.metrics.render()

@@ -1,0 +1,18 @@
+"""Schemas shared by several routes (each route module holds its own request/response schemas)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Problem", "Strict"]
+
+
+class Problem(BaseModel):
+    """An error: what is wrong and how to fix it."""
+
+    detail: str
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are refused (422 naming the field), types are not coerced from text."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)

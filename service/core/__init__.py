@@ -1,0 +1,1 @@
+"""Settings, database engine, API-key hashing, rate limiting, request logging and metrics."""

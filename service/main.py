@@ -1,0 +1,74 @@
+"""The app factory. ``uvicorn service.main:app`` serves the dataset named by ``SEGMENTS_DATASET``.
+
+Start-up (lifespan): migrate the database, load the dataset, the model marked for lookup (else the default churn
+model), the saved clustering and the coupon catalogue, fit the scorer once; then serve. Every worker process does
+this for itself; the database is shared.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from pipeline.errors import DataError
+from service.api.routes import campaigns, coupons, customers, health, score
+from service.core.config import Settings, get_settings
+from service.core.db import make_engine, session_factory
+from service.core.observability import Metrics, ObservabilityMiddleware
+from service.core.ratelimit import RateLimiter
+from service.migrations import upgrade
+
+__all__ = ["create_app", "app"]
+
+log = logging.getLogger("service.requests")
+
+
+def _load_scorer(settings: Settings):
+    from service.scoring import load_scorer
+
+    return load_scorer(settings.dataset, settings.resolved_workspace(), settings.horizon_days,
+                       settings.card_cache_size)
+
+
+def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
+    """Build the app. ``scorer``: an already loaded :class:`service.scoring.Scorer` (tests share one)."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        t0 = time.perf_counter()
+        engine = make_engine(settings.resolved_database_url())
+        app.state.schema_version = await run_in_threadpool(upgrade, engine)
+        app.state.engine, app.state.sessions = engine, session_factory(engine)
+        app.state.scorer = scorer or await run_in_threadpool(_load_scorer, settings)
+        s = app.state.scorer
+        metrics.info["model_info"] = {"dataset": s.model.dataset_name, "version": s.version,
+                                      "churn_model": s.info["churn_model"], "clustering": s.info["clustering"]}
+        log.info('{"event": "ready", "seconds": %.2f, "customers": %d, "model_version": "%s"}',
+                 time.perf_counter() - t0, s.n_customers, s.version)
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="Customer segments scoring service", version="1.0.0", lifespan=lifespan,
+                  description="Segments, scores and issues coupons as purchases arrive, on the same `pipeline` "
+                              "code as the dashboard. Authenticate with `Authorization: Bearer <API key>` "
+                              "(`python -m pipeline api-key create`); `/health` and `/metrics` are public.")
+    app.state.settings, app.state.metrics, app.state.limiter = settings, metrics, RateLimiter()
+    for module in (customers, score, coupons, campaigns, health):
+        app.include_router(module.router)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+                       log=settings.log_requests)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]}, 422)
+
+    return app
+
+
+app = create_app()

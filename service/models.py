@@ -1,0 +1,117 @@
+"""The service's tables (SQLAlchemy 2, ``Mapped[...]``). The schema is created and upgraded by
+:mod:`service.migrations`; a test checks the migrated database matches these classes.
+
+Correctness lives here: ``uq_decision_campaign_customer`` makes a coupon decision idempotent (one answer per
+customer and campaign), ``coupon_decisions.code`` is unique, and the budget counters on ``campaigns`` are only
+ever changed by a conditional ``UPDATE`` (see :mod:`service.coupons`).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "SchemaVersion", "ApiKey", "Transaction", "CustomerCard", "Campaign", "CouponDecision"]
+
+#: Auto-increment 64-bit id on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaVersion(Base):
+    __tablename__ = "schema_version"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    description: Mapped[str] = mapped_column(String(200))
+    applied_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the key is kept, with its first characters to recognise it in lists."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    rate_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Transaction(Base):
+    """A purchase line (amount > 0) or a return (amount < 0) received by the API, per dataset and customer."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ix_transactions_customer", "dataset", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dataset: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    invoice_id: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    date: Mapped[datetime] = mapped_column(DateTime)
+    quantity: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unit_price: Mapped[float | None] = mapped_column(Float, nullable=True)
+    amount: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CustomerCard(Base):
+    """The latest card of a customer who has API transactions (JSON), computed from every line up to
+    ``last_transaction_id``; a newer computation only replaces an older one."""
+
+    __tablename__ = "customer_cards"
+
+    dataset: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_transaction_id: Mapped[int] = mapped_column(BigInteger)
+    card: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Campaign(Base):
+    """A coupon campaign: audience, control share, budget, and the running counts the budget check reads."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    control_share: Mapped[float] = mapped_column(Float)
+    max_coupons: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    audience: Mapped[str] = mapped_column(Text)                 # JSON: segments, bands, clusters
+    issued_count: Mapped[int] = mapped_column(Integer, default=0)
+    issued_value: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CouponDecision(Base):
+    """The one answer a customer gets in a campaign: ``issued`` (with a unique code), ``no_coupon`` or
+    ``control``."""
+
+    __tablename__ = "coupon_decisions"
+    __table_args__ = (UniqueConstraint("campaign_id", "customer_id", name="uq_decision_campaign_customer"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), ForeignKey("campaigns.id"))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(16))                # treatment | control | excluded (not in audience)
+    outcome: Mapped[str] = mapped_column(String(16))            # issued | no_coupon | control
+    code: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    coupon_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    coupon_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+    min_spend: Mapped[float] = mapped_column(Float, default=0.0)
+    expected_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    order_amount: Mapped[float | None] = mapped_column(Float, nullable=True)
