@@ -217,7 +217,7 @@ def recommender_hit_rates(horizon: int = 90) -> pd.DataFrame:
 
 @st.cache_data(max_entries=4, show_spinner="Reading the response history…")
 def _response_table(ws_id: str, digest: str, _data: bytes, name: str) -> pd.DataFrame:
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
 
     path = Workspace(ws_id).stage_upload(_data, name)
     return build_dataset(path, name, kind="customers").customers.drop(columns=["customer_id"])

@@ -14,7 +14,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.clv import BTYDModel, btyd_summary  # noqa: E402
-from pipeline.sample import load_cdnow  # noqa: E402
+from pipeline.ingest import load_cdnow  # noqa: E402
 
 
 def cdnow_transactions(kind: str) -> pd.DataFrame:

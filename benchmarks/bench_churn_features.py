@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.churn import baseline_churn_score, out_of_time_split  # noqa: E402
-from pipeline.clean import clean_file  # noqa: E402
+from pipeline.ingest import clean_file  # noqa: E402
 from pipeline.features import customer_features  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"

@@ -63,7 +63,7 @@ def bench_1m() -> None:
 
 
 def retail_transactions() -> pd.DataFrame:
-    from pipeline.clean import clean_file
+    from pipeline.ingest import clean_file
 
     if not RETAIL.exists():
         sys.exit(f"missing {RETAIL}")

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import lab  # noqa: E402
-from pipeline.clean import clean_file  # noqa: E402
+from pipeline.ingest import clean_file  # noqa: E402
 from pipeline.models import REGISTRY  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"

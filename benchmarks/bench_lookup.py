@@ -34,7 +34,7 @@ def _percentiles(times: list[float]) -> str:
 
 
 def bench_whatif(n: int = 300) -> None:
-    from pipeline.datasets import sample_dataset
+    from pipeline.ingest import sample_dataset
 
     ds = sample_dataset("synthetic")
     t0 = time.perf_counter()
@@ -100,8 +100,8 @@ def bench_campaign(n: int = 100_000, full: bool = True) -> None:
 
 def bench_campaign_from_transactions(n: int) -> None:
     """The whole path from raw transactions of n customers: context (all models) then the list."""
-    from pipeline.clean import clean_frame
-    from pipeline.sample import generate_raw
+    from pipeline.ingest import clean_frame
+    from pipeline.ingest import generate_raw
     from pipeline.store import Dataset
 
     t0 = time.perf_counter()

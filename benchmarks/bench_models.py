@@ -31,7 +31,7 @@ DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
 def online_retail(horizon: int = 90):
     """Out-of-time churn split of Online Retail plus the BG/NBD score baseline."""
     from pipeline.churn import LABEL, baseline_churn_score, out_of_time_split
-    from pipeline.clean import clean_file
+    from pipeline.ingest import clean_file
 
     cleaned = clean_file(DATA)
     split = out_of_time_split(cleaned.transactions, cleaned.returns, horizon)

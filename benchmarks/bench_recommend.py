@@ -26,7 +26,7 @@ def bench_recommend() -> None:
     if not path.exists():
         print(f"recommend: skipped, {path} not found")
         return
-    from pipeline.clean import clean_file
+    from pipeline.ingest import clean_file
 
     tx = clean_file(path).transactions
     for repeats in (True, False):
@@ -47,7 +47,7 @@ def bench_recommend() -> None:
         lat.append((time.perf_counter() - t0) * 1000)
     print(f"recommend: fit on all {len(tx):,} lines {fit_s:.2f} s; top_k for one customer p50 {np.median(lat):.1f} ms, "
           f"p95 {np.percentile(lat, 95):.1f} ms")
-    from pipeline.sample import generate_transactions
+    from pipeline.ingest import generate_transactions
 
     stx = generate_transactions(5000, seed=0)[0]
     table = rc.hit_rate_at_k(stx, horizon_days=90, k=(1, 3))

@@ -39,10 +39,10 @@ def plain_duckdb(path: Path) -> None:
 
 
 def pipeline_rfm(path: Path):
-    from pipeline.cli import _load_clean
+    from pipeline.ingest import clean_in_duckdb
     from pipeline.rfm import default_snapshot, rfm_from_connection
 
-    con, report = _load_clean(str(path))
+    con, report = clean_in_duckdb(path)   # what `python -m pipeline rfm` runs
     return rfm_from_connection(con, snapshot=default_snapshot(report.date_max))
 
 
@@ -56,7 +56,7 @@ def bench_retail() -> None:
 
 def bench_10m() -> None:
     if not BIG.exists():
-        from pipeline.sample import generate_raw
+        from pipeline.ingest import generate_raw
 
         t = time.perf_counter()
         df = generate_raw(450_000, seed=1)

@@ -3,10 +3,9 @@
 import streamlit as st
 
 from app import state, ui
-from pipeline.clean import REASONS
 from pipeline.config import ROLES, CleaningOptions
-from pipeline.datasets import SAMPLES, build_dataset, inspect_file, sample_dataset
 from pipeline.errors import DataError
+from pipeline.ingest import REASONS, SAMPLES, build_dataset, inspect_file, sample_dataset
 
 ws = state.workspace()
 st.title("Upload")

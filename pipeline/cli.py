@@ -24,24 +24,20 @@ def _print_json(obj) -> None:
 
 def _load_clean(path: str, dayfirst: bool | None = None):
     """Read and clean a transactions file inside DuckDB; returns (connection, report)."""
-    from pipeline.clean import clean_table
     from pipeline.config import CleaningOptions
-    from pipeline.ingest import connect, guess_mapping, load_raw, sniff
+    from pipeline.ingest import clean_in_duckdb
 
     if not Path(path).is_file():
         raise DataError(f"File {path!r} does not exist.")
-    con = connect()
-    columns = load_raw(con, sniff(path))
-    mapping = guess_mapping(columns, con.execute("SELECT * FROM raw LIMIT 1000").df())
-    return con, clean_table(con, mapping, CleaningOptions(dayfirst=dayfirst))
+    return clean_in_duckdb(path, CleaningOptions(dayfirst=dayfirst))
 
 
 def _transactions(path: str, dayfirst: bool | None = None):
     """Cleaned (transactions, returns) DataFrames of a file."""
-    from pipeline.clean import _fetch
+    from pipeline.ingest import fetch_transactions
 
     con, _ = _load_clean(path, dayfirst)
-    return _fetch(con, "tx"), _fetch(con, "tx_returns")
+    return fetch_transactions(con, "tx"), fetch_transactions(con, "tx_returns")
 
 
 def cmd_clean(args) -> int:
@@ -108,7 +104,7 @@ def cmd_churn(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
     from pipeline.lab import run_table_comparison
 
     if not Path(args.file).is_file():
@@ -124,7 +120,7 @@ def cmd_train(args) -> int:
 def cmd_cluster(args) -> int:
     from pipeline.cluster import cluster_customers, clustering_input, log_columns, run_summary
     from pipeline.config import CleaningOptions
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
     from pipeline.exports import to_csv_bytes
 
     if not Path(args.file).is_file():
@@ -146,7 +142,7 @@ def cmd_cluster(args) -> int:
 def _dataset(path: str, dayfirst: bool | None = None):
     """A file as a Dataset (transactions or customer table, detected as on the Upload page)."""
     from pipeline.config import CleaningOptions
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
 
     if not Path(path).is_file():
         raise DataError(f"File {path!r} does not exist.")
@@ -155,7 +151,7 @@ def _dataset(path: str, dayfirst: bool | None = None):
 
 def _responses(path: str):
     """A coupon-response history file as a table (CSV, Excel or Parquet; no id column needed)."""
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
 
     if not Path(path).is_file():
         raise DataError(f"File {path!r} does not exist.")

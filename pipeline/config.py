@@ -171,3 +171,17 @@ class LabConfig:
     importance_rows: int = 1000               # test rows permuted for the best model's importance
     importance_repeats: int = 3
     random_state: int = SEED
+
+
+# --- DuckDB connections (pipeline.ingest.db) ---
+__all__ += ["DuckDBConfig"]
+
+
+@dataclass(frozen=True)
+class DuckDBConfig:
+    """How every DuckDB connection is opened: bounded memory, spilling to a temp folder, a thread count."""
+
+    memory_limit: str = field(default_factory=lambda: os.environ.get("SEGMENTS_DUCKDB_MEMORY", "1500MB"))
+    temp_directory: str | None = None          # None: the system temp folder (tempfile.gettempdir())
+    threads: int | None = None                 # None: DuckDB's default (one per core)
+    preserve_insertion_order: bool = False     # False lets big scans stream; every result that needs order sorts

@@ -68,7 +68,7 @@ def require_transactions(transactions: pd.DataFrame, where: str, columns=_REQUIR
     missing = [c for c in columns if c not in transactions.columns]
     if missing:
         raise DataError(f"{where}: transactions lack column(s) {missing}; pass the cleaned canonical table "
-                        f"(pipeline.clean) with columns {', '.join(columns)}, ... Map them on the Upload page.")
+                        f"(pipeline.ingest) with columns {', '.join(columns)}, ... Map them on the Upload page.")
     if transactions.empty:
         raise DataError(f"{where}: the transactions table is empty; load a dataset with purchases first.")
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipeline.config import RFM_COLUMNS, RFMConfig
 from pipeline.errors import DataError
+from pipeline.ingest.db import connect
 from pipeline.log import step
 
 __all__ = ["load_segment_rules", "quantile_scores", "assign_segments", "rfm_table", "rfm_from_connection",
@@ -114,7 +115,7 @@ def rfm_table(transactions: pd.DataFrame, snapshot=None, rules: pd.DataFrame | N
     the snapshot), frequency (distinct invoices), monetary (total spend), r/f/m scores 1-5 (5 best), segment.
     """
     with step("rfm", lines=len(transactions)) as log:
-        con = duckdb.connect()
+        con = connect()
         con.register("tx", transactions[["customer_id", "invoice_id", "date", "amount"]])
         out = rfm_from_connection(con, "tx", snapshot, rules, n_bins)
         log.update(customers=len(out), snapshot=out.attrs["snapshot"])

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bad_inputs import cases, oversize_case
-from pipeline.datasets import build_dataset
+from pipeline.ingest import build_dataset
 from pipeline.errors import DataError
 
 CASES = cases() + [oversize_case()]

@@ -73,7 +73,7 @@ def _nav(page, label: str) -> None:
 
 
 def test_upload_segments_clusters_lookup(page, server, tmp_path):
-    from pipeline.sample import generate_raw
+    from pipeline.ingest import generate_raw
 
     try:
         csv = tmp_path / "shop.csv"

@@ -157,7 +157,7 @@ def test_damaged_saved_catalogue_falls_back_with_a_warning(tmp_path):
 
 @pytest.fixture(scope="module")
 def tx_csv(tmp_path_factory):
-    from pipeline.sample import generate_raw
+    from pipeline.ingest import generate_raw
 
     path = tmp_path_factory.mktemp("cli") / "shop.csv"
     generate_raw(n_customers=300, seed=5).to_csv(path, index=False)

@@ -141,7 +141,7 @@ def test_online_retail_out_of_time():
     path = DATASETS / "online_retail.csv"
     if not path.exists():
         pytest.skip(f"{path} not found (shared datasets folder missing)")
-    from pipeline.clean import clean_file
+    from pipeline.ingest import clean_file
     cleaned = clean_file(path)
     split = out_of_time_split(cleaned.transactions, cleaned.returns, 90)
     assert (split.info["train"]["cutoff"], split.info["test"]["cutoff"]) == ("2011-06-13", "2011-09-11")

@@ -143,7 +143,7 @@ def test_log_columns_modes():
 
 
 def test_clustering_input_for_both_kinds(shop_csv):
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
 
     ds = build_dataset(shop_csv, "shop.csv")
     inp = clustering_input(ds.kind, ds.transactions, ds.returns)
@@ -186,7 +186,7 @@ def test_names_lists_and_saved_clustering():
 
 
 def test_comparison_maps_without_training(shop_csv):
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
     from pipeline.cluster.sequences import SequenceComparison, comparison_maps, customer_sequences
 
     tx = build_dataset(shop_csv, "shop.csv").transactions

@@ -56,7 +56,7 @@ def test_calibration_holdout_by_hand():
 # ------------------------------------------------------------------------------------------------ CDNOW
 @pytest.fixture(scope="module")
 def cdnow_sample():
-    from pipeline.sample import load_cdnow
+    from pipeline.ingest import load_cdnow
     raw = load_cdnow("sample")
     dates = pd.to_datetime(raw["date"], format="%Y%m%d")
     tx = pd.DataFrame({"customer_id": raw["customer_id"].astype(str), "date": dates,
@@ -170,7 +170,7 @@ def test_online_retail_boundary_fallback():
     path = DATASETS / "online_retail.csv"
     if not path.exists():
         pytest.skip(f"{path} not found (shared datasets folder missing)")
-    from pipeline.clean import clean_file
+    from pipeline.ingest import clean_file
     tx = clean_file(path).transactions
     table, m = customer_value(tx, cutoff="2011-09-11", horizon_days=90)
     assert m.kind_ == "bgnbd" and m.at_boundary_

@@ -112,7 +112,7 @@ def online_retail():
     path = DATASETS / "online_retail.csv"
     if not path.exists():
         pytest.skip(f"{path} not found (shared datasets folder missing)")
-    from pipeline.clean import clean_file
+    from pipeline.ingest import clean_file
     result = clean_file(path)
     return result.transactions, result.returns
 

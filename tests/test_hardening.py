@@ -72,7 +72,7 @@ _CRASH = textwrap.dedent("""
     sys.path[:0] = [{root!r}, {tests!r}]
     import pandas as pd
     from fixtures import as_bytes
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
     from pipeline.store import Workspace
     ws = Workspace("crash")
     name, data = as_bytes("csv_utf8")
@@ -128,7 +128,7 @@ def test_access_gate_off_by_default_and_on_with_a_password():
 
 
 def test_logs_have_timings_but_no_customer_values(caplog):
-    from pipeline.clean import clean_frame
+    from pipeline.ingest import clean_frame
     from pipeline.rfm import rfm_table
     from fixtures import frame
 

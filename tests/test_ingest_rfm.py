@@ -6,9 +6,8 @@ import pytest
 
 from fixtures import EXPECTED_RFM, VARIANTS, as_bytes, frame
 from conftest import dataset
-from pipeline.clean import clean_file, clean_frame, detect_date_format
 from pipeline.errors import DataError
-from pipeline.ingest import guess_mapping
+from pipeline.ingest import clean_file, clean_frame, detect_date_format, guess_mapping
 from pipeline.rfm import assign_segments, load_segment_rules, quantile_scores, rfm_table
 
 

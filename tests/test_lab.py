@@ -18,7 +18,7 @@ from pipeline.churn import baseline_churn_score, out_of_time_split
 from pipeline.cli import main
 from pipeline.errors import DataError
 from pipeline.persist import data_hash
-from pipeline.sample import generate_raw, generate_transactions
+from pipeline.ingest import generate_raw, generate_transactions
 from pipeline.store import Dataset, Workspace
 
 TINY = zoo.ZooSettings(forest_trees=20, xgb_trees=30, keras_epochs=3, keras_hidden=(8,))

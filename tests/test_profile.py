@@ -13,7 +13,7 @@ from fixtures import responses
 from pipeline import profile as pf
 from pipeline.errors import DataError
 from pipeline.rfm import rfm_table
-from pipeline.sample import generate_transactions
+from pipeline.ingest import generate_transactions
 from pipeline.store import Dataset
 
 
@@ -238,7 +238,7 @@ def test_short_data_fall_back_to_the_btyd_churn_score():
 # ----------------------------------------------------------------------------------------------- customer tables
 
 def test_mall_customer_table_what_if_moves_the_cluster():
-    from pipeline.datasets import build_dataset
+    from pipeline.ingest import build_dataset
 
     path = dataset("Mall_Customers.csv")
     ds = build_dataset(path, path.name, kind="customers")

@@ -112,7 +112,7 @@ def test_bad_input():
 @pytest.fixture(scope="module")
 def online_retail() -> pd.DataFrame:
     """Online Retail cleaned to the reference figures (392,692 lines, 4,338 customers)."""
-    from pipeline.clean import clean_file
+    from pipeline.ingest import clean_file
 
     tx = clean_file(dataset("online_retail.csv")).transactions
     assert (len(tx), tx["customer_id"].nunique()) == (392_692, 4_338)

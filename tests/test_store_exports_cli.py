@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, dataset
 from fixtures import as_bytes
-from pipeline.datasets import build_dataset, sample_dataset
+from pipeline.ingest import build_dataset, sample_dataset
 from pipeline.exports import escape_formulas, to_csv_bytes, to_excel_bytes
 from pipeline.store import Workspace
 

@@ -1,7 +1,8 @@
 """Built-in sample data that needs no internet: a deterministic synthetic retailer and the real CDNOW data.
 
 The synthetic generator writes an export shaped like UCI Online Retail (cancellations, missing customer ids,
-duplicate lines included) so that the sample also exercises the cleaning report.
+duplicate lines included) so that the sample also exercises the cleaning report. Built-in data sources that need
+no upload belong here; :func:`pipeline.ingest.datasets.sample_dataset` turns them into saved datasets.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from pipeline.ingest.clean import clean_frame
 
 __all__ = ["generate_raw", "generate_transactions", "load_cdnow", "cdnow_path"]
 
@@ -95,8 +98,6 @@ def generate_raw(n_customers: int = 5000, seed: int = 0, start: str = "2023-01-0
 
 def generate_transactions(n_customers: int = 5000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Synthetic data already cleaned into the canonical schema: ``(transactions, returns)``."""
-    from pipeline.clean import clean_frame
-
     result = clean_frame(generate_raw(n_customers, seed))
     return result.transactions, result.returns
 

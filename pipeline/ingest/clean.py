@@ -1,0 +1,264 @@
+"""Turn a raw table plus a column mapping into canonical transactions, returns and a cleaning report.
+
+All typing and filtering runs in DuckDB. Each dropped row is counted under the first rule it breaks, in the order
+of :data:`REASONS`; exact duplicate rows are counted among the rows that survive the other rules. The drop rules,
+the report and the canonical frames (:func:`fetch_transactions`) belong here; how single values are read (dates,
+numbers, ids) is owned by :mod:`pipeline.ingest.dates` and :mod:`pipeline.ingest.values`, and reading a file by
+:mod:`pipeline.ingest.read`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline.config import TX_COLUMNS, CleaningOptions
+from pipeline.errors import DataError
+from pipeline.ingest.dates import date_expr, detect_date_format
+from pipeline.ingest.db import quote_ident
+from pipeline.ingest.mapping import detect_kind, guess_mapping, validate_mapping
+from pipeline.ingest.read import RawTable, open_file, open_frame
+from pipeline.ingest.values import id_expr, number_expr, text_expr
+from pipeline.log import step
+
+__all__ = [
+    "REASONS", "CleaningReport", "CleanResult", "clean_table", "clean_raw", "clean_frame", "clean_file",
+    "clean_in_duckdb", "fetch_transactions",
+]
+
+#: drop reason -> label shown to the user, in the order rules are applied
+REASONS = {
+    "missing_customer_id": "No customer id",
+    "unparseable_date": "Date could not be read",
+    "implausible_date": "Date before 1970 or more than a year in the future",
+    "cancellation_or_return": "Cancellation or return (invoice starting with the cancel prefix, or negative quantity/amount)",
+    "unparseable_number": "Quantity, price or amount is not a number",
+    "zero_quantity": "Quantity is zero",
+    "nonpositive_price": "Price or amount is zero or negative",
+    "duplicate_row": "Exact duplicate of an earlier row",
+}
+
+#: rows of the raw table sampled to choose the date format and number formats
+CLEAN_SAMPLE_ROWS = 5000
+
+
+@dataclass
+class CleaningReport:
+    """What cleaning did, in numbers. ``dropped`` maps each reason in :data:`REASONS` to a row count."""
+
+    rows_in: int
+    rows_out: int
+    dropped: dict[str, int]
+    customers: int
+    invoices: int
+    revenue: float
+    return_lines: int
+    date_format: str
+    date_min: str | None
+    date_max: str | None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> pd.DataFrame:
+        """Rows dropped per reason, with the label and share of input rows."""
+        rows = [(k, REASONS[k], v, v / self.rows_in if self.rows_in else 0.0) for k, v in self.dropped.items()]
+        return pd.DataFrame(rows, columns=["reason", "rule", "rows", "share"])
+
+
+@dataclass
+class CleanResult:
+    """Cleaned canonical ``transactions`` and ``returns`` (columns ``TX_COLUMNS``), the report and the full mapping."""
+
+    transactions: pd.DataFrame
+    returns: pd.DataFrame
+    report: CleaningReport
+    mapping: dict[str, str | None]
+
+
+def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
+                options: CleaningOptions = CleaningOptions(), table: str = "raw") -> CleaningReport:
+    """Clean DuckDB table ``table`` into tables ``tx`` and ``tx_returns`` (canonical columns); return the report."""
+    with step("clean", roles=sorted(r for r, c in mapping.items() if c)) as log:
+        report = _clean_table(con, mapping, options, table)
+        log.update(rows_in=report.rows_in, rows_out=report.rows_out, dropped=report.dropped,
+                   date_format=report.date_format)
+    return report
+
+
+def _clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None], options: CleaningOptions,
+                 table: str) -> CleaningReport:
+    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    m = validate_mapping(mapping, columns)
+    notes: list[str] = []
+    sample = con.execute(f"SELECT * FROM {table} LIMIT {CLEAN_SAMPLE_ROWS}").df()
+    fmt = _date_format(sample[m["date"]].dropna(), m["date"], options, notes)
+    exprs = _typed_exprs(sample, m, fmt, notes)
+    hashed = columns if len(columns) <= 256 else [c for c in m.values() if c]
+    if len(hashed) < len(columns):
+        notes.append(f"The file has {len(columns):,} columns: exact duplicates were judged on the {len(hashed)} "
+                     "mapped columns.")
+    _flag_rows(con, table, exprs, _drop_rules(m, options), hashed)
+    counts = dict(con.execute("SELECT _drop, count(*) FROM _flagged WHERE _drop IS NOT NULL GROUP BY 1").fetchall())
+    _write_outputs(con, bool(m["invoice_id"]), options)
+    return _report(con, counts, fmt, notes)
+
+
+def _date_format(date_sample: pd.Series, column: str, options: CleaningOptions, notes: list[str]) -> str:
+    """The date format of the sample; a note when month/day order is ambiguous; an error when most are not dates."""
+    fmt, share, ambiguous = detect_date_format(date_sample, options.dayfirst)
+    if ambiguous:
+        notes.append(f"Dates such as {date_sample.iloc[0]!r} read the same month-first and day-first; read as "
+                     f"{'day' if options.dayfirst else 'month'}-first. Change 'day-first dates' if that is wrong.")
+    if share < 0.5:
+        ex = ", ".join(map(repr, date_sample.astype(str).head(3)))
+        raise DataError(f"Column {column!r}: most values are not dates (e.g. {ex}). Map the column that holds "
+                        "the purchase date, in a format like 2011-12-09, 12/9/2011 8:26 or 20111209.")
+    return fmt
+
+
+def _typed_exprs(sample: pd.DataFrame, m: dict[str, str | None], fmt: str, notes: list[str]) -> dict[str, str]:
+    """Alias -> SQL expression of each typed column of the flagged table (numbers, ids and dates read from text)."""
+    num = {r: number_expr(sample[m[r]], m[r]) if m[r] else "NULL::DOUBLE" for r in ("quantity", "unit_price", "amount")}
+    qty = f"coalesce({num['quantity']}, 1.0)" if m["quantity"] is None else num["quantity"]
+    if m["amount"]:
+        amount = num["amount"]
+        price = num["unit_price"] if m["unit_price"] else f"{amount} / NULLIF({qty}, 0)"
+    else:
+        price, amount = num["unit_price"], f"{qty} * {num['unit_price']}"
+    inv = id_expr(sample[m["invoice_id"]], m["invoice_id"]) if m["invoice_id"] else None
+    if inv is None:
+        notes.append("No invoice column: each customer's purchases on one day count as one order.")
+    txt = {r: text_expr(m[r]) if m[r] else "NULL::VARCHAR" for r in ("product_name", "category", "country")}
+    return {
+        "_cust": id_expr(sample[m["customer_id"]], m["customer_id"]),
+        "_date": date_expr(fmt, quote_ident(m["date"])),
+        "_inv": inv or "NULL",
+        "_qty": qty, "_price": price, "_amount": amount,
+        "_product_id": id_expr(sample[m["product_id"]], m["product_id"]) if m["product_id"] else "NULL::VARCHAR",
+        "_product_name": txt["product_name"], "_category": txt["category"], "_country": txt["country"],
+        "_qty_raw": quote_ident(m["quantity"]) if m["quantity"] else "NULL",
+    }
+
+
+def _drop_rules(m: dict[str, str | None], options: CleaningOptions) -> list[tuple[str, str]]:
+    """(reason, SQL condition over the typed columns) of each active rule, in the order of :data:`REASONS`."""
+    prefix = options.cancellation_prefix.replace("'", "''")
+    is_cancel = " OR ".join(filter(None, [
+        f"upper(_inv) LIKE '{prefix.upper()}%'" if m["invoice_id"] and prefix else None,
+        "_qty < 0", "(_qty IS NULL AND _amount < 0)" if m["amount"] else None,
+    ]))
+    rules = [
+        ("missing_customer_id", "_cust IS NULL", options.drop_missing_customer),
+        ("unparseable_date", "_date IS NULL", True),
+        ("implausible_date", "(_date < TIMESTAMP '1970-01-01' OR _date > current_date + INTERVAL 366 DAY)", True),
+        ("cancellation_or_return", f"({is_cancel})", options.drop_cancellations),
+        ("unparseable_number", "(_amount IS NULL OR (_qty IS NULL AND _qty_raw IS NOT NULL))", True),
+        ("zero_quantity", "_qty = 0", True),
+        ("nonpositive_price", "(_price <= 0 OR _amount <= 0)", options.drop_nonpositive_price),
+    ]
+    return [(name, cond) for name, cond, on in rules if on]
+
+
+def _flag_rows(con: duckdb.DuckDBPyConnection, table: str, exprs: dict[str, str], rules: list[tuple[str, str]],
+               hashed: list[str]) -> None:
+    """One pass over the file into temp table ``_flagged``: typed columns, the drop reason and a 64-bit hash of the
+    raw row. Exact duplicates are rows with equal (hash, customer, date, amount), far cheaper than comparing every
+    text column."""
+    drop_case = "CASE " + " ".join(f"WHEN {cond} THEN '{name}'" for name, cond in rules) + " END"
+    typed = ", ".join(f"{expr} AS {alias}" for alias, expr in exprs.items())
+    raw_cols = ", ".join(quote_ident(c) for c in hashed)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _flagged AS
+        SELECT *, {drop_case} AS _drop FROM (SELECT {typed}, hash({raw_cols}) AS _h FROM {table})""")
+
+
+def _write_outputs(con: duckdb.DuckDBPyConnection, has_invoice: bool, options: CleaningOptions) -> None:
+    """View ``tx`` (kept rows, duplicates removed) and table ``tx_returns`` (cancellations and returns)."""
+    invoice = "_inv" if has_invoice else "_cust || '|' || strftime(_date, '%Y-%m-%d')"
+    select_tx = f"""_cust AS customer_id, {invoice} AS invoice_id, _date AS date, _qty AS quantity,
+        _price AS unit_price, _amount AS amount, _product_id AS product_id, _product_name AS product_name,
+        _category AS category, _country AS country"""
+    keep = "SELECT * FROM _flagged WHERE _drop IS NULL"
+    if options.drop_duplicates:  # one row per (row hash, customer, date, amount): a hash aggregate, no sort
+        cols = ["_inv", "_qty", "_price", "_product_id", "_product_name", "_category", "_country"]
+        keep = (f"SELECT _cust, _date, _amount, {', '.join(f'any_value({c}) AS {c}' for c in cols)} "
+                "FROM _flagged WHERE _drop IS NULL GROUP BY _h, _cust, _date, _amount")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT {select_tx} FROM ({keep})")
+    con.execute(f"""CREATE OR REPLACE TABLE tx_returns AS SELECT {select_tx.replace('_qty AS', 'abs(_qty) AS')
+                    .replace('_amount AS', 'abs(_amount) AS')} FROM _flagged
+        WHERE _drop = 'cancellation_or_return' AND _cust IS NOT NULL AND _date IS NOT NULL""")
+
+
+def _report(con: duckdb.DuckDBPyConnection, counts: dict[str, int], fmt: str, notes: list[str]) -> CleaningReport:
+    n_in = con.execute("SELECT count(*) FROM _flagged").fetchone()[0]
+    n_out, n_cust, n_inv, revenue, dmin, dmax = con.execute(
+        "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT invoice_id), coalesce(sum(amount), 0),"
+        " min(date)::VARCHAR, max(date)::VARCHAR FROM tx").fetchone()
+    counts["duplicate_row"] = n_in - sum(counts.values()) - n_out
+    dropped = {k: int(counts.get(k, 0)) for k in REASONS}
+    if n_out == 0:
+        worst = max(dropped, key=dropped.get)
+        raise DataError(f"No usable rows are left after cleaning: {dropped[worst]:,} of {n_in:,} rows were dropped "
+                        f"because: {REASONS[worst].lower()}. Check the column mapping and the cleaning options.")
+    n_ret = con.execute("SELECT count(*) FROM tx_returns").fetchone()[0]
+    return CleaningReport(int(n_in), int(n_out), dropped, int(n_cust), int(n_inv), round(float(revenue), 2),
+                          int(n_ret), fmt, dmin, dmax, notes)
+
+
+def fetch_transactions(con: duckdb.DuckDBPyConnection, table: str = "tx") -> pd.DataFrame:
+    """A canonical DuckDB table (``tx`` or ``tx_returns``) as a typed pandas frame, columns ``TX_COLUMNS``, in a
+    stable order."""
+    df = con.execute(f"SELECT * FROM {table} ORDER BY date, invoice_id, customer_id, product_id, product_name, "
+                     "quantity, unit_price, amount, country").df()
+    for c in TX_COLUMNS:
+        if c in ("date",):
+            df[c] = pd.to_datetime(df[c])
+        elif c in ("quantity", "unit_price", "amount"):
+            df[c] = df[c].astype("float64")
+        else:
+            df[c] = df[c].astype("string")
+    return df[list(TX_COLUMNS)]
+
+
+def clean_raw(raw: RawTable, mapping: dict[str, str | None],
+              options: CleaningOptions = CleaningOptions()) -> CleanResult:
+    """Clean a loaded raw table with the given mapping into pandas frames (see :class:`CleanResult`)."""
+    report = clean_table(raw.con, mapping, options, raw.table)
+    return CleanResult(fetch_transactions(raw.con, "tx"), fetch_transactions(raw.con, "tx_returns"), report,
+                       validate_mapping(mapping, raw.columns))
+
+
+def _transactions_mapping(raw: RawTable, mapping: dict[str, str | None] | None) -> dict[str, str | None]:
+    """The given mapping, or the guessed one; a customer table (no dates) is refused with a pointer to the fix."""
+    mapping = mapping or guess_mapping(raw.columns, raw.sample)
+    if detect_kind(mapping, raw.sample) == "customers" and not (mapping.get("date")):
+        raise DataError("This looks like a customer table (one row per customer, no dates), not transactions. "
+                        "Load it as a customer table for the Clusters and Model lab pages.")
+    return mapping
+
+
+def clean_frame(df: pd.DataFrame, mapping: dict[str, str | None] | None = None,
+                options: CleaningOptions = CleaningOptions()) -> CleanResult:
+    """Clean an in-memory raw table (values may be text or typed); the mapping is guessed when not given."""
+    raw = open_frame(df)
+    return clean_raw(raw, _transactions_mapping(raw, mapping), options)
+
+
+def clean_file(path: str | Path, mapping: dict[str, str | None] | None = None,
+               options: CleaningOptions = CleaningOptions(), sheet: str | None = None,
+               filename: str | None = None) -> CleanResult:
+    """Read and clean a CSV, Excel or Parquet file; the mapping is guessed when not given."""
+    raw = open_file(path, filename, sheet)
+    return clean_raw(raw, _transactions_mapping(raw, mapping), options)
+
+
+def clean_in_duckdb(path: str | Path, options: CleaningOptions = CleaningOptions(),
+                    mapping: dict[str, str | None] | None = None) -> tuple[duckdb.DuckDBPyConnection, CleaningReport]:
+    """Read and clean a file keeping the result inside DuckDB (``tx``, ``tx_returns``) for SQL steps such as RFM:
+    no pandas copy of the order lines. The mapping is guessed when not given. Returns (connection, report)."""
+    raw = open_file(path)
+    return raw.con, clean_table(raw.con, mapping or guess_mapping(raw.columns, raw.sample), options, raw.table)

@@ -1,0 +1,46 @@
+"""The one DuckDB connection factory and the small SQL helpers every DuckDB query in the project shares.
+
+Every DuckDB connection in ``pipeline`` is opened by :func:`connect`, so memory is bounded (big files spill to a
+temp folder instead of exhausting RAM) and the thread count is set in one place (:class:`pipeline.config.DuckDBConfig`).
+Quoting of identifiers and string literals for SQL built from user data also lives here.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from pipeline.config import DuckDBConfig
+
+__all__ = ["connect", "quote_ident", "sql_string"]
+
+
+def connect(config: DuckDBConfig | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with bounded memory, a spill folder and the configured threads.
+
+    Parameters
+    ----------
+    config : connection settings; default :class:`pipeline.config.DuckDBConfig` (``SEGMENTS_DUCKDB_MEMORY``).
+    """
+    config = config or DuckDBConfig()
+    settings: dict[str, object] = {
+        "temp_directory": config.temp_directory or tempfile.gettempdir(),
+        "memory_limit": config.memory_limit,
+        "preserve_insertion_order": config.preserve_insertion_order,
+    }
+    if config.threads:
+        settings["threads"] = int(config.threads)
+    con = duckdb.connect(config=settings)
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier (any column name a file may have)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def sql_string(value: str | Path) -> str:
+    """``value`` escaped for use inside a single-quoted SQL string literal (without the quotes)."""
+    return str(value).replace("'", "''")
