@@ -1,54 +1,155 @@
-"""Session keys, the current workspace and dataset, and cached loaders.
+"""This analyst's state: the workspace and current dataset, the small frozen records kept in the session, and
+the cached loaders every page reads through.
 
-Cache keys always include the workspace id and the dataset's saved version, so two sessions never share results
-for different data, and a re-saved dataset is never served stale.
+Session keys are named in :mod:`app.keys`; what is stored under them is one of the frozen dataclasses below (never a
+positional tuple). Cache keys always include the workspace id and the dataset's saved version
+(:class:`DatasetKey`), so two sessions never share results for different data, and a re-saved dataset is never
+served stale. Cached values are shared by all sessions and never modified in place.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from app import keys
+from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
 from pipeline.store import Dataset, Workspace, new_workspace_id
 
-# ---- session keys (the only place they are spelled) ------------------------------------------------------------
-WORKSPACE = "workspace_id"
-DATASET = "dataset_id"
-UPLOAD_DONE = "upload_done"          # file_id of the last processed upload, so reruns don't redo it
-STAGED = "staged_upload"             # dict(path, filename, error) of an upload waiting for a mapping fix
-LAST_MESSAGE = "last_message"
-SELECTION = "cluster_selection"      # customer ids picked on the cluster map
-MODEL = "active_model"               # id of the model the lookup page uses
-AUTHED = "authenticated"
+__all__ = [
+    "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
+    "LearnedPolicy", "workspace", "current_dataset_id", "set_current", "current_dataset", "dataset_key",
+    "segment_rules", "rfm", "cluster_input", "cluster_sweep", "cluster_run", "cluster_names", "save_cluster_names",
+    "use_clustering", "coupon_catalogue", "profile_context", "recommender_hit_rates", "response_table",
+    "learn_coupon_policy", "learned_policies", "active_learned", "keep_learned",
+]
 
 
+# ---- what the session stores -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DatasetKey:
+    """The cache key of anything derived from the current dataset."""
+
+    workspace_id: str
+    dataset_id: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """An outcome to show once: ``kind`` is ``"success"`` or ``"error"``."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """The file the mapping editor works on: a staged upload (``dataset`` None) or the current dataset's file."""
+
+    path: str | None
+    filename: str
+    dataset: Dataset | None = None
+
+
+@dataclass(frozen=True)
+class LabRun:
+    """One Model-lab comparison: the options it was trained with and its ``pipeline.models.lab.LabResult``."""
+
+    options: dict
+    result: Any
+
+
+@dataclass(frozen=True)
+class SequenceRun:
+    """One sequence-embedding comparison (``pipeline.cluster.sequences``) and the PCA maps drawn from it."""
+
+    comparison: Any
+    maps: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The Clusters page's choices; ``k`` and ``map`` are set for a run, not for the k sweep."""
+
+    features: tuple[str, ...]
+    method: str
+    log: str
+    scale: bool
+    categorical: tuple[str, ...]
+    k: int | None = None
+    map: str = "auto"
+
+    def for_sweep(self) -> ClusterSettings:
+        """The settings the k sweep depends on (no k, default map): a new map or k keeps the sweep."""
+        return dataclasses.replace(self, k=None, map="auto")
+
+    def signature(self) -> str:
+        """Short hash of the settings: saved cluster names are kept per dataset and signature."""
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    """The last campaign list built, and the dataset it was built from (shown only while that dataset is current)."""
+
+    dataset: DatasetKey
+    table: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class LearnedPolicy:
+    """A coupon policy learned in this session: the CV table (with the majority baseline), the fitted
+    ``LearnedCouponPolicy``, where its data came from, and the coupon values the analyst set."""
+
+    evaluation: pd.DataFrame
+    policy: Any
+    source_label: str
+    values: dict = field(default_factory=dict)
+
+    def applied(self) -> Any:
+        """The fitted policy with this session's coupon values."""
+        return self.policy.with_values(self.values)
+
+    def with_edited_values(self, edited: pd.DataFrame) -> LearnedPolicy:
+        """A copy whose values come from the values editor (columns coupon, value; blanks count 1)."""
+        value = pd.to_numeric(edited["value"], errors="coerce").fillna(1.0).astype(float)
+        return dataclasses.replace(self, values=dict(zip(edited["coupon"], value)))
+
+
+# ---- workspace and dataset ---------------------------------------------------------------------------------------
 def workspace() -> Workspace:
     """This browser's workspace. Its id lives in the URL (``?ws=``), so a reload or an app restart finds it again."""
-    ws_id = st.session_state.get(WORKSPACE) or st.query_params.get("ws") or new_workspace_id()
+    ws_id = st.session_state.get(keys.WORKSPACE) or st.query_params.get(keys.WORKSPACE_PARAM) or new_workspace_id()
     try:
         ws = Workspace(ws_id)
     except DataError:
         ws = Workspace(new_workspace_id())
-    st.session_state[WORKSPACE] = ws.id
-    if st.query_params.get("ws") != ws.id:
-        st.query_params["ws"] = ws.id
+    st.session_state[keys.WORKSPACE] = ws.id
+    if st.query_params.get(keys.WORKSPACE_PARAM) != ws.id:
+        st.query_params[keys.WORKSPACE_PARAM] = ws.id
     return ws
 
 
 def current_dataset_id() -> str | None:
-    ws = workspace()
-    ids = [m["id"] for m in ws.list_datasets()]
-    cur = st.session_state.get(DATASET)
+    """Id of the dataset picked in the sidebar (the first saved one if none is picked or it was deleted)."""
+    ids = [m["id"] for m in workspace().list_datasets()]
+    cur = st.session_state.get(keys.DATASET)
     if cur not in ids:
         cur = ids[0] if ids else None
-        st.session_state[DATASET] = cur
+        st.session_state[keys.DATASET] = cur
     return cur
 
 
 def set_current(dataset_id: str | None) -> None:
-    st.session_state[DATASET] = dataset_id
+    """Make ``dataset_id`` the current dataset of this session."""
+    st.session_state[keys.DATASET] = dataset_id
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading dataset…")
@@ -58,20 +159,20 @@ def _load(ws_id: str, dataset_id: str, version: str) -> Dataset:
     return Workspace(ws_id).load_dataset(dataset_id)
 
 
+def _load_key(key: DatasetKey) -> Dataset:
+    return _load(key.workspace_id, key.dataset_id, key.version)
+
+
 def current_dataset() -> Dataset | None:
     """The dataset picked in the sidebar, loaded once per saved version."""
-    ds_id = current_dataset_id()
-    if ds_id is None:
-        return None
-    ws = workspace()
-    return _load(ws.id, ds_id, ws.dataset_version(ds_id))
+    return _load_key(dataset_key()) if current_dataset_id() is not None else None
 
 
-def dataset_key() -> tuple[str, str, str]:
-    """(workspace id, dataset id, version): the cache key of anything derived from the current dataset."""
+def dataset_key() -> DatasetKey:
+    """The cache key of anything derived from the current dataset."""
     ws = workspace()
     ds_id = current_dataset_id() or ""
-    return ws.id, ds_id, ws.dataset_version(ds_id) if ds_id else ""
+    return DatasetKey(ws.id, ds_id, ws.dataset_version(ds_id) if ds_id else "")
 
 
 def segment_rules() -> pd.DataFrame:
@@ -82,87 +183,108 @@ def segment_rules() -> pd.DataFrame:
     return load_segment_rules(pd.DataFrame(saved) if saved else None)
 
 
+def _rules_json() -> str:
+    return segment_rules().to_json(orient="records")
+
+
 @st.cache_data(max_entries=12, show_spinner="Computing RFM…")
-def _rfm(key: tuple[str, str, str], snapshot: str | None, rules_json: str) -> pd.DataFrame:
+def _rfm(key: DatasetKey, snapshot: str | None, rules_json: str) -> pd.DataFrame:
     from pipeline.rfm import rfm_table
 
-    ds = _load(*key)
-    return rfm_table(ds.transactions, snapshot=snapshot, rules=pd.DataFrame(json.loads(rules_json)))
+    return rfm_table(_load_key(key).transactions, snapshot=snapshot, rules=pd.DataFrame(json.loads(rules_json)))
 
 
 def rfm(snapshot: str | None = None) -> pd.DataFrame:
     """RFM table of the current transactions dataset with the workspace's segment rules."""
-    rules = segment_rules().to_json(orient="records")
-    return _rfm(dataset_key(), snapshot, rules)
+    return _rfm(dataset_key(), snapshot, _rules_json())
 
 
-# ---- model lab (pages/model_lab.py) -------------------------------------------------------------------------------
-LAB_RESULTS = "lab_results"          # {dataset key: (settings, pipeline.lab.LabResult)}: this session's comparisons
-
-
-# ---- clusters (pages/clusters.py) ----------------------------------------------------------------------------------
-SEQUENCE_RESULTS = "sequence_results"    # {(dataset key, settings): comparison}: this session's trained autoencoders
-
-
+# ---- clusters (pages/clusters.py) --------------------------------------------------------------------------------
 @st.cache_data(max_entries=6, show_spinner="Computing customer features…")
-def _cluster_input(key: tuple[str, str, str], rules_json: str):
+def _cluster_input(key: DatasetKey, rules_json: str):
     from pipeline.cluster import clustering_input
 
-    ds = _load(*key)
+    ds = _load_key(key)
     rfm_ = _rfm(key, None, rules_json) if ds.kind == "transactions" else None
     return clustering_input(ds.kind, ds.transactions, ds.returns, ds.customers, rfm_)
 
 
 def cluster_input():
     """Per-customer table to cluster (``pipeline.cluster.ClusterInput``) of the current dataset."""
-    return _cluster_input(dataset_key(), segment_rules().to_json(orient="records"))
+    return _cluster_input(dataset_key(), _rules_json())
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing k = 2…10…")
-def _cluster_sweep(key: tuple, s: dict, _table: pd.DataFrame):
+def _cluster_sweep(key: DatasetKey, s: ClusterSettings, _table: pd.DataFrame):
     from pipeline.cluster import log_columns, prepare_matrix, select_k
 
-    logs = log_columns(_table, s["features"], s["log"], s["categorical"])
-    X, _ = prepare_matrix(_table, s["features"], logs, s["scale"], s["categorical"])
-    return select_k(X, method=s["method"])
+    logs = log_columns(_table, list(s.features), s.log, list(s.categorical))
+    X, _ = prepare_matrix(_table, list(s.features), logs, s.scale, list(s.categorical))
+    return select_k(X, method=s.method)
 
 
-def cluster_sweep(inp, settings: dict):
-    """k sweep (``pipeline.cluster.KSweep``) of the current dataset for settings features, method, log, scale,
-    categorical."""
-    return _cluster_sweep(dataset_key(), settings, inp.table)
+def cluster_sweep(inp, settings: ClusterSettings):
+    """k sweep (``pipeline.cluster.KSweep``) of the current dataset (``settings.k`` and ``map`` are ignored)."""
+    return _cluster_sweep(dataset_key(), settings.for_sweep(), inp.table)
 
 
 @st.cache_data(max_entries=8, show_spinner="Clustering…")
-def _cluster_run(key: tuple, s: dict, _inp):
+def _cluster_run(key: tuple[DatasetKey, str], s: ClusterSettings, _inp):
     from pipeline.cluster import cluster_customers, log_columns
 
-    return cluster_customers(_inp.table, s["features"], s["method"], s["k"], scale=s["scale"],
-                             log_cols=log_columns(_inp.table, s["features"], s["log"], s["categorical"]),
-                             categorical=s["categorical"], revenue_col=_inp.revenue_col,
-                             segment_col=_inp.segment_col, map_method=s["map"])
+    features, categorical = list(s.features), list(s.categorical)
+    return cluster_customers(_inp.table, features, s.method, s.k, scale=s.scale,
+                             log_cols=log_columns(_inp.table, features, s.log, categorical),
+                             categorical=categorical, revenue_col=_inp.revenue_col,
+                             segment_col=_inp.segment_col, map_method=s.map)
 
 
-def cluster_run(inp, settings: dict):
-    """``pipeline.cluster.ClusterRun`` of the current dataset (settings as for :func:`cluster_sweep` plus k, map)."""
+def cluster_run(inp, settings: ClusterSettings):
+    """``pipeline.cluster.ClusterRun`` of the current dataset with ``settings`` (k and map included)."""
     return _cluster_run((dataset_key(), segment_rules().to_json()), settings, inp)
 
 
-# ---- customer lookup (pages/lookup.py) ----------------------------------------------------------------------------
-LOOKUP_ID = "lookup_customer"        # customer id picked on the lookup page
-LEARNED = "learned_policy"           # {source key: (CV table, LearnedCouponPolicy, source label)}: this session's
-LEARNED_PICK = "learned_pick"        # the source key of the learned policy in use
+_CLUSTER_NAMES = "cluster_names"         # workspace document: {dataset id: {settings signature: {cluster: name}}}
 
 
+def cluster_names(dataset_id: str, signature: str) -> dict:
+    """The names the analyst gave to the clusters of one clustering (``{cluster id as str: name}``)."""
+    return (workspace().read_json(_CLUSTER_NAMES, {}) or {}).get(dataset_id, {}).get(signature, {})
+
+
+def save_cluster_names(dataset_id: str, signature: str, names: dict) -> None:
+    """Keep ``{cluster id: name}`` for one clustering in the workspace."""
+    ws = workspace()
+    all_names = ws.read_json(_CLUSTER_NAMES, {}) or {}
+    all_names.setdefault(dataset_id, {})[signature] = {str(c): n for c, n in names.items()}
+    ws.write_json(_CLUSTER_NAMES, all_names)
+
+
+def use_clustering(dataset_id: str, run, force: bool) -> tuple[dict, bool]:
+    """Save ``run`` as the clustering the Customer page uses when asked (``force``), when none is saved yet, or
+    when only its names changed. Returns (metadata of the clustering in use, whether it is ``run``'s)."""
+    from pipeline.cluster import saved_clustering
+
+    ws = workspace()
+    assignments, meta = saved_clustering(run)
+    saved = (ws.load_clustering(dataset_id) or (None, None))[1]
+    same = saved is not None and all(saved.get(f) == meta[f] for f in ("method", "k", "features", "options", "seed"))
+    if force or saved is None or (same and saved.get("names") != meta["names"]):
+        ws.save_clustering(dataset_id, assignments, meta)
+        saved, same = meta, True
+    return saved, same
+
+
+# ---- customer and campaigns (pages/customer.py, pages/campaigns.py) -----------------------------------------------
 def coupon_catalogue() -> tuple[pd.DataFrame, str | None]:
-    """The workspace's coupon catalogue (edited on the lookup page, else ``assets/coupons.csv``) and a warning."""
+    """The workspace's coupon catalogue (edited on the Campaigns page, else ``assets/coupons.csv``) and a warning."""
     from pipeline.campaign import workspace_catalogue
 
     return workspace_catalogue(workspace())
 
 
 def _active_signature(ws: Workspace) -> str:
-    from pipeline import lab
+    from pipeline.models import lab
 
     mid = (ws.read_json(lab.ACTIVE_MODEL_DOC) or {}).get("id")
     created = next((m["created"] for m in lab.list_models(ws) if m["id"] == mid), "") if mid else ""
@@ -179,38 +301,39 @@ def _clustering_signature(ws: Workspace, dataset_id: str) -> str:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Scoring every customer: churn model, clusters, customer value…")
-def _profile_context(key: tuple[str, str, str], active_sig: str, clustering_sig: str, rules_json: str, horizon: int):
-    from pipeline import lab
-    from pipeline.profile import build_context
+def _profile_context(key: DatasetKey, active_sig: str, clustering_sig: str, rules_json: str, horizon: int):
+    from pipeline.models import lab
+    from pipeline.customer import ScoringSettings, build_scorer
 
-    ws = Workspace(key[0])
+    ws = Workspace(key.workspace_id)
     notes = []
     try:
         active = lab.active_model(ws) if active_sig else None
     except DataError as e:
         active, notes = None, [f"The active Model-lab model could not be loaded ({e}); using the default model."]
-    ctx = build_context(_load(*key), rules=pd.DataFrame(json.loads(rules_json)), active=active,
-                        clustering=ws.load_clustering(key[1]) if clustering_sig else None, horizon_days=horizon)
+    ctx = build_scorer(_load_key(key), rules=pd.DataFrame(json.loads(rules_json)), active=active,
+                       clustering=ws.load_clustering(key.dataset_id) if clustering_sig else None,
+                       settings=ScoringSettings(horizon_days=horizon))
     ctx.notes[:0] = notes
     return ctx
 
 
-def profile_context(horizon: int = 90):
-    """The current dataset's :class:`pipeline.profile.ProfileContext` (shared, read-only: use ``with_``)."""
+def profile_context(horizon: int = HORIZON_DAYS):
+    """The current dataset's :class:`pipeline.customer.ModelScorer` (shared, read-only: use ``with_coupons``)."""
     ws = workspace()
     key = dataset_key()
-    return _profile_context(key, _active_signature(ws), _clustering_signature(ws, key[1]),
-                            segment_rules().to_json(orient="records"), horizon)
+    return _profile_context(key, _active_signature(ws), _clustering_signature(ws, key.dataset_id), _rules_json(),
+                            horizon)
 
 
 @st.cache_data(max_entries=6, show_spinner="Grading the recommender on an out-of-time split…")
-def _hit_rates(key: tuple[str, str, str], horizon: int) -> pd.DataFrame:
+def _hit_rates(key: DatasetKey, horizon: int) -> pd.DataFrame:
     from pipeline.recommend import hit_rate_at_k
 
-    return hit_rate_at_k(_load(*key).transactions, horizon_days=horizon, k=(5, 10))
+    return hit_rate_at_k(_load_key(key).transactions, horizon_days=horizon, k=(5, 10))
 
 
-def recommender_hit_rates(horizon: int = 90) -> pd.DataFrame:
+def recommender_hit_rates(horizon: int = HORIZON_DAYS) -> pd.DataFrame:
     """Hit-rate@5/10 of the next-item recommender vs top sellers and buy-again on the last ``horizon`` days."""
     return _hit_rates(dataset_key(), horizon)
 
@@ -239,8 +362,27 @@ def _learned(source: str, _table: pd.DataFrame, target: str | None, folds: int, 
     return evaluation, fit_learned_policy(_table, target, model=model)
 
 
-def learn_coupon_policy(source: str, table: pd.DataFrame, target: str | None = None, folds: int = 5,
-                        model: str | None = None):
-    """(CV table with the majority baseline, fitted LearnedCouponPolicy) for a response history; cached by
-    ``source`` (a content hash or a dataset key) and the settings."""
-    return _learned(source, table, target, folds, model)
+def learn_coupon_policy(source: str, label: str, table: pd.DataFrame, target: str | None = None, folds: int = 5,
+                        model: str | None = None) -> LearnedPolicy:
+    """Cross-validate and fit the acceptance model of a response history (cached by ``source``, a content hash
+    or a dataset key, and the settings); ``label`` says where the history came from."""
+    evaluation, fitted = _learned(source, table, target, folds, model)
+    return LearnedPolicy(evaluation, fitted, label, dict(fitted.values_))
+
+
+def learned_policies() -> dict[str, LearnedPolicy]:
+    """This session's learned coupon policies by source key."""
+    return st.session_state.setdefault(keys.LEARNED, {})
+
+
+def active_learned() -> tuple[str | None, LearnedPolicy | None]:
+    """(source key, policy) of the learned policy in use, or (None, None)."""
+    pick = st.session_state.get(keys.LEARNED_PICK)
+    entry = learned_policies().get(pick)
+    return (pick, entry) if entry else (None, None)
+
+
+def keep_learned(source: str, entry: LearnedPolicy) -> None:
+    """Store ``entry`` under ``source`` and make it the policy in use."""
+    learned_policies()[source] = entry
+    st.session_state[keys.LEARNED_PICK] = source

@@ -1,16 +1,39 @@
-"""Small widgets shared by the pages. User strings are only ever rendered as plain text, never as HTML."""
+"""Small widgets and text helpers shared by the pages: the "no data yet" guard, download buttons, a metrics row,
+the sidebar, the optional login, and where each page file lives. User strings are only ever rendered as plain
+text or escaped Markdown, never as HTML."""
 from __future__ import annotations
 
 import hmac
+import re
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import keys, state
 from pipeline.exports import to_csv_bytes, to_excel_bytes
 from pipeline.store import Dataset
 
-UPLOAD_PAGE = "pages/upload.py"
+__all__ = ["PAGES", "UPLOAD_PAGE", "RFM_PAGE", "CLUSTERS_PAGE", "MODEL_LAB_PAGE", "CUSTOMER_PAGE", "CAMPAIGNS_PAGE",
+           "md", "money", "require_dataset", "downloads", "metrics_row", "sidebar", "access_gate"]
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+UPLOAD_PAGE = PAGES / "upload.py"
+RFM_PAGE = PAGES / "rfm.py"
+CLUSTERS_PAGE = PAGES / "clusters.py"
+MODEL_LAB_PAGE = PAGES / "model_lab.py"
+CUSTOMER_PAGE = PAGES / "customer.py"
+CAMPAIGNS_PAGE = PAGES / "campaigns.py"
+
+
+def md(text: object) -> str:
+    """User or data text shown through Markdown, with Markdown/LaTeX characters escaped (never HTML)."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|$~])", r"\\\1", str(text))
+
+
+def money(x: float | None) -> str:
+    """A money amount with thousands separators and cents; missing as a dash."""
+    return "–" if x is None or pd.isna(x) else f"{x:,.2f}"
 
 
 def require_dataset(kind: str | None = "transactions") -> Dataset:
@@ -45,6 +68,7 @@ def downloads(df: pd.DataFrame, stem: str, key: str) -> None:
 
 
 def metrics_row(items: dict[str, str]) -> None:
+    """One ``st.metric`` per item, side by side."""
     for col, (label, value) in zip(st.columns(len(items)), items.items()):
         col.metric(label, value)
 
@@ -81,14 +105,14 @@ def access_gate() -> bool:
         expected = st.secrets.get("password")
     except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
         expected = None
-    if not expected or st.session_state.get(state.AUTHED):
+    if not expected or st.session_state.get(keys.AUTHED):
         return True
     st.title("Customer segmentation")
     with st.form("login"):
         given = st.text_input("Password", type="password")
         if st.form_submit_button("Sign in"):
             if hmac.compare_digest(given.encode(), str(expected).encode()):
-                st.session_state[state.AUTHED] = True
+                st.session_state[keys.AUTHED] = True
                 st.rerun()
             st.error("Wrong password.")
     return False

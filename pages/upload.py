@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import state, ui
+from app import keys, state, ui
 from pipeline.config import ROLES, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest import REASONS, SAMPLES, build_dataset, inspect_file, sample_dataset
@@ -24,11 +24,11 @@ def _save(make, label: str) -> None:
         with st.spinner(f"Reading and cleaning {label}…"):
             ds = ws.save_dataset(make())
     except DataError as e:
-        st.session_state[state.LAST_MESSAGE] = ("error", str(e))
+        st.session_state[keys.LAST_MESSAGE] = state.Message("error", str(e))
         return
     state.set_current(ds.id)
-    st.session_state[state.STAGED] = None
-    st.session_state[state.LAST_MESSAGE] = ("success", f"Loaded '{ds.name}'.")
+    st.session_state[keys.STAGED] = None
+    st.session_state[keys.LAST_MESSAGE] = state.Message("success", f"Loaded '{ds.name}'.")
 
 
 cols = st.columns(len(SAMPLES) + 1)
@@ -39,39 +39,39 @@ for col, (key, (label, desc)) in zip(cols[1:], SAMPLES.items()):
         st.rerun()
 
 up = st.file_uploader("Upload a file (CSV, TSV, TXT, Excel .xlsx, Parquet)", key="uploader")
-if up is not None and st.session_state.get(state.UPLOAD_DONE) != up.file_id:
-    st.session_state[state.UPLOAD_DONE] = up.file_id
+if up is not None and st.session_state.get(keys.UPLOAD_DONE) != up.file_id:
+    st.session_state[keys.UPLOAD_DONE] = up.file_id
     path = ws.stage_upload(up.getvalue(), up.name)
-    st.session_state[state.STAGED] = {"path": path.name, "filename": up.name}
+    st.session_state[keys.STAGED] = state.UploadTarget(path.name, up.name)
     _save(lambda: build_dataset(path, up.name), up.name)
-    if st.session_state.get(state.STAGED):           # it failed: keep it for the mapping editor only if readable
+    if st.session_state.get(keys.STAGED):            # it failed: keep it for the mapping editor only if readable
         try:
             _inspect(str(path), up.name, None)
         except DataError:
-            st.session_state[state.STAGED] = None     # unreadable: the message says why; nothing to map
+            st.session_state[keys.STAGED] = None      # unreadable: the message says why; nothing to map
 
-kind, text = st.session_state.pop(state.LAST_MESSAGE, (None, None)) or (None, None)
-if kind == "error":
-    st.error(text, icon=":material/error:")
-elif kind == "success":
-    st.success(text, icon=":material/check_circle:")
-    st.page_link("pages/rfm.py", label="See the RFM segments", icon=":material/arrow_forward:")
+message = st.session_state.pop(keys.LAST_MESSAGE, None)
+if message is not None and message.kind == "error":
+    st.error(message.text, icon=":material/error:")
+elif message is not None:
+    st.success(message.text, icon=":material/check_circle:")
+    st.page_link(ui.RFM_PAGE, label="See the RFM segments", icon=":material/arrow_forward:")
 
 # ---- mapping editor: for an upload that failed, else for the current dataset ----------------------------------
 ds = state.current_dataset()
-staged = st.session_state.get(state.STAGED)
-target = staged or ({"path": ds.extra.get("upload"), "filename": ds.name, "dataset": ds} if ds else None)
-upload = ws.upload_path(target["path"]) if target else None
+staged = st.session_state.get(keys.STAGED)
+target = staged or (state.UploadTarget(ds.extra.get("upload"), ds.name, ds) if ds else None)
+upload = ws.upload_path(target.path) if target else None
 if upload is not None:
-    prev = target.get("dataset")
+    prev = target.dataset
     st.subheader("Column mapping", help="Which column holds what. Guessed from the names; correct it and apply.")
     try:
-        first = _inspect(str(upload), target["filename"], None)
+        first = _inspect(str(upload), target.filename, None)
         sheets = list(first.info.sheets)
         current = prev.extra.get("sheet") if prev else first.sheet
         sheet = st.selectbox("Excel sheet", sheets, index=sheets.index(current) if current in sheets else 0,
                              key="sheet") if sheets else None
-        insp = _inspect(str(upload), target["filename"], sheet)
+        insp = _inspect(str(upload), target.filename, sheet)
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         insp = None
@@ -101,9 +101,9 @@ if upload is not None and insp is not None:
         if st.form_submit_button("Apply mapping and clean", type="primary"):
             roles = {r: (c if c != none else None) for r, c in picked.items()}
             opts = CleaningOptions(cancellation_prefix=prefix, drop_duplicates=dedup, dayfirst=dayfirst)
-            _save(lambda: build_dataset(upload, target["filename"], mapping=roles, kind=kind, options=opts,
+            _save(lambda: build_dataset(upload, target.filename, mapping=roles, kind=kind, options=opts,
                                         sheet=sheet, id_column=None if id_col == id_options[0] else id_col),
-                  target["filename"])
+                  target.filename)
             st.rerun()
 
 # ---- cleaning report and preview of the current dataset ---------------------------------------------------------

@@ -1,11 +1,13 @@
 """End-to-end in a real browser: Debian's Chromium driven by Playwright, against the app on a free port.
 
-Uploads a CSV, sees the segment table and a plot, the cluster map, and looks up a customer. A screenshot is saved
+Uploads a CSV, sees the segment table and a plot, the cluster map, opens a customer's card by its link (also the
+link saved before the lookup page was split), and the Campaigns page. A screenshot is saved
 to tests/artifacts/ when a step fails. Skipped (with the reason) where Chromium or Playwright is missing.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -72,7 +74,7 @@ def _nav(page, label: str) -> None:
     page.get_by_role("link", name=label).first.click()
 
 
-def test_upload_segments_clusters_lookup(page, server, tmp_path):
+def test_upload_segments_clusters_customer_campaigns(page, server, tmp_path):
     from pipeline.ingest import generate_raw
 
     try:
@@ -92,10 +94,18 @@ def test_upload_segments_clusters_lookup(page, server, tmp_path):
         _nav(page, "Clusters")
         page.get_by_text("Cluster profiles").first.wait_for(timeout=120_000)
         assert page.locator(".js-plotly-plot").count() >= 1
-        # Customer lookup: one customer's card with churn risk and a coupon
-        page.goto(f"{server}/lookup?ws=browser&customer=10001")
+        # Customer: one customer's card with churn risk and a coupon, from a ?customer= link
+        page.goto(f"{server}/customer?ws=browser&customer=10001")
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
         page.get_by_text("Coupon:").first.wait_for()
+        # a link saved before the split (/lookup) lands on the same card
+        page.goto(f"{server}/lookup?ws=browser&customer=10001")
+        page.wait_for_url(re.compile(r"/customer\?.*customer=10001"))
+        page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
+        # Campaigns: a campaign list for all customers, with its download
+        _nav(page, "Campaigns")
+        page.get_by_role("button", name="Build campaign list").click()
+        page.get_by_text("Download CSV").first.wait_for(timeout=120_000)
         assert page.get_by_text("Traceback").count() == 0
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -1,5 +1,5 @@
-"""AppTest: the Customer lookup page through the real router (card, what-if, unknown ids, campaign export,
-coupon catalogue, learned coupon policy, customer tables)."""
+"""AppTest: the Campaigns page through the real router (campaign export, coupon catalogue, learned coupon policy,
+recommender check), on the sample transactions and on a customer table."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ import pytest
 from conftest import dataset
 from pipeline.store import Workspace
 
-PAGE = "pages/lookup.py"
+PAGE = "pages/campaigns.py"
 
 
 def _sample(at):
@@ -27,41 +27,23 @@ def _mall(at):
     return at
 
 
-def _metrics(at) -> dict:
-    return {m.label: m.value for m in at.metric}
-
-
 def test_needs_data_first(at):
     at.switch_page(PAGE).run()
     assert not at.exception and "No data yet" in at.info[0].value
 
 
-@pytest.mark.slow
-def test_card_and_what_if_on_the_sample(at):
-    _sample(at)
-    ids = at.selectbox(key="lookup_customer").options
-    assert len(ids) > 4000
-    pick = ids[0]
-    at.selectbox(key="lookup_customer").set_value(pick).run()
-    assert not at.exception and not at.error
-    m = _metrics(at)
-    for label in ("Segment", "Churn risk", "P(alive)", "Recency (days)", "Orders", "Spend",
-                  "Avg order value", "Days between orders", "Expected next order"):
-        assert label in m, label
-    assert at.query_params["customer"] == pick                    # a shareable link to this card
-    assert at.get("plotly_chart"), "purchase timeline"
-    drivers = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
-    assert len(drivers) == 5
-    assert any("Default churn model" in c.value for c in at.caption)
-    assert any(md.value.startswith("**Coupon:") for md in at.markdown)
-    before = m["Churn risk"]
-    at.number_input(key=f"wi_recency_days_{pick}").set_value(700).run()
-    assert not at.exception
-    after = [x.value for x in at.metric if x.label == "Churn risk"]
-    assert after[0] == before and after[-1] != before and after[-1].endswith("High")   # the card stays, what-if moves
-    segments = [x.value for x in at.metric if x.label == "Segment"]
-    assert segments[-1] in ("At Risk", "Can't Lose Them", "Hibernating")
+def test_four_tabs_on_a_customer_table(at):
+    _mall(at)
+    assert [t.label for t in at.tabs] == ["Campaign export", "Coupon catalogue", "Learned coupon policy",
+                                          "Recommender check"]
+    assert at.radio(key="camp_by").options == ["All customers", "Cluster", "Saved selection"]
+    assert "id" in at.data_editor(key="cat_editor").value.columns
+    assert any("needs transactions" in i.value for i in at.info)          # no recommender on a customer table
 
+
+@pytest.mark.slow
+def test_campaign_export_and_recommender_check_on_the_sample(at):
+    _sample(at)
     # campaign export for the High churn band
     at.radio(key="camp_by").set_value("Churn band").run()
     at.button(key="camp_build").click().run()
@@ -76,40 +58,10 @@ def test_card_and_what_if_on_the_sample(at):
     hits = next(d.value for d in at.dataframe if "method" in d.value.columns)
     assert {"Item-item cosine", "Top sellers"} <= set(hits["method"])
 
-
-@pytest.mark.slow
-def test_unknown_and_one_purchase_customers(at):
-    _sample(at)
-    at.query_params["customer"] = "NO-SUCH-ID"
-    at.run()
-    assert not at.exception
-    assert "not in" in at.error[0].value and "Check the id" in at.error[0].value
-    assert "Segment" in _metrics(at)                                  # the what-if (typical customer) still works
-    ws = Workspace(at.session_state["workspace_id"])
-    tx = ws.load_dataset(at.session_state["dataset_id"]).transactions
-    orders = tx.groupby("customer_id")["invoice_id"].nunique()
-    one = str(orders[orders == 1].index[0])
-    at.selectbox(key="lookup_customer").set_value(one).run()
-    assert not at.exception and not at.error
-    assert _metrics(at)["Days between orders"] == "–"
-    assert any("One purchase" in i.value for i in at.info)
-
-
-def test_customer_table_card_what_if_and_unknown_id(at):
-    _mall(at)
-    at.query_params["customer"] = "9999"
-    at.run()
-    assert not at.exception and "not in" in at.error[0].value and "0001" in at.error[0].value
-    at.selectbox(key="lookup_customer").set_value("0001").run()
-    assert not at.exception and not at.error
-    assert any(md.value.startswith("**Cluster ") for md in at.markdown)
-    assert any("learned policy" in i.value for i in at.info)
-    key = "wi_Annual Income (k$)_0001"
-    first = [x.value for x in at.metric if x.label == "Cluster"][-1]
-    at.number_input(key=key).set_value(130).run()
-    at.number_input(key="wi_Spending Score (1-100)_0001").set_value(95).run()
-    assert not at.exception
-    assert [x.value for x in at.metric if x.label == "Cluster"][-1] != first
+    # the list is kept for this dataset across page switches
+    at.switch_page("pages/customer.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception and any("coupon_code" in d.value.columns for d in at.dataframe)
 
 
 def test_catalogue_upload_errors_and_restore(at):
@@ -118,7 +70,7 @@ def test_catalogue_upload_errors_and_restore(at):
     at.run()
     assert not at.exception
     assert "coupon catalogue" in at.error[0].value and "kind" in at.error[0].value
-    assert len(at.tabs) == 5 and "Cluster" in _metrics(at)                          # the rest of the page is drawn
+    assert len(at.tabs) == 4 and at.button(key="camp_build") and at.radio(key="learn_src")  # the rest is drawn
     ws = Workspace(at.session_state["workspace_id"])
     assert ws.read_json("coupon_catalogue") is None                                   # nothing saved
     at.file_uploader(key="cat_upload").upload("empty.csv", b"", "text/csv")

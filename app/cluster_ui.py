@@ -1,0 +1,109 @@
+"""Streamlit inputs and tables of the Clusters page: the clustering settings, the new-customer inputs, the
+cluster-profile editor and the sequence-embedding tab. Clustering itself is ``pipeline.cluster`` (through the
+cached loaders in :mod:`app.state`); figures are :mod:`app.cluster_charts`."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import cluster_charts as charts
+from app import keys, state
+from pipeline.cluster import LOG_MODES, METHODS, ClusterInput, ClusterRun, NewCustomer, assign_new
+from pipeline.cluster.sequences import compare_with_rfm, comparison_maps
+from pipeline.config import HORIZON_DAYS, ClusterConfig, SequenceConfig
+from pipeline.errors import DataError
+from pipeline.store import Dataset
+
+__all__ = ["settings_inputs", "new_customer", "profile_editor", "sequence_tab"]
+
+_MAPS = {"auto": "auto (2 features as they are, else PCA)", "pca": "PCA", "tsne": "t-SNE (≤ 20k customers)"}
+
+
+def settings_inputs(inp: ClusterInput, dataset_id: str) -> state.ClusterSettings:
+    """Features, algorithm, map and transform options (k is chosen after the sweep)."""
+    c1, c2, c3 = st.columns([3, 1, 1])
+    features = c1.multiselect("Features", inp.features, default=inp.default_features, key=f"clu_features_{dataset_id}")
+    method = c2.selectbox("Algorithm", list(METHODS), format_func=lambda m: METHODS[m].label, key="clu_method",
+                          help="  \n".join(f"**{m.label}**: {m.note}" for m in METHODS.values()))
+    projections = ["auto", "pca"] + (["tsne"] if len(inp.table) <= ClusterConfig().tsne_max else [])
+    projection = c3.selectbox("Map", projections, key=f"clu_projection_{dataset_id}", format_func=_MAPS.get)
+    with st.expander("Transform options"):
+        log = st.radio("Log transform", list(LOG_MODES), index=list(LOG_MODES).index(inp.default_log),
+                       format_func=LOG_MODES.get, horizontal=True, key=f"clu_log_{dataset_id}")
+        scale = st.toggle("Standardise numeric features", value=True, key="clu_scale")
+        categorical = st.multiselect("Treat as categories (one-hot)", features, key=f"clu_cat_{dataset_id}",
+                                     help="Integer codes such as education level; text columns are one-hot anyway.")
+    return state.ClusterSettings(tuple(features), method, log, scale, tuple(categorical), map=projection)
+
+
+def new_customer(run: ClusterRun, dataset_id: str) -> NewCustomer | None:
+    """Inputs for a new customer (medians to start) and, when switched on, the cluster they belong to."""
+    on = st.toggle("Show a new customer", key="clu_new_on")
+    tf, cols = run.transformer, st.columns(3)
+    values = {f: cols[i % 3].number_input(f, value=float(tf.medians_[f]), key=f"clu_new_{dataset_id}_{f}")
+              for i, f in enumerate(tf.numeric_)}
+    values |= {f: cols[i % 3].selectbox(f, tf.categories_[f], key=f"clu_new_{dataset_id}_{f}")
+               for i, f in enumerate(tf.categorical_, start=len(tf.numeric_))}
+    if not on:
+        return None
+    try:
+        new = assign_new(run.fit.model, tf, values, run.cmap)
+    except DataError as e:
+        st.error(str(e), icon=":material/error:")
+        return None
+    names = dict(zip(run.profiles["cluster"], run.profiles["name"]))
+    st.success(f"This customer belongs to cluster {new.cluster}: {names[new.cluster]} (the star).")
+    return new
+
+
+def profile_editor(run: ClusterRun, signature: str) -> pd.DataFrame:
+    """The cluster profiles, coloured like the map, with the names editable; returns the edited table."""
+    colours = charts.cluster_colours(run.profiles["cluster"])
+    styled = run.profiles.style.apply(lambda col: [f"background-color: {colours[c]}; color: white" for c in col],
+                                      subset=["cluster"])
+    return st.data_editor(styled, hide_index=True, key=keys.cluster_names_editor(signature), width="stretch",
+                          disabled=[c for c in run.profiles.columns if c != "name"], column_config={
+                              **{f: st.column_config.NumberColumn(format="%.2f") for f in run.transformer.numeric_},
+                              "name": st.column_config.TextColumn("name (click to rename)", max_chars=60),
+                              "share": st.column_config.NumberColumn(format="percent"),
+                              "revenue_share": st.column_config.NumberColumn(format="percent")})
+
+
+def _sequence_form() -> tuple[str, int, int, bool]:
+    with st.form("clu_seq"):
+        c1, c2, c3 = st.columns(3)
+        freq = c1.radio("Periods", ["M", "W"], horizontal=True, key="clu_seq_freq",
+                        format_func={"M": "monthly (last 12 × 30 days)", "W": "weekly (last 26 × 7 days)"}.get)
+        epochs = c2.number_input("Epochs", 2, 300, SequenceConfig().epochs, key="clu_seq_epochs")
+        k_seq = c3.number_input("Clusters k (both methods)", 2, 10, SequenceConfig().k, key="clu_seq_k")
+        train = st.form_submit_button("Train the GRU autoencoder and compare", type="primary")
+    st.caption("Each customer's spend and order count per period → GRU autoencoder → 4-d embedding → K-Means, "
+               "against K-Means on log RFM; 3 seeds for stability. A minute or so on a few thousand customers.")
+    return freq, int(epochs), int(k_seq), train
+
+
+def sequence_tab(ds: Dataset) -> None:
+    """Sequence embeddings vs K-Means on RFM; TensorFlow is imported only when the button is pressed."""
+    if ds.kind != "transactions":
+        st.info("Sequence embeddings need transactions (purchases over time); this dataset is a customer table.")
+        return
+    freq, epochs, k_seq, train = _sequence_form()
+    results = st.session_state.setdefault(keys.SEQUENCE_RESULTS, {})
+    skey = (state.dataset_key(), freq, epochs, k_seq)
+    if train:
+        bar = st.progress(0.0, text="Loading TensorFlow…")
+        try:
+            cmp = compare_with_rfm(ds.transactions, k=k_seq, freq=freq, epochs=epochs,
+                                   progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+            results[skey] = state.SequenceRun(cmp, comparison_maps(cmp, ds.transactions))
+        except DataError as e:
+            st.error(str(e), icon=":material/error:")
+    if skey in results:
+        seq = results[skey]
+        st.dataframe(seq.comparison.table, hide_index=True, key="clu_seq_table", column_config={
+            c: st.column_config.NumberColumn(format="%.3f") for c in seq.comparison.table.columns[3:]})
+        st.caption("Silhouette/DB/CH in each method's own space, then (_rfm) in the common RFM space; stability "
+                   f"= mean adjusted Rand index across seeds; churn = no purchase in the last {HORIZON_DAYS} days.")
+        st.dataframe(seq.comparison.per_cluster, hide_index=True, key="clu_seq_clusters")
+        for col, method in zip(st.columns(2), seq.comparison.table["method"]):
+            col.plotly_chart(charts.comparison_figure(seq.maps, method), width="stretch")

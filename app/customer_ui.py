@@ -1,0 +1,147 @@
+"""Streamlit drawing shared by the Customer and Campaigns pages: the scoring context (with its guard), the customer
+card, the coupon boxes and the what-if inputs. Results come from ``pipeline.customer``; nothing is computed here.
+Text from the data goes through :func:`app.ui.md` (escaped Markdown)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app import state, ui
+from app.ui import md, money
+from pipeline.customer import CouponSetup
+from pipeline.errors import DataError
+
+__all__ = ["scoring_context", "coupon_box", "learned_box", "card", "what_if_values", "what_if_result"]
+
+
+def scoring_context() -> Any:
+    """The current dataset's profile context with the workspace's coupon catalogue and this session's learned
+    policy; draws the catalogue warning and the context's notes, and stops the page if it cannot be built."""
+    catalogue, warning = state.coupon_catalogue()
+    if warning:
+        st.warning(warning, icon=":material/warning:")
+    try:
+        base = state.profile_context()
+    except DataError as e:
+        st.error(str(e), icon=":material/error:")
+        st.stop()
+    _, learned = state.active_learned()
+    ctx = base.with_coupons(CouponSetup.load(catalogue, learned=learned.applied() if learned else None))
+    for note in ctx.notes:
+        st.info(note, icon=":material/info:")
+    return ctx
+
+
+def coupon_box(coupon: dict) -> None:
+    """The expected-value coupon and its reason."""
+    with st.container(border=True):
+        st.markdown(f"**Coupon: {md(coupon['coupon_name'])}** · expected value {coupon['expected_value']:+.2f}")
+        st.caption(md(coupon["reason"]))
+
+
+def learned_box(rec: dict | None) -> None:
+    """The learned policy's coupon (acceptance × value) and its reason, if there is one."""
+    if rec:
+        with st.container(border=True):
+            st.markdown(f"**Learned policy: {md(rec['coupon'])}** · acceptance × value = {rec['expected_value']:.2f}")
+            st.caption(md(rec["reason"]))
+
+
+def _transaction_metrics(p) -> None:
+    s, v, h = p.scores, p.value, p.habits
+    nxt = v["next_order_date"]
+    ui.metrics_row({"Segment": p.segment, "Churn risk": f"{p.churn_probability:.0%} · {p.risk_band}",
+                    "P(alive)": f"{v['p_alive']:.0%}", "Expected next order":
+                    "none expected" if pd.isna(nxt) else str(pd.Timestamp(nxt).date())})
+    ui.metrics_row({"Recency (days)": f"{s['recency_days']:.0f} · R{s['r_score']}",
+                    "Orders": f"{s['frequency']:.0f} · F{s['f_score']}",
+                    "Spend": f"{money(s['monetary'])} · M{s['m_score']}",
+                    "Avg order value": money(h["avg_order_value"]),
+                    "Days between orders": "–" if h["mean_days_between"] is None else f"{h['mean_days_between']:.0f}"})
+    ui.metrics_row({f"Expected orders ({v['horizon_days']} d)": f"{v['expected_orders']:.2f}",
+                    f"Expected spend ({v['horizon_days']} d)": money(v["expected_spend"]),
+                    "First order": str(pd.Timestamp(h["first_purchase"]).date()),
+                    "Last order": str(pd.Timestamp(h["last_purchase"]).date())})
+    likely = ", ".join(p.next_items["item"].astype(str)) if len(p.next_items) else "–"
+    st.markdown(f"**Cluster {p.cluster}**: {md(p.cluster_name)} · **Likely next**: {md(likely)}")
+    coupon_box(p.coupon)
+
+
+def _timeline(p) -> None:
+    fig = px.bar(p.timeline, x="date", y="amount", color="top_category", hover_data=["invoice_id", "lines"],
+                 title="Purchase timeline (one bar per order)", labels={"amount": "order value"})
+    span = (p.timeline["date"].max() - p.timeline["date"].min()).days
+    fig.update_traces(width=86_400_000 * max(1, span / 80))          # bar width in ms: visible on long spans
+    st.plotly_chart(fig, width="stretch", key="lookup_timeline")
+    tops = [t for t in (p.top_categories, p.top_products) if len(t)]
+    for col, table in zip(st.columns(max(len(tops), 1)), tops):
+        col.dataframe(table, hide_index=True)
+
+
+def _drivers(p) -> None:
+    if not p.drivers.empty:
+        st.markdown("**Main drivers of the prediction for this customer**, compared with an average customer "
+                    f"(positive = pushes towards {'churn' if p.kind == 'transactions' else 'the predicted class'})")
+        st.dataframe(p.drivers.assign(value=p.drivers["value"].astype(str)), hide_index=True, key="lookup_drivers")
+        st.caption(f"Method: {p.drivers.attrs.get('method', '')}. {md(p.churn_model)}")
+    elif p.churn_model:
+        st.caption(md(p.churn_model))
+
+
+def card(p) -> None:
+    """One customer's card (a ``pipeline.customer.CustomerProfile``): metrics, cluster, coupons, notes, timeline,
+    drivers of the prediction and the expected value of every coupon."""
+    if p.kind == "transactions":
+        _transaction_metrics(p)
+    else:
+        st.markdown(f"**Cluster {p.cluster}**: {md(p.cluster_name)}")
+        if p.prediction:
+            ui.metrics_row({f"Predicted {p.prediction['target']}":
+                            f"{p.prediction['predicted']} ({p.prediction['probability']:.0%})"})
+        st.dataframe(pd.DataFrame([p.attributes]).astype(str), hide_index=True)
+    learned_box(p.learned_coupon)
+    for note in p.notes:
+        st.info(note, icon=":material/info:")
+    if p.kind == "transactions":
+        _timeline(p)
+    _drivers(p)
+    if len(p.candidates):
+        with st.expander("Expected value of every coupon"):
+            st.dataframe(p.candidates, hide_index=True)
+
+
+def what_if_values(specs: list[dict], cid: str | None) -> dict:
+    """One input per what-if spec (``pipeline.customer.what_if_inputs``), four to a row; returns their values."""
+    values, cols = {}, st.columns(min(4, max(len(specs), 1)))
+    for i, s in enumerate(specs):
+        key = f"wi_{s['name']}_{cid or 'new'}"
+        with cols[i % len(cols)]:
+            if s["kind"] == "number":
+                values[s["name"]] = st.number_input(s["label"], s["min"], s["max"], s["value"], s["step"],
+                                                    format=s["format"], key=key)
+            else:
+                values[s["name"]] = st.selectbox(s["label"], s["options"], key=key,
+                                                 index=s["options"].index(s["value"]) if s["value"] in s["options"] else 0)
+    return values
+
+
+def what_if_result(res) -> None:
+    """The what-if outcome (``pipeline.customer.WhatIfResult``): segment, cluster, churn, value and coupons."""
+    shown = {"Segment": res.segment} if res.segment else {}
+    shown["Cluster"] = "–" if res.cluster is None else str(res.cluster)
+    if res.churn_probability is not None:
+        shown |= {"Churn risk": f"{res.churn_probability:.0%} · {res.risk_band}",
+                  "P(alive)": f"{res.value['p_alive']:.0%}", "Expected spend": money(res.value["expected_spend"])}
+    if res.prediction:
+        shown[f"Predicted {res.prediction['target']}"] = f"{res.prediction['predicted']} ({res.prediction['probability']:.0%})"
+    ui.metrics_row(shown)
+    if res.cluster is not None:
+        st.caption(f"Cluster {res.cluster}: {md(res.cluster_name)}")
+    if res.coupon:
+        coupon_box(res.coupon)
+    learned_box(res.learned_coupon)
+    for note in res.notes:
+        st.caption(md(note))

@@ -1,0 +1,55 @@
+"""Every ``st.session_state`` key and URL query parameter the app uses, named once.
+
+Pages and app modules refer to these constants, never to string literals. A key belongs here when code reads,
+writes or pops it through ``st.session_state`` (including widget keys whose value code sets or resets); a widget
+key that only gives a widget its identity stays at the widget. What is stored under a key is described on the
+right; the stored types live in :mod:`app.state`.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "WORKSPACE", "DATASET", "AUTHED", "UPLOAD_DONE", "STAGED", "LAST_MESSAGE", "SELECTION", "MODEL",
+    "LAB_RESULTS", "SEQUENCE_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR", "cluster_names_editor", "CUSTOMER_ID",
+    "CAMPAIGN_RESULT", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
+    "WORKSPACE_PARAM", "CUSTOMER_PARAM",
+]
+
+# ---- workspace, dataset, login (app/state.py, app/ui.py) ---------------------------------------------------------
+WORKSPACE = "workspace_id"              # str: this browser's workspace id (mirrored in the URL as ?ws=)
+DATASET = "dataset_id"                  # str | None: id of the dataset picked in the sidebar
+AUTHED = "authenticated"                # bool: the password of the optional login was given
+
+# ---- upload (pages/upload.py) --------------------------------------------------------------------------------------
+UPLOAD_DONE = "upload_done"             # str: file_id of the last processed upload, so reruns don't redo it
+STAGED = "staged_upload"                # state.UploadTarget | None: a failed upload waiting for a mapping fix
+LAST_MESSAGE = "last_message"           # state.Message: the outcome of the last load, shown once
+
+# ---- clusters (pages/clusters.py) ----------------------------------------------------------------------------------
+SELECTION = "cluster_selection"         # list[str]: customer ids picked on the cluster map
+SEQUENCE_RESULTS = "sequence_results"   # {(dataset key, settings): state.SequenceRun}: this session's autoencoders
+CLUSTER_K = "clu_k"                     # int: the k input (a widget), reset to the sweep's recommendation
+CLUSTER_K_FOR = "clu_k_for"             # (dataset key, settings json, recommended k) CLUSTER_K was last reset for
+
+
+def cluster_names_editor(signature: str) -> str:
+    """Key of the cluster-profile editor of one clustering (a widget), popped after names are saved."""
+    return f"clu_profiles_{signature}"
+
+
+# ---- model lab (pages/model_lab.py) --------------------------------------------------------------------------------
+LAB_RESULTS = "lab_results"             # {dataset key: state.LabRun}: this session's model comparisons
+MODEL = "active_model"                  # str: id of the saved model made active for the Customer page
+
+# ---- customer (pages/customer.py) ----------------------------------------------------------------------------------
+CUSTOMER_ID = "lookup_customer"         # str | None: the customer id picker (a widget)
+
+# ---- campaigns (pages/campaigns.py) --------------------------------------------------------------------------------
+CAMPAIGN_RESULT = "camp_result"         # state.CampaignResult: the last campaign list built, with its dataset key
+CATALOGUE_UPLOAD_ID = "cat_upload_id"   # str: file_id of the last catalogue upload handled
+CATALOGUE_UPLOAD_MESSAGE = "cat_upload_msg"  # state.Message: the outcome of that catalogue upload
+LEARNED = "learned_policy"              # {source key: state.LearnedPolicy}: this session's learned coupon policies
+LEARNED_PICK = "learned_pick"           # str: source key of the learned policy in use (Customer and Campaigns)
+
+# ---- URL query parameters --------------------------------------------------------------------------------------------
+WORKSPACE_PARAM = "ws"                  # ?ws=<workspace id>: a bookmark finds the workspace again
+CUSTOMER_PARAM = "customer"             # ?customer=<id>: a link to one customer's card on the Customer page
