@@ -59,7 +59,7 @@ def create_key(session: Session, name: str, scopes: list[str], rate_per_second: 
 
 def list_keys(session: Session) -> list[dict]:
     rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
-    return [{"name": k.name, "prefix": k.prefix + "…", "scopes": k.scopes, "rate_per_second": k.rate_per_second,
+    return [{"name": k.name, "prefix": k.prefix + "...", "scopes": k.scopes, "rate_per_second": k.rate_per_second,
              "created_at": k.created_at.isoformat(timespec="seconds"),
              "revoked_at": k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else None} for k in rows]
 

@@ -1,0 +1,287 @@
+"""Behaviour of the scoring service through FastAPI's TestClient, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pipeline.campaign import in_control_group
+from service_support import ALL_SCOPES, database, make_key, small_scorer
+
+
+@dataclass
+class Env:
+    client: TestClient
+    keys: dict[str, str]
+    url: str
+
+    def h(self, who: str = "all") -> dict:
+        return {"Authorization": f"Bearer {self.keys[who]}"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def env(request, tmp_path):
+    from service.core.config import Settings
+    from service.main import create_app
+
+    with database(request.param, tmp_path) as url:
+        keys = {"all": make_key(url, "all"), "reader": make_key(url, "reader", ["read"]),
+                "slow": make_key(url, "slow", ALL_SCOPES, rate=1.0)}
+        settings = Settings(database_url=url, rate_limit_burst=3, max_body_bytes=200_000, log_requests=True)
+        with TestClient(create_app(settings, scorer=small_scorer())) as client:
+            yield Env(client, keys, url)
+
+
+def ids(n: int = 5) -> list[str]:
+    return small_scorer().model.table.index[:n].tolist()
+
+
+def loc(resp) -> list:
+    return [e["loc"] for e in resp.json()["detail"]]
+
+
+# ----------------------------------------------------------------------------------------------- auth
+
+def test_health_is_public_and_auth_codes(env):
+    c = env.client
+    assert c.get("/health").json()["status"] == "ok"
+    cid = ids(1)[0]
+    r = c.get(f"/customers/{cid}")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert c.get(f"/customers/{cid}", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert c.get(f"/customers/{cid}", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert c.get(f"/customers/{cid}", headers=env.h("reader")).status_code == 200
+    r = c.post("/score", json={"recency_days": 10}, headers=env.h("reader"))
+    assert r.status_code == 403 and "'score' scope" in r.json()["detail"]
+
+
+def test_revoked_key_is_refused(env):
+    from service.core.db import make_engine, session_factory
+    from service.keys import revoke_key
+
+    cid = ids(1)[0]
+    assert env.client.get(f"/customers/{cid}", headers=env.h("reader")).status_code == 200
+    engine = make_engine(env.url)
+    with session_factory(engine)() as s:
+        assert revoke_key(s, "reader")
+    engine.dispose()
+    assert env.client.get(f"/customers/{cid}", headers=env.h("reader")).status_code == 401
+
+
+def test_rate_limit_429(env):
+    cid = ids(1)[0]
+    codes = [env.client.get(f"/customers/{cid}", headers=env.h("slow")).status_code for _ in range(6)]
+    assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
+    r = env.client.get(f"/customers/{cid}", headers=env.h("slow"))
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+# ----------------------------------------------------------------------------------------------- customers
+
+def test_card_and_unknown_customer(env):
+    cid = ids(1)[0]
+    card = env.client.get(f"/customers/{cid}", headers=env.h()).json()
+    expected = small_scorer().model.table.loc[cid]
+    assert card["customer_id"] == cid and card["segment"] == expected["segment"]
+    assert card["scores"]["r_score"] == expected["r_score"] and card["risk_band"] in ("Low", "Medium", "High")
+    assert 0 <= card["churn_probability"] <= 1 and card["drivers"] and card["coupon"]["reason"]
+    assert card["source"] == "dataset" and "population" in card["scoring"]
+    r = env.client.get("/customers/no-such-id", headers=env.h())
+    assert r.status_code == 404 and "no-such-id" in r.json()["detail"]
+
+
+def test_transactions_rescore_existing_and_create_new(env):
+    c, cid = env.client, ids(2)[1]
+    before = c.get(f"/customers/{cid}", headers=env.h()).json()
+    r = c.post(f"/customers/{cid}/transactions", headers=env.h(), json={"transactions": [
+        {"date": "2024-12-30T10:00:00", "amount": 120.5, "invoice_id": "W1", "product_id": "P1"},
+        {"date": "2024-12-30T10:00:00", "quantity": 2, "unit_price": 3.25, "invoice_id": "W1"},
+        {"date": "2024-12-31", "amount": -10.0, "invoice_id": "R1"}]})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["stored"] == 3 and len(body["transaction_ids"]) == 3
+    after = body["card"]
+    assert after["scores"]["frequency"] == before["scores"]["frequency"] + 1
+    assert after["scores"]["monetary"] == pytest.approx(before["scores"]["monetary"] + 127.0)
+    assert after["api_transactions"] == 3 and after["source"] == "dataset+api"
+    assert c.get(f"/customers/{cid}", headers=env.h()).json() == after        # stored card, any worker
+    new = c.post("/customers/web-0001/transactions", headers=env.h(),
+                 json={"transactions": [{"date": "2024-11-02", "amount": 40}]})
+    assert new.status_code == 201
+    card = new.json()["card"]
+    assert card["source"] == "api" and card["scores"]["frequency"] == 1 and card["segment"]
+    assert c.get("/customers/web-0001", headers=env.h()).json()["segment"] == card["segment"]
+    only_return = c.post("/customers/web-0002/transactions", headers=env.h(),
+                         json={"transactions": [{"date": "2024-11-02", "amount": -5}]})
+    assert only_return.status_code == 409 and "return" in only_return.json()["detail"]
+
+
+@pytest.mark.parametrize("line, field", [
+    ({"date": "2024-01-01", "amount": 5, "colour": "red"}, "colour"),
+    ({"date": "2024-01-01", "amount": "five"}, "amount"),
+    ({"date": "not a date", "amount": 5}, "date"),
+    ({"date": "1969-12-31", "amount": 5}, "date"),
+    ({"amount": 5}, "date"),
+    ({"date": "2024-01-01", "amount": 5e9}, "amount"),
+    ({"date": "2024-01-01", "quantity": 2}, "amount"),
+    ({"date": "2024-01-01", "amount": 0}, "amount"),
+    ({"date": "2024-01-01", "quantity": 1, "unit_price": -3}, "unit_price"),
+    ({"date": "2024-01-01", "amount": 5, "invoice_id": ""}, "invoice_id"),
+])
+def test_bad_transaction_lines_name_the_field(env, line, field):
+    r = env.client.post(f"/customers/{ids(1)[0]}/transactions", headers=env.h(), json={"transactions": [line]})
+    assert r.status_code == 422
+    text = json.dumps(r.json())
+    assert field in text, text
+
+
+def test_future_dates_bodies_and_encodings(env):
+    c, url = env.client, f"/customers/{ids(1)[0]}/transactions"
+    tomorrow = (datetime.now(timezone.utc) + timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%S")
+    later = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%d")
+    assert c.post(url, headers=env.h(), json={"transactions": [{"date": tomorrow, "amount": 1}]}).status_code == 201
+    r = c.post(url, headers=env.h(), json={"transactions": [{"date": later, "amount": 1}]})
+    assert r.status_code == 422 and ["body", "transactions", 0, "date"] in loc(r)
+    assert c.post(url, headers=env.h(), json={"transactions": []}).status_code == 422
+    assert c.post(url, headers=env.h(), json={"purchases": []}).status_code == 422
+    big = b'{"transactions": [' + b",".join([b'{"date": "2024-01-01", "amount": 1}'] * 400_000) + b"]}"
+    r = c.post(url, headers=env.h() | {"content-type": "application/json"}, content=big)      # ~13 MB
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    r = c.post(url, headers=env.h() | {"content-type": "application/json"},
+               content=b'{"transactions": [{"date": "2024-01-01", "amount": 1, "product_id": "\xff\xfe"}]}')
+    assert 400 <= r.status_code < 500
+    r = c.post(url, headers=env.h() | {"content-type": "application/json"}, content=b"{not json")
+    assert r.status_code == 422
+    r = c.get("/customers/" + "x" * 65, headers=env.h())
+    assert r.status_code == 422 and ["path", "customer_id"] in loc(r)
+
+
+# ----------------------------------------------------------------------------------------------- score
+
+def test_score_what_if(env):
+    c = env.client
+    r = c.post("/score", headers=env.h(), json={"recency_days": 300, "frequency": 1, "monetary": 20})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["inputs"]["recency_days"] == 300 and body["segment"] and body["risk_band"] in ("Low", "Medium",
+                                                                                               "High")
+    loyal = c.post("/score", headers=env.h(), json={"recency_days": 2, "frequency": 40, "monetary": 5000}).json()
+    assert loyal["churn_probability"] < body["churn_probability"]
+    cid = ids(1)[0]
+    own = c.post("/score", headers=env.h(), json={"customer_id": cid}).json()
+    assert own["segment"] == small_scorer().model.table.loc[cid, "segment"]
+    r = c.post("/score", headers=env.h(), json={"recency_days": -4})
+    assert r.status_code == 422 and ["body", "recency_days"] in loc(r)
+    r = c.post("/score", headers=env.h(), json={"attributes": {"income": 5}})
+    assert r.status_code == 422 and ["body", "attributes"] in loc(r)
+    assert c.post("/score", headers=env.h(), json={"customer_id": "nobody"}).status_code == 404
+
+
+# ----------------------------------------------------------------------------------------------- coupons
+
+def _campaign(c, h, cid="spring", **body):
+    r = c.put(f"/campaigns/{cid}", headers=h, json={"name": "Spring", **body})
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def test_issue_is_idempotent_with_control_group_and_counts(env):
+    c, h = env.client, env.h()
+    _campaign(c, h, control_share=0.3)
+    answers = {}
+    for cid in ids(40):
+        first = c.post("/coupons/issue", headers=h, json={"customer_id": cid, "campaign": "spring"}).json()
+        again = c.post("/coupons/issue", headers=h, json={"customer_id": cid, "campaign": "spring"}).json()
+        assert {k: v for k, v in again.items() if k != "replayed"} == {k: v for k, v in first.items()
+                                                                        if k != "replayed"}
+        assert again["replayed"] and not first["replayed"]
+        assert (first["outcome"] == "control") == in_control_group(cid, "spring", 0.3)
+        assert (first["code"] is not None) == (first["outcome"] == "issued")
+        answers[cid] = first
+    stats = c.get("/campaigns/spring", headers=h).json()
+    outcomes = [a["outcome"] for a in answers.values()]
+    assert stats["decisions"] == 40 and stats["control"] == outcomes.count("control")
+    assert stats["issued"] == outcomes.count("issued") and stats["treated"] == 40 - stats["control"]
+    codes = [a["code"] for a in answers.values() if a["code"]]
+    assert len(codes) == len(set(codes))
+
+
+def test_budget_audience_and_redeem(env):
+    c, h = env.client, env.h()
+    _campaign(c, h, "small", control_share=0, max_coupons=2)
+    got = [c.post("/coupons/issue", headers=h, json={"customer_id": cid, "campaign": "small"}).json()
+           for cid in ids(30)]
+    issued = [g for g in got if g["outcome"] == "issued"]
+    assert len(issued) == 2
+    assert any("budget used up" in g["reason"] for g in got if g["outcome"] == "no_coupon")
+    assert c.get("/campaigns/small", headers=h).json()["coupons_left"] == 0
+    code = issued[0]["code"]
+    r = c.post(f"/coupons/{code}/redeem", headers=h, json={"order_amount": 1.0})
+    if issued[0]["min_spend"] > 1.0:
+        assert r.status_code == 422 and ["body", "order_amount"] in loc(r)
+    ok = c.post(f"/coupons/{code}/redeem", headers=h, json={"order_amount": 500.0})
+    assert ok.status_code == 200 and ok.json()["code"] == code
+    again = c.post(f"/coupons/{code}/redeem", headers=h, json={"order_amount": 500.0})
+    assert again.status_code == 409 and "redeemed already" in again.json()["detail"]
+    assert c.post("/coupons/CPN-NOPE/redeem", headers=h, json={"order_amount": 5}).status_code == 404
+    assert c.get("/campaigns/small", headers=h).json()["redeemed"] == 1
+    seg = small_scorer().model.table["segment"].iloc[0]
+    _campaign(c, h, "only", control_share=0, audience={"segments": [seg]})
+    for cid in ids(10):
+        out = c.post("/coupons/issue", headers=h, json={"customer_id": cid, "campaign": "only"}).json()
+        in_audience = small_scorer().model.table.loc[cid, "segment"] == seg
+        assert in_audience or ("audience" in out["reason"] and out["outcome"] == "no_coupon")
+    assert c.get("/campaigns/only", headers=h).json()["excluded"] == sum(
+        small_scorer().model.table.loc[ids(10), "segment"] != seg)
+
+
+def test_campaign_errors(env):
+    c, h = env.client, env.h()
+    r = c.post("/coupons/issue", headers=h, json={"customer_id": ids(1)[0], "campaign": "missing"})
+    assert r.status_code == 404 and "PUT /campaigns/missing" in r.json()["detail"]
+    _campaign(c, h, "x")
+    assert c.post("/coupons/issue", headers=h, json={"customer_id": "nobody", "campaign": "x"}).status_code == 404
+    r = c.put("/campaigns/y", headers=h, json={"name": "Y", "audience": {"segments": ["Kings"]}})
+    assert r.status_code == 422 and ["body", "audience", "segments", 0] in loc(r)
+    r = c.put("/campaigns/y", headers=h, json={"name": "Y", "control_share": 2})
+    assert r.status_code == 422 and ["body", "control_share"] in loc(r)
+    assert c.put("/campaigns/y", headers=env.h("reader"), json={"name": "Y"}).status_code == 403
+    assert c.get("/campaigns/nope", headers=h).status_code == 404
+
+
+# ----------------------------------------------------------------------------------------------- observability
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_one_log_line_per_request_without_customer_data_and_metrics(env):
+    cap = _Capture()
+    logger = logging.getLogger("service.requests")
+    logger.addHandler(cap)
+    try:
+        cid = ids(1)[0]
+        env.client.get(f"/customers/{cid}", headers=env.h())
+        env.client.post(f"/customers/{cid}/transactions", headers=env.h(),
+                        json={"transactions": [{"date": "2024-12-01", "amount": 777.77}]})
+    finally:
+        logger.removeHandler(cap)
+    lines = [json.loads(x) for x in cap.lines]
+    assert len(lines) == 2
+    assert lines[0]["route"] == "/customers/{customer_id}" and lines[0]["status"] == 200
+    assert lines[1]["route"] == "/customers/{customer_id}/transactions" and lines[1]["key"] == "all"
+    assert all(set(x) >= {"method", "route", "status", "ms", "key"} for x in lines)
+    assert cid not in "".join(cap.lines) and "777" not in "".join(cap.lines)
+    text = env.client.get("/metrics").text
+    assert 'segments_http_requests_total{method="GET",route="/customers/{customer_id}",status="200"}' in text
+    assert "segments_http_request_duration_seconds_bucket" in text and "segments_model_info{" in text
+    assert cid not in text
