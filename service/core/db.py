@@ -9,6 +9,8 @@ key fail for all but one.
 """
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,7 +42,14 @@ def make_engine(url: str) -> Engine:
     def _pragmas(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None           # SQLAlchemy emits BEGIN itself (below)
         cur = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
+        cur.execute("PRAGMA busy_timeout=30000")
+        for _ in range(300):                        # switching to WAL needs a moment alone with a new file
+            try:
+                cur.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                time.sleep(0.1)
+        for pragma in ("synchronous=FULL", "foreign_keys=ON"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
