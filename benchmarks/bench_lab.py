@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import lab  # noqa: E402
+from pipeline.models import lab  # noqa: E402
 from pipeline.ingest import clean_file  # noqa: E402
 from pipeline.models import REGISTRY  # noqa: E402
 

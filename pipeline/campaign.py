@@ -147,22 +147,15 @@ def learned_batch(table: pd.DataFrame, policy: LearnedCouponPolicy,
     Columns the policy knows but the table lacks take the policy's training defaults; the reason says so.
     Returns ``customer_id, coupon_id, coupon_name, expected_value, reason, coupon_code``.
     """
-    vals = {**policy.values, **(values or {})}
-    n, types = len(table), list(policy.coupon_types)
-    frame = pd.DataFrame(index=range(n))
-    missing = [c for c in policy.feature_columns if c not in table.columns]
-    if len(missing) == len(policy.feature_columns):
+    vals = {**policy.values_, **(values or {})}
+    n, types = len(table), list(policy.coupon_types_)
+    missing = [c for c in policy.feature_columns_ if c not in table.columns]
+    if len(missing) == len(policy.feature_columns_):
         raise DataError(f"campaign: none of the learned policy's inputs ({', '.join(missing[:8])}) is a column of "
                         "this table; learn the policy from a response history that describes these customers.")
-    for c in policy.categorical:
-        col = table[c].to_numpy(object) if c in table.columns else np.full(n, policy.defaults[c], dtype=object)
-        frame[c] = pd.Series(col).astype(object).where(pd.notna(col), "(missing)").astype(str).str.strip() \
-            .replace("", "(missing)")
-    for c in policy.numeric:
-        frame[c] = pd.to_numeric(table[c], errors="coerce").to_numpy(float) if c in table.columns \
-            else float(policy.defaults[c])
-    stacked = pd.concat([frame.assign(**{policy.coupon_column: t}) for t in types], ignore_index=True)
-    accept = policy.model.predict_proba(stacked[policy.categorical + policy.numeric])[:, 1].reshape(len(types), n).T
+    people = table.reset_index(drop=True)
+    stacked = pd.concat([people.assign(**{policy.coupon_column_: t}) for t in types], ignore_index=True)
+    accept = policy.predict_proba(stacked)[:, 1].reshape(len(types), n).T
     value = np.array([float(vals.get(t, 1.0)) for t in types])
     ev = accept * value
     best = ev.argmax(axis=1)

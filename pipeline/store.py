@@ -228,7 +228,7 @@ class Workspace:
         except (OSError, json.JSONDecodeError):
             return None
 
-    # ---- model folders (contents written by pipeline.persist) -----------------------------------------------
+    # ---- model folders (contents written by pipeline.models.persist) ----------------------------------------
     @property
     def models_dir(self) -> Path:
         p = self.path / "models"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import dataset
-from pipeline import lab
+from pipeline.models import lab
 from pipeline.store import Workspace
 
 TRAIN = "FormSubmitter:lab_train-Train"

@@ -279,7 +279,7 @@ def small_policy():
 
 def test_learned_policy_recommends_by_acceptance(small_policy):
     pol = small_policy
-    assert (pol.target, pol.coupon_column, pol.coupon_types) == ("accepted", "coupon", ["Coffee", "Dinner"])
+    assert (pol.target_, pol.coupon_column_, pol.coupon_types_) == ("accepted", "coupon", ["Coffee", "Dinner"])
     young, old = pol.recommend({"age": "21"}), pol.recommend({"age": "50plus", "weather": "Rainy"})
     assert young["coupon"] == "Coffee" and old["coupon"] == "Dinner"
     assert young["acceptance"] > 0.6 and "predicted acceptance" in young["reason"]
@@ -288,9 +288,9 @@ def test_learned_policy_recommends_by_acceptance(small_policy):
 
 def test_learned_policy_describes_its_what_if_inputs(small_policy):
     pol = small_policy
-    assert pol.feature_columns == ["age", "weather", "temperature"]
-    assert pol.choices["age"] == ["21", "26", "50plus", "below21"] and pol.choices["temperature"] == (30.0, 80.0)
-    assert pol.defaults["temperature"] == 55.0
+    assert pol.feature_columns_ == ["age", "weather", "temperature"]
+    assert pol.choices_["age"] == ["21", "26", "50plus", "below21"] and pol.choices_["temperature"] == (30.0, 80.0)
+    assert pol.defaults_["temperature"] == 55.0
 
 
 def test_learned_policy_weighs_acceptance_by_value(small_policy):
@@ -302,7 +302,7 @@ def test_learned_policy_weighs_acceptance_by_value(small_policy):
 def test_learned_policy_fast_path_equals_predict_proba(small_policy):
     for person in ({"age": "21"}, {"age": "26", "temperature": 80}, {"age": "never-seen", "temperature": None}):
         fast = small_policy.acceptance(person).to_numpy()
-        slow = small_policy.model.predict_proba(small_policy._frame(person))[:, 1]
+        slow = small_policy.model_.predict_proba(small_policy._frame(person))[:, 1]
         np.testing.assert_allclose(fast, slow, rtol=1e-6)
 
 
@@ -370,4 +370,4 @@ def test_learned_policy_on_in_vehicle_beats_majority_baseline():
     assert model["roc_auc"] >= 0.82 and model["accuracy"] > base["accuracy"] + 0.1
     pol = cp.fit_learned_policy(df, seed=42, n_jobs=1)
     rec = pol.recommend(df.drop(columns=["Y", "coupon"]).iloc[0].to_dict())
-    assert rec["coupon"] in pol.coupon_types and len(rec["table"]) == 5
+    assert rec["coupon"] in pol.coupon_types_ and len(rec["table"]) == 5

@@ -12,12 +12,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import dataset
-from pipeline import lab
+from pipeline.models import lab
 from pipeline import models as zoo
 from pipeline.churn import baseline_churn_score, out_of_time_split
 from pipeline.cli import main
 from pipeline.errors import DataError
-from pipeline.persist import data_hash
+from pipeline.models.persist import data_hash
 from pipeline.ingest import generate_raw, generate_transactions
 from pipeline.store import Dataset, Workspace
 

@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 
 from pipeline.errors import DataError
-from pipeline.metrics import METRIC_COLUMNS, classification_metrics
+from pipeline.models.metrics import METRIC_COLUMNS, classification_metrics
 
 # 10 rows, binary, string labels; labels are passed explicitly so that "churn" is the positive (second)
 # class although it sorts first.

@@ -14,6 +14,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
 from pipeline import models as m
+from pipeline.models.training import _resample
 from pipeline.errors import DataError
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -124,7 +125,7 @@ def test_xgboost_trains_with_brackets_and_lt_in_names():
     names = m.transformed_feature_names(pipe)
     assert not any(ch in n for n in names for ch in "[]<")
     assert "coupon_Restaurant(lt20)" in names and "Income (k$)" in names
-    assert len(m._output_sources(pipe.named_steps["prep"])) == len(names)
+    assert len(m.output_sources(pipe.named_steps["prep"])) == len(names)
 
 
 def test_rare_categories_are_pooled_and_unknown_ones_ignored():
@@ -153,12 +154,12 @@ def test_multiclass_string_labels_use_macro_metrics():
 def test_imbalance_options_touch_training_rows_only():
     X = pd.DataFrame({"x": np.arange(100.0)})
     y = np.array([0] * 80 + [1] * 20)
-    Xd, yd, w = m._resample(X, y, "downsample", 0)
+    Xd, yd, w = _resample(X, y, "downsample", 0)
     assert np.bincount(yd).tolist() == [20, 20] and len(Xd) == 40 and w is None
-    _, _, w = m._resample(X, y, "class_weight", 0)
+    _, _, w = _resample(X, y, "class_weight", 0)
     assert w[y == 0].sum() == pytest.approx(w[y == 1].sum())
     with pytest.raises(DataError, match="imbalance"):
-        m._resample(X, y, "smote", 0)
+        _resample(X, y, "smote", 0)
     Xf, yf = _frame()
     Xtr, ytr, Xte, yte = _split(Xf, 1 - yf)  # training majority is class 1 (84 of 160)
     assert np.bincount(ytr).argmax() == 1

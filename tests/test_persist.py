@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from pipeline import models as m
-from pipeline import persist as ps
+from pipeline.models import persist as ps
 from pipeline.errors import DataError
 
 TINY = m.ZooSettings(forest_trees=15, xgb_trees=30, keras_epochs=3, keras_hidden=(8,), min_rows=10)

@@ -9,7 +9,7 @@ This is the orchestration the Model lab page and the ``churn``/``train`` CLI com
 * **segment** (transactions): the RFM segment. Segments are computed from the R and F scores, so the features
   they are made of are dropped by default (:data:`SEGMENT_LEAKY_FEATURES`) and a leakage note is returned.
 
-Saved models live in ``Workspace.models_dir / <model id>`` written by :mod:`pipeline.persist` (no pickle);
+Saved models live in ``Workspace.models_dir / <model id>`` written by :mod:`pipeline.models.persist` (no pickle);
 the model the customer-lookup page uses is recorded in the workspace JSON document ``active_model``.
 """
 from __future__ import annotations
@@ -24,12 +24,14 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from pipeline import models as zoo
 from pipeline.config import ChurnConfig, LabConfig
 from pipeline.errors import DataError
 from pipeline.exports import to_jsonable
-from pipeline.metrics import METRIC_COLUMNS
-from pipeline.persist import ModelMetadata, build_metadata, load_model, read_metadata, save_model
+from pipeline.models.explain import feature_reference, permutation_importance_table, predict_table
+from pipeline.models.metrics import METRIC_COLUMNS
+from pipeline.models.persist import ModelMetadata, build_metadata, load_model, read_metadata, save_model
+from pipeline.models.training import ScoreBaseline, TrainResult, split_train_test, train_and_evaluate
+from pipeline.models.zoo import REGISTRY, ZooSettings, feature_types
 from pipeline.store import Dataset, Workspace
 
 __all__ = [
@@ -69,7 +71,7 @@ class LabResult:
 
     kind: str
     target: str
-    train: zoo.TrainResult
+    train: TrainResult
     X_train: pd.DataFrame
     y_train: pd.Series
     X_test: pd.DataFrame
@@ -110,13 +112,13 @@ def _step(progress: Progress | None, step: int, total: int, label: str) -> None:
 
 def _n_steps(models: Sequence[str], extra: int = 0) -> int:
     """Progress steps: every model (baselines always run), score baselines, then permutation importance."""
-    names = {n for n, spec in zoo.REGISTRY.items() if spec.baseline} | set(models)
+    names = {n for n, spec in REGISTRY.items() if spec.baseline} | set(models)
     return len(names) + extra + 1
 
 
 def _evaluate(kind: str, target: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
               y_test: pd.Series, models: Sequence[str], imbalance: str, cv_folds: int | None,
-              progress: Progress | None, settings: zoo.ZooSettings | None, types: dict | None,
+              progress: Progress | None, settings: ZooSettings | None, types: dict | None,
               extra: dict | None, lab_settings: dict, info: dict, notes: list[str],
               lab: LabConfig) -> LabResult:
     """Train the zoo, then the permutation importance of the best model; progress counts one step per model."""
@@ -127,14 +129,14 @@ def _evaluate(kind: str, target: str, X_train: pd.DataFrame, y_train: pd.Series,
         if label != "done":                                   # "done" is reported once, after the importance
             _step(progress, step, total, label)
 
-    result = zoo.train_and_evaluate(X_train, y_train, X_test, y_test, list(models), imbalance,
+    result = train_and_evaluate(X_train, y_train, X_test, y_test, list(models), imbalance,
                                     inner if progress else None, cv_folds,
                                     extra, settings=settings, types=types)
     importance = None
     if result.best is not None:
-        label = zoo.REGISTRY[result.best].label
+        label = REGISTRY[result.best].label
         _step(progress, total - 1, total, f"Permutation importance of {label}")
-        importance = zoo.permutation_importance_table(
+        importance = permutation_importance_table(
             result.pipelines[result.best], X_test.reset_index(drop=True)[list(result.feature_types)],
             result.y_test, result.labels, n_repeats=lab.importance_repeats, random_state=lab.random_state,
             max_rows=lab.importance_rows)
@@ -147,7 +149,7 @@ def _evaluate(kind: str, target: str, X_train: pd.DataFrame, y_train: pd.Series,
 def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | None,
                          horizon: int = ChurnConfig.horizon_days, cutoff=None, models: Sequence[str] = (),
                          imbalance: str = "none", cv_folds: int | None = None, progress: Progress | None = None,
-                         *, settings: zoo.ZooSettings | None = None, lab: LabConfig = LabConfig()) -> LabResult:
+                         *, settings: ZooSettings | None = None, lab: LabConfig = LabConfig()) -> LabResult:
     """Out-of-time churn comparison with the majority and BG/NBD baselines.
 
     ``cutoff`` is the test cutoff (default end - H); the training cutoff is ``cutoff - H``.
@@ -156,7 +158,7 @@ def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | Non
 
     _step(progress, 0, _n_steps(models, 1), "Building churn features and labels")
     split = out_of_time_split(transactions, returns, horizon, test_cutoff=cutoff)
-    base = zoo.ScoreBaseline("BG/NBD expected purchases (baseline)", test_score=baseline_churn_score(split.X_test),
+    base = ScoreBaseline("BG/NBD expected purchases (baseline)", test_score=baseline_churn_score(split.X_test),
                              train_score=baseline_churn_score(split.X_train),
                              description="exp(-expected purchases in H) from a BG/NBD fit before the cutoff")
     info = split.info
@@ -171,7 +173,7 @@ def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | Non
 def run_table_comparison(customers: pd.DataFrame, target: str, features: Sequence[str] | None = None,
                          models: Sequence[str] = (), imbalance: str = "none", cv_folds: int | None = None,
                          progress: Progress | None = None, numeric: Sequence[str] = (),
-                         categorical: Sequence[str] = (), *, settings: zoo.ZooSettings | None = None,
+                         categorical: Sequence[str] = (), *, settings: ZooSettings | None = None,
                          lab: LabConfig = LabConfig()) -> LabResult:
     """Predict column ``target`` of a customer table from ``features`` (default :func:`default_features`).
 
@@ -188,8 +190,8 @@ def run_table_comparison(customers: pd.DataFrame, target: str, features: Sequenc
     both = sorted(set(numeric) & set(categorical))
     if both:
         raise DataError(f"Columns {both} are marked both numeric and categorical; choose one for each.")
-    types = zoo.feature_types(customers[features], numeric=numeric, categorical=categorical)
-    X_tr, X_te, y_tr, y_te = zoo.split_train_test(customers[features], customers[target].reset_index(drop=True),
+    types = feature_types(customers[features], numeric=numeric, categorical=categorical)
+    X_tr, X_te, y_tr, y_te = split_train_test(customers[features], customers[target].reset_index(drop=True),
                                                   lab.test_size, settings)
     opts = {"target": target, "features": features, "numeric": list(numeric), "categorical": list(categorical),
             "models": list(models),
@@ -202,7 +204,7 @@ def run_table_comparison(customers: pd.DataFrame, target: str, features: Sequenc
 def run_segment_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | None,
                            models: Sequence[str] = (), imbalance: str = "none", cv_folds: int | None = None,
                            progress: Progress | None = None, rules: pd.DataFrame | None = None,
-                           drop_leaky: bool = True, *, settings: zoo.ZooSettings | None = None,
+                           drop_leaky: bool = True, *, settings: ZooSettings | None = None,
                            lab: LabConfig = LabConfig()) -> LabResult:
     """Predict the RFM segment from behavioural features as of the end of the data.
 
@@ -225,7 +227,7 @@ def run_segment_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | N
         note = ("Leakage: the RFM segment is computed from the R (recency) and F (frequency) scores, and recency "
                 "and frequency are among the features, so the models can read the answer off them. These scores "
                 "say nothing about predicting anything new.")
-    X_tr, X_te, y_tr, y_te = zoo.split_train_test(X, y.reset_index(drop=True), lab.test_size, settings)
+    X_tr, X_te, y_tr, y_te = split_train_test(X, y.reset_index(drop=True), lab.test_size, settings)
     opts = {"drop_leaky": drop_leaky, "models": list(models), "imbalance": imbalance, "cv_folds": cv_folds}
     info = {"n_rows": len(X), "n_train": len(X_tr), "n_test": len(X_te), "features": list(X.columns)}
     return _evaluate("segment", "segment", X_tr, y_tr, X_te, y_te, models, imbalance, cv_folds, progress,
@@ -233,7 +235,7 @@ def run_segment_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | N
 
 
 def run_comparison(dataset: Dataset, options: dict[str, Any], progress: Progress | None = None,
-                   rules: pd.DataFrame | None = None, *, settings: zoo.ZooSettings | None = None) -> LabResult:
+                   rules: pd.DataFrame | None = None, *, settings: ZooSettings | None = None) -> LabResult:
     """Run the comparison the page's ``options`` describe on ``dataset``.
 
     ``options``: ``kind`` (see :data:`TARGET_KINDS`), ``models``, ``imbalance``, ``cv_folds``, and per kind
@@ -299,7 +301,7 @@ def save_lab_model(ws: Workspace, result: LabResult, key: str, name: str,
     """Save fitted model ``key`` of ``result`` as ``name`` in the workspace; returns its id.
 
     Raises DataError for score-only baselines, an unknown key, or a name already taken. The folder appears
-    only when everything is written (``pipeline.persist.save_model`` is atomic).
+    only when everything is written (``pipeline.models.persist.save_model`` is atomic).
     """
     if key not in result.train.pipelines:
         what = "a score, not a fitted model" if key in result.table.index else "not in this comparison"
@@ -315,7 +317,7 @@ def save_lab_model(ws: Workspace, result: LabResult, key: str, name: str,
              "notes": result.notes, "dataset": {"id": dataset.id, "name": dataset.name} if dataset else None}
     types = result.train.feature_types
     meta = build_metadata(key, str(row["model"]), result.target, result.X_train[list(types)], result.y_train,
-                          types, result.train.labels, metrics, reference=zoo.feature_reference(result.X_train, types),
+                          types, result.train.labels, metrics, reference=feature_reference(result.X_train, types),
                           extra=to_jsonable(extra))
     save_model(result.train.pipelines[key], meta, directory)
     return mid
@@ -404,4 +406,4 @@ def score_dataset(pipeline: Pipeline, meta: ModelMetadata, dataset: Dataset) -> 
     if missing:
         raise DataError(f"The dataset lacks the model's feature columns {missing[:5]}; score a dataset with the "
                         "same columns as the one the model was trained on.")
-    return zoo.predict_table(pipeline, X[list(meta.features)], meta.class_labels)
+    return predict_table(pipeline, X[list(meta.features)], meta.class_labels)

@@ -8,17 +8,21 @@ A saved model is a directory::
     part1.keras       a Keras network in the native ``.keras`` format (loaded with ``safe_mode=True``)
 
 Loading never unpickles: the skops file is loaded only when every non-default type in it is on the
-``SAFE_TYPES`` allow-list. Writes go to a temporary sibling directory that is renamed into place.
+``SAFE_TYPES`` allow-list. Writes go to a temporary sibling directory that is renamed into place. Files written
+before the model modules became the ``pipeline.models`` package name their classes by the old module paths;
+loading maps those names to the current ones (:data:`LEGACY_MODULES`) before checking the allow-list.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import math
 import platform
 import shutil
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -33,10 +37,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 
 from pipeline.errors import DataError
-from pipeline.models import KerasMLPClassifier, SubsampledClassifier
+from pipeline.models.estimators import KerasMLPClassifier, SubsampledClassifier
 
 __all__ = [
-    "FORMAT_VERSION", "SAFE_TYPES", "ModelMetadata", "ExternalModel", "build_metadata", "data_hash",
+    "FORMAT_VERSION", "SAFE_TYPES", "LEGACY_MODULES", "ModelMetadata", "ExternalModel", "build_metadata", "data_hash",
     "library_versions", "save_model", "load_model", "version_warnings", "read_metadata",
 ]
 
@@ -47,13 +51,17 @@ META_FILE, SKOPS_FILE = "meta.json", "pipeline.skops"
 #: skops file (a function, an unknown class) makes loading fail before any object is constructed.
 SAFE_TYPES = frozenset({
     "numpy.dtype",
-    "pipeline.models.ToFloat", "pipeline.models.ToText",
-    "pipeline.models.SubsampledClassifier", "pipeline.models.KerasMLPClassifier",
-    "pipeline.persist.ExternalModel",
+    "pipeline.models.estimators.ToFloat", "pipeline.models.estimators.ToText",
+    "pipeline.models.estimators.SubsampledClassifier", "pipeline.models.estimators.KerasMLPClassifier",
+    "pipeline.models.persist.ExternalModel",
     "sklearn.tree._tree.Tree",
     "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.StratifiedKFold", "sklearn.utils._bunch.Bunch",
 })
+
+#: Module paths that saved files may name, written before ``pipeline/models.py`` and ``pipeline/persist.py``
+#: became the ``pipeline.models`` package -> where those classes live now (exact module names only).
+LEGACY_MODULES = {"pipeline.models": "pipeline.models.estimators", "pipeline.persist": "pipeline.models.persist"}
 
 _LIBRARIES = ("scikit-learn", "xgboost", "keras", "tensorflow", "skops", "numpy", "pandas")
 
@@ -266,7 +274,8 @@ def _read_meta(directory: Path) -> dict[str, Any]:
 
 def _load_skops(path: Path) -> Any:
     try:
-        untrusted = sio.get_untrusted_types(file=path)
+        data = _current_module_names(path.read_bytes())
+        untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # zip/JSON damage or an unknown node type
         raise DataError(f"'{path}' is not a readable skops file ({exc}).") from exc
     refused = sorted(set(untrusted) - SAFE_TYPES)
@@ -274,9 +283,39 @@ def _load_skops(path: Path) -> Any:
         raise DataError(f"'{path}' contains types this app does not load: {refused[:5]}. It was not written by "
                         "this app or has been tampered with; nothing was executed. Re-train the model instead.")
     try:
-        return sio.load(path, trusted=untrusted)
+        return sio.loads(data, trusted=untrusted)
     except Exception as exc:
         raise DataError(f"'{path}' could not be loaded ({exc}); re-train and save the model.") from exc
+
+
+def _current_module_names(data: bytes) -> bytes:
+    """The skops archive with class modules of :data:`LEGACY_MODULES` renamed (unchanged bytes if none)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        if not _rename_modules(schema):
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as renamed:
+            for item in archive.infolist():
+                body = json.dumps(schema) if item.filename == "schema.json" else archive.read(item)
+                renamed.writestr(item, body)
+    return out.getvalue()
+
+
+def _rename_modules(node: Any) -> bool:
+    """Rename legacy ``__module__`` values in a skops schema in place; True if any was renamed."""
+    changed = False
+    if isinstance(node, dict):
+        module = node.get("__module__")
+        if isinstance(module, str) and module in LEGACY_MODULES:
+            node["__module__"] = LEGACY_MODULES[module]
+            changed = True
+        for value in node.values():
+            changed = _rename_modules(value) or changed
+    elif isinstance(node, list):
+        for value in node:
+            changed = _rename_modules(value) or changed
+    return changed
 
 
 def _part_path(directory: Path, key: str, spec: Mapping[str, Any], suffix: str) -> Path:

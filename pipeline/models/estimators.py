@@ -1,0 +1,154 @@
+"""Custom scikit-learn estimators of the model zoo: column coercion, a subsampling wrapper and a Keras network.
+
+Everything here follows the scikit-learn contract (parameters stored untouched in ``__init__``, ``fit`` returns
+``self``, fitted attributes end with ``_``) so it works inside ``Pipeline``, ``StackingClassifier`` and ``clone``.
+Saved models refer to these classes by name (see :data:`pipeline.models.persist.SAFE_TYPES`); TensorFlow is
+imported only when a Keras network is fitted or used.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, OneToOneFeatureMixin, TransformerMixin, clone
+from sklearn.model_selection import train_test_split
+
+from pipeline.lazy import keras as lazy_keras
+
+__all__ = ["ToFloat", "ToText", "SubsampledClassifier", "KerasMLPClassifier", "to_float", "as_text"]
+
+
+class _Columnwise(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """A stateless column-by-column transformer: fit only records the input columns."""
+
+    def fit(self, X, y=None):
+        frame = pd.DataFrame(X)
+        self.n_features_in_ = frame.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+
+class ToFloat(_Columnwise):
+    """Coerce every column to float; text that is not a number becomes missing (imputed next)."""
+
+    def transform(self, X):
+        frame = pd.DataFrame(X)
+        return np.column_stack([to_float(frame[c]) for c in frame.columns])
+
+
+class ToText(_Columnwise):
+    """Turn every value into text (``3.0`` -> ``"3"``), keeping missing values missing."""
+
+    def transform(self, X):
+        frame = pd.DataFrame(X)
+        return np.column_stack([_column_text(frame[c]) for c in frame.columns])
+
+
+def _column_text(s: pd.Series) -> np.ndarray:
+    """:func:`as_text` of every value; a column that holds only strings is already text (and fast to check)."""
+    values = s.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return s.astype(object).map(as_text).to_numpy(dtype=object, na_value=np.nan)
+
+
+def to_float(s: pd.Series) -> np.ndarray:
+    """Numbers (nullable dtypes and booleans included) as float64 with NaN for missing or non-numbers."""
+    if pd.api.types.is_bool_dtype(s):
+        s = s.astype("boolean").astype("Float64")
+    return pd.to_numeric(s, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def as_text(value: object) -> object:
+    """One value as text (``3.0`` -> ``"3"``); missing values (None, NaN, NA, NaT) stay ``np.nan``."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT:
+        return np.nan
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class SubsampledClassifier(ClassifierMixin, BaseEstimator):
+    """Fit ``estimator`` on a stratified random sample of at most ``max_samples`` rows."""
+
+    def __init__(self, estimator=None, max_samples: int = 5000, random_state: int = 0):
+        self.estimator = estimator
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        X, y = np.asarray(X), np.asarray(y)
+        idx = np.arange(len(y))
+        if len(y) > self.max_samples:
+            idx, _ = train_test_split(idx, train_size=self.max_samples, stratify=y, random_state=self.random_state)
+        kwargs = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)[idx]}
+        self.estimator_ = clone(self.estimator).fit(X[idx], y[idx], **kwargs)
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = X.shape[1]
+        self.n_samples_fit_ = len(idx)
+        return self
+
+    def predict_proba(self, X):
+        return self.estimator_.predict_proba(np.asarray(X))
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
+    """A dense ReLU network with a softmax output, trained through ``keras.wrappers.SKLearnClassifier``.
+
+    This thin estimator adds what the Keras wrapper lacks inside scikit-learn meta-estimators:
+    ``predict_proba`` and fit options that survive ``clone`` (the wrapper's clone drops ``fit_kwargs``).
+    Seeds are fixed with ``keras.utils.set_random_seed(random_state)`` at every fit.
+    """
+
+    def __init__(self, hidden: tuple[int, ...] = (64, 32), dropout: float = 0.1, epochs: int = 30,
+                 batch_size: int = 64, learning_rate: float = 1e-3, random_state: int = 0):
+        self.hidden = hidden
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        keras = lazy_keras()
+        keras.utils.set_random_seed(self.random_state)
+        X = np.asarray(X, dtype="float32")
+        wrapper = keras.wrappers.SKLearnClassifier(
+            model=_build_mlp,
+            model_kwargs={"hidden": tuple(self.hidden), "dropout": self.dropout, "learning_rate": self.learning_rate},
+            fit_kwargs={"epochs": self.epochs, "batch_size": self.batch_size, "verbose": 0, "shuffle": True},
+        )
+        extra = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype="float32")}
+        wrapper.fit(X, np.asarray(y), **extra)
+        self.model_ = wrapper.model_
+        self.classes_ = wrapper.classes_
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        X = np.asarray(X, dtype="float32")
+        ops = lazy_keras().ops  # direct calls avoid re-tracing predict() for every small batch
+        chunks = [ops.convert_to_numpy(self.model_(X[i:i + 4096], training=False)) for i in range(0, len(X), 4096)]
+        out = np.concatenate(chunks).astype(float) if chunks else np.empty((0, len(self.classes_)))
+        return out / out.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _build_mlp(X, y, hidden, dropout, learning_rate):
+    """Model-building function for SKLearnClassifier; ``y`` arrives one-hot encoded (n, k)."""
+    keras = lazy_keras()
+    inputs = keras.Input(shape=(X.shape[1],))
+    h = inputs
+    for units in hidden:
+        h = keras.layers.Dense(units, activation="relu")(h)
+        if dropout:
+            h = keras.layers.Dropout(dropout)(h)
+    outputs = keras.layers.Dense(y.shape[1], activation="softmax")(h)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy")
+    return model

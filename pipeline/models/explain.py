@@ -1,0 +1,120 @@
+"""After training: permutation importance, per-prediction drivers (SHAP / coefficients / occlusion), predictions.
+
+Everything here takes a fitted zoo ``Pipeline(prep -> model)`` (see :mod:`pipeline.models.zoo`) and reports
+per original column, mapping one-hot outputs back to their source column.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from pipeline.errors import DataError
+from pipeline.models.estimators import as_text, to_float
+from pipeline.models.zoo import output_sources
+
+__all__ = ["permutation_importance_table", "feature_reference", "explain_row", "predict_table"]
+
+
+def permutation_importance_table(pipeline: Pipeline, X: pd.DataFrame, y: Sequence, labels: Sequence,
+                                 n_repeats: int = 5, random_state: int = 0,
+                                 max_rows: int | None = 2000) -> pd.DataFrame:
+    """Drop in ROC AUC when each original column is shuffled (``feature, importance_mean, importance_std``)."""
+    index = {label: i for i, label in enumerate(labels)}
+    y_enc = np.asarray([index[v] for v in np.asarray(y, dtype=object)])
+    scoring = "roc_auc" if len(labels) == 2 else "roc_auc_ovr"
+    max_samples = min(1.0, max_rows / len(X)) if max_rows else 1.0
+    res = permutation_importance(pipeline, X, y_enc, scoring=scoring, n_repeats=n_repeats,
+                                 random_state=random_state, max_samples=max_samples, n_jobs=1)
+    table = pd.DataFrame({"feature": list(X.columns), "importance_mean": res.importances_mean,
+                          "importance_std": res.importances_std})
+    return table.sort_values("importance_mean", ascending=False, ignore_index=True)
+
+
+def feature_reference(X: pd.DataFrame, types: Mapping[str, str]) -> dict[str, object]:
+    """Typical value per column (mean of numbers, most common category), JSON-friendly; used by
+    ``explain_row``'s occlusion fallback and stored with saved models."""
+    ref: dict[str, object] = {}
+    for col, kind in types.items():
+        if kind == "numeric":
+            value = np.nanmean(to_float(X[col])) if X[col].notna().any() else np.nan
+            ref[col] = None if pd.isna(value) else float(value)
+        else:
+            mode = X[col].dropna().astype(object).map(as_text).mode()
+            ref[col] = str(mode.iloc[0]) if len(mode) else None
+    return ref
+
+
+def explain_row(pipeline: Pipeline, row: pd.DataFrame, reference: Mapping[str, object] | None = None,
+                class_index: int | None = None, top: int = 5) -> pd.DataFrame:
+    """Top drivers of one prediction, per original column (``feature, value, contribution``).
+
+    XGBoost: SHAP values (``pred_contribs``, log-odds). Logistic regression: coefficient x standardized
+    value (log-odds). Other models: occlusion - predicted probability minus the probability with the
+    column set to its ``reference`` value. Positive pushes towards ``class_index`` (default: the
+    positive class for binary targets, the predicted class otherwise). ``attrs["method"]`` names the method.
+    """
+    row = row.iloc[[0]]
+    model = pipeline.named_steps["model"]
+    if class_index is None:
+        proba = pipeline.predict_proba(row)[0]
+        class_index = 1 if len(proba) == 2 else int(proba.argmax())
+    if type(model).__name__ == "XGBClassifier":
+        contrib, method = _xgb_contributions(pipeline, row, class_index), "shap (log-odds)"
+    elif isinstance(model, LogisticRegression):
+        contrib, method = _linear_contributions(pipeline, row, class_index), "coefficient x value (log-odds)"
+    else:
+        if reference is None:
+            raise DataError("Explaining this model needs reference values; pass feature_reference(X_train, types).")
+        contrib, method = _occlusion_contributions(pipeline, row, reference, class_index), "occlusion (probability)"
+    table = pd.DataFrame({"feature": contrib.index, "value": [row.iloc[0][c] for c in contrib.index],
+                          "contribution": contrib.to_numpy()})
+    table = table.reindex(table["contribution"].abs().sort_values(ascending=False).index).head(top)
+    table = table.reset_index(drop=True)
+    table.attrs["method"] = method
+    return table
+
+
+def _by_source(pipeline: Pipeline, values: np.ndarray) -> pd.Series:
+    sources = output_sources(pipeline.named_steps["prep"])
+    return pd.Series(values, index=sources).groupby(level=0, sort=False).sum()
+
+
+def _xgb_contributions(pipeline: Pipeline, row: pd.DataFrame, class_index: int) -> pd.Series:
+    from xgboost import DMatrix
+
+    Xt = pipeline.named_steps["prep"].transform(row)
+    contrib = pipeline.named_steps["model"].get_booster().predict(DMatrix(Xt), pred_contribs=True)
+    if contrib.ndim == 3:  # multiclass: (rows, classes, features + bias)
+        values = contrib[0, class_index, :-1]
+    else:  # binary: log-odds of class 1
+        values = contrib[0, :-1] * (1 if class_index == 1 else -1)
+    return _by_source(pipeline, values)
+
+
+def _linear_contributions(pipeline: Pipeline, row: pd.DataFrame, class_index: int) -> pd.Series:
+    Xt = pipeline.named_steps["prep"].transform(row)[0]
+    coef = pipeline.named_steps["model"].coef_
+    weights = coef[0] * (1 if class_index == 1 else -1) if coef.shape[0] == 1 else coef[class_index]
+    return _by_source(pipeline, weights * Xt)
+
+
+def _occlusion_contributions(pipeline: Pipeline, row: pd.DataFrame, reference: Mapping, class_index: int):
+    columns = [c for c in row.columns if c in reference]
+    variants = pd.concat([row] * (len(columns) + 1), ignore_index=True).astype(object)
+    for i, col in enumerate(columns, start=1):
+        variants.loc[i, col] = reference[col]
+    proba = pipeline.predict_proba(variants)[:, class_index]
+    return pd.Series(proba[0] - proba[1:], index=columns)
+
+
+def predict_table(pipeline: Pipeline, X: pd.DataFrame, labels: Sequence) -> pd.DataFrame:
+    """Predicted label and one probability column per class (``p_<label>``), index kept."""
+    proba = pipeline.predict_proba(X)
+    out = pd.DataFrame(proba, index=X.index, columns=[f"p_{label}" for label in labels])
+    out.insert(0, "predicted", np.asarray(labels)[proba.argmax(axis=1)])
+    return out
