@@ -45,7 +45,14 @@ def generate_raw(n_customers: int = 5000, seed: int = 0, start: str = "2023-01-0
     rng = np.random.default_rng(seed)
     prods = _products(rng)
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
-    span = (t1 - t0).days
+    cust, order_ts = _orders(rng, n_customers, t0, (t1 - t0).days)
+    raw = _order_lines(rng, prods, cust, order_ts, n_customers)
+    return _add_noise(raw, seed, t1)
+
+
+def _orders(rng: np.random.Generator, n_customers: int, t0: pd.Timestamp,
+            span: int) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """(customer index, timestamp) of every order: purchase rate, lifetime and seasonality per customer."""
     join = (rng.beta(1.0, 1.6, n_customers) * span * 0.9).astype(int)
     rate = rng.gamma(0.9, 1 / 30, n_customers)            # orders per day while active (mean ~ one a month)
     life = rng.exponential(span * 0.6, n_customers)
@@ -59,9 +66,13 @@ def generate_raw(n_customers: int = 5000, seed: int = 0, start: str = "2023-01-0
     keep = first | (rng.random(cust.size) < _MONTH_WEIGHT[month] / _MONTH_WEIGHT.max())
     cust, day = cust[keep], day[keep]
     order_ts = t0 + pd.to_timedelta(np.round(day * 24 * 60), unit="min")
-    order_ts = order_ts + pd.to_timedelta(8 * 60 + (np.arange(cust.size) % 600), unit="min")
-    n_orders_total = cust.size
+    return cust, order_ts + pd.to_timedelta(8 * 60 + (np.arange(cust.size) % 600), unit="min")
 
+
+def _order_lines(rng: np.random.Generator, prods: pd.DataFrame, cust: np.ndarray, order_ts: pd.DatetimeIndex,
+                 n_customers: int) -> pd.DataFrame:
+    """The lines of every order: products drawn from each customer's category taste, quantities, country."""
+    n_orders_total = cust.size
     lines_per_order = 1 + rng.poisson(2.4, n_orders_total)
     order_idx = np.repeat(np.arange(n_orders_total), lines_per_order)
     line_cust = cust[order_idx]
@@ -72,9 +83,8 @@ def generate_raw(n_customers: int = 5000, seed: int = 0, start: str = "2023-01-0
     pick = np.r_[0, counts.cumsum()[:-1]][cat_idx] + (rng.random(cat_idx.size) * counts[cat_idx]).astype(int)
     qty = 1 + rng.geometric(1 / prods["qty"].to_numpy()[pick]) - 1
     country = np.array(_COUNTRIES)[rng.integers(len(_COUNTRIES), size=n_customers)]
-
     order_rank = pd.Series(order_ts).rank(method="first").to_numpy().astype(int)
-    raw = pd.DataFrame({
+    return pd.DataFrame({
         "InvoiceNo": (500000 + order_rank[order_idx]).astype(str),
         "StockCode": prods["StockCode"].to_numpy()[pick],
         "Description": prods["Description"].to_numpy()[pick],
@@ -85,11 +95,15 @@ def generate_raw(n_customers: int = 5000, seed: int = 0, start: str = "2023-01-0
         "CustomerID": (10000 + line_cust).astype(str),
         "Country": country[line_cust],
     })
-    # real-world noise: cancellations, lines without a customer id, duplicated lines
+
+
+def _add_noise(raw: pd.DataFrame, seed: int, end: pd.Timestamp) -> pd.DataFrame:
+    """Real-world noise: cancellations (``C`` invoices three days later), lines without a customer id, duplicates."""
     cancel = raw.sample(frac=0.015, random_state=seed).copy()
     cancel["InvoiceNo"] = "C" + cancel["InvoiceNo"]
     cancel["Quantity"] = -cancel["Quantity"]
-    cancel["InvoiceDate"] = (pd.to_datetime(cancel["InvoiceDate"]) + pd.Timedelta(days=3)).clip(upper=t1 + pd.Timedelta(hours=23)).dt.strftime("%Y-%m-%d %H:%M:%S")
+    cancel["InvoiceDate"] = ((pd.to_datetime(cancel["InvoiceDate"]) + pd.Timedelta(days=3))
+                             .clip(upper=end + pd.Timedelta(hours=23)).dt.strftime("%Y-%m-%d %H:%M:%S"))
     raw.loc[raw.sample(frac=0.02, random_state=seed + 1).index, "CustomerID"] = ""
     dups = raw.sample(frac=0.005, random_state=seed + 2)
     out = pd.concat([raw, cancel, dups], ignore_index=True)
