@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import campaign as cm  # noqa: E402
-from pipeline import profile as pf  # noqa: E402
+from pipeline import customer as pf  # noqa: E402
 from pipeline.log import logger  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets"
@@ -38,7 +38,7 @@ def bench_whatif(n: int = 300) -> None:
 
     ds = sample_dataset("synthetic")
     t0 = time.perf_counter()
-    ctx = pf.build_context(ds)
+    ctx = pf.build_scorer(ds)
     print(f"whatif: context for {len(ctx.table):,} customers built in {time.perf_counter() - t0:.1f} s "
           "(default churn model + K-Means k sweep + BTYD + recommender; cached by the page)")
     rng = np.random.default_rng(0)
@@ -62,7 +62,7 @@ def bench_whatif(n: int = 300) -> None:
 
 
 def synthetic_table(n: int, seed: int = 0) -> pd.DataFrame:
-    """Per-customer inputs shaped like ProfileContext.table (what the campaign reads)."""
+    """Per-customer inputs shaped like ModelScorer.table (what the campaign reads)."""
     from pipeline.coupons import RFM_SEGMENTS, risk_bands
 
     rng = np.random.default_rng(seed)
@@ -108,9 +108,9 @@ def bench_campaign_from_transactions(n: int) -> None:
     result = clean_frame(generate_raw(n_customers=n, seed=1))
     ds = Dataset("bench", "bench", "transactions", transactions=result.transactions, returns=result.returns)
     t1 = time.perf_counter()
-    ctx = pf.build_context(ds)
+    ctx = pf.build_scorer(ds)
     t2 = time.perf_counter()
-    out = cm.campaign_list(ctx.table, ctx.catalogue)
+    out = cm.campaign_list(ctx.table, ctx.coupons.catalogue)
     t3 = time.perf_counter()
     print(f"campaign: from transactions: {len(ds.transactions):,} lines of {len(ctx.table):,} customers generated "
           f"+ cleaned in {t1 - t0:.1f} s; context (features, BTYD, churn model, clusters, recommender) "

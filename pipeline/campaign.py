@@ -1,7 +1,7 @@
 """Campaign lists: a segment, cluster, churn band or saved selection -> one coupon per customer, with its expected
 value, the reason and a unique code; and the workspace's own coupon catalogue.
 
-The input is the per-customer table of :class:`pipeline.profile.ProfileContext` (``ctx.table``): transactions
+The input is the per-customer table of :class:`pipeline.customer.ModelScorer` (``scorer.table``): transactions
 datasets go through the expected-value policy (:func:`pipeline.coupons.recommend_batch`); customer tables need a
 learned acceptance policy (:func:`pipeline.coupons.fit_learned_policy`), which picks the coupon type with the
 highest predicted acceptance x value for every row.

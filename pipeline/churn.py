@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.clv import BTYDModel, btyd_summary
-from pipeline.config import ChurnConfig, ChurnDataConfig
+from pipeline.config import HORIZON_DAYS, ChurnConfig, ChurnDataConfig
 from pipeline.errors import DataError
 from pipeline.features import customer_features, numeric_feature_columns, resolve_as_of
 
 __all__ = [
-    "LABEL", "BTYD_FEATURES", "BASELINE_SCORE_COLUMN", "ChurnSplit", "data_span", "feature_table",
+    "LABEL", "BTYD_FEATURES", "BASELINE_SCORE_COLUMN", "ChurnSplit", "data_span", "feature_table", "btyd_columns",
     "churn_labels", "churn_dataset", "out_of_time_split", "live_features", "baseline_churn_score",
 ]
 
@@ -59,7 +59,8 @@ def _horizon(horizon_days) -> int:
     try:
         value = float(horizon_days)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"churn: horizon {horizon_days!r} is not a whole number of days; use e.g. 90.") from exc
+        raise DataError(f"churn: horizon {horizon_days!r} is not a whole number of days; use e.g. "
+                        f"{HORIZON_DAYS}.") from exc
     h = int(value) if np.isfinite(value) else 0
     if h < 1 or h != value:
         raise DataError(f"churn: horizon must be a whole number of days >= 1 (got {horizon_days!r}).")
@@ -73,9 +74,12 @@ def feature_table(transactions: pd.DataFrame, returns: pd.DataFrame | None, as_o
     feats = customer_features(transactions, returns, as_of)
     summary = btyd_summary(transactions, as_of)
     model = BTYDModel(horizon_days=horizon_days).fit(summary)
-    pred = model.predict_table(summary)
-    btyd = pred[[c.removeprefix("btyd_") for c in BTYD_FEATURES]].add_prefix("btyd_")
-    return feats.join(btyd.reindex(feats.index)), model
+    return feats.join(btyd_columns(model.predict_table(summary)).reindex(feats.index)), model
+
+
+def btyd_columns(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`BTYD_FEATURES` columns from ``BTYDModel.predict_table`` output (same index)."""
+    return predictions[[c.removeprefix("btyd_") for c in BTYD_FEATURES]].add_prefix("btyd_")
 
 
 def churn_labels(transactions: pd.DataFrame, customers: pd.Index, cutoff,

@@ -137,7 +137,7 @@ def cmd_cluster(args) -> int:
     return 0
 
 
-# ---- customer lookup, campaigns, coupons (pipeline.profile / campaign / coupons / recommend) ----------------------
+# ---- customer lookup, campaigns, coupons (pipeline.customer / campaign / coupons / recommend) ---------------------
 
 def _dataset(path: str, dayfirst: bool | None = None):
     """A file as a Dataset (transactions or customer table, detected as on the Upload page)."""
@@ -160,15 +160,15 @@ def _responses(path: str):
 
 def _context(args):
     from pipeline.coupons import fit_learned_policy
-    from pipeline.profile import build_context
+    from pipeline.customer import CouponSetup, ScoringSettings, build_scorer
 
     learned = fit_learned_policy(_responses(args.responses), args.target) if args.responses else None
-    return build_context(_dataset(args.file, args.dayfirst), catalogue=args.catalogue, horizon_days=args.horizon,
-                         learned=learned)
+    return build_scorer(_dataset(args.file, args.dayfirst), settings=ScoringSettings(horizon_days=args.horizon),
+                        coupons=CouponSetup.load(args.catalogue, learned=learned))
 
 
 def cmd_profile(args) -> int:
-    from pipeline.profile import customer_profile
+    from pipeline.customer import customer_profile
 
     _print_json(customer_profile(_context(args), args.customer).to_json())
     return 0
@@ -180,8 +180,9 @@ def cmd_campaign(args) -> int:
 
     ctx = _context(args)
     ids = Path(args.ids).read_text().split() if args.ids else None
-    out = campaign_list(ctx.table, ctx.catalogue, ctx.policy, segment=args.segment, cluster=args.cluster,
-                        band=args.band, customer_ids=ids, learned=ctx.learned)
+    coupons = ctx.coupons
+    out = campaign_list(ctx.table, coupons.catalogue, coupons.policy, segment=args.segment, cluster=args.cluster,
+                        band=args.band, customer_ids=ids, learned=coupons.learned)
     data = to_excel_bytes(out, "campaign") if args.out.lower().endswith((".xlsx", ".xls")) else to_csv_bytes(out)
     Path(args.out).write_bytes(data)
     _print_json({"file": args.file, "out": args.out, "customers": len(out),

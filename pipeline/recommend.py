@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
+from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
 from pipeline.features import require_transactions
 from pipeline.log import logged
@@ -167,8 +168,8 @@ def _hits(top: np.ndarray, truth: sp.csr_matrix, k: int) -> np.ndarray:
 
 
 @logged("recommender_hit_rate")
-def hit_rate_at_k(transactions: pd.DataFrame, cutoff=None, horizon_days: int = 90, k: Sequence[int] = (5, 10),
-                  item_col: str = "auto", include_repeats: bool = True,
+def hit_rate_at_k(transactions: pd.DataFrame, cutoff=None, horizon_days: int = HORIZON_DAYS,
+                  k: Sequence[int] = (5, 10), item_col: str = "auto", include_repeats: bool = True,
                   popularity_weight: float = 0.0) -> pd.DataFrame:
     """Out-of-time hit-rate@K of the cosine recommender vs a top-sellers baseline.
 

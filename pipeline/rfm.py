@@ -4,6 +4,7 @@ Aggregation runs in DuckDB; scores and segments are cheap per-customer steps in 
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import duckdb
@@ -15,8 +16,8 @@ from pipeline.errors import DataError
 from pipeline.ingest.db import connect
 from pipeline.log import step
 
-__all__ = ["load_segment_rules", "quantile_scores", "assign_segments", "rfm_table", "rfm_from_connection",
-           "segment_summary", "default_snapshot", "rf_grid", "filter_customers"]
+__all__ = ["load_segment_rules", "quantile_scores", "population_score", "assign_segments", "rfm_table",
+           "rfm_from_connection", "segment_summary", "default_snapshot", "rf_grid", "filter_customers"]
 
 _RULE_COLUMNS = ["segment", "r_min", "r_max", "f_min", "f_max"]
 
@@ -51,6 +52,17 @@ def quantile_scores(values: pd.Series, higher_is_better: bool = True, n_bins: in
     s = pd.Series(values, dtype="float64")
     pct = (s if higher_is_better else -s).rank(method="average", pct=True)
     return np.ceil(pct * n_bins).clip(1, n_bins).fillna(1).astype("int64")
+
+
+def population_score(sorted_values: np.ndarray, value: float, n_bins: int = 5) -> int:
+    """The score :func:`quantile_scores` gives ``value`` inside a population: ``sorted_values`` ascending, already
+    oriented so that higher is better. Its average rank among them as a share of their number, in ``n_bins`` bins;
+    a hypothetical value is ranked as if it joined without changing the count (what-if, rescoring one customer)."""
+    n = len(sorted_values)
+    less = int(np.searchsorted(sorted_values, value, "left"))
+    equal = int(np.searchsorted(sorted_values, value, "right")) - less
+    pct = (less + (equal + 1) / 2) / n
+    return int(min(max(math.ceil(pct * n_bins), 1), n_bins))
 
 
 def assign_segments(r: pd.Series, f: pd.Series, rules: pd.DataFrame | None = None) -> pd.Series:

@@ -17,7 +17,7 @@ from pipeline.store import Workspace
 
 
 def scored(n: int = 60, seed: int = 0) -> pd.DataFrame:
-    """A per-customer table shaped like ProfileContext.table (index customer_id)."""
+    """A per-customer table shaped like ModelScorer.table (index customer_id)."""
     rng = np.random.default_rng(seed)
     churn = rng.uniform(0, 1, n)
     t = pd.DataFrame({

@@ -182,20 +182,40 @@ def test_online_retail_boundary_fallback():
 
 def test_fallback_ladder_order(cdnow_fit, monkeypatch):
     """Each failing rung is named in the note; when every model fails the empirical rate still scores."""
-    import pipeline.clv as clv
+    from pipeline.clv import fitting
     ch, _ = cdnow_fit
 
     def boom(*args, **kwargs):
         raise RuntimeError("forced failure")
-    monkeypatch.setattr(clv, "_fit_bgnbd_lifetimes", boom)
+    monkeypatch.setattr(fitting, "fit_bgnbd_lifetimes", boom)
     m = BTYDModel(unit_days=7).fit(ch)
     assert m.kind_ == "bgnbd" and "standard lifetimes BG/NBD fit failed" in m.fit_note_
     assert m.params_["a"] == pytest.approx(0.793, rel=0.01)           # the bounded refit finds the same optimum
-    monkeypatch.setattr(clv, "_fit_bgnbd_bounded", boom)
+    monkeypatch.setattr(fitting, "fit_bgnbd_bounded", boom)
     m = BTYDModel(unit_days=7).fit(ch)
     assert m.kind_ == "pareto_nbd" and "penalizer 0.1 failed" in m.fit_note_
-    monkeypatch.setattr(clv, "_fit_pareto", boom)
+    monkeypatch.setattr(fitting, "fit_pareto", boom)
     m = BTYDModel(unit_days=7).fit(ch)
     assert m.kind_ == "empirical" and "Pareto/NBD failed" in m.fit_note_ and "empirical-rate" in m.fit_note_
     table = m.predict_table(ch)
     assert table["expected_purchases"].gt(0).all() and table["p_alive"].between(0, 1).all()
+
+
+def test_summary_from_rfm_follows_btyd_summary_for_every_customer():
+    """summary_from_rfm (the what-if's BTYD inputs) applies btyd_summary's conventions: for every customer of the
+    synthetic sample, their features' R/F/tenure and purchase days give btyd_summary's frequency, recency and T
+    (monetary_value is the average order value, an approximation by design, so not compared)."""
+    from pipeline.clv import summary_from_rfm
+    from pipeline.features import customer_features
+    from pipeline.ingest import generate_transactions
+
+    tx, ret = generate_transactions(n_customers=800, seed=2)
+    feats = customer_features(tx, ret)
+    visits = pd.to_datetime(tx["date"]).dt.normalize().groupby(tx["customer_id"].astype(str)).nunique()
+    summary = btyd_summary(tx).reindex(feats.index)
+    rows = pd.DataFrame([summary_from_rfm(r.recency_days, r.frequency, r.monetary, r.tenure_days, visits[cid])
+                         for cid, r in feats.iterrows()], index=feats.index)
+    pd.testing.assert_frame_equal(rows[["frequency", "recency", "T"]], summary[["frequency", "recency", "T"]],
+                                  check_names=False)
+    one = summary_from_rfm(40, 1, 25.0, 40)
+    assert one == {"frequency": 0.0, "recency": 0.0, "T": 39.0, "monetary_value": 0.0}

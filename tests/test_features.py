@@ -125,3 +125,66 @@ def test_online_retail_totals(online_retail):
     assert f["monetary"].sum() == pytest.approx(8_887_208.89, abs=0.01)
     assert (f["recency_days"] >= 1).all() and f["return_rate"].between(0, 1).all()
     assert f.loc["12346", "return_count"] == 1          # the famous 74,215-unit order that was cancelled
+
+
+# ------------------------------------------------------------------------------------ one owner of the rules
+@pytest.fixture(scope="module")
+def sample_features():
+    from pipeline.ingest import generate_transactions
+
+    tx, ret = generate_transactions()
+    feats = customer_features(tx, ret)
+    days = pd.to_datetime(tx["date"]).dt.normalize()
+    visits = days.groupby(tx["customer_id"].astype(str)).nunique().reindex(feats.index)
+    return feats, visits
+
+
+def test_deriving_from_own_rfm_reproduces_every_customers_feature_row(sample_features):
+    """For every customer of the synthetic sample, derive_features on their own recency, frequency, monetary,
+    tenure (and purchase days) reproduces their customer_features row in every cell it determines.
+
+    Determined (compared): R/F/M/tenure and avg_order_value always; mean_days_between always ((tenure - recency) /
+    (visits - 1), tenure for one purchase day); median_days_between and std_days_between with at most two purchase
+    days (a single gap); a window's orders/spend when it holds none of the orders (recency > w) or all of them
+    (tenure <= w); the H-day trends when the last order is older than H (-1, or 0 beyond 2H) or every order is within
+    H (1). Not determined (NaN, not compared): median/std with three or more purchase days (they depend on each gap),
+    windows and trends that cut through the history, and what totals cannot tell: basket sizes, products,
+    categories, returns and country."""
+    from pipeline.features import DERIVATION_INPUTS, WINDOWS, derive_features
+
+    feats, visits = sample_features
+    derived = pd.DataFrame(derive_features(feats.assign(visits=visits)), index=feats.index)
+    assert set(derived.columns) <= set(NUMERIC_FEATURES)
+    for col in derived.columns:
+        known = derived[col].notna()
+        np.testing.assert_allclose(derived.loc[known, col], feats.loc[known, col], rtol=1e-12, atol=0, err_msg=col)
+    determined = derived.notna()
+    for col in (*DERIVATION_INPUTS, "avg_order_value", "mean_days_between"):
+        assert determined[col].all(), col
+    one_gap = visits <= 2                                    # strength: the rules cover many cells, not a few
+    assert determined.loc[one_gap, ["median_days_between", "std_days_between"]].all(axis=None) and one_gap.mean() > 0.3
+    assert determined[[f"orders_{w}d" for w in WINDOWS]].to_numpy().mean() > 0.7
+    assert determined["orders_trend_90d"].mean() > 0.6
+    assert (visits < feats["frequency"]).sum() > 100         # the sample has days with several orders: visits matter
+
+
+def test_what_if_default_is_one_order_per_visit(sample_features):
+    """Without ``visits`` the derivation assumes one order per purchase day (the what-if's assumption), and with
+    base values the open cells are filled consistently (windows between one order and all orders)."""
+    from pipeline.features import WINDOWS, derive_features
+
+    feats, visits = sample_features
+    same = feats[visits == feats["frequency"]]
+    a = pd.DataFrame(derive_features(same), index=same.index)
+    b = pd.DataFrame(derive_features(same.assign(visits=same["frequency"])), index=same.index)
+    pd.testing.assert_frame_equal(a, b)
+    filled = pd.DataFrame(derive_features(feats, base=feats), index=feats.index)
+    assert filled.notna().all(axis=None)
+    for w in WINDOWS:
+        inside = feats["recency_days"] <= w
+        assert (filled.loc[inside, f"orders_{w}d"] >= 1).all() and (filled[f"orders_{w}d"] <= feats["frequency"]).all()
+        assert (filled[f"spend_{w}d"] <= feats["monetary"] + 1e-9).all()
+    hand = derive_features({"recency_days": 10, "frequency": 3, "monetary": 90, "tenure_days": 70})
+    assert hand["avg_order_value"] == 30 and hand["mean_days_between"] == 30 and np.isnan(hand["median_days_between"])
+    assert hand["orders_90d"] == 3 and hand["spend_90d"] == 90 and hand["orders_trend_90d"] == 1
+    assert np.isnan(hand["orders_30d"]) and np.isnan(hand["std_days_between"])

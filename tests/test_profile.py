@@ -1,5 +1,5 @@
-"""One-customer card and what-if (pipeline.profile): hand-checkable rules, consistency with the batch tables,
-active models, saved clusterings, customer tables, bad input."""
+"""One-customer scoring, card and what-if (pipeline.customer): hand-checkable rules, consistency with the batch
+tables, rescoring after new purchases, active models, saved clusterings, customer tables, bad input."""
 from __future__ import annotations
 
 import json
@@ -10,9 +10,9 @@ import pytest
 
 from conftest import dataset
 from fixtures import responses
-from pipeline import profile as pf
+from pipeline import customer as pf
 from pipeline.errors import DataError
-from pipeline.rfm import rfm_table
+from pipeline.rfm import population_score, rfm_table
 from pipeline.ingest import generate_transactions
 from pipeline.store import Dataset
 
@@ -24,8 +24,8 @@ def ds() -> Dataset:
 
 
 @pytest.fixture(scope="module")
-def ctx(ds) -> pf.ProfileContext:
-    return pf.build_context(ds)
+def ctx(ds) -> pf.ModelScorer:
+    return pf.build_scorer(ds)
 
 
 def _one_order_customer(ctx) -> str:
@@ -53,16 +53,16 @@ def test_context_has_every_column_the_card_and_campaign_need(ctx):
 
 def test_scores_of_hypothetical_values_match_rfm_table_for_every_customer(ds, ctx):
     rfm = rfm_table(ds.transactions)
-    pop = ctx.population
-    got = [(pf._quantile_score(pop["r"], -r), pf._quantile_score(pop["f"], f), pf._quantile_score(pop["m"], m))
+    pop = ctx.history.population
+    got = [(population_score(pop.r, -r), population_score(pop.f, f), population_score(pop.m, m))
            for r, f, m in zip(rfm["recency_days"], rfm["frequency"], rfm["monetary"])]
     assert got == list(zip(rfm["r_score"], rfm["f_score"], rfm["m_score"]))
 
 
 def test_quantile_score_by_hand():
     values = np.sort(np.array([1.0, 2.0, 2.0, 3.0, 10.0]))      # average ranks 1, 2.5, 2.5, 4, 5 of 5
-    assert [pf._quantile_score(values, v) for v in (1, 2, 3, 10)] == [1, 3, 4, 5]
-    assert pf._quantile_score(values, 100.0) == 5 and pf._quantile_score(values, -5.0) == 1
+    assert [population_score(values, v) for v in (1, 2, 3, 10)] == [1, 3, 4, 5]
+    assert population_score(values, 100.0) == 5 and population_score(values, -5.0) == 1
 
 
 def test_card_agrees_with_the_tables_and_the_timeline(ctx):
@@ -146,14 +146,36 @@ def test_going_quiet_raises_churn_and_lowers_p_alive(ctx):
 
 def test_derived_features_by_hand(ctx):
     base = ctx.table.loc[_repeat_customer(ctx)]
-    row, notes = pf._derive_row(ctx, base, {"recency_days": 10, "frequency": 3, "monetary": 90, "tenure_days": 70})
+    row, notes = pf.derive_row(ctx, base, {"recency_days": 10, "frequency": 3, "monetary": 90, "tenure_days": 70})
     assert not notes
     assert row["avg_order_value"] == 30 and row["mean_days_between"] == 30 == row["median_days_between"]
     assert row["orders_30d"] >= 1 and row["spend_30d"] >= 30
-    row, _ = pf._derive_row(ctx, base, {"recency_days": 100, "frequency": 3, "monetary": 90, "tenure_days": 170})
+    row, _ = pf.derive_row(ctx, base, {"recency_days": 100, "frequency": 3, "monetary": 90, "tenure_days": 170})
     assert row["orders_90d"] == row["spend_90d"] == row["orders_30d"] == 0 and row["orders_trend_90d"] == -1
-    expected = ctx.btyd.predict_one(2, 70, 169, 30.0, ctx.horizon_days)
+    expected = ctx.history.btyd.predict_one(2, 70, 169, 30.0, ctx.settings.horizon_days)
     assert row["btyd_expected_purchases"] == pytest.approx(expected["expected_purchases"])
+
+
+def test_what_if_from_a_customers_own_inputs_reproduces_their_feature_row(ds, ctx):
+    """What-if derives through pipeline.features.derive_features: starting from the typical customer, each
+    customer's own recency, frequency, monetary and tenure give back their row in every feature cell those inputs
+    determine (the cells listed in test_features), and BG/NBD's P(alive) and expected orders. What-if assumes one
+    order per purchase day, so customers with two orders on one day are left out; money is compared to the cent
+    because the table's monetary is the RFM table's (rounded to cents)."""
+    from pipeline.features import derive_features
+
+    t, tx = ctx.table, ds.transactions
+    visits = pd.to_datetime(tx["date"]).dt.normalize().groupby(tx["customer_id"].astype(str)).nunique()
+    same = t.index[visits.reindex(t.index).to_numpy() == t["frequency"].to_numpy()]
+    assert len(same) > 0.8 * len(t)
+    for cid in same:
+        own = {k: float(t.at[cid, k]) for k in pf.RFM_INPUTS}
+        row, notes = pf.derive_row(ctx, ctx.typical, own)
+        assert not notes
+        exact = [k for k, v in derive_features(own).items() if not np.isnan(v)]
+        assert {k: row[k] for k in exact} == pytest.approx({k: t.at[cid, k] for k in exact}, rel=1e-9, abs=0.01)
+        for k in ("btyd_p_alive", "btyd_expected_purchases"):
+            assert row[k] == pytest.approx(t.at[cid, k], rel=1e-9, abs=1e-12), (cid, k)
 
 
 def test_inconsistent_inputs_are_corrected_with_a_note(ctx):
@@ -183,10 +205,47 @@ def test_what_if_cluster_follows_kmeans(ctx):
     assert lo.cluster != hi.cluster
 
 
+# ----------------------------------------------------------------------------------------------- rescoring
+
+def _new_order(cid: str, day: pd.Timestamp, amount: float = 100.0) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": [cid], "invoice_id": [f"NEW-{cid}"], "date": [day], "quantity": [2.0],
+                         "unit_price": [amount / 2], "amount": [amount], "product_id": ["P-NEW"],
+                         "product_name": ["New item"], "category": ["Toys"], "country": ["United Kingdom"]})
+
+
+def test_rescore_after_a_new_purchase(ds, ctx):
+    t = ctx.table
+    cid = str(t.index[(t["frequency"] >= 3) & (t["recency_days"] > 5)][0])
+    old = t.loc[cid].copy()
+    last_day = ctx.history.as_of - pd.Timedelta(days=1)
+    new = _new_order(cid, last_day)
+    s2 = ctx.rescore(cid, new)
+    row = s2.table.loc[cid]
+    assert row["frequency"] == old["frequency"] + 1 and row["recency_days"] == 1
+    assert row["tenure_days"] == old["tenure_days"]
+    assert row["monetary"] == pytest.approx(old["monetary"] + 100, abs=0.01)
+    from pipeline.features import customer_features
+    feats = customer_features(pd.concat([ds.transactions, new], ignore_index=True), ds.returns).loc[cid]
+    for col in ("avg_order_value", "mean_days_between", "std_days_between", "orders_30d", "spend_90d",
+                "orders_trend_90d", "n_categories", "return_rate"):
+        assert row[col] == pytest.approx(feats[col], rel=1e-9), col
+    w = pf.what_if(ctx, {k: row[k] for k in pf.RFM_INPUTS}, cid)            # same rules as the what-if
+    assert (w.segment, w.scores, w.cluster) == (row["segment"], {k: row[k] for k in w.scores}, row["cluster"])
+    assert 0 <= row["churn_probability"] <= 1 and row["risk_band"] in ("Low", "Medium", "High")
+    assert row["p_alive"] > 0 and row["expected_orders"] > old["expected_orders"] * 0.5
+    card = pf.customer_profile(s2, cid)
+    assert len(card.timeline) == old["frequency"] + 1 and card.scores["recency_days"] == 1
+    pd.testing.assert_frame_equal(s2.table.drop(index=cid), t.drop(index=cid))   # nothing else moved
+    assert ctx.table.loc[cid, "frequency"] == old["frequency"]                 # the original scorer is unchanged
+    s3 = ctx.rescore("brand-new", _new_order("x", last_day - pd.Timedelta(days=3)))
+    assert len(s3.table) == len(t) + 1 and s3.table.loc["brand-new", "frequency"] == 1
+    assert s3.table.loc["brand-new", "recency_days"] == 4 and pf.customer_profile(s3, "brand-new").coupon["reason"]
+
+
 # ----------------------------------------------------------------------------------------------- models and clusterings
 
 def test_active_churn_model_is_used_and_other_kinds_are_refused(ds, ctx, tmp_path):
-    from pipeline import lab
+    from pipeline.models import lab
     from pipeline.store import Workspace
 
     ws = Workspace("w1", tmp_path)
@@ -194,12 +253,12 @@ def test_active_churn_model_is_used_and_other_kinds_are_refused(ds, ctx, tmp_pat
     lab.save_lab_model(ws, res, "logreg", "my churn", ds)
     lab.set_active_model(ws, "my-churn")
     active = lab.active_model(ws)
-    c2 = pf.build_context(ds, active=active, clusters=ctx.clusters)
+    c2 = pf.build_scorer(ds, active=active, clusters=ctx.clusters)
     assert c2.churn.source == "active" and "my churn" in c2.churn.description
     assert pf.customer_profile(c2, _repeat_customer(ctx)).churn_model == c2.churn.description
     pipe, meta = active
     meta.extra["kind"] = "segment"
-    c3 = pf.build_context(ds, active=(pipe, meta), clusters=ctx.clusters)
+    c3 = pf.build_scorer(ds, active=(pipe, meta), clusters=ctx.clusters)
     assert c3.churn.source == "default" and "not used for churn" in c3.notes[0]
 
 
@@ -210,13 +269,13 @@ def test_saved_clustering_is_used_for_cards_and_what_if(ds, ctx):
     run = cluster_customers(ctx.table, feats, "kmeans", 3, id_col="none", log_cols=feats)
     a = run.assignments().rename(columns={"name": "cluster_name"})
     meta = {"method": "kmeans", "k": 3, "features": feats, "options": {"log_cols": feats}, "seed": 42}
-    c2 = pf.build_context(ds, clustering=(a, meta), churn=ctx.churn)
+    c2 = pf.build_scorer(ds, clustering=(a, meta), churn=ctx.churn)
     assert c2.clusters.source == "saved" and "saved on the Clusters page" in c2.clusters.description
     assert (c2.table["cluster"].to_numpy() == a["cluster"].to_numpy()).all()
     cid = _repeat_customer(ctx)
     assert pf.what_if(c2, {}, cid).cluster == c2.table.loc[cid, "cluster"]
     unknown = a.assign(cluster=0)
-    c3 = pf.build_context(ds, clustering=(unknown, meta | {"features": ["gru_0", "gru_1"]}), churn=ctx.churn)
+    c3 = pf.build_scorer(ds, clustering=(unknown, meta | {"features": ["gru_0", "gru_1"]}), churn=ctx.churn)
     assert c3.clusters.transformer is None and pf.what_if(c3, {"recency_days": 5}, cid).cluster is None
     assert (c3.table["cluster"] == 0).all()
 
@@ -228,7 +287,7 @@ def test_short_data_fall_back_to_the_btyd_churn_score():
                        "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 50, n), unit="D"),
                        "quantity": 1.0, "unit_price": 10.0, "amount": rng.uniform(5, 50, n), "product_id": "p",
                        "product_name": "P", "category": rng.choice(["a", "b"], n), "country": "UK"})
-    c = pf.build_context(Dataset("s", "short", "transactions", transactions=tx, returns=None))
+    c = pf.build_scorer(Dataset("s", "short", "transactions", transactions=tx, returns=None))
     assert c.churn is None and any("exp(-expected orders" in n for n in c.notes)
     p = pf.customer_profile(c, c.table.index[0])
     assert p.drivers.empty and "BG/NBD" in p.churn_model
@@ -242,7 +301,7 @@ def test_mall_customer_table_what_if_moves_the_cluster():
 
     path = dataset("Mall_Customers.csv")
     ds = build_dataset(path, path.name, kind="customers")
-    c = pf.build_context(ds)
+    c = pf.build_scorer(ds)
     assert c.kind == "customers" and c.clusters is not None and c.churn is None
     p = pf.customer_profile(c, c.table.index[0])
     assert p.attributes["Annual Income (k$)"] == 15 and p.cluster_name
@@ -268,7 +327,7 @@ def people():
 
 def test_customer_table_with_learned_policy(people):
     ds, policy = people
-    c = pf.build_context(ds, learned=policy)
+    c = pf.build_scorer(ds, coupons=pf.CouponSetup.load(learned=policy))
     young = c.table.index[c.table["age"] == "below21"][0]
     card = pf.customer_profile(c, young)
     assert card.learned_coupon["coupon"] == "Coffee" and "predicted acceptance" in card.learned_coupon["reason"]
@@ -278,7 +337,7 @@ def test_customer_table_with_learned_policy(people):
 
 def test_a_learned_policy_about_other_people_is_not_shown(ctx, people):
     _, policy = people
-    c = ctx.with_(learned=policy)                     # transactions: no 'age' or 'income' column
+    c = ctx.with_coupons(pf.CouponSetup.load(learned=policy))    # transactions: no 'age' or 'income' column
     assert not c.learned_applies
     cid = _repeat_customer(ctx)
     assert pf.customer_profile(c, cid).learned_coupon is None and pf.what_if(c, {}, cid).learned_coupon is None

@@ -1,0 +1,171 @@
+"""One customer's card: who they are, their scores, churn risk and drivers, value, habits, purchases and coupon.
+
+Belongs here: :class:`CustomerProfile` and its JSON (what ``python -m pipeline profile --json`` prints and a
+service returns), :func:`customer_profile` composing it from a :class:`~pipeline.customer.scoring.ModelScorer`,
+and the per-customer purchase views (:func:`purchase_timeline`, top items). Nothing is fitted here: a card is a
+read of the scorer's table and history (a few milliseconds, see benchmarks/bench_lookup.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pipeline.customer.scoring import ModelScorer
+
+__all__ = ["CustomerProfile", "customer_profile", "purchase_timeline"]
+
+_SCORE_KEYS = ("recency_days", "frequency", "monetary", "tenure_days", "r_score", "f_score", "m_score")
+_VALUE_KEYS = ("p_alive", "expected_orders", "expected_spend", "expected_aov", "days_to_next_order")
+_TIMELINE_COLUMNS = ["invoice_id", "date", "amount", "lines", "quantity", "top_category"]
+
+
+@dataclass
+class CustomerProfile:
+    """The card of one customer. Money in the data's currency; days are whole days as of ``as_of``."""
+
+    customer_id: str
+    kind: str
+    segment: str = ""
+    scores: dict = field(default_factory=dict)          # recency_days, frequency, monetary, tenure_days, r/f/m
+    cluster: int | None = None
+    cluster_name: str = ""
+    churn_probability: float | None = None
+    risk_band: str = ""
+    drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    churn_model: str = ""
+    value: dict = field(default_factory=dict)           # p_alive, expected_orders/spend/aov, next order
+    habits: dict = field(default_factory=dict)          # avg_order_value, mean_days_between, first/last purchase
+    top_categories: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top_products: pd.DataFrame = field(default_factory=pd.DataFrame)
+    next_items: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    coupon: dict = field(default_factory=dict)          # coupon_id, coupon_name, expected_value, reason, risk_band
+    candidates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    attributes: dict = field(default_factory=dict)      # customer tables: the row
+    prediction: dict = field(default_factory=dict)      # customer tables: the active model's prediction
+    learned_coupon: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """The card as plain JSON values (what ``python -m pipeline profile --json`` prints); the ``value``
+        entries (p_alive, expected_orders, expected_spend, next_order_date, ...) are top-level keys."""
+        from pipeline.exports import to_jsonable
+
+        out = {k: getattr(self, k) for k in ("customer_id", "kind", "segment", "scores", "cluster", "cluster_name",
+                                             "churn_probability", "risk_band", "churn_model")}
+        out |= self.value
+        out |= {k: getattr(self, k) for k in ("habits", "coupon", "attributes", "prediction", "notes")}
+        out["drivers"] = self.drivers.to_dict(orient="records")
+        out["top_categories"] = self.top_categories.to_dict(orient="records")
+        out["next_items"] = self.next_items.to_dict(orient="records")
+        if self.learned_coupon:
+            out["learned_coupon"] = {k: v for k, v in self.learned_coupon.items() if k != "table"}
+        return to_jsonable(_dates_to_text(out))
+
+
+def _dates_to_text(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {k: _dates_to_text(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_dates_to_text(v) for v in obj]
+    if isinstance(obj, pd.Timestamp):
+        return None if pd.isna(obj) else str(obj.date())
+    return None if obj is pd.NaT else obj
+
+
+def _f(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5) -> CustomerProfile:
+    """Compose the card of one customer (DataError naming similar ids when the id is unknown)."""
+    cid = scorer.require(customer_id)
+    if scorer.kind == "customers":
+        return _table_profile(scorer, cid, top)
+    row = scorer.table.loc[cid]
+    prof = CustomerProfile(cid, "transactions", segment=str(row["segment"]))
+    prof.scores = {k: (int(row[k]) if k.endswith("_score") else float(row[k])) for k in _SCORE_KEYS}
+    prof.cluster = None if pd.isna(row["cluster"]) else int(row["cluster"])
+    prof.cluster_name = str(row["cluster_name"])
+    prof.churn_probability, prof.risk_band = float(row["churn_probability"]), str(row["risk_band"])
+    if scorer.churn is not None:
+        prof.drivers = scorer.churn.drivers(scorer.table.loc[[cid]], top)
+        prof.churn_model = scorer.churn.description
+    else:
+        prof.churn_model = "BG/NBD: probability of no order in the horizon (no per-feature drivers)."
+    prof.value = {k: _f(row[k]) for k in _VALUE_KEYS} | {
+        "next_order_date": row["next_order_date"], "horizon_days": scorer.settings.horizon_days,
+        "btyd_model": scorer.history.btyd.kind_}
+    one = row["frequency"] <= 1
+    prof.habits = {"avg_order_value": float(row["avg_order_value"]),
+                   "mean_days_between": None if one else float(row["mean_days_between"]),
+                   "first_purchase": row["first_purchase"], "last_purchase": row["last_purchase"],
+                   "country": row.get("country")}
+    _purchases(prof, scorer, cid, top)
+    prof.coupon, prof.candidates = scorer.coupon(cid, row, str(row.get("next_item", "")))
+    prof.learned_coupon = scorer.learned_coupon(row)
+    if one:
+        prof.notes.append("One purchase so far: there are no gaps between orders yet, and the BTYD estimates "
+                          "(P(alive), expected orders, next order date) lean on the behaviour of similar customers.")
+    if pd.isna(row["next_order_date"]):
+        prof.notes.append(f"No next order is expected within {scorer.history.btyd.max_next_order_days:.0f} days.")
+    return prof
+
+
+def _purchases(prof: CustomerProfile, scorer: ModelScorer, cid: str, top: int) -> None:
+    """Top categories and products, the timeline and the recommender's next items of a card."""
+    lines = scorer.history.lines(cid)
+    prof.top_categories = _top_items(lines, "category", top)
+    prof.top_products = _top_items(lines, "product_name" if lines["product_name"].notna().any() else "product_id", top)
+    prof.timeline = purchase_timeline(scorer, cid)
+    rec = scorer.recommender
+    if rec is not None and cid in rec.customers_:
+        prof.next_items = rec.top_k(cid, 3)
+
+
+def _table_profile(scorer: ModelScorer, cid: str, top: int) -> CustomerProfile:
+    row = scorer.table.loc[cid]
+    extra = {"cluster", "cluster_name", "predicted", "predicted_probability"}
+    prof = CustomerProfile(cid, "customers", attributes={k: v for k, v in row.items() if k not in extra})
+    prof.cluster = None if pd.isna(row["cluster"]) else int(row["cluster"])
+    prof.cluster_name = str(row["cluster_name"])
+    if scorer.model is not None:
+        prof.prediction = scorer.model.prediction(scorer.table.loc[[cid]])
+        prof.drivers = scorer.model.drivers(scorer.table.loc[[cid]], top, class_index=prof.prediction["class_index"])
+        prof.churn_model = scorer.model.description
+    prof.learned_coupon = scorer.learned_coupon(prof.attributes)
+    if prof.learned_coupon is None:
+        prof.notes.append("A customer table has no purchases, so the expected-value coupon rules do not apply; "
+                          "train the learned policy on a coupon-response history with this table's columns to "
+                          "recommend a coupon.")
+    return prof
+
+
+def purchase_timeline(scorer: ModelScorer, customer_id: object) -> pd.DataFrame:
+    """One row per order of a customer: ``invoice_id, date, amount, lines, quantity, top_category``."""
+    cid = scorer.require(customer_id)
+    if scorer.history is None:
+        return pd.DataFrame(columns=_TIMELINE_COLUMNS)
+    lines = scorer.history.lines(cid)
+    g = lines.groupby("invoice_id", sort=False)
+    out = g.agg(date=("date", "min"), amount=("amount", "sum"), lines=("amount", "size"),
+                quantity=("quantity", "sum"))
+    label = _item_label_column(lines)
+    out["top_category"] = g[label].agg(lambda s: s.mode().iloc[0] if s.notna().any() else "") if label else ""
+    return out.sort_values("date").reset_index()
+
+
+def _item_label_column(lines: pd.DataFrame) -> str | None:
+    for col in ("category", "product_name", "product_id"):
+        if col in lines and lines[col].notna().any():
+            return col
+    return None
+
+
+def _top_items(lines: pd.DataFrame, column: str, n: int = 5) -> pd.DataFrame:
+    if column not in lines or lines[column].isna().all():
+        return pd.DataFrame(columns=[column, "spend", "lines", "orders"])
+    g = lines.dropna(subset=[column]).groupby(column, observed=True)
+    out = g.agg(spend=("amount", "sum"), lines=("amount", "size"), orders=("invoice_id", "nunique"))
+    return out.sort_values(["spend", "lines"], ascending=False).head(n).reset_index()

@@ -1,0 +1,179 @@
+"""A fitted classifier ready to score and explain one customer: the churn model a card shows, or the Model lab's
+active model on a customer table.
+
+Belongs here: :class:`FittedClassifier` (pipeline + features + labels + the reference for per-row drivers), the
+wrapper of a model saved in the Model lab (:func:`saved_classifier`) and the default churn model trained out of
+time (:func:`default_churn_classifier`). Training itself lives in :mod:`pipeline.models`; this module only adapts a
+fitted model to one-customer scoring.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import HORIZON_DAYS, SEED
+from pipeline.errors import DataError
+
+if TYPE_CHECKING:
+    from pipeline.models import ZooSettings
+    from pipeline.models.persist import ModelMetadata
+
+__all__ = ["ProbabilisticClassifier", "FittedClassifier", "saved_classifier", "default_churn_classifier"]
+
+
+class ProbabilisticClassifier(Protocol):
+    """What scoring needs of a fitted scikit-learn classifier (or pipeline)."""
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
+
+
+@dataclass
+class FittedClassifier:
+    """A fitted classification pipeline with what is needed to score and explain one customer.
+
+    ``positive_index`` is the class whose probability is reported (churned = 1 for churn models; ``None``: the
+    predicted class of each row). ``bounds``: numeric column -> (min, max) seen in training; inputs are clipped.
+    """
+
+    pipeline: ProbabilisticClassifier
+    features: list[str]
+    class_labels: list[object]
+    target: str
+    label: str
+    source: str                       # "active" (Model lab) or "default"
+    description: str
+    reference: dict[str, object] = field(default_factory=dict)
+    positive_index: int | None = 1
+    metrics: dict[str, object] = field(default_factory=dict)
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def _inputs(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The model's columns, numeric ones clipped to ``bounds`` (one vectorised step: on the what-if path)."""
+        if not self.bounds:
+            return X[self.features]
+        cols = list(self.bounds)
+        lo, hi = (np.array([self.bounds[c][i] for c in cols]) for i in (0, 1))
+        values = np.clip(X[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float), lo, hi) \
+            if any(X[c].dtype == object for c in cols) else np.clip(X[cols].to_numpy(float), lo, hi)
+        data = {f: X[f].to_numpy() for f in self.features} | {c: values[:, j] for j, c in enumerate(cols)}
+        return pd.DataFrame(data, index=X.index)[self.features]
+
+    def score(self, X: pd.DataFrame, top: int = 5) -> tuple[float, pd.DataFrame]:
+        """Positive-class probability and the top drivers of a one-row frame (inputs prepared once)."""
+        from pipeline.models import explain_row
+
+        Xi = self._inputs(X)
+        p = float(self.pipeline.predict_proba(Xi)[0, self.positive_index if self.positive_index is not None else 1])
+        drivers = explain_row(self.pipeline, Xi, self.reference, class_index=self.positive_index, top=top) \
+            if top else pd.DataFrame()
+        return p, drivers
+
+    def proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities (rows x classes)."""
+        return self.pipeline.predict_proba(self._inputs(X))
+
+    def probability(self, X: pd.DataFrame) -> np.ndarray:
+        """Probability of the positive class for every row."""
+        return self.proba(X)[:, self.positive_index if self.positive_index is not None else 1]
+
+    def drivers(self, row: pd.DataFrame, top: int = 5, class_index: int | None = None) -> pd.DataFrame:
+        """Top per-customer contributions (``feature, value, contribution``; ``attrs['method']``)."""
+        from pipeline.models import explain_row
+
+        idx = self.positive_index if class_index is None else class_index
+        return explain_row(self.pipeline, self._inputs(row), self.reference, class_index=idx, top=top)
+
+    def prediction(self, frame: pd.DataFrame) -> dict[str, object]:
+        """The predicted class of a one-row frame: ``target, predicted, probability, class_index, model``."""
+        proba = self.proba(frame)[0]
+        idx = int(proba.argmax())
+        return {"target": self.target, "predicted": self.class_labels[idx], "probability": float(proba[idx]),
+                "class_index": idx, "model": self.label}
+
+
+def _positive_index(labels: Sequence[object]) -> int:
+    text = [str(v) for v in labels]
+    for yes in ("1", "1.0", "True", "true", "yes", "churned"):
+        if yes in text:
+            return text.index(yes)
+    return len(text) - 1
+
+
+def saved_classifier(pipeline: ProbabilisticClassifier, meta: ModelMetadata,
+                     source: str = "active") -> FittedClassifier:
+    """Wrap a model saved in the Model lab (``pipeline.models.lab.load_lab_model`` / ``active_model``)."""
+    name = meta.extra.get("name", meta.model_key)
+    auc = meta.metrics.get("roc_auc")
+    what = f"ROC AUC {auc:.3f} on its test set" if isinstance(auc, (int, float)) else "no ROC AUC recorded"
+    binary = len(meta.class_labels) == 2
+    return FittedClassifier(pipeline, list(meta.features), list(meta.class_labels), meta.target, meta.model_label,
+                            source, f"Active Model-lab model '{name}' ({meta.model_label}, target {meta.target}; "
+                                    f"{what}).",
+                            dict(meta.reference), _positive_index(meta.class_labels) if binary else None,
+                            dict(meta.metrics))
+
+
+def default_churn_classifier(transactions: pd.DataFrame, returns: pd.DataFrame | None,
+                             horizon_days: int = HORIZON_DAYS, seed: int = SEED) -> FittedClassifier:
+    """Logistic regression on the churn features, trained on the latest labelled period.
+
+    Out-of-time check first: trained on customers as of ``end - 2H`` (labels from the next H days) and scored
+    on customers as of ``end - H``; its ROC AUC is reported. The model used is then refitted on the ``end - H``
+    customers (labels from the last H days) and scores everyone as of the end of the data.
+
+    A linear model extrapolates, so two guards: numeric features that hardly vary in training (standard deviation
+    below ``1e-3`` x their mean, e.g. BG/NBD P(alive) when its dropout parameters sit at the boundary, as on UCI
+    Online Retail) are left out, and inputs are clipped to the range seen in training.
+    """
+    from pipeline.models import ZooSettings, build_pipeline, feature_reference
+
+    settings = ZooSettings(random_state=seed)
+    X, y, types, metrics, how = _churn_training_set(transactions, returns, horizon_days, settings)
+    left_out = [c for c in X.columns if c not in types]
+    X = X[list(types)]
+    pipe = build_pipeline("logreg", types, settings).fit(X, y)
+    flat = f" ({', '.join(left_out)} left out: almost constant in training)" if left_out else ""
+    desc = (f"Default churn model: logistic regression on {len(types)} behavioural and BTYD features{flat}, trained "
+            f"on {len(y):,} customers labelled by their purchases in the last {horizon_days} days; {how}. "
+            "Mark a model in the Model lab to use it instead.")
+    bounds = {c: (float(X[c].min()), float(X[c].max())) for c, t in types.items() if t == "numeric"}
+    return FittedClassifier(pipe, list(types), [0, 1], "churned", "Logistic regression (default)", "default", desc,
+                            feature_reference(X, types), 1, metrics, bounds)
+
+
+def _churn_training_set(transactions: pd.DataFrame, returns: pd.DataFrame | None, horizon_days: int,
+                        settings: ZooSettings
+                        ) -> tuple[pd.DataFrame, pd.Series, dict[str, str], dict[str, object], str]:
+    """The latest labelled period (X, y), the feature types kept, the out-of-time check's metrics and its wording."""
+    from sklearn.metrics import roc_auc_score
+
+    from pipeline.churn import churn_dataset, data_span, out_of_time_split
+    from pipeline.models import build_pipeline, feature_types
+
+    try:
+        split = out_of_time_split(transactions, returns, horizon_days)
+        X, y = split.X_test, split.y_test
+        types = _varying(X, feature_types(X))
+        check = build_pipeline("logreg", types, settings).fit(split.X_train[list(types)], split.y_train)
+        metrics = {"roc_auc": float(roc_auc_score(y, check.predict_proba(X[list(types)])[:, 1])), "n_test": len(y),
+                   "train_cutoff": split.info["train"]["cutoff"], "test_cutoff": split.info["test"]["cutoff"]}
+        how = (f"out-of-time ROC AUC {metrics['roc_auc']:.3f} (trained as of {metrics['train_cutoff']}, "
+               f"tested on customers as of {metrics['test_cutoff']})")
+    except DataError:                       # not enough history for a check: train on the last period only
+        end = data_span(transactions)[1]
+        X, y, _ = churn_dataset(transactions, returns, end - pd.Timedelta(days=horizon_days), horizon_days)
+        types, metrics = _varying(X, feature_types(X)), {}
+        how = "no out-of-time check: the data are too short for two periods"
+    return X, y, types, metrics, how
+
+
+def _varying(X: pd.DataFrame, types: dict[str, str]) -> dict[str, str]:
+    """Feature types without the numeric columns that hardly vary (std below 1e-3 x |mean|, or constant)."""
+    def flat(c: str) -> bool:
+        v = pd.to_numeric(X[c], errors="coerce")
+        return not v.std() > 1e-3 * abs(v.mean())
+    return {c: t for c, t in types.items() if t != "numeric" or not flat(c)}

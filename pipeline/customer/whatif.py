@@ -1,0 +1,184 @@
+"""What if: segment, cluster, churn risk, value and coupon of a hypothetical customer, in a few milliseconds.
+
+Belongs here: the what-if inputs (:func:`what_if_inputs`), the prediction (:func:`what_if`, :class:`WhatIfResult`)
+and the input corrections. The rules that turn inputs into a feature row are not here: they belong to their
+owners, so a change to a feature cannot drift from the what-if. Features follow from recency, frequency, monetary
+and tenure through :func:`pipeline.features.derive_features` (other features are the customer's, or the typical
+customer's, made consistent; one order per visit); the BTYD inputs follow :func:`pipeline.clv.summary_from_rfm`;
+R/F/M scores use rfm's quantile rule (:func:`pipeline.rfm.population_score`). Inputs equal to the customer's own
+values give exactly the card's numbers.
+
+Customer tables (kind ``"customers"``): the inputs are the columns the clustering, the active model and the
+learned policy read; the result is the cluster, the model's prediction and the learned coupon.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipeline.clv import summary_from_rfm
+from pipeline.coupons import risk_bands
+from pipeline.customer.scoring import ModelScorer
+from pipeline.errors import DataError
+from pipeline.features import DERIVATION_INPUTS, derive_features
+
+__all__ = ["RFM_INPUTS", "WhatIfResult", "what_if_inputs", "what_if", "derive_row"]
+
+#: What-if inputs of a transactions dataset (column -> label).
+RFM_INPUTS = {"recency_days": "Recency (days since last order)", "frequency": "Frequency (orders)",
+              "monetary": "Monetary (total spend)", "tenure_days": "Tenure (days since first order)"}
+_VALUE_KEYS = ("p_alive", "expected_orders", "expected_aov", "expected_spend", "days_to_next_order")
+
+
+@dataclass
+class WhatIfResult:
+    """Predictions for hypothetical inputs (numbers are None where the dataset has no such model)."""
+
+    inputs: dict
+    segment: str = ""
+    scores: dict = field(default_factory=dict)
+    cluster: int | None = None
+    cluster_name: str = ""
+    churn_probability: float | None = None
+    risk_band: str = ""
+    drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    value: dict = field(default_factory=dict)
+    coupon: dict = field(default_factory=dict)
+    prediction: dict = field(default_factory=dict)
+    learned_coupon: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _base_row(scorer: ModelScorer, customer_id: object) -> pd.Series:
+    """The customer's row, or the typical customer's (medians of numbers, most common text values)."""
+    return scorer.typical if customer_id is None else scorer.table.loc[scorer.require(customer_id)]
+
+
+def what_if_inputs(scorer: ModelScorer, customer_id: object = None) -> list[dict]:
+    """The what-if inputs: ``name, label, kind ('number'|'choice'), value, min, max, step, options, format``.
+
+    Values start at the customer's own (or the median / most common customer's when ``customer_id`` is None).
+    """
+    base = _base_row(scorer, customer_id)
+    if scorer.kind != "transactions":
+        return [_table_input(scorer.table, col, base[col]) for col in _table_input_columns(scorer)]
+    specs = []
+    for col, label in RFM_INPUTS.items():
+        hi = float(scorer.table[col].quantile(0.99) * 2 + 1)
+        lo = 1.0 if col in ("frequency", "recency_days", "tenure_days") else 0.01
+        specs.append({"name": col, "label": label, "kind": "number", "value": float(base[col]), "min": lo,
+                      "max": max(hi, float(base[col])), "step": 1.0 if col != "monetary" else 10.0, "options": None,
+                      "format": "%.2f" if col == "monetary" else "%.0f"})
+    return specs
+
+
+def _table_input_columns(scorer: ModelScorer) -> list[str]:
+    cols: list[str] = []
+    if scorer.clusters is not None and scorer.clusters.transformer is not None:
+        cols += list(scorer.clusters.transformer.features_)
+    if scorer.model is not None:
+        cols += list(scorer.model.features)
+    if scorer.learned_applies:
+        cols += [c for c in scorer.coupons.learned.feature_columns_ if c in scorer.table.columns]
+    return [c for c in dict.fromkeys(cols) if c in scorer.table.columns]
+
+
+def _table_input(table: pd.DataFrame, col: str, value: object) -> dict:
+    s = table[col]
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        lo, hi = float(s.min()), float(s.max())
+        integer = bool((s.dropna() % 1 == 0).all())
+        return {"name": col, "label": col, "kind": "number", "value": float(value) if pd.notna(value) else lo,
+                "min": lo - (hi - lo), "max": hi + (hi - lo), "step": 1.0 if integer else (hi - lo) / 100 or 1.0,
+                "options": None, "format": "%.0f" if integer else "%.2f"}
+    options = sorted(s.dropna().astype(str).unique().tolist())[:200]
+    return {"name": col, "label": col, "kind": "choice", "value": str(value) if pd.notna(value) else options[0],
+            "min": None, "max": None, "step": None, "options": options, "format": None}
+
+
+def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: object = None,
+            drivers: int = 5) -> WhatIfResult:
+    """Segment, cluster, churn risk, value and coupon for hypothetical inputs (everything in memory, ~10 ms).
+
+    ``inputs`` override the customer's (or the typical customer's) values; see the module docstring for how the
+    other features follow. Inconsistent inputs are corrected and the correction is listed in ``notes``.
+    """
+    base = _base_row(scorer, customer_id)
+    if scorer.kind == "customers":
+        return _table_what_if(scorer, base, inputs, drivers)
+    row, notes = derive_row(scorer, base, inputs)
+    res = WhatIfResult({k: row[k] for k in RFM_INPUTS}, notes=notes)
+    pop = scorer.history.population
+    res.scores = pop.scores(row["recency_days"], row["frequency"], row["monetary"])
+    res.segment = pop.segment(res.scores["r_score"], res.scores["f_score"])
+    if scorer.clusters is not None:
+        res.cluster = scorer.clusters.assign(row)
+        res.cluster_name = scorer.clusters.name(res.cluster)
+    if scorer.churn is not None:
+        frame = pd.DataFrame([{f: row[f] for f in scorer.churn.features}])
+        res.churn_probability, res.drivers = scorer.churn.score(frame, drivers)
+    else:
+        res.churn_probability = float(np.exp(-row["btyd_expected_purchases"]))
+    res.risk_band = str(risk_bands([res.churn_probability], scorer.coupons.policy)[0])
+    res.value = row.pop("_value")
+    row |= {"segment": res.segment, "churn_probability": res.churn_probability, "expected_spend":
+            res.value["expected_spend"], "p_alive": res.value["p_alive"]}
+    res.coupon = scorer.coupon(str(customer_id or "what-if"), row, str(base.get("next_item", "") or ""))[0]
+    res.learned_coupon = scorer.learned_coupon(row)
+    return res
+
+
+def _corrected_inputs(new: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+    """Inputs made possible: whole orders, one order means tenure = recency, tenure at least the recency."""
+    R, F, M, T = (new[k] for k in DERIVATION_INPUTS)
+    if F < 1 or M <= 0 or R < 1:
+        raise DataError("what-if: frequency must be at least 1 order, monetary above 0 and recency at least 1 day.")
+    F, notes = float(round(F)), []
+    if F == 1 and T != R:
+        notes.append(f"One order: tenure set to the recency ({R:g} days), first and last order are the same.")
+        T = R
+    elif T < R:
+        notes.append(f"Tenure raised to the recency ({R:g} days): the first order cannot be after the last.")
+        T = R
+    return {"recency_days": R, "frequency": F, "monetary": M, "tenure_days": T}, notes
+
+
+def derive_row(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, object]) -> tuple[dict, list[str]]:
+    """The feature row for the inputs (features by ``derive_features``, BTYD by ``summary_from_rfm``), with the
+    BTYD value under ``"_value"``, and notes on corrected inputs. Unchanged inputs keep the customer's row."""
+    row = base.to_dict()
+    new = {k: float(inputs.get(k, base[k])) for k in RFM_INPUTS}
+    if all(math.isclose(new[k], float(base[k]), rel_tol=1e-9, abs_tol=1e-9) for k in RFM_INPUTS):
+        row["_value"] = {k: row.get(k) for k in _VALUE_KEYS} | {"next_order_date": row.get("next_order_date")}
+        return row, []
+    new, notes = _corrected_inputs(new)
+    row.update({k: float(v) for k, v in derive_features(new, row).items()})
+    h = scorer.history
+    btyd = h.btyd.predict_one(**summary_from_rfm(**new), horizon_days=scorer.settings.horizon_days)
+    row.update({f"btyd_{k}": btyd[k] for k in ("p_alive", "expected_purchases", "expected_aov", "expected_spend")})
+    days = btyd["days_to_next_order"]
+    nxt = None if not np.isfinite(days) else h.as_of - pd.Timedelta(days=1) + pd.Timedelta(days=math.ceil(days))
+    row["_value"] = {"p_alive": btyd["p_alive"], "expected_orders": btyd["expected_purchases"],
+                     "expected_aov": btyd["expected_aov"], "expected_spend": btyd["expected_spend"],
+                     "days_to_next_order": None if not np.isfinite(days) else days, "next_order_date": nxt}
+    return row, notes
+
+
+def _table_what_if(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, object],
+                   drivers: int) -> WhatIfResult:
+    row = base.to_dict() | {k: v for k, v in inputs.items() if k in scorer.table.columns}
+    res = WhatIfResult({k: row[k] for k in _table_input_columns(scorer)})
+    frame = pd.DataFrame([row])
+    if scorer.clusters is not None:
+        res.cluster = scorer.clusters.assign(frame)
+        res.cluster_name = scorer.clusters.name(res.cluster)
+    if scorer.model is not None:
+        res.prediction = scorer.model.prediction(frame)
+        res.drivers = scorer.model.drivers(frame, drivers, class_index=res.prediction["class_index"]) if drivers \
+            else pd.DataFrame()
+    res.learned_coupon = scorer.learned_coupon(row)
+    return res
