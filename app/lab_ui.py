@@ -68,7 +68,7 @@ def train(ds: Dataset, options: dict) -> lab.LabResult | None:
             bar.progress(step / total, text="Done" if label == "done" else f"Step {step + 1} of {total}: {label}")
 
         try:
-            result = lab.run_comparison(ds, options, progress, rules=state.segment_rules())
+            result = lab.run_comparison(ds, lab.LabOptions(**options), progress, rules=state.segment_rules())
             status.update(label="Training finished", state="complete", expanded=False)
         except DataError as e:
             error = str(e)

@@ -318,6 +318,42 @@ def test_learned_policy_with_a_model_lab_model():
         cp.fit_learned_policy(df, model="nope")
 
 
+def test_learned_policy_is_a_scikit_learn_estimator_built_from_the_zoo(small_policy):
+    from sklearn.base import clone
+    from sklearn.utils.validation import check_is_fitted
+
+    from pipeline.models import REGISTRY
+
+    values = {"Dinner": 2.0}
+    est = cp.LearnedCouponPolicy(model="forest", values=values)
+    assert est.get_params() == {"model": "forest", "target": None, "coupon_col": None, "values": values,
+                                "settings": None}                              # parameters untouched in __init__
+    assert est.fit(responses()) is est and est.values is values and est.target is None
+    check_is_fitted(est)
+    fitted = [k for k in vars(est) if not k.startswith("_") and k not in est.get_params()]
+    assert fitted and all(k.endswith("_") for k in fitted)
+    assert type(est.model_.named_steps["model"]) is type(REGISTRY["forest"].factory(cp.ACCEPTANCE_SETTINGS))
+    assert est.values_ == {"Coffee": 1.0, "Dinner": 2.0}
+    assert not hasattr(clone(est), "model_") and clone(est).get_params() == est.get_params()
+    # the default: the zoo's XGBoost pipeline (prep -> model) with the acceptance settings
+    xgb = small_policy.model_.named_steps["model"]
+    assert type(xgb).__name__ == "XGBClassifier" and xgb.n_estimators == cp.ACCEPTANCE_SETTINGS.xgb_trees
+    assert list(small_policy.model_.named_steps) == ["prep", "model"]
+
+
+def test_learned_policy_batch_probabilities_and_values(small_policy):
+    people = responses(20, seed=3).drop(columns=["accepted"])
+    proba = small_policy.predict_proba(people)
+    assert proba.shape == (20, 2) and np.allclose(proba.sum(axis=1), 1)
+    one = small_policy.acceptance(people.iloc[0].to_dict())[people.iloc[0]["coupon"]]
+    assert proba[0, 1] == pytest.approx(one, rel=1e-6)
+    richer = small_policy.with_values({"Dinner": 50.0})
+    assert richer.values_["Dinner"] == 50.0 and small_policy.values_["Dinner"] == 1.0
+    assert richer.recommend({"age": "21"})["coupon"] == "Dinner" and richer.model_ is small_policy.model_
+    with pytest.raises(DataError, match="unknown coupon type"):
+        small_policy.with_values({"Bar": 2.0})
+
+
 def test_values_for_unknown_coupon_types_rejected():
     with pytest.raises(DataError, match="unknown coupon type"):
         cp.fit_learned_policy(responses(), values={"Bar": 2.0})

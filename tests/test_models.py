@@ -197,6 +197,41 @@ def test_cv_columns():
     assert res.table.loc["logreg", "cv_roc_auc_std"] >= 0
 
 
+def test_cross_validate_scores_per_fold_and_as_losses():
+    X, y = _frame()
+    pipe = m.build_pipeline("logreg", m.feature_types(X), TINY)
+    folds = m.cross_validate_scores(pipe, X, y, 4, ("roc_auc", "accuracy", "log_loss"), random_state=0)
+    assert list(folds) == ["roc_auc", "accuracy", "log_loss"] and all(len(v) == 4 for v in folds.values())
+    cv = StratifiedKFold(4, shuffle=True, random_state=0)
+    ref = cross_validate(pipe, X, y, cv=cv, scoring=["roc_auc", "neg_log_loss"])
+    np.testing.assert_allclose(folds["roc_auc"], ref["test_roc_auc"])
+    np.testing.assert_allclose(folds["log_loss"], -ref["test_neg_log_loss"])       # a loss: positive
+    assert (folds["log_loss"] > 0).all()
+    with pytest.raises(DataError, match="Unknown cross-validation metrics"):
+        m.cross_validate_scores(pipe, X, y, 3, ("f2",))
+
+
+def test_models_and_coupons_packages_have_no_import_cycles():
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    graph = {}
+    for package in ("models", "coupons"):
+        for path in (root / "pipeline" / package).glob("*.py"):
+            name = f"pipeline.{package}" + ("" if path.stem == "__init__" else f".{path.stem}")
+            tree = ast.parse(path.read_text())
+            graph[name] = {node.module for node in tree.body                     # module-level imports only
+                           if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline.")}
+    graph = {k: {d for d in v if d in graph and d != k} for k, v in graph.items()}
+
+    def reaches(start, goal, seen=()):
+        return any(d == goal or (d not in seen and reaches(d, goal, (*seen, d))) for d in graph[start])
+
+    assert {"pipeline.models.zoo", "pipeline.coupons.learned"} <= set(graph)
+    assert [k for k in graph if reaches(k, k)] == []
+    assert not reaches("pipeline.models", "pipeline.models.lab")           # the package's interface stays light
+
+
 # -- explanations -------------------------------------------------------------------------------------------
 
 def test_logistic_contributions_are_coefficient_times_standardized_value():

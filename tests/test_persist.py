@@ -75,6 +75,35 @@ def test_xgboost_part_is_json_not_pickle(data, tmp_path):
     assert "learner" in json.loads((target / "part0.json").read_text())
 
 
+def _with_module_names(path, names: dict) -> None:
+    """Rewrite the class modules named in a skops file (as files saved under other module paths name them)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {i.filename: archive.read(i) for i in archive.infolist()}
+    schema = members["schema.json"].decode()
+    for old, new in names.items():
+        schema = schema.replace(f'"__module__": "{old}"', f'"__module__": "{new}"')
+    members["schema.json"] = schema.encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, body in members.items():
+            archive.writestr(name, body)
+
+
+@pytest.mark.parametrize("name", ["svm", "xgboost"])
+def test_models_saved_before_the_package_split_still_load(name, data, tmp_path):
+    # files written when the classes lived in pipeline/models.py and pipeline/persist.py name those modules
+    X, y = data
+    pipe, types, labels, _ = _fit(name, X, y)
+    target = ps.save_model(pipe, _meta(name, X, y, types, labels), tmp_path / name)
+    _with_module_names(target / "pipeline.skops", {new: old for old, new in ps.LEGACY_MODULES.items()})
+    legacy = set(sio.get_untrusted_types(file=target / "pipeline.skops"))
+    assert legacy & {"pipeline.models.ToFloat", "pipeline.persist.ExternalModel", "pipeline.models.ToText"}
+    loaded, _ = ps.load_model(target)
+    np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X), rtol=0, atol=1e-12)
+
+
 def test_unknown_type_in_skops_file_is_refused_before_loading(data, tmp_path):
     X, y = data
     pipe, types, labels, _ = _fit("logreg", X, y)

@@ -35,7 +35,7 @@ from pipeline.models.zoo import REGISTRY, ZooSettings, feature_types
 from pipeline.store import Dataset, Workspace
 
 __all__ = [
-    "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "ACTIVE_MODEL_DOC", "BASELINE_KEY", "LabResult",
+    "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "ACTIVE_MODEL_DOC", "BASELINE_KEY", "LabOptions", "LabResult",
     "default_features", "run_comparison", "run_churn_comparison", "run_table_comparison", "run_segment_comparison",
     "metric_records", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
     "delete_model", "set_active_model", "active_model", "score_dataset",
@@ -116,38 +116,86 @@ def _n_steps(models: Sequence[str], extra: int = 0) -> int:
     return len(names) + extra + 1
 
 
-def _evaluate(kind: str, target: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame,
-              y_test: pd.Series, models: Sequence[str], imbalance: str, cv_folds: int | None,
-              progress: Progress | None, settings: ZooSettings | None, types: dict | None,
-              extra: dict | None, lab_settings: dict, info: dict, notes: list[str],
-              lab: LabConfig) -> LabResult:
+@dataclass(frozen=True)
+class LabOptions:
+    """What a Model-lab comparison runs: the target kind (see :data:`TARGET_KINDS`), the models, the imbalance
+    treatment and CV folds, and the options of each kind (churn: ``horizon``/``cutoff``; column: ``target``,
+    ``features``, ``numeric``, ``categorical``; segment: ``drop_leaky``)."""
+
+    kind: str
+    models: Sequence[str] = ()
+    imbalance: str = "none"
+    cv_folds: int | None = None
+    horizon: int = ChurnConfig.horizon_days
+    cutoff: str | None = None                      # churn test cutoff (ISO date); None: end of data - H
+    target: str | None = None
+    features: Sequence[str] | None = None          # None: default_features of the table
+    numeric: Sequence[str] = ()
+    categorical: Sequence[str] = ()
+    drop_leaky: bool = True
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How to train: the models, imbalance treatment, CV folds, progress callback and settings."""
+
+    models: Sequence[str]
+    imbalance: str
+    cv_folds: int | None
+    progress: Progress | None
+    settings: ZooSettings | None
+    lab: LabConfig
+
+    def record(self) -> dict[str, Any]:
+        return {"models": list(self.models), "imbalance": self.imbalance, "cv_folds": self.cv_folds}
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One comparison's data: the split, feature types, score baselines, and what is recorded with it."""
+
+    kind: str
+    target: str
+    X_train: pd.DataFrame
+    y_train: pd.Series
+    X_test: pd.DataFrame
+    y_test: pd.Series
+    record: dict[str, Any]                         # the options saved with a model (JSON-ready)
+    info: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    types: dict[str, str] | None = None
+    baselines: dict[str, ScoreBaseline] | None = None
+
+
+def _evaluate(problem: _Problem, run: _Run) -> LabResult:
     """Train the zoo, then the permutation importance of the best model; progress counts one step per model."""
     start = time.perf_counter()
-    total = _n_steps(models, len(extra or {}))
+    total = _n_steps(run.models, len(problem.baselines or {}))
 
     def inner(step: int, _total: int, label: str) -> None:
         if label != "done":                                   # "done" is reported once, after the importance
-            _step(progress, step, total, label)
+            _step(run.progress, step, total, label)
 
-    result = train_and_evaluate(X_train, y_train, X_test, y_test, list(models), imbalance,
-                                    inner if progress else None, cv_folds,
-                                    extra, settings=settings, types=types)
+    p, lab = problem, run.lab
+    result = train_and_evaluate(p.X_train, p.y_train, p.X_test, p.y_test, list(run.models), run.imbalance,
+                                inner if run.progress else None, run.cv_folds, p.baselines,
+                                settings=run.settings, types=p.types)
     importance = None
     if result.best is not None:
-        label = REGISTRY[result.best].label
-        _step(progress, total - 1, total, f"Permutation importance of {label}")
+        _step(run.progress, total - 1, total, f"Permutation importance of {REGISTRY[result.best].label}")
         importance = permutation_importance_table(
-            result.pipelines[result.best], X_test.reset_index(drop=True)[list(result.feature_types)],
+            result.pipelines[result.best], p.X_test.reset_index(drop=True)[list(result.feature_types)],
             result.y_test, result.labels, n_repeats=lab.importance_repeats, random_state=lab.random_state,
             max_rows=lab.importance_rows)
-    _step(progress, total, total, "done")
-    return LabResult(kind, target, result, X_train.reset_index(drop=True), pd.Series(np.asarray(y_train)),
-                     X_test.reset_index(drop=True), lab_settings, info, notes, importance,
+    _step(run.progress, total, total, "done")
+    return LabResult(p.kind, p.target, result, p.X_train.reset_index(drop=True), pd.Series(np.asarray(p.y_train)),
+                     p.X_test.reset_index(drop=True), p.record, p.info, p.notes, importance,
                      time.perf_counter() - start)
 
 
 def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | None,
-                         horizon: int = ChurnConfig.horizon_days, cutoff=None, models: Sequence[str] = (),
+                         horizon: int = ChurnConfig.horizon_days, cutoff: object = None,
+                         models: Sequence[str] = (),
                          imbalance: str = "none", cv_folds: int | None = None, progress: Progress | None = None,
                          *, settings: ZooSettings | None = None, lab: LabConfig = LabConfig()) -> LabResult:
     """Out-of-time churn comparison with the majority and BG/NBD baselines.
@@ -156,18 +204,18 @@ def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | Non
     """
     from pipeline.churn import LABEL, baseline_churn_score, out_of_time_split
 
+    run = _Run(models, imbalance, cv_folds, progress, settings, lab)
     _step(progress, 0, _n_steps(models, 1), "Building churn features and labels")
     split = out_of_time_split(transactions, returns, horizon, test_cutoff=cutoff)
     base = ScoreBaseline("BG/NBD expected purchases (baseline)", test_score=baseline_churn_score(split.X_test),
-                             train_score=baseline_churn_score(split.X_train),
-                             description="exp(-expected purchases in H) from a BG/NBD fit before the cutoff")
+                         train_score=baseline_churn_score(split.X_train),
+                         description="exp(-expected purchases in H) from a BG/NBD fit before the cutoff")
     info = split.info
     notes = [f"BTYD fit (test cutoff {info['test']['cutoff']}): {info['test']['btyd_fit_note']}"]
-    opts = {"horizon": int(info["horizon_days"]), "cutoff": info["test"]["cutoff"],
-            "train_cutoff": info["train"]["cutoff"], "models": list(models), "imbalance": imbalance,
-            "cv_folds": cv_folds}
-    return _evaluate("churn", LABEL, split.X_train, split.y_train, split.X_test, split.y_test, models, imbalance,
-                     cv_folds, progress, settings, None, {BASELINE_KEY: base}, opts, info, notes, lab)
+    record = {"horizon": int(info["horizon_days"]), "cutoff": info["test"]["cutoff"],
+              "train_cutoff": info["train"]["cutoff"], **run.record()}
+    return _evaluate(_Problem("churn", LABEL, split.X_train, split.y_train, split.X_test, split.y_test, record, info,
+                              notes, baselines={BASELINE_KEY: base}), run)
 
 
 def run_table_comparison(customers: pd.DataFrame, target: str, features: Sequence[str] | None = None,
@@ -190,15 +238,14 @@ def run_table_comparison(customers: pd.DataFrame, target: str, features: Sequenc
     both = sorted(set(numeric) & set(categorical))
     if both:
         raise DataError(f"Columns {both} are marked both numeric and categorical; choose one for each.")
+    run = _Run(models, imbalance, cv_folds, progress, settings, lab)
     types = feature_types(customers[features], numeric=numeric, categorical=categorical)
     X_tr, X_te, y_tr, y_te = split_train_test(customers[features], customers[target].reset_index(drop=True),
-                                                  lab.test_size, settings)
-    opts = {"target": target, "features": features, "numeric": list(numeric), "categorical": list(categorical),
-            "models": list(models),
-            "imbalance": imbalance, "cv_folds": cv_folds}
+                                              lab.test_size, settings)
+    record = {"target": target, "features": features, "numeric": list(numeric), "categorical": list(categorical),
+              **run.record()}
     info = {"n_rows": len(customers), "n_train": len(X_tr), "n_test": len(X_te), "test_size": lab.test_size}
-    return _evaluate("column", target, X_tr, y_tr, X_te, y_te, models, imbalance, cv_folds, progress, settings,
-                     types, None, opts, info, [], lab)
+    return _evaluate(_Problem("column", target, X_tr, y_tr, X_te, y_te, record, info, types=types), run)
 
 
 def run_segment_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | None,
@@ -214,6 +261,7 @@ def run_segment_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | N
     from pipeline.features import customer_features
     from pipeline.rfm import rfm_table
 
+    run = _Run(models, imbalance, cv_folds, progress, settings, lab)
     _step(progress, 0, _n_steps(models), "Building customer features and RFM segments")
     X = customer_features(transactions, returns)
     seg = rfm_table(transactions, rules=rules).set_index("customer_id")["segment"]
@@ -228,38 +276,32 @@ def run_segment_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | N
                 "and frequency are among the features, so the models can read the answer off them. These scores "
                 "say nothing about predicting anything new.")
     X_tr, X_te, y_tr, y_te = split_train_test(X, y.reset_index(drop=True), lab.test_size, settings)
-    opts = {"drop_leaky": drop_leaky, "models": list(models), "imbalance": imbalance, "cv_folds": cv_folds}
+    record = {"drop_leaky": drop_leaky, **run.record()}
     info = {"n_rows": len(X), "n_train": len(X_tr), "n_test": len(X_te), "features": list(X.columns)}
-    return _evaluate("segment", "segment", X_tr, y_tr, X_te, y_te, models, imbalance, cv_folds, progress,
-                     settings, None, None, opts, info, [note], lab)
+    return _evaluate(_Problem("segment", "segment", X_tr, y_tr, X_te, y_te, record, info, [note]), run)
 
 
-def run_comparison(dataset: Dataset, options: dict[str, Any], progress: Progress | None = None,
+def run_comparison(dataset: Dataset, options: LabOptions, progress: Progress | None = None,
                    rules: pd.DataFrame | None = None, *, settings: ZooSettings | None = None) -> LabResult:
-    """Run the comparison the page's ``options`` describe on ``dataset``.
-
-    ``options``: ``kind`` (see :data:`TARGET_KINDS`), ``models``, ``imbalance``, ``cv_folds``, and per kind
-    ``horizon``/``cutoff`` (churn), ``target``/``features``/``numeric``/``categorical`` (column), ``drop_leaky``
-    (segment).
-    """
-    kind = options.get("kind")
-    common = {"models": options.get("models", ()), "imbalance": options.get("imbalance", "none"),
-              "cv_folds": options.get("cv_folds") or None, "progress": progress, "settings": settings}
-    if kind == "column":
+    """Run the comparison ``options`` describe on ``dataset`` (DataError when the dataset cannot have that target)."""
+    o = options
+    common = {"models": o.models, "imbalance": o.imbalance, "cv_folds": o.cv_folds or None, "progress": progress,
+              "settings": settings}
+    if o.kind == "column":
         if dataset.customers is None:
             raise DataError(f"'{dataset.name}' holds transactions; a column target needs a customer table.")
-        return run_table_comparison(dataset.customers, options["target"], options.get("features"),
-                                    numeric=options.get("numeric", ()), categorical=options.get("categorical", ()),
-                                    **common)
-    if kind not in TARGET_KINDS:
-        raise DataError(f"Unknown target kind {kind!r}; choose one of {list(TARGET_KINDS)}.")
+        if o.target is None:
+            raise DataError("A column comparison needs a target column; pick one.")
+        return run_table_comparison(dataset.customers, o.target, o.features, numeric=o.numeric,
+                                    categorical=o.categorical, **common)
+    if o.kind not in TARGET_KINDS:
+        raise DataError(f"Unknown target kind {o.kind!r}; choose one of {list(TARGET_KINDS)}.")
     if dataset.transactions is None:
         raise DataError(f"'{dataset.name}' is a customer table; churn and RFM-segment targets need transactions.")
-    if kind == "churn":
-        horizon = options.get("horizon", ChurnConfig.horizon_days)
-        return run_churn_comparison(dataset.transactions, dataset.returns, horizon, options.get("cutoff"), **common)
-    return run_segment_comparison(dataset.transactions, dataset.returns, rules=rules,
-                                  drop_leaky=options.get("drop_leaky", True), **common)
+    if o.kind == "churn":
+        return run_churn_comparison(dataset.transactions, dataset.returns, o.horizon, o.cutoff, **common)
+    return run_segment_comparison(dataset.transactions, dataset.returns, rules=rules, drop_leaky=o.drop_leaky,
+                                  **common)
 
 
 # -- presenting results ----------------------------------------------------------------------------------------

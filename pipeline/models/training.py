@@ -65,7 +65,8 @@ def check_target(y: Sequence, settings: ZooSettings | None = None, name: str = "
     return y
 
 
-def split_train_test(X: pd.DataFrame, y: Sequence, test_size: float = 0.25, settings: ZooSettings | None = None):
+def split_train_test(X: pd.DataFrame, y: Sequence, test_size: float = 0.25,
+                     settings: ZooSettings | None = None) -> list:
     """Stratified random split after checking the target and the row counts.
 
     Returns ``X_train, X_test, y_train, y_test``.
