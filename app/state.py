@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -21,6 +21,13 @@ from app import keys
 from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
 from pipeline.store import Dataset, Workspace, new_workspace_id
+
+if TYPE_CHECKING:       # imported where used: pages that never cluster or score don't load these
+    from pipeline.cluster import ClusterInput, ClusterRun, KSweep
+    from pipeline.cluster.sequences import SequenceComparison
+    from pipeline.coupons import LearnedCouponPolicy
+    from pipeline.customer import ModelScorer
+    from pipeline.models.lab import LabResult
 
 __all__ = [
     "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
@@ -63,14 +70,14 @@ class LabRun:
     """One Model-lab comparison: the options it was trained with and its ``pipeline.models.lab.LabResult``."""
 
     options: dict
-    result: Any
+    result: LabResult
 
 
 @dataclass(frozen=True)
 class SequenceRun:
     """One sequence-embedding comparison (``pipeline.cluster.sequences``) and the PCA maps drawn from it."""
 
-    comparison: Any
+    comparison: SequenceComparison
     maps: pd.DataFrame
 
 
@@ -109,11 +116,11 @@ class LearnedPolicy:
     ``LearnedCouponPolicy``, where its data came from, and the coupon values the analyst set."""
 
     evaluation: pd.DataFrame
-    policy: Any
+    policy: LearnedCouponPolicy
     source_label: str
     values: dict = field(default_factory=dict)
 
-    def applied(self) -> Any:
+    def applied(self) -> LearnedCouponPolicy:
         """The fitted policy with this session's coupon values."""
         return self.policy.with_values(self.values)
 
@@ -201,7 +208,7 @@ def rfm(snapshot: str | None = None) -> pd.DataFrame:
 
 # ---- clusters (pages/clusters.py) --------------------------------------------------------------------------------
 @st.cache_data(max_entries=6, show_spinner="Computing customer features…")
-def _cluster_input(key: DatasetKey, rules_json: str):
+def _cluster_input(key: DatasetKey, rules_json: str) -> ClusterInput:
     from pipeline.cluster import clustering_input
 
     ds = _load_key(key)
@@ -209,13 +216,13 @@ def _cluster_input(key: DatasetKey, rules_json: str):
     return clustering_input(ds.kind, ds.transactions, ds.returns, ds.customers, rfm_)
 
 
-def cluster_input():
+def cluster_input() -> ClusterInput:
     """Per-customer table to cluster (``pipeline.cluster.ClusterInput``) of the current dataset."""
     return _cluster_input(dataset_key(), _rules_json())
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing k = 2…10…")
-def _cluster_sweep(key: DatasetKey, s: ClusterSettings, _table: pd.DataFrame):
+def _cluster_sweep(key: DatasetKey, s: ClusterSettings, _table: pd.DataFrame) -> KSweep:
     from pipeline.cluster import log_columns, prepare_matrix, select_k
 
     logs = log_columns(_table, list(s.features), s.log, list(s.categorical))
@@ -223,13 +230,13 @@ def _cluster_sweep(key: DatasetKey, s: ClusterSettings, _table: pd.DataFrame):
     return select_k(X, method=s.method)
 
 
-def cluster_sweep(inp, settings: ClusterSettings):
+def cluster_sweep(inp: ClusterInput, settings: ClusterSettings) -> KSweep:
     """k sweep (``pipeline.cluster.KSweep``) of the current dataset (``settings.k`` and ``map`` are ignored)."""
     return _cluster_sweep(dataset_key(), settings.for_sweep(), inp.table)
 
 
 @st.cache_data(max_entries=8, show_spinner="Clustering…")
-def _cluster_run(key: tuple[DatasetKey, str], s: ClusterSettings, _inp):
+def _cluster_run(key: tuple[DatasetKey, str], s: ClusterSettings, _inp: ClusterInput) -> ClusterRun:
     from pipeline.cluster import cluster_customers, log_columns
 
     features, categorical = list(s.features), list(s.categorical)
@@ -239,7 +246,7 @@ def _cluster_run(key: tuple[DatasetKey, str], s: ClusterSettings, _inp):
                              segment_col=_inp.segment_col, map_method=s.map)
 
 
-def cluster_run(inp, settings: ClusterSettings):
+def cluster_run(inp: ClusterInput, settings: ClusterSettings) -> ClusterRun:
     """``pipeline.cluster.ClusterRun`` of the current dataset with ``settings`` (k and map included)."""
     return _cluster_run((dataset_key(), segment_rules().to_json()), settings, inp)
 
@@ -260,7 +267,7 @@ def save_cluster_names(dataset_id: str, signature: str, names: dict) -> None:
     ws.write_json(_CLUSTER_NAMES, all_names)
 
 
-def use_clustering(dataset_id: str, run, force: bool) -> tuple[dict, bool]:
+def use_clustering(dataset_id: str, run: ClusterRun, force: bool) -> tuple[dict, bool]:
     """Save ``run`` as the clustering the Customer page uses when asked (``force``), when none is saved yet, or
     when only its names changed. Returns (metadata of the clustering in use, whether it is ``run``'s)."""
     from pipeline.cluster import saved_clustering
@@ -318,7 +325,7 @@ def _profile_context(key: DatasetKey, active_sig: str, clustering_sig: str, rule
     return ctx
 
 
-def profile_context(horizon: int = HORIZON_DAYS):
+def profile_context(horizon: int = HORIZON_DAYS) -> ModelScorer:
     """The current dataset's :class:`pipeline.customer.ModelScorer` (shared, read-only: use ``with_coupons``)."""
     ws = workspace()
     key = dataset_key()

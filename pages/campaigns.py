@@ -117,9 +117,10 @@ with tab_rec:
         st.info("The next-purchase recommender needs transactions with products or categories.")
     else:
         try:
-            hits = state.recommender_hit_rates(ctx.settings.horizon_days)
+            horizon = ctx.settings.horizon_days
+            hits = state.recommender_hit_rates(horizon)
             st.caption(f"Out-of-time check: fitted on purchases up to {hits['cutoff'].iloc[0].date()}, graded on "
-                       f"what {hits['customers'].iloc[0]:,} customers bought in the next {ctx.settings.horizon_days} days (a "
+                       f"what {hits['customers'].iloc[0]:,} customers bought in the next {horizon} days (a "
                        f"hit = any of the top K {hits['item_col'].iloc[0]} items bought). Baselines: the top sellers, "
                        "and each customer's own most-bought items.")
             table = hits.pivot(index="method", columns="k", values="hit_rate").add_prefix("hit rate @").reset_index()
