@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 from service import coupons as book
 from service.api.deps import ERRORS, SessionDep, require_scope
 from service.api.routes.coupons import CAMPAIGN_ID
-from service.api.schemas import Problem, Strict
+from service.api.schemas import Problem, Strict, utc
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -64,14 +64,15 @@ def _out(session, camp) -> dict:
     counts = book.campaign_counts(session, camp.id)
     return {"id": camp.id, "dataset": camp.dataset, "name": camp.name, "control_share": camp.control_share,
             "max_coupons": camp.max_coupons, "max_value": camp.max_value,
-            "audience": json.loads(camp.audience or "{}"), "created_at": camp.created_at,
+            "audience": json.loads(camp.audience or "{}"), "created_at": utc(camp.created_at),
             "issued_value": round(camp.issued_value, 2),
             "coupons_left": None if camp.max_coupons is None else max(camp.max_coupons - camp.issued_count, 0),
             "value_left": None if camp.max_value is None else round(max(camp.max_value - camp.issued_value, 0.0), 2),
             **counts}
 
 
-@router.put("/{campaign_id}", response_model=CampaignOut, responses=ERRORS | {409: {"model": Problem}},
+@router.put("/{campaign_id}", response_model=CampaignOut,
+            responses=ERRORS | {201: {"model": CampaignOut, "description": "Created"}, 409: {"model": Problem}},
             summary="Create a campaign or change its name, control share, budget and audience")
 def put_campaign(campaign_id: CampaignId, body: CampaignIn, request: Request, response: Response,
                  session: SessionDep, _key=Depends(require_scope("admin"))) -> dict:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt
 from service import coupons as book
 from service.api.deps import ERRORS, SessionDep, require_scope
 from service.api.routes.customers import current_card
-from service.api.schemas import Problem, Strict
+from service.api.schemas import Problem, Strict, utc
 
 router = APIRouter(prefix="/coupons", tags=["coupons"])
 
@@ -56,7 +56,7 @@ class RedeemOut(BaseModel):
 def _decision(d, replayed: bool) -> dict:
     return {"campaign": d.campaign_id, "customer_id": d.customer_id, "outcome": d.outcome, "code": d.code,
             "coupon_id": d.coupon_id, "coupon_name": d.coupon_name, "value": d.value, "min_spend": d.min_spend,
-            "expected_value": d.expected_value, "reason": d.reason, "decided_at": d.created_at,
+            "expected_value": d.expected_value, "reason": d.reason, "decided_at": utc(d.created_at),
             "replayed": replayed}
 
 
@@ -101,4 +101,4 @@ def redeem(code: Annotated[str, Path(min_length=1, max_length=32)], body: Redeem
         raise RequestValidationError([{"loc": ("body", exc.field), "msg": str(exc), "type": "value_error",
                                        "input": body.order_amount}]) from None
     return {"code": d.code, "campaign": d.campaign_id, "customer_id": d.customer_id, "coupon_id": d.coupon_id,
-            "order_amount": d.order_amount, "redeemed_at": d.redeemed_at}
+            "order_amount": d.order_amount, "redeemed_at": utc(d.redeemed_at)}
