@@ -137,6 +137,50 @@ def cmd_cluster(args) -> int:
     return 0
 
 
+def _customer_table(args):
+    """(table, default features, default log mode) of a file: a customer table as it is, transactions as the
+    per-customer features of the Clusters page."""
+    from pipeline.cluster import clustering_input
+
+    ds = _dataset(args.file, args.dayfirst)
+    inp = clustering_input(ds.kind, ds.transactions, ds.returns, ds.customers)
+    return inp.table, _columns(args.features) or inp.default_features, args.log or (
+        "none" if ds.kind == "customers" else inp.default_log)
+
+
+def cmd_explore(args) -> int:
+    from pipeline.cluster.explore import explore_table
+    from pipeline.exports import to_jsonable
+
+    table, features, log = _customer_table(args)
+    ex = explore_table(table, features, log)
+    _print_json(to_jsonable({"file": args.file, "customers": len(table), "features": ex.features, "log": log,
+                             "warnings": ex.warnings, "columns": ex.stats.round(4).to_dict(orient="records"),
+                             "pca": ex.pca.round(4).to_dict(orient="records"),
+                             "k_table": ex.k_table.round(4).to_dict(orient="records"),
+                             "elbow_k": ex.sweep.elbow_k, "recommended_k": ex.sweep.recommended_k,
+                             "reason": ex.sweep.reason}))
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from pipeline.cluster.table_embeddings import compare_table_embeddings
+    from pipeline.exports import to_csv_bytes, to_jsonable
+
+    table, features, log = _customer_table(args)
+    methods = None if args.method is None else [m for m in _columns(args.method) or [] if m != "none"]
+    seeds = [int(s) for s in _columns(args.seeds)] if args.seeds else None
+    cmp = compare_table_embeddings(table, methods, args.k, seeds, features, log)
+    if args.out:
+        Path(args.out).write_bytes(to_csv_bytes(cmp.labels))
+    profiles = cmp.profiles[["method", "cluster", "name", "size", "share"]]
+    _print_json(to_jsonable({"file": args.file, **cmp.settings, "out": args.out,
+                             "table": cmp.table.round(4).to_dict(orient="records"), "verdict": cmp.verdict,
+                             "clusters": profiles.round(4).to_dict(orient="records"),
+                             "seconds": round(cmp.seconds["total"], 2)}))
+    return 0
+
+
 # ---- customer lookup, campaigns, coupons (pipeline.customer / campaign / coupons / recommend) ---------------------
 
 def _dataset(path: str, dayfirst: bool | None = None):
@@ -245,6 +289,13 @@ def _context_args(p) -> None:
     p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
 
 
+def _table_args(p) -> None:
+    p.add_argument("--features", help="comma-separated columns; default the numeric columns that vary")
+    p.add_argument("--log", choices=["all", "auto", "none"], help="log1p before standardising; default none for "
+                                                                  "customer tables (median fill + standardise)")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+
+
 def _file_cmd(sub, name: str, help: str, func):
     p = sub.add_parser(name, help=help)
     p.add_argument("file", help="CSV, Excel or Parquet file")
@@ -286,6 +337,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-scale", action="store_true", help="do not standardise numeric features")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--out", required=True, help="output CSV path (customer_id, cluster, x, y)")
+    p = _file_cmd(sub, "explore", "explore a customer table: column stats (skew, missing, fill), PCA variance, "
+                                  "K-Means sweep on the table and on PCA; JSON", cmd_explore)
+    _table_args(p)
+    p = _file_cmd(sub, "embed", "K-Means on a customer table, on PCA and on GRU/LSTM/dense-autoencoder embeddings "
+                                "side by side (own and common-space metrics, stability); JSON", cmd_embed)
+    _table_args(p)
+    p.add_argument("--method", help="comma-separated embeddings: gru, lstm, dense (default gru,dense); 'none' = "
+                                    "only the K-Means rows (no TensorFlow)")
+    p.add_argument("--k", type=int, help="number of clusters (default 4)")
+    p.add_argument("--seeds", help="comma-separated seeds for the stability check (default 0,1,2)")
+    p.add_argument("--out", help="CSV of the cluster labels: customer_id and one column per method")
     p = _file_cmd(sub, "profile", "one customer's card (segment, scores, cluster, churn, value, coupon) as JSON",
                   cmd_profile)
     p.add_argument("--customer", required=True, help="customer id")

@@ -89,7 +89,7 @@ def workspace_root() -> Path:
 
 
 # --- Clustering (pipeline.cluster) and sequence embeddings (pipeline.sequences) ---
-__all__ += ["ClusterConfig", "SequenceConfig"]
+__all__ += ["ClusterConfig", "SequenceConfig", "TableEmbeddingConfig"]
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,34 @@ class SequenceConfig:
     k: int = 4
     seeds: tuple[int, ...] = (0, 1, 2)
     churn_days: int = HORIZON_DAYS
+
+
+@dataclass(frozen=True)
+class TableEmbeddingConfig:
+    """Defaults for customer-table exploration and table embeddings versus K-Means (pipeline.cluster.explore,
+    pipeline.cluster.table_embeddings). Median fill + standardise (``log="none"``) reproduces the CC GENERAL
+    reference figures."""
+
+    methods: tuple[str, ...] = ("gru", "dense")  # embeddings compared: "gru", "lstm" (columns read as a sequence),
+                                                 # "dense" (dense autoencoder)
+    k: int = 4
+    seeds: tuple[int, ...] = (0, 1, 2)
+    log: str = "none"                   # a LOG_MODES key; "none" = median fill + standardise only
+    pca_components: int = 2             # "K-Means on PCA" clusters this many principal components
+    kmeans_n_init: int = 4
+    latent_dim: int = 4                 # embedding size of every encoder
+    units: int = 16                     # GRU/LSTM units
+    hidden: int = 32                    # dense layers of the decoders and of the dense autoencoder
+    recurrent_epochs: int = 8
+    dense_epochs: int = 20
+    batch_size: int = 256
+    learning_rate: float = 0.01
+    ks: tuple[int, ...] = tuple(range(2, 11))   # elbow / silhouette sweep of the exploration
+    max_heatmap_columns: int = 40
+    stable_ari: float = 0.8             # verdict: mean pairwise adjusted Rand below this = clusters move with the seed
+    min_cluster_share: float = 0.02     # verdict: a cluster smaller than this share is too small to target
+    tie_silhouette: float = 0.02        # verdict: common-space silhouettes this close count as a tie
+    random_state: int = SEED
 
 
 # --- BTYD / customer value (pipeline.clv) and the churn dataset (pipeline.churn) ---

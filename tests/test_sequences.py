@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.errors import DataError
 from pipeline.cluster.embeddings import SequenceAutoencoder
-from pipeline.cluster.sequences import _stability, churn_labels, compare_with_rfm, customer_sequences
+from pipeline.cluster.compare import stability as _stability
+from pipeline.cluster.sequences import churn_labels, compare_with_rfm, customer_sequences
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

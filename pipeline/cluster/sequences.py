@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from itertools import combinations
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score
 
-from pipeline.cluster.algorithms import limit_threads
+from pipeline.cluster.compare import Arm, arm_maps, arm_scores, kmeans_runs
 from pipeline.cluster.embeddings import Progress, SequenceAutoencoder
 from pipeline.cluster.features import prepare_matrix
-from pipeline.cluster.maps import map_coordinates
-from pipeline.cluster.selection import cluster_metrics
 from pipeline.config import HORIZON_DAYS, SEED, SequenceConfig
 from pipeline.errors import DataError
 from pipeline.features import require_transactions
@@ -133,11 +128,6 @@ class SequenceComparison:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _stability(runs: list[np.ndarray]) -> float:
-    pairs = list(combinations(range(len(runs)), 2))
-    return float(np.mean([adjusted_rand_score(runs[i], runs[j]) for i, j in pairs])) if pairs else np.nan
-
-
 def _outcomes(labels: np.ndarray, churned: np.ndarray, revenue: np.ndarray) -> pd.DataFrame:
     df = pd.DataFrame({"cluster": labels, "churned": churned, "revenue": revenue})
     g = df.groupby("cluster")
@@ -148,30 +138,13 @@ def _outcomes(labels: np.ndarray, churned: np.ndarray, revenue: np.ndarray) -> p
     return out.drop(columns="revenue").reset_index()
 
 
-def _row(method: str, space: str, X_own: np.ndarray, X_rfm: np.ndarray, runs: list[np.ndarray],
-         outcome: pd.DataFrame, seconds: float, random_state: int) -> dict:
-    labels = runs[0]
-    own = cluster_metrics(X_own, labels, random_state=random_state)
-    common = cluster_metrics(X_rfm, labels, random_state=random_state)
-    return {"method": method, "space": space, "clusters": own["n_clusters"],
-            "silhouette": own["silhouette"], "davies_bouldin": own["davies_bouldin"],
-            "calinski_harabasz": own["calinski_harabasz"],
-            "silhouette_rfm": common["silhouette"], "davies_bouldin_rfm": common["davies_bouldin"],
-            "calinski_harabasz_rfm": common["calinski_harabasz"],
-            "stability_ari": _stability(runs),
+def _row(arm: Arm, X_rfm: np.ndarray, outcome: pd.DataFrame, random_state: int) -> dict:
+    return {**arm_scores(arm, X_rfm, random_state, own="", common="_rfm"),
             "churn_rate_range": float(np.ptp(outcome["churn_rate"])),
             "churn_rate_std": float(outcome["churn_rate"].std(ddof=0)),
             "revenue_per_customer_range": float(np.ptp(outcome["revenue_per_customer"])),
             "revenue_per_customer_std": float(outcome["revenue_per_customer"].std(ddof=0)),
-            "seconds": seconds}
-
-
-def _order_by_size(labels: np.ndarray) -> np.ndarray:
-    ids, counts = np.unique(labels, return_counts=True)
-    order = ids[np.lexsort((ids, -counts))]
-    lut = np.empty(ids.max() + 1, dtype=int)
-    lut[order] = np.arange(len(order))
-    return lut[labels]
+            "seconds": arm.seconds}
 
 
 def _train_seed(seq: SequenceData, k: int, seed: int, config: SequenceConfig, epochs: int,
@@ -180,9 +153,7 @@ def _train_seed(seq: SequenceData, k: int, seed: int, config: SequenceConfig, ep
                              config.learning_rate, random_state=seed)
     ae.fit(seq.values, progress=progress)
     emb = ae.transform(seq.values)
-    with limit_threads(1):
-        labels = KMeans(k, n_init=4, random_state=seed).fit_predict(emb)
-    return _order_by_size(labels), emb, ae.loss_history_
+    return kmeans_runs(emb, k, [seed])[0], emb, ae.loss_history_
 
 
 def _train_seeds(seq: SequenceData, k: int, seeds: list[int], config: SequenceConfig, epochs: int,
@@ -210,29 +181,11 @@ def _prepare(tx: pd.DataFrame, k: int, freq: str, n_periods: int | None, churn_d
     return seq, X_rfm, churn_labels(rfm, churn_days, churn), rfm["monetary"].to_numpy(float)
 
 
-def _rfm_kmeans(X_rfm: np.ndarray, k: int, seeds: list[int]) -> list[np.ndarray]:
-    """K-Means on RFM once per seed, labels ordered by size."""
-    with limit_threads(1):
-        return [_order_by_size(KMeans(k, n_init=4, random_state=s).fit_predict(X_rfm)) for s in seeds]
-
-
-@dataclass(frozen=True)
-class _Arm:
-    """One side of the comparison: its name, its space, its matrix, labels per seed and training seconds."""
-
-    method: str
-    space: str
-    X: np.ndarray
-    runs: list[np.ndarray]
-    seconds: float
-
-
-def _tables(arms: Sequence[_Arm], X_rfm: np.ndarray, churned: np.ndarray, revenue: np.ndarray,
+def _tables(arms: Sequence[Arm], X_rfm: np.ndarray, churned: np.ndarray, revenue: np.ndarray,
             random_state: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The comparison table (one row per arm) and the per-cluster outcomes of each arm's first seed."""
     outcomes = [_outcomes(a.runs[0], churned, revenue) for a in arms]
-    table = pd.DataFrame([_row(a.method, a.space, a.X, X_rfm, a.runs, out, a.seconds, random_state)
-                          for a, out in zip(arms, outcomes)])
+    table = pd.DataFrame([_row(a, X_rfm, out, random_state) for a, out in zip(arms, outcomes)])
     per_cluster = pd.concat([out.assign(method=a.method) for a, out in zip(arms, outcomes)], ignore_index=True)
     return table, per_cluster[["method", *[c for c in per_cluster.columns if c != "method"]]]
 
@@ -262,11 +215,11 @@ def compare_with_rfm(tx: pd.DataFrame, k: int | None = None, freq: str | None = 
     seq_runs, embeddings, losses = _train_seeds(seq, k, seeds, config, epochs, progress)
     t_seq = time.perf_counter() - t1
     t2 = time.perf_counter()
-    rfm_runs = _rfm_kmeans(X_rfm, k, seeds)
+    rfm_runs = kmeans_runs(X_rfm, k, seeds)
     t_rfm = time.perf_counter() - t2
-    arms = (_Arm(f"{config.cell.upper()} autoencoder + K-Means", f"{config.latent_dim}-d embeddings", embeddings,
-                 seq_runs, t_seq),
-            _Arm(_RFM_METHOD, "RFM (log1p, standardised)", X_rfm, rfm_runs, t_rfm))
+    arms = (Arm(f"{config.cell.upper()} autoencoder + K-Means", f"{config.latent_dim}-d embeddings", embeddings,
+                seq_runs, t_seq),
+            Arm(_RFM_METHOD, "RFM (log1p, standardised)", X_rfm, rfm_runs, t_rfm))
     table, per_cluster = _tables(arms, X_rfm, churned, revenue, seeds[0])
     labels = pd.DataFrame({"customer_id": seq.customer_ids, "sequence_cluster": seq_runs[0],
                            "rfm_cluster": rfm_runs[0], "churned": churned, "revenue": revenue})
@@ -284,12 +237,7 @@ def comparison_maps(comparison: SequenceComparison, tx: pd.DataFrame, random_sta
     """
     labels = comparison.labels
     _, X_rfm = rfm_space(tx, labels["customer_id"])
-    name_seq = comparison.table["method"].iloc[0]
-    parts = []
-    for method, X, col in ((name_seq, comparison.embeddings, "sequence_cluster"),
-                           (_RFM_METHOD, X_rfm, "rfm_cluster")):
-        cmap = map_coordinates(X, labels[col].to_numpy(), method="pca", random_state=random_state)
-        parts.append(pd.DataFrame({"method": method, "customer_id": labels["customer_id"],
-                                   "cluster": labels[col], "x": cmap.coords[:, 0], "y": cmap.coords[:, 1],
-                                   "x_label": cmap.x_label, "y_label": cmap.y_label}))
-    return pd.concat(parts, ignore_index=True)
+    arms = (Arm(comparison.table["method"].iloc[0], "", comparison.embeddings,
+                [labels["sequence_cluster"].to_numpy()], 0.0),
+            Arm(_RFM_METHOD, "", X_rfm, [labels["rfm_cluster"].to_numpy()], 0.0))
+    return arm_maps(arms, labels["customer_id"], random_state)
