@@ -1,4 +1,6 @@
-"""Customer-table embeddings benchmark (issue 15). Run: python benchmarks/bench_table_embeddings.py [--methods gru,lstm,dense]
+"""Customer-table embeddings benchmark (issue 15).
+
+Run: python benchmarks/bench_table_embeddings.py [--methods gru,lstm,dense] [--only explore|compare]
 
 1. Exploration of CC GENERAL (8,950 customers x 17 columns, median-filled, standardised): column stats, correlation,
    PCA variance and the K-Means sweeps k = 2..10 on the table and on 2 principal components. Prints the reference
