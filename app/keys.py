@@ -9,7 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "WORKSPACE", "DATASET", "AUTHED", "UPLOAD_DONE", "STAGED", "LAST_MESSAGE", "SELECTION", "MODEL",
-    "LAB_RESULTS", "SEQUENCE_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR", "cluster_names_editor", "CUSTOMER_ID",
+    "LAB_RESULTS", "SEQUENCE_RESULTS", "TABLE_EMBEDDING_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR",
+    "cluster_names_editor", "CUSTOMER_ID",
     "CAMPAIGN_RESULT", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
     "WORKSPACE_PARAM", "CUSTOMER_PARAM",
 ]
@@ -27,6 +28,8 @@ LAST_MESSAGE = "last_message"           # state.Message: the outcome of the last
 # ---- clusters (pages/clusters.py) ----------------------------------------------------------------------------------
 SELECTION = "cluster_selection"         # list[str]: customer ids picked on the cluster map
 SEQUENCE_RESULTS = "sequence_results"   # {(dataset key, settings): state.SequenceRun}: this session's autoencoders
+TABLE_EMBEDDING_RESULTS = "table_embedding_results"  # {(dataset key, settings): (TableComparison, maps)}:
+                                                    # this session's customer-table embedding comparisons
 CLUSTER_K = "clu_k"                     # int: the k input (a widget), reset to the sweep's recommendation
 CLUSTER_K_FOR = "clu_k_for"             # (dataset key, settings json, recommended k) CLUSTER_K was last reset for
 

@@ -1,20 +1,23 @@
-"""Clusters: features, algorithm, k sweep, 2-D map, profiles with names, lasso-to-list, new customer, sequences."""
+"""Clusters: features, algorithm, k sweep, 2-D map, profiles with names, lasso-to-list, new customer, sequences;
+exploring the customer table and its embeddings (app.table_explore)."""
 import dataclasses
 
 import streamlit as st
 
 from app import cluster_charts as charts
-from app import cluster_ui, keys, state, ui
+from app import cluster_ui, keys, state, table_explore, ui
 from pipeline.cluster import METHODS, apply_names, customer_list
 from pipeline.errors import DataError
 
 ds = ui.require_dataset(kind=None)
 ws = state.workspace()
 st.title("Clusters")
-tab_map, tab_seq = st.tabs(["Clusters", "Sequence embeddings"])
+tab_map, tab_explore, tab_embed, tab_seq = st.tabs(["Clusters", "Explore", "Table embeddings",
+                                                    "Sequence embeddings"])
 
 with tab_seq:
     cluster_ui.sequence_tab(ds)
+table_explore.draw(tab_explore, tab_embed)
 
 # ---- clustering --------------------------------------------------------------------------------------------------
 with tab_map:
