@@ -112,6 +112,8 @@ class ClusterConfig:
     name_threshold: float = 0.35        # |z| of a cluster mean needed to mention the feature in the cluster name
     name_max_terms: int = 3
     silhouette_tolerance: float = 0.01  # silhouettes this close to the best count as a tie (broken by the elbow)
+    campaign_k: tuple[int, int] = (3, 8)  # the recommended k lies in this range: groups a marketer can address
+    min_cluster_share: float = 0.05     # ...and every cluster of it holds at least this share of the customers
     threads: int | None = 1             # OpenMP/BLAS threads while clustering; on the busy 2-core box 1 thread was
                                         # 6-20x faster than 2 spinning ones (K-Means 1M x 3: 0.4 s vs 4.5 s). None = default
 

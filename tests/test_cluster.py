@@ -99,12 +99,14 @@ def test_elbow_point_by_hand():
 def test_select_k_finds_true_k_on_clean_blobs(true_k):
     X, _ = make_blobs(500, 4, centers=true_k, cluster_std=0.6, center_box=(-12, 12), random_state=true_k)
     sweep = select_k(X, random_state=0)
-    assert list(sweep.table.columns) == ["k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz"]
+    assert list(sweep.table.columns) == ["k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz",
+                                         "min_share"]
     assert sweep.table["k"].tolist() == list(range(2, 11))
     assert (np.diff(sweep.table["inertia"]) < 0).all()
     assert sweep.recommended_k == true_k
     assert sweep.elbow_k == true_k
-    assert f"k={true_k}" in sweep.reason and "silhouette" in sweep.reason
+    assert sweep.reason.startswith(f"{true_k} groups: the most clearly separated")
+    assert f"k={true_k}" in sweep.details and "silhouette" in sweep.details
 
 
 def test_recommendation_breaks_silhouette_ties_with_the_elbow():
@@ -116,6 +118,67 @@ def test_recommendation_breaks_silhouette_ties_with_the_elbow():
     assert "Davies-Bouldin lowest at k=3" in reason and "Calinski-Harabasz highest at k=3" in reason
     assert _sweep_reason(table, elbow=None, tol=0.01)[0] == 2          # no elbow: the simplest tied k
     assert _sweep_reason(table, elbow=3, tol=0.001)[0] == 2            # no tie: the best silhouette
+
+
+def _sweep_table(sil, min_share):
+    ks = list(range(2, 2 + len(sil)))
+    return pd.DataFrame({"k": ks, "inertia": [100.0 / k for k in ks], "silhouette": sil,
+                         "davies_bouldin": [1.0] * len(ks), "calinski_harabasz": [10.0] * len(ks),
+                         "min_share": min_share})
+
+
+def test_campaign_rule_by_hand():
+    from pipeline.cluster.selection import _recommend
+
+    cfg = ClusterConfig()
+    # k:         2     3     4     5     6     7     8     9
+    sil = [0.60, 0.40, 0.45, 0.30, 0.30, 0.50, 0.30, 0.70]
+    share = [0.40, 0.20, 0.10, 0.08, 0.06, 0.02, 0.05, 0.05]
+    k, why = _recommend(_sweep_table(sil, share), None, "campaign", cfg)
+    assert k == 4                     # k=2 is outside 3..8, k=7 has a 2% cluster, k=9 is outside 3..8
+    assert why.startswith("4 groups: the most clearly separated choice among 3 to 8 groups") and why.endswith(".")
+    assert "9 groups separate more clearly but are too many to act on" in why
+    assert _recommend(_sweep_table(sil, share), None, "silhouette", cfg)[0] == 9
+    sil[7] = 0.1                      # now k=2 is the best overall: said plainly
+    assert "(2 groups separate more clearly but are too few to run different campaigns)" in \
+        _recommend(_sweep_table(sil, share), None, "campaign", cfg)[1]
+    sil[0] = 0.2                      # and now k=7 (a 2% cluster)
+    assert "(7 groups separate more clearly but the smallest holds only 2.0% of the customers)" in \
+        _recommend(_sweep_table(sil, share), None, "campaign", cfg)[1]
+    tiny = [0.01] * 8                 # no k qualifies: the best silhouette, saying why
+    k, why = _recommend(_sweep_table(sil, tiny), None, "campaign", cfg)
+    assert k == 7 and "no choice of 3 to 8 groups gives every group at least 5%" in why
+    with pytest.raises(DataError, match="unknown rule"):
+        select_k(blobs()[0], rule="best")
+
+
+def _rfm_sweep(ds):
+    from pipeline.cluster import clustering_input, log_columns
+    from pipeline.rfm import rfm_table
+
+    inp = clustering_input(ds.kind, ds.transactions, ds.returns, ds.customers, rfm_table(ds.transactions))
+    feats = inp.default_features
+    X, _ = prepare_matrix(inp.table, feats, log_columns(inp.table, feats, inp.default_log, []))
+    return select_k(X)
+
+
+def test_synthetic_sample_no_longer_recommends_two():
+    from pipeline.ingest import sample_dataset
+
+    sweep = _rfm_sweep(sample_dataset("synthetic"))
+    assert sweep.table.set_index("k")["silhouette"].idxmax() == 2       # what silhouette alone picked
+    assert 3 <= sweep.recommended_k <= 8 and sweep.recommended_k == 4
+    assert sweep.table.set_index("k").loc[sweep.recommended_k, "min_share"] >= 0.05
+    assert "too few to run different campaigns" in sweep.reason
+
+
+def test_online_retail_no_longer_recommends_two():
+    from pipeline.ingest import build_dataset
+
+    sweep = _rfm_sweep(build_dataset(DATASETS / "online_retail.csv", "online_retail.csv")
+                       if (DATASETS / "online_retail.csv").exists() else pytest.skip("online_retail.csv missing"))
+    assert sweep.table.set_index("k")["silhouette"].idxmax() == 2
+    assert sweep.recommended_k == 4 and sweep.table.set_index("k").loc[4, "min_share"] >= 0.05
 
 
 def test_select_k_limits_k_to_the_data_and_rejects_hdbscan():

@@ -69,7 +69,8 @@ def test_without_k_the_sweep_recommends(shop_csv, tmp_path, capsys):
     res = _run(["cluster", str(shop_csv), "--out", str(tmp_path / "o.csv")], capsys)
     sweep = res["sweep"]
     assert [r["k"] for r in sweep["table"]] == list(range(2, 10))       # k <= customers - 1
-    assert res["metrics"]["k"] == sweep["recommended_k"] and sweep["reason"].startswith(f"k={sweep['recommended_k']}")
+    assert res["metrics"]["k"] == sweep["recommended_k"] and sweep["reason"].startswith(f"{sweep['recommended_k']} groups")
+    assert sweep["details"].startswith("By silhouette alone: k=")
 
 
 def test_customer_table_raw_axes_and_formula_safe_ids(table_csv, tmp_path, capsys):

@@ -77,6 +77,6 @@ def run_summary(run: ClusterRun) -> dict:
     records = lambda df: to_jsonable(df.to_dict(orient="records"))   # noqa: E731
     sweep = None if run.sweep is None else {
         "recommended_k": run.sweep.recommended_k, "elbow_k": run.sweep.elbow_k, "reason": run.sweep.reason,
-        "table": records(run.sweep.table)}
+        "details": run.sweep.details, "table": records(run.sweep.table)}
     return {"metrics": to_jsonable(run.metrics), "sweep": sweep, "profiles": records(run.profiles),
             "warnings": list(run.warnings)}

@@ -1,10 +1,12 @@
 """Judging a clustering and choosing the number of clusters k.
 
 :func:`cluster_metrics` scores one labelling (silhouette on a sample, Davies-Bouldin, Calinski-Harabasz, noise
-share); :func:`select_k` fits every k of a range and recommends one with the reason in words (best silhouette,
-near-ties broken by the inertia elbow of :func:`elbow_point`). Other recommendation rules (e.g. one for campaigns:
-a k whose clusters are all large enough to target) belong here beside :func:`_sweep_reason`, as functions of the
-sweep table.
+share); :func:`select_k` fits every k of a range and recommends one with the reason in one plain sentence. Two
+rules, both functions of the sweep table: ``"campaign"`` (default) picks, among k = 3..8 whose clusters each hold at
+least 5% of the customers (``ClusterConfig.campaign_k``, ``min_cluster_share``), the best separated one (silhouette,
+near-ties broken by the inertia elbow of :func:`elbow_point`) — silhouette alone picks k = 2 on the RFM features of
+every transactions dataset tried, which no campaign can use; ``"silhouette"`` is the best silhouette over the whole
+range. The technical evidence (silhouette, Davies-Bouldin, Calinski-Harabasz per k) is in ``KSweep.details``.
 """
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ from pipeline.config import SEED, ClusterConfig
 from pipeline.errors import DataError
 from pipeline.log import logged
 
-__all__ = ["cluster_metrics", "silhouette", "elbow_point", "KSweep", "select_k"]
+__all__ = ["cluster_metrics", "silhouette", "elbow_point", "KSweep", "select_k", "RULES"]
+
+RULES = ("campaign", "silhouette")
 
 _DEFAULTS = ClusterConfig()
 
@@ -101,12 +105,14 @@ def elbow_point(ks: Sequence[int], inertia: Sequence[float]) -> int | None:
 
 @dataclass
 class KSweep:
-    """Result of :func:`select_k`: one row per k, the elbow, the recommended k and why."""
+    """Result of :func:`select_k`: one row per k, the elbow, the recommended k, why (one plain sentence) and the
+    technical evidence behind it (``details``, for analysts)."""
 
     table: pd.DataFrame
     elbow_k: int | None
     recommended_k: int
     reason: str
+    details: str = ""
 
 
 def _sweep_reason(table: pd.DataFrame, elbow: int | None, tol: float) -> tuple[int, str]:
@@ -127,15 +133,54 @@ def _sweep_reason(table: pd.DataFrame, elbow: int | None, tol: float) -> tuple[i
     return k, f"k={k}: {why}; " + "; ".join(e for e in extras if e)
 
 
+def _campaign_choice(table: pd.DataFrame, elbow: int | None, config: ClusterConfig) -> tuple[int, str] | None:
+    """The campaign rule: best separated k among ``config.campaign_k`` whose smallest cluster holds at least
+    ``config.min_cluster_share`` of the customers; None when no k qualifies."""
+    lo, hi = config.campaign_k
+    share = config.min_cluster_share
+    ok = table[(table["k"] >= lo) & (table["k"] <= hi) & (table["min_share"] >= share) & table["silhouette"].notna()]
+    if ok.empty:
+        return None
+    k, _ = _sweep_reason(ok, elbow if elbow in set(ok["k"]) else None, config.silhouette_tolerance)
+    why = (f"{k} groups: the most clearly separated choice among {lo} to {hi} groups in which every group holds "
+           f"at least {share:.0%} of the customers")
+    sil = table.set_index("k")["silhouette"]
+    best = int(sil.idxmax())
+    if best != k and sil[best] > sil[k] + config.silhouette_tolerance:
+        small = float(table.set_index("k").loc[best, "min_share"])
+        why += (f" ({best} groups separate more clearly but are too few to run different campaigns)" if best < lo
+                else f" ({best} groups separate more clearly but the smallest holds only {small:.1%} of the customers)"
+                if small < share else f" ({best} groups separate more clearly but are too many to act on)")
+    return k, why + "."
+
+
+def _recommend(table: pd.DataFrame, elbow: int | None, rule: str, config: ClusterConfig) -> tuple[int, str]:
+    """(k, one plain sentence) under ``rule``; the campaign rule falls back to the silhouette rule, saying so."""
+    choice = _campaign_choice(table, elbow, config) if rule == "campaign" else None
+    if choice is not None:
+        return choice
+    k, _ = _sweep_reason(table, elbow, config.silhouette_tolerance)
+    if rule != "campaign":
+        return k, f"{k} groups: the most clearly separated choice among k = {table['k'].min()} to {table['k'].max()}."
+    lo, hi = config.campaign_k
+    return k, (f"{k} groups: no choice of {lo} to {hi} groups gives every group at least "
+               f"{config.min_cluster_share:.0%} of the customers here, so this is simply the most clearly "
+               "separated one.")
+
+
 @logged("select_k")
 def select_k(X: np.ndarray, ks: Sequence[int] | None = None, method: str = "kmeans", random_state: int = SEED,
-             config: ClusterConfig = ClusterConfig()) -> KSweep:
-    """Fit ``method`` for each k (default ``config.k_min..k_max``) and recommend one.
+             config: ClusterConfig = ClusterConfig(), rule: str = "campaign") -> KSweep:
+    """Fit ``method`` for each k (default ``config.k_min..k_max``) and recommend one under ``rule``.
 
     Table columns: k, inertia (within-cluster sum of squares), silhouette (sample of at most
-    ``config.silhouette_sample``), davies_bouldin, calinski_harabasz. The recommendation is the best silhouette;
-    near-ties (within ``config.silhouette_tolerance``) go to the k nearest the inertia elbow.
+    ``config.silhouette_sample``), davies_bouldin, calinski_harabasz, min_share (the smallest cluster's share of
+    the customers). ``rule="campaign"``: the best silhouette among ``config.campaign_k`` whose clusters all hold at
+    least ``config.min_cluster_share``; ``rule="silhouette"``: the best silhouette of the range. Near-ties (within
+    ``config.silhouette_tolerance``) go to the k nearest the inertia elbow.
     """
+    if rule not in RULES:
+        raise DataError(f"clustering: unknown rule {rule!r} for choosing k; use one of {', '.join(RULES)}.")
     if method in METHODS and not METHODS[method].uses_k:
         raise DataError(f"clustering: {METHODS[method].label} chooses the number of clusters itself; "
                         "there is no k to select.")
@@ -151,11 +196,15 @@ def select_k(X: np.ndarray, ks: Sequence[int] | None = None, method: str = "kmea
         fit = fit_clusters(X, method, k, random_state, config)
         inertia = float(((X - fit.centroids[fit.labels]) ** 2).sum())
         scores = cluster_metrics(X, fit.labels, config.silhouette_sample, random_state, config.threads)
+        sizes = np.bincount(fit.labels[fit.labels != NOISE], minlength=k)
         rows.append({"k": k, "inertia": inertia,
-                     **{m: scores[m] for m in ("silhouette", "davies_bouldin", "calinski_harabasz")}})
+                     **{m: scores[m] for m in ("silhouette", "davies_bouldin", "calinski_harabasz")},
+                     "min_share": float(sizes.min() / len(X))})
     table = pd.DataFrame(rows)
     elbow = elbow_point(table["k"].tolist(), table["inertia"].tolist())
     if table["silhouette"].isna().all():
-        return KSweep(table, elbow, ks[0], f"k={ks[0]}: metrics undefined for this data")
-    k, reason = _sweep_reason(table, elbow, config.silhouette_tolerance)
-    return KSweep(table, elbow, k, reason)
+        return KSweep(table, elbow, ks[0], f"{ks[0]} groups: the data do not separate into groups that can be "
+                      "compared.", "metrics undefined for this data")
+    k, reason = _recommend(table, elbow, rule, config)
+    details = "By silhouette alone: " + _sweep_reason(table, elbow, config.silhouette_tolerance)[1]
+    return KSweep(table, elbow, k, reason, details)
