@@ -96,14 +96,17 @@ def test_explore_table_finds_three_groups_and_reports_the_fill():
 
 # ---- the comparison ------------------------------------------------------------------------------------------
 
-def test_kmeans_rows_without_tensorflow():
+def test_explore_and_kmeans_rows_without_tensorflow(tmp_path):
+    path = tmp_path / "table.csv"
+    blobs().to_csv(path, index=False)
     code = ("import sys; sys.path.insert(0, 'tests'); from test_table_embeddings import blobs; "
+            "from pipeline.cli import main; "
             "from pipeline.cluster.table_embeddings import compare_table_embeddings; "
-            "from pipeline.cluster.explore import explore_table; "
-            "c = compare_table_embeddings(blobs(), methods=(), k=3); explore_table(blobs(), ks=[2, 3]); "
-            "print(c.table['key'].tolist()); "
+            "c = compare_table_embeddings(blobs(), methods=(), k=3); print(c.table['key'].tolist()); "
+            "assert main(['explore', sys.argv[1]]) == 0; "
+            "assert main(['embed', sys.argv[1], '--method', 'none', '--k', '3']) == 0; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "['kmeans', 'pca']" in r.stdout
 
