@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline import cli_insights
 from pipeline.errors import DataError
 from pipeline.log import logger
 
@@ -380,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", help="comma-separated K values (default 5,10)")
     p.add_argument("--new-only", action="store_true", help="only count items the customer never bought before")
     p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    cli_insights.add_commands(sub, _file_cmd)     # overview, cohorts, migration
     return parser
 
 

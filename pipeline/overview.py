@@ -1,0 +1,177 @@
+"""The at-a-glance overview of a transactions dataset over an analysis period: key figures (customers, active
+customers, revenue, orders, average order value, repeat-purchase rate, new and returning customers), each against
+the previous period of the same length, and per calendar month revenue, orders, active, new and returning customers.
+
+Definitions. *Active* customers at a day bought in the ``HORIZON_DAYS`` days up to it (all earlier data counts, not
+only the period). *New* customers made their first purchase in the data inside the window; *returning* customers
+bought in the window and before it. *Repeat-purchase rate*: share of the window's customers with two or more orders
+in it. A comparison is shown only when the data covers the previous period (and, for active customers, its
+look-back) in full: a period that starts on the first day of the data has nothing to compare with. Aggregation runs
+in DuckDB.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+
+from pipeline.config import HORIZON_DAYS
+from pipeline.features import require_transactions
+from pipeline.ingest.db import connect
+from pipeline.period import AnalysisPeriod, data_bounds, filter_period, resolve_period
+
+__all__ = ["Overview", "KPI_LABELS", "overview", "window_stats", "monthly_table"]
+
+#: KPI -> (label shown to marketers, kind: "count" | "money" | "rate").
+KPI_LABELS = {
+    "customers": ("Customers", "count"),
+    "active_customers": ("Active customers", "count"),
+    "revenue": ("Revenue", "money"),
+    "orders": ("Orders", "count"),
+    "average_order_value": ("Average order value", "money"),
+    "repeat_rate": ("Repeat-purchase rate", "rate"),
+    "new_customers": ("New customers", "count"),
+    "returning_customers": ("Returning customers", "count"),
+}
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Key figures of ``period`` against ``previous`` and the monthly table (see :func:`monthly_table`).
+
+    ``kpis`` columns: kpi, label, kind, value, previous, change (relative for counts and money, a difference for
+    rates; NaN when not comparable), comparable.
+    """
+
+    period: AnalysisPeriod
+    previous: AnalysisPeriod
+    kpis: pd.DataFrame
+    monthly: pd.DataFrame
+    horizon_days: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _day(d: date) -> pd.Timestamp:
+    return pd.Timestamp(d)
+
+
+def window_stats(con: duckdb.DuckDBPyConnection, start: date, end: date, horizon_days: int = HORIZON_DAYS) -> dict:
+    """Key figures of the days ``start..end`` (inclusive) from DuckDB table ``tx`` (all transactions up to
+    ``end`` at least): see the module docstring for the definitions."""
+    s, e1 = _day(start), _day(end) + pd.Timedelta(days=1)
+    customers, revenue, orders, repeat, new = con.execute("""
+        WITH w AS (SELECT customer_id, count(DISTINCT invoice_id) AS n, sum(amount) AS spend
+                   FROM tx WHERE date >= ? AND date < ? GROUP BY customer_id),
+             f AS (SELECT customer_id, min(date) AS first FROM tx WHERE date < ? GROUP BY customer_id)
+        SELECT count(*), coalesce(sum(spend), 0),
+               (SELECT count(DISTINCT invoice_id) FROM tx WHERE date >= ? AND date < ?),
+               coalesce(avg((n >= 2)::INT), 0), count(*) FILTER (WHERE f.first >= ?)
+        FROM w JOIN f USING (customer_id)""", [s, e1, e1, s, e1, s]).fetchall()[0]
+    active = con.execute("SELECT count(DISTINCT customer_id) FROM tx WHERE date >= ? AND date < ?",
+                         [e1 - pd.Timedelta(days=horizon_days), e1]).fetchall()[0][0]
+    return {"customers": customers, "active_customers": active, "revenue": round(float(revenue), 2),
+            "orders": orders, "average_order_value": float(revenue) / orders if orders else float("nan"),
+            "repeat_rate": float(repeat), "new_customers": new, "returning_customers": customers - new}
+
+
+def _kpi_table(cur: dict, prev: dict | None, comparable: dict[str, bool]) -> pd.DataFrame:
+    rows = []
+    for kpi, (label, kind) in KPI_LABELS.items():
+        value = cur[kpi]
+        before = prev[kpi] if prev is not None and comparable[kpi] else float("nan")
+        if pd.isna(before):
+            change = float("nan")
+        elif kind == "rate":
+            change = value - before
+        else:
+            change = (value - before) / before if before else float("nan")
+        rows.append({"kpi": kpi, "label": label, "kind": kind, "value": value, "previous": before,
+                     "change": change, "comparable": not pd.isna(before)})
+    out = pd.DataFrame(rows)
+    out["value"] = pd.Series([r["value"] for r in rows], dtype=object)   # counts stay whole numbers
+    return out
+
+
+def monthly_table(con: duckdb.DuckDBPyConnection, period: AnalysisPeriod, first_day: date,
+                  horizon_days: int = HORIZON_DAYS) -> pd.DataFrame:
+    """Per calendar month of a resolved ``period`` (cut to it at both ends): month, days (covered by the period),
+    complete (the whole month is covered), revenue, orders, customers, new_customers, returning_customers,
+    active_customers (at the month's last covered day) and active_complete (its look-back lies within the data)."""
+    s, e = _day(period.start), _day(period.end)
+    months = pd.period_range(s, e, freq="M")
+    frame = pd.DataFrame({"month": months.to_timestamp()})
+    frame["win_start"] = frame["month"].clip(lower=s)
+    frame["win_end"] = (frame["month"] + pd.offsets.MonthEnd(0)).clip(upper=e)
+    frame["days"] = (frame["win_end"] - frame["win_start"]).dt.days + 1
+    frame["complete"] = frame["days"] == frame["month"].dt.days_in_month
+    con.register("months", frame[["month", "win_start", "win_end"]])
+    stats = con.execute("""
+        WITH f AS (SELECT customer_id, min(date) AS first FROM tx GROUP BY customer_id)
+        SELECT m.month, coalesce(sum(t.amount), 0) AS revenue, count(DISTINCT t.invoice_id) AS orders,
+               count(DISTINCT t.customer_id) AS customers,
+               count(DISTINCT t.customer_id) FILTER (WHERE f.first >= m.win_start) AS new_customers
+        FROM months m
+        LEFT JOIN tx t ON t.date >= m.win_start AND t.date < m.win_end + INTERVAL 1 DAY
+        LEFT JOIN f ON f.customer_id = t.customer_id
+        GROUP BY m.month""").df()
+    active = con.execute(f"""
+        WITH cd AS (SELECT DISTINCT customer_id, date::DATE AS d FROM tx)
+        SELECT m.month, count(DISTINCT cd.customer_id) AS active_customers FROM months m
+        LEFT JOIN cd ON cd.d > m.win_end::DATE - {int(horizon_days)} AND cd.d <= m.win_end::DATE
+        GROUP BY m.month""").df()
+    con.unregister("months")
+    out = frame.merge(stats, on="month").merge(active, on="month").sort_values("month").reset_index(drop=True)
+    out["returning_customers"] = out["customers"] - out["new_customers"]
+    out["active_complete"] = out["win_end"] - pd.Timedelta(days=horizon_days - 1) >= _day(first_day)
+    out["revenue"] = out["revenue"].astype(float).round(2)
+    cols = ["month", "days", "complete", "revenue", "orders", "customers", "new_customers", "returning_customers",
+            "active_customers", "active_complete"]
+    return out[cols]
+
+
+def overview(transactions: pd.DataFrame, period: AnalysisPeriod | None = None,
+             horizon_days: int = HORIZON_DAYS) -> Overview:
+    """Key figures and monthly table of ``transactions`` over ``period`` (default: all the data).
+
+    Parameters
+    ----------
+    transactions : canonical transactions (``customer_id, invoice_id, date, amount`` used).
+    period : analysis period; open sides are filled from the data (see :func:`pipeline.period.resolve_period`).
+    horizon_days : look-back of "active" (default ``pipeline.config.HORIZON_DAYS``).
+    """
+    require_transactions(transactions, "Overview", ("customer_id", "invoice_id", "date", "amount"))
+    period = resolve_period(period, transactions)
+    previous = period.previous()
+    first_day, _ = data_bounds(transactions)
+    upto = filter_period(transactions, AnalysisPeriod(None, period.end))
+    con = connect()
+    try:
+        con.register("tx", upto[["customer_id", "invoice_id", "date", "amount"]])
+        cur = window_stats(con, period.start, period.end, horizon_days)
+        has_prev = previous.start >= first_day
+        active_ok = previous.end - timedelta(days=horizon_days - 1) >= first_day
+        prev = window_stats(con, previous.start, previous.end, horizon_days) if active_ok or has_prev else None
+        comparable = {k: has_prev for k in KPI_LABELS} | {"active_customers": active_ok}
+        monthly = monthly_table(con, period, first_day, horizon_days)
+    finally:
+        con.close()
+    return Overview(period, previous, _kpi_table(cur, prev, comparable), monthly, horizon_days,
+                    _notes(period, previous, first_day, has_prev, monthly))
+
+
+def _notes(period: AnalysisPeriod, previous: AnalysisPeriod, first_day: date, has_prev: bool,
+           monthly: pd.DataFrame) -> list[str]:
+    notes = []
+    if not has_prev:
+        notes.append(f"No comparison: the previous {period.days} days ({previous.start} to {previous.end}) start "
+                     f"before the first purchase in the data ({first_day}). Pick a shorter period to compare.")
+    if period.start <= first_day + timedelta(days=31):
+        notes.append(f"The data starts on {first_day}: customers who bought before that count as new in the "
+                     "first months.")
+    partial = monthly[~monthly["complete"]]
+    for row in partial.itertuples():
+        notes.append(f"{row.month:%B %Y} is only partly in the period ({row.days} of "
+                     f"{row.month.days_in_month} days): compare its totals with care.")
+    return notes
