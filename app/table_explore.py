@@ -92,8 +92,8 @@ def explore_tab(inp: ClusterInput) -> None:
                  column_config={"explained": _FMT3, "cumulative": _FMT3})
     st.subheader("Elbow and silhouette by k")
     st.plotly_chart(elbow_figure(ex), width="stretch", key="tex_elbow")
-    st.caption(f"Standardised table: {ex.sweep.reason}.  \nFirst {ex.pca_components} principal components: "
-               f"{ex.sweep_pca.reason}. Silhouettes on principal components are higher because the space is "
+    st.caption(f"Standardised table: {ex.sweep.reason}  \nFirst {ex.pca_components} principal components: "
+               f"{ex.sweep_pca.reason}  \nSilhouettes on principal components are higher because the space is "
                "smaller, not because the groups are better separated.")
     st.dataframe(ex.k_table, hide_index=True, key="tex_k_table",
                  column_config={c: _FMT3 for c in ex.k_table.columns if c != "k"})

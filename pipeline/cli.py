@@ -160,7 +160,7 @@ def cmd_explore(args) -> int:
                              "pca": ex.pca.round(4).to_dict(orient="records"),
                              "k_table": ex.k_table.round(4).to_dict(orient="records"),
                              "elbow_k": ex.sweep.elbow_k, "recommended_k": ex.sweep.recommended_k,
-                             "reason": ex.sweep.reason}))
+                             "reason": ex.sweep.reason, "details": ex.sweep.details}))
     return 0
 
 
