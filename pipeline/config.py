@@ -11,7 +11,7 @@ from pathlib import Path
 __all__ = [
     "ROOT", "ASSETS", "TX_COLUMNS", "ROLES", "RFM_COLUMNS",
     "CleaningOptions", "RFMConfig", "ChurnConfig", "workspace_root", "max_upload_bytes",
-    "HORIZON_DAYS", "SEED",
+    "HORIZON_DAYS", "SEED", "DEFAULT_CURRENCY",
 ]
 
 #: The prediction horizon H (days): churn = no purchase in the next H days; expected spend over H days;
@@ -20,6 +20,10 @@ HORIZON_DAYS = 90
 
 #: The one random seed every estimator, split and sample defaults to.
 SEED = 42
+
+#: Currency of a dataset whose money values carry no symbol and that has no country column (pipeline.currency;
+#: the guessing rules are data in assets/currencies.csv and assets/country_currency.csv). Editable per dataset.
+DEFAULT_CURRENCY = "USD"
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"

@@ -164,6 +164,31 @@ class Workspace:
         p = self.path / "uploads" / Path(name).name
         return p if p.exists() else None
 
+    def update_extra(self, dataset_id: str, changes: dict) -> None:
+        """Merge ``changes`` into a saved dataset's ``extra`` (e.g. its currency) without rewriting its tables.
+
+        Only ``meta.json`` is replaced (atomically); the dataset's version changes, so cached results refresh."""
+        path = self._ds_dir(dataset_id) / "meta.json"
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise DataError(f"Dataset {dataset_id!r} is not in this workspace (it may have been deleted).") from e
+        meta["extra"] = {**meta.get("extra", {}), **changes}
+        atomic_write_json(path, meta)
+
+    # ---- per-dataset settings: what the pages were set to (snapshot date, k, analysis period, ...) -----------
+    def dataset_settings(self, dataset_id: str) -> dict:
+        """The settings saved for one dataset (``{}`` when none), so a reload finds the pages as they were."""
+        doc = self.read_json("settings", {}) or {}
+        return dict(doc.get(self._ds_dir(dataset_id).name, {}))
+
+    def save_dataset_settings(self, dataset_id: str, changes: dict) -> None:
+        """Merge JSON-ready ``changes`` into one dataset's settings (a value of None removes the key)."""
+        doc = self.read_json("settings", {}) or {}
+        cur = {**doc.get(self._ds_dir(dataset_id).name, {}), **changes}
+        doc[dataset_id] = {k: v for k, v in cur.items() if v is not None}
+        self.write_json("settings", doc)
+
     def delete_dataset(self, dataset_id: str) -> None:
         shutil.rmtree(self._ds_dir(dataset_id), ignore_errors=True)
 

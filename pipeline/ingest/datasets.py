@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import CleaningOptions
+from pipeline.currency import currency_extra
 from pipeline.errors import DataError
 from pipeline.ingest.clean import clean_frame, clean_raw
 from pipeline.ingest.mapping import detect_kind, guess_customer_id, guess_mapping
@@ -101,9 +102,10 @@ def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, 
     if kind == "customers":
         return _customer_dataset(raw, ds_id, filename, id_column, extra)
     result = clean_raw(raw, mapping, options)
+    report = result.report.to_dict()
+    money = currency_extra(result.transactions, report, raw.sample, result.mapping)
     return Dataset(ds_id, filename, "transactions", transactions=result.transactions, returns=result.returns,
-                   mapping=result.mapping, report=result.report.to_dict(),
-                   extra=extra | {"options": options.__dict__})
+                   mapping=result.mapping, report=report, extra=extra | {"options": options.__dict__} | money)
 
 
 def _customer_dataset(raw: RawTable, ds_id: str, filename: str, id_column: str | None, extra: dict) -> Dataset:
@@ -124,4 +126,5 @@ def sample_dataset(key: str) -> Dataset:
         result = clean_frame(load_cdnow("master"), options=CleaningOptions(drop_duplicates=False))
     return Dataset(f"sample-{key}", SAMPLES[key][0], "transactions", transactions=result.transactions,
                    returns=result.returns, mapping=result.mapping, report=result.report.to_dict(),
-                   extra={"sample": key, "filename": SAMPLES[key][0]})
+                   extra={"sample": key, "filename": SAMPLES[key][0]}
+                   | currency_extra(result.transactions, result.report.to_dict()))
