@@ -220,20 +220,34 @@ def cmd_profile(args) -> int:
 
 
 def cmd_campaign(args) -> int:
-    from pipeline.campaign import campaign_list, campaign_summary
-    from pipeline.exports import to_csv_bytes, to_excel_bytes
+    from pipeline.campaign import campaign_id_for, campaign_list, campaign_summary, campaign_totals
+    from pipeline.exports import to_csv_bytes, to_excel_bytes, to_jsonable
 
     ctx = _context(args)
     ids = Path(args.ids).read_text().split() if args.ids else None
     coupons = ctx.coupons
+    sent = args.sent or (str(ctx.history.as_of.date()) if ctx.history is not None else None)
     out = campaign_list(ctx.table, coupons.catalogue, coupons.policy, segment=args.segment, cluster=args.cluster,
-                        band=args.band, customer_ids=ids, learned=coupons.learned)
+                        band=args.band, customer_ids=ids, learned=coupons.learned, campaign_id=campaign_id_for(args.name),
+                        control_share=args.control, send_date=sent)
     data = to_excel_bytes(out, "campaign") if args.out.lower().endswith((".xlsx", ".xls")) else to_csv_bytes(out)
     Path(args.out).write_bytes(data)
-    _print_json({"file": args.file, "out": args.out, "customers": len(out),
-                 "coupons_issued": int((out["coupon_code"] != "").sum()),
-                 "total_expected_value": round(float(out["expected_value"].sum()), 2),
-                 "summary": campaign_summary(out).to_dict(orient="records"), "notes": ctx.notes})
+    totals = campaign_totals(out, args.currency or "")
+    _print_json(to_jsonable({"file": args.file, "out": args.out, "campaign_id": campaign_id_for(args.name),
+                             "send_date": sent, "control_share": args.control, **totals.to_dict(),
+                             "summary": campaign_summary(out).to_dict(orient="records"), "notes": ctx.notes}))
+    return 0
+
+
+def cmd_campaign_results(args) -> int:
+    from pipeline.campaign import campaign_results, read_campaign_list
+    from pipeline.exports import to_jsonable
+
+    if not Path(args.list).is_file():
+        raise DataError(f"File {args.list!r} does not exist.")
+    tx, _ = _transactions(args.transactions, args.dayfirst)
+    res = campaign_results(read_campaign_list(args.list), tx, args.sent, args.days, currency=args.currency or "")
+    _print_json(to_jsonable({"list": args.list, "transactions": args.transactions, **res.to_dict()}))
     return 0
 
 
@@ -306,6 +320,8 @@ def _file_cmd(sub, name: str, help: str, func):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.config import CampaignConfig
+
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _file_cmd(sub, "clean", "print the cleaning report as JSON", cmd_clean)
@@ -360,7 +376,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", type=int, help="cluster id (default K-Means on log RFM with the recommended k)")
     p.add_argument("--ids", help="text file with customer ids (a saved selection), one per line")
     p.add_argument("--out", required=True, help="output .csv or .xlsx (formula-safe)")
+    p.add_argument("--name", default="campaign", help="campaign name; its id draws the control group (default "
+                                                      "'campaign')")
+    p.add_argument("--control", type=float, default=CampaignConfig().control_share,
+                   help="share of the audience held out as the control group, no coupon (default 0.1)")
+    p.add_argument("--sent", help="send date YYYY-MM-DD written in the list (default the day after the last purchase)")
+    p.add_argument("--currency", help="currency of the money figures, e.g. GBP (shown with the totals)")
     _context_args(p)
+    p = sub.add_parser("campaign-results", help="treated vs control after the send date: conversion and revenue "
+                                                "per customer with 95% intervals, cost; JSON")
+    p.add_argument("list", help="campaign list (CSV or Excel) written by 'campaign' or the Campaigns page")
+    p.add_argument("transactions", help="transactions covering the days after the send date (CSV, Excel, Parquet)")
+    p.add_argument("--sent", help="send date YYYY-MM-DD; default the list's send_date column")
+    p.add_argument("--days", type=int, default=CampaignConfig().results_window_days,
+                   help="days after the send date that count (default 30)")
+    p.add_argument("--currency", help="currency of the money figures, e.g. GBP")
+    p.add_argument("--dayfirst", action="store_true", default=None, help="read ambiguous dates as day-first")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    p.set_defaults(func=cmd_campaign_results)
     p = sub.add_parser("coupons-check", help="validate a coupon catalogue CSV; print it normalised as JSON")
     p.add_argument("catalogue", help="catalogue CSV (columns id,name,kind,value[,min_spend,cost,...])")
     p.set_defaults(func=cmd_coupons_check)

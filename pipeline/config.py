@@ -219,3 +219,16 @@ class DuckDBConfig:
     temp_directory: str | None = None          # None: the system temp folder (tempfile.gettempdir())
     threads: int | None = None                 # None: DuckDB's default (one per core)
     preserve_insertion_order: bool = False     # False lets big scans stream; every result that needs order sorts
+
+
+# --- Campaigns: control group and results (pipeline.campaign) ---
+__all__ += ["CampaignConfig"]
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """Defaults of campaign lists and their measurement (pipeline.campaign)."""
+
+    control_share: float = 0.10                # share of the audience held out at random (no coupon)
+    confidence: float = 0.95                   # level of the treated-vs-control intervals
+    results_window_days: int = 30              # purchases counted from the send date for this many days

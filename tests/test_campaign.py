@@ -55,7 +55,7 @@ def test_bad_selection_is_explained(kwargs, fragment):
 
 def test_campaign_matches_the_policy_and_has_unique_codes():
     t = scored()
-    out = cm.campaign_list(t, band="High")
+    out = cm.campaign_list(t, band="High", control_share=0.0)
     assert list(out.columns) == list(cm.CAMPAIGN_COLUMNS)
     chosen = t[t["risk_band"] == "High"]
     ref = cp.recommend_batch(pd.DataFrame({
@@ -74,7 +74,7 @@ def test_campaign_matches_the_policy_and_has_unique_codes():
 def test_campaign_uses_the_given_catalogue():
     cat = pd.DataFrame({"id": ["none", "big"], "name": ["No coupon", "Big one"], "kind": ["none", "percent"],
                         "value": [0, 30], "eligible_risk_bands": ["*", "High"]})
-    out = cm.campaign_list(scored(), cat, band="High")
+    out = cm.campaign_list(scored(), cat, band="High", control_share=0.0)
     assert set(out["coupon_id"]) <= {"none", "big"} and (out["coupon_id"] == "big").any()
 
 
@@ -123,7 +123,7 @@ def test_customer_table_campaign_needs_a_learned_policy(policy):
         cm.campaign_list(people, cluster=0)
     with pytest.raises(DataError, match="no RFM segments"):
         cm.campaign_list(people, segment="Champions", learned=policy)
-    out = cm.campaign_list(people, cluster=0, learned=policy, values={"Dinner": 3.0})
+    out = cm.campaign_list(people, cluster=0, learned=policy, values={"Dinner": 3.0}, control_share=0.0)
     assert set(out["coupon_id"]) <= {"Coffee", "Dinner"} and out["segment"].isna().all()
     assert "income not in the table" in out["reason"].iloc[0]
     assert (out["expected_value"] <= 3.0).all()

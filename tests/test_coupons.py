@@ -216,8 +216,15 @@ def test_batch_matches_single_recommendations():
         rec = cp.recommend_coupon(customers.iloc[i].to_dict())
         assert (out.at[i, "coupon_id"], out.at[i, "expected_value"], out.at[i, "reason"]) == \
             (rec.coupon_id, rec.expected_value, rec.reason)
-    assert list(out.columns) == ["customer_id", "coupon_id", "coupon_name", "expected_value", "reason", "coupon_code"]
+    assert list(out.columns) == ["customer_id", "coupon_id", "coupon_name", "expected_value", "reason", "coupon_code",
+                                 "expected_cost", "incremental_revenue"]
     assert (out["coupon_code"] == "").eq(out["coupon_id"] == "none").all()
+    # EV = margin x incremental revenue - cost, per customer; nothing issued costs or earns nothing
+    margin = cp.CouponPolicyConfig().margin
+    assert np.allclose(margin * out["incremental_revenue"] - out["expected_cost"], out["expected_value"], atol=0.02)
+    none = out["coupon_id"] == "none"
+    assert none.any() and (out.loc[none, ["expected_cost", "incremental_revenue"]] == 0).all().all()
+    assert (out.loc[~none, "expected_cost"] > 0).all()
 
 
 def test_order_value_from_rfm_columns_and_bad_context():

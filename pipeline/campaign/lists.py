@@ -1,65 +1,37 @@
-"""Campaign lists: a segment, cluster, churn band or saved selection -> one coupon per customer, with its expected
-value, the reason and a unique code; and the workspace's own coupon catalogue.
+"""Campaign lists: an audience (segment, cluster, churn band, saved selection) -> one row per customer with the
+group (treated or control), the coupon, its expected value, cost and incremental revenue, the reason and a unique
+code; and the campaign's totals.
 
 The input is the per-customer table of :class:`pipeline.customer.ModelScorer` (``scorer.table``): transactions
 datasets go through the expected-value policy (:func:`pipeline.coupons.recommend_batch`); customer tables need a
 learned acceptance policy (:func:`pipeline.coupons.fit_learned_policy`), which picks the coupon type with the
-highest predicted acceptance x value for every row.
+highest predicted acceptance x value for every row. A share of the audience, drawn by
+:func:`pipeline.campaign.control.control_mask`, is held out as the control group and gets no coupon.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from pipeline.coupons import (RISK_BANDS, CouponPolicyConfig, LearnedCouponPolicy, coupon_codes, load_catalogue,
-                              recommend_batch)
+from pipeline.campaign.control import check_share, control_mask
+from pipeline.config import CampaignConfig
+from pipeline.coupons import RISK_BANDS, CouponPolicyConfig, LearnedCouponPolicy, coupon_codes, recommend_batch
 from pipeline.errors import DataError
 from pipeline.log import logged
 
-__all__ = [
-    "in_control_group", "control_mask", "CATALOGUE_DOC", "CAMPAIGN_COLUMNS", "workspace_catalogue",
-    "save_workspace_catalogue", "reset_workspace_catalogue", "select_customers", "campaign_list", "learned_batch", "campaign_summary",
-]
+__all__ = ["CAMPAIGN_COLUMNS", "CONTROL_COUPON", "select_customers", "campaign_list", "learned_batch",
+           "campaign_summary", "CampaignTotals", "campaign_totals"]
 
-#: Workspace JSON document holding the edited coupon catalogue (absent or null: ``assets/coupons.csv``).
-CATALOGUE_DOC = "coupon_catalogue"
-#: Columns of a campaign list (customer tables have no segment / churn / spend: those stay empty).
-CAMPAIGN_COLUMNS = ("customer_id", "segment", "cluster", "cluster_name", "risk_band", "churn_probability",
-                    "expected_spend", "next_item", "coupon_id", "coupon_name", "expected_value", "reason",
-                    "coupon_code")
+#: Columns of a campaign list (customer tables have no segment / churn / spend / cost: those stay empty).
+CAMPAIGN_COLUMNS = ("customer_id", "group", "segment", "cluster", "cluster_name", "risk_band", "churn_probability",
+                    "expected_spend", "next_item", "coupon_id", "coupon_name", "coupon_code", "expected_value",
+                    "expected_cost", "incremental_revenue", "reason", "campaign_id", "send_date")
+#: ``coupon_id`` and ``coupon_name`` of the control group's rows.
+CONTROL_COUPON = ("control", "No coupon: control group")
 
-
-# ----------------------------------------------------------------------------------------------- catalogue
-
-def workspace_catalogue(ws) -> tuple[pd.DataFrame, str | None]:
-    """The workspace's catalogue (validated) and a warning when a saved one could not be read (default used)."""
-    saved = ws.read_json(CATALOGUE_DOC)
-    if not saved:
-        return load_catalogue(), None
-    try:
-        return load_catalogue(pd.DataFrame(saved)), None
-    except DataError as exc:
-        return load_catalogue(), f"The saved coupon catalogue is not valid any more ({exc}); using the default."
-
-
-def save_workspace_catalogue(ws, catalogue) -> pd.DataFrame:
-    """Validate ``catalogue`` (anything :func:`load_catalogue` reads) and save it; returns the validated table.
-
-    Nothing is saved when it is invalid (DataError naming every bad cell)."""
-    cat = load_catalogue(catalogue)
-    ws.write_json(CATALOGUE_DOC, cat.to_dict(orient="records"))
-    return cat
-
-
-def reset_workspace_catalogue(ws) -> None:
-    """Go back to the default catalogue in ``assets/coupons.csv``."""
-    ws.write_json(CATALOGUE_DOC, None)
-
-
-# ----------------------------------------------------------------------------------------------- selection
 
 def _one_of(value, available: Sequence, what: str):
     if value not in set(available):
@@ -101,24 +73,10 @@ def select_customers(table: pd.DataFrame, *, segment: str | None = None, cluster
     return out
 
 
-# ----------------------------------------------------------------------------------------------- lists
-
-@logged("campaign")
-def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfig = CouponPolicyConfig(), *,
-                  segment: str | None = None, cluster: int | None = None, band: str | None = None,
-                  customer_ids: Sequence | None = None, learned: LearnedCouponPolicy | None = None,
-                  values: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """One row per selected customer: who they are, the coupon, its expected value, why, and a unique code.
-
-    Transactions (the table has ``churn_probability``) use the expected-value policy with ``catalogue``;
-    customer tables use ``learned`` (DataError when it is missing). Columns :data:`CAMPAIGN_COLUMNS`.
-    """
-    chosen = select_customers(table, segment=segment, cluster=cluster, band=band, customer_ids=customer_ids)
+def _policy_coupons(chosen: pd.DataFrame, catalogue, config: CouponPolicyConfig,
+                    learned: LearnedCouponPolicy | None, values: Mapping[str, float] | None) -> pd.DataFrame:
+    """The coupon columns for the treated customers (expected-value policy, else the learned one)."""
     ids = chosen.index.astype(str)
-    base = pd.DataFrame({"customer_id": ids})
-    for col in ("segment", "cluster", "cluster_name", "risk_band", "churn_probability", "expected_spend",
-                "next_item"):
-        base[col] = chosen[col].to_numpy() if col in chosen else pd.NA
     if "churn_probability" in chosen:
         inputs = pd.DataFrame({"customer_id": ids, "segment": chosen["segment"].to_numpy(),
                                "churn_probability": chosen["churn_probability"].to_numpy(float),
@@ -127,15 +85,51 @@ def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfi
                                "p_alive": chosen["p_alive"].fillna(1.0).to_numpy(float),
                                "next_category": chosen.get("next_item", pd.Series("", index=chosen.index))
                                .fillna("").to_numpy()})
-        coupons = recommend_batch(inputs, catalogue, config).drop(columns=["customer_id"])
-    elif learned is not None:
-        coupons = learned_batch(chosen, learned, config, values).drop(columns=["customer_id"])
-    else:
-        raise DataError("campaign: a customer table has no purchases for the expected-value rules; train the "
-                        "learned policy on a coupon-response history first.")
-    out = pd.concat([base, coupons.reset_index(drop=True)], axis=1)
+        return recommend_batch(inputs, catalogue, config)
+    if learned is not None:
+        return learned_batch(chosen, learned, config, values).assign(expected_cost=np.nan,
+                                                                     incremental_revenue=np.nan)
+    raise DataError("campaign: a customer table has no purchases for the expected-value rules; train the "
+                    "learned policy on a coupon-response history first.")
+
+
+@logged("campaign")
+def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfig = CouponPolicyConfig(), *,
+                  segment: str | None = None, cluster: int | None = None, band: str | None = None,
+                  customer_ids: Sequence | None = None, learned: LearnedCouponPolicy | None = None,
+                  values: Mapping[str, float] | None = None, campaign_id: str = "campaign",
+                  control_share: float = CampaignConfig().control_share, send_date: str | None = None
+                  ) -> pd.DataFrame:
+    """One row per selected customer: group, who they are, the coupon, its economics, why, and a unique code.
+
+    ``control_share`` of the audience (drawn per customer and ``campaign_id`` by
+    :func:`~pipeline.campaign.control.control_mask`) is the ``control`` group: no coupon, no cost. The others
+    (``treated``) get the policy's coupon: transactions (the table has ``churn_probability``) use the
+    expected-value policy with ``catalogue``; customer tables use ``learned`` (DataError when it is missing).
+    Columns :data:`CAMPAIGN_COLUMNS`; ``send_date`` (YYYY-MM-DD or blank) is what the results are measured from.
+    """
+    share = check_share(control_share)
+    chosen = select_customers(table, segment=segment, cluster=cluster, band=band, customer_ids=customer_ids)
+    ids = chosen.index.astype(str)
+    control = control_mask(ids, campaign_id, share)
+    base = pd.DataFrame({"customer_id": ids, "group": np.where(control, "control", "treated")})
+    for col in ("segment", "cluster", "cluster_name", "risk_band", "churn_probability", "expected_spend",
+                "next_item"):
+        base[col] = chosen[col].to_numpy() if col in chosen else pd.NA
+    out = base.assign(coupon_id=CONTROL_COUPON[0], coupon_name=CONTROL_COUPON[1], coupon_code="",
+                      expected_value=0.0, expected_cost=0.0, incremental_revenue=0.0,
+                      reason=f"Control group: held out at random ({share:.0%} of the audience of campaign "
+                             f"'{campaign_id}') to measure what the campaign adds; gets no coupon.")
+    if (~control).any():
+        coupons = _policy_coupons(chosen[~control], catalogue, config, learned, values)
+        cols = ["coupon_id", "coupon_name", "coupon_code", "expected_value", "expected_cost", "incremental_revenue",
+                "reason"]
+        out.loc[~control, cols] = coupons[cols].to_numpy()
+    for col in ("expected_value", "expected_cost", "incremental_revenue"):
+        out[col] = pd.to_numeric(out[col], errors="coerce")
     out["churn_probability"] = pd.to_numeric(out["churn_probability"], errors="coerce").round(4)
     out["expected_spend"] = pd.to_numeric(out["expected_spend"], errors="coerce").round(2)
+    out["campaign_id"], out["send_date"] = str(campaign_id), send_date or ""
     return out[list(CAMPAIGN_COLUMNS)]
 
 
@@ -172,35 +166,48 @@ def learned_batch(table: pd.DataFrame, policy: LearnedCouponPolicy,
 
 
 def campaign_summary(campaign: pd.DataFrame) -> pd.DataFrame:
-    """Per coupon: customers, share of the list, total and mean expected value (largest group first)."""
+    """Per coupon (the control group is one row): customers, share of the list, total and mean expected value,
+    total expected cost (largest group first)."""
     g = campaign.groupby("coupon_name", sort=False)
     out = pd.DataFrame({"customers": g.size(), "total_expected_value": g["expected_value"].sum().round(2),
-                        "mean_expected_value": g["expected_value"].mean().round(2)})
+                        "mean_expected_value": g["expected_value"].mean().round(2),
+                        "total_expected_cost": g["expected_cost"].sum(min_count=1).round(2)})
     out.insert(1, "share", (out["customers"] / len(campaign)).round(4))
     return out.sort_values("customers", ascending=False).rename_axis("coupon").reset_index()
 
 
-# ----------------------------------------------------------------------------------------------- control group
+@dataclass(frozen=True)
+class CampaignTotals:
+    """What a campaign list adds up to. Money is in ``currency``; ``None`` where the policy has no money model
+    (a learned acceptance policy on a customer table)."""
 
-def _control_point(customer_id, campaign_id) -> float:
-    digest = hashlib.sha256(f"{campaign_id}\x1f{customer_id}".encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+    customers: int
+    treated: int
+    control: int
+    coupons_issued: int
+    coupons_by_type: dict = field(default_factory=dict)
+    expected_cost: float | None = None
+    incremental_revenue: float | None = None
+    expected_value: float | None = None
+    currency: str = ""
 
-
-def in_control_group(customer_id, campaign_id, share: float) -> bool:
-    """Whether a customer is held out of a campaign (gets no coupon), deterministically.
-
-    The customer's point in [0, 1) is the first 64 bits of SHA-256(campaign id, customer id); the customer is in
-    the control group when that point is below ``share``. So the same customer and campaign always get the same
-    answer (in the dashboard and the scoring service alike), about ``share`` of any audience is held out, and
-    each campaign draws its own group. ``share`` must be in [0, 1].
-    """
-    share = float(share)
-    if not 0.0 <= share <= 1.0:
-        raise DataError(f"control group: share {share!r} must be between 0 and 1 (e.g. 0.1 for 10%).")
-    return _control_point(str(customer_id), str(campaign_id)) < share
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-def control_mask(customer_ids: Sequence, campaign_id, share: float) -> np.ndarray:
-    """:func:`in_control_group` for many customers (a boolean array in the order of ``customer_ids``)."""
-    return np.array([in_control_group(c, campaign_id, share) for c in customer_ids], dtype=bool)
+def campaign_totals(campaign: pd.DataFrame, currency: str = "") -> CampaignTotals:
+    """Customers (treated / control), coupons issued by type, expected cost, expected incremental revenue and
+    net expected value (margin on the extra sales minus the cost) of a list from :func:`campaign_list`."""
+    control = campaign["group"].eq("control")
+    issued = campaign["coupon_code"].fillna("").astype(str).ne("")
+
+    def money(col: str) -> float | None:
+        total = campaign.loc[~control, col].sum(min_count=1)
+        return None if pd.isna(total) else round(float(total), 2)
+
+    by_type = campaign.loc[issued, "coupon_name"].value_counts()
+    cost = money("expected_cost")
+    return CampaignTotals(customers=len(campaign), treated=int((~control).sum()), control=int(control.sum()),
+                          coupons_issued=int(issued.sum()), coupons_by_type={str(k): int(v) for k, v in by_type.items()},
+                          expected_cost=cost, incremental_revenue=money("incremental_revenue"),
+                          expected_value=None if cost is None else money("expected_value"), currency=currency)

@@ -154,12 +154,14 @@ def _expected_values(ctx: dict, cat: dict, config: CouponPolicyConfig) -> dict:
     unit_cost = cat["cost_amount"][None, :] + cat["cost_frac"][None, :] * basket
     cost = (p_buy * reach * c.redemption_rate + extra_p) * unit_cost
     gain = extra_p * value + stretch
+    revenue = extra_p * np.maximum(basket, ctx["expected_spend"][:, None]) \
+        + p_buy * reach * c.redemption_rate * np.maximum(0.0, min_spend - order)   # gain before the margin
     seg_ok, seg_named = _membership(ctx["segment"], cat["segments"])
     band_ok, band_named = _membership(ctx["band"], cat["bands"])
     has_next = ctx["next_category"] != ""
     eligible = seg_ok & band_ok & ~(dynamic & ~has_next[:, None])
     return {"extra_p": extra_p, "value": value, "stretch": stretch, "gain": gain, "cost": cost,
-            "ev": gain - cost, "eligible": eligible, "explicit": eligible & (seg_named | band_named)}
+            "ev": gain - cost, "revenue": revenue, "eligible": eligible, "explicit": eligible & (seg_named | band_named)}
 
 
 def _context_arrays(customers: pd.DataFrame, config: CouponPolicyConfig) -> dict:
@@ -275,7 +277,8 @@ def recommend_batch(customers: pd.DataFrame, catalogue: pd.DataFrame | None = No
     Returns
     -------
     DataFrame ``customer_id, coupon_id, coupon_name, expected_value, reason, coupon_code`` (code blank when
-    no coupon), in the input order.
+    no coupon), ``expected_cost`` (expected discount cost) and ``incremental_revenue`` (expected extra sales:
+    won-back purchases and stretched baskets, before the margin), in the input order.
     """
     cat, (none_id, none_name) = _catalogue_arrays(load_catalogue(catalogue))
     ctx = _context_arrays(customers, config)
@@ -283,14 +286,17 @@ def recommend_batch(customers: pd.DataFrame, catalogue: pd.DataFrame | None = No
     chosen, guarded = _choose(ev, ctx, config)
     has = chosen >= 0
     rows = np.arange(len(chosen))
-    ev_chosen = ev["ev"][rows, np.maximum(chosen, 0)] if len(cat["id"]) else np.zeros(len(chosen))
+    at = (lambda a: np.where(has, a[rows, np.maximum(chosen, 0)], 0.0)) if len(cat["id"]) else \
+        (lambda a: np.zeros(len(chosen)))  # noqa: E731
     out = pd.DataFrame({
         "customer_id": ctx["customer_id"],
         "coupon_id": np.where(has, cat["id"][np.maximum(chosen, 0)] if len(cat["id"]) else none_id, none_id),
         "coupon_name": np.where(has, cat["name"][np.maximum(chosen, 0)] if len(cat["id"]) else none_name, none_name),
-        "expected_value": np.round(np.where(has, ev_chosen, 0.0), 2),
+        "expected_value": np.round(at(ev["ev"]), 2),
         "reason": _reasons(ctx, cat, ev, chosen, guarded, config),
         "coupon_code": "",
+        "expected_cost": np.round(at(ev["cost"]), 2),
+        "incremental_revenue": np.round(at(ev["revenue"]), 2),
     })
     if with_codes and has.any():
         out.loc[has, "coupon_code"] = coupon_codes(out.loc[has, "customer_id"], out.loc[has, "coupon_id"],
