@@ -32,7 +32,7 @@ if TYPE_CHECKING:       # imported where used: pages that never cluster or score
 __all__ = [
     "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
     "LearnedPolicy", "workspace", "current_dataset_id", "set_current", "current_dataset", "dataset_key",
-    "segment_rules", "rfm", "cluster_input", "cluster_sweep", "cluster_run", "cluster_names", "save_cluster_names",
+    "currency", "set_currency", "segment_rules", "rfm", "cluster_input", "cluster_sweep", "cluster_run", "cluster_names", "save_cluster_names",
     "use_clustering", "coupon_catalogue", "profile_context", "recommender_hit_rates", "response_table",
     "learn_coupon_policy", "learned_policies", "active_learned", "keep_learned",
 ]
@@ -180,6 +180,29 @@ def dataset_key() -> DatasetKey:
     ws = workspace()
     ds_id = current_dataset_id() or ""
     return DatasetKey(ws.id, ds_id, ws.dataset_version(ds_id) if ds_id else "")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _currency(key: DatasetKey) -> str | None:
+    from pipeline.currency import dataset_currency
+
+    ds = _load_key(key)
+    countries = ds.transactions["country"] if ds.transactions is not None and "country" in ds.transactions else None
+    return dataset_currency(ds.kind, ds.report, ds.extra, countries)
+
+
+def currency() -> str | None:
+    """ISO code of the current dataset's currency; None without a dataset or when spend is counted in items."""
+    return _currency(dataset_key()) if current_dataset_id() is not None else None
+
+
+def set_currency(code: str) -> None:
+    """Store ``code`` as the current dataset's currency (every money figure follows on the next rerun)."""
+    from pipeline.currency import with_currency
+
+    ws, ds_id = workspace(), current_dataset_id()
+    if ds_id is not None:
+        ws.update_extra(ds_id, with_currency({}, code) | {"currency_reason": None})     # chosen, not guessed
 
 
 def segment_rules() -> pd.DataFrame:

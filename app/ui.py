@@ -11,11 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from app import keys, state
+from pipeline.currency import currency, format_money, money_unit
 from pipeline.exports import to_csv_bytes, to_excel_bytes
 from pipeline.store import Dataset
 
 __all__ = ["PAGES", "UPLOAD_PAGE", "RFM_PAGE", "CLUSTERS_PAGE", "MODEL_LAB_PAGE", "CUSTOMER_PAGE", "CAMPAIGNS_PAGE",
-           "md", "money", "require_dataset", "downloads", "metrics_row", "sidebar", "access_gate"]
+           "md", "money", "money_label", "money_column", "require_dataset", "downloads", "metrics_row", "sidebar",
+           "access_gate"]
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 UPLOAD_PAGE = PAGES / "upload.py"
@@ -31,9 +33,26 @@ def md(text: object) -> str:
     return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|$~])", r"\\\1", str(text))
 
 
-def money(x: float | None) -> str:
-    """A money amount with thousands separators and cents; missing as a dash."""
-    return "–" if x is None or pd.isna(x) else f"{x:,.2f}"
+def money(x: float | None, decimals: int = 2) -> str:
+    """A money amount in the current dataset's currency (``£1,234.50``); a plain number when spend is counted in
+    items (basket logs); missing as a dash."""
+    return format_money(x, state.currency(), decimals)
+
+
+def money_label(text: str) -> str:
+    """A column header or axis title for money: ``Revenue (£)``, or ``Revenue (items)`` for basket logs."""
+    return f"{text} ({money_unit(state.currency())})"
+
+
+def money_column(label: str, decimals: int = 0, help: str | None = None) -> st.column_config.NumberColumn:
+    """A table column of money: the currency symbol in each cell (``£7111``), or ``(items)`` in the header when
+    spend is counted in items."""
+    code = state.currency()
+    if not code:
+        return st.column_config.NumberColumn(money_label(label), format=f"%.{decimals}f", help=help)
+    c = currency(code)
+    fmt = f"{c.symbol}%.{decimals}f" if c.prefix else f"%.{decimals}f {c.symbol}"
+    return st.column_config.NumberColumn(label, format=fmt, help=help)
 
 
 def require_dataset(kind: str | None = "transactions") -> Dataset:

@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from app import keys, state, ui
+from app import currency_ui, keys, state, ui, welcome
 from pipeline.config import ROLES, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest import REASONS, SAMPLES, build_dataset, inspect_file, sample_dataset
 
 ws = state.workspace()
 st.title("Upload")
+welcome.intro(bool(ws.list_datasets()))
 st.caption("Transactions (one row per order line: customer, date, amount or quantity × price) or a customer table "
            "(one row per customer). CSV with any common delimiter or encoding, Excel (.xlsx) or Parquet.")
 
@@ -110,11 +111,12 @@ if upload is not None and insp is not None:
 if ds is None:
     st.stop()
 st.subheader(f"Current dataset: {ds.name}")
+currency_ui.currency_picker(ds)
 rep = ds.report
 if ds.kind == "transactions":
     ui.metrics_row({"Rows read": f"{rep['rows_in']:,}", "Rows kept": f"{rep['rows_out']:,}",
                     "Customers": f"{rep['customers']:,}", "Invoices": f"{rep['invoices']:,}",
-                    "Revenue": f"{rep['revenue']:,.0f}"})
+                    "Revenue": ui.money(rep["revenue"], 0)})
     st.markdown("**Cleaning report**")
     dropped = [{"rule": REASONS[k], "rows dropped": v, "share of rows": v / max(rep["rows_in"], 1)}
                for k, v in rep["dropped"].items()]

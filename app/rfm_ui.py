@@ -1,0 +1,61 @@
+"""Pieces of the RFM page: the snapshot date (kept per dataset in the workspace, so a reload finds it), the segment
+table with each segment's meaning and recommended action, and the treemap with readable tiles and tooltips."""
+from __future__ import annotations
+
+from datetime import date
+from html import escape
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import state
+from pipeline.labels import format_value, label
+from pipeline.store import Dataset
+
+__all__ = ["SNAPSHOT_SETTING", "snapshot_input", "segment_table", "treemap"]
+
+SNAPSHOT_SETTING = "snapshot"          # per-dataset workspace setting: the RFM snapshot date (ISO) chosen by hand
+
+
+def _keep_snapshot(dataset_id: str, widget: str, default: date) -> None:
+    picked = st.session_state.get(widget)
+    state.workspace().save_dataset_settings(
+        dataset_id, {SNAPSHOT_SETTING: None if picked in (None, default) else picked.isoformat()})
+
+
+def snapshot_input(ds: Dataset, default: date, first: date) -> date:
+    """The snapshot date picker (sidebar): starts at the date saved for this dataset, else ``default``."""
+    widget = f"rfm_snapshot_{ds.id}"
+    if widget not in st.session_state:
+        saved = state.workspace().dataset_settings(ds.id).get(SNAPSHOT_SETTING)
+        st.session_state[widget] = max(date.fromisoformat(saved), first) if saved else default
+    return st.date_input("Snapshot date", min_value=first, key=widget, format="YYYY-MM-DD",
+                         on_change=_keep_snapshot, args=(ds.id, widget, default),
+                         help="Recency is counted in days up to this date; later purchases are ignored. "
+                              "Default: the day after the last purchase. Kept for this dataset.")
+
+
+def segment_table(summary: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
+    """The segment summary with each segment's description and recommended action from the rules."""
+    text = rules.drop_duplicates("segment").set_index("segment")
+    out = summary.copy()
+    for col in ("description", "action"):
+        out[col] = out["segment"].map(text[col]) if col in text.columns else ""
+    return out[["segment", "description", "action", "customers", "share", "revenue", "revenue_share",
+                "mean_recency_days", "mean_frequency", "mean_monetary"]]
+
+
+def treemap(table: pd.DataFrame, currency: str | None) -> go.Figure:
+    """Customers per segment (tile size), coloured by share of revenue; tiles and tooltips in plain words."""
+    hover_cols = ["customers", "share", "revenue", "revenue_share", "mean_monetary", "mean_recency_days"]
+    hover = [["<br>".join(f"{escape(label(c))}: {escape(format_value(c, row[c], currency))}" for c in hover_cols)]
+             for _, row in table.iterrows()]
+    fig = go.Figure(go.Treemap(
+        labels=[escape(s) for s in table["segment"]], parents=[""] * len(table), values=table["customers"],
+        marker={"colors": table["revenue_share"], "colorscale": "Blues", "showscale": True,
+                "colorbar": {"title": {"text": "Share of<br>revenue"}, "tickformat": ".0%"}},
+        customdata=hover, texttemplate="<b>%{label}</b><br>%{value:,} customers",
+        hovertemplate="<b>%{label}</b><br>%{customdata[0]}<extra></extra>", branchvalues="total"))
+    return fig.update_layout(title="Customers per segment (colour: share of revenue)", height=480,
+                             margin={"t": 40, "l": 0, "r": 0, "b": 0}, uniformtext={"minsize": 11, "mode": "show"})
