@@ -63,11 +63,13 @@ class CleaningOptions:
     """Which rows cleaning drops. Defaults reproduce the reference figures in shared/datasets."""
 
     drop_missing_customer: bool = True
-    drop_cancellations: bool = True        # invoice id starting with the prefix below, or quantity <= 0
+    drop_cancellations: bool = True        # invoice id = the prefix below + the shape of the other ids, or quantity < 0
     cancellation_prefix: str = "C"
     drop_nonpositive_price: bool = True
     drop_duplicates: bool = True
     dayfirst: bool | None = None           # None: decide from the data
+    drop_implausible_dates: bool = True    # dates before 1970 or more than a year ahead
+    warn_share: float = 0.10               # a rule dropping more than this share of rows is reported as a warning
 
 
 @dataclass(frozen=True)

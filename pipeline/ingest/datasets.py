@@ -16,7 +16,8 @@ from pipeline.config import CleaningOptions
 from pipeline.currency import currency_extra
 from pipeline.errors import DataError
 from pipeline.ingest.clean import clean_frame, clean_raw
-from pipeline.ingest.mapping import detect_kind, guess_customer_id, guess_mapping
+from pipeline.ingest.db import quote_ident
+from pipeline.ingest.mapping import MappingGuess, guess_customer_id, propose_mapping
 from pipeline.ingest.read import RawTable, open_file
 from pipeline.ingest.samples import generate_raw, load_cdnow
 from pipeline.ingest.sniff import FileInfo
@@ -36,7 +37,8 @@ SAMPLES = {
 
 @dataclass
 class Inspection:
-    """What an upload looks like before it is cleaned: format, columns, preview and the guessed mapping."""
+    """What an upload looks like before it is cleaned: format, columns, preview, the guessed mapping with a reason
+    per role, and the kind of table with its reason."""
 
     info: FileInfo
     sheet: str | None
@@ -46,16 +48,33 @@ class Inspection:
     mapping: dict[str, str | None]
     kind: str
     id_column: str | None
+    reasons: dict[str, str]
+    kind_reason: str
+    date_format: str | None = None
 
 
 def inspect_file(path: str | Path, filename: str | None = None, sheet: str | None = None) -> Inspection:
-    """Sniff and read a file, guess the column mapping and whether it is transactions or a customer table."""
+    """Sniff and read a file, guess the column mapping (names and a sample spread over the file) and whether it is
+    transactions or a customer table; the customer id's reason counts its values over the whole file."""
     raw = open_file(path, filename, sheet)
-    n = raw.n_rows()
-    mapping = guess_mapping(raw.columns, raw.sample)
-    kind = detect_kind(mapping, raw.sample)
-    id_col = guess_customer_id(raw.sample) if kind == "customers" else mapping.get("customer_id")
-    return Inspection(raw.info, raw.sheet, raw.columns, raw.sample, n, mapping, kind, id_col)
+    guess = propose_mapping(raw.columns, raw.content)
+    n, reasons = _whole_file_counts(raw, guess)
+    return Inspection(raw.info, raw.sheet, raw.columns, raw.sample, n, guess.mapping, guess.kind, guess.id_column,
+                      reasons, guess.kind_reason, guess.date_format)
+
+
+def _whole_file_counts(raw: RawTable, guess: MappingGuess) -> tuple[int, dict[str, str]]:
+    """Rows of the file and, for the customer id, distinct values over all of them (one DuckDB pass)."""
+    cust = guess.mapping.get("customer_id")
+    reasons = dict(guess.reasons)
+    if not cust or "customer_id" not in reasons:
+        return raw.n_rows(), reasons
+    q = f"SELECT count(*), approx_count_distinct({quote_ident(cust)}) FROM {raw.table}"
+    n, distinct = raw.decoded(lambda: raw.con.execute(q).fetchone())
+    verb = "repeating over" if distinct < n else "over"
+    origin = " (from the values)" if "from the values" in reasons["customer_id"] else ""
+    reasons["customer_id"] = f"`{cust}` — about {distinct:,} distinct values {verb} {n:,} rows{origin}"
+    return int(n), reasons
 
 
 def customer_table(raw: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
@@ -91,8 +110,9 @@ def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, 
     """Read, map and clean an uploaded file into a Dataset (not yet saved). The id is the file's content hash."""
     path = Path(path)
     raw = open_file(path, filename, sheet)
-    mapping = mapping or guess_mapping(raw.columns, raw.sample)
-    kind = kind or detect_kind(mapping, raw.sample)
+    guess = propose_mapping(raw.columns, raw.content)
+    mapping = mapping or guess.mapping
+    kind = kind or guess.kind
     with open(path, "rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
     ds_id = content_hash(f"{digest}:{raw.sheet}".encode())
@@ -100,18 +120,20 @@ def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, 
     extra = {"format": info.format, "encoding": info.encoding, "delimiter": info.delimiter, "sheet": raw.sheet,
              "sheets": list(info.sheets), "filename": filename, "upload": path.name}
     if kind == "customers":
-        return _customer_dataset(raw, ds_id, filename, id_column, extra)
-    result = clean_raw(raw, mapping, options)
+        return _customer_dataset(raw, ds_id, filename, id_column or guess.id_column, extra, guess.kind_reason)
+    result = clean_raw(raw, mapping, options, guess)
     report = result.report.to_dict()
-    money = currency_extra(result.transactions, report, raw.sample, result.mapping)
+    money = currency_extra(result.transactions, report, raw.content, result.mapping)
     return Dataset(ds_id, filename, "transactions", transactions=result.transactions, returns=result.returns,
                    mapping=result.mapping, report=report, extra=extra | {"options": options.__dict__} | money)
 
 
-def _customer_dataset(raw: RawTable, ds_id: str, filename: str, id_column: str | None, extra: dict) -> Dataset:
+def _customer_dataset(raw: RawTable, ds_id: str, filename: str, id_column: str | None, extra: dict,
+                      kind_reason: str) -> Dataset:
     id_column = id_column or guess_customer_id(raw.sample)
-    cust = customer_table(raw.frame(), id_column)
-    report = {"rows_in": len(cust), "rows_out": len(cust), "customers": len(cust), "id_column": id_column}
+    cust = customer_table(raw.decoded(raw.frame), id_column)
+    report = {"rows_in": len(cust), "rows_out": len(cust), "customers": len(cust), "id_column": id_column,
+              "kind_reason": kind_reason}
     return Dataset(ds_id, filename, "customers", customers=cust, mapping={"customer_id": id_column},
                    report=report, extra=extra)
 

@@ -3,15 +3,18 @@
 This is the one read path: :func:`open_file` (sniff, pick the sheet, load) and :func:`open_frame` return a
 :class:`RawTable` that cleaning (:mod:`pipeline.ingest.clean`), the Upload page (via :mod:`pipeline.ingest.datasets`),
 the CLI and the built-in samples all start from. Every column is read as text; typing is done later by cleaning
-under rules it can report on. How each format is parsed (CSV fallbacks, transcoding, Excel sheets, Parquet nesting)
-belongs here; deciding *what* a file is belongs to :mod:`pipeline.ingest.sniff`.
+under rules it can report on. How each format is parsed (CSV fallbacks, transcoding, whitespace-aligned text, files
+without a header row, Excel sheets through calamine, Parquet nesting), and the spread sample that content detection
+reads, belong here; deciding *what* a file is belongs to :mod:`pipeline.ingest.sniff`.
 """
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import duckdb
 import pandas as pd
@@ -19,18 +22,25 @@ import pandas as pd
 from pipeline.config import DuckDBConfig
 from pipeline.errors import DataError
 from pipeline.ingest.db import connect, sql_string
-from pipeline.ingest.sniff import FileInfo, sniff
+from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff, split_lines
 from pipeline.log import step
 
-__all__ = ["RawTable", "open_file", "open_frame", "load_raw", "read_raw", "first_data_sheet", "PREVIEW_ROWS"]
+__all__ = ["RawTable", "open_file", "open_frame", "load_raw", "read_raw", "first_data_sheet", "spread_sample",
+           "PREVIEW_ROWS", "SPREAD_ROWS"]
 
-#: rows of the raw table kept as a pandas sample for guessing the mapping, the kind and number formats
+#: rows of the raw table kept as a pandas preview (the first rows of the file)
 PREVIEW_ROWS = 1000
+#: rows of the sample spread over the whole file that content detection (roles, dates, numbers) reads
+SPREAD_ROWS = 2000
+#: a CSV up to this size is sampled by DuckDB (a full scan is cheap); bigger ones at byte offsets
+SMALL_FILE_BYTES = 8 << 20
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, eq=False)
 class RawTable:
-    """A file or frame loaded into DuckDB table ``table`` (all text), with its first :data:`PREVIEW_ROWS` rows.
+    """A file or frame loaded into DuckDB table ``table`` (all text), with its first :data:`PREVIEW_ROWS` rows
+    (``sample``) and about :data:`SPREAD_ROWS` rows spread over the whole file (``spread``), both pandas text frames.
 
     ``info`` and ``sheet`` are None for an in-memory frame.
     """
@@ -41,6 +51,26 @@ class RawTable:
     info: FileInfo | None = None
     sheet: str | None = None
     table: str = "raw"
+    spread: pd.DataFrame | None = None
+
+    @property
+    def content(self) -> pd.DataFrame:
+        """The rows content detection reads: the spread sample, else the preview."""
+        return self.spread if self.spread is not None and len(self.spread) else self.sample
+
+    def decoded(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` (a query over the raw table); when a UTF-8 file turns out to hold other bytes past the sniffed
+        first megabyte, re-read it as cp1252 and run ``fn`` again (the encoding is judged on the whole file)."""
+        try:
+            return fn()
+        except duckdb.InvalidInputException as e:
+            if self.info is None or "unicode" not in str(e).lower():
+                raise
+        info = FileInfo(self.info.path, "csv", "cp1252", self.info.delimiter, header=self.info.header)
+        object.__setattr__(self, "info", info)
+        self.con.execute(f"DROP VIEW IF EXISTS {self.table}")
+        load_raw(self.con, info, None, self.table)
+        return fn()
 
     def n_rows(self) -> int:
         """Number of data rows."""
@@ -59,7 +89,10 @@ def open_file(path: str | Path, filename: str | None = None, sheet: str | None =
     info = sniff(path, filename)
     sheet = sheet or first_data_sheet(info)
     columns = load_raw(con, info, sheet)
-    return RawTable(con, columns, con.execute(f"SELECT * FROM raw LIMIT {PREVIEW_ROWS}").df(), info, sheet)
+    head = con.execute(f"SELECT * FROM raw LIMIT {PREVIEW_ROWS}").df()
+    raw = RawTable(con, columns, head, info, sheet)
+    object.__setattr__(raw, "spread", raw.decoded(lambda: spread_sample(con, raw.info, columns, head)))
+    return raw
 
 
 def open_frame(df: pd.DataFrame, config: DuckDBConfig | None = None) -> RawTable:
@@ -70,7 +103,49 @@ def open_frame(df: pd.DataFrame, config: DuckDBConfig | None = None) -> RawTable
     raw = raw.astype("string").astype(object).where(raw.notna(), None)
     con.register("_df", raw)
     con.execute("CREATE TABLE raw AS SELECT * FROM _df")
-    return RawTable(con, list(raw.columns), raw.head(PREVIEW_ROWS))
+    con.unregister("_df")
+    step_rows = max(len(raw) // SPREAD_ROWS, 1)
+    return RawTable(con, list(raw.columns), raw.head(PREVIEW_ROWS), spread=raw.iloc[::step_rows].head(SPREAD_ROWS))
+
+
+def spread_sample(con: duckdb.DuckDBPyConnection, info: FileInfo, columns: list[str], head: pd.DataFrame,
+                  table: str = "raw") -> pd.DataFrame:
+    """About :data:`SPREAD_ROWS` rows spread over the whole table, without reading the file into pandas.
+
+    A big UTF-8 CSV stays on disk behind a view: its rows are read at evenly spaced byte offsets (a few KB each, no
+    full scan). Anything else (small files, Excel, Parquet, transcoded or whitespace-aligned text) is sampled by
+    DuckDB at evenly spaced row numbers.
+    """
+    if _is_view(con, table) and info.path.stat().st_size > SMALL_FILE_BYTES:
+        rows = _rows_at_offsets(info, len(columns))
+        if len(rows) >= 50:
+            body = pd.DataFrame(rows, columns=columns, dtype=object).replace("", None)
+            return pd.concat([head.head(200), body], ignore_index=True)
+        return head
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if n <= SPREAD_ROWS:
+        return con.execute(f"SELECT * FROM {table}").df()
+    every = n // SPREAD_ROWS
+    return con.execute(f"SELECT * EXCLUDE (_i) FROM (SELECT *, row_number() OVER () AS _i FROM {table}) "
+                       f"WHERE _i % {every} = 1 LIMIT {SPREAD_ROWS}").df()
+
+
+def _is_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
+
+
+def _rows_at_offsets(info: FileInfo, width: int, chunks: int = 40, per_chunk: int = 50) -> list[list[str]]:
+    """Rows read at ``chunks`` evenly spaced byte offsets of a text file (the partial first line of each is skipped;
+    rows of another width, e.g. cut inside a quoted line break, are left out)."""
+    size = info.path.stat().st_size
+    rows: list[list[str]] = []
+    with open(info.path, "rb") as fh:
+        for k in range(1, chunks + 1):
+            fh.seek(size * k // (chunks + 1))
+            fh.readline()
+            lines = [fh.readline().decode(info.encoding, errors="replace").rstrip("\r\n") for _ in range(per_chunk)]
+            rows += [r for r in split_lines(lines, info.delimiter) if len(r) == width]
+    return rows
 
 
 def read_raw(path: str | Path, sheet: str | None = None, limit: int | None = None,
@@ -113,14 +188,16 @@ def _load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None,
 
 
 def _load_csv(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str) -> None:
-    """A UTF-8 file stays on disk behind a view (one pass when cleaning); a transcoded copy is loaded and removed."""
-    src = info.path
-    if info.encoding not in ("utf-8", "utf-8-sig"):
+    """A UTF-8 file stays on disk behind a view (one pass when cleaning); a transcoded copy (another encoding, or
+    whitespace-aligned text rewritten with tabs) is loaded into a table and removed."""
+    src, delim = info.path, info.delimiter
+    if info.delimiter == WHITESPACE:
+        src, delim = _aligned_to_tsv(info.path, info.encoding), "\t"
+    elif info.encoding not in ("utf-8", "utf-8-sig"):
         src = _transcode_to_utf8(info.path, info.encoding)
     what = "VIEW" if src == info.path else "TABLE"
-    delim = info.delimiter.replace("'", "''")
     try:
-        _read_csv(con, what, table, src, delim)
+        _read_csv(con, what, table, src, delim.replace("'", "''"), info.header)
     finally:
         if src != info.path:
             src.unlink(missing_ok=True)
@@ -131,29 +208,48 @@ def _transcode_to_utf8(path: Path, encoding: str) -> Path:
     with open(path, encoding=encoding, errors="replace", newline="") as src, \
             open(out, "w", encoding="utf-8", newline="") as dst:
         while chunk := src.read(1 << 22):
-            dst.write(chunk)
+            dst.write(chunk.replace("\x00", ""))
     return out
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, what: str, table: str, src: Path, delim: str) -> None:
+def _aligned_to_tsv(path: Path, encoding: str) -> Path:
+    """Whitespace-aligned text rewritten as a tab-separated UTF-8 copy (runs of spaces become one tab)."""
+    out = Path(tempfile.mkstemp(suffix=".tsv")[1])
+    with open(path, encoding=encoding, errors="replace", newline="") as src, \
+            open(out, "w", encoding="utf-8", newline="\n") as dst:
+        for line in src:
+            if line.strip():
+                dst.write("\t".join(line.split()) + "\n")
+    return out
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, what: str, table: str, src: Path, delim: str, header: bool) -> None:
     """Strict reading first; short rows padded with nulls next; then the single-threaded reader, which also copes
-    with quoted line breaks together with short rows."""
-    base = (f"read_csv('{sql_string(src)}', delim='{delim}', header=true, all_varchar=true, quote='\"', escape='\"', "
-            "strict_mode=false, max_line_size=20000000")
+    with quoted line breaks together with short rows. Without a header row columns are named column_1, column_2…"""
+    base = (f"read_csv('{sql_string(src)}', delim='{delim}', header={str(header).lower()}, all_varchar=true, "
+            "quote='\"', escape='\"', strict_mode=false, max_line_size=20000000")
     error, empty = None, None
     for extra in ("", ", null_padding=true", ", null_padding=true, parallel=false"):
         try:
-            con.execute(f"CREATE OR REPLACE {what} {table} AS SELECT * FROM {base}{extra})")
+            _create(con, what, table, f"{base}{extra})", header)
             if con.execute(f"SELECT count(*) FROM (SELECT * FROM {table} LIMIT 100000)").fetchone()[0]:
                 return
             empty = empty or extra
         except duckdb.Error as e:
             error = e
     if empty is not None:   # it parses, but has no data rows: load_raw says so
-        con.execute(f"CREATE OR REPLACE {what} {table} AS SELECT * FROM {base}{empty})")
+        _create(con, what, table, f"{base}{empty})", header)
         return
     raise DataError(f"The CSV could not be read ({str(error).splitlines()[0][:200]}). Check that it is a comma-, "
                     "semicolon-, tab- or pipe-separated table with one header row.") from error
+
+
+def _create(con: duckdb.DuckDBPyConnection, what: str, table: str, source: str, header: bool) -> None:
+    select = "*"
+    if not header:
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        select = ", ".join(f'"{n}" AS column_{i}' for i, n in enumerate(names, 1))
+    con.execute(f"CREATE OR REPLACE {what} {table} AS SELECT {select} FROM {source}")
 
 
 def _load_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str) -> None:
@@ -179,20 +275,43 @@ def first_data_sheet(info: FileInfo) -> str | None:
     if info.format != "excel":
         return None
     for s in info.sheets:
-        if not pd.read_excel(info.path, sheet_name=s, dtype=str, nrows=5).dropna(how="all").empty:
+        if not _excel_sheet(info.path, info.path.stat().st_mtime_ns, s).dropna(how="all").empty:
             return s
     raise DataError("Every sheet of this Excel file is empty. Put the table on a sheet with a header row.")
+
+
+@functools.lru_cache(maxsize=1)
+def _excel_sheet(path: Path, mtime_ns: int, sheet: str) -> pd.DataFrame:
+    """One sheet read by calamine (Rust; ~10x faster than openpyxl) as text: date cells become ISO text, whole
+    numbers lose their ``.0``. Cached for the one file being read, so finding the data sheet costs no second read."""
+    try:
+        df = pd.read_excel(path, sheet_name=sheet, engine="calamine", dtype=object)
+    except Exception as e:  # calamine raises its own error types for corrupt workbooks
+        raise DataError(f"This Excel file could not be read ({type(e).__name__}). Re-save it as .xlsx or CSV.") from e
+    return df.apply(_excel_text) if len(df.columns) else df
+
+
+def _excel_text(col: pd.Series) -> pd.Series:
+    def text(v: object) -> str | None:
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        if hasattr(v, "isoformat"):
+            return v.isoformat(sep=" ") if hasattr(v, "hour") and hasattr(v, "day") else v.isoformat()
+        return str(v)
+    return col.map(text, na_action="ignore").astype(object).where(col.notna(), None)
 
 
 def _read_excel(info: FileInfo, sheet: str | None) -> pd.DataFrame:
     sheet = sheet or first_data_sheet(info)
     if sheet not in info.sheets:
         raise DataError(f"Sheet {sheet!r} is not in this workbook; it has {', '.join(info.sheets)}.")
-    df = pd.read_excel(info.path, sheet_name=sheet, dtype=str)
+    df = _excel_sheet(info.path, info.path.stat().st_mtime_ns, sheet).copy()
     if df.dropna(how="all").empty or df.shape[1] == 0:
         raise DataError(f"Sheet {sheet!r} is empty. Pick the sheet that holds the table.")
     df.columns = _unique_names([str(c) for c in df.columns])
-    return df.astype(object).where(df.notna(), None)
+    return df
 
 
 def _unique_names(names: list[str]) -> list[str]:

@@ -1,7 +1,7 @@
 """Find out what a file is before reading it: format, text encoding, delimiter and (for Excel) the sheet names.
 
 Everything that looks at a file's bytes to decide *how* to read it belongs here (magic numbers, byte-order marks,
-encodings, delimiters, and in time header rows and whitespace-aligned text); the reading itself is
+encodings, delimiters, whitespace-aligned text and whether the first row is a header); the reading itself is
 :mod:`pipeline.ingest.read`. Files that are not tables are refused here with a :class:`DataError` saying what to do.
 """
 from __future__ import annotations
@@ -9,15 +9,20 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import max_upload_bytes
 from pipeline.errors import DataError
 
-__all__ = ["FileInfo", "sniff", "detect_encoding", "detect_delimiter", "sheet_names"]
+__all__ = ["FileInfo", "sniff", "detect_encoding", "detect_delimiter", "detect_header", "split_lines", "sheet_names",
+           "WHITESPACE"]
 
 DELIMITERS = (",", ";", "\t", "|")
+#: the "delimiter" of whitespace-aligned text: columns separated by runs of spaces (``00001  19970101  1  11.77``)
+WHITESPACE = " "
 SAMPLE_BYTES = 1 << 20
 csv.field_size_limit(1 << 24)
 
@@ -31,8 +36,9 @@ class FileInfo:
     path: Path
     format: str                      # "csv" | "excel" | "parquet"
     encoding: str = "utf-8"
-    delimiter: str = ","
+    delimiter: str = ","             # one of DELIMITERS, or WHITESPACE for whitespace-aligned text
     sheets: tuple[str, ...] = field(default_factory=tuple)
+    header: bool = True              # False: the first row is data; columns are named column_1, column_2, ...
 
 
 def sniff(path: str | Path, filename: str | None = None) -> FileInfo:
@@ -57,7 +63,23 @@ def sniff(path: str | Path, filename: str | None = None) -> FileInfo:
         return binary
     encoding = detect_encoding(head)
     text = head.decode(encoding, errors="replace")
-    return FileInfo(path, "csv", encoding=encoding, delimiter=detect_delimiter(text))
+    _require_text(text)
+    if len(head) == SAMPLE_BYTES:       # the last line of the sample may be cut
+        text = text[:max(text.rfind("\n"), 0)] or text
+    delimiter = detect_delimiter(text)
+    return FileInfo(path, "csv", encoding=encoding, delimiter=delimiter,
+                    header=detect_header(split_lines(text.splitlines()[:60], delimiter)))
+
+
+_BINARY = "This file looks binary, not a text table. Upload a CSV, Excel (.xlsx) or Parquet file."
+
+
+def _require_text(text: str) -> None:
+    """Refuse decoded bytes that are not text: control characters or undecodable bytes in more than 1% of them."""
+    sample = text[:65536]
+    bad = sum(1 for ch in sample if (ch < " " and ch not in "\t\r\n\f") or ch in "\ufffd\x7f")
+    if bad > 0.01 * len(sample):
+        raise DataError(_BINARY)
 
 
 def _binary_format(path: Path, name: str, head: bytes) -> FileInfo | None:
@@ -85,7 +107,7 @@ def detect_encoding(head: bytes) -> str:
     if b"\x00" in head[:4096]:
         if len(head) > 64 and head[1:64:2].count(0) > 24:   # UTF-16 without a byte-order mark
             return "utf-16-le"
-        raise DataError("This file looks binary, not a text table. Upload a CSV, Excel (.xlsx) or Parquet file.")
+        raise DataError(_BINARY)
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -107,7 +129,60 @@ def detect_delimiter(text: str) -> str:
         score = (consistent if width > 1 else 0, width)
         if score > best_score:
             best, best_score = d, score
+    if best_score[0] == 0 and _aligned(lines):
+        return WHITESPACE
     return best
+
+
+def _aligned(lines: list[str]) -> bool:
+    """True when runs of whitespace split the lines (the first one included) into the same number (≥ 2) of fields."""
+    widths = [len(ln.split()) for ln in lines]
+    width = Counter(widths).most_common(1)[0][0]
+    return width > 1 and widths[0] == width and sum(w == width for w in widths) >= 0.95 * len(widths)
+
+
+def split_lines(lines: list[str], delimiter: str) -> list[list[str]]:
+    """Lines of text split into fields by ``delimiter`` (CSV quoting rules) or, for :data:`WHITESPACE`, by runs of
+    whitespace."""
+    lines = [ln for ln in lines if ln.strip()]
+    if delimiter == WHITESPACE:
+        return [ln.split() for ln in lines]
+    try:
+        return list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
+    except csv.Error:
+        return [ln.split(delimiter) for ln in lines]
+
+
+_NUMBER = re.compile(r"[-+(]?[$€£¥]?\s?\d[\d,. ']*\)?%?")
+_DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?|\d{1,2}[- ][A-Za-z]{3,9}[- ,]+\d{2,4}.*"
+                   r"|[A-Za-z]{3,9} \d{1,2},? \d{4}.*")
+
+
+def _cell_type(value: str) -> str:
+    v = value.strip()
+    if not v:
+        return ""
+    if _DATE.fullmatch(v):
+        return "date"
+    return "number" if _NUMBER.fullmatch(v) else "text"
+
+
+def detect_header(rows: list[list[str]]) -> bool:
+    """Whether the first row is a header: False when every cell of it has the value type (number, date, text) of its
+    column in the rows below, and some of those columns hold numbers or dates (``760\t25\t2009-11-06``)."""
+    if len(rows) < 2:
+        return True
+    first, rest = rows[0], rows[1:]
+    typed = False
+    for j, cell in enumerate(first):
+        below = Counter(_cell_type(r[j]) for r in rest if j < len(r)) - Counter({"": len(rest)})
+        if not below:
+            continue
+        kind = below.most_common(1)[0][0]
+        if _cell_type(cell) not in ("", kind):
+            return True
+        typed = typed or kind != "text"
+    return not typed
 
 
 def _read_head(path: Path) -> bytes:
@@ -116,14 +191,11 @@ def _read_head(path: Path) -> bytes:
 
 
 def sheet_names(path: Path) -> list[str]:
-    """The sheet names of an .xlsx workbook."""
-    from openpyxl import load_workbook
+    """The sheet names of an .xlsx workbook (read by calamine)."""
+    from python_calamine import CalamineWorkbook
 
     try:
-        wb = load_workbook(path, read_only=True)
-    except Exception as e:  # openpyxl raises many types for corrupt files
+        with CalamineWorkbook.from_path(str(path)) as wb:
+            return list(wb.sheet_names)
+    except Exception as e:  # calamine raises its own error types for corrupt files
         raise DataError(f"This Excel file could not be opened ({type(e).__name__}). Re-save it as .xlsx or CSV.") from e
-    try:
-        return list(wb.sheetnames)
-    finally:
-        wb.close()
