@@ -1,7 +1,8 @@
-"""Next-category (or next-product) recommender: item-to-item cosine similarity on the customer x item matrix.
+"""Next-product (or next-category) recommender: item-to-item cosine similarity on the customer x item matrix.
 
-Items are categories when the transactions have them (at least half the lines), else product ids (UCI Online
-Retail has no category). The customer x item matrix holds ``log(1 + lines bought)``; the item x item cosine
+Items are products when the transactions have product ids (on at least half the lines), else categories; a
+fitted recommender on products also knows each product's most frequent category (:meth:`ItemRecommender.category_of`),
+for rules stated per category such as category coupons. The customer x item matrix holds ``log(1 + lines bought)``; the item x item cosine
 similarity comes from the binary (bought / not bought) matrix. A customer's score for an item is the sum of the
 item's similarities to the customer's past items, weighted by how much of each they bought, optionally blended
 with item popularity. With ``include_repeats=True`` (default; consumables are bought again) past items stay
@@ -12,7 +13,8 @@ Evaluation (:func:`hit_rate_at_k`) is out of time: fit on lines dated ``<= cutof
 any of their top-K items is bought in ``(cutoff, cutoff + horizon]``; the baseline recommends the K items bought
 by the most customers before the cutoff. With repeats included, a second baseline recommends the customer's own
 most-bought items ("buy again"); on Online Retail it beats the cosine scores (see benchmarks/bench_recommend.py), so
-the page should show it rather than hide it.
+the page should show it rather than hide it (:func:`hit_rate_verdict` says so in one sentence). A K at or above
+the number of items makes every purchase of a known item a hit, whatever the method: such K are left out.
 """
 from __future__ import annotations
 
@@ -28,19 +30,22 @@ from pipeline.errors import DataError
 from pipeline.features import require_transactions
 from pipeline.log import logged
 
-__all__ = ["ItemRecommender", "choose_item_column", "top_sellers", "hit_rate_at_k"]
+__all__ = ["ItemRecommender", "choose_item_column", "top_sellers", "hit_rate_at_k", "hit_rate_verdict",
+           "BUY_AGAIN", "COSINE", "TOP_SELLERS"]
+
+COSINE, TOP_SELLERS, BUY_AGAIN = "Item-item cosine", "Top sellers", "Buy again (own most-bought)"
 
 _CHUNK = 2048   # customers scored at once (dense chunk of customers x items)
 
 
 def choose_item_column(transactions: pd.DataFrame, item_col: str = "auto") -> str:
-    """``category`` if at least half the lines have one, else ``product_id``; or check an explicit choice."""
+    """``product_id`` if at least half the lines have one, else ``category``; or check an explicit choice."""
     if item_col != "auto":
         if item_col not in transactions.columns or transactions[item_col].notna().sum() == 0:
             raise DataError(f"recommender: item column {item_col!r} is missing or empty; use 'category' or "
                             "'product_id' (map one of them on upload).")
         return item_col
-    for col in ("category", "product_id"):
+    for col in ("product_id", "category"):
         if col in transactions.columns and transactions[col].notna().mean() >= 0.5:
             return col
     raise DataError("recommender: the transactions have neither a category nor a product id on most lines; map a "
@@ -53,6 +58,14 @@ def _item_labels(tx: pd.DataFrame, item_col: str) -> pd.Series:
         return pd.Series(dtype=object)
     names = tx.dropna(subset=["product_name"]).astype({"product_id": str, "product_name": str})
     return names.groupby("product_id")["product_name"].agg(lambda s: s.value_counts().index[0])
+
+
+def _item_categories(tx: pd.DataFrame, item_col: str) -> pd.Series:
+    """Most frequent category per product id (empty when items are categories or there are none)."""
+    if item_col != "product_id" or "category" not in tx or tx["category"].isna().all():
+        return pd.Series(dtype=object)
+    known = tx.dropna(subset=["category"]).astype({"product_id": str, "category": str})
+    return known.groupby("product_id")["category"].agg(lambda s: s.value_counts().index[0])
 
 
 class ItemRecommender(BaseEstimator):
@@ -93,7 +106,16 @@ class ItemRecommender(BaseEstimator):
         self.similarity_ = (inv @ co @ inv).tocsr()
         self.popularity_ = np.asarray(self.bought_.sum(axis=0)).ravel()   # customers who bought each item
         self.item_names_ = _item_labels(tx, self.item_col_)
+        self.item_categories_ = _item_categories(tx, self.item_col_)
         return self
+
+    def category_of(self, items: Sequence) -> pd.Series:
+        """Category of each item: the product's most frequent category, the item itself when items are
+        categories, "" when unknown (a product without categories in the data)."""
+        items = pd.Series(list(items), dtype=object).astype(str)
+        if self.item_col_ == "category":
+            return items
+        return items.map(self.item_categories_).fillna("").astype(str)
 
     def _scores(self, rows: np.ndarray, include_repeats: bool) -> np.ndarray:
         """Dense scores for customer rows; items already bought are -inf when repeats are excluded."""
@@ -179,6 +201,9 @@ def hit_rate_at_k(transactions: pd.DataFrame, cutoff=None, horizon_days: int = H
     customer's own past items when repeats are excluded, as the recommender does); with repeats included a
     "buy again" baseline (the customer's own items by times bought, then top sellers) is added.
 
+    Only K below the number of items are graded (with K >= items every purchase of a known item is a hit for
+    any method); the K left out are in ``attrs["dropped_k"]``, and DataError is raised when none is left.
+
     Returns
     -------
     DataFrame ``method, k, hit_rate, hits, customers, items, item_col, mode, cutoff``.
@@ -207,7 +232,34 @@ def hit_rate_at_k(transactions: pd.DataFrame, cutoff=None, horizon_days: int = H
     if evaluated.size == 0:
         raise DataError(f"recommender evaluation: no customer from before {cutoff.date()} bought a known item in "
                         f"the following {horizon_days} days; choose an earlier cutoff or a longer horizon.")
-    return _hit_table(model, truth, evaluated, sorted(set(int(x) for x in k)), include_repeats, cutoff)
+    ks = sorted(set(int(x) for x in k))
+    kept, dropped = [x for x in ks if 1 <= x < len(model.items_)], [x for x in ks if x >= len(model.items_)]
+    if not kept:
+        raise DataError(f"recommender evaluation: the data have only {len(model.items_)} {col} items, so with K = "
+                        f"{', '.join(map(str, ks))} every purchase would count as a hit for any method; choose K "
+                        f"below {len(model.items_)}.")
+    table = _hit_table(model, truth, evaluated, kept, include_repeats, cutoff)
+    table.attrs["dropped_k"] = dropped
+    return table
+
+
+def hit_rate_verdict(table: pd.DataFrame) -> str:
+    """One plain sentence on a :func:`hit_rate_at_k` table, at its largest K: which method finds most next
+    purchases, and plainly so when re-offering the customer's own items (buy again) beats the recommender."""
+    k = int(table["k"].max())
+    rate = table[table["k"] == k].set_index("method")["hit_rate"]
+    what = "products" if table["item_col"].iloc[0] == "product_id" else "categories"
+    cos, top = rate[COSINE], rate[TOP_SELLERS]
+    head = (f"Of {int(table['customers'].iloc[0]):,} customers who bought again, the recommender's top {k} "
+            f"{what} included one they bought for {cos:.0%}, against {top:.0%} for the {k} best sellers")
+    if BUY_AGAIN in rate:
+        head += f" and {rate[BUY_AGAIN]:.0%} for each customer's own {k} most-bought {what} (buy again)"
+        if rate[BUY_AGAIN] >= cos:
+            return head + (". Buy again wins on this data: remind customers of what they already buy rather than "
+                           "suggesting new items.")
+    if cos > top:
+        return head + ". The recommender beats the best sellers: use it for suggestions."
+    return head + ". The recommender does not beat the best sellers here: recommend the best sellers."
 
 
 def _hit_table(model: ItemRecommender, truth: sp.csr_matrix, evaluated: np.ndarray, ks: list[int],
@@ -215,7 +267,7 @@ def _hit_table(model: ItemRecommender, truth: sp.csr_matrix, evaluated: np.ndarr
     kmax = min(max(ks), len(model.items_))
     pop_order = np.argsort(-model.popularity_, kind="stable")
     pop_tiebreak = 1e-6 * model.popularity_ / max(model.popularity_.max(), 1)
-    methods = ["Item-item cosine", "Top sellers"] + (["Buy again (own most-bought)"] if include_repeats else [])
+    methods = [COSINE, TOP_SELLERS] + ([BUY_AGAIN] if include_repeats else [])
     hits = {(m, k): 0 for m in methods for k in ks}
     for start in range(0, len(evaluated), _CHUNK):
         chunk = evaluated[start:start + _CHUNK]
@@ -228,10 +280,10 @@ def _hit_table(model: ItemRecommender, truth: sp.csr_matrix, evaluated: np.ndarr
             past = model.bought_[chunk]
             pop[np.repeat(np.arange(len(chunk)), np.diff(past.indptr)), past.indices] = -np.inf
             base = np.argsort(-pop, axis=1, kind="stable")[:, :kmax]
-        tops = {"Item-item cosine": top, "Top sellers": base}
+        tops = {COSINE: top, TOP_SELLERS: base}
         if include_repeats:  # the customer's own items by times bought, then top sellers
             own = np.asarray(model.weights_[chunk].todense()) + pop_tiebreak
-            tops["Buy again (own most-bought)"] = np.argsort(-own, axis=1, kind="stable")[:, :kmax]
+            tops[BUY_AGAIN] = np.argsort(-own, axis=1, kind="stable")[:, :kmax]
         t = truth[chunk]
         for (m, k) in hits:
             hits[m, k] += int(_hits(tops[m], t, min(k, kmax)).sum())

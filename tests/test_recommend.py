@@ -85,10 +85,34 @@ def test_hit_rate_with_repeats_includes_buy_again_baseline():
     assert (table["customers"] == 5).all()
 
 
-def test_category_preferred_when_present():
-    tx = fixture_tx("category")
+def test_products_preferred_categories_otherwise():
+    tx = fixture_tx("category")                                       # no product ids: categories
     assert rc.choose_item_column(tx) == "category"
-    assert rc.ItemRecommender().fit(tx).item_col_ == "category"
+    m = rc.ItemRecommender().fit(tx)
+    assert m.item_col_ == "category" and m.category_of(["A", "Z"]).tolist() == ["A", "Z"]
+    both = fixture_tx().assign(category=lambda d: d["product_id"].map({"A": "x", "B": "x", "C": "y"}))
+    assert rc.choose_item_column(both) == "product_id"                 # products where the data has them
+    m = rc.ItemRecommender().fit(both)
+    assert m.item_col_ == "product_id" and m.category_of(["A", "C", "D", "nope"]).tolist() == ["x", "y", "", ""]
+
+
+def test_k_at_or_above_the_number_of_items_is_not_graded():
+    # 5 items (A-E) before the cutoff: K = 5 or 10 would make every purchase of a known item a hit
+    table = rc.hit_rate_at_k(fixture_tx(), horizon_days=30, k=(1, 5, 10), include_repeats=False)
+    assert sorted(table["k"].unique()) == [1] and table.attrs["dropped_k"] == [5, 10]
+    with pytest.raises(DataError, match="only 5 product_id items"):
+        rc.hit_rate_at_k(fixture_tx(), horizon_days=30, k=(5, 10))
+
+
+def test_verdict_says_plainly_when_buy_again_wins():
+    # the by-hand table above: cosine 0.2, top sellers 0.0, buy again 0.2 at K = 1 -> buy again wins (ties count)
+    table = rc.hit_rate_at_k(fixture_tx(), horizon_days=30, k=(1,), include_repeats=True)
+    text = rc.hit_rate_verdict(table)
+    assert text.startswith("Of 5 customers who bought again, the recommender's top 1 products included one they "
+                           "bought for 20%, against 0% for the 1 best sellers and 20% for each customer's own 1")
+    assert "Buy again wins on this data" in text
+    new_only = rc.hit_rate_at_k(fixture_tx(), horizon_days=30, k=(1, 2), include_repeats=False)
+    assert rc.hit_rate_verdict(new_only).endswith("The recommender beats the best sellers: use it for suggestions.")
 
 
 def test_bad_input():
