@@ -288,6 +288,85 @@ def cmd_recommend_eval(args) -> int:
     return 0
 
 
+# ---- the scoring service (service/; FastAPI and uvicorn are imported only inside these commands) -----------------
+
+def _service_env(args) -> None:
+    """Pass the flags to the service as its environment variables (``service.core.config.Settings``)."""
+    for flag, var in (("dataset", "SEGMENTS_DATASET"), ("workspace", "SEGMENTS_WORKSPACE"),
+                      ("database_url", "SEGMENTS_DATABASE_URL")):
+        if getattr(args, flag, None):
+            os.environ[var] = str(getattr(args, flag))
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    _service_env(args)
+    if args.workers == 1:        # load here, so a bad dataset is a one-line error before the port opens
+        from service.main import create_app
+        from service.core.config import Settings
+
+        app = create_app(Settings())
+    else:
+        app = "service.main:app"
+    uvicorn.run(app, host=args.host, port=args.port, workers=args.workers, log_level="warning")
+    return 0
+
+
+def cmd_api_key(args) -> int:
+    from service.core.config import Settings
+    from service.core.db import make_engine, session_factory
+    from service.keys import create_key, list_keys, parse_scopes, revoke_key
+    from service.migrations import upgrade
+
+    _service_env(args)
+    engine = make_engine(Settings().resolved_database_url())
+    upgrade(engine)
+    try:
+        with session_factory(engine)() as session:
+            if args.action == "list":
+                _print_json(list_keys(session))
+            elif args.action == "revoke":
+                if not revoke_key(session, args.name or ""):
+                    raise DataError(f"api-key: no active key named {args.name!r}; see 'api-key list'.")
+                _print_json({"revoked": args.name})
+            else:
+                if not args.name:
+                    raise DataError("api-key create: give --name.")
+                scopes = parse_scopes(args.scopes)
+                key = create_key(session, args.name, scopes, args.rate)
+                _print_json({"name": args.name, "scopes": scopes, "key": key,
+                             "note": "Shown once: only its SHA-256 is stored. Send it as "
+                                     "'Authorization: Bearer <key>'."})
+    except ValueError as e:
+        raise DataError(f"api-key: {e}") from e
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _service_commands(sub) -> None:
+    def common(p) -> None:
+        p.add_argument("--workspace", help="workspace folder (or the folder of all workspaces); default "
+                                           "SEGMENTS_WORKSPACE or workspace/")
+        p.add_argument("--database-url", help="SQLAlchemy URL (default SQLite service.db in the workspace)")
+    p = sub.add_parser("serve", help="serve the scoring API (FastAPI) for a saved dataset, a file or a sample")
+    p.add_argument("--dataset", required=True, help="saved dataset id or name, a file, or 'synthetic' / 'cdnow'")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each loads the dataset)")
+    common(p)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("api-key", help="create, list or revoke API keys of the scoring service")
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("--name", help="key name (create, revoke)")
+    p.add_argument("--scopes", default="read", help="comma-separated: read,score,issue,admin (default read)")
+    p.add_argument("--rate", type=float, help="requests per second for this key (default "
+                                              "SEGMENTS_RATE_LIMIT_PER_SECOND)")
+    common(p)
+    p.set_defaults(func=cmd_api_key)
+
+
 def _lab_args(p) -> None:
     p.add_argument("--models", help="comma-separated models (logreg,tree,forest,xgboost,svm,keras,stacked) or "
                                     "'all'; default the fast ones. Baselines always run.")
@@ -414,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", help="comma-separated K values (default 5,10)")
     p.add_argument("--new-only", action="store_true", help="only count items the customer never bought before")
     p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    _service_commands(sub)
     cli_insights.add_commands(sub, _file_cmd)     # overview, cohorts, migration
     return parser
 
