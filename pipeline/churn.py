@@ -45,6 +45,7 @@ class ChurnSplit:
     X_live: pd.DataFrame
     info: dict[str, Any] = field(default_factory=dict)
     btyd_live: BTYDModel | None = None
+    btyd_test: BTYDModel | None = None         # fitted on rows before the test cutoff (grades BTYD predictions)
 
 
 def data_span(transactions: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -116,7 +117,13 @@ def churn_dataset(transactions: pd.DataFrame, returns: pd.DataFrame | None, cuto
     y : ``churned`` (1 = no purchase in the window), same index.
     info : cutoff, label window, sizes, churn rate, column lists, BTYD fit note and parameters.
     """
-    rules = rules or ChurnDataConfig()
+    X, y, info, _ = _labelled(transactions, returns, cutoff, horizon_days, name, rules or ChurnDataConfig())
+    return X, y, info
+
+
+def _labelled(transactions: pd.DataFrame, returns: pd.DataFrame | None, cutoff, horizon_days: int, name: str,
+              rules: ChurnDataConfig) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], BTYDModel]:
+    """:func:`churn_dataset` plus the BTYD model fitted before the cutoff."""
     h = _horizon(horizon_days)
     start, end = data_span(transactions)
     cutoff = resolve_as_of(transactions, cutoff)
@@ -137,7 +144,7 @@ def churn_dataset(transactions: pd.DataFrame, returns: pd.DataFrame | None, cuto
         "numeric_columns": numeric_feature_columns(X), "categorical_columns": ["country"],
         "btyd_model": model.kind_, "btyd_params": model.params_, "btyd_fit_note": model.fit_note_,
     }
-    return X, y, info
+    return X, y, info, model
 
 
 def live_features(transactions: pd.DataFrame, returns: pd.DataFrame | None,
@@ -163,14 +170,14 @@ def out_of_time_split(transactions: pd.DataFrame, returns: pd.DataFrame | None,
                         f"span {span} days ({start.date()} to {(end - pd.Timedelta(days=1)).date()}); choose a "
                         f"horizon of at most {longest} days" + (" or an earlier test cutoff" if test_cutoff
                                                                 else "") + ".")
-    X_tr, y_tr, info_tr = churn_dataset(transactions, returns, train_cut, h, name="training", rules=rules)
-    X_te, y_te, info_te = churn_dataset(transactions, returns, test_cut, h, name="test", rules=rules)
+    X_tr, y_tr, info_tr, _ = _labelled(transactions, returns, train_cut, h, "training", rules)
+    X_te, y_te, info_te, btyd_test = _labelled(transactions, returns, test_cut, h, "test", rules)
     X_live, model = live_features(transactions, returns, h)
     info = {"horizon_days": h, "data_start": str(start.date()), "data_end": str((end - pd.Timedelta(days=1))
                                                                                  .date()),
             "train": info_tr, "test": info_te,
             "live": {"as_of": str(end.date()), "n_customers": len(X_live), "btyd_fit_note": model.fit_note_}}
-    return ChurnSplit(X_tr, y_tr, X_te, y_te, X_live, info, model)
+    return ChurnSplit(X_tr, y_tr, X_te, y_te, X_live, info, model, btyd_test)
 
 
 def baseline_churn_score(X: pd.DataFrame) -> np.ndarray:

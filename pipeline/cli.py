@@ -70,6 +70,14 @@ def cmd_btyd(args) -> int:
     return 0
 
 
+def cmd_value(args) -> int:
+    from pipeline.value import grade_values
+
+    tx, returns = _transactions(args.file, args.dayfirst)
+    _print_json({"file": args.file, **grade_values(tx, returns, args.horizon).to_json()})
+    return 0
+
+
 def _model_list(value: str | None) -> list[str]:
     """``--models``: comma-separated registry keys, ``all``, or (default) the fast ones."""
     from pipeline.models import REGISTRY
@@ -411,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutoff", help="fit on purchases before this date (YYYY-MM-DD); default all")
     p.add_argument("--unit-days", type=float, default=1.0, help="time unit in days (7 for weeks)")
     p.add_argument("--no-pareto", action="store_true", help="skip the slower Pareto/NBD fit")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    p = _file_cmd(sub, "value", "grade the card's spend, orders, next-order date and P(alive) out of time against "
+                                "naive baselines (rows with role BASELINE); JSON", cmd_value)
+    p.add_argument("--horizon", type=int, default=90, help="horizon H in days (default 90)")
     p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
     p = _file_cmd(sub, "churn", "out-of-time churn model comparison; print the metric table as JSON", cmd_churn)
     p.add_argument("--horizon", type=int, default=90, help="churn horizon H in days (default 90)")

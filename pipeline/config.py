@@ -207,6 +207,25 @@ class LabConfig:
     importance_rows: int = 1000               # test rows permuted for the best model's importance
     importance_repeats: int = 3
     random_state: int = SEED
+    headline_top: int = 500                   # the plain sentence: "of the 500 customers it ranks riskiest, ..."
+
+
+# --- Grading the card's value predictions out of time (pipeline.value) ---
+__all__ += ["ValueConfig"]
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    """How spend, orders and next-order predictions are graded against naive baselines (``pipeline.value``)."""
+
+    top_share: float = 0.10                   # "share of next-period revenue captured by the top 10%"
+    min_graded: int = 20                      # fewer graded customers than this: no verdict (too few to say)
+    min_p_alive_auc: float = 0.55             # P(alive) must rank who buys again at least this well
+    contradiction_gap: float = 0.4            # card numbers this far apart (as probabilities) get a one-line "why"
+    regressor_iterations: int = 200           # the spend model (gradient boosting, Poisson loss)
+    regressor_learning_rate: float = 0.05
+    threads: int = 1                          # OpenMP threads of the regressor (as ClusterConfig.threads)
+    random_state: int = SEED
 
 
 # --- DuckDB connections (pipeline.ingest.db) ---

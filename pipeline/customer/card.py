@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from pipeline.customer.facts import customer_notes
 from pipeline.customer.scoring import ModelScorer
 
 __all__ = ["CustomerProfile", "customer_profile", "purchase_timeline"]
@@ -46,15 +47,23 @@ class CustomerProfile:
     prediction: dict = field(default_factory=dict)      # customer tables: the active model's prediction
     learned_coupon: dict | None = None
     notes: list[str] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)           # prediction -> {"status": shown|caveat|hidden, "note"}
+
+    def shows(self, name: str) -> bool:
+        """Whether prediction ``name`` (e.g. ``p_alive``) may be shown (with or without a caveat)."""
+        return self.facts.get(name, {}).get("status") != "hidden"
 
     def to_json(self) -> dict:
         """The card as plain JSON values (what ``python -m pipeline profile --json`` prints); the ``value``
-        entries (p_alive, expected_orders, expected_spend, next_order_date, ...) are top-level keys."""
+        entries (p_alive, expected_orders, expected_spend, next_order_date, ...) are top-level keys. ``facts``
+        says which predictions hold up on this dataset; a hidden one is null, its value stays under ``withheld``."""
         from pipeline.exports import to_jsonable
 
         out = {k: getattr(self, k) for k in ("customer_id", "kind", "segment", "scores", "cluster", "cluster_name",
                                              "churn_probability", "risk_band", "churn_model")}
         out |= self.value
+        withheld = {k: out[k] for k in self.facts if k in out and not self.shows(k)}
+        out |= dict.fromkeys(withheld) | {"withheld": withheld, "facts": self.facts}
         out |= {k: getattr(self, k) for k in ("habits", "coupon", "attributes", "prediction", "notes")}
         out["drivers"] = self.drivers.to_dict(orient="records")
         out["top_categories"] = self.top_categories.to_dict(orient="records")
@@ -105,12 +114,21 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5) -> 
     _purchases(prof, scorer, cid, top)
     prof.coupon, prof.candidates = scorer.coupon(cid, row, str(row.get("next_item", "")))
     prof.learned_coupon = scorer.learned_coupon(row)
+    _facts(prof, scorer, row)
     if one:
         prof.notes.append("One purchase so far: there are no gaps between orders yet, and the BTYD estimates "
                           "(P(alive), expected orders, next order date) lean on the behaviour of similar customers.")
-    if pd.isna(row["next_order_date"]):
+    if pd.isna(row["next_order_date"]) and prof.shows("next_order_date"):
         prof.notes.append(f"No next order is expected within {scorer.history.btyd.max_next_order_days:.0f} days.")
     return prof
+
+
+def _facts(prof: CustomerProfile, scorer: ModelScorer, row: pd.Series) -> None:
+    """The dataset's statuses of the card's predictions, and the notes explaining numbers that seem to disagree."""
+    if scorer.facts is None:
+        return
+    prof.facts = scorer.facts.to_json()
+    prof.notes += customer_notes(scorer.facts, {**row.to_dict(), **prof.value}, prof.scores)
 
 
 def _purchases(prof: CustomerProfile, scorer: ModelScorer, cid: str, top: int) -> None:

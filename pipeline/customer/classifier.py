@@ -19,6 +19,7 @@ from pipeline.config import HORIZON_DAYS, SEED
 from pipeline.errors import DataError
 
 if TYPE_CHECKING:
+    from pipeline.churn import ChurnSplit
     from pipeline.models import ZooSettings
     from pipeline.models.persist import ModelMetadata
 
@@ -118,12 +119,14 @@ def saved_classifier(pipeline: ProbabilisticClassifier, meta: ModelMetadata,
 
 
 def default_churn_classifier(transactions: pd.DataFrame, returns: pd.DataFrame | None,
-                             horizon_days: int = HORIZON_DAYS, seed: int = SEED) -> FittedClassifier:
+                             horizon_days: int = HORIZON_DAYS, seed: int = SEED,
+                             split: ChurnSplit | None = None) -> FittedClassifier:
     """Logistic regression on the churn features, trained on the latest labelled period.
 
     Out-of-time check first: trained on customers as of ``end - 2H`` (labels from the next H days) and scored
-    on customers as of ``end - H``; its ROC AUC is reported. The model used is then refitted on the ``end - H``
-    customers (labels from the last H days) and scores everyone as of the end of the data.
+    on customers as of ``end - H``; its ROC AUC is reported (``split``: that out-of-time split, when the caller
+    already built it). The model used is then refitted on the ``end - H`` customers (labels from the last H
+    days) and scores everyone as of the end of the data.
 
     A linear model extrapolates, so two guards: numeric features that hardly vary in training (standard deviation
     below ``1e-3`` x their mean, e.g. BG/NBD P(alive) when its dropout parameters sit at the boundary, as on UCI
@@ -132,7 +135,7 @@ def default_churn_classifier(transactions: pd.DataFrame, returns: pd.DataFrame |
     from pipeline.models import ZooSettings, build_pipeline, feature_reference
 
     settings = ZooSettings(random_state=seed)
-    X, y, types, metrics, how = _churn_training_set(transactions, returns, horizon_days, settings)
+    X, y, types, metrics, how = _churn_training_set(transactions, returns, horizon_days, settings, split)
     left_out = [c for c in X.columns if c not in types]
     X = X[list(types)]
     pipe = build_pipeline("logreg", types, settings).fit(X, y)
@@ -146,7 +149,7 @@ def default_churn_classifier(transactions: pd.DataFrame, returns: pd.DataFrame |
 
 
 def _churn_training_set(transactions: pd.DataFrame, returns: pd.DataFrame | None, horizon_days: int,
-                        settings: ZooSettings
+                        settings: ZooSettings, split: ChurnSplit | None = None
                         ) -> tuple[pd.DataFrame, pd.Series, dict[str, str], dict[str, object], str]:
     """The latest labelled period (X, y), the feature types kept, the out-of-time check's metrics and its wording."""
     from sklearn.metrics import roc_auc_score
@@ -155,7 +158,7 @@ def _churn_training_set(transactions: pd.DataFrame, returns: pd.DataFrame | None
     from pipeline.models import build_pipeline, feature_types
 
     try:
-        split = out_of_time_split(transactions, returns, horizon_days)
+        split = split or out_of_time_split(transactions, returns, horizon_days)
         X, y = split.X_test, split.y_test
         types = _varying(X, feature_types(X))
         check = build_pipeline("logreg", types, settings).fit(split.X_train[list(types)], split.y_train)

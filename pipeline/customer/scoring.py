@@ -33,9 +33,12 @@ from pipeline.rfm import assign_segments, population_score
 from pipeline.store import Dataset
 
 if TYPE_CHECKING:
+    from pipeline.churn import ChurnSplit
     from pipeline.clv import BTYDModel
+    from pipeline.customer.facts import CardFacts
     from pipeline.models.persist import ModelMetadata
     from pipeline.recommend import ItemRecommender
+    from pipeline.value import ValueGrades
 
 __all__ = ["ScoringSettings", "CouponSetup", "ScorePopulation", "PurchaseHistory", "ModelScorer", "build_scorer",
            "suggest_ids"]
@@ -135,6 +138,8 @@ class ModelScorer:
     recommender: ItemRecommender | None = None
     history: PurchaseHistory | None = None        # transactions only
     notes: list[str] = field(default_factory=list)
+    grades: ValueGrades | None = None             # transactions: the card's predictions graded out of time
+    facts: CardFacts | None = None                # transactions: what the card may state as a fact, and why
 
     @property
     def ids(self) -> pd.Index:
@@ -272,26 +277,50 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
         raise DataError(f"'{dataset.name}' has no transactions; load a dataset with purchases first.")
     from pipeline.churn import live_features
     from pipeline.clv import btyd_summary
+    from pipeline.customer.facts import card_facts
     from pipeline.rfm import rfm_table
 
     tx, notes = dataset.transactions, []
     rfm = rfm_table(tx, rules=rules).set_index("customer_id")
     rfm.index = rfm.index.astype(str)
-    X_live, btyd = live_features(tx, dataset.returns, settings.horizon_days)
+    split = _split(dataset, settings)
+    X_live, btyd = (split.X_live, split.btyd_live) if split is not None else \
+        live_features(tx, dataset.returns, settings.horizon_days)
     summary = btyd_summary(tx)
     table = customer_rows(rfm, X_live, btyd.predict_table(summary))
-    churn = churn or _churn_classifier(dataset, active, X_live, settings, notes)
+    churn = churn or _churn_classifier(dataset, active, X_live, settings, notes, split)
     attach_churn(table, churn, X_live.reindex(table.index), coupons.policy)
     if churn is None:
         notes.append("No churn model could be trained on these data; churn probability = exp(-expected orders in "
                      f"{settings.horizon_days} days) from BG/NBD.")
+    grades = _grades(dataset, settings, split)
+    facts = card_facts(grades, btyd, churn, table, settings.horizon_days)
     clusters = clusters or _cluster_assigner(table, "transactions", clustering, settings.seed, notes)
     _attach_clusters(table, clusters)
     recommender = _recommender(tx, table, notes)
     history = PurchaseHistory(tx, dataset.returns, tx.groupby(tx["customer_id"].astype(str), sort=False).indices,
                               summary.attrs["cutoff"], btyd, ScorePopulation.of(rfm, rules))
     return ModelScorer(dataset.name, "transactions", table, _typical(table), settings, coupons, churn=churn,
-                       clusters=clusters, recommender=recommender, history=history, notes=notes)
+                       clusters=clusters, recommender=recommender, history=history, notes=notes, grades=grades,
+                       facts=facts)
+
+
+def _split(dataset: Dataset, settings: ScoringSettings) -> ChurnSplit | None:
+    """The out-of-time split the churn model and the grades share (None: the data are too short for one)."""
+    from pipeline.churn import out_of_time_split
+
+    try:
+        return out_of_time_split(dataset.transactions, dataset.returns, settings.horizon_days)
+    except DataError:
+        return None
+
+
+def _grades(dataset: Dataset, settings: ScoringSettings, split: ChurnSplit | None) -> ValueGrades | None:
+    """The card's predictions graded on the split (None without a split: the card then says they are unchecked)."""
+    from pipeline.value import grade_values
+
+    return None if split is None else grade_values(dataset.transactions, dataset.returns, settings.horizon_days,
+                                                   split=split)
 
 
 def customer_rows(rfm: pd.DataFrame, features: pd.DataFrame, btyd: pd.DataFrame) -> pd.DataFrame:
@@ -319,7 +348,8 @@ def _typical(table: pd.DataFrame) -> pd.Series:
 
 
 def _churn_classifier(dataset: Dataset, active: ActiveModel | None, X_live: pd.DataFrame,
-                      settings: ScoringSettings, notes: list[str]) -> FittedClassifier | None:
+                      settings: ScoringSettings, notes: list[str],
+                      split: ChurnSplit | None = None) -> FittedClassifier | None:
     if active is not None:
         pipe, meta = active
         kind = meta.extra.get("kind")
@@ -329,7 +359,8 @@ def _churn_classifier(dataset: Dataset, active: ActiveModel | None, X_live: pd.D
         why = f"it predicts {meta.target!r}" if kind != "churn" else f"it needs columns {missing[:3]}"
         notes.append(f"The active Model-lab model is not used for churn here ({why}); using the default model.")
     try:
-        return default_churn_classifier(dataset.transactions, dataset.returns, settings.horizon_days, settings.seed)
+        return default_churn_classifier(dataset.transactions, dataset.returns, settings.horizon_days, settings.seed,
+                                        split=split)
     except DataError as exc:
         notes.append(f"Default churn model not trained: {exc}")
         return None

@@ -22,6 +22,7 @@ import pandas as pd
 
 from pipeline.clv import summary_from_rfm
 from pipeline.coupons import risk_bands
+from pipeline.customer.facts import customer_notes
 from pipeline.customer.scoring import ModelScorer
 from pipeline.errors import DataError
 from pipeline.features import DERIVATION_INPUTS, derive_features
@@ -129,6 +130,8 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
             res.value["expected_spend"], "p_alive": res.value["p_alive"]}
     res.coupon = scorer.coupon(str(customer_id or "what-if"), row, str(base.get("next_item", "") or ""))[0]
     res.learned_coupon = scorer.learned_coupon(row)
+    if scorer.facts is not None:
+        res.notes += customer_notes(scorer.facts, row | res.value | {"risk_band": res.risk_band}, res.scores)
     return res
 
 
