@@ -307,17 +307,10 @@ def _service_env(args) -> None:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
-
     _service_env(args)
-    if args.workers == 1:        # load here, so a bad dataset is a one-line error before the port opens
-        from service.main import create_app
-        from service.core.config import Settings
+    from service.main import serve
 
-        app = create_app(Settings())
-    else:
-        app = "service.main:app"
-    uvicorn.run(app, host=args.host, port=args.port, workers=args.workers, log_level="warning")
+    serve(args.host, args.port, args.workers)
     return 0
 
 

@@ -22,7 +22,7 @@ from service.core.observability import Metrics, ObservabilityMiddleware
 from service.core.ratelimit import RateLimiter
 from service.migrations import upgrade
 
-__all__ = ["create_app", "app"]
+__all__ = ["create_app", "serve", "app"]
 
 log = logging.getLogger("service.requests")
 
@@ -69,6 +69,18 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
         return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]}, 422)
 
     return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run uvicorn (``python -m pipeline serve``). One worker: the dataset is loaded before the port opens, so a
+    bad dataset is a one-line DataError; several: each worker process loads it (``service.main:app``)."""
+    import uvicorn
+
+    if workers == 1:
+        settings = get_settings()
+        uvicorn.run(create_app(settings, scorer=_load_scorer(settings)), host=host, port=port, log_level="warning")
+    else:
+        uvicorn.run("service.main:app", host=host, port=port, workers=workers, log_level="warning")
 
 
 app = create_app()
