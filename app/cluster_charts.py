@@ -14,6 +14,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from pipeline.cluster import NOISE, ClusterRun, KSweep, NewCustomer
+from pipeline.labels import label
 
 __all__ = ["PALETTE", "NOISE_COLOUR", "MAP_MAX_POINTS", "cluster_colours", "sweep_figure", "map_figure",
            "selected_ids", "comparison_figure"]
@@ -47,9 +48,9 @@ def sweep_figure(sweep: KSweep) -> go.Figure:
 
 
 def _hover(features: list[str], numeric: set[str]) -> str:
-    lines = ["customer %{customdata[0]}", "cluster %{customdata[1]}"]
+    lines = ["Customer %{customdata[0]}", "Group %{customdata[1]}"]
     for i, f in enumerate(features, start=2):
-        lines.append(f"{escape(f)}: %{{customdata[{i}]{':,.2f' if f in numeric else ''}}}")
+        lines.append(f"{escape(label(f))}: %{{customdata[{i}]{':,.2f' if f in numeric else ''}}}")
     return "<br>".join(lines) + "<extra></extra>"
 
 
@@ -84,8 +85,9 @@ def map_figure(run: ClusterRun, table: pd.DataFrame, new: NewCustomer | None = N
                                  hovertemplate=f"new customer<br>cluster {escape(names[new.cluster])}<extra></extra>",
                                  marker={"symbol": "star", "size": 24, "color": colours[new.cluster],
                                          "line": {"width": 2, "color": "black"}}))
-    fig.update_layout(height=560, dragmode="lasso", legend_title_text="cluster", margin={"t": 30},
-                      xaxis_title=escape(run.cmap.x_label), yaxis_title=escape(run.cmap.y_label))
+    axis = (lambda t: label(t)) if run.cmap.method == "features" else str     # noqa: E731  PCA/t-SNE axes as named
+    fig.update_layout(height=560, dragmode="lasso", legend_title_text="group", margin={"t": 30},
+                      xaxis_title=escape(axis(run.cmap.x_label)), yaxis_title=escape(axis(run.cmap.y_label)))
     return fig, len(show)
 
 

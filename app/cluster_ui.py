@@ -7,14 +7,18 @@ import pandas as pd
 import streamlit as st
 
 from app import cluster_charts as charts
-from app import keys, state
-from pipeline.cluster import LOG_MODES, METHODS, ClusterInput, ClusterRun, NewCustomer, assign_new
+from app import keys, labels_ui, state
+from pipeline.cluster import LOG_MODES, METHODS, ClusterInput, ClusterRun, KSweep, NewCustomer, assign_new
 from pipeline.cluster.sequences import compare_with_rfm, comparison_maps
 from pipeline.config import HORIZON_DAYS, ClusterConfig, SequenceConfig
 from pipeline.errors import DataError
+from pipeline.labels import label
 from pipeline.store import Dataset
 
-__all__ = ["settings_inputs", "new_customer", "profile_editor", "sequence_tab"]
+__all__ = ["K_SETTING", "settings_inputs", "k_input", "analyst_details", "new_customer", "profile_editor",
+           "sequence_tab"]
+
+K_SETTING = "cluster_k"          # per-dataset workspace setting: {sweep settings signature: k chosen}
 
 _MAPS = {"auto": "auto (2 features as they are, else PCA)", "pca": "PCA", "tsne": "t-SNE (≤ 20k customers)"}
 
@@ -22,7 +26,8 @@ _MAPS = {"auto": "auto (2 features as they are, else PCA)", "pca": "PCA", "tsne"
 def settings_inputs(inp: ClusterInput, dataset_id: str) -> state.ClusterSettings:
     """Features, algorithm, map and transform options (k is chosen after the sweep)."""
     c1, c2, c3 = st.columns([3, 1, 1])
-    features = c1.multiselect("Features", inp.features, default=inp.default_features, key=f"clu_features_{dataset_id}")
+    features = c1.multiselect("Features", inp.features, default=inp.default_features, key=f"clu_features_{dataset_id}",
+                              format_func=label)
     method = c2.selectbox("Algorithm", list(METHODS), format_func=lambda m: METHODS[m].label, key="clu_method",
                           help="  \n".join(f"**{m.label}**: {m.note}" for m in METHODS.values()))
     projections = ["auto", "pca"] + (["tsne"] if len(inp.table) <= ClusterConfig().tsne_max else [])
@@ -36,13 +41,53 @@ def settings_inputs(inp: ClusterInput, dataset_id: str) -> state.ClusterSettings
     return state.ClusterSettings(tuple(features), method, log, scale, tuple(categorical), map=projection)
 
 
+def _keep_k(dataset_id: str, sweep_signature: str) -> None:
+    ws = state.workspace()
+    chosen = dict(ws.dataset_settings(dataset_id).get(K_SETTING, {}))
+    chosen[sweep_signature] = int(st.session_state[keys.CLUSTER_K])
+    ws.save_dataset_settings(dataset_id, {K_SETTING: chosen})
+
+
+def k_input(sweep: KSweep, sweep_signature: str, dataset_id: str) -> int:
+    """The number of groups: starts at the k kept for this dataset and these settings (so a reload finds it),
+    else at the recommendation; any k can be picked, and the pick is kept in the workspace."""
+    mark = (state.dataset_key(), sweep_signature, sweep.recommended_k)
+    if st.session_state.get(keys.CLUSTER_K_FOR) != mark:       # new data or settings: start from what was kept
+        saved = state.workspace().dataset_settings(dataset_id).get(K_SETTING, {}).get(sweep_signature)
+        st.session_state[keys.CLUSTER_K] = int(saved) if saved else sweep.recommended_k
+        st.session_state[keys.CLUSTER_K_FOR] = mark
+    k = int(st.number_input("Number of groups (k)", 2, 30, key=keys.CLUSTER_K, on_change=_keep_k,
+                            args=(dataset_id, sweep_signature),
+                            help="Any number works; the recommendation suits campaigns."))
+    st.caption(f"Recommended: {sweep.reason}")
+    return k
+
+
+def analyst_details(run: ClusterRun, sweep: KSweep | None) -> None:
+    """Silhouette, Davies-Bouldin, Calinski-Harabasz, the map's PCA variance and the k sweep (figure and table)."""
+    m = run.metrics
+    st.markdown(f"Silhouette **{m['silhouette']:.3f}** (higher is better, at most 1) · Davies-Bouldin "
+                f"**{m['davies_bouldin']:.3f}** (lower is better) · Calinski-Harabasz "
+                f"**{m['calinski_harabasz']:,.0f}** (higher is better).")
+    if run.cmap.explained_variance:
+        st.caption("PCA map: the axes explain " + " and ".join(f"{v:.0%}" for v in run.cmap.explained_variance)
+                   + " of the variance.")
+    if sweep is None:
+        return
+    st.caption(sweep.details)
+    st.plotly_chart(charts.sweep_figure(sweep), width="stretch", key="clu_sweep_fig")
+    st.dataframe(sweep.table, hide_index=True, key="clu_sweep_table", column_config={
+        **{c: st.column_config.NumberColumn(format="%.3f") for c in ("silhouette", "davies_bouldin")},
+        "min_share": st.column_config.NumberColumn("smallest group", format="percent")})
+
+
 def new_customer(run: ClusterRun, dataset_id: str) -> NewCustomer | None:
     """Inputs for a new customer (medians to start) and, when switched on, the cluster they belong to."""
     on = st.toggle("Show a new customer", key="clu_new_on")
     tf, cols = run.transformer, st.columns(3)
-    values = {f: cols[i % 3].number_input(f, value=float(tf.medians_[f]), key=f"clu_new_{dataset_id}_{f}")
+    values = {f: cols[i % 3].number_input(label(f), value=float(tf.medians_[f]), key=f"clu_new_{dataset_id}_{f}")
               for i, f in enumerate(tf.numeric_)}
-    values |= {f: cols[i % 3].selectbox(f, tf.categories_[f], key=f"clu_new_{dataset_id}_{f}")
+    values |= {f: cols[i % 3].selectbox(label(f), tf.categories_[f], key=f"clu_new_{dataset_id}_{f}")
                for i, f in enumerate(tf.categorical_, start=len(tf.numeric_))}
     if not on:
         return None
@@ -62,11 +107,11 @@ def profile_editor(run: ClusterRun, signature: str) -> pd.DataFrame:
     styled = run.profiles.style.apply(lambda col: [f"background-color: {colours[c]}; color: white" for c in col],
                                       subset=["cluster"])
     return st.data_editor(styled, hide_index=True, key=keys.cluster_names_editor(signature), width="stretch",
-                          disabled=[c for c in run.profiles.columns if c != "name"], column_config={
-                              **{f: st.column_config.NumberColumn(format="%.2f") for f in run.transformer.numeric_},
-                              "name": st.column_config.TextColumn("name (click to rename)", max_chars=60),
-                              "share": st.column_config.NumberColumn(format="percent"),
-                              "revenue_share": st.column_config.NumberColumn(format="percent")})
+                          disabled=[c for c in run.profiles.columns if c != "name"],
+                          column_config=labels_ui.column_config(
+                              run.profiles.columns,
+                              name=st.column_config.TextColumn("Group name (click to rename)", max_chars=60),
+                              cluster=st.column_config.NumberColumn("Group", format="%d")))
 
 
 def _sequence_form() -> tuple[str, int, int, bool]:

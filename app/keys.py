@@ -12,7 +12,7 @@ __all__ = [
     "LAB_RESULTS", "SEQUENCE_RESULTS", "TABLE_EMBEDDING_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR",
     "cluster_names_editor", "CUSTOMER_ID",
     "CAMPAIGN_RESULT", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
-    "WORKSPACE_PARAM", "CUSTOMER_PARAM",
+    "WORKSPACE_PARAM", "CUSTOMER_PARAM", "WORKSPACE_COOKIE", "COOKIE_WRITTEN",
 ]
 
 # ---- workspace, dataset, login (app/state.py, app/ui.py) ---------------------------------------------------------
@@ -55,4 +55,8 @@ LEARNED_PICK = "learned_pick"           # str: source key of the learned policy 
 
 # ---- URL query parameters --------------------------------------------------------------------------------------------
 WORKSPACE_PARAM = "ws"                  # ?ws=<workspace id>: a bookmark finds the workspace again
+
+# ---- browser cookie (app/state.py) -----------------------------------------------------------------------------------
+WORKSPACE_COOKIE = "segments_ws"        # cookie name: the plain address in the same browser opens its last workspace
+COOKIE_WRITTEN = "workspace_cookie"     # str: the workspace id this session already wrote to the cookie
 CUSTOMER_PARAM = "customer"             # ?customer=<id>: a link to one customer's card on the Customer page

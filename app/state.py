@@ -31,8 +31,9 @@ if TYPE_CHECKING:       # imported where used: pages that never cluster or score
 
 __all__ = [
     "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
-    "LearnedPolicy", "workspace", "current_dataset_id", "set_current", "current_dataset", "dataset_key",
-    "currency", "set_currency", "segment_rules", "rfm", "cluster_input", "cluster_sweep", "cluster_run", "cluster_names", "save_cluster_names",
+    "LearnedPolicy", "workspace", "remember_workspace", "current_dataset_id", "set_current", "current_dataset",
+    "dataset_key", "currency", "set_currency", "segment_rules", "rfm", "cluster_input", "cluster_sweep",
+    "cluster_run", "cluster_names", "save_cluster_names",
     "use_clustering", "coupon_catalogue", "profile_context", "recommender_hit_rates", "response_table",
     "learn_coupon_policy", "learned_policies", "active_learned", "keep_learned",
 ]
@@ -131,9 +132,17 @@ class LearnedPolicy:
 
 
 # ---- workspace and dataset ---------------------------------------------------------------------------------------
+def _cookie_workspace() -> str | None:
+    """The workspace id this browser's cookie remembers, when it names a workspace that exists."""
+    ws_id = st.context.cookies.get(keys.WORKSPACE_COOKIE)
+    return ws_id if Workspace.exists(ws_id) else None
+
+
 def workspace() -> Workspace:
-    """This browser's workspace. Its id lives in the URL (``?ws=``), so a reload or an app restart finds it again."""
-    ws_id = st.session_state.get(keys.WORKSPACE) or st.query_params.get(keys.WORKSPACE_PARAM) or new_workspace_id()
+    """This browser's workspace: the session's, else the URL's (``?ws=``, a bookmark), else the one this browser's
+    cookie remembers (the plain address), else a new private one. A reload or an app restart finds it again."""
+    ws_id = (st.session_state.get(keys.WORKSPACE) or st.query_params.get(keys.WORKSPACE_PARAM)
+             or _cookie_workspace() or new_workspace_id())
     try:
         ws = Workspace(ws_id)
     except DataError:
@@ -142,6 +151,20 @@ def workspace() -> Workspace:
     if st.query_params.get(keys.WORKSPACE_PARAM) != ws.id:
         st.query_params[keys.WORKSPACE_PARAM] = ws.id
     return ws
+
+
+def remember_workspace() -> None:
+    """Keep this session's workspace id in a first-party cookie for a year (written once per session and id), so
+    opening the plain address in the same browser brings the workspace back; another browser has no cookie and
+    gets a new private workspace. The id is a checked ``[A-Za-z0-9_-]`` string, never other user text."""
+    ws = workspace()
+    if st.session_state.get(keys.COOKIE_WRITTEN) == ws.id:
+        return
+    st.session_state[keys.COOKIE_WRITTEN] = ws.id
+    if st.context.cookies.get(keys.WORKSPACE_COOKIE) == ws.id or not Workspace.exists(ws.id):
+        return
+    st.html(f"<script>document.cookie = '{keys.WORKSPACE_COOKIE}={ws.id}; path=/; max-age=31536000; "
+            "SameSite=Lax';</script>", unsafe_allow_javascript=True)
 
 
 def current_dataset_id() -> str | None:

@@ -115,7 +115,9 @@ def sidebar() -> None:
                     ws.delete_dataset(pick)
                     state.set_current(None)
                     st.rerun()
-        st.caption(f"Workspace `{ws.id}` — bookmark this page's address to come back to your saved work.")
+        st.caption(f"Workspace `{ws.id}` — this browser reopens it at the plain address; bookmark this page's "
+                   "address to open it elsewhere.")
+        state.remember_workspace()
 
 
 def access_gate() -> bool:

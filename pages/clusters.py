@@ -30,11 +30,7 @@ with tab_map:
     try:
         sweep = state.cluster_sweep(inp, settings) if METHODS[settings.method].uses_k else None
         if sweep is not None:
-            mark = (state.dataset_key(), settings.for_sweep().signature(), sweep.recommended_k)
-            if st.session_state.get(keys.CLUSTER_K_FOR) != mark:   # new settings: k starts at the recommendation
-                st.session_state[keys.CLUSTER_K], st.session_state[keys.CLUSTER_K_FOR] = sweep.recommended_k, mark
-            k = int(st.number_input("Number of clusters k", 2, 30, key=keys.CLUSTER_K, help=sweep.reason))
-            st.caption(f"Recommended **k = {sweep.recommended_k}**: {sweep.reason}")
+            k = cluster_ui.k_input(sweep, settings.for_sweep().signature(), ds.id)
         settings = dataclasses.replace(settings, k=k)
         run = state.cluster_run(inp, settings)
     except DataError as e:
@@ -48,16 +44,13 @@ with tab_map:
     for w in run.warnings:
         st.caption(f"Note: {w}")
     m = run.metrics
-    ui.metrics_row({"Customers": f"{m['n_customers']:,}", "Clusters": str(m["n_clusters"]),
-                    "Silhouette": f"{m['silhouette']:.3f}", "Davies-Bouldin": f"{m['davies_bouldin']:.3f}",
-                    "Calinski-Harabasz": f"{m['calinski_harabasz']:,.0f}"})
+    shares = run.profiles.loc[run.profiles["cluster"] >= 0, "share"]
+    ui.metrics_row({"Customers": f"{m['n_customers']:,}", "Groups": str(m["n_clusters"]),
+                    "Smallest group": f"{shares.min():.0%} of customers", "Largest group": f"{shares.max():.0%}"})
     if m["noise_share"]:
         st.caption(f"{m['noise_share']:.0%} of the customers are in no dense group ('noise', grey on the map).")
-    if sweep is not None:
-        with st.expander("Choosing k: the evidence", expanded=True):
-            st.plotly_chart(charts.sweep_figure(sweep), width="stretch", key="clu_sweep_fig")
-            st.dataframe(sweep.table, hide_index=True, key="clu_sweep_table", column_config={
-                c: st.column_config.NumberColumn(format="%.3f") for c in ("silhouette", "davies_bouldin")})
+    with st.expander("Details for analysts: how well the groups separate, choosing k"):
+        cluster_ui.analyst_details(run, sweep)
 
     map_box = st.container()
     with st.expander("Place a new customer on the map"):
@@ -65,14 +58,14 @@ with tab_map:
     with map_box:
         fig, drawn = charts.map_figure(run, inp.table, new)
         if run.cmap.explained_variance:
-            st.caption("PCA map: the axes explain " + " and ".join(f"{v:.0%}" for v in run.cmap.explained_variance)
-                       + " of the variance.")
+            st.caption("Each dot is a customer; customers close together buy alike (a 2-D summary of the "
+                       "features — see the details for analysts).")
         if drawn < len(run.ids):
             st.caption(f"The map shows a random {drawn:,} of {len(run.ids):,} customers.")
         event = st.plotly_chart(fig, width="stretch", key="clu_map", on_select="rerun",
                                 selection_mode=("lasso", "box"))
 
-    st.subheader("Cluster profiles")
+    st.subheader("Group profiles")
     edited = cluster_ui.profile_editor(run, sig)
     c1, c2 = st.columns(2)
     if c1.button("Save names", key="clu_save_names", icon=":material/edit:"):

@@ -82,6 +82,12 @@ class Workspace:
         self.path = Path(root or workspace_root()) / workspace_id
         self.path.mkdir(parents=True, exist_ok=True)
 
+    @staticmethod
+    def exists(workspace_id: str | None, root: Path | None = None) -> bool:
+        """Whether ``workspace_id`` is a valid id naming a workspace already on disk (nothing is created)."""
+        return (isinstance(workspace_id, str) and bool(_ID.match(workspace_id))
+                and (Path(root or workspace_root()) / workspace_id).is_dir())
+
     # ---- datasets -------------------------------------------------------------------------------------------
     def _ds_dir(self, dataset_id: str) -> Path:
         if not _ID.match(dataset_id or ""):

@@ -55,17 +55,19 @@ def sample(app):
 
 def test_sample_data_sweep_map_profiles_and_autosave(sample):
     at = sample
-    assert [m.label for m in at.metric] == ["Customers", "Clusters", "Silhouette", "Davies-Bouldin",
-                                           "Calinski-Harabasz"]
+    assert [m.label for m in at.metric] == ["Customers", "Groups", "Smallest group", "Largest group"]
     assert at.metric[0].value == "4,997"
     sweep = _table_with(at, "inertia")
     assert sweep["k"].tolist() == list(range(2, 11)) and sweep["silhouette"].between(-1, 1).all()
     k = at.number_input(key="clu_k").value
-    assert any(f"Recommended **k = {k}**" in c.value for c in at.caption) and int(at.metric[1].value) == k
+    assert any(c.value.startswith(f"Recommended: {k} groups: the most clearly separated") for c in at.caption)
+    assert int(at.metric[1].value) == k and 3 <= k <= 8                  # campaigns: never k = 2
+    assert any("Silhouette **" in m.value for m in at.markdown)           # technical scores: details for analysts
     fig = _map(at)
     points = [t for t in fig["data"] if t["name"] not in ("cluster centres",)]
     assert len(points) == k and sum(len(t["customdata"]) for t in points) == 4_997
-    assert "customer %{customdata[0]}" in points[0]["hovertemplate"] and "monetary" in points[0]["hovertemplate"]
+    assert "Customer %{customdata[0]}" in points[0]["hovertemplate"] and "Total spend" in points[0]["hovertemplate"]
+    assert "monetary" not in points[0]["hovertemplate"]                   # human labels, not column names
     assert "PC1" in fig["layout"]["xaxis"]["title"]["text"]          # 3 features: a PCA map
     profiles = at.data_editor[0].value
     assert profiles["size"].sum() == 4_997 and abs(profiles["revenue_share"].sum() - 1) < 1e-9
@@ -112,6 +114,21 @@ def test_rename_cluster_and_the_clustering_in_use(sample):
     at.button(key="clu_use").click().run()
     assert _workspace(at).load_clustering("sample-synthetic")[1]["k"] == k + 1
     assert any(c.value == "This clustering is in use for customer lookup." for c in at.caption)
+
+
+def test_k_survives_a_reload(sample):
+    from streamlit.testing.v1 import AppTest
+
+    at = sample
+    k = at.number_input(key="clu_k").value
+    at.number_input(key="clu_k").set_value(k + 2).run()
+    ws_id = at.session_state["workspace_id"]
+    again = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)   # a reload: a new session
+    again.query_params["ws"] = ws_id
+    again.run()
+    again.switch_page(PAGE).run()
+    assert not again.exception and again.number_input(key="clu_k").value == k + 2
+    assert int(again.metric[1].value) == k + 2
 
 
 def test_mall_income_by_spending_map_k5_and_new_customer(app):
@@ -184,7 +201,7 @@ at = AppTest.from_file({str(ROOT / "streamlit_app.py")!r}, default_timeout=300)
 at.run()
 at.button(key="sample_synthetic").click().run()
 at.switch_page("pages/clusters.py").run()
-assert not at.exception and len(at.metric) == 5, at.exception
+assert not at.exception and len(at.metric) == 4, at.exception
 print("TF" if "tensorflow" in sys.modules or "keras" in sys.modules else "NO-TF")
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
