@@ -50,21 +50,39 @@ def learned_box(rec: dict | None) -> None:
             st.caption(md(rec["reason"]))
 
 
+_FACT_LABELS = {"churn_probability": "Churn risk", "p_alive": "P(alive)", "expected_orders": "Expected orders",
+                "expected_spend": "Expected spend", "next_order_date": "Expected next order"}
+
+
+def _shown(facts: dict, name: str, text: str) -> str:
+    """``text``, or "not shown" when the prediction does not beat its baseline on this dataset (see the caption)."""
+    return "not shown" if facts.get(name, {}).get("status") == "hidden" else text
+
+
+def _fact_captions(facts: dict) -> None:
+    """One plain line for each prediction shown with a caveat or not shown (``pipeline.customer.facts``)."""
+    for name, fact in facts.items():
+        if fact["status"] != "shown":
+            st.caption(f"**{_FACT_LABELS.get(name, name)}**: {md(fact['note'])}")
+
+
 def _transaction_metrics(p) -> None:
-    s, v, h = p.scores, p.value, p.habits
+    s, v, h, f = p.scores, p.value, p.habits, p.facts
     nxt = v["next_order_date"]
     ui.metrics_row({"Segment": p.segment, "Churn risk": f"{p.churn_probability:.0%} · {p.risk_band}",
-                    "P(alive)": f"{v['p_alive']:.0%}", "Expected next order":
-                    "none expected" if pd.isna(nxt) else str(pd.Timestamp(nxt).date())})
+                    "P(alive)": _shown(f, "p_alive", f"{v['p_alive']:.0%}"), "Expected next order":
+                    _shown(f, "next_order_date", "none expected" if pd.isna(nxt) else str(pd.Timestamp(nxt).date()))})
     ui.metrics_row({"Recency (days)": f"{s['recency_days']:.0f} · R{s['r_score']}",
                     "Orders": f"{s['frequency']:.0f} · F{s['f_score']}",
                     "Spend": f"{money(s['monetary'])} · M{s['m_score']}",
                     "Avg order value": money(h["avg_order_value"]),
                     "Days between orders": "–" if h["mean_days_between"] is None else f"{h['mean_days_between']:.0f}"})
-    ui.metrics_row({f"Expected orders ({v['horizon_days']} d)": f"{v['expected_orders']:.2f}",
-                    f"Expected spend ({v['horizon_days']} d)": money(v["expected_spend"]),
+    ui.metrics_row({f"Expected orders ({v['horizon_days']} d)": _shown(f, "expected_orders",
+                                                                       f"{v['expected_orders']:.2f}"),
+                    f"Expected spend ({v['horizon_days']} d)": _shown(f, "expected_spend", money(v["expected_spend"])),
                     "First order": str(pd.Timestamp(h["first_purchase"]).date()),
                     "Last order": str(pd.Timestamp(h["last_purchase"]).date())})
+    _fact_captions(f)
     likely = ", ".join(p.next_items["item"].astype(str)) if len(p.next_items) else "–"
     st.markdown(f"**Cluster {p.cluster}**: {md(p.cluster_name)} · **Likely next**: {md(likely)}")
     coupon_box(p.coupon)
@@ -128,13 +146,16 @@ def what_if_values(specs: list[dict], cid: str | None) -> dict:
     return values
 
 
-def what_if_result(res) -> None:
-    """The what-if outcome (``pipeline.customer.WhatIfResult``): segment, cluster, churn, value and coupons."""
+def what_if_result(res, facts: dict | None = None) -> None:
+    """The what-if outcome (``pipeline.customer.WhatIfResult``): segment, cluster, churn, value and coupons;
+    ``facts`` (``CardFacts.to_json()``) hides the predictions that do not hold up on this dataset."""
+    f = facts or {}
     shown = {"Segment": res.segment} if res.segment else {}
     shown["Cluster"] = "–" if res.cluster is None else str(res.cluster)
     if res.churn_probability is not None:
         shown |= {"Churn risk": f"{res.churn_probability:.0%} · {res.risk_band}",
-                  "P(alive)": f"{res.value['p_alive']:.0%}", "Expected spend": money(res.value["expected_spend"])}
+                  "P(alive)": _shown(f, "p_alive", f"{res.value['p_alive']:.0%}"),
+                  "Expected spend": _shown(f, "expected_spend", money(res.value["expected_spend"]))}
     if res.prediction:
         shown[f"Predicted {res.prediction['target']}"] = f"{res.prediction['predicted']} ({res.prediction['probability']:.0%})"
     ui.metrics_row(shown)

@@ -44,6 +44,7 @@ if run is None:
 else:
     res = run.result
     st.subheader(f"Results: {res.target}")
+    st.markdown(f"**{ui.md(lab.headline(res)['sentence'])}**")
     if any(run.options.get(k) != v for k, v in options.items()):
         st.caption("These are the results of the last training; press **Train** to apply the changed settings.")
     st.caption(f"{len(res.X_train):,} training and {len(res.X_test):,} test rows, {len(res.train.feature_types)} "
@@ -89,11 +90,13 @@ else:
 
 # ---- saved models -------------------------------------------------------------------------------------------------
 st.subheader("Saved models")
+st.caption(ui.md(lab.model_in_use(ws)))
 saved = lab.list_models(ws)
 if not saved:
     st.caption("No saved models in this workspace yet.")
 else:
-    st.dataframe(pd.DataFrame(saved), hide_index=True, key="lab_saved_table")
+    st.dataframe(pd.DataFrame(saved), hide_index=True, key="lab_saved_table",
+                 column_config={"active": st.column_config.CheckboxColumn("in use on the Customer page")})
     names = {m["id"]: f"{m['name']} · {m['model']} · {m['target']}" for m in saved}
     mid = st.selectbox("Saved model", list(names), format_func=names.get, key="lab_saved_pick")
     c1, c2, c3 = st.columns(3)

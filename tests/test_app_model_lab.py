@@ -46,6 +46,8 @@ def test_churn_fast_models_save_activate_and_score(at):
     assert table.set_index("key").loc["xgboost", "roc_auc"] > table.set_index("key").loc["majority", "roc_auc"]
     assert any("BTYD fit" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) >= 4
+    opening = next(m.value for m in at.markdown if "ranks riskiest" in m.value)      # the plain sentence first
+    assert opening.startswith("**Of the 500 customers ") and "against" in opening and "BG/NBD baseline" in opening
 
     at.switch_page("pages/rfm.py").run()                    # results survive a page switch, no retraining
     _lab(at)
@@ -56,8 +58,10 @@ def test_churn_fast_models_save_activate_and_score(at):
     assert not at.exception and "churn-xgb" in at.success[0].value
     ws = Workspace(at.session_state["workspace_id"])
     assert [m["id"] for m in lab.list_models(ws)] == ["churn-xgb"]
+    assert any(c.value.startswith("In use on the Customer page: the default churn model") for c in at.caption)
     at.button(key="lab_activate").click().run()
     assert ws.read_json(lab.ACTIVE_MODEL_DOC) == {"id": "churn-xgb"}
+    assert any(c.value.startswith("In use on the Customer page: 'churn xgb'") for c in at.caption)
     at.button(key="lab_load").click().run()
     assert not at.exception and not at.error
     scores = at.dataframe[-1].value
@@ -78,6 +82,7 @@ def test_segment_target_warns_and_too_long_horizon_is_refused(at):
     at.button(key=TRAIN).click().run()
     assert not at.exception and not at.error
     assert any("computed from the R" in w.value for w in at.warning)
+    assert any("the best model here, gets a balanced accuracy of" in m.value for m in at.markdown)
     assert list(_table(at)["key"]) == ["majority", "logreg"]
     assert at.selectbox(key="lab_curve_class").options[:2] == ["About to Sleep", "At Risk"]   # one-vs-rest curves
 

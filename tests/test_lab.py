@@ -265,3 +265,51 @@ def test_cli_churn_horizon_too_long_exit_2(shop_csv, capsys):
     assert main(["churn", str(shop_csv), "--horizon", "500", "--models", "logreg"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "longer than the data" in err[0]
+
+
+# -- the plain sentence and the model in use ------------------------------------------------------------------
+
+def _hand_result(kind: str = "churn"):
+    """Six test customers; churned = 1, 1, 1, 0, 0, 0. The model's two riskiest are churners 0 and 1; the
+    baseline's two riskiest are customers 3 (bought again) and 0 (churned)."""
+    from types import SimpleNamespace
+
+    y = np.array([1, 1, 1, 0, 0, 0])
+    model = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05])
+    base = np.array([0.7, 0.1, 0.2, 0.8, 0.3, 0.4])
+    table = pd.DataFrame({"model": ["Majority class (baseline)", "XGBoost", "BG/NBD expected purchases (baseline)"],
+                          "balanced_accuracy": [0.5, 0.75, 0.6]}, index=["majority", "xgboost", "bgnbd"])
+    train = SimpleNamespace(y_test=y, labels=[0, 1], proba={"xgboost": np.c_[1 - model, model], "bgnbd": base})
+    return SimpleNamespace(kind=kind, best="xgboost", table=table, train=train,
+                           settings={"horizon": 90, "cutoff": "2024-10-01"})
+
+
+def test_headline_counts_churners_among_the_riskiest_by_hand():
+    from pipeline.config import LabConfig
+
+    h = lab.headline(_hand_result(), LabConfig(headline_top=2))
+    assert (h["k"], h["n_model"], h["n_baseline"]) == (2, 2, 1)
+    assert h["sentence"] == ("Of the 2 customers XGBoost ranks riskiest, 2 did not buy again in the 90 days after "
+                             "2024-10-01, against 1 for the BG/NBD baseline.")
+    assert lab.headline(_hand_result(), LabConfig(headline_top=500))["k"] == 6          # at most the test rows
+    other = lab.headline(_hand_result("column"))
+    assert other["sentence"] == ("XGBoost, the best model here, gets a balanced accuracy of 75% on the test rows, "
+                                 "against 50% for always guessing the most common class.")
+
+
+def test_headline_of_a_real_comparison_matches_its_test_predictions(churn):
+    result, _ = churn
+    h = lab.headline(result)
+    y = (result.train.y_test == result.train.labels[1])
+    k = min(500, len(y))
+    riskiest = np.argsort(-result.train.proba[result.best][:, 1], kind="stable")[:k]
+    assert h["k"] == k and abs(h["n_model"] - int(y[riskiest].sum())) <= 1      # ties may split a count
+    assert h["sentence"].startswith(f"Of the {k:,} customers ") and "for the BG/NBD baseline" in h["sentence"]
+
+
+def test_model_in_use_names_the_default_or_the_marked_model(shop, churn):
+    ws = Workspace("in-use")
+    assert lab.model_in_use(ws).startswith("In use on the Customer page: the default churn model")
+    mid = lab.save_lab_model(ws, churn[0], "logreg", "churn lr")
+    lab.set_active_model(ws, mid)
+    assert lab.model_in_use(ws).startswith("In use on the Customer page: 'churn lr' (Logistic regression")

@@ -113,13 +113,13 @@ def _degenerate(btyd: BTYDModel) -> str | None:
 def _p_alive_fact(grades: ValueGrades | None, btyd: BTYDModel, cfg: ValueConfig) -> Fact:
     why = _degenerate(btyd)
     if why:
-        return Fact("hidden", f"P(alive) not shown: {why}, so it is about the same for everyone.")
+        return Fact("hidden", f"Not shown: {why}, so it is about the same for everyone.")
     mine, base = (grades.row(k) if grades is not None else None for k in ("p_alive_btyd", "p_alive_recency"))
     if mine is None or base is None or not np.isfinite(mine["roc_auc"]):
         return Fact("caveat", "A rough guide: P(alive) could not be checked on a later period.")
     ranks = f"ROC AUC {mine['roc_auc']:.2f} vs {base['roc_auc']:.2f}"
     if mine["roc_auc"] < cfg.min_p_alive_auc:
-        return Fact("hidden", f"P(alive) not shown: on a later period it hardly told who bought again "
+        return Fact("hidden", f"Not shown: on a later period it hardly told who bought again "
                               f"(ROC AUC {mine['roc_auc']:.2f}; 0.5 is chance).")
     if mine["roc_auc"] > base["roc_auc"]:
         return Fact("shown", f"Checked on a later period: P(alive) told who bought again better than how recently "
@@ -131,7 +131,7 @@ def _p_alive_fact(grades: ValueGrades | None, btyd: BTYDModel, cfg: ValueConfig)
 def _next_order_fact(grades: ValueGrades | None, btyd: BTYDModel, h: int) -> Fact:
     why = _degenerate(btyd)
     if why:
-        return Fact("hidden", f"Expected next order not shown: {why}, so its dates are not a forecast.")
+        return Fact("hidden", f"Not shown: {why}, so its dates are not a forecast.")
     verdict = grades.verdict("next_order_btyd") if grades is not None else {}
     if verdict.get("mae") is None:
         return Fact("caveat", "A rough guide: the expected next order could not be checked on a later period.")
@@ -140,7 +140,7 @@ def _next_order_fact(grades: ValueGrades | None, btyd: BTYDModel, h: int) -> Fac
     if verdict["mae"]:
         return Fact("shown", f"Checked on the {h} days after {grades.info['test_cutoff']}: closer than assuming the "
                              f"last gap between orders repeats ({misses}).")
-    return Fact("hidden", f"Expected next order not shown: on the {h} days after {grades.info['test_cutoff']} it "
+    return Fact("hidden", f"Not shown: on the {h} days after {grades.info['test_cutoff']} it "
                           f"missed by more than simply assuming the last gap between orders repeats ({misses}).")
 
 

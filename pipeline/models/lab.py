@@ -38,7 +38,7 @@ __all__ = [
     "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "ACTIVE_MODEL_DOC", "BASELINE_KEY", "LabOptions", "LabResult",
     "default_features", "run_comparison", "run_churn_comparison", "run_table_comparison", "run_segment_comparison",
     "metric_records", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
-    "delete_model", "set_active_model", "active_model", "score_dataset",
+    "delete_model", "set_active_model", "active_model", "score_dataset", "headline", "model_in_use",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -326,6 +326,45 @@ def curve_frame(result: LabResult, which: str, cls: str | None = None) -> pd.Dat
         wanted = cls if cls is not None else points["class"].iloc[0]
         frames.append(points[points["class"] == str(wanted)].assign(model=result.table.loc[key, "model"]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["class", "model"])
+
+
+def headline(result: LabResult, lab: LabConfig = LabConfig()) -> dict[str, Any]:
+    """The one plain sentence that opens the results, with its numbers (``sentence``, ``k``, ``n_model``,
+    ``n_baseline``, ``model``). Churn: of the ``lab.headline_top`` test customers the best model ranks riskiest, how
+    many did not buy again, against the BG/NBD baseline's riskiest (tied scores count as their average). Other
+    targets: the best model's balanced accuracy against always guessing the most common class."""
+    from pipeline.value import top_sum
+
+    best, table = result.best, result.table
+    if best is None:
+        return {"sentence": "No model was trained; only the baselines ran.", "model": None}
+    label = str(table.loc[best, "model"])
+    if result.kind == "churn" and BASELINE_KEY in result.train.proba:
+        churned = (result.train.y_test == result.train.labels[1]).astype(float)
+        k = min(lab.headline_top, len(churned))
+        n = round(top_sum(churned, result.train.proba[best][:, 1], k))
+        m = round(top_sum(churned, result.train.proba[BASELINE_KEY], k))
+        h, cutoff = result.settings.get("horizon"), result.settings.get("cutoff")
+        return {"sentence": f"Of the {k:,} customers {label} ranks riskiest, {n:,} did not buy again in the {h} days "
+                            f"after {cutoff}, against {m:,} for the BG/NBD baseline.",
+                "k": k, "n_model": n, "n_baseline": m, "model": best}
+    mine, base = table.loc[best, "balanced_accuracy"], table.loc["majority", "balanced_accuracy"]
+    return {"sentence": f"{label}, the best model here, gets a balanced accuracy of {mine:.0%} on the test rows, "
+                        f"against {base:.0%} for always guessing the most common class.", "model": best}
+
+
+def model_in_use(ws: Workspace) -> str:
+    """Which model the Customer page's card uses for churn risk (or the prediction of a customer table)."""
+    mid = (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
+    if mid and _model_dir(ws, mid).is_dir():
+        try:
+            meta = read_metadata(_model_dir(ws, mid))
+        except DataError:
+            return f"The saved model '{mid}' is marked for the Customer page but cannot be read; the default is used."
+        return (f"In use on the Customer page: '{meta.extra.get('name', mid)}' ({meta.model_label}, target "
+                f"{meta.target}), when the dataset has its columns; otherwise the default churn model.")
+    return ("In use on the Customer page: the default churn model (a logistic regression checked out of time). "
+            "Mark a saved model below to use it instead.")
 
 
 # -- saved models ------------------------------------------------------------------------------------------------
