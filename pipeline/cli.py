@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline import cli_insights
+from pipeline.health import cli as health_cli
 from pipeline.errors import DataError
 from pipeline.log import logger
 
@@ -500,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
     _service_commands(sub)
     cli_insights.add_commands(sub, _file_cmd)     # overview, cohorts, migration
+    health_cli.register(sub)                      # backtest, source, refresh, retrain, rollback, drift
     return parser
 
 

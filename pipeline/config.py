@@ -242,6 +242,24 @@ class DuckDBConfig:
     preserve_insertion_order: bool = False     # False lets big scans stream; every result that needs order sorts
 
 
+# --- Model health: backtests, drift, champion/challenger, prediction log (pipeline.health) ---
+__all__ += ["HealthConfig"]
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Defaults of model monitoring and retraining (pipeline.health)."""
+
+    backtest_every_days: int = 30              # rolling-origin cutoffs this many days apart
+    top_share: float = 0.10                    # "precision in the riskiest 10%": the share of customers flagged
+    psi_bins: int = 10                         # quantile bins of the training population per numeric feature
+    psi_threshold: float = 0.2                 # PSI above this: the feature (or segment mix) has drifted
+    challenger_model: str = "forest"           # zoo key of the challenger (the most stable in the Online Retail backtest)
+    promote_metric: str = "roc_auc"            # compared on the same latest out-of-time window
+    promote_margin: float = 0.01               # the challenger must beat the champion by at least this much
+    calibration_bins: int = 10                 # realised calibration of logged predictions
+
+
 # --- Campaigns: control group and results (pipeline.campaign) ---
 __all__ += ["CampaignConfig"]
 

@@ -1,0 +1,179 @@
+"""The prediction log: every churn score served or batch-scored, joined later with what really happened.
+
+One row per prediction in the table ``health_predictions`` (SQLAlchemy; the service's database,
+``SEGMENTS_DATABASE_URL``, default SQLite ``service.db`` in the workspace root): dataset, customer, model version,
+score, band, the day the score speaks about (``as_of``), when it was made, and by whom (``service`` or ``batch``).
+Once the dataset holds H days of purchases after ``as_of``, :meth:`PredictionLog.join_outcomes` writes the realised
+outcome (1 = no purchase in ``[as_of, as_of + H)``); :meth:`PredictionLog.realised` then gives ROC AUC, precision in
+the riskiest share, Brier score and calibration per model version and month, next to the base-rate baseline.
+"""
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (Column, DateTime, Engine, Float, Index, Integer, MetaData, String, Table, bindparam, select,
+                        update)
+
+from pipeline.config import HORIZON_DAYS, HealthConfig, workspace_root
+from pipeline.errors import DataError
+
+__all__ = ["TABLE_NAME", "database_url", "PredictionLog", "prediction_log"]
+
+TABLE_NAME = "health_predictions"
+_md = MetaData()
+_table = Table(
+    TABLE_NAME, _md,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("model_version", String(96), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("band", String(16), nullable=False),
+    Column("as_of", DateTime, nullable=False),
+    Column("scored_at", DateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("outcome", Integer, nullable=True),
+    Column("outcome_at", DateTime, nullable=True),
+)
+Index("ix_health_predictions_pending", _table.c.dataset, _table.c.outcome, _table.c.as_of)
+_ready: weakref.WeakSet = weakref.WeakSet()
+_engines: dict[str, Engine] = {}
+
+
+def database_url() -> str:
+    """``SEGMENTS_DATABASE_URL``, else SQLite ``service.db`` in the workspace root (the service's default)."""
+    url = os.environ.get("SEGMENTS_DATABASE_URL", "")
+    if url:
+        return url
+    root = workspace_root()
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(root / 'service.db').resolve()}"
+
+
+class PredictionLog:
+    """Record predictions and their outcomes. ``engine``: an SQLAlchemy engine (a service passes its own) or a URL
+    (default :func:`database_url`)."""
+
+    def __init__(self, engine: Engine | str | None = None):
+        if not isinstance(engine, Engine):
+            from pipeline.health.sources import make_engine
+
+            url = engine or database_url()
+            engine = _engines.setdefault(url, make_engine(url))
+        self.engine = engine
+        if engine not in _ready:
+            _md.create_all(engine, checkfirst=True)
+            _ready.add(engine)
+
+    def record(self, dataset_id: str, rows: pd.DataFrame | Iterable[Mapping[str, Any]],
+               source: str = "batch") -> int:
+        """Append predictions: rows with ``customer_id, score, band, model_version, as_of``; returns the count."""
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+        if frame.empty:
+            return 0
+        missing = [c for c in ("customer_id", "score", "band", "model_version", "as_of") if c not in frame]
+        if missing:
+            raise DataError(f"prediction log: rows lack {missing}.")
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        records = [{"dataset": dataset_id, "customer_id": str(r.customer_id)[:64], "model_version":
+                    str(r.model_version)[:96], "score": float(r.score), "band": str(r.band)[:16],
+                    "as_of": pd.Timestamp(r.as_of).to_pydatetime(), "scored_at": now, "source": source}
+                   for r in frame.itertuples(index=False)]
+        with self.engine.begin() as conn:
+            conn.execute(_table.insert(), records)
+        return len(records)
+
+    def record_card(self, dataset_id: str, card: Mapping[str, Any], source: str = "service") -> bool:
+        """Record the churn score of one customer card (``customer_id, churn_probability, risk_band, as_of,
+        model_version``); False (nothing written) when the card has no churn score, e.g. a customer table."""
+        p = card.get("churn_probability")
+        if p is None or card.get("as_of") is None:
+            return False
+        self.record(dataset_id, [{"customer_id": card["customer_id"], "score": p, "band": card.get("risk_band", ""),
+                                  "model_version": card.get("model_version") or "unknown",
+                                  "as_of": card["as_of"]}], source)
+        return True
+
+    def frame(self, dataset_id: str) -> pd.DataFrame:
+        """Every logged prediction of a dataset."""
+        with self.engine.connect() as conn:
+            return pd.read_sql(select(_table).where(_table.c.dataset == dataset_id), conn)
+
+    def join_outcomes(self, dataset_id: str, transactions: pd.DataFrame,
+                      horizon_days: int = HORIZON_DAYS) -> int:
+        """Write the outcome of every pending prediction whose H-day window lies inside the data; returns how many."""
+        from pipeline.churn import data_span
+
+        with self.engine.connect() as conn:
+            pending = pd.read_sql(select(_table.c.id, _table.c.customer_id, _table.c.as_of).where(
+                (_table.c.dataset == dataset_id) & _table.c.outcome.is_(None)), conn)
+        if pending.empty:
+            return 0
+        end = data_span(transactions)[1]
+        h = pd.Timedelta(days=int(horizon_days))
+        pending = pending.assign(as_of=pd.to_datetime(pending["as_of"]).dt.normalize())
+        pending = pending[pending["as_of"] + h <= end]
+        if pending.empty:
+            return 0
+        dates, ids = pd.to_datetime(transactions["date"]), transactions["customer_id"].astype(str)
+        outcome = pd.Series(1, index=pending.index)
+        for day, group in pending.groupby("as_of"):
+            buyers = set(ids[(dates >= day) & (dates < day + h)])
+            outcome[group.index] = (~group["customer_id"].astype(str).isin(buyers)).astype(int)
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        params = [{"rid": int(i), "out": int(o), "at": now} for i, o in zip(pending["id"], outcome)]
+        stmt = update(_table).where(_table.c.id == bindparam("rid")).values(outcome=bindparam("out"),
+                                                                            outcome_at=bindparam("at"))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, params)
+        return len(params)
+
+    def realised(self, dataset_id: str, config: HealthConfig = HealthConfig()) -> pd.DataFrame:
+        """Realised quality per model version and month of ``as_of`` (predictions with an outcome), with a
+        base-rate baseline row per month (everyone scored at the month's churn rate: ROC AUC 0.5)."""
+        from pipeline.health.retrain import grade
+
+        done = self.frame(dataset_id).dropna(subset=["outcome"])
+        cols = ["month", "model_version", "baseline", "n", "churn_rate", "mean_score", "roc_auc", "top_precision",
+                "brier"]
+        if done.empty:
+            return pd.DataFrame(columns=cols)
+        done = done.assign(month=pd.to_datetime(done["as_of"]).dt.strftime("%Y-%m"))
+        rows = []
+        for (month, version), g in done.groupby(["month", "model_version"]):
+            m = grade(g["outcome"].to_numpy(int), g["score"].to_numpy(float), True, config)
+            rows.append({"month": month, "model_version": version, "baseline": False, "n": m["n"],
+                         "churn_rate": m["churn_rate"], "mean_score": float(g["score"].mean()),
+                         "roc_auc": m["roc_auc"], "top_precision": m["top_precision"], "brier": m["brier"]})
+        for month, g in done.groupby("month"):
+            rate = float(g["outcome"].mean())
+            rows.append({"month": month, "model_version": "base rate (baseline)", "baseline": True, "n": len(g),
+                         "churn_rate": rate, "mean_score": rate, "roc_auc": 0.5, "top_precision": rate,
+                         "brier": rate * (1 - rate)})
+        return pd.DataFrame(rows, columns=cols).sort_values(["month", "baseline", "model_version"],
+                                                            ignore_index=True)
+
+    def calibration(self, dataset_id: str, model_version: str | None = None,
+                    bins: int = HealthConfig.calibration_bins) -> pd.DataFrame:
+        """Realised calibration: per score bin, the mean score and the share that really churned."""
+        done = self.frame(dataset_id).dropna(subset=["outcome"])
+        if model_version is not None:
+            done = done[done["model_version"] == model_version]
+        if done.empty:
+            return pd.DataFrame(columns=["model_version", "bin", "n", "mean_score", "churned"])
+        edges = np.linspace(0, 1, bins + 1)
+        done = done.assign(bin=np.clip(np.digitize(done["score"], edges[1:-1]), 0, bins - 1))
+        out = done.groupby(["model_version", "bin"]).agg(n=("score", "size"), mean_score=("score", "mean"),
+                                                          churned=("outcome", "mean"))
+        return out.reset_index()
+
+
+def prediction_log(engine: Engine | str | None = None) -> PredictionLog:
+    """The prediction log on ``engine`` (or URL; default :func:`database_url`)."""
+    return PredictionLog(engine)
