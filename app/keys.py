@@ -11,7 +11,7 @@ __all__ = [
     "WORKSPACE", "DATASET", "AUTHED", "UPLOAD_DONE", "STAGED", "LAST_MESSAGE", "SELECTION", "MODEL",
     "LAB_RESULTS", "SEQUENCE_RESULTS", "TABLE_EMBEDDING_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR",
     "cluster_names_editor", "CUSTOMER_ID",
-    "CAMPAIGN_RESULT", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
+    "CAMPAIGN_RESULT", "CAMPAIGN_MEASURE", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
     "WORKSPACE_PARAM", "CUSTOMER_PARAM", "WORKSPACE_COOKIE", "COOKIE_WRITTEN",
 ]
 
@@ -48,6 +48,7 @@ CUSTOMER_ID = "lookup_customer"         # str | None: the customer id picker (a 
 
 # ---- campaigns (pages/campaigns.py) --------------------------------------------------------------------------------
 CAMPAIGN_RESULT = "camp_result"         # state.CampaignResult: the last campaign list built, with its dataset key
+CAMPAIGN_MEASURE = "camp_measured"      # (campaign id, source dataset key, days, pipeline.campaign.CampaignResults)
 CATALOGUE_UPLOAD_ID = "cat_upload_id"   # str: file_id of the last catalogue upload handled
 CATALOGUE_UPLOAD_MESSAGE = "cat_upload_msg"  # state.Message: the outcome of that catalogue upload
 LEARNED = "learned_policy"              # {source key: state.LearnedPolicy}: this session's learned coupon policies

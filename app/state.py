@@ -25,6 +25,7 @@ from pipeline.store import Dataset, Workspace, new_workspace_id
 if TYPE_CHECKING:       # imported where used: pages that never cluster or score don't load these
     from pipeline.cluster import ClusterInput, ClusterRun, KSweep
     from pipeline.cluster.sequences import SequenceComparison
+    from pipeline.campaign import SavedCampaign
     from pipeline.coupons import LearnedCouponPolicy
     from pipeline.customer import ModelScorer
     from pipeline.models.lab import LabResult
@@ -35,7 +36,7 @@ __all__ = [
     "dataset_key", "currency", "set_currency", "segment_rules", "rfm", "cluster_input", "cluster_sweep",
     "cluster_run", "cluster_names", "save_cluster_names",
     "use_clustering", "coupon_catalogue", "profile_context", "recommender_hit_rates", "response_table",
-    "learn_coupon_policy", "learned_policies", "active_learned", "keep_learned",
+    "learn_coupon_policy", "learned_policies", "active_learned", "keep_learned", "saved_dataset",
 ]
 
 
@@ -109,6 +110,7 @@ class CampaignResult:
 
     dataset: DatasetKey
     table: pd.DataFrame
+    meta: SavedCampaign | None = None       # name, id, audience, control share, send date (what "Save" keeps)
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,12 @@ def _load_key(key: DatasetKey) -> Dataset:
 def current_dataset() -> Dataset | None:
     """The dataset picked in the sidebar, loaded once per saved version."""
     return _load_key(dataset_key()) if current_dataset_id() is not None else None
+
+
+def saved_dataset(dataset_id: str) -> Dataset:
+    """Any saved dataset of this workspace (e.g. a later upload to measure a campaign on), loaded once per version."""
+    ws = workspace()
+    return _load(ws.id, dataset_id, ws.dataset_version(dataset_id))
 
 
 def dataset_key() -> DatasetKey:

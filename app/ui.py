@@ -10,12 +10,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import keys, state
+from app import keys, period_ui, state
 from pipeline.currency import currency, format_money, money_unit
 from pipeline.exports import to_csv_bytes, to_excel_bytes
 from pipeline.store import Dataset
 
 __all__ = ["PAGES", "UPLOAD_PAGE", "RFM_PAGE", "CLUSTERS_PAGE", "MODEL_LAB_PAGE", "CUSTOMER_PAGE", "CAMPAIGNS_PAGE",
+           "OVERVIEW_PAGE", "MOVEMENT_PAGE",
            "md", "money", "money_label", "money_column", "require_dataset", "downloads", "metrics_row", "sidebar",
            "access_gate"]
 
@@ -26,6 +27,8 @@ CLUSTERS_PAGE = PAGES / "clusters.py"
 MODEL_LAB_PAGE = PAGES / "model_lab.py"
 CUSTOMER_PAGE = PAGES / "customer.py"
 CAMPAIGNS_PAGE = PAGES / "campaigns.py"
+OVERVIEW_PAGE = PAGES / "overview.py"
+MOVEMENT_PAGE = PAGES / "movement.py"
 
 
 def md(text: object) -> str:
@@ -93,7 +96,7 @@ def metrics_row(items: dict[str, str]) -> None:
 
 
 def sidebar() -> None:
-    """Dataset picker (switch, delete) and the workspace link."""
+    """Dataset picker (switch, delete), the analysis period (``app.period_ui``) and the workspace link."""
     ws = state.workspace()
     metas = ws.list_datasets()
     with st.sidebar:
@@ -115,6 +118,7 @@ def sidebar() -> None:
                     ws.delete_dataset(pick)
                     state.set_current(None)
                     st.rerun()
+            period_ui.period_sidebar(ws, next(m["kind"] for m in metas if m["id"] == pick))
         st.caption(f"Workspace `{ws.id}` — this browser reopens it at the plain address; bookmark this page's "
                    "address to open it elsewhere.")
         state.remember_workspace()

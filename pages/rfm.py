@@ -14,7 +14,8 @@ st.title("RFM segments")
 ws = state.workspace()
 currency = state.currency()
 
-last = ds.transactions["date"].max().normalize()
+period = state.analysis_period()          # the sidebar's period: purchases after its end are left out
+last = pd.Timestamp(period.end) if period else ds.transactions["date"].max().normalize()
 with st.sidebar:
     snapshot = rfm_ui.snapshot_input(ds, (last + pd.Timedelta(days=1)).date(), ds.transactions["date"].min().date())
 try:

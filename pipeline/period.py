@@ -1,6 +1,7 @@
 """The analysis period: the start and end dates (both inclusive) the Overview, RFM, Cohorts and Movement pages look
 at, the one function that cuts transactions to it, the previous period of the same length it is compared with,
-and where it is kept per dataset in the workspace (``analysis_period.json``, ``{dataset id: {start, end}}``).
+and where it is kept per dataset in the workspace (the dataset's settings, ``Workspace.dataset_settings``, under
+``"analysis_period"``: ``{start, end}``).
 An open side (``None``) means "from the first" / "to the last" transaction, so a saved period still fits a dataset
 re-uploaded with more data.
 """
@@ -15,9 +16,9 @@ from pipeline.errors import DataError
 from pipeline.store import Workspace
 
 __all__ = ["AnalysisPeriod", "filter_period", "data_bounds", "resolve_period", "load_period", "save_period",
-           "PERIOD_DOC"]
+           "PERIOD_SETTING"]
 
-PERIOD_DOC = "analysis_period"          # workspace JSON document: {dataset id: {"start": iso | None, "end": ...}}
+PERIOD_SETTING = "analysis_period"      # key in a dataset's settings: {"start": iso | None, "end": iso | None}
 
 
 @dataclass(frozen=True)
@@ -96,15 +97,14 @@ def resolve_period(period: AnalysisPeriod | None, transactions: pd.DataFrame) ->
 
 
 def load_period(ws: Workspace, dataset_id: str) -> AnalysisPeriod:
-    """The period saved for a dataset (open on both sides when none is saved or the document is unreadable)."""
+    """The period saved for a dataset (open on both sides when none is saved or it is unreadable)."""
     try:
-        return AnalysisPeriod.from_json((ws.read_json(PERIOD_DOC, {}) or {}).get(dataset_id))
+        return AnalysisPeriod.from_json(ws.dataset_settings(dataset_id).get(PERIOD_SETTING))
     except (DataError, ValueError, TypeError):
         return AnalysisPeriod()
 
 
 def save_period(ws: Workspace, dataset_id: str, period: AnalysisPeriod) -> None:
-    """Keep ``period`` for ``dataset_id`` in the workspace, beside the other datasets' periods."""
-    saved = ws.read_json(PERIOD_DOC, {}) or {}
-    saved[dataset_id] = period.to_json()
-    ws.write_json(PERIOD_DOC, saved)
+    """Keep ``period`` in ``dataset_id``'s settings in the workspace (an open period removes the setting)."""
+    open_ = period.start is None and period.end is None
+    ws.save_dataset_settings(dataset_id, {PERIOD_SETTING: None if open_ else period.to_json()})

@@ -258,7 +258,8 @@ def hit_rate_verdict(table: pd.DataFrame) -> str:
             return head + (". Buy again wins on this data: remind customers of what they already buy rather than "
                            "suggesting new items.")
     if cos > top:
-        return head + ". The recommender beats the best sellers: use it for suggestions."
+        beaten = "both baselines" if BUY_AGAIN in rate else "the best sellers"
+        return head + f". The recommender beats {beaten}: use it for suggestions."
     return head + ". The recommender does not beat the best sellers here: recommend the best sellers."
 
 

@@ -34,8 +34,8 @@ def test_needs_data_first(at):
 
 def test_four_tabs_on_a_customer_table(at):
     _mall(at)
-    assert [t.label for t in at.tabs] == ["Campaign export", "Coupon catalogue", "Learned coupon policy",
-                                          "Recommender check"]
+    assert [t.label for t in at.tabs] == ["Build campaign", "Saved campaigns & results", "Coupon catalogue",
+                                          "Learned coupon policy", "Recommender check"]
     assert at.radio(key="camp_by").options == ["All customers", "Cluster", "Saved selection"]
     assert "id" in at.data_editor(key="cat_editor").value.columns
     assert any("needs transactions" in i.value for i in at.info)          # no recommender on a customer table
@@ -50,13 +50,15 @@ def test_campaign_export_and_recommender_check_on_the_sample(at):
     assert not at.exception and not at.error
     table = next(d.value for d in at.dataframe if "coupon_code" in d.value.columns)
     assert (table["risk_band"] == "High").all() and len(table) > 100
-    issued = table[table["coupon_id"] != "none"]
-    assert issued["coupon_code"].is_unique and table["reason"].str.len().gt(20).all()
+    issued = table[~table["coupon_id"].isin(["none", "control"])]
+    assert (table["group"] == "control").any() and issued["coupon_code"].is_unique and table["reason"].str.len().gt(20).all()
     assert len(at.get("download_button")) >= 2
 
-    # the recommender check against its baselines
-    hits = next(d.value for d in at.dataframe if "method" in d.value.columns)
-    assert {"Item-item cosine", "Top sellers"} <= set(hits["method"])
+    # the recommender check against its baselines, on products (220 in the sample), with its verdict
+    hits = next(d.value for d in at.dataframe if "Method" in d.value.columns)
+    assert {"Item-item cosine", "Top sellers", "Buy again (own most-bought)"} <= set(hits["Method"])
+    assert list(hits.columns[1:]) == ["Found in the top 5", "Found in the top 10"]
+    assert any(m.value.startswith("Of ") and "top 10 products" in m.value for m in at.markdown)
 
     # the list is kept for this dataset across page switches
     at.switch_page("pages/customer.py").run()
@@ -70,7 +72,7 @@ def test_catalogue_upload_errors_and_restore(at):
     at.run()
     assert not at.exception
     assert "coupon catalogue" in at.error[0].value and "kind" in at.error[0].value
-    assert len(at.tabs) == 4 and at.button(key="camp_build") and at.radio(key="learn_src")  # the rest is drawn
+    assert len(at.tabs) == 5 and at.button(key="camp_build") and at.radio(key="learn_src")  # the rest is drawn
     ws = Workspace(at.session_state["workspace_id"])
     assert ws.read_json("coupon_catalogue") is None                                   # nothing saved
     at.file_uploader(key="cat_upload").upload("empty.csv", b"", "text/csv")
@@ -131,3 +133,55 @@ def test_customer_table_campaign_and_learning_from_a_table_without_outcome(at):
     at.radio(key="learn_src").set_value("A saved customer table").run()
     assert not at.exception and "no yes/no column" in at.error[-1].value
     assert "Spending Score (1-100)" in at.error[-1].value
+
+
+@pytest.mark.slow
+def test_campaign_with_control_group_saved_and_measured(at):
+    """Build for the High band with a 20% control group sent 60 days before the data end, save it, and measure
+    it on the same dataset: treated vs control conversion and revenue with their intervals."""
+    import datetime as dt
+
+    from pipeline import campaign as cm
+
+    _sample(at)
+    at.radio(key="camp_by").set_value("Churn band").run()
+    at.text_input(key="camp_name").set_value("High risk test").run()
+    at.slider(key="camp_control").set_value(20).run()
+    sent = at.date_input(key="camp_sent").value - dt.timedelta(days=60)
+    at.date_input(key="camp_sent").set_value(sent).run()
+    at.button(key="camp_build").click().run()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "coupon_code" in d.value.columns)
+    control = table["group"] == "control"
+    assert control.tolist() == cm.control_mask(table["customer_id"], "High-risk-test", 0.2).tolist()
+    assert 0.1 < control.mean() < 0.3 and (table.loc[control, "coupon_code"] == "").all()
+    assert (table["send_date"] == str(sent)).all()
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Control group"] == f"{control.sum():,}" and "Expected coupon cost" in labels
+    at.button(key="camp_save").click().run()
+    assert not at.exception and "Saved" in at.success[0].value
+    ws = Workspace(at.session_state["workspace_id"])
+    assert [m.id for m in cm.list_campaigns(ws)] == ["High-risk-test"]
+
+    at.button(key="camp_measure").click().run()
+    assert not at.exception and not at.error
+    groups = next(d.value for d in at.dataframe if "buyers" in d.value.columns).set_index("group")
+    assert groups.loc["treated", "customers"] + groups.loc["control", "customers"] == len(table)
+    assert any(m.value.startswith("Treated customers bought at a rate of") for m in at.markdown)
+    effects = next(d.value for d in at.dataframe if "ci_low" in d.value.columns)
+    assert (effects["ci_low"] <= effects["difference"]).all() and (effects["difference"] <= effects["ci_high"]).all()
+
+    at.button(key="camp_delete").click().run()
+    assert not at.exception and cm.list_campaigns(ws) == []
+
+
+@pytest.mark.slow
+def test_movement_cell_audience(at):
+    _sample(at)
+    at.radio(key="camp_by").set_value("Movement cell").run()
+    assert not at.exception and not at.error
+    assert all(" → " in o and o.endswith("customers)") for o in at.selectbox(key="camp_cell").options)
+    at.button(key="camp_build").click().run()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "coupon_code" in d.value.columns)
+    assert len(table) > 0 and set(table["group"]) <= {"treated", "control"}

@@ -64,7 +64,7 @@ def test_period_saved_per_dataset(tmp_path):
     save_period(ws, "d2", AnalysisPeriod(None, "2023-03-01"))
     assert load_period(Workspace("w1", root=tmp_path), "d1") == AnalysisPeriod(date(2023, 2, 1), None)
     assert load_period(ws, "d2").end == date(2023, 3, 1)
-    ws.write_json("analysis_period", {"d1": {"start": "not a date"}})
+    ws.save_dataset_settings("d1", {"analysis_period": {"start": "not a date"}})
     assert load_period(ws, "d1") == AnalysisPeriod()          # an unreadable entry is ignored, not fatal
 
 

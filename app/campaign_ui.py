@@ -1,0 +1,237 @@
+"""Streamlit drawing of the Campaigns page: the audience picker (segment, movement cell, churn band, cluster, saved
+selection), the build form with the control group, the totals and the list, saved campaigns with their results
+(treated vs control), the coupon catalogue editor and the recommender check. Numbers come from
+``pipeline.campaign`` and ``pipeline.recommend``; data text goes through :func:`app.ui.md` (escaped Markdown)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import keys, state, ui
+from app.ui import md, money
+from pipeline import campaign as cm
+from pipeline.config import CampaignConfig
+from pipeline.coupons import RISK_BANDS
+from pipeline.errors import DataError
+from pipeline.store import Dataset, Workspace
+
+__all__ = ["audience", "build_form", "built_campaign", "saved_campaigns", "campaign_results", "catalogue_editor",
+           "recommender_check"]
+
+_PCT = st.column_config.NumberColumn(format="percent")
+
+
+def _movement_cell() -> tuple[dict, str]:
+    from app.insights import current_movement
+    from pipeline.movement import cell_customers
+
+    mv = current_movement()
+    cells = [(a, b) for (a, b), n in mv.counts.stack().items() if n > 0 and a != b]
+    if not cells:
+        st.info("No customer changed segment between the two dates.")
+        return {"customer_ids": []}, ""
+    a, b = st.selectbox(f"Customers who moved between {mv.date_from} and {mv.date_to}", cells, key="camp_cell",
+                        format_func=lambda c: f"{c[0]} → {c[1]} ({mv.counts.loc[c]:,} customers)")
+    ids = cell_customers(mv, a, b)["customer_id"].tolist()
+    return {"customer_ids": ids}, f"Moved {a} → {b} ({mv.date_from} → {mv.date_to})"
+
+
+def audience(ctx: Any, ws: Workspace, ds: Dataset) -> tuple[dict, str]:
+    """Who the campaign is for, as keyword arguments of ``campaign_list``, and a plain description."""
+    saved = {s["name"]: s["customer_ids"] for s in ws.list_segments(ds.id)}
+    kinds = ["All customers", "Cluster", "Saved selection"]
+    if ctx.kind == "transactions":
+        kinds[1:1] = ["Segment", "Movement cell", "Churn band"]
+    by = st.radio("Customers", kinds, horizontal=True, key="camp_by")
+    if by == "Segment":
+        seg = st.selectbox("Segment", sorted(ctx.table["segment"].unique()), key="camp_segment")
+        return {"segment": seg}, f"Segment: {seg}"
+    if by == "Movement cell":
+        return _movement_cell()
+    if by == "Churn band":
+        band = st.selectbox("Churn risk", RISK_BANDS, index=2, key="camp_band")
+        return {"band": band}, f"{band} churn risk"
+    if by == "Cluster":
+        names = ctx.table.groupby("cluster")["cluster_name"].first().to_dict()
+        c = st.selectbox("Cluster", list(names), key="camp_cluster", format_func=lambda c: f"{c} · {names[c]}")
+        return {"cluster": c}, f"Cluster {c}: {names[c]}"
+    if by == "Saved selection":
+        if not saved:
+            st.info("No saved selections for this dataset yet: lasso customers on the Clusters page, or save a "
+                    "movement cell on Cohorts & movement.")
+            return {"customer_ids": []}, ""
+        name = st.selectbox("Saved selection", list(saved), key="camp_saved")
+        return {"customer_ids": saved[name]}, f"Selection: {name}"
+    return {}, "All customers"
+
+
+def build_form(ctx: Any, ds: Dataset, choice: dict, label: str) -> None:
+    """Name, control share and send date, and the button that builds the list into ``keys.CAMPAIGN_RESULT``."""
+    c1, c2, c3 = st.columns(3)
+    name = c1.text_input("Campaign name", value="spring-campaign", key="camp_name",
+                         help="The name fixes who is drawn into the control group: rebuilding it gives the same split.")
+    share = c2.slider("Control group (no coupon)", 0, 50, int(CampaignConfig().control_share * 100), step=5,
+                      format="%d%%", key="camp_control") / 100
+    as_of = ctx.history.as_of.date() if getattr(ctx, "history", None) is not None else pd.Timestamp.today().date()
+    sent = c3.date_input("Send date", value=as_of, key="camp_sent")
+    if st.button("Build campaign list", key="camp_build", type="primary", icon=":material/campaign:"):
+        try:
+            cid = cm.campaign_id_for(name)
+            table = cm.campaign_list(ctx.table, ctx.coupons.catalogue, ctx.coupons.policy, learned=ctx.coupons.learned,
+                                     campaign_id=cid, control_share=share, send_date=str(sent), **choice)
+            meta = cm.SavedCampaign(cid, name.strip(), ds.id, label, share, str(sent), state.currency() or "")
+            st.session_state[keys.CAMPAIGN_RESULT] = state.CampaignResult(state.dataset_key(), table, meta)
+        except DataError as e:
+            st.session_state.pop(keys.CAMPAIGN_RESULT, None)
+            st.error(str(e), icon=":material/error:")
+
+
+def built_campaign(ws: Workspace) -> None:
+    """Totals, coupons by type, the list, downloads and "Save" of the campaign built last (for this dataset)."""
+    built = st.session_state.get(keys.CAMPAIGN_RESULT)
+    if built is None or built.dataset != state.dataset_key():
+        return
+    meta, table = built.meta, built.table
+    t = cm.campaign_totals(table, meta.currency)
+    ui.metrics_row({"Customers": f"{t.customers:,}", "Get a coupon": f"{t.coupons_issued:,}",
+                    "No coupon (policy)": f"{t.treated - t.coupons_issued:,}", "Control group": f"{t.control:,}"})
+    if t.expected_cost is not None:
+        ui.metrics_row({"Expected coupon cost": money(t.expected_cost),
+                        "Expected extra revenue": money(t.incremental_revenue),
+                        "Expected net value": money(t.expected_value)})
+        st.caption("Extra revenue: purchases the coupons are expected to win back plus baskets stretched to a "
+                   "minimum spend. Net value: the margin on it minus the expected discount cost. The control group "
+                   "gets nothing and measures what the campaign really adds (Saved campaigns tab).")
+    st.dataframe(cm.campaign_summary(table), hide_index=True, key="camp_summary", column_config={
+        "coupon": "Coupon", "customers": "Customers", "share": st.column_config.NumberColumn("Share", format="percent"),
+        "total_expected_value": ui.money_column("Net value (total)", 2),
+        "mean_expected_value": ui.money_column("Net value (each)", 2),
+        "total_expected_cost": ui.money_column("Cost (total)", 2)})
+    st.dataframe(table, hide_index=True, key="camp_table")
+    ui.downloads(table, f"campaign_{meta.id}", "camp_dl")
+    if st.button(f"Save campaign '{meta.name}'", key="camp_save", icon=":material/save:"):
+        cm.save_campaign(ws, dataclasses.replace(meta, totals=t.to_dict()), table)
+        st.success(f"Saved '{md(meta.name)}'. Measure it on the Saved campaigns tab once purchases after "
+                   f"{meta.send_date} are in.", icon=":material/check:")
+
+
+def saved_campaigns(ws: Workspace, ds: Dataset) -> tuple[cm.SavedCampaign, pd.DataFrame] | None:
+    """The table of this dataset's saved campaigns, a picker and "Delete"; returns the picked one with its list."""
+    saved = cm.list_campaigns(ws, ds.id)
+    if not saved:
+        st.info("No saved campaigns for this dataset yet: build one and press Save.")
+        return None
+    st.dataframe(pd.DataFrame([{
+        "Campaign": m.name, "Audience": m.audience, "Send date": m.send_date, "Customers": m.totals.get("customers"),
+        "Control group": m.totals.get("control"), "Coupons": m.totals.get("coupons_issued"),
+        "Expected cost": money(m.totals.get("expected_cost")), "Saved": m.created[:10]} for m in saved]),
+        hide_index=True, key="camp_saved_table")
+    names = {m.id: m.name for m in saved}
+    pick = st.selectbox("Campaign", list(names), format_func=names.get, key="camp_pick")
+    with st.popover("Delete this campaign", icon=":material/delete:"):
+        if st.button("Delete", type="primary", key="camp_delete"):
+            cm.delete_campaign(ws, pick)
+            st.rerun()
+    return cm.load_campaign(ws, pick)
+
+
+def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: pd.DataFrame) -> None:
+    """Treated vs control after the send date, on the current dataset or a later upload."""
+    st.subheader("Results")
+    sources = {m["id"]: m["name"] for m in ws.list_datasets() if m["kind"] == "transactions"}
+    c1, c2 = st.columns(2)
+    src = c1.selectbox("Purchases after the send date from", list(sources), key="camp_res_src",
+                       index=list(sources).index(ds.id) if ds.id in sources else 0, format_func=sources.get)
+    days = int(c2.number_input("Days counted from the send date", 1, 365, CampaignConfig().results_window_days,
+                               key="camp_res_days"))
+    wanted = (meta.id, src, days)
+    if st.button("Measure results", key="camp_measure", icon=":material/query_stats:"):
+        try:
+            res = cm.campaign_results(table, state.saved_dataset(src).transactions, window_days=days,
+                                      currency=meta.currency)
+            st.session_state[keys.CAMPAIGN_MEASURE] = (wanted, res)
+        except DataError as e:
+            st.session_state.pop(keys.CAMPAIGN_MEASURE, None)
+            st.info(str(e), icon=":material/info:")
+    got = st.session_state.get(keys.CAMPAIGN_MEASURE)
+    if got is None or got[0] != wanted:
+        return
+    res = got[1]
+    st.markdown(md(res.summary))
+    for note in res.notes:
+        st.caption(md(note))
+    ui.metrics_row({"Extra revenue (measured)": money(res.incremental_revenue),
+                    "Coupon cost (expected)": money(res.expected_cost), "Net (margin − cost)": money(res.net)})
+    st.dataframe(res.groups, hide_index=True, key="camp_res_groups", column_config={
+        "group": "Group", "customers": "Customers", "buyers": "Bought", "conversion_rate": st.column_config.NumberColumn(
+            "Bought (share)", format="percent"), "revenue": ui.money_column("Revenue", 2),
+        "revenue_per_customer": ui.money_column("Revenue per customer", 2)})
+    with st.expander("Details for analysts"):
+        st.dataframe(res.effects, hide_index=True, key="camp_res_effects")
+        st.caption(f"Purchases from {res.send_date.date()} up to (not including) {res.window_end.date()}. "
+                   f"{res.confidence:.0%} intervals: conversion difference by Newcombe's hybrid score method (from "
+                   "Wilson intervals), revenue per customer by Welch's t. Extra revenue = difference per customer × "
+                   "treated customers; the cost is the list's expected discount cost (redemptions are not in the data).")
+
+
+def catalogue_editor(ws: Workspace, catalogue: pd.DataFrame) -> None:
+    """The workspace's coupon catalogue: edit, save, restore, upload, download."""
+    st.caption("One row per coupon: kind is percent, amount, free_shipping, category or none; value is the percent "
+               "off or the money off; cost is money (4), a share of the order (10%) or blank (= face value); eligible "
+               "segments and risk bands are ;-separated lists or *. Saved in this workspace.")
+    edited = st.data_editor(catalogue, num_rows="dynamic", hide_index=True, key="cat_editor")
+    c1, c2 = st.columns(2)
+    if c1.button("Save catalogue", type="primary", key="cat_save", icon=":material/save:"):
+        try:
+            cm.save_workspace_catalogue(ws, edited)
+            st.rerun()
+        except DataError as e:
+            st.error(str(e), icon=":material/error:")
+    if c2.button("Restore default catalogue", key="cat_reset", icon=":material/restart_alt:"):
+        cm.reset_workspace_catalogue(ws)
+        st.rerun()
+    up = st.file_uploader("Or upload a catalogue CSV", type=["csv"], key="cat_upload")
+    if up is not None and st.session_state.get(keys.CATALOGUE_UPLOAD_ID) != up.file_id:
+        try:
+            cm.save_workspace_catalogue(ws, up.getvalue())
+            st.session_state[keys.CATALOGUE_UPLOAD_MESSAGE] = state.Message("success", f"Catalogue '{up.name}' saved.")
+        except DataError as e:
+            st.session_state[keys.CATALOGUE_UPLOAD_MESSAGE] = state.Message("error", str(e))
+        st.session_state[keys.CATALOGUE_UPLOAD_ID] = up.file_id
+        st.rerun()
+    msg = st.session_state.get(keys.CATALOGUE_UPLOAD_MESSAGE)
+    if up is not None and msg is not None:
+        (st.success if msg.kind == "success" else st.error)(msg.text)
+    ui.downloads(catalogue, "coupons", "cat_dl")
+
+
+def recommender_check(ctx: Any) -> None:
+    """Out-of-time hit rates of the next-purchase recommender against best sellers and buy-again, in one sentence
+    first; K at or above the number of items is not shown (every method would score 100%)."""
+    from pipeline.recommend import hit_rate_verdict
+
+    if ctx.kind != "transactions":
+        st.info("The next-purchase recommender needs transactions with products or categories.")
+        return
+    asked = (5, 10)
+    try:
+        hits = state.recommender_hit_rates(ctx.settings.horizon_days)
+    except DataError as e:
+        st.info(str(e), icon=":material/info:")
+        return
+    st.markdown(md(hit_rate_verdict(hits)))
+    what = "products" if hits["item_col"].iloc[0] == "product_id" else "categories"
+    table = hits.pivot(index="method", columns="k", values="hit_rate")
+    table.columns = [f"Found in the top {k}" for k in table.columns]
+    st.dataframe(table.reset_index().rename(columns={"method": "Method"}), hide_index=True, key="rec_hits",
+                 column_config={c: _PCT for c in table.columns})
+    dropped = [k for k in asked if k not in set(hits["k"])]
+    if dropped:
+        st.caption(f"Top {', '.join(map(str, dropped))} not shown: the data have only {hits['items'].iloc[0]} "
+                   f"{what}, so any list that long contains every item and every method would score 100%.")
+    st.caption(f"Out-of-time check: fitted on purchases up to {hits['cutoff'].iloc[0].date()}, graded on what "
+               f"{hits['customers'].iloc[0]:,} customers bought in the next {ctx.settings.horizon_days} days (found = "
+               f"any of the top K {what} bought, among {hits['items'].iloc[0]:,}).")

@@ -1,0 +1,117 @@
+"""Drawing pieces of the Overview and Cohorts & movement pages: key-figure tiles with their change, the monthly
+charts, the cohort heatmap, the movement heatmap and Sankey diagram. Figures take pipeline results and return
+plotly figures; labels are plain words (no column names), money goes through :func:`app.ui.money`.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from app import ui
+from pipeline.cohorts import COHORT_VALUES
+from pipeline.movement import Movement, sankey_links
+from pipeline.overview import Overview
+
+__all__ = ["kpi_tiles", "value_text", "monthly_figure", "new_returning_figure", "cohort_figure",
+           "movement_figure", "sankey_figure"]
+
+
+def value_text(value: float, kind: str) -> str:
+    """A key figure as text: money via ``ui.money``, rates in percent, counts with separators."""
+    if pd.isna(value):
+        return "–"
+    if kind == "money":
+        return ui.money(value)
+    return f"{value:.1%}" if kind == "rate" else f"{value:,.0f}"
+
+
+def _delta(row) -> str | None:
+    if not row.comparable or pd.isna(row.change):
+        return None
+    if row.kind == "rate":
+        return f"{row.change * 100:+.1f} pts"
+    return f"{row.change:+.1%}"
+
+
+def kpi_tiles(ov: Overview, per_row: int = 4) -> None:
+    """One ``st.metric`` per key figure, with its change against the previous period when comparable."""
+    rows = list(ov.kpis.itertuples())
+    for i in range(0, len(rows), per_row):
+        for col, row in zip(st.columns(per_row), rows[i:i + per_row]):
+            help_ = (f"Previous period: {value_text(row.previous, row.kind)}" if row.comparable
+                     else "No comparison for this period.")
+            col.metric(row.label, value_text(row.value, row.kind), _delta(row), help=help_, border=True)
+
+
+def monthly_figure(monthly: pd.DataFrame, horizon_days: int) -> go.Figure:
+    """Revenue per month (bars, partial months paler) and active customers at each month's end (line)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    colours = ["#1f77b4" if c else "#a6c8e6" for c in monthly["complete"]]
+    fig.add_bar(x=monthly["month"], y=monthly["revenue"], name="Revenue", marker_color=colours,
+                hovertemplate="%{x|%B %Y}<br>Revenue %{y:,.2f}<extra></extra>")
+    active = monthly["active_customers"].where(monthly["active_complete"])
+    fig.add_scatter(x=monthly["month"], y=active, name=f"Active customers ({horizon_days} days)",
+                    mode="lines+markers", line_color="#d62728", secondary_y=True,
+                    hovertemplate="%{x|%B %Y}<br>%{y:,} active customers<extra></extra>")
+    fig.update_yaxes(title_text="Revenue", secondary_y=False)
+    fig.update_yaxes(title_text="Active customers", secondary_y=True, rangemode="tozero")
+    fig.update_layout(title="Revenue and active customers per month", legend_orientation="h",
+                      legend_y=-0.15, margin_t=50)
+    return fig
+
+
+def new_returning_figure(monthly: pd.DataFrame) -> go.Figure:
+    """Customers buying each month, split into new (first purchase that month) and returning."""
+    long = monthly.melt(id_vars="month", value_vars=["new_customers", "returning_customers"],
+                        var_name="kind", value_name="buyers")
+    long["kind"] = long["kind"].map({"new_customers": "New", "returning_customers": "Returning"})
+    fig = px.bar(long, x="month", y="buyers", color="kind", title="New and returning customers per month",
+                 labels={"month": "Month", "buyers": "Customers", "kind": ""},
+                 color_discrete_map={"New": "#2ca02c", "Returning": "#1f77b4"})
+    fig.update_traces(hovertemplate="%{x|%B %Y}<br>%{y:,} customers<extra></extra>")
+    fig.update_layout(legend_orientation="h", legend_y=-0.15)
+    return fig
+
+
+def cohort_figure(matrix: pd.DataFrame, value: str) -> go.Figure:
+    """Heatmap of one cohort value: cohorts (rows) × months since the first purchase (columns)."""
+    fmt = ".0%" if value == "share" else (",.0f" if value == "customers" else ",.2f")
+    fig = px.imshow(matrix, text_auto=fmt, aspect="auto", color_continuous_scale="Blues",
+                    labels={"x": "Months since first purchase", "y": "First-purchase month",
+                            "color": COHORT_VALUES[value]}, title=COHORT_VALUES[value])
+    fig.update_xaxes(type="category", side="top")
+    fig.update_yaxes(type="category")
+    fig.update_traces(hovertemplate="Cohort %{y}, month %{x}: %{z:" + fmt + "}<extra></extra>")
+    return fig
+
+
+def movement_figure(mv: Movement, shares: bool) -> go.Figure:
+    """Transition matrix as a heatmap: customers (or the share of each row) from segment to segment."""
+    data = mv.row_share if shares else mv.counts
+    fmt = ".0%" if shares else ","
+    fig = px.imshow(data, text_auto=".0%" if shares else True, aspect="auto", color_continuous_scale="Blues",
+                    labels={"x": f"Segment on {mv.date_to}", "y": f"Segment on {mv.date_from}",
+                            "color": "Share of the row" if shares else "Customers"})
+    fig.update_xaxes(type="category", side="top")
+    fig.update_yaxes(type="category")
+    fig.update_traces(hovertemplate="%{y} → %{x}: %{z:" + fmt + "}<extra></extra>")
+    return fig
+
+
+def sankey_figure(mv: Movement) -> go.Figure:
+    """Sankey diagram of the customers flowing from each segment at the first date to the second."""
+    links = sankey_links(mv)
+    left = [f"{s} ({mv.date_from})" for s in mv.counts.index]
+    right = [f"{s} ({mv.date_to})" for s in mv.counts.columns]
+    src = {s: i for i, s in enumerate(mv.counts.index)}
+    dst = {s: len(left) + i for i, s in enumerate(mv.counts.columns)}
+    fig = go.Figure(go.Sankey(
+        node={"label": left + right, "pad": 12, "thickness": 14},
+        link={"source": links["source"].map(src).tolist(), "target": links["target"].map(dst).tolist(),
+              "value": links["customers"].tolist(),
+              "hovertemplate": "%{source.label} → %{target.label}: %{value:,} customers<extra></extra>"}))
+    fig.update_layout(title=f"Where customers went between {mv.date_from} and {mv.date_to}", height=520)
+    return fig
