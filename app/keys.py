@@ -12,7 +12,7 @@ __all__ = [
     "LAB_RESULTS", "SEQUENCE_RESULTS", "TABLE_EMBEDDING_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR",
     "cluster_names_editor", "CUSTOMER_ID",
     "CAMPAIGN_RESULT", "CAMPAIGN_MEASURE", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
-    "WORKSPACE_PARAM", "CUSTOMER_PARAM", "WORKSPACE_COOKIE", "COOKIE_WRITTEN",
+    "WORKSPACE_PARAM", "CUSTOMER_PARAM", "WORKSPACE_COOKIE", "COOKIE_WRITTEN", "PERIOD", "period_widget",
 ]
 
 # ---- workspace, dataset, login (app/state.py, app/ui.py) ---------------------------------------------------------
@@ -24,6 +24,15 @@ AUTHED = "authenticated"                # bool: the password of the optional log
 UPLOAD_DONE = "upload_done"             # str: file_id of the last processed upload, so reruns don't redo it
 STAGED = "staged_upload"                # state.UploadTarget | None: a failed upload waiting for a mapping fix
 LAST_MESSAGE = "last_message"           # state.Message: the outcome of the last load, shown once
+
+# ---- analysis period (app/period_ui.py; read by Overview, RFM, Cohorts & movement) ----------------------------------
+PERIOD = "analysis_period"              # pipeline.period.AnalysisPeriod | None: the current dataset's period (resolved)
+
+
+def period_widget(dataset_id: str, side: str) -> str:
+    """Key of the sidebar's start or end date input (a widget) for one dataset; set back by "All dates"."""
+    return f"period_{side}_{dataset_id}"
+
 
 # ---- clusters (pages/clusters.py) ----------------------------------------------------------------------------------
 SELECTION = "cluster_selection"         # list[str]: customer ids picked on the cluster map

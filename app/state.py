@@ -29,11 +29,12 @@ if TYPE_CHECKING:       # imported where used: pages that never cluster or score
     from pipeline.coupons import LearnedCouponPolicy
     from pipeline.customer import ModelScorer
     from pipeline.models.lab import LabResult
+    from pipeline.period import AnalysisPeriod
 
 __all__ = [
     "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
     "LearnedPolicy", "workspace", "remember_workspace", "current_dataset_id", "set_current", "current_dataset",
-    "dataset_key", "currency", "set_currency", "segment_rules", "rfm", "cluster_input", "cluster_sweep",
+    "dataset_key", "currency", "set_currency", "segment_rules", "analysis_period", "rfm", "cluster_input", "cluster_sweep",
     "cluster_run", "cluster_names", "save_cluster_names",
     "use_clustering", "coupon_catalogue", "profile_context", "recommender_hit_rates", "response_table",
     "learn_coupon_policy", "learned_policies", "active_learned", "keep_learned", "saved_dataset",
@@ -249,15 +250,23 @@ def _rules_json() -> str:
 
 
 @st.cache_data(max_entries=12, show_spinner="Computing RFM…")
-def _rfm(key: DatasetKey, snapshot: str | None, rules_json: str) -> pd.DataFrame:
+def _rfm(key: DatasetKey, snapshot: str | None, rules_json: str,
+         period: AnalysisPeriod | None = None) -> pd.DataFrame:
+    from pipeline.period import filter_period
     from pipeline.rfm import rfm_table
 
-    return rfm_table(_load_key(key).transactions, snapshot=snapshot, rules=pd.DataFrame(json.loads(rules_json)))
+    return rfm_table(filter_period(_load_key(key).transactions, period), snapshot=snapshot,
+                     rules=pd.DataFrame(json.loads(rules_json)))
+
+
+def analysis_period() -> AnalysisPeriod | None:
+    """The current dataset's analysis period from the sidebar (``app.period_ui``); None: all the data."""
+    return st.session_state.get(keys.PERIOD)
 
 
 def rfm(snapshot: str | None = None) -> pd.DataFrame:
-    """RFM table of the current transactions dataset with the workspace's segment rules."""
-    return _rfm(dataset_key(), snapshot, _rules_json())
+    """RFM table of the current transactions dataset, over the analysis period, with the workspace's rules."""
+    return _rfm(dataset_key(), snapshot, _rules_json(), analysis_period())
 
 
 # ---- clusters (pages/clusters.py) --------------------------------------------------------------------------------
