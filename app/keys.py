@@ -8,7 +8,7 @@ right; the stored types live in :mod:`app.state`.
 from __future__ import annotations
 
 __all__ = [
-    "WORKSPACE", "DATASET", "AUTHED", "UPLOAD_DONE", "STAGED", "LAST_MESSAGE", "SELECTION", "MODEL",
+    "WORKSPACE", "DATASET", "AUTHED", "UPLOAD_DONE", "STAGED", "LAST_MESSAGE", "SIDEBAR_DATASET", "SELECTION", "MODEL",
     "LAB_RESULTS", "SEQUENCE_RESULTS", "TABLE_EMBEDDING_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR",
     "cluster_names_editor", "CUSTOMER_ID",
     "CAMPAIGN_RESULT", "CAMPAIGN_MEASURE", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
@@ -24,6 +24,7 @@ AUTHED = "authenticated"                # bool: the password of the optional log
 UPLOAD_DONE = "upload_done"             # str: file_id of the last processed upload, so reruns don't redo it
 STAGED = "staged_upload"                # state.UploadTarget | None: a failed upload waiting for a mapping fix
 LAST_MESSAGE = "last_message"           # state.Message: the outcome of the last load, shown once
+SIDEBAR_DATASET = "sidebar_dataset"     # str: the sidebar's dataset picker (a widget), set to the current dataset
 
 # ---- analysis period (app/period_ui.py; read by Overview, RFM, Cohorts & movement) ----------------------------------
 PERIOD = "analysis_period"              # pipeline.period.AnalysisPeriod | None: the current dataset's period (resolved)

@@ -106,12 +106,11 @@ def sidebar() -> None:
         else:
             ids = [m["id"] for m in metas]
             names = {m["id"]: f"{m['name']} · {m['kind']}" for m in metas}
-            cur = state.current_dataset_id()
-            pick = st.selectbox("Saved datasets", ids, index=ids.index(cur) if cur in ids else 0,
-                                format_func=names.get, key="sidebar_dataset")
-            if pick != cur:
-                state.set_current(pick)
-                st.rerun()
+            # the picker follows the current dataset (an upload or Apply changes it after the sidebar is drawn);
+            # the analyst's own pick arrives through on_change, before the page runs
+            st.session_state[keys.SIDEBAR_DATASET] = state.current_dataset_id()
+            pick = st.selectbox("Saved datasets", ids, format_func=names.get, key=keys.SIDEBAR_DATASET,
+                                on_change=lambda: state.set_current(st.session_state[keys.SIDEBAR_DATASET]))
             with st.popover("Delete this dataset", icon=":material/delete:"):
                 st.write(f"Delete '{names[pick]}' from this workspace? This cannot be undone.")
                 if st.button("Delete", type="primary", key="sidebar_delete"):

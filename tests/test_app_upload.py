@@ -1,0 +1,100 @@
+"""Upload page (AppTest): a second upload then Apply keeps the second file current, the sidebar lists every saved
+dataset right after an upload, mapping reasons are shown, warnings offer a one-click switch, bad bytes give one
+st.error and never a traceback."""
+from __future__ import annotations
+
+from fixtures import as_bytes
+from real_exports import basket_log, elf_bytes, superstore
+
+
+def _upload(at, name, data):
+    at.file_uploader(key="uploader").upload(name, data, "text/csv")
+    return at.run()
+
+
+def _sidebar_app():
+    from app import ui
+
+    ui.sidebar()
+
+
+def _two_datasets(tmp_path) -> tuple[str, str, str]:
+    from pipeline.ingest import build_dataset
+    from pipeline.store import Workspace, new_workspace_id
+
+    ws = Workspace(new_workspace_id())
+    ids = []
+    for make in (superstore, basket_log):
+        name, data = make()
+        (tmp_path / name).write_bytes(data)
+        ids.append(ws.save_dataset(build_dataset(tmp_path / name, name)).id)
+    return ws.id, ids[0], ids[1]
+
+
+def test_sidebar_follows_a_dataset_made_current_after_it_was_drawn(tmp_path):
+    """The page saves and selects dataset B after the sidebar is drawn; the next run must keep B (it used to snap
+    back to the picker's old value A and swallow the Apply click)."""
+    from streamlit.testing.v1 import AppTest
+
+    from app import keys
+
+    ws_id, a, b = _two_datasets(tmp_path)
+    at = AppTest.from_function(_sidebar_app, default_timeout=120)
+    at.query_params[keys.WORKSPACE_PARAM] = ws_id
+    at.session_state[keys.DATASET] = a
+    at.run()
+    picker = at.sidebar.selectbox(key=keys.SIDEBAR_DATASET)
+    assert len(picker.options) == 2 and at.session_state[keys.DATASET] == a
+    at.session_state[keys.DATASET] = b          # what a successful upload or Apply does on the page
+    at.run()
+    assert not at.exception and at.session_state[keys.DATASET] == b
+    assert at.sidebar.selectbox(key=keys.SIDEBAR_DATASET).value == b
+    at.sidebar.selectbox(key=keys.SIDEBAR_DATASET).select(a).run()     # the analyst's own pick still switches
+    assert at.session_state[keys.DATASET] == a
+
+
+def test_second_upload_then_apply_keeps_it_current(app):
+    a_name, a = superstore()
+    _upload(app, a_name, a)
+    assert not app.exception and "Loaded 'superstore.csv'" in app.success[0].value
+    b_name, b = basket_log()
+    _upload(app, b_name, b)
+    assert not app.exception and "Loaded 'Groceries_dataset.csv'" in app.success[0].value
+    app.button(key="FormSubmitter:mapping-Apply mapping and clean").click().run()
+    assert not app.exception and "Loaded 'Groceries_dataset.csv'" in app.success[0].value
+    assert "Current dataset: Groceries_dataset.csv" in [s.value for s in app.subheader]
+    assert any(m.label == "Items bought" for m in app.metric)      # a basket log: items, never money
+    # a new session on the same workspace lists both saved datasets in the sidebar
+    from streamlit.testing.v1 import AppTest
+
+    from app import keys
+    from conftest import APP
+
+    again = AppTest.from_file(APP, default_timeout=300)
+    again.query_params[keys.WORKSPACE_PARAM] = app.session_state[keys.WORKSPACE]
+    again.run()
+    assert len(again.sidebar.selectbox(key=keys.SIDEBAR_DATASET).options) == 2
+
+
+def test_reasons_shown_and_warning_switches_rule_off(app):
+    name, data = as_bytes("csv_utf8")          # 1 of 7 rows without a customer id, 1 cancellation: both > 10%
+    _upload(app, name, data)
+    md = " ".join(m.value for m in app.markdown)
+    assert "named like customer id" in md and "Kind" in " ".join(c.value for c in app.caption)
+    warnings = [w.value for w in app.warning]
+    assert any("cancellation" in w for w in warnings) and any("no customer id" in w for w in warnings)
+    assert app.metric[1].value == "5"                             # rows kept
+    app.button(key="keep_cancellation_or_return").click().run()
+    assert not app.exception
+    assert not any("cancellation" in w.value for w in app.warning)
+    # the cancellation line (quantity -1) is no cancellation any more, but its negative amount is: switch that off too
+    assert any("zero or negative" in w.value for w in app.warning)
+    app.button(key="keep_nonpositive_price").click().run()
+    assert not app.exception and app.metric[1].value == "6"       # the line is kept now
+
+
+def test_binary_bytes_give_one_error_and_no_traceback(app):
+    name, data = elf_bytes()
+    _upload(app, name, data)
+    assert not app.exception
+    assert len(app.error) == 1 and "binary" in app.error[0].value
