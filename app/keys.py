@@ -27,7 +27,7 @@ LAST_MESSAGE = "last_message"           # state.Message: the outcome of the last
 SIDEBAR_DATASET = "sidebar_dataset"     # str: the sidebar's dataset picker (a widget), set to the current dataset
 
 # ---- analysis period (app/period_ui.py; read by Overview, RFM, Cohorts & movement) ----------------------------------
-PERIOD = "analysis_period"              # pipeline.period.AnalysisPeriod | None: the current dataset's period (resolved)
+PERIOD = "analysis_period"              # {dataset id: pipeline.period.AnalysisPeriod}: the sidebar's period (resolved)
 
 
 def period_widget(dataset_id: str, side: str) -> str:

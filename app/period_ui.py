@@ -30,11 +30,11 @@ def _reset(ws: Workspace, dataset_id: str, first: date, last: date) -> None:
 
 
 def period_sidebar(ws: Workspace, kind: str | None) -> None:
-    """Draw the start/end pickers for the current dataset (inside ``st.sidebar``) and set ``keys.PERIOD``; a
-    dataset that is not transactions has no period (None)."""
+    """Draw the start/end pickers for the current dataset (inside ``st.sidebar``) and set ``keys.PERIOD`` to
+    ``{dataset id: period}``; a dataset that is not transactions has no period."""
     ds = state.current_dataset() if kind == "transactions" else None
     if ds is None or ds.transactions is None or ds.transactions.empty:
-        st.session_state[keys.PERIOD] = None
+        st.session_state[keys.PERIOD] = {}
         return
     first, last = data_bounds(ds.transactions)
     k_start, k_end = keys.period_widget(ds.id, "start"), keys.period_widget(ds.id, "end")
@@ -56,4 +56,4 @@ def period_sidebar(ws: Workspace, kind: str | None) -> None:
     if (start, end) != (first, last):
         st.button("All dates", key=f"period_reset_{ds.id}", on_click=_reset, args=(ws, ds.id, first, last),
                   icon=":material/date_range:")
-    st.session_state[keys.PERIOD] = AnalysisPeriod(start, end)
+    st.session_state[keys.PERIOD] = {ds.id: AnalysisPeriod(start, end)}

@@ -34,8 +34,9 @@ if TYPE_CHECKING:       # imported where used: pages that never cluster or score
 __all__ = [
     "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
     "LearnedPolicy", "workspace", "remember_workspace", "current_dataset_id", "set_current", "current_dataset",
-    "dataset_key", "currency", "set_currency", "segment_rules", "analysis_period", "rfm", "cluster_input", "cluster_sweep",
-    "cluster_run", "cluster_names", "save_cluster_names",
+    "dataset_key", "currency", "set_currency", "lab_run", "keep_lab_run", "segment_rules", "analysis_period", "rfm", "cluster_input",
+    "cluster_sweep", "cluster_run", "cluster_names",
+    "save_cluster_names",
     "use_clustering", "coupon_catalogue", "profile_context", "recommender_hit_rates", "response_table",
     "learn_coupon_policy", "learned_policies", "active_learned", "keep_learned", "saved_dataset",
 ]
@@ -260,13 +261,39 @@ def _rfm(key: DatasetKey, snapshot: str | None, rules_json: str,
 
 
 def analysis_period() -> AnalysisPeriod | None:
-    """The current dataset's analysis period from the sidebar (``app.period_ui``); None: all the data."""
-    return st.session_state.get(keys.PERIOD)
+    """The current dataset's analysis period from the sidebar (``app.period_ui``); None: all the data (also while
+    the sidebar has not yet drawn the picker for a dataset made current during this run, e.g. by an upload)."""
+    return (st.session_state.get(keys.PERIOD) or {}).get(current_dataset_id())
 
 
 def rfm(snapshot: str | None = None) -> pd.DataFrame:
     """RFM table of the current transactions dataset, over the analysis period, with the workspace's rules."""
     return _rfm(dataset_key(), snapshot, _rules_json(), analysis_period())
+
+
+# ---- model lab (pages/model_lab.py) ------------------------------------------------------------------------------
+def lab_run() -> LabRun | None:
+    """The current dataset's last Model-lab comparison: this session's, else the one kept in the workspace (so a
+    reload or an app restart shows it again)."""
+    from pipeline.models.lab_store import load_lab_result
+
+    results = st.session_state.setdefault(keys.LAB_RESULTS, {})
+    key = dataset_key()
+    if key not in results and key.dataset_id:
+        kept = load_lab_result(workspace(), key.dataset_id)
+        if kept is not None:
+            results[key] = LabRun(kept[1], kept[0])
+    return results.get(key)
+
+
+def keep_lab_run(run: LabRun) -> None:
+    """Make ``run`` the current dataset's comparison in this session and in the workspace."""
+    from pipeline.models.lab_store import save_lab_result
+
+    key = dataset_key()
+    st.session_state.setdefault(keys.LAB_RESULTS, {})[key] = run
+    with st.spinner("Keeping the results in your workspace…"):
+        save_lab_result(workspace(), key.dataset_id, run.result, run.options)
 
 
 # ---- clusters (pages/clusters.py) --------------------------------------------------------------------------------
