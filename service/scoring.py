@@ -181,7 +181,7 @@ class Scorer:
         purchases = [ln for ln in lines if ln["amount"] > 0]
         if not purchases:
             return self.card(customer_id) if self.knows(customer_id) else _only_returns(customer_id, len(lines))
-        model = self.model.rescore(customer_id, _canonical(customer_id, purchases))
+        model = self.model.rescore_one(customer_id, _canonical(customer_id, purchases))
         return self._card(model, customer_id, api_lines=len(lines))
 
     # ---- what-if and coupons ------------------------------------------------------------------------------------

@@ -202,6 +202,21 @@ class ModelScorer:
         table.loc[cid] = row.reindex(table.columns)
         return dataclasses.replace(self, table=table, history=history)
 
+    def rescore_one(self, customer_id: object, lines: pd.DataFrame) -> ModelScorer:
+        """Like :meth:`rescore`, but the copy holds only this customer (their row and their lines): enough for
+        their card, and its cost does not grow with the dataset (a service answers it per request)."""
+        from pipeline.features import require_transactions
+
+        h = self._history("rescore")
+        require_transactions(lines, "rescore")
+        cid = str(customer_id).strip()
+        tx = pd.concat([h.lines(cid), lines.assign(customer_id=cid)], ignore_index=True)
+        history = dataclasses.replace(h, transactions=tx, rows={cid: np.arange(len(tx))})
+        row = self._scored_row(cid, history)
+        table = row.reindex(self.table.columns).to_frame().T.astype(self.table.dtypes.to_dict())
+        table.index.name = self.table.index.name
+        return dataclasses.replace(self, table=table, history=history)
+
     def _scored_row(self, cid: str, history: PurchaseHistory) -> pd.Series:
         """One customer's table row from their lines, as the batch computes it (see :meth:`rescore`)."""
         from pipeline.churn import btyd_columns
