@@ -29,16 +29,14 @@ with st.form("lab_train"):
     folds = c2.number_input("k-fold CV on the training set (0 = off)", 0, 10, 0, key="lab_cv")
     train = st.form_submit_button("Train", type="primary", icon=":material/model_training:")
 
-results = st.session_state.setdefault(keys.LAB_RESULTS, {})
-key = state.dataset_key()
 if train:
     options |= {"models": models, "imbalance": imbalance, "cv_folds": int(folds) or None}
     result = lab_ui.train(ds, options)
     if result is not None:
-        results[key] = state.LabRun(options, result)
+        state.keep_lab_run(state.LabRun(options, result))
 
 # ---- results ------------------------------------------------------------------------------------------------------
-run = results.get(key)
+run = state.lab_run()
 if run is None:
     st.info("Choose a target and models, then press **Train**.")
 else:

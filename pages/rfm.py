@@ -26,7 +26,8 @@ except DataError as e:
 
 summary = rfm_ui.segment_table(segment_summary(rfm), state.segment_rules())
 top = summary.iloc[0]
-ui.metrics_row({"Customers": f"{len(rfm):,}", "Revenue": ui.money(rfm["monetary"].sum(), 0),
+spend = "Revenue" if currency else "Items bought"          # basket logs count items, never money
+ui.metrics_row({"Customers": f"{len(rfm):,}", spend: ui.money(rfm["monetary"].sum(), 0),
                 "Days since last order (median)": f"{rfm['recency_days'].median():.0f}",
                 "Orders per customer": f"{rfm['frequency'].mean():.1f}"})
 st.caption(f"{top['segment']} bring {top['revenue_share']:.0%} of the revenue — more than any other segment. "

@@ -1,0 +1,118 @@
+"""Nothing lost, plain language, first open (AppTest through the real router): Model-lab results, the snapshot date
+and k survive a reload (a new session on the same workspace); the browser cookie brings the last workspace back at
+the plain address and a browser without it gets a new one; money shows the dataset's currency (none for basket logs);
+the first open explains the app in three steps."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from conftest import APP
+from pipeline.store import Workspace
+
+TRAIN = "FormSubmitter:lab_train-Train"
+
+
+def _reload(ws_id: str | None) -> AppTest:
+    """A new browser session; ``ws_id`` plays the ?ws= of the address (None: the plain address)."""
+    at = AppTest.from_file(APP, default_timeout=300)
+    if ws_id:
+        at.query_params["ws"] = ws_id
+    return at.run()
+
+
+def _sample(at) -> AppTest:
+    at.button(key="sample_synthetic").click().run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_first_open_paragraph_and_three_steps(at):
+    texts = [m.value for m in at.markdown]
+    assert any(t.startswith("This app turns your sales export") for t in texts)
+    steps = next(t for t in texts if t.startswith("**1. Load data**"))
+    assert "**2. Overview**" in steps and "**3. RFM segments**" in steps
+
+
+def test_money_in_the_dataset_currency_and_editable(at):
+    _sample(at)
+    assert next(m for m in at.metric if m.label == "Revenue").value == "£1,961,859"     # UK sample: pounds
+    assert any("Guessed because 85% of the purchases" in c.value for c in at.caption)
+    at.selectbox(key="currency_sample-synthetic").set_value("EUR").run()
+    assert not at.exception and next(m for m in at.metric if m.label == "Revenue").value == "€1,961,859"
+    at.switch_page("pages/rfm.py").run()
+    assert next(m for m in at.metric if m.label == "Revenue").value == "€1,961,859"
+    ws_id = at.session_state["workspace_id"]
+    assert Workspace(ws_id).load_dataset("sample-synthetic").extra["currency"] == "EUR"   # kept with the dataset
+
+
+def test_basket_log_shows_no_currency(at):
+    data = b"member,date,item\n1,2020-01-01,milk\n1,2020-02-01,bread\n2,2020-02-03,milk\n3,2020-03-01,eggs\n"
+    at.file_uploader(key="uploader").upload("basket.csv", data, "text/csv")
+    at.run()
+    assert not at.exception
+    ds = Workspace(at.session_state["workspace_id"]).list_datasets()
+    if not ds or ds[0].get("report", {}).get("monetary_unit") != "items":
+        pytest.skip("this ingest does not read basket logs (items) yet")
+    assert next(m for m in at.metric if m.label == "Items bought").value == "4"
+    assert any("no currency is shown" in c.value for c in at.caption)
+    assert not [s for s in at.selectbox if str(s.key).startswith("currency_")]
+    at.switch_page("pages/rfm.py").run()
+    assert not at.exception and next(m for m in at.metric if m.label == "Items bought").value == "4"
+    assert not any(sym in m.value for m in at.metric for sym in "£€$")
+
+
+def test_snapshot_and_segments_survive_a_reload(at):
+    _sample(at)
+    at.switch_page("pages/rfm.py").run()
+    at.date_input(key="rfm_snapshot_sample-synthetic").set_value(date(2024, 6, 30)).run()
+    customers = next(m for m in at.metric if m.label == "Customers").value
+    again = _reload(at.session_state["workspace_id"])
+    again.switch_page("pages/rfm.py").run()
+    assert not again.exception
+    assert again.date_input(key="rfm_snapshot_sample-synthetic").value == date(2024, 6, 30)
+    assert next(m for m in again.metric if m.label == "Customers").value == customers
+    tree = next(c for c in again.get("plotly_chart") if '"treemap"' in c.proto.spec)
+    assert "mean_monetary" not in tree.proto.spec and "Spend per customer (average): £" in tree.proto.spec
+
+
+@pytest.mark.slow
+def test_model_lab_results_survive_a_reload(at):
+    _sample(at)
+    at.switch_page("pages/model_lab.py").run()
+    at.multiselect(key="lab_models").set_value(["logreg"]).run()
+    at.button(key=TRAIN).click().run()
+    assert not at.exception and not at.error
+    sentence = next(m.value for m in at.markdown if "ranks riskiest" in m.value)
+    again = _reload(at.session_state["workspace_id"])
+    again.switch_page("pages/model_lab.py").run()
+    assert not again.exception
+    assert next(m.value for m in again.markdown if "ranks riskiest" in m.value) == sentence
+    table = next(df.value for df in again.dataframe if "role" in df.value.columns)
+    assert "logreg" in set(table["key"])
+    assert again.selectbox(key="lab_save_model").options              # the fitted models came back too
+
+
+def test_cookie_brings_the_workspace_back_and_a_new_browser_gets_its_own(at, monkeypatch):
+    ws_id = at.session_state["workspace_id"]                                # the first run writes the cookie
+    assert any("document.cookie = 'segments_ws=" + ws_id in h.proto.body for h in at.get("html"))
+    _sample(at)
+    assert not at.get("html")                                               # once per session
+    monkeypatch.setattr(state, "_cookie_workspace", lambda: ws_id)          # the same browser: cookie sent
+    same = _reload(None)
+    assert same.session_state["workspace_id"] == ws_id and same.query_params["ws"] in (ws_id, [ws_id])
+    assert "sample-synthetic" in [m["id"] for m in Workspace(ws_id).list_datasets()]
+    monkeypatch.setattr(state, "_cookie_workspace", lambda: None)           # another browser: no cookie
+    other = _reload(None)
+    assert other.session_state["workspace_id"] != ws_id
+    assert not Workspace(other.session_state["workspace_id"]).list_datasets()
+
+
+def test_cookie_ids_are_checked(tmp_path):
+    assert not Workspace.exists("../etc", tmp_path) and not Workspace.exists("x'; alert(1)//", tmp_path)
+    assert not Workspace.exists("abc", tmp_path)                              # valid but not on disk: not used
+    Workspace("abc", tmp_path)
+    assert Workspace.exists("abc", tmp_path) and not Workspace.exists(None, tmp_path)
