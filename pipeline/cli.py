@@ -515,5 +515,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (OSError, duckdb.Error) as e:
-        print(f"error: {type(e).__name__}: {str(e).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {type(e).__name__}: {(str(e).splitlines() or [''])[0]}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - any bytes: one line and exit 2, never a traceback
+        detail = (str(e).splitlines() or [""])[0][:200]
+        print(f"error: the input could not be processed ({type(e).__name__}: {detail}). Check that it is a CSV, "
+              "Excel (.xlsx) or Parquet table; set SEGMENTS_LOG_LEVEL=DEBUG for details.", file=sys.stderr)
+        logger.debug("unexpected error", exc_info=True)
         return 2

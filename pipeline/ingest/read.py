@@ -127,7 +127,7 @@ def spread_sample(con: duckdb.DuckDBPyConnection, info: FileInfo, columns: list[
         return con.execute(f"SELECT * FROM {table}").df()
     every = n // SPREAD_ROWS
     return con.execute(f"SELECT * EXCLUDE (_i) FROM (SELECT *, row_number() OVER () AS _i FROM {table}) "
-                       f"WHERE _i % {every} = 1 LIMIT {SPREAD_ROWS}").df()
+                       f"WHERE (_i - 1) % {every} = 0 LIMIT {SPREAD_ROWS}").df()
 
 
 def _is_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
