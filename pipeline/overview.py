@@ -90,7 +90,9 @@ def _kpi_table(cur: dict, prev: dict | None, comparable: dict[str, bool]) -> pd.
         rows.append({"kpi": kpi, "label": label, "kind": kind, "value": value, "previous": before,
                      "change": change, "comparable": not pd.isna(before)})
     out = pd.DataFrame(rows)
-    out["value"] = pd.Series([r["value"] for r in rows], dtype=object)   # counts stay whole numbers
+    for col in ("value", "previous"):          # counts stay whole numbers (in JSON too)
+        out[col] = pd.Series([int(r[col]) if r["kind"] == "count" and not pd.isna(r[col]) else r[col]
+                              for r in rows], dtype=object)
     return out
 
 
