@@ -19,6 +19,7 @@ if ui.access_gate():
         st.Page(PAGES / "movement.py", title="Cohorts & movement", icon=":material/trending_up:"),
         st.Page(PAGES / "clusters.py", title="Clusters", icon=":material/scatter_plot:"),
         st.Page(PAGES / "model_lab.py", title="Model lab", icon=":material/model_training:"),
+        st.Page(PAGES / "model_health.py", title="Model health", icon=":material/monitor_heart:"),
         customer,
         st.Page(PAGES / "campaigns.py", title="Campaigns", icon=":material/campaign:"),
         # links saved before the split (/lookup?customer=…) still open the card

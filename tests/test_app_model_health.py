@@ -1,0 +1,66 @@
+"""AppTest: the Model health page through the real router (model in use, retrain, drift, history, backtest, roll
+back) on hand-made transactions with 90-day periods whose behaviour flips (tests/health_data.py)."""
+from __future__ import annotations
+
+import pytest
+
+from health_data import cleaned
+from pipeline.health import HealthStore
+from pipeline.store import Dataset, Workspace
+
+BACKTEST = "FormSubmitter:health_backtest-Run backtest"
+
+
+def _health(at):
+    at.switch_page("pages/model_health.py").run()
+    assert not at.exception
+    return at
+
+
+def _save(at, regimes: str) -> HealthStore:
+    """Save the regime data (90-day periods) as the workspace's only dataset, as a refresh would."""
+    ws = Workspace(at.session_state["workspace_id"])
+    tx, ret = cleaned(regimes, horizon=90)
+    ws.save_dataset(Dataset("regimes", "Regimes", "transactions", transactions=tx, returns=ret))
+    return HealthStore(ws, "regimes")
+
+
+def test_needs_data_first(at):
+    _health(at)
+    assert "No data yet" in at.info[0].value
+
+
+@pytest.mark.slow
+def test_retrain_drift_history_backtest_and_rollback(at):
+    store = _save(at, "AAAA")
+    _health(at)
+    assert any("No churn model has been promoted" in i.value for i in at.info)
+    assert at.button(key="health_rollback").disabled
+    at.button(key="health_retrain").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Promoted: first model") for s in at.success)
+    assert store.champion() == "v1"
+    assert any(m.label == "Model in use" and m.value.startswith("v1") for m in at.metric)
+    drift = next(df.value for df in at.dataframe if "psi" in df.value.columns)
+    assert "segment" in set(drift["feature"]) and drift["psi"].notna().all()
+    history = next(df.value for df in at.dataframe if "reason" in df.value.columns)
+    assert list(history["decision"]) == ["promoted"]
+
+    at.multiselect(key="health_models").set_value(["logreg"])
+    at.number_input(key="health_every").set_value(90)
+    at.button(key=BACKTEST).click().run()
+    assert not at.exception and not at.error
+    table = next(df.value for df in at.dataframe if "top_precision" in df.value.columns)
+    assert set(table.loc[table["baseline"], "model"]) == {"majority", "bgnbd"}
+    assert len(at.get("plotly_chart")) == 1
+
+    _save(at, "AAAAABB")                                    # new data: the behaviour flipped
+    at.run()
+    at.button(key="health_retrain").click().run()
+    assert not at.exception and store.champion() == "v2"
+    assert any("vs the champion's" in s.value for s in at.success)
+    assert any("moved (PSI > 0.2)" in w.value for w in at.warning)
+    at.button(key="health_rollback").click().run()
+    assert not at.exception and store.champion() == "v1" and store.decisions()[-1]["action"] == "rollback"
+    history = next(df.value for df in at.dataframe if "reason" in df.value.columns)
+    assert list(history["decision"]) == ["rolled back", "promoted", "promoted"]
