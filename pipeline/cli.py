@@ -59,8 +59,28 @@ def cmd_rfm(args) -> int:
         Path(args.out).write_bytes(to_csv_bytes(rfm[cols]))
     summary = segment_summary(rfm)
     _print_json({"snapshot": rfm.attrs["snapshot"], "customers": len(rfm), "revenue": report.revenue,
-                 "out": args.out, "segments": summary.round(4).to_dict(orient="records")})
+                 "currency": _connection_currency(con, report), "out": args.out,
+                 "segments": summary.round(4).to_dict(orient="records")})
     return 0
+
+
+def _connection_currency(con, report) -> str | None:
+    """The currency of cleaned transactions in DuckDB (``tx``), guessed from the country column; None when spend
+    is counted in items (a basket log)."""
+    from pipeline.currency import guess_currency
+
+    if getattr(report, "monetary_unit", "currency") == "items":
+        return None
+    counts = con.execute("SELECT country, count(*) AS n FROM tx WHERE country IS NOT NULL GROUP BY 1").df()
+    return guess_currency(country_counts=counts.set_index("country")["n"]).code
+
+
+def _dataset_currency(ds) -> str | None:
+    """The currency a Dataset's money figures are in (None for item-counted basket logs and customer tables)."""
+    from pipeline.currency import dataset_currency
+
+    countries = ds.transactions["country"] if ds.transactions is not None else None
+    return dataset_currency(ds.kind, ds.report, ds.extra, countries)
 
 
 def cmd_btyd(args) -> int:
@@ -143,7 +163,7 @@ def cmd_cluster(args) -> int:
                             revenue_col=inp.revenue_col, segment_col=inp.segment_col, random_state=args.seed)
     Path(args.out).write_bytes(to_csv_bytes(run.assignments()[["customer_id", "cluster", "x", "y"]]))
     _print_json({"file": args.file, "kind": ds.kind, "features": list(run.transformer.features_),
-                 "out": args.out, **run_summary(run)})
+                 "currency": _dataset_currency(ds), "out": args.out, **run_summary(run)})
     return 0
 
 
@@ -251,11 +271,14 @@ def cmd_campaign(args) -> int:
 def cmd_campaign_results(args) -> int:
     from pipeline.campaign import campaign_results, read_campaign_list
     from pipeline.exports import to_jsonable
+    from pipeline.ingest import fetch_transactions
 
     if not Path(args.list).is_file():
         raise DataError(f"File {args.list!r} does not exist.")
-    tx, _ = _transactions(args.transactions, args.dayfirst)
-    res = campaign_results(read_campaign_list(args.list), tx, args.sent, args.days, currency=args.currency or "")
+    con, report = _load_clean(args.transactions, args.dayfirst)
+    tx = fetch_transactions(con, "tx")
+    money = args.currency or _connection_currency(con, report) or ""     # none for item-counted basket logs
+    res = campaign_results(read_campaign_list(args.list), tx, args.sent, args.days, currency=money)
     _print_json(to_jsonable({"list": args.list, "transactions": args.transactions, **res.to_dict()}))
     return 0
 

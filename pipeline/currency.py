@@ -77,14 +77,16 @@ def currency(code: str) -> Currency:
     return Currency(r["code"], r["symbol"], r["name"], bool(r["prefix"]))
 
 
-def _country_currency(countries: pd.Series | None) -> tuple[str | None, float]:
-    """The currency of at least half of the lines with a known country, and its share."""
-    if countries is None:
+def _country_currency(counts: pd.Series | None) -> tuple[str | None, float]:
+    """The currency of at least half of the lines with a known country (``counts``: lines per country), and
+    its share."""
+    if counts is None or counts.empty:
         return None, 0.0
-    codes = countries.dropna().astype(str).str.strip().str.lower().map(_country_map()).dropna()
-    if codes.empty:
+    codes = pd.Series(counts.to_numpy(), index=counts.index.astype(str).str.strip().str.lower().map(_country_map()))
+    codes = codes[codes.index.notna()].groupby(level=0).sum()
+    if codes.empty or codes.sum() <= 0:
         return None, 0.0
-    share = codes.value_counts(normalize=True)
+    share = (codes / codes.sum()).sort_values(ascending=False)
     return (share.index[0], float(share.iloc[0])) if share.iloc[0] >= 0.5 else (None, float(share.iloc[0]))
 
 
@@ -113,9 +115,12 @@ def _symbol_currency(raw_money: pd.Series | None, country_code: str | None) -> t
 
 
 def guess_currency(countries: pd.Series | None = None, raw_money: pd.Series | None = None,
-                   default: str = DEFAULT_CURRENCY) -> CurrencyGuess:
-    """Guess the currency of a transactions file from its raw money values and its country column."""
-    country_code, share = _country_currency(countries)
+                   default: str = DEFAULT_CURRENCY, country_counts: pd.Series | None = None) -> CurrencyGuess:
+    """Guess the currency of a transactions file from its raw money values and its country column (one value
+    per line, or ``country_counts``: lines per country, e.g. from a SQL ``GROUP BY``)."""
+    if country_counts is None and countries is not None:
+        country_counts = countries.dropna().value_counts()
+    country_code, share = _country_currency(country_counts)
     code, token = _symbol_currency(raw_money, country_code)
     if code:
         return CurrencyGuess(code, f"the amounts are written with {token!r}")

