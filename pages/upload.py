@@ -4,6 +4,7 @@ preview."""
 import streamlit as st
 
 from app import currency_ui, keys, state, ui, upload_ui, welcome
+from app.source_ui import database_form
 from pipeline.errors import DataError
 from pipeline.ingest import SAMPLES, build_dataset, inspect_file, sample_dataset
 
@@ -39,6 +40,8 @@ if up is not None and st.session_state.get(keys.UPLOAD_DONE) != up.file_id:
         _inspect(str(path), up.name, None)
     except Exception:  # noqa: BLE001 - unreadable: the message says why; nothing to map
         st.session_state[keys.STAGED] = None
+
+database_form()                                       # or read by a SQL query (remembered for refresh)
 
 message = st.session_state.pop(keys.LAST_MESSAGE, None)
 if message is not None and message.kind == "error":

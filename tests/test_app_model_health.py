@@ -64,3 +64,29 @@ def test_retrain_drift_history_backtest_and_rollback(at):
     assert not at.exception and store.champion() == "v1" and store.decisions()[-1]["action"] == "rollback"
     history = next(df.value for df in at.dataframe if "reason" in df.value.columns)
     assert list(history["decision"]) == ["rolled back", "promoted", "promoted"]
+
+
+def test_upload_creates_a_dataset_from_a_database_query(at, tmp_path, monkeypatch):
+    import sqlalchemy as sa
+
+    from health_data import regime_transactions
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    regime_transactions("AAAA").to_sql("order_lines", engine, index=False)
+    engine.dispose()
+    monkeypatch.setenv("SHOP_DB", f"sqlite:///{tmp_path / 'shop.db'}")
+    at.switch_page("pages/upload.py").run()
+    at.text_input(key="db_name").input("Shop orders")
+    at.text_input(key="db_secret").input(f"sqlite:///{tmp_path / 'shop.db'}")       # a URL is refused
+    at.text_area(key="db_query").input("SELECT * FROM order_lines")
+    at.button(key="FormSubmitter:db_source-Create dataset").click().run()
+    assert not at.exception and "not the URL itself" in at.error[0].value
+    at.text_input(key="db_secret").input("SHOP_DB")
+    at.button(key="FormSubmitter:db_source-Create dataset").click().run()
+    assert not at.exception and not at.error
+    ws = Workspace(at.session_state["workspace_id"])
+    (meta,) = ws.list_datasets()
+    assert meta["name"] == "Shop orders" and meta["extra"]["source"] == {
+        "kind": "query", "query": "SELECT * FROM order_lines", "url_secret": "SHOP_DB",
+        "mapping": meta["extra"]["source"]["mapping"]}
+    assert "sqlite://" not in (ws.path / "datasets" / meta["id"] / "meta.json").read_text()

@@ -122,8 +122,9 @@ def _read_query(source: Source) -> pd.DataFrame:
     from sqlalchemy.exc import SQLAlchemyError
 
     url = resolve_url(source.url_secret or "")
-    engine = make_engine(url)
+    engine = None
     try:
+        engine = make_engine(url)
         with engine.connect() as conn:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SET TRANSACTION READ ONLY"))
@@ -135,7 +136,8 @@ def _read_query(source: Source) -> pd.DataFrame:
         detail = str(getattr(root, "orig", None) or root).strip().splitlines()[0]
         raise DataError(f"source: the query on ${source.url_secret} failed: {scrub(detail, url)}") from None
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
 
 
 def read_source(source: Source, options: CleaningOptions = CleaningOptions()) -> Dataset:
