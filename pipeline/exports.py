@@ -24,12 +24,25 @@ def _escape(value):
     return value
 
 
+def _escape_column(col: pd.Series) -> pd.Series:
+    """One text column escaped; vectorised (``str.startswith``) where pandas can, cell by cell otherwise."""
+    col = col.astype(object)
+    try:
+        hit = col.str.startswith(_TRIGGERS, na=False).to_numpy(bool)
+    except AttributeError:              # no text at all in the column (e.g. only missing values or booleans)
+        return col.map(_escape)
+    if hit.any():
+        col = col.copy()
+        col[hit] = "'" + col[hit].astype(str)
+    return col
+
+
 def escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Copy of ``df`` whose text cells (and column names) cannot be run as formulas."""
     out = df.copy()
     for c in out.columns:
         if not (pd.api.types.is_numeric_dtype(out[c]) or pd.api.types.is_datetime64_any_dtype(out[c])):
-            out[c] = out[c].astype(object).map(_escape)
+            out[c] = _escape_column(out[c])
     out.columns = [_escape(str(c)) for c in out.columns]
     return out
 
