@@ -83,7 +83,10 @@ def _transaction_metrics(p) -> None:
                     "First order": str(pd.Timestamp(h["first_purchase"]).date()),
                     "Last order": str(pd.Timestamp(h["last_purchase"]).date())})
     _fact_captions(f)
-    likely = ", ".join(p.next_items["item"].astype(str)) if len(p.next_items) else "–"
+    items = p.next_items                          # product names where the data has them, never bare codes
+    shown = (items["name"].where(items["name"].astype(str) != "", items["item"]) if "name" in items
+             else items.get("item"))
+    likely = ", ".join(shown.astype(str)) if len(items) else "–"
     st.markdown(f"**Cluster {p.cluster}**: {md(p.cluster_name)} · **Likely next**: {md(likely)}")
     coupon_box(p.coupon)
 
