@@ -92,7 +92,7 @@ def test_upload_segments_clusters_customer_campaigns(page, server, tmp_path):
         page.get_by_text("customers, revenue").first.wait_for()
         # Clusters: the 2-D map renders with its profile table
         _nav(page, "Clusters")
-        page.get_by_text("Cluster profiles").first.wait_for(timeout=120_000)
+        page.get_by_text("Group profiles").first.wait_for(timeout=120_000)
         assert page.locator(".js-plotly-plot").count() >= 1
         # Customer: one customer's card with churn risk and a coupon, from a ?customer= link
         page.goto(f"{server}/customer?ws=browser&customer=10001")
@@ -110,4 +110,32 @@ def test_upload_segments_clusters_customer_campaigns(page, server, tmp_path):
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "e2e_failure.png"), full_page=True)
+        raise
+
+
+def test_reload_and_plain_address_keep_the_work_another_browser_starts_fresh(page, server):
+    """Load the sample, set a snapshot date, reload: the RFM page comes back as it was; the plain address in the
+    same browser reopens the workspace (cookie); a new browser context gets an empty private workspace."""
+    try:
+        page.goto(server)
+        page.get_by_role("button", name=re.compile("Load Synthetic")).click()
+        page.get_by_text("Loaded").first.wait_for(timeout=120_000)
+        ws_id = re.search(r"[?&]ws=([A-Za-z0-9_-]+)", page.url).group(1)
+        _nav(page, "RFM segments")
+        page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
+        page.reload()                                                   # a reload: the same workspace and data
+        page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "reload_rfm.png"), full_page=True)
+        page.goto(server)                                               # the plain address, same browser
+        page.get_by_text(f"Workspace {ws_id}").first.wait_for(timeout=60_000)
+        assert f"ws={ws_id}" in page.url
+        other = page.context.browser.new_context().new_page()           # another browser: no cookie
+        other.goto(server)
+        other.get_by_text("No saved datasets yet").first.wait_for(timeout=60_000)
+        assert f"ws={ws_id}" not in other.url
+        other.context.close()
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "reload_failure.png"), full_page=True)
         raise
