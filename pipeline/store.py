@@ -1,9 +1,11 @@
 """The workspace on disk: datasets (with mapping and cleaning report), saved customer segments, model folders.
 
 Layout: ``<root>/<workspace id>/datasets/<dataset id>/{meta.json, transactions.parquet, returns.parquet,
-customers.parquet}``, ``.../uploads/<content hash>.<ext>``, ``.../segments/<slug>.json``, ``.../models/<model id>/``. Every write goes to a
-temporary file or folder first and is moved into place with an atomic rename, so a crash mid-save leaves the previous
-version readable. Nothing here is ever unpickled.
+customers.parquet}``, ``.../uploads/<content hash>.<ext>``, ``.../segments/<slug>.json``, ``.../models/<model id>/``,
+``.../settings.json`` (per-dataset page settings: snapshot date, k, ...) and ``.../lab_results/<dataset id>/`` (the
+last Model-lab comparison, :mod:`pipeline.models.lab_store`). Every write goes to a temporary file or folder first and
+is moved into place with an atomic rename, so a crash mid-save leaves the previous version readable. Nothing here is
+ever unpickled.
 """
 from __future__ import annotations
 
