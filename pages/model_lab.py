@@ -113,6 +113,8 @@ else:
         except DataError as e:
             st.error(str(e), icon=":material/error:")
         else:
-            st.caption(f"Trained {meta.created} on data hash {meta.data_hash[:12]}; target {meta.target}.")
+            st.caption(f"Trained {meta.created[:10]} to predict {meta.target}.")
+            with st.expander("Details for analysts"):
+                st.caption(f"Training data hash {meta.data_hash[:12]}; trained {meta.created}.")
             st.dataframe(scores, key="lab_scores")
             ui.downloads(scores.reset_index(), f"scores_{mid}", "lab_scores_dl")
