@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import cli_insights
+from pipeline import cli_engines, cli_insights
 from pipeline.health import cli as health_cli
 from pipeline.errors import DataError
 from pipeline.log import logger
@@ -24,11 +24,14 @@ def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def _load_clean(path: str, dayfirst: bool | None = None):
-    """Read and clean a transactions file inside DuckDB; returns (connection, report)."""
+def _load_clean(path: str, dayfirst: bool | None = None, engine: str | None = None):
+    """Read and clean a transactions file inside DuckDB (or on ``--engine``/``SEGMENTS_ENGINE``); returns
+    (connection, report)."""
     from pipeline.config import CleaningOptions
     from pipeline.ingest import clean_in_duckdb
 
+    if engine or os.environ.get("SEGMENTS_ENGINE"):
+        return cli_engines.load_clean(path, dayfirst, engine)
     if not Path(path).is_file():
         raise DataError(f"File {path!r} does not exist.")
     return clean_in_duckdb(path, CleaningOptions(dayfirst=dayfirst))
@@ -43,7 +46,7 @@ def _transactions(path: str, dayfirst: bool | None = None):
 
 
 def cmd_clean(args) -> int:
-    _, report = _load_clean(args.file, args.dayfirst)
+    _, report = _load_clean(args.file, args.dayfirst, args.engine)
     _print_json(report.to_dict())
     return 0
 
@@ -52,7 +55,7 @@ def cmd_rfm(args) -> int:
     from pipeline.exports import to_csv_bytes
     from pipeline.rfm import default_snapshot, rfm_from_connection, segment_summary
 
-    con, report = _load_clean(args.file, args.dayfirst)
+    con, report = _load_clean(args.file, args.dayfirst, args.engine)
     rfm = rfm_from_connection(con, "tx", snapshot=args.snapshot or default_snapshot(report.date_max))
     cols = ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment"]
     if args.out:
@@ -428,8 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    _file_cmd(sub, "clean", "print the cleaning report as JSON", cmd_clean)
+    cli_engines.add_engine_option(_file_cmd(sub, "clean", "print the cleaning report as JSON", cmd_clean))
     p = _file_cmd(sub, "rfm", "write one row per customer with R, F, M, scores and segment", cmd_rfm)
+    cli_engines.add_engine_option(p)
     p.add_argument("--snapshot", help="date recency is measured to (YYYY-MM-DD); default the day after the last purchase")
     p.add_argument("--out", help="output CSV path")
     p = _file_cmd(sub, "btyd", "fit BG/NBD, Pareto/NBD and Gamma-Gamma; print the parameters as JSON", cmd_btyd)
@@ -524,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
     _service_commands(sub)
     cli_insights.add_commands(sub, _file_cmd)     # overview, cohorts, migration
+    cli_engines.register(sub, _file_cmd)          # score (batch scoring on DuckDB or Spark)
     health_cli.register(sub)                      # backtest, source, refresh, retrain, rollback, drift
     return parser
 

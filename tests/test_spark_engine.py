@@ -1,0 +1,207 @@
+"""One definition, two engines: cleaning report, RFM, feature table and batch scores are the same on DuckDB and Spark.
+
+The hand-checked 7-row fixture (tests/fixtures.py) in several file formats, as a hive-partitioned Parquet folder
+and as a glob; Online Retail for the reference figures (392,692 lines, 4,338 customers, 18,532 invoices,
+£8,887,208.89). Marked ``spark``: skipped with the reason when PySpark or Java is missing.
+"""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import dataset
+from fixtures import EXPECTED_RFM, as_bytes, frame
+
+pytestmark = pytest.mark.spark
+
+#: report fields that are counts and figures (mapping reasons describe each engine's own sample)
+_FIGURES = ("rows_in", "rows_out", "dropped", "customers", "invoices", "revenue", "return_lines", "date_format",
+            "date_min", "date_max", "monetary_unit")
+
+
+@pytest.fixture(scope="session")
+def spark_engine():
+    """One local[2] SparkSession for the whole run (small shuffle, no UI)."""
+    pytest.importorskip("pyspark", reason="PySpark is not installed (pip install -r requirements-spark.txt)")
+    pytest.importorskip("sqlglot", reason="SQLGlot is not installed (pip install -r requirements-spark.txt)")
+    if shutil.which("java") is None and not __import__("os").environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java 17 (no java on PATH, no JAVA_HOME)")
+    from pipeline.engines.spark import SparkEngine, SparkSettings
+
+    engine = SparkEngine(SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="2g"))
+    engine.spark  # start it once
+    yield engine
+    engine.spark.stop()
+
+
+@pytest.fixture(scope="session")
+def duckdb_engine():
+    from pipeline.engines.duckdb import DuckDBEngine
+
+    return DuckDBEngine()
+
+
+def _write(tmp_path, variant: str):
+    name, data = as_bytes(variant)
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _figures(report) -> dict:
+    return {k: getattr(report, k) for k in _FIGURES}
+
+
+def _rfm(con) -> pd.DataFrame:
+    from pipeline.rfm import rfm_from_connection
+
+    return rfm_from_connection(con, "tx").set_index("customer_id").sort_index()
+
+
+def _features(engine, con) -> pd.DataFrame:
+    from pipeline.engines.features import features
+
+    return engine.to_pandas(features(engine, con)).set_index("customer_id").sort_index()
+
+
+def test_duckdb_sql_transpiles_to_spark():
+    pytest.importorskip("sqlglot")
+    from pipeline.engines.sql import strftime_to_java, to_spark
+
+    assert strftime_to_java("%m/%d/%Y %H:%M") == "M/d/yyyy H:m"
+    assert strftime_to_java("%Y%m%d") == "yyyyMMdd"
+    assert strftime_to_java("%d %b %Y") == "d MMM yyyy"
+    sql = to_spark("SELECT hash(a, b), regexp_full_match(x, '(?i)C(?:[0-9]+)'), "
+                   "try_strptime(d, ['%d/%m/%Y', '%Y%m%d']) FROM t WHERE d < ?::TIMESTAMP",
+                   [pd.Timestamp("2011-12-10")])
+    assert "XXHASH64(a, b)" in sql and "RLIKE '^(?:(?i)C(?:[0-9]+))$'" in sql
+    assert "COALESCE(TRY_TO_TIMESTAMP(d, 'd/M/yyyy'), TRY_TO_TIMESTAMP(d, 'yyyyMMdd'))" in sql
+    assert "'2011-12-10 00:00:00.000000'" in sql and "?" not in sql.replace("(?i)", "").replace("(?:", "")
+
+
+@pytest.mark.parametrize("variant", ["csv_utf8", "csv_latin1_semicolon_dayfirst_comma", "csv_us_dates_pipe",
+                                     "csv_yyyymmdd_retail_ii", "parquet"])
+def test_hand_checked_fixture_same_on_both_engines(tmp_path, spark_engine, duckdb_engine, variant):
+    path = _write(tmp_path, variant)
+    s_con, s_rep = spark_engine.clean(str(path))
+    d_con, d_rep = duckdb_engine.clean(str(path))
+    assert _figures(s_rep) == _figures(d_rep)
+    assert (s_rep.rows_in, s_rep.rows_out, s_rep.customers, s_rep.dropped["missing_customer_id"]) == (7, 5, 3, 1)
+    rfm = _rfm(s_con)
+    got = {c: (int(r.recency_days), int(r.frequency), float(r.monetary)) for c, r in rfm.iterrows()}
+    assert got == EXPECTED_RFM
+    pd.testing.assert_frame_equal(rfm, _rfm(d_con), check_dtype=False)
+
+
+def test_features_same_on_both_engines_and_as_pandas(tmp_path, spark_engine, duckdb_engine):
+    from pipeline.features import FEATURE_COLUMNS, customer_features
+    from pipeline.ingest import fetch_transactions
+
+    path = _write(tmp_path, "csv_utf8")
+    s_con, _ = spark_engine.clean(str(path))
+    d_con, _ = duckdb_engine.clean(str(path))
+    spark_f, duck_f = _features(spark_engine, s_con), _features(duckdb_engine, d_con)
+    pandas_f = customer_features(fetch_transactions(d_con, "tx"), fetch_transactions(d_con, "tx_returns"))
+    assert list(spark_f.columns) == list(FEATURE_COLUMNS)
+    pd.testing.assert_frame_equal(spark_f, duck_f, check_dtype=False, check_exact=False, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(spark_f, pandas_f, check_dtype=False, check_exact=False, rtol=0, atol=1e-12,
+                                  check_names=False)
+    assert spark_f.loc["0042", "mean_days_between"] == 19.0       # visits on Jan 1 and Jan 20
+    assert spark_f.loc["0007", "return_count"] == 1.0             # the cancellation C1003
+
+
+def test_partitioned_parquet_folder_and_glob(tmp_path, spark_engine, duckdb_engine):
+    df = frame().assign(InvoiceDate=lambda d: pd.to_datetime(d["InvoiceDate"]))
+    folder = tmp_path / "lake"
+    for i, (month, part) in enumerate(df.groupby(df["InvoiceNo"].str[-1])):
+        (folder / f"part={month}").mkdir(parents=True)
+        part.to_parquet(folder / f"part={month}" / f"f{i}.parquet", index=False)
+    reports = []
+    for engine in (spark_engine, duckdb_engine):
+        for source in (str(folder), str(folder / "*" / "*.parquet")):
+            con, rep = engine.clean(source)
+            reports.append(_figures(rep))
+            assert {c: float(m) for c, m in _rfm(con)["monetary"].items()} == {c: v[2] for c, v in
+                                                                             EXPECTED_RFM.items()}
+    assert all(r == reports[0] for r in reports) and reports[0]["rows_in"] == 7
+
+
+def test_parquet_folder_output(tmp_path, spark_engine, duckdb_engine):
+    path = _write(tmp_path, "csv_utf8")
+    for engine in (spark_engine, duckdb_engine):
+        con, _ = engine.clean(str(path))
+        out = engine.write_parquet(con, "tx", tmp_path / engine.name)
+        back = pd.read_parquet(out)
+        assert out.is_dir() and len(back) == 5 and back["amount"].sum() == pytest.approx(138.0)
+
+
+@pytest.fixture(scope="module")
+def online_retail_both(spark_engine, duckdb_engine):
+    path = str(dataset("online_retail.csv"))
+    return spark_engine.clean(path), duckdb_engine.clean(path)
+
+
+def test_online_retail_report_and_rfm_same_on_both_engines(online_retail_both):
+    (s_con, s_rep), (d_con, d_rep) = online_retail_both
+    assert _figures(s_rep) == _figures(d_rep)
+    assert (s_rep.rows_out, s_rep.customers, s_rep.invoices, s_rep.revenue) == (392_692, 4_338, 18_532, 8_887_208.89)
+    s, d = _rfm(s_con), _rfm(d_con)
+    assert list(s.index) == list(d.index) and len(s) == 4_338
+    for col in ("recency_days", "frequency", "tenure_days", "r_score", "f_score", "m_score"):
+        assert (s[col].to_numpy() == d[col].to_numpy()).all(), col
+    assert np.abs(s["monetary"] - d["monetary"]).max() <= 1e-6
+    assert (s["segment"] == d["segment"]).all()
+    assert s["monetary"].sum() == pytest.approx(8_887_208.89, abs=1e-6)
+
+
+def test_online_retail_features_and_batch_scores(tmp_path, online_retail_both, spark_engine, duckdb_engine):
+    from pipeline.engines.features import score
+    from pipeline.models.persist import build_metadata, save_model
+    from pipeline.models.zoo import build_pipeline, feature_types
+
+    (s_con, _), (d_con, _) = online_retail_both
+    s_f, d_f = _features(spark_engine, s_con), _features(duckdb_engine, d_con)
+    assert len(s_f) == 4_338 and (s_f["country"] == d_f["country"]).all()
+    pd.testing.assert_frame_equal(s_f, d_f, check_exact=False, rtol=0, atol=1e-6)
+    counts = [c for c in s_f.columns if c.startswith(("frequency", "orders_", "n_", "return_count"))]
+    assert (s_f[counts] == d_f[counts]).all().all()
+    # a model trained on one machine (labels: more than two orders), saved, then scored by both engines
+    y = (d_f["frequency"] > 2).astype(int)
+    X = d_f.drop(columns=["frequency"])
+    types = feature_types(X)
+    model = build_pipeline("logreg", types).fit(X, y)
+    meta = build_metadata("logreg", "Logistic regression", "repeat", X, y, types, [0, 1], {})
+    folder = save_model(model, meta, tmp_path / "model")
+    on_spark = spark_engine.to_pandas(score(spark_engine, s_con, folder)).set_index("customer_id").sort_index()
+    on_duck = score(duckdb_engine, d_con, folder).set_index("customer_id").sort_index()
+    one_machine = model.predict_proba(X)[:, 1]
+    assert list(on_spark.index) == list(X.index)
+    assert np.abs(on_spark["score"].to_numpy() - one_machine).max() <= 1e-9
+    assert np.abs(on_duck["score"].to_numpy() - one_machine).max() <= 1e-9
+
+
+def test_cli_score_and_clean_on_spark(tmp_path, spark_engine, capsys):
+    import json
+
+    from pipeline.cli import main
+    from pipeline.models.persist import build_metadata, save_model
+    from pipeline.models.zoo import build_pipeline, feature_types
+
+    path = _write(tmp_path, "csv_utf8")
+    assert main(["clean", "--engine", "spark", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["rows_out"] == 5
+    X = _features(spark_engine, spark_engine.clean(str(path))[0])
+    y = pd.Series([0, 1, 1], index=X.index)
+    model = build_pipeline("logreg", feature_types(X)).fit(X, y)
+    folder = save_model(model, build_metadata("logreg", "LR", "y", X, y, feature_types(X), [0, 1], {}),
+                        tmp_path / "m")
+    out = tmp_path / "scores"
+    assert main(["score", "--engine", "spark", "--model", str(folder), str(path), "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    scores = pd.read_parquet(out).set_index("customer_id").sort_index()
+    assert printed["engine"] == "spark" and len(scores) == 3
+    assert np.abs(scores["score"].to_numpy() - model.predict_proba(X)[:, 1]).max() <= 1e-9
+    assert main(["score", "--engine", "spark", "--model", str(tmp_path), str(path), "--out", str(out)]) == 2
