@@ -47,6 +47,7 @@ def refresh(ws: Workspace, dataset_id: str, *, horizon_days: int = HORIZON_DAYS,
     ``log``: a :class:`~pipeline.health.predictions.PredictionLog` (default: the one at ``SEGMENTS_DATABASE_URL``).
     DataError (nothing written) when the dataset has no source or the source cannot be read.
     """
+    from pipeline.churn import out_of_time_split
     from pipeline.health.predictions import PredictionLog
     from pipeline.health.retrain import retrain, score_customers
 
@@ -60,14 +61,16 @@ def refresh(ws: Workspace, dataset_id: str, *, horizon_days: int = HORIZON_DAYS,
         new = _reread(old, source)
     changes = segment_moves(old.transactions, new.transactions)
     ws.save_dataset(new)
+    split = None
     with step("refresh_retrain"):
         try:
-            decision = retrain(ws, new, model=retrain_model, horizon_days=horizon_days, config=config)
+            split = out_of_time_split(new.transactions, new.returns, horizon_days)
+            decision = retrain(ws, new, model=retrain_model, horizon_days=horizon_days, config=config, split=split)
         except DataError as exc:
             decision = {"action": "retrain", "promoted": False, "reason": f"Retrain skipped: {exc}"}
     store = HealthStore(ws, dataset_id)
     log = log or PredictionLog()
-    scores = score_customers(store, new, horizon_days)
+    scores = score_customers(store, new, horizon_days, None if split is None else split.X_live)
     logged = log.record(dataset_id, scores, source="batch")
     joined = log.join_outcomes(dataset_id, new.transactions, horizon_days)
     entry = {"time": now_iso(), "dataset_id": dataset_id, "dataset": old.name, "source": source.describe(),

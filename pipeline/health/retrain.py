@@ -66,9 +66,10 @@ def decide(challenger: dict, champion: dict | None, baseline: dict,
 
 
 def retrain(ws: Workspace, dataset: Dataset, *, model: str | None = None, horizon_days: int = HORIZON_DAYS,
-            config: HealthConfig = HealthConfig()) -> dict[str, Any]:
+            config: HealthConfig = HealthConfig(), split=None) -> dict[str, Any]:
     """Train a challenger, compare it with the champion on the latest out-of-time window, promote or not.
 
+    ``split``: the dataset's :func:`pipeline.churn.out_of_time_split` when the caller has it already (refresh).
     Returns the decision entry (also appended to the dataset's decision history).
     """
     from pipeline.churn import out_of_time_split
@@ -76,7 +77,7 @@ def retrain(ws: Workspace, dataset: Dataset, *, model: str | None = None, horizo
     if dataset.kind != "transactions" or dataset.transactions is None:
         raise DataError(f"retrain: '{dataset.name}' is a customer table; churn models need transactions.")
     store = HealthStore(ws, dataset.id)
-    split = out_of_time_split(dataset.transactions, dataset.returns, horizon_days)
+    split = split or out_of_time_split(dataset.transactions, dataset.returns, horizon_days)
     key = model or config.challenger_model
     fitted, types, metrics, baseline = _challenger(split, key, config)
     champ_version = store.champion()
@@ -150,9 +151,11 @@ def _metadata(dataset: Dataset, split, key: str, fitted, types: dict, metrics: d
                           extra=to_jsonable(extra))
 
 
-def score_customers(store: HealthStore, dataset: Dataset, horizon_days: int = HORIZON_DAYS) -> pd.DataFrame:
+def score_customers(store: HealthStore, dataset: Dataset, horizon_days: int = HORIZON_DAYS,
+                    X_live: pd.DataFrame | None = None) -> pd.DataFrame:
     """Churn score and risk band of every customer as of the end of the data, by the champion (else the default
-    logistic regression of the Customer page): ``customer_id, score, band, model_version, as_of``."""
+    logistic regression of the Customer page): ``customer_id, score, band, model_version, as_of``. ``X_live``: the
+    live features when the caller has them (:func:`pipeline.churn.live_features`)."""
     from pipeline.churn import data_span, live_features
     from pipeline.coupons import risk_bands
     from pipeline.customer.classifier import default_churn_classifier, saved_classifier
@@ -160,7 +163,7 @@ def score_customers(store: HealthStore, dataset: Dataset, horizon_days: int = HO
     loaded, version = store.load_champion(), store.champion()
     clf = saved_classifier(*loaded, source="champion") if loaded else \
         default_churn_classifier(dataset.transactions, dataset.returns, horizon_days)
-    X, _ = live_features(dataset.transactions, dataset.returns, horizon_days)
+    X = X_live if X_live is not None else live_features(dataset.transactions, dataset.returns, horizon_days)[0]
     p = clf.probability(X)
     return pd.DataFrame({"customer_id": X.index.astype(str), "score": p, "band": risk_bands(p),
                          "model_version": f"{dataset.id}/{version or 'default'}",

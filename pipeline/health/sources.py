@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,7 +118,9 @@ def scrub(text: str, url: str) -> str:
     return out
 
 
-def _read_query(source: Source) -> pd.DataFrame:
+def _read_query(source: Source, folder: Path) -> pd.DataFrame | Path:
+    """The query's rows: on PostgreSQL streamed by ``COPY (query) TO STDOUT`` into a CSV file in ``folder`` (read by
+    DuckDB like an upload: several times faster than a DataFrame of 500k text rows); elsewhere a DataFrame."""
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -125,37 +128,62 @@ def _read_query(source: Source) -> pd.DataFrame:
     engine = None
     try:
         engine = make_engine(url)
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            return _copy_csv(engine, (source.query or "").strip().rstrip(";"), folder / "query.csv")
         with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                conn.execute(text("SET TRANSACTION READ ONLY"))
-            elif engine.dialect.name == "sqlite":
+            if engine.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA query_only = ON")
             return pd.read_sql_query(text(source.query), conn)
-    except (SQLAlchemyError, pd.errors.DatabaseError) as exc:       # pandas wraps the SQLAlchemy error
+    except Exception as exc:  # noqa: BLE001 - any driver error: one scrubbed line (the URL never shows)
+        if isinstance(exc, DataError):
+            raise
         root = exc.__cause__ if isinstance(exc.__cause__, SQLAlchemyError) else exc
-        detail = str(getattr(root, "orig", None) or root).strip().splitlines()[0]
+        detail = (str(getattr(root, "orig", None) or root).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"source: the query on ${source.url_secret} failed: {scrub(detail, url)}") from None
     finally:
         if engine is not None:
             engine.dispose()
 
 
+def _copy_csv(engine, query: str, path: Path) -> Path:
+    """Stream a read-only ``COPY (query) TO STDOUT (csv, header)`` into ``path``."""
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur, open(path, "wb") as out:
+            cur.execute("SET TRANSACTION READ ONLY")
+            with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+                for chunk in copy:
+                    out.write(chunk)
+        raw.rollback()
+    finally:
+        raw.close()
+    return path
+
+
 def read_source(source: Source, options: CleaningOptions = CleaningOptions()) -> Dataset:
     """Read and clean a source into a Dataset (id and name still to be set). DataError when it is gone."""
-    from pipeline.ingest import build_dataset, clean_frame
+    from pipeline.ingest import build_dataset, clean_file, clean_frame
 
     if source.kind == "file":
         path = Path(source.path or "")
         if not path.is_file():
             raise DataError(f"source: the file {str(path)!r} no longer exists (moved or deleted); nothing was changed.")
         return build_dataset(path, path.name, source.mapping, "transactions", options, source.sheet)
-    raw = _read_query(source)
-    if raw.empty:
-        raise DataError(f"source: the query on ${source.url_secret} returned no rows; nothing was changed.")
-    result = clean_frame(raw, source.mapping, options)
+    with tempfile.TemporaryDirectory() as folder:
+        raw = _read_query(source, Path(folder))
+        empty = raw.stat().st_size == 0 or _lines(raw) < 2 if isinstance(raw, Path) else raw.empty
+        if empty:
+            raise DataError(f"source: the query on ${source.url_secret} returned no rows; nothing was changed.")
+        result = clean_file(raw, source.mapping, options, filename="query.csv") if isinstance(raw, Path) else \
+            clean_frame(raw, source.mapping, options)
     return Dataset("", "", "transactions", transactions=result.transactions, returns=result.returns,
                    mapping=result.mapping, report=result.report.to_dict(),
-                   extra={"format": "database", "rows_read": len(raw)})
+                   extra={"format": "database", "rows_read": int(result.report.rows_in)})
+
+
+def _lines(path: Path, most: int = 2) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for _, _ in zip(range(most), fh))
 
 
 def source_dataset(source: Source, name: str, dataset_id: str | None = None,
