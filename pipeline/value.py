@@ -34,8 +34,8 @@ from pipeline.errors import DataError
 from pipeline.exports import to_jsonable
 from pipeline.log import logged
 
-__all__ = ["TARGETS", "BASELINES", "METRICS", "ValueGrades", "window_activity", "ranked_actual", "normalized_gini", "top_sum", "top_share",
-           "next_order_days", "last_gap_days", "spend_regressor", "grade_values"]
+__all__ = ["TARGETS", "BASELINES", "METRICS", "ValueGrades", "window_activity", "ranked_actual", "normalized_gini",
+           "top_sum", "top_share", "next_order_days", "last_gap_days", "spend_regressor", "grade_values"]
 
 #: Graded targets: key -> what is predicted.
 TARGETS = {"spend": "Spend in the next H days", "orders": "Orders in the next H days",

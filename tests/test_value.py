@@ -105,10 +105,12 @@ def _grades(spend_btyd, spend_last, next_btyd=30.0, p_alive=(0.8, 0.7), churn_ba
                 "median_ae": np.nan, "gini": np.nan, "top_share": np.nan, "roc_auc": a}
 
     rows = [reg("spend_btyd", "spend", "model", *spend_btyd), reg("spend_last", "spend", "BASELINE", *spend_last),
-            reg("orders_btyd", "orders", "model", 1.0, 0.6, 0.4), reg("orders_last", "orders", "BASELINE", 1.0, 0.6, 0.4),
+            reg("orders_btyd", "orders", "model", 1.0, 0.6, 0.4),
+            reg("orders_last", "orders", "BASELINE", 1.0, 0.6, 0.4),
             reg("next_order_btyd", "next_order", "model", next_btyd, np.nan, np.nan),
             reg("next_order_last_gap", "next_order", "BASELINE", 40.0, np.nan, np.nan),
-            auc("p_alive_btyd", "p_alive", "model", p_alive[0]), auc("p_alive_recency", "p_alive", "BASELINE", p_alive[1]),
+            auc("p_alive_btyd", "p_alive", "model", p_alive[0]),
+            auc("p_alive_recency", "p_alive", "BASELINE", p_alive[1]),
             auc("churn_btyd", "churn", "BASELINE", churn_base)]
     return value.ValueGrades(pd.DataFrame(rows).set_index("key"), {"test_cutoff": "2024-10-01"})
 
