@@ -139,3 +139,37 @@ def test_reload_and_plain_address_keep_the_work_another_browser_starts_fresh(pag
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "reload_failure.png"), full_page=True)
         raise
+
+
+def test_second_upload_then_apply_keeps_it_current_and_sidebar_lists_both(page, server, tmp_path):
+    """Upload A, upload B, press Apply: B stays the current dataset (it used to snap back to A and swallow the
+    click) and the sidebar lists both right after each upload."""
+    from real_exports import basket_log, superstore
+
+    try:
+        files = []
+        for make in (superstore, basket_log):
+            name, data = make()
+            (tmp_path / name).write_bytes(data)
+            files.append(tmp_path / name)
+        page.goto(f"{server}/?ws=browser2")
+        page.get_by_text("Upload a file").first.wait_for()
+        page.locator("input[type=file]").set_input_files(str(files[0]))
+        page.get_by_text("Loaded 'superstore.csv'").wait_for()
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_text("superstore.csv").first.wait_for()            # listed at once, no extra click
+        page.locator("input[type=file]").set_input_files(str(files[1]))
+        page.get_by_text("Loaded 'Groceries_dataset.csv'").wait_for()
+        sidebar.get_by_text("Groceries_dataset.csv").first.wait_for()
+        page.get_by_role("button", name="Apply mapping and clean").click()
+        page.get_by_text("Loaded 'Groceries_dataset.csv'").wait_for()
+        page.get_by_text("Current dataset: Groceries_dataset.csv").wait_for()
+        sidebar.get_by_text("Groceries_dataset.csv").first.wait_for()
+        sidebar.get_by_role("combobox").first.click()                       # the picker lists both datasets
+        page.get_by_role("option", name=re.compile("superstore.csv")).wait_for()
+        page.get_by_role("option", name=re.compile("Groceries_dataset.csv")).wait_for()
+        assert page.get_by_text("Traceback").count() == 0
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "e2e_second_upload_failure.png"), full_page=True)
+        raise

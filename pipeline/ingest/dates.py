@@ -69,14 +69,15 @@ def detect_date_format(values: pd.Series, dayfirst: bool | None = None,
     """
     v = pd.Series(values).dropna().astype(str).str.strip()
     v = v[(v != "") & (v.str.len() <= 64)].drop_duplicates().head(2000)
-    if v.empty:
+    formats = _candidates(v, serials)
+    if v.empty or not formats:
         return "ISO", 0.0, False
-    formats = [f for f in DATE_FORMATS if serials or f != "EXCEL"]
     con = scratch()
     con.register("s", pd.DataFrame({"v": v.to_numpy(dtype=object)}))
-    exprs = ", ".join(f"avg((({date_expr(f, 'v')}) IS NOT NULL)::INT), avg(coalesce(({date_expr(f, 'v')}) BETWEEN "
-                      f"TIMESTAMP '1970-01-01' AND current_date + INTERVAL 366 DAY, false)::INT)" for f in formats)
-    row = con.execute(f"SELECT {exprs} FROM s").fetchone()
+    parsed = ", ".join(f"{date_expr(f, 'v')} AS d{i}" for i, f in enumerate(formats))
+    shares_sql = ", ".join(f"avg((d{i} IS NOT NULL)::INT), avg(coalesce(d{i} BETWEEN TIMESTAMP '1970-01-01' AND "
+                           f"current_date + INTERVAL 366 DAY, false)::INT)" for i in range(len(formats)))
+    row = con.execute(f"SELECT {shares_sql} FROM (SELECT {parsed} FROM s)").fetchone()
     con.close()
     shares = {f: float(row[2 * i] or 0.0) for i, f in enumerate(formats)}
     plausible = {f: float(row[2 * i + 1] or 0.0) for i, f in enumerate(formats)}
@@ -86,6 +87,33 @@ def detect_date_format(values: pd.Series, dayfirst: bool | None = None,
     # plausible dates first (11-Feb-13 is 2013 with %y, not the year 13 with %Y), then any date; first of equals
     best = max(order, key=lambda f: (plausible[f], shares[f]))
     return best, shares[best], _ambiguous(best, shares)
+
+
+_LOOKS_LIKE_DATE = r"\d{1,4}[-/. ]\w{1,9}[-/. ,]+\d{1,4}.*|[A-Za-z]{3,9}\.? \d{1,2},? \d{2,4}.*|\d{8}|\d{4,5}(\.\d+)?"
+
+
+def _candidates(v: pd.Series, serials: bool) -> list[str]:
+    """The formats worth trying on ``v``: none when most values do not look like dates at all; else those whose
+    separators and month names match the values' (cheap in Python, so the SQL stays small)."""
+    if v.empty or v.str.fullmatch(_LOOKS_LIKE_DATE).mean() < 0.5:
+        return []
+    head = " ".join(v.head(50))
+    letters = any(c.isalpha() for c in head.replace("T", "").replace("AM", "").replace("PM", ""))
+    out = []
+    for f in DATE_FORMATS:
+        if f == "EXCEL":
+            if serials:
+                out.append(f)
+            continue
+        if f in ("ISO", "ISOTZ"):
+            if "-" in head:
+                out.append(f)
+            continue
+        named = "%b" in f or "%B" in f
+        seps = set(f.replace("%b", "").replace("%B", "").replace("%", "").strip("dmyYbB")) - set("dmyYbB")
+        if named == letters and all(c in head for c in seps):
+            out.append(f)
+    return out
 
 
 def time_suffixes(values: pd.Series, fmt: str) -> tuple[str, ...]:
