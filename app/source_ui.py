@@ -15,8 +15,11 @@ __all__ = ["database_form"]
 
 
 def database_form() -> None:
-    """An expander with the form; on success the new dataset is current and the page reruns."""
-    with st.expander("From a database query", icon=":material/database:"):
+    """A toggle that opens the form; on success the new dataset is current and the page reruns."""
+    if not st.toggle("Read from a database query instead", key="db_open",
+                     help="Create a dataset from a SQL query; it can be refreshed on a schedule."):
+        return
+    with st.container(border=True):
         with st.form("db_source"):
             name = st.text_input("Dataset name", key="db_name", placeholder="Orders from the shop database")
             secret = st.text_input("Connection name", key="db_secret", placeholder="SALES_DB",

@@ -76,6 +76,8 @@ def test_upload_creates_a_dataset_from_a_database_query(at, tmp_path, monkeypatc
     engine.dispose()
     monkeypatch.setenv("SHOP_DB", f"sqlite:///{tmp_path / 'shop.db'}")
     at.switch_page("pages/upload.py").run()
+    assert not at.text_input                                                         # closed until asked for
+    at.toggle(key="db_open").set_value(True).run()
     at.text_input(key="db_name").input("Shop orders")
     at.text_input(key="db_secret").input(f"sqlite:///{tmp_path / 'shop.db'}")       # a URL is refused
     at.text_area(key="db_query").input("SELECT * FROM order_lines")

@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.config import HealthConfig
 from pipeline.errors import DataError
 
-__all__ = ["FEATURE_WORDS", "DRIFT_COLUMNS", "psi", "population_profile", "current_population", "drift_table"]
+__all__ = ["FEATURE_WORDS", "CUMULATIVE", "DRIFT_COLUMNS", "psi", "population_profile", "current_population", "drift_table"]
 
 #: Plain words per feature: (what "higher than in training" means, what "lower" means), said of recent customers.
 FEATURE_WORDS: dict[str, tuple[str, str]] = {
@@ -38,6 +38,10 @@ FEATURE_WORDS: dict[str, tuple[str, str]] = {
     "btyd_expected_purchases": ("are expected to buy more", "are expected to buy less"),
     "btyd_p_alive": ("look more likely to be still active", "look less likely to be still active"),
 }
+
+#: Features that grow as the customer base ages: their drift is expected when the model is old, not a change in
+#: behaviour (the message says so).
+CUMULATIVE = frozenset({"tenure_days", "frequency", "monetary", "n_products", "n_categories", "return_count"})
 
 #: Columns of :func:`drift_table`.
 DRIFT_COLUMNS = ("feature", "kind", "psi", "drifted", "training", "today", "message")
@@ -130,7 +134,8 @@ def _numeric_row(col: str, ref: Mapping[str, Any], v: np.ndarray, threshold: flo
     elif now != before:
         higher, lower = FEATURE_WORDS.get(col, (f"have a higher {col}", f"have a lower {col}"))
         message = (f"Recent customers {higher if now > before else lower} than the model learned from "
-                   f"({col}: median {now:,.4g} today vs {before:,.4g} in training).")
+                   f"({col}: median {now:,.4g} today vs {before:,.4g} in training)."
+                   + (" This grows as customers age: expected for an older model." if col in CUMULATIVE else ""))
     else:
         message = f"Recent customers' {col} is spread differently from what the model learned from " \
                   f"(same median {now:,.4g})."

@@ -89,14 +89,16 @@ class PredictionLog:
             conn.execute(_table.insert(), records)
         return len(records)
 
-    def record_card(self, dataset_id: str, card: Mapping[str, Any], source: str = "service") -> bool:
-        """Record the churn score of one customer card (``customer_id, churn_probability, risk_band, as_of,
-        model_version``); False (nothing written) when the card has no churn score, e.g. a customer table."""
+    def record_card(self, dataset_id: str, card: Mapping[str, Any], source: str = "service",
+                    model_version: str | None = None) -> bool:
+        """Record the churn score of one customer card (``customer_id, churn_probability, risk_band, as_of``; the
+        version is ``model_version`` or the card's); False (nothing written) when the card has no churn score."""
         p = card.get("churn_probability")
         if p is None or card.get("as_of") is None:
             return False
+        version = model_version or card.get("model_version") or "unknown"
         self.record(dataset_id, [{"customer_id": card["customer_id"], "score": p, "band": card.get("risk_band", ""),
-                                  "model_version": card.get("model_version") or "unknown",
+                                  "model_version": version,
                                   "as_of": card["as_of"]}], source)
         return True
 

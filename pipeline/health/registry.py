@@ -64,7 +64,8 @@ class HealthStore:
         from pipeline.models.persist import save_model
 
         version = self.next_version()
-        meta.extra = dict(meta.extra) | {"version": version}
+        name = str(meta.extra.get("name") or "Churn model")
+        meta.extra = dict(meta.extra) | {"version": version, "name": f"{name} ({version})"}
         save_model(pipeline, meta, self.ws.models_dir / self.model_id(version))
         return version
 
