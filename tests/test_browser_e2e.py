@@ -144,6 +144,8 @@ def test_reload_and_plain_address_keep_the_work_another_browser_starts_fresh(pag
 def test_second_upload_then_apply_keeps_it_current_and_sidebar_lists_both(page, server, tmp_path):
     """Upload A, upload B, press Apply: B stays the current dataset (it used to snap back to A and swallow the
     click) and the sidebar lists both right after each upload."""
+    from playwright.sync_api import expect
+
     from real_exports import basket_log, superstore
 
     try:
@@ -154,20 +156,22 @@ def test_second_upload_then_apply_keeps_it_current_and_sidebar_lists_both(page, 
             files.append(tmp_path / name)
         page.goto(f"{server}/?ws=browser2")
         page.get_by_text("Upload a file").first.wait_for()
+        picker = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Saved datasets")
         page.locator("input[type=file]").set_input_files(str(files[0]))
         page.get_by_text("Loaded 'superstore.csv'").wait_for()
-        sidebar = page.get_by_test_id("stSidebar")
-        sidebar.get_by_text("superstore.csv").first.wait_for()            # listed at once, no extra click
+        expect(picker).to_have_value(re.compile("superstore.csv"))          # listed at once, no extra click
         page.locator("input[type=file]").set_input_files(str(files[1]))
         page.get_by_text("Loaded 'Groceries_dataset.csv'").wait_for()
-        sidebar.get_by_text("Groceries_dataset.csv").first.wait_for()
+        expect(picker).to_have_value(re.compile("Groceries_dataset.csv"))
         page.get_by_role("button", name="Apply mapping and clean").click()
         page.get_by_text("Loaded 'Groceries_dataset.csv'").wait_for()
         page.get_by_text("Current dataset: Groceries_dataset.csv").wait_for()
-        sidebar.get_by_text("Groceries_dataset.csv").first.wait_for()
-        sidebar.get_by_role("combobox").first.click()                       # the picker lists both datasets
-        page.get_by_role("option", name=re.compile("superstore.csv")).wait_for()
-        page.get_by_role("option", name=re.compile("Groceries_dataset.csv")).wait_for()
+        page.wait_for_timeout(1500)                                           # any snap-back rerun would land now
+        expect(page.get_by_text("Current dataset: Groceries_dataset.csv")).to_be_visible()
+        expect(picker).to_have_value(re.compile("Groceries_dataset.csv"))
+        picker.click()                                                      # the picker lists both datasets
+        expect(page.get_by_role("option", name=re.compile("superstore.csv"))).to_be_visible()
+        expect(page.get_by_role("option", name=re.compile("Groceries_dataset.csv"))).to_be_visible()
         assert page.get_by_text("Traceback").count() == 0
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
