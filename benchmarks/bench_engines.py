@@ -10,7 +10,7 @@ month) in ``/tmp/bench_engines/<N>m/``: fewer rows take a share of the customers
 
 Each run is a fresh child process doing what ``python -m pipeline rfm --engine E FOLDER`` does: read the folder,
 clean with the full report, RFM and segments. Printed per engine and size: wall time (with Spark's JVM start
-shown apart), peak memory of the Python process and of its children (the JVM), customers and revenue (which must
+shown apart), peak memory of the Python process and of Spark's JVM (VmHWM), customers and revenue (which must
 agree between engines).
 """
 from __future__ import annotations
@@ -45,13 +45,16 @@ if engine.name == "spark":
 con, report = engine.clean({folder!r})
 rfm = rfm_from_connection(con, "tx")
 secs = time.perf_counter() - t0
-if engine.name == "spark":
+jvm_gb = 0.0
+if engine.name == "spark":   # the JVM's peak resident set (VmHWM) before it stops
+    pid = engine.spark.sparkContext._gateway.proc.pid
+    status = open(f"/proc/{{pid}}/status").read()
+    jvm_gb = int(status.split("VmHWM:")[1].split()[0]) / 1e6
     engine.spark.stop()
-    time.sleep(1)
-me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+me = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({{"seconds": secs, "start": start, "rows_in": report.rows_in, "lines": report.rows_out,
                   "customers": len(rfm), "revenue": report.revenue, "py_gb": me.ru_maxrss / 1e6,
-                  "jvm_gb": kids.ru_maxrss / 1e6}}))
+                  "jvm_gb": jvm_gb}}))
 """
 
 
@@ -117,7 +120,7 @@ def main() -> None:
             start = f" (JVM start {r['start']:.1f} s)" if engine == "spark" else ""
             print(f"{m}M lines ({r['rows_in']:,} read, {r['lines']:,} kept, {r['customers']:,} customers, revenue "
                   f"{r['revenue']:,.2f}) | {engine}: {r['seconds']:.1f} s{start} | peak RSS python "
-                  f"{r['py_gb']:.2f} GB, children {r['jvm_gb']:.2f} GB | load {os.getloadavg()[0]:.1f}"
+                  f"{r['py_gb']:.2f} GB, JVM {r['jvm_gb']:.2f} GB | load {os.getloadavg()[0]:.1f}"
                   + (f" | data made in {made:.0f} s" if made > 1 else ""), flush=True)
 
 

@@ -45,12 +45,21 @@ class Source:
             return cls("table", text.removeprefix("table:"))
         if text.startswith("jdbc:"):
             if "#" not in text:
-                raise DataError(f"JDBC source {text!r}: name the table after '#', e.g. jdbc:postgresql://host/db#orders.")
+                raise DataError(f"JDBC source {text!r}: name the table after '#', e.g. "
+                                "jdbc:postgresql://host/db#orders.")
             return cls("jdbc", text)
         return cls("path", text)
 
+    @property
+    def remote(self) -> bool:
+        """A URI (``s3a://``, ``hdfs://``, ``abfss://``…) that only Spark lists and reads."""
+        return "://" in self.location
+
     def files(self) -> list[str]:
-        """The data files the path names (a folder: every file below it, partition folders included)."""
+        """The data files the path names (a folder: every file below it, partition folders included); a remote
+        URI is passed to Spark as it is."""
+        if self.remote:
+            return [self.location]
         p = Path(self.location)
         if p.is_dir():
             found = sorted(str(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith(("_", ".")))
@@ -63,12 +72,14 @@ class Source:
     def format(self, files: list[str] | None = None) -> str:
         """``parquet`` or ``csv`` (by the first file's name, else its content)."""
         first = (files or self.files())[0]
-        if first.lower().endswith(_PARQUET):
+        if first.lower().endswith(_PARQUET) or (self.remote and ".csv" not in first.lower()):
             return "parquet"
         return "parquet" if sniff(first).format == "parquet" else "csv"
 
     def csv_info(self, files: list[str] | None = None) -> FileInfo:
         """Encoding, delimiter and header of the first file (every file of a folder is read alike)."""
+        if self.remote:       # sniffing needs local bytes: a remote CSV folder is read as UTF-8, ',' with a header
+            return FileInfo(Path(self.location), "csv")
         info = sniff((files or self.files())[0])
         if info.format != "csv":
             raise DataError(f"{self.location!r}: {info.format} files are read one at a time; use CSV or Parquet "

@@ -42,7 +42,8 @@ class SparkSettings:
     """How the SparkSession is built (environment: ``SPARK_MASTER``, ``SPARK_REMOTE``, ``SPARK_DRIVER_MEMORY``,
     ``SPARK_SHUFFLE_PARTITIONS``)."""
 
-    master: str = field(default_factory=lambda: os.environ.get("SPARK_MASTER", "local[*]"))
+    master: str | None = field(default_factory=lambda: os.environ.get("SPARK_MASTER") or None)  # None: local[*],
+    # or the --master of spark-submit
     remote: str | None = field(default_factory=lambda: os.environ.get("SPARK_REMOTE") or None)
     driver_memory: str = field(default_factory=lambda: os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
     shuffle_partitions: int = field(default_factory=lambda: int(os.environ.get("SPARK_SHUFFLE_PARTITIONS", "8")))
@@ -59,7 +60,10 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
         raise DataError("The Spark engine needs PySpark: pip install -r requirements-spark.txt (and Java 17).") \
             from exc
     builder = SparkSession.builder.appName(s.app_name)
-    builder = builder.remote(s.remote) if s.remote else builder.master(s.master)
+    if s.remote:
+        builder = builder.remote(s.remote)
+    elif s.master:
+        builder = builder.master(s.master)
     conf = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ",
             "spark.sql.shuffle.partitions": str(s.shuffle_partitions), "spark.ui.enabled": str(s.ui).lower(),
             "spark.driver.memory": s.driver_memory, "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -70,8 +74,9 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # Java missing or the master unreachable: one clear message
-        raise DataError(f"Could not start Spark ({s.remote or s.master}): {str(exc).splitlines()[0]}. Spark needs "
-                        "Java 17 (JAVA_HOME) and PySpark.") from exc
+        where = s.remote or s.master or "local[*]"
+        raise DataError(f"Could not start Spark ({where}): {str(exc).splitlines()[0]}. Spark needs Java 17 "
+                        "(JAVA_HOME) and PySpark.") from exc
     spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "ERROR"))
     for k in ("spark.sql.session.timeZone", "spark.sql.timestampType", "spark.sql.shuffle.partitions"):
         spark.conf.set(k, conf[k])
