@@ -11,13 +11,15 @@ plays which role, which kind of table), :mod:`~pipeline.ingest.clean` (drop rule
 from __future__ import annotations
 
 from pipeline.ingest.clean import (
-    REASONS, CleaningReport, CleanResult, clean_file, clean_frame, clean_in_duckdb, clean_raw, clean_table,
-    fetch_transactions,
+    REASONS, RULE_SWITCHES, CleaningReport, CleanResult, clean_file, clean_frame, clean_in_duckdb, clean_raw,
+    clean_table, fetch_transactions,
 )
 from pipeline.ingest.datasets import SAMPLES, Inspection, build_dataset, customer_table, inspect_file, sample_dataset
-from pipeline.ingest.dates import DATE_FORMATS, detect_date_format
+from pipeline.ingest.dates import DATE_FORMATS, describe_format, detect_date_format
 from pipeline.ingest.db import connect
-from pipeline.ingest.mapping import SYNONYMS, detect_kind, guess_customer_id, guess_mapping, validate_mapping
+from pipeline.ingest.mapping import (
+    SYNONYMS, MappingGuess, detect_kind, guess_customer_id, guess_mapping, propose_mapping, validate_mapping,
+)
 from pipeline.ingest.read import RawTable, first_data_sheet, load_raw, open_file, open_frame, read_raw
 from pipeline.ingest.samples import cdnow_path, generate_raw, generate_transactions, load_cdnow
 from pipeline.ingest.sniff import FileInfo, sniff
@@ -28,10 +30,10 @@ __all__ = [
     # sniff and read
     "FileInfo", "sniff", "RawTable", "open_file", "open_frame", "load_raw", "read_raw", "first_data_sheet",
     # dates and mapping
-    "DATE_FORMATS", "detect_date_format", "SYNONYMS", "guess_mapping", "detect_kind", "guess_customer_id",
-    "validate_mapping",
+    "DATE_FORMATS", "detect_date_format", "describe_format", "SYNONYMS", "MappingGuess", "propose_mapping",
+    "guess_mapping", "detect_kind", "guess_customer_id", "validate_mapping",
     # cleaning
-    "REASONS", "CleaningReport", "CleanResult", "clean_table", "clean_raw", "clean_frame", "clean_file",
+    "REASONS", "RULE_SWITCHES", "CleaningReport", "CleanResult", "clean_table", "clean_raw", "clean_frame", "clean_file",
     "clean_in_duckdb", "fetch_transactions",
     # samples and datasets
     "generate_raw", "generate_transactions", "load_cdnow", "cdnow_path",

@@ -220,7 +220,8 @@ def _by_content(mapping: dict[str, str | None], reasons: dict[str, str], cols: d
         if dates:
             take("date", dates[0], _values_say("date", dates[0]))
     if mapping["customer_id"] is None:
-        ids = [c for c in free() if c.profile.code_like() and c.profile.repeats and c.date_share < 0.5]
+        ids = [c for c in free() if c.profile.code_like() and c.profile.repeats and c.date_share < 0.5
+               and c.profile.distinct >= min(10, c.profile.filled / 3)]     # a few codes are categories, not ids
         if ids:   # codes before small counts; customers are the coarsest id: fewest distinct values
             best = min(ids, key=lambda c: (c.profile.quantity_like(), c.profile.distinct, list(cols).index(c.name)))
             take("customer_id", best, _values_say("customer_id", best))
