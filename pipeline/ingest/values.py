@@ -58,15 +58,21 @@ def decimal_comma(values: pd.Series) -> bool:
     return bool(len(v)) and bool(v.str.fullmatch(r"[^,.]*\d,\d{1,2}|-?\d{1,3}(\.\d{3})+,\d+").mean() > 0.5)
 
 
-def parse_numbers(values: pd.Series) -> pd.Series:
-    """``values`` read as numbers the way :func:`number_expr` reads them in SQL (NaN where not a number)."""
+def parse_numbers(values: pd.Series, comma: bool | None = None) -> pd.Series:
+    """``values`` read as numbers the way :func:`number_expr` reads them in SQL (NaN where not a number);
+    ``comma``: decimal comma (None: decided from the values)."""
     v = values.astype("string").str.strip()
     neg = v.str.fullmatch(r"\(.*\)").fillna(False)
     v = v.str.replace(r"[^0-9eE+\-.,]", "", regex=True)
-    v = v.str.replace(".", "", regex=False).str.replace(",", ".", regex=False) if decimal_comma(values) \
+    comma = decimal_comma(values) if comma is None else comma
+    v = v.str.replace(".", "", regex=False).str.replace(",", ".", regex=False) if comma \
         else v.str.replace(",", "", regex=False)
     out = pd.to_numeric(v, errors="coerce").astype("float64")
     return out.where(~neg.astype(bool), -out)
+
+
+#: values of a sample profiled per column
+PROFILE_ROWS = 1500
 
 
 @dataclass(frozen=True)
@@ -120,17 +126,21 @@ class ColumnProfile:
 def profile_column(name: str, values: pd.Series) -> ColumnProfile:
     """Profile a sample of a text column (see :class:`ColumnProfile`)."""
     v = values.dropna().astype(str).str.strip()
-    v = v[v != ""]
+    v = v[v != ""].head(PROFILE_ROWS)
     if v.empty:
         return ColumnProfile(str(name), 0, 0, 0.0, 0.0, 0.0, None, None, 0.0, 0.0, False)
-    plain = v.str.fullmatch(r"[-+(]?[$€£¥]?\s?[\d.,' ]*\d[\d.,' ]*\)?%?")
-    nums = parse_numbers(v[plain]) if plain.any() else pd.Series(dtype="float64")
-    nums = nums.dropna()
+    nums = pd.to_numeric(v, errors="coerce")          # the fast path: plain numbers
+    comma = False
+    if nums.notna().mean() < 0.95:
+        comma = decimal_comma(v)
+        plain = v.str.fullmatch(r"[-+(]?[$€£¥]?\s?[\d.,' ]*\d[\d.,' ]*\)?%?")
+        nums = parse_numbers(v[plain], comma) if plain.any() else pd.Series(dtype="float64")
+    nums = nums.dropna().astype("float64")
     has = len(nums) > 0
     return ColumnProfile(
         str(name), len(v), int(v.nunique()), len(nums) / len(v),
         float((nums == nums.round()).mean()) if has else 0.0, float((nums > 0).mean()) if has else 0.0,
         float(nums.median()) if has else None, float(nums.max()) if has else None,
-        float(v.str.contains(r"[^\W\d_]", regex=True).mean()), float(v.str.len().mean()), bool(decimal_comma(v)),
+        float(v.str.contains(r"[^\W\d_]", regex=True).mean()), float(v.str.len().mean()), bool(comma),
         float(v.str.contains(r"\d", regex=True).mean()), float(v.str.contains(" ", regex=False).mean()),
         float(v.str.fullmatch(r"0\d+").mean()))
