@@ -18,6 +18,8 @@ from typing import Callable, TypeVar
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config import DuckDBConfig
 from pipeline.errors import DataError
@@ -299,8 +301,23 @@ def _excel_sheet(path: Path, mtime_ns: int, sheet: str) -> pd.DataFrame:
     width = max(len(r) for r in rows)
     header = [_cell_text(v) or f"column_{j + 1}" for j, v in enumerate(list(rows[0]) + [""] * (width - len(rows[0])))]
     body = rows[1:]
-    cols = {j: [_cell_text(r[j]) if j < len(r) else None for r in body] for j in range(width)}
-    return pd.DataFrame({j: pd.Series(v, dtype=object) for j, v in cols.items()}).set_axis(header, axis=1)
+    cols = [_excel_column([r[j] if j < len(r) else None for r in body]) for j in range(width)]
+    return pa.Table.from_arrays(cols, names=[str(j) for j in range(width)]).to_pandas().set_axis(header, axis=1)
+
+
+def _excel_column(values: list) -> pa.Array:
+    """One column of cells as Arrow text: a column of one type (numbers, dates) is converted in C by Arrow; a mixed
+    column (``85123A`` beside ``71053``) cell by cell."""
+    values = [None if v == "" else v for v in values]
+    try:
+        arr = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([_cell_text(v) for v in values], type=pa.string())
+    if pa.types.is_timestamp(arr.type):
+        return pc.strftime(arr.cast(pa.timestamp("s"), safe=False), "%Y-%m-%d %H:%M:%S")
+    if pa.types.is_null(arr.type):
+        return arr.cast(pa.string())
+    return pc.cast(arr, pa.string())
 
 
 def _cell_text(v: object) -> str | None:
