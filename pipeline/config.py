@@ -258,6 +258,7 @@ class HealthConfig:
     promote_metric: str = "roc_auc"            # compared on the same latest out-of-time window
     promote_margin: float = 0.01               # the challenger must beat the champion by at least this much
     calibration_bins: int = 10                 # realised calibration of logged predictions
+    log_flush_seconds: float = 1.0             # a service's served predictions are written in batches this often
 
 
 # --- Campaigns: control group and results (pipeline.campaign) ---

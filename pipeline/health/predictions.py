@@ -9,7 +9,10 @@ the riskiest share, Brier score and calibration per model version and month, nex
 """
 from __future__ import annotations
 
+import atexit
 import os
+import threading
+import time
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -22,8 +25,9 @@ from sqlalchemy import (Column, DateTime, Engine, Float, Index, Integer, MetaDat
 
 from pipeline.config import HORIZON_DAYS, HealthConfig, workspace_root
 from pipeline.errors import DataError
+from pipeline.log import logger
 
-__all__ = ["TABLE_NAME", "database_url", "PredictionLog", "prediction_log"]
+__all__ = ["TABLE_NAME", "database_url", "PredictionLog", "prediction_log", "card_row", "ServedLog", "served_log"]
 
 TABLE_NAME = "health_predictions"
 _md = MetaData()
@@ -93,14 +97,10 @@ class PredictionLog:
                     model_version: str | None = None) -> bool:
         """Record the churn score of one customer card (``customer_id, churn_probability, risk_band, as_of``; the
         version is ``model_version`` or the card's); False (nothing written) when the card has no churn score."""
-        p = card.get("churn_probability")
-        if p is None or card.get("as_of") is None:
-            return False
-        version = model_version or card.get("model_version") or "unknown"
-        self.record(dataset_id, [{"customer_id": card["customer_id"], "score": p, "band": card.get("risk_band", ""),
-                                  "model_version": version,
-                                  "as_of": card["as_of"]}], source)
-        return True
+        row = card_row(card, model_version)
+        if row is not None:
+            self.record(dataset_id, [row], source)
+        return row is not None
 
     def frame(self, dataset_id: str) -> pd.DataFrame:
         """Every logged prediction of a dataset."""
@@ -179,3 +179,99 @@ class PredictionLog:
 def prediction_log(engine: Engine | str | None = None) -> PredictionLog:
     """The prediction log on ``engine`` (or URL; default :func:`database_url`)."""
     return PredictionLog(engine)
+
+
+def card_row(card: Mapping[str, Any], model_version: str | None = None) -> dict[str, Any] | None:
+    """The log row of a customer card's churn score, or None when the card shows none (customer table, or a
+    prediction not shown because it does not beat its baseline)."""
+    p = card.get("churn_probability")
+    if p is None or card.get("as_of") is None:
+        return None
+    return {"customer_id": card["customer_id"], "score": p, "band": card.get("risk_band", ""),
+            "model_version": model_version or card.get("model_version") or "unknown", "as_of": card["as_of"]}
+
+
+class ServedLog:
+    """The prediction log of a request handler: :meth:`record_card` only queues the row (microseconds, no disk
+    write on the request path); a background thread writes the queue every ``flush_seconds`` in one transaction,
+    and at interpreter exit. A failed write keeps the rows queued (up to ``max_queue``) and logs a warning; after
+    ``retries`` failures in a row they are dropped with a warning; a process killed hard loses at most the last
+    ``flush_seconds`` of rows."""
+
+    def __init__(self, log: PredictionLog, flush_seconds: float = HealthConfig.log_flush_seconds,
+                 max_queue: int = 100_000, retries: int = 5):
+        self.log, self.flush_seconds, self.max_queue, self.retries = log, flush_seconds, max_queue, retries
+        self._rows: list[tuple[str, str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def record_card(self, dataset_id: str, card: Mapping[str, Any], source: str = "service",
+                    model_version: str | None = None) -> bool:
+        row = card_row(card, model_version)
+        if row is None:
+            return False
+        with self._lock:
+            if len(self._rows) < self.max_queue:
+                self._rows.append((dataset_id, source, row))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+                self._thread.start()
+        return True
+
+    def flush(self) -> int:
+        """Write every queued row now; returns how many were written."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for dataset_id, source, row in rows:
+            groups.setdefault((dataset_id, source), []).append(row)
+        try:
+            return sum(self.log.record(ds, group, src) for (ds, src), group in groups.items())
+        except Exception:
+            with self._lock:                                   # keep them for the next try
+                self._rows = (rows + self._rows)[: self.max_queue]
+            raise
+
+    def _run(self) -> None:
+        """Flush every ``flush_seconds`` while rows are queued; after ``retries`` failed writes in a row the queued
+        rows are dropped with a warning naming how many (the database is gone: nothing to wait for)."""
+        failures = 0
+        while True:
+            time.sleep(self.flush_seconds)
+            try:
+                self.flush()
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - retried; each failure is logged
+                failures += 1
+                dropped = self._drop() if failures >= self.retries else 0
+                logger.warning("prediction_log_flush_failed", extra={"fields": {
+                    "error": type(exc).__name__, "attempt": failures, "rows_dropped": dropped}})
+            with self._lock:
+                if not self._rows:
+                    self._thread = None
+                    return
+
+    def _drop(self) -> int:
+        with self._lock:
+            n, self._rows = len(self._rows), []
+        return n
+
+
+_served: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def served_log(engine: Engine) -> ServedLog:
+    """The :class:`ServedLog` of ``engine`` (one per engine and process; what a service's routes call)."""
+    log = _served.get(engine)
+    if log is None:
+        log = _served.setdefault(engine, ServedLog(PredictionLog(engine)))
+    return log
+
+
+@atexit.register
+def _flush_all() -> None:
+    for log in list(_served.values()):
+        try:
+            log.flush()
+        except Exception:  # noqa: BLE001 - the database may already be gone at exit
+            pass
