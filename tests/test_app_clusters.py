@@ -231,7 +231,7 @@ def test_lasso_on_the_map_in_a_real_browser(page, server):
     page.get_by_role("button", name="Load Synthetic gift shop").click()
     page.get_by_text("Loaded 'Synthetic").wait_for()
     page.get_by_role("link", name="Clusters").first.click()
-    page.get_by_text("Cluster profiles").wait_for()
+    page.get_by_text("Group profiles").wait_for()
     area = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first       # the map (after the sweep)
     area.scroll_into_view_if_needed()
     box = area.bounding_box()
