@@ -162,9 +162,15 @@ class ItemRecommender(BaseEstimator):
 
     def top_k(self, customer_id, k: int = 5, include_repeats: bool | None = None) -> pd.DataFrame:
         """Top-``k`` items for one customer: ``item, score, already_bought`` (+ ``name`` for products)."""
-        out = self.top_k_batch([customer_id], k, include_repeats).drop(columns=["customer_id", "rank"])
+        return self.top_k_table([customer_id], k, include_repeats).drop(columns=["customer_id"])
+
+    def top_k_table(self, customer_ids: Sequence | None = None, k: int = 5,
+                    include_repeats: bool | None = None) -> pd.DataFrame:
+        """:meth:`top_k` for many customers at once: ``customer_id, item, score, already_bought`` (+ ``name``
+        after ``item`` for products), each customer's best first (``None``: every customer)."""
+        out = self.top_k_batch(customer_ids, k, include_repeats).drop(columns=["rank"])
         if len(self.item_names_):
-            out.insert(1, "name", out["item"].map(self.item_names_).fillna(""))
+            out.insert(2, "name", out["item"].map(self.item_names_).fillna(""))
         return out
 
     def next_item(self, customer_ids: Sequence | None = None, include_repeats: bool | None = None) -> pd.Series:

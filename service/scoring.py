@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.coupons import face_value
 from pipeline.errors import DataError
 
 __all__ = ["UnknownCustomer", "Scorer", "load_scorer", "resolve_dataset", "SCORING_NOTE"]
 
-SCORING_NOTE = ("Scored as of the later of the data's end and the day after the customer's latest purchase; R/F/M "
-                "scores and segment against the population's values at service start; churn, value, cluster and "
-                "coupon from the models fitted at start (not refitted).")
+SCORING_NOTE = ("Scored as of the later of the data's end and the day after the customer's latest purchase or return; "
+                "R/F/M scores and segment against the population's values at service start; churn, value, cluster "
+                "and coupon from the models fitted at start (not refitted).")
 
 
 class UnknownCustomer(LookupError):
@@ -163,25 +164,25 @@ class Scorer:
     def _card(self, model, customer_id: str, api_lines: int) -> dict:
         from pipeline.customer.card import customer_profile
 
-        card = customer_profile(model, customer_id).to_json()
-        as_of = model.history.as_of if model.history is not None else None
-        if as_of is not None and api_lines:
-            last = card.get("habits", {}).get("last_purchase")
-            as_of = max(as_of, pd.Timestamp(last) + pd.Timedelta(days=1)) if last else as_of
+        card = customer_profile(model, customer_id, timeline=False).to_json()
+        as_of = model.history.as_of if model.history is not None else None     # a rescored copy: the customer's
         card |= {"as_of": None if as_of is None else str(as_of.date()), "api_transactions": api_lines,
                  "source": "dataset" if not api_lines else ("dataset+api" if self.knows(customer_id) else "api"),
                  "scoring": SCORING_NOTE, "model_version": self.version}
         return card
 
     def rescore(self, customer_id: str, lines: Sequence[Mapping]) -> dict:
-        """The card after all of a customer's API purchases (``lines``: stored rows as dicts, returns included)."""
+        """The card after all of a customer's API purchases and returns (``lines``: stored rows as dicts; a
+        negative amount is a return, counted in the card's return count and rate)."""
         if self.kind != "transactions":
             raise DataError("transactions: this dataset is a customer table without purchases; POST transactions "
                             "needs a transactions dataset.")
         purchases = [ln for ln in lines if ln["amount"] > 0]
-        if not purchases:
-            return self.card(customer_id) if self.knows(customer_id) else _only_returns(customer_id, len(lines))
-        model = self.model.rescore_one(customer_id, _canonical(customer_id, purchases))
+        returns = [ln for ln in lines if ln["amount"] < 0]
+        if not purchases and not self.knows(customer_id):
+            _only_returns(customer_id, len(lines))
+        model = self.model.rescore_one(customer_id, _canonical(customer_id, purchases) if purchases else None,
+                                       _canonical(customer_id, returns, magnitudes=True) if returns else None)
         return self._card(model, customer_id, api_lines=len(lines))
 
     # ---- what-if and coupons ------------------------------------------------------------------------------------
@@ -218,16 +219,8 @@ class Scorer:
         order_value = float((card.get("habits") or {}).get("avg_order_value") or 0.0)
         return {"coupon_id": str(r["id"]), "coupon_name": str(r["name"]), "reason": coupon.get("reason", ""),
                 "expected_value": coupon.get("expected_value"), "min_spend": float(r.get("min_spend") or 0.0),
-                "value": _face_value(str(r["kind"]), float(r["value"]), float(r.get("min_spend") or 0.0),
-                                     order_value)}
-
-
-def _face_value(kind: str, value: float, min_spend: float, order_value: float) -> float:
-    """Money a coupon is worth on the customer's typical basket: percent kinds take ``value``% of the basket
-    (the larger of their average order and the minimum spend), the others are money off (the policy's rule)."""
-    if kind in ("percent", "category"):
-        return round(value / 100.0 * max(order_value, min_spend), 2)
-    return round(value, 2)
+                "value": face_value(str(r["kind"]), float(r["value"]), float(r.get("min_spend") or 0.0),
+                                    order_value)}
 
 
 def _only_returns(customer_id: str, n: int) -> dict:
@@ -235,8 +228,9 @@ def _only_returns(customer_id: str, n: int) -> dict:
                     "customer needs at least one purchase (amount > 0).")
 
 
-def _canonical(customer_id: str, lines: Sequence[Mapping]) -> pd.DataFrame:
-    """API lines as canonical cleaned transactions (``pipeline.config.TX_COLUMNS``)."""
+def _canonical(customer_id: str, lines: Sequence[Mapping], magnitudes: bool = False) -> pd.DataFrame:
+    """API lines as canonical cleaned transactions (``pipeline.config.TX_COLUMNS``); ``magnitudes``: amounts and
+    quantities as positive numbers (how ``pipeline.ingest`` stores returns)."""
     from pipeline.config import TX_COLUMNS
 
     df = pd.DataFrame({
@@ -251,4 +245,6 @@ def _canonical(customer_id: str, lines: Sequence[Mapping]) -> pd.DataFrame:
     for col in TX_COLUMNS:
         if col not in df:
             df[col] = None
+    if magnitudes:
+        df[["quantity", "amount"]] = df[["quantity", "amount"]].abs()
     return df[list(TX_COLUMNS)]

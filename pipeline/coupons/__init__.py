@@ -12,7 +12,8 @@ from pipeline.coupons.catalogue import (CATALOGUE_COLUMNS, DEFAULT_CATALOGUE, KI
                                         coupon_codes, load_catalogue)
 from pipeline.coupons.learned import (ACCEPTANCE_SETTINGS, LearnedCouponPolicy, acceptance_pipeline,
                                       evaluate_acceptance_model, fit_learned_policy)
-from pipeline.coupons.policy import (CouponPolicyConfig, CouponRecommendation, CustomerContext, recommend_batch,
+from pipeline.coupons.policy import (CouponBatch, CouponPolicyConfig, CouponRecommendation, CustomerContext,
+                                     PreparedCatalogue, coupon_batch, face_value, prepare_catalogue, recommend_batch,
                                      recommend_coupon, risk_band, risk_bands)
 from pipeline.coupons.responses import (ResponseData, detect_coupon_column, detect_response_column,
                                         prepare_responses, yes_no_columns)
@@ -21,6 +22,7 @@ __all__ = [
     "CATALOGUE_COLUMNS", "KINDS", "RISK_BANDS", "RFM_SEGMENTS", "DEFAULT_CATALOGUE",
     "CouponPolicyConfig", "CustomerContext", "CouponRecommendation",
     "load_catalogue", "risk_band", "risk_bands", "recommend_coupon", "recommend_batch", "coupon_codes",
+    "PreparedCatalogue", "prepare_catalogue", "face_value", "CouponBatch", "coupon_batch",
     "yes_no_columns", "detect_response_column", "detect_coupon_column", "ResponseData", "prepare_responses",
     "ACCEPTANCE_SETTINGS", "acceptance_pipeline", "evaluate_acceptance_model", "fit_learned_policy",
     "LearnedCouponPolicy",

@@ -29,7 +29,8 @@ from pipeline.errors import DataError
 
 __all__ = [
     "CouponPolicyConfig", "CustomerContext", "CouponRecommendation", "risk_band", "risk_bands",
-    "recommend_coupon", "recommend_batch",
+    "recommend_coupon", "recommend_batch", "PreparedCatalogue", "prepare_catalogue", "face_value", "CouponBatch",
+    "coupon_batch",
 ]
 
 
@@ -93,6 +94,36 @@ class CouponRecommendation:
     reason: str
     risk_band: str
     candidates: pd.DataFrame = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PreparedCatalogue:
+    """A validated catalogue with the policy's per-coupon arrays, built once (:func:`prepare_catalogue`): what
+    :func:`recommend_coupon` and :func:`recommend_batch` accept instead of re-reading and re-validating a
+    catalogue on every call."""
+
+    table: pd.DataFrame              # the validated catalogue (``load_catalogue``'s result)
+    arrays: dict                     # per coupon (the no-coupon row left out): id, name, kind, value, ...
+    none: tuple[str, str]            # id and name of the no-coupon answer
+
+
+def prepare_catalogue(catalogue: object = None) -> PreparedCatalogue:
+    """Validate ``catalogue`` once (anything :func:`load_catalogue` reads; None = the default; a prepared one is
+    returned as it is)."""
+    if isinstance(catalogue, PreparedCatalogue):
+        return catalogue
+    table = load_catalogue(catalogue)
+    arrays, none = _catalogue_arrays(table)
+    return PreparedCatalogue(table, arrays, none)
+
+
+def face_value(kind: str, value: float, min_spend: float, order_value: float) -> float:
+    """Money a coupon is worth on a customer's typical basket (the policy's ``face``): percent kinds take
+    ``value``% of the basket (the larger of the average order and the minimum spend), the others are money off;
+    rounded to cents."""
+    if kind in PERCENT_KINDS:
+        return round(value / 100.0 * max(order_value, min_spend), 2)
+    return round(value, 2)
 
 
 def _catalogue_arrays(catalogue: pd.DataFrame) -> tuple[dict, tuple[str, str]]:
@@ -264,7 +295,7 @@ def _reasons(ctx: dict, cat: dict, ev: dict, chosen: np.ndarray, guarded: np.nda
     return out
 
 
-def recommend_batch(customers: pd.DataFrame, catalogue: pd.DataFrame | None = None,
+def recommend_batch(customers: pd.DataFrame, catalogue: object = None,
                     config: CouponPolicyConfig = CouponPolicyConfig(), with_codes: bool = True) -> pd.DataFrame:
     """Recommend one coupon per customer with the expected-value policy (vectorised, for campaign export).
 
@@ -272,7 +303,7 @@ def recommend_batch(customers: pd.DataFrame, catalogue: pd.DataFrame | None = No
     ----------
     customers : columns ``customer_id``, ``churn_probability``, ``segment``, ``order_value`` (or
         ``monetary`` + ``frequency``); optional ``expected_spend`` (or ``clv``), ``p_alive``, ``next_category``.
-    catalogue : validated catalogue (:func:`load_catalogue`); ``None`` = the default one.
+    catalogue : a :class:`PreparedCatalogue`, or a catalogue :func:`load_catalogue` reads; ``None`` = the default.
 
     Returns
     -------
@@ -280,10 +311,8 @@ def recommend_batch(customers: pd.DataFrame, catalogue: pd.DataFrame | None = No
     no coupon), ``expected_cost`` (expected discount cost) and ``incremental_revenue`` (expected extra sales:
     won-back purchases and stretched baskets, before the margin), in the input order.
     """
-    cat, (none_id, none_name) = _catalogue_arrays(load_catalogue(catalogue))
-    ctx = _context_arrays(customers, config)
-    ev = _expected_values(ctx, cat, config)
-    chosen, guarded = _choose(ev, ctx, config)
+    b = coupon_batch(customers, catalogue, config)
+    cat, (none_id, none_name), ctx, ev, chosen, guarded = b.cat, b.none, b.ctx, b.ev, b.chosen, b.guarded
     has = chosen >= 0
     rows = np.arange(len(chosen))
     at = (lambda a: np.where(has, a[rows, np.maximum(chosen, 0)], 0.0)) if len(cat["id"]) else \
@@ -293,7 +322,7 @@ def recommend_batch(customers: pd.DataFrame, catalogue: pd.DataFrame | None = No
         "coupon_id": np.where(has, cat["id"][np.maximum(chosen, 0)] if len(cat["id"]) else none_id, none_id),
         "coupon_name": np.where(has, cat["name"][np.maximum(chosen, 0)] if len(cat["id"]) else none_name, none_name),
         "expected_value": np.round(at(ev["ev"]), 2),
-        "reason": _reasons(ctx, cat, ev, chosen, guarded, config),
+        "reason": b.reasons,
         "coupon_code": "",
         "expected_cost": np.round(at(ev["cost"]), 2),
         "incremental_revenue": np.round(at(ev["revenue"]), 2),
@@ -305,25 +334,51 @@ def recommend_batch(customers: pd.DataFrame, catalogue: pd.DataFrame | None = No
     return out
 
 
-def recommend_coupon(context: CustomerContext | Mapping, catalogue: pd.DataFrame | None = None,
+def recommend_coupon(context: CustomerContext | Mapping, catalogue: object = None,
                      config: CouponPolicyConfig = CouponPolicyConfig()) -> CouponRecommendation:
-    """Recommend a coupon for one customer; ``candidates`` lists every coupon's numbers (for the card)."""
+    """Recommend a coupon for one customer; ``candidates`` lists every coupon's numbers (for the card).
+    ``catalogue``: a :class:`PreparedCatalogue` (fast), or anything :func:`load_catalogue` reads."""
     data = context.__dict__ if isinstance(context, CustomerContext) else dict(context)
     frame = pd.DataFrame([{k: ("" if v is None else v) for k, v in data.items()}])
-    cat, (none_id, none_name) = _catalogue_arrays(load_catalogue(catalogue))
-    ctx = _context_arrays(frame, config)
+    return coupon_batch(frame, catalogue, config).recommendation(0)
+
+
+@dataclass
+class CouponBatch:
+    """The policy's numbers for many customers at once (n x coupons arrays); :meth:`recommendation` turns one
+    customer's into a :class:`CouponRecommendation` (the same as :func:`recommend_coupon` on that customer)."""
+
+    cat: dict
+    none: tuple[str, str]
+    ctx: dict
+    ev: dict
+    chosen: np.ndarray
+    guarded: np.ndarray
+    reasons: list[str]
+
+    def recommendation(self, i: int) -> CouponRecommendation:
+        """The recommendation of the ``i``-th customer (position in the input order)."""
+        cat, ev, (none_id, none_name) = self.cat, self.ev, self.none
+        candidates = pd.DataFrame({
+            "coupon_id": cat["id"], "coupon_name": cat["name"], "eligible": ev["eligible"][i],
+            "extra_purchase_probability": ev["extra_p"][i].round(4), "gain": ev["gain"][i].round(2),
+            "cost": ev["cost"][i].round(2), "expected_value": ev["ev"][i].round(2),
+        }).sort_values("expected_value", ascending=False, ignore_index=True)
+        c = int(self.chosen[i])
+        return CouponRecommendation(
+            customer_id=str(self.ctx["customer_id"][i]),
+            coupon_id=str(cat["id"][c]) if c >= 0 else none_id,
+            coupon_name=str(cat["name"][c]) if c >= 0 else none_name,
+            expected_value=round(float(ev["ev"][i, c]), 2) if c >= 0 else 0.0,
+            reason=self.reasons[i], risk_band=str(self.ctx["band"][i]), candidates=candidates)
+
+
+def coupon_batch(customers: pd.DataFrame, catalogue: object = None,
+                 config: CouponPolicyConfig = CouponPolicyConfig()) -> CouponBatch:
+    """The expected-value policy applied to every row of ``customers`` (columns as :func:`recommend_batch`)."""
+    prepared = prepare_catalogue(catalogue)
+    cat = prepared.arrays
+    ctx = _context_arrays(customers, config)
     ev = _expected_values(ctx, cat, config)
     chosen, guarded = _choose(ev, ctx, config)
-    reason = _reasons(ctx, cat, ev, chosen, guarded, config)[0]
-    candidates = pd.DataFrame({
-        "coupon_id": cat["id"], "coupon_name": cat["name"], "eligible": ev["eligible"][0],
-        "extra_purchase_probability": ev["extra_p"][0].round(4), "gain": ev["gain"][0].round(2),
-        "cost": ev["cost"][0].round(2), "expected_value": ev["ev"][0].round(2),
-    }).sort_values("expected_value", ascending=False, ignore_index=True)
-    c = int(chosen[0])
-    return CouponRecommendation(
-        customer_id=str(ctx["customer_id"][0]),
-        coupon_id=str(cat["id"][c]) if c >= 0 else none_id,
-        coupon_name=str(cat["name"][c]) if c >= 0 else none_name,
-        expected_value=round(float(ev["ev"][0, c]), 2) if c >= 0 else 0.0,
-        reason=reason, risk_band=str(ctx["band"][0]), candidates=candidates)
+    return CouponBatch(cat, prepared.none, ctx, ev, chosen, guarded, _reasons(ctx, cat, ev, chosen, guarded, config))

@@ -2,8 +2,10 @@
 
 Belongs here: :class:`CustomerProfile` and its JSON (what ``python -m pipeline profile --json`` prints and a
 service returns), :func:`customer_profile` composing it from a :class:`~pipeline.customer.scoring.ModelScorer`,
-and the per-customer purchase views (:func:`purchase_timeline`, top items). Nothing is fitted here: a card is a
-read of the scorer's table and history (a few milliseconds, see benchmarks/bench_lookup.py).
+and the per-customer purchase views (:func:`purchase_timeline`). Nothing is fitted here: a card is a read of the
+scorer's table and of its card index (:mod:`pipeline.customer.index`: drivers, coupon, top items and next items of
+every customer, computed once); a customer the index does not cover gets the same parts computed on their own.
+The purchase timeline is computed only when asked for (it is not part of the card's JSON).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pipeline.customer.facts import customer_notes
-from pipeline.customer.scoring import ModelScorer
+from pipeline.customer.index import NEXT_ITEMS, TOP, CardIndex, product_column, top_items
+from pipeline.customer.scoring import ModelScorer, coupon_fields
 
 __all__ = ["CustomerProfile", "customer_profile", "purchase_timeline"]
 
@@ -87,8 +90,10 @@ def _f(value: object) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5) -> CustomerProfile:
-    """Compose the card of one customer (DataError naming similar ids when the id is unknown)."""
+def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
+                     timeline: bool = True) -> CustomerProfile:
+    """Compose the card of one customer (DataError naming similar ids when the id is unknown); ``timeline``:
+    also the purchase timeline (one row per order; not in the JSON, so a service leaves it out)."""
     cid = scorer.require(customer_id)
     if scorer.kind == "customers":
         return _table_profile(scorer, cid, top)
@@ -98,8 +103,10 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5) -> 
     prof.cluster = None if pd.isna(row["cluster"]) else int(row["cluster"])
     prof.cluster_name = str(row["cluster_name"])
     prof.churn_probability, prof.risk_band = float(row["churn_probability"]), str(row["risk_band"])
+    index = _index(scorer, cid)
     if scorer.churn is not None:
-        prof.drivers = scorer.churn.drivers(scorer.table.loc[[cid]], top)
+        prof.drivers = index.drivers(cid, top) if index is not None and index.contributions is not None \
+            else scorer.churn.drivers(scorer.table.loc[[cid]], top)
         prof.churn_model = scorer.churn.description
     else:
         prof.churn_model = "BG/NBD: probability of no order in the horizon (no per-feature drivers)."
@@ -111,8 +118,12 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5) -> 
                    "mean_days_between": None if one else float(row["mean_days_between"]),
                    "first_purchase": row["first_purchase"], "last_purchase": row["last_purchase"],
                    "country": row.get("country")}
-    _purchases(prof, scorer, cid, top)
-    prof.coupon, prof.candidates = scorer.coupon(cid, row, str(row.get("next_item", "")))
+    _purchases(prof, scorer, cid, top, index, timeline)
+    rec = index.coupon_for(cid, scorer.coupons) if index is not None else None
+    if rec is None:
+        prof.coupon, prof.candidates = scorer.coupon(cid, row, str(row.get("next_item", "")))
+    else:
+        prof.coupon, prof.candidates = coupon_fields(rec), rec.candidates
     prof.learned_coupon = scorer.learned_coupon(row)
     _facts(prof, scorer, row)
     if one:
@@ -131,15 +142,27 @@ def _facts(prof: CustomerProfile, scorer: ModelScorer, row: pd.Series) -> None:
     prof.notes += customer_notes(scorer.facts, {**row.to_dict(), **prof.value}, prof.scores)
 
 
-def _purchases(prof: CustomerProfile, scorer: ModelScorer, cid: str, top: int) -> None:
-    """Top categories and products, the timeline and the recommender's next items of a card."""
-    lines = scorer.history.lines(cid)
-    prof.top_categories = _top_items(lines, "category", top)
-    prof.top_products = _top_items(lines, "product_name" if lines["product_name"].notna().any() else "product_id", top)
-    prof.timeline = purchase_timeline(scorer, cid)
+def _index(scorer: ModelScorer, cid: str) -> CardIndex | None:
+    """The scorer's card index when it covers this customer, else None (the parts are then computed here)."""
+    index = scorer.index
+    return index if index is not None and index.covers(cid) else None
+
+
+def _purchases(prof: CustomerProfile, scorer: ModelScorer, cid: str, top: int, index: CardIndex | None,
+               timeline: bool) -> None:
+    """Top categories and products, the timeline (when asked for) and the recommender's next items of a card."""
+    if index is not None and top == TOP:
+        prof.top_categories, prof.top_products = index.top_categories.get(cid), index.top_products.get(cid)
+    else:
+        lines = scorer.history.lines(cid)
+        prof.top_categories = _top_items(lines, "category", top)
+        prof.top_products = _top_items(lines, product_column(lines), top)
+    if timeline:
+        prof.timeline = purchase_timeline(scorer, cid)
     rec = scorer.recommender
     if rec is not None and cid in rec.customers_:
-        prof.next_items = rec.top_k(cid, 3)
+        prof.next_items = index.next_items.get(cid) if index is not None and index.next_items is not None \
+            else rec.top_k(cid, NEXT_ITEMS)
 
 
 def _table_profile(scorer: ModelScorer, cid: str, top: int) -> CustomerProfile:
@@ -182,8 +205,7 @@ def _item_label_column(lines: pd.DataFrame) -> str | None:
 
 
 def _top_items(lines: pd.DataFrame, column: str, n: int = 5) -> pd.DataFrame:
+    """One customer's top items (the card index's rule, :func:`pipeline.customer.index.top_items`)."""
     if column not in lines or lines[column].isna().all():
         return pd.DataFrame(columns=[column, "spend", "lines", "orders"])
-    g = lines.dropna(subset=[column]).groupby(column, observed=True)
-    out = g.agg(spend=("amount", "sum"), lines=("amount", "size"), orders=("invoice_id", "nunique"))
-    return out.sort_values(["spend", "lines"], ascending=False).head(n).reset_index()
+    return top_items(lines, column, n).drop(columns=["customer_id"])

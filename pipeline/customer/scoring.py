@@ -6,7 +6,7 @@ model when it fits the data, else a default logistic regression trained out of t
 on the Clusters page, else K-Means on log + standardised RFM with the recommended k) and the next-category
 recommender. The card (:mod:`pipeline.customer.card`) and the what-if (:mod:`pipeline.customer.whatif`) then read
 the scorer; a service builds one at start-up and rescores a customer when new purchases arrive
-(:meth:`ModelScorer.rescore`). Belongs here: what is fitted per dataset and the per-customer table it produces;
+(:meth:`ModelScorer.rescore`, in :mod:`pipeline.customer.rescoring`). Belongs here: what is fitted per dataset and the per-customer table it produces;
 not the card's layout nor the what-if's input rules.
 
 Customer tables (kind ``"customers"``) have no purchases: their table holds the attributes, the cluster and the
@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import HORIZON_DAYS, SEED
-from pipeline.coupons import CouponPolicyConfig, LearnedCouponPolicy, load_catalogue, recommend_coupon, risk_bands
+from pipeline.coupons import (CouponPolicyConfig, CouponRecommendation, LearnedCouponPolicy, PreparedCatalogue, prepare_catalogue,
+                              recommend_coupon, risk_bands)
 from pipeline.customer.classifier import (FittedClassifier, ProbabilisticClassifier, default_churn_classifier,
                                           saved_classifier)
 from pipeline.customer.clusters import ClusterAssigner, default_cluster_assigner, saved_cluster_assigner
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from pipeline.churn import ChurnSplit
     from pipeline.clv import BTYDModel
     from pipeline.customer.facts import CardFacts
+    from pipeline.customer.index import CardIndex
     from pipeline.models.persist import ModelMetadata
     from pipeline.recommend import ItemRecommender
     from pipeline.value import ValueGrades
@@ -54,17 +56,24 @@ class ScoringSettings:
 
 @dataclass(frozen=True)
 class CouponSetup:
-    """The coupon rules a card applies: catalogue (validated), expected-value policy, optional learned policy."""
+    """The coupon rules a card applies: catalogue (validated), expected-value policy, optional learned policy.
+    ``prepared`` is the catalogue validated once for the policy (built from ``catalogue`` when not given)."""
 
     catalogue: pd.DataFrame
     policy: CouponPolicyConfig = CouponPolicyConfig()
     learned: LearnedCouponPolicy | None = None
+    prepared: PreparedCatalogue | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.prepared is None:
+            object.__setattr__(self, "prepared", prepare_catalogue(self.catalogue))
 
     @classmethod
     def load(cls, catalogue: object = None, policy: CouponPolicyConfig = CouponPolicyConfig(),
              learned: LearnedCouponPolicy | None = None) -> CouponSetup:
         """Validate ``catalogue`` (anything :func:`pipeline.coupons.load_catalogue` reads; None = the default)."""
-        return cls(load_catalogue(catalogue), policy, learned)
+        prepared = prepare_catalogue(catalogue)
+        return cls(prepared.table, policy, learned, prepared)
 
 
 @dataclass(frozen=True)
@@ -109,10 +118,19 @@ class PurchaseHistory:
     as_of: pd.Timestamp                   # the day after the last purchase: every number is as of this day
     btyd: BTYDModel
     population: ScorePopulation
+    return_rows: dict[str, np.ndarray] | None = None   # customer id -> positions in ``returns`` (None: not indexed)
 
     def lines(self, customer_id: str) -> pd.DataFrame:
         """The purchase lines of one customer."""
         return self.transactions.iloc[self.rows.get(customer_id, [])]
+
+    def returned(self, customer_id: str) -> pd.DataFrame | None:
+        """The return lines of one customer (None when the dataset has no returns)."""
+        if self.returns is None:
+            return None
+        if self.return_rows is None:
+            return self.returns[self.returns["customer_id"].astype(str) == customer_id]
+        return self.returns.iloc[self.return_rows.get(customer_id, [])]
 
 
 @dataclass
@@ -140,6 +158,7 @@ class ModelScorer:
     notes: list[str] = field(default_factory=list)
     grades: ValueGrades | None = None             # transactions: the card's predictions graded out of time
     facts: CardFacts | None = None                # transactions: what the card may state as a fact, and why
+    index: CardIndex | None = None                # transactions: every customer's card parts, computed once
 
     @property
     def ids(self) -> pd.Index:
@@ -167,81 +186,49 @@ class ModelScorer:
                         "Check the id or pick one from the list.")
 
     def coupon(self, customer_id: str, row: Mapping, next_item: str) -> tuple[dict, pd.DataFrame]:
-        """The expected-value coupon of one scored row (``segment, churn_probability, avg_order_value, ...``)."""
+        """The expected-value coupon of one scored row (``segment, churn_probability, avg_order_value, ...``);
+        ``next_item``: the recommender's next item, whose category the policy's category coupons read."""
+        next_category = str(self.category_of(pd.Series([next_item])).iloc[0])
         rec = recommend_coupon({"customer_id": customer_id, "segment": row["segment"],
                                 "churn_probability": float(row["churn_probability"]),
                                 "order_value": float(row["avg_order_value"]),
                                 "expected_spend": float(row.get("expected_spend") or 0.0),
-                                "p_alive": float(row.get("p_alive", 1.0)), "next_category": next_item},
-                               self.coupons.catalogue, self.coupons.policy)
-        return ({"coupon_id": rec.coupon_id, "coupon_name": rec.coupon_name, "expected_value": rec.expected_value,
-                 "reason": rec.reason, "risk_band": rec.risk_band}, rec.candidates)
+                                "p_alive": float(row.get("p_alive", 1.0)), "next_category": next_category},
+                               self.coupons.prepared, self.coupons.policy)
+        return coupon_fields(rec), rec.candidates
+
+    def next_categories(self) -> pd.Series:
+        """Every customer's likely next category (per customer id), what the coupon policy's category rules read:
+        the category of the recommender's next item (the item itself when items are categories; "" when unknown)."""
+        items = self.table["next_item"] if "next_item" in self.table else pd.Series("", index=self.table.index)
+        return self.category_of(items)
+
+    def category_of(self, items: pd.Series) -> pd.Series:
+        """The category of each recommended item (same index; "" without a recommender or for no item)."""
+        if self.recommender is None:
+            return pd.Series("", index=items.index, dtype=object)
+        cats = self.recommender.category_of(items.fillna("").astype(str)).to_numpy()
+        return pd.Series(np.where(items.fillna("").astype(str).to_numpy() == "", "", cats), index=items.index)
 
     def learned_coupon(self, row: Mapping) -> dict | None:
         """The learned policy's coupon for a row, or None when no learned policy applies to this dataset."""
         return self.coupons.learned.recommend(dict(row)) if self.learned_applies else None
 
-    def rescore(self, customer_id: object, lines: pd.DataFrame) -> ModelScorer:
-        """A copy in which one customer's row is recomputed after new purchase ``lines`` (canonical transactions).
+    def rescore(self, customer_id: object, lines: pd.DataFrame | None,
+                returns: pd.DataFrame | None = None) -> ModelScorer:
+        """A copy in which one customer's row is recomputed after new purchase ``lines`` and return lines
+        ``returns`` (see :func:`pipeline.customer.rescoring.rescore`); other rows are unchanged."""
+        from pipeline.customer.rescoring import rescore
 
-        The customer's row (RFM, features, BTYD values, churn probability and band, cluster, segment) is computed
-        from all their lines as of the later of the scorer's day and the day after the new lines; R/F/M scores
-        and the segment by rfm's rule against the other customers, the cluster as the what-if places one. Nothing
-        is refitted and other rows are unchanged. A new id adds a row.
-        """
-        from pipeline.features import require_transactions
+        return rescore(self, customer_id, lines, returns)
 
-        h = self._history("rescore")
-        require_transactions(lines, "rescore")
-        cid = str(customer_id).strip()
-        tx = pd.concat([h.transactions, lines.assign(customer_id=cid)], ignore_index=True)
-        mine = np.concatenate([h.rows.get(cid, np.array([], dtype=int)), np.arange(len(h.transactions), len(tx))])
-        history = dataclasses.replace(h, transactions=tx, rows=h.rows | {cid: mine})
-        row = self._scored_row(cid, history)
-        table = self.table.copy()
-        table.loc[cid] = row.reindex(table.columns)
-        return dataclasses.replace(self, table=table, history=history)
+    def rescore_one(self, customer_id: object, lines: pd.DataFrame | None,
+                    returns: pd.DataFrame | None = None) -> ModelScorer:
+        """Like :meth:`rescore`, but the copy holds only this customer: its cost grows with their lines, not with
+        the dataset (see :func:`pipeline.customer.rescoring.rescore_one`)."""
+        from pipeline.customer.rescoring import rescore_one
 
-    def rescore_one(self, customer_id: object, lines: pd.DataFrame) -> ModelScorer:
-        """Like :meth:`rescore`, but the copy holds only this customer (their row and their lines): enough for
-        their card, and its cost does not grow with the dataset (a service answers it per request)."""
-        from pipeline.features import require_transactions
-
-        h = self._history("rescore")
-        require_transactions(lines, "rescore")
-        cid = str(customer_id).strip()
-        tx = pd.concat([h.lines(cid), lines.assign(customer_id=cid)], ignore_index=True)
-        history = dataclasses.replace(h, transactions=tx, rows={cid: np.arange(len(tx))})
-        row = self._scored_row(cid, history)
-        table = row.reindex(self.table.columns).to_frame().T.astype(self.table.dtypes.to_dict())
-        table.index.name = self.table.index.name
-        return dataclasses.replace(self, table=table, history=history)
-
-    def _scored_row(self, cid: str, history: PurchaseHistory) -> pd.Series:
-        """One customer's table row from their lines, as the batch computes it (see :meth:`rescore`)."""
-        from pipeline.churn import btyd_columns
-        from pipeline.clv import btyd_summary
-        from pipeline.features import customer_features, resolve_as_of
-        from pipeline.rfm import rfm_table
-
-        lines = history.lines(cid)
-        as_of = max(history.as_of, resolve_as_of(lines))
-        ret = history.returns
-        ret = None if ret is None else ret[ret["customer_id"].astype(str) == cid]
-        rfm = rfm_table(lines, snapshot=as_of).set_index("customer_id")
-        rfm.index = rfm.index.astype(str)
-        pred = history.btyd.predict_table(btyd_summary(lines, as_of))
-        X = customer_features(lines, ret, as_of).join(btyd_columns(pred))
-        row = customer_rows(rfm, X, pred)
-        scores = history.population.scores(*(float(row[c].iloc[0]) for c in ("recency_days", "frequency",
-                                                                               "monetary")))
-        row = row.assign(**scores, segment=history.population.segment(scores["r_score"], scores["f_score"]))
-        attach_churn(row, self.churn, X, self.coupons.policy)
-        cluster = self.clusters.assign(row.iloc[0]) if self.clusters is not None else None
-        row["cluster"] = pd.array([cluster], dtype="Int64")
-        row["cluster_name"] = self.clusters.name(cluster) if self.clusters is not None else ""
-        row["next_item"] = _next_item(self.recommender, cid)
-        return row.iloc[0]
+        return rescore_one(self, customer_id, lines, returns)
 
     def _history(self, what: str) -> PurchaseHistory:
         if self.history is None:
@@ -312,12 +299,27 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
     facts = card_facts(grades, btyd, churn, table, settings.horizon_days)
     clusters = clusters or _cluster_assigner(table, "transactions", clustering, settings.seed, notes)
     _attach_clusters(table, clusters)
-    recommender = _recommender(tx, table, notes)
-    history = PurchaseHistory(tx, dataset.returns, tx.groupby(tx["customer_id"].astype(str), sort=False).indices,
-                              summary.attrs["cutoff"], btyd, ScorePopulation.of(rfm, rules))
-    return ModelScorer(dataset.name, "transactions", table, _typical(table), settings, coupons, churn=churn,
-                       clusters=clusters, recommender=recommender, history=history, notes=notes, grades=grades,
-                       facts=facts)
+    recommender, next_items = _recommender(tx, table, notes)
+    history = PurchaseHistory(tx, dataset.returns, _positions(tx), summary.attrs["cutoff"], btyd,
+                              ScorePopulation.of(rfm, rules), _positions(dataset.returns))
+    scorer = ModelScorer(dataset.name, "transactions", table, _typical(table), settings, coupons, churn=churn,
+                         clusters=clusters, recommender=recommender, history=history, notes=notes, grades=grades,
+                         facts=facts)
+    from pipeline.customer.index import card_index
+
+    scorer.index = card_index(scorer, next_items)
+    return scorer
+
+
+def _positions(lines: pd.DataFrame | None) -> dict[str, np.ndarray] | None:
+    """Customer id -> positions of their rows (None for no table)."""
+    return None if lines is None else lines.groupby(lines["customer_id"].astype(str), sort=False).indices
+
+
+def coupon_fields(rec: CouponRecommendation) -> dict:
+    """The card's ``coupon`` entry of a recommendation."""
+    return {"coupon_id": rec.coupon_id, "coupon_name": rec.coupon_name, "expected_value": rec.expected_value,
+            "reason": rec.reason, "risk_band": rec.risk_band}
 
 
 def _split(dataset: Dataset, settings: ScoringSettings) -> ChurnSplit | None:
@@ -402,7 +404,10 @@ def _attach_clusters(table: pd.DataFrame, clusters: ClusterAssigner | None) -> N
         clusters.attach(table)
 
 
-def _recommender(tx: pd.DataFrame, table: pd.DataFrame, notes: list[str]) -> ItemRecommender | None:
+def _recommender(tx: pd.DataFrame, table: pd.DataFrame,
+                 notes: list[str]) -> tuple[ItemRecommender | None, pd.DataFrame | None]:
+    """The fitted recommender and every customer's next items (the card's list; its first is ``next_item``)."""
+    from pipeline.customer.index import NEXT_ITEMS
     from pipeline.recommend import ItemRecommender
 
     try:
@@ -410,12 +415,14 @@ def _recommender(tx: pd.DataFrame, table: pd.DataFrame, notes: list[str]) -> Ite
     except DataError as exc:
         notes.append(f"No next-purchase recommendations: {exc}")
         table["next_item"] = ""
-        return None
-    table["next_item"] = rec.next_item(table.index).reindex(table.index).fillna("").astype(str)
-    return rec
+        return None, None
+    top = rec.top_k_table(table.index, NEXT_ITEMS)      # ranked best first: the first is rec.next_item's answer
+    first = top.groupby("customer_id", sort=False)["item"].first()
+    table["next_item"] = first.reindex(table.index).fillna("").astype(str)
+    return rec, top
 
 
-def _next_item(recommender: ItemRecommender | None, customer_id: str) -> str:
+def next_item(recommender: ItemRecommender | None, customer_id: str) -> str:
     """The recommender's next item for one customer ("" without a recommender or for a customer it never saw)."""
     if recommender is None:
         return ""

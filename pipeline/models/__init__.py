@@ -11,7 +11,8 @@ orchestration over datasets and workspaces). Dependencies point one way: estimat
 from __future__ import annotations
 
 from pipeline.models.estimators import KerasMLPClassifier, SubsampledClassifier, ToFloat, ToText
-from pipeline.models.explain import explain_row, feature_reference, permutation_importance_table, predict_table
+from pipeline.models.explain import (driver_table, explain_row, explain_rows, feature_reference,
+                                     permutation_importance_table, predict_table)
 from pipeline.models.training import (CV_METRICS, IMBALANCE_OPTIONS, ScoreBaseline, TrainResult, check_target,
                                       cross_validate_scores, split_train_test, train_and_evaluate)
 from pipeline.models.zoo import (REGISTRY, ModelSpec, ZooSettings, build_pipeline, build_preprocessor, fast_models,
@@ -22,5 +23,6 @@ __all__ = [
     "ToFloat", "ToText", "SubsampledClassifier", "KerasMLPClassifier",
     "fast_models", "feature_types", "build_preprocessor", "build_pipeline", "transformed_feature_names",
     "safe_feature_name", "output_sources", "check_target", "split_train_test", "train_and_evaluate",
-    "cross_validate_scores", "permutation_importance_table", "feature_reference", "explain_row", "predict_table",
+    "cross_validate_scores", "permutation_importance_table", "feature_reference", "explain_row", "explain_rows",
+    "driver_table", "predict_table",
 ]

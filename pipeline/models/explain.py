@@ -17,7 +17,8 @@ from pipeline.errors import DataError
 from pipeline.models.estimators import as_text, to_float
 from pipeline.models.zoo import output_sources
 
-__all__ = ["permutation_importance_table", "feature_reference", "explain_row", "predict_table"]
+__all__ = ["permutation_importance_table", "feature_reference", "explain_row", "explain_rows", "driver_table",
+           "predict_table"]
 
 
 def permutation_importance_table(pipeline: Pipeline, X: pd.DataFrame, y: Sequence, labels: Sequence,
@@ -59,57 +60,80 @@ def explain_row(pipeline: Pipeline, row: pd.DataFrame, reference: Mapping[str, o
     positive class for binary targets, the predicted class otherwise). ``attrs["method"]`` names the method.
     """
     row = row.iloc[[0]]
-    model = pipeline.named_steps["model"]
     if class_index is None:
         proba = pipeline.predict_proba(row)[0]
         class_index = 1 if len(proba) == 2 else int(proba.argmax())
+    contrib = explain_rows(pipeline, row, reference, class_index)
+    return driver_table(row.iloc[0], contrib.iloc[0], top, contrib.attrs["method"])
+
+
+def explain_rows(pipeline: Pipeline, X: pd.DataFrame, reference: Mapping[str, object] | None = None,
+                 class_index: int = 1) -> pd.DataFrame:
+    """Per-row contributions of every original column towards ``class_index`` (rows x columns, ``X``'s index;
+    ``attrs["method"]``), by :func:`explain_row`'s methods; each row's numbers are those of ``explain_row`` on
+    that row alone, computed for many rows in one pass."""
+    model = pipeline.named_steps["model"]
     if type(model).__name__ == "XGBClassifier":
-        contrib, method = _xgb_contributions(pipeline, row, class_index), "shap (log-odds)"
+        contrib, method = _xgb_contributions(pipeline, X, class_index), "shap (log-odds)"
     elif isinstance(model, LogisticRegression):
-        contrib, method = _linear_contributions(pipeline, row, class_index), "coefficient x value (log-odds)"
+        contrib, method = _linear_contributions(pipeline, X, class_index), "coefficient x value (log-odds)"
     else:
         if reference is None:
             raise DataError("Explaining this model needs reference values; pass feature_reference(X_train, types).")
-        contrib, method = _occlusion_contributions(pipeline, row, reference, class_index), "occlusion (probability)"
-    table = pd.DataFrame({"feature": contrib.index, "value": [row.iloc[0][c] for c in contrib.index],
-                          "contribution": contrib.to_numpy()})
+        contrib, method = _occlusion_contributions(pipeline, X, reference, class_index), "occlusion (probability)"
+    contrib.index = X.index
+    contrib.attrs["method"] = method
+    return contrib
+
+
+def driver_table(values: pd.Series, contributions: pd.Series, top: int = 5, method: str = "") -> pd.DataFrame:
+    """The top ``top`` drivers of one row (``feature, value, contribution``, largest absolute contribution first)
+    from its input ``values`` and its row of :func:`explain_rows`."""
+    table = pd.DataFrame({"feature": contributions.index, "value": [values[c] for c in contributions.index],
+                          "contribution": contributions.to_numpy()})
     table = table.reindex(table["contribution"].abs().sort_values(ascending=False).index).head(top)
     table = table.reset_index(drop=True)
     table.attrs["method"] = method
     return table
 
 
-def _by_source(pipeline: Pipeline, values: np.ndarray) -> pd.Series:
+def _by_source(pipeline: Pipeline, values: np.ndarray) -> pd.DataFrame:
     sources = output_sources(pipeline.named_steps["prep"])
-    return pd.Series(values, index=sources).groupby(level=0, sort=False).sum()
+    frame = pd.DataFrame(np.atleast_2d(values), columns=sources)
+    if len(set(sources)) == len(sources):
+        return frame
+    return frame.T.groupby(level=0, sort=False).sum().T
 
 
-def _xgb_contributions(pipeline: Pipeline, row: pd.DataFrame, class_index: int) -> pd.Series:
+def _xgb_contributions(pipeline: Pipeline, X: pd.DataFrame, class_index: int) -> pd.DataFrame:
     from xgboost import DMatrix
 
-    Xt = pipeline.named_steps["prep"].transform(row)
+    Xt = pipeline.named_steps["prep"].transform(X)
     contrib = pipeline.named_steps["model"].get_booster().predict(DMatrix(Xt), pred_contribs=True)
     if contrib.ndim == 3:  # multiclass: (rows, classes, features + bias)
-        values = contrib[0, class_index, :-1]
+        values = contrib[:, class_index, :-1]
     else:  # binary: log-odds of class 1
-        values = contrib[0, :-1] * (1 if class_index == 1 else -1)
+        values = contrib[:, :-1] * (1 if class_index == 1 else -1)
     return _by_source(pipeline, values)
 
 
-def _linear_contributions(pipeline: Pipeline, row: pd.DataFrame, class_index: int) -> pd.Series:
-    Xt = pipeline.named_steps["prep"].transform(row)[0]
+def _linear_contributions(pipeline: Pipeline, X: pd.DataFrame, class_index: int) -> pd.DataFrame:
+    Xt = pipeline.named_steps["prep"].transform(X)
     coef = pipeline.named_steps["model"].coef_
     weights = coef[0] * (1 if class_index == 1 else -1) if coef.shape[0] == 1 else coef[class_index]
-    return _by_source(pipeline, weights * Xt)
+    return _by_source(pipeline, weights[None, :] * np.asarray(Xt))
 
 
-def _occlusion_contributions(pipeline: Pipeline, row: pd.DataFrame, reference: Mapping, class_index: int):
-    columns = [c for c in row.columns if c in reference]
-    variants = pd.concat([row] * (len(columns) + 1), ignore_index=True).astype(object)
+def _occlusion_contributions(pipeline: Pipeline, X: pd.DataFrame, reference: Mapping,
+                             class_index: int) -> pd.DataFrame:
+    """Probability minus the probability with one column set to its reference value (one batch of variants)."""
+    columns = [c for c in X.columns if c in reference]
+    k = len(columns) + 1
+    variants = X.iloc[np.repeat(np.arange(len(X)), k)].reset_index(drop=True).astype(object)
     for i, col in enumerate(columns, start=1):
-        variants.loc[i, col] = reference[col]
-    proba = pipeline.predict_proba(variants)[:, class_index]
-    return pd.Series(proba[0] - proba[1:], index=columns)
+        variants.loc[np.arange(i, len(variants), k), col] = reference[col]
+    proba = pipeline.predict_proba(variants)[:, class_index].reshape(len(X), k)
+    return pd.DataFrame(proba[:, :1] - proba[:, 1:], columns=columns)
 
 
 def predict_table(pipeline: Pipeline, X: pd.DataFrame, labels: Sequence) -> pd.DataFrame:
