@@ -182,7 +182,7 @@ def test_online_retail_features_and_batch_scores(tmp_path, online_retail_both, s
     assert np.abs(on_duck["score"].to_numpy() - one_machine).max() <= 1e-9
 
 
-def test_cli_score_and_clean_on_spark(tmp_path, spark_engine, capsys):
+def test_cli_rfm_and_score_on_spark(tmp_path, spark_engine, capsys):
     import json
 
     from pipeline.cli import main
@@ -190,8 +190,10 @@ def test_cli_score_and_clean_on_spark(tmp_path, spark_engine, capsys):
     from pipeline.models.zoo import build_pipeline, feature_types
 
     path = _write(tmp_path, "csv_utf8")
-    assert main(["clean", "--engine", "spark", str(path)]) == 0
-    assert json.loads(capsys.readouterr().out)["rows_out"] == 5
+    assert main(["rfm", "--engine", "spark", str(path), "--out", str(tmp_path / "rfm.csv")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["customers"], printed["revenue"]) == (3, 138.0)
+    assert set(pd.read_csv(tmp_path / "rfm.csv")["monetary"]) == {30.0, 6.0, 102.0}
     X = _features(spark_engine, spark_engine.clean(str(path))[0])
     y = pd.Series([0, 1, 1], index=X.index)
     model = build_pipeline("logreg", feature_types(X)).fit(X, y)
