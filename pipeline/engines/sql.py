@@ -7,7 +7,8 @@ SQL, and the few DuckDB functions without a Spark twin are rewritten here, once,
 
 * ``try_strptime(x, [formats])`` -> ``coalesce(try_to_timestamp(x, java_format), ...)`` (strftime -> Java
   patterns with lenient one-letter fields, so ``12/1/2010 8:26`` reads as it does in DuckDB);
-* ``hash(cols)`` -> ``xxhash64(cols)`` (64-bit, like DuckDB's; only equality of hashes is used);
+* ``hash(cols)`` -> ``xxhash64(coalesce(col, NUL), ...)`` (64-bit like DuckDB's, NULLs kept in place; only
+  equality of hashes is used);
 * ``regexp_full_match(x, p)`` -> ``x RLIKE '^(?:p)$'``;
 * ``ts + to_microseconds(n)`` -> ``ts + make_dt_interval(0, 0, 0, n / 1e6)`` (Excel serial dates);
 * ``timezone('UTC', x)`` -> ``x`` (the Spark session runs in UTC, see :mod:`pipeline.engines.spark`).
@@ -29,6 +30,8 @@ __all__ = ["to_spark", "inline_params", "strftime_to_java"]
 #: strftime directive -> Java DateTimeFormatter letters; one-letter fields parse one or two digits, as DuckDB does
 _JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "M", "%d": "d", "%H": "H", "%I": "h", "%M": "m", "%S": "s",
          "%b": "MMM", "%B": "MMMM", "%p": "a", "%f": "SSSSSS"}
+#: stands for NULL inside a row hash (a control character that text columns do not hold)
+_NULL_MARK = "\x00"
 #: fixed widths for fields written without separators (``%Y%m%d`` -> ``yyyyMMdd``)
 _FIXED = {"%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm", "%S": "ss", "%I": "hh"}
 
@@ -77,8 +80,9 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     name, args = node.name.lower(), node.expressions
     if name == "try_strptime":
         return _try_strptime(args[0], args[1])
-    if name == "hash":
-        return exp.Anonymous(this="XXHASH64", expressions=args)
+    if name == "hash":      # Spark's hash skips NULLs, so (a, NULL, b) would equal (a, b, NULL): mark them
+        return exp.Anonymous(this="XXHASH64", expressions=[
+            exp.Coalesce(this=exp.cast(a.copy(), "STRING"), expressions=[exp.Literal.string(_NULL_MARK)]) for a in args])
     if name == "regexp_full_match":
         return _full_match(args[0], args[1])
     if name == "to_microseconds":
