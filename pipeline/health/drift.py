@@ -17,7 +17,8 @@ import pandas as pd
 from pipeline.config import HealthConfig
 from pipeline.errors import DataError
 
-__all__ = ["FEATURE_WORDS", "CUMULATIVE", "DRIFT_COLUMNS", "psi", "population_profile", "current_population", "drift_table"]
+__all__ = ["FEATURE_WORDS", "CUMULATIVE", "DRIFT_COLUMNS", "psi", "population_profile", "current_population",
+           "drift_table"]
 
 #: Plain words per feature: (what "higher than in training" means, what "lower" means), said of recent customers.
 FEATURE_WORDS: dict[str, tuple[str, str]] = {

@@ -1,0 +1,48 @@
+"""The served-prediction log a scoring service calls per request (pipeline.health.predictions.ServedLog): queued on
+the request path, written in batches by a background thread, kept on a failed write, dropped (with a warning) when
+the database is gone."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.health.predictions import PredictionLog, served_log
+
+
+def test_served_log_keeps_rows_when_a_write_fails(tmp_path):
+    from pipeline.health.predictions import ServedLog, _md
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}")
+    served = ServedLog(log, flush_seconds=3600)
+    card = {"customer_id": "a", "churn_probability": 0.4, "risk_band": "Medium", "as_of": "2022-01-01",
+            "model_version": "v"}
+    assert served.record_card("ds", card) and not served.record_card("ds", {"customer_id": "b"})
+    _md.drop_all(log.engine)                                  # the table is gone: the write fails
+    with pytest.raises(Exception):
+        served.flush()
+    _md.create_all(log.engine)
+    assert served.flush() == 1 and list(log.frame("ds")["customer_id"]) == ["a"]
+    assert served.flush() == 0
+    assert served_log(log.engine) is served_log(log.engine)   # one per engine and process
+
+
+def test_served_log_writes_in_the_background_and_gives_up_on_a_gone_database(tmp_path):
+    import time
+
+    from pipeline.health.predictions import ServedLog, _md
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}")
+    served = ServedLog(log, flush_seconds=0.05, retries=2)
+    card = {"customer_id": "a", "churn_probability": 0.4, "risk_band": "Medium", "as_of": "2022-01-01"}
+    served.record_card("ds", card)
+    for _ in range(100):                                     # the writer thread flushes, then stops
+        if served._thread is None:
+            break
+        time.sleep(0.05)
+    assert served._thread is None and len(log.frame("ds")) == 1
+    _md.drop_all(log.engine)
+    served.record_card("ds", card)
+    for _ in range(100):
+        if served._thread is None:
+            break
+        time.sleep(0.05)
+    assert served._thread is None and served._rows == []    # dropped after 2 failed writes (and logged)
