@@ -42,9 +42,9 @@ def period_sidebar(ws: Workspace, kind: str | None) -> None:
         if key not in st.session_state:          # a new session starts from the saved period
             st.session_state[key] = value
     st.subheader("Analysis period")
-    c1, c2 = st.columns(2)
-    start = c1.date_input("From", min_value=first, max_value=last, key=k_start, format="YYYY-MM-DD")
-    end = c2.date_input("To", min_value=first, max_value=last, key=k_end, format="YYYY-MM-DD")
+    # one under the other: side by side, the default sidebar cuts the dates off ("2010-12-0")
+    start = st.date_input("From", min_value=first, max_value=last, key=k_start, format="YYYY-MM-DD")
+    end = st.date_input("To", min_value=first, max_value=last, key=k_end, format="YYYY-MM-DD")
     if not start or not end or start > end:
         st.warning("The period's start is after its end: showing all dates.", icon=":material/warning:")
         start, end = first, last

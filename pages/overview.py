@@ -31,10 +31,9 @@ if not ov.monthly["active_complete"].all():
 st.plotly_chart(insights_ui.new_returning_figure(ov.monthly), width="stretch", key="ov_new_returning")
 
 st.subheader("Next steps")
-c1, c2, c3 = st.columns(3)
-c1.page_link(ui.RFM_PAGE, label="Who are my customers? RFM segments", icon=":material/donut_small:")
-c2.page_link(ui.MOVEMENT_PAGE, label="Are they staying? Cohorts & segment movement", icon=":material/trending_up:")
-c3.page_link(ui.CAMPAIGNS_PAGE, label="Reach them: campaigns", icon=":material/campaign:")
+st.page_link(ui.RFM_PAGE, label="Who are my customers? RFM segments", icon=":material/donut_small:")
+st.page_link(ui.MOVEMENT_PAGE, label="Are they staying? Cohorts & segment movement", icon=":material/trending_up:")
+st.page_link(ui.CAMPAIGNS_PAGE, label="Reach them: campaigns", icon=":material/campaign:")
 
 with st.expander("Details for analysts"):
     st.markdown(

@@ -1,8 +1,12 @@
 """End-to-end in a real browser: Debian's Chromium driven by Playwright, against the app on a free port.
 
 Uploads a CSV, sees the segment table and a plot, the cluster map, opens a customer's card by its link (also the
-link saved before the lookup page was split), and the Campaigns page. A screenshot is saved
-to tests/artifacts/ when a step fails. Skipped (with the reason) where Chromium or Playwright is missing.
+link saved before the lookup page was split), and the Campaigns page; walks a marketer's path with a real export
+(upload → Overview → RFM segments → Cohorts & movement → a campaign with a control group), saving a screenshot of
+each page as tests/artifacts/walk_*.png and checking that no tile, page link or date is cut off; a reload keeps the
+snapshot date and the analysis period, the plain address reopens the workspace, another browser starts fresh; a
+second upload then Apply stays current. A screenshot is saved to tests/artifacts/ when a step fails (the folder is
+git-ignored). Skipped (with the reason) where Chromium or Playwright is missing.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, dataset
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -113,9 +117,31 @@ def test_upload_segments_clusters_customer_campaigns(page, server, tmp_path):
         raise
 
 
+def _date_in(field):
+    """The date shown by a Streamlit date input (a group of year/month/day spin buttons)."""
+    from datetime import date
+
+    part = {k: int(field.get_by_role("spinbutton", name=re.compile(f"^{k},")).get_attribute("aria-valuenow"))
+            for k in ("year", "month", "day")}
+    return date(**part)
+
+
+def _type_date(field, day) -> None:
+    """Type a date into a Streamlit date input as a user does: digits into the year box (the field moves on to the
+    month and day by itself), then click the page's title: the input sends its date when it loses focus."""
+    field.get_by_role("spinbutton", name=re.compile("^year,")).click()
+    field.page.keyboard.type(f"{day:%Y%m%d}")
+    field.page.get_by_role("heading", level=1).first.click()
+
+
 def test_reload_and_plain_address_keep_the_work_another_browser_starts_fresh(page, server):
-    """Load the sample, set a snapshot date, reload: the RFM page comes back as it was; the plain address in the
-    same browser reopens the workspace (cookie); a new browser context gets an empty private workspace."""
+    """Load the sample, pick a snapshot date and the analysis period's start, reload: the RFM page comes back with
+    both; the plain address in the same browser reopens the workspace (cookie); a new browser context gets an empty
+    private workspace."""
+    from datetime import date, timedelta
+
+    from playwright.sync_api import expect
+
     try:
         page.goto(server)
         page.get_by_role("button", name=re.compile("Load Synthetic")).click()
@@ -123,8 +149,18 @@ def test_reload_and_plain_address_keep_the_work_another_browser_starts_fresh(pag
         ws_id = re.search(r"[?&]ws=([A-Za-z0-9_-]+)", page.url).group(1)
         _nav(page, "RFM segments")
         page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
+        sidebar = page.get_by_test_id("stSidebar")
+        snap, start = (sidebar.get_by_role("group", name=n, exact=True) for n in ("Snapshot date", "From"))
+        picked_snap, picked_start = _date_in(snap) - timedelta(days=30), _date_in(start) + timedelta(days=31)
+        _type_date(snap, picked_snap)
+        page.get_by_text(f"Snapshot {picked_snap}").first.wait_for(timeout=120_000)
+        _type_date(start, picked_start)
+        page.wait_for_function("() => !document.querySelector('[data-stale=true]')")
+        assert (_date_in(snap), _date_in(start)) == (picked_snap, picked_start)
         page.reload()                                                   # a reload: the same workspace and data
         page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
+        page.get_by_text(f"Snapshot {picked_snap}").first.wait_for(timeout=60_000)
+        assert (_date_in(snap), _date_in(start)) == (picked_snap, picked_start)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "reload_rfm.png"), full_page=True)
         page.goto(server)                                               # the plain address, same browser
@@ -177,3 +213,94 @@ def test_second_upload_then_apply_keeps_it_current_and_sidebar_lists_both(page, 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "e2e_second_upload_failure.png"), full_page=True)
         raise
+
+
+_CUT_OFF = ", ".join(f"[data-testid={t}], [data-testid={t}] *" for t in ("stMetricValue", "stMetricLabel",
+                                                                           "stPageLink", "stDateInput"))
+_TRUNCATED = (f"() => [...document.querySelectorAll('{_CUT_OFF}')]"   # text wider than its box: cut off
+              ".filter(e => e.clientWidth > 1 && e.scrollWidth > e.clientWidth + 1)"
+              ".map(e => e.innerText || e.value || e.outerHTML.slice(0, 200))")
+
+
+def _shot(page, name: str) -> None:
+    """A screenshot of the whole page once the script has finished and every element has drawn, under
+    tests/artifacts/walk_<name>.png; the page shows no traceback and tile, page link or date cut off."""
+    drawn = "() => !document.querySelector('[data-testid=stSkeleton], [data-stale=true]')"
+    page.wait_for_timeout(500)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
+    page.wait_for_function(drawn)
+    ARTIFACTS.mkdir(exist_ok=True)
+    size = page.viewport_size                  # the app scrolls inside its main block: grow the window to all of it
+    tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
+    page.set_viewport_size({"width": size["width"], "height": min(max(tall, size["height"]), 8000)})
+    page.wait_for_timeout(300)
+    page.wait_for_function(drawn)
+    page.screenshot(path=str(ARTIFACTS / f"walk_{name}.png"), full_page=True)
+    page.set_viewport_size(size)
+    assert page.get_by_text("Traceback").count() == 0, name
+    assert page.evaluate(_TRUNCATED) == [], f"cut-off text on {name}"
+
+
+def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(page, server, tmp_path):
+    """Issue 11's walk with a real export (380 Online Retail customers): upload → Overview (the landing page once
+    data exists) → RFM segments → Cohorts & movement → a campaign with a 10% control group for the customers who
+    moved between two segments; a screenshot of each page under tests/artifacts/walk_*.png."""
+    from playwright.sync_api import expect
+
+    raw = _online_retail_slice(tmp_path)
+    try:
+        page.goto(f"{server}/?ws=walk")
+        page.get_by_text("Upload a file").first.wait_for()
+        page.locator("input[type=file]").set_input_files(str(raw))
+        page.get_by_text(f"Loaded '{raw.name}'").wait_for(timeout=120_000)
+        _shot(page, "1_upload")
+        page.goto(f"{server}/?ws=walk")                                 # with data, the plain address opens on it
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        page.get_by_text("Repeat-purchase rate").first.wait_for(timeout=120_000)
+        page.locator(".js-plotly-plot").nth(1).wait_for()
+        expect(page.get_by_test_id("stMetricValue").filter(has_text="£").first).to_be_visible()
+        _shot(page, "2_overview")
+        _nav(page, "RFM segments")
+        page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
+        page.locator(".js-plotly-plot").first.wait_for()
+        _shot(page, "3_segments")
+        _nav(page, "Cohorts & movement")
+        page.get_by_role("heading", name="Cohorts & segment movement").wait_for(timeout=120_000)
+        page.locator(".js-plotly-plot").first.wait_for()                 # the cohort heatmap
+        _shot(page, "4_cohorts")
+        page.get_by_role("tab", name="Segment movement").click()
+        page.get_by_text("Customers behind a cell").wait_for(timeout=120_000)
+        moved = page.get_by_text(re.compile(r"^[\d,]+ customers went from "))
+        expect(moved).to_be_visible()
+        assert not moved.inner_text().startswith("0 "), moved.inner_text()
+        _shot(page, "5_movement")
+        _nav(page, "Campaigns")
+        page.get_by_role("heading", name="Campaigns").wait_for(timeout=120_000)
+        page.get_by_text("Movement cell", exact=True).click()           # the audience: a movement cell
+        page.get_by_text(re.compile("Customers who moved between")).wait_for(timeout=120_000)
+        page.get_by_role("button", name="Build campaign list").click()
+        control = page.get_by_test_id("stMetric").filter(has_text="Control group")
+        control.wait_for(timeout=120_000)
+        n_control = int(control.get_by_test_id("stMetricValue").inner_text().replace(",", ""))
+        n_all = int(page.get_by_test_id("stMetric").filter(has_text="Customers").first
+                    .get_by_test_id("stMetricValue").inner_text().replace(",", ""))
+        assert 0 < n_control < n_all, (n_control, n_all)
+        expect(page.get_by_test_id("stMetric").filter(has_text="Expected coupon cost")
+               .get_by_test_id("stMetricValue")).to_contain_text("£")
+        page.get_by_text("Download CSV").first.wait_for()
+        _shot(page, "6_campaign")
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "walk_failure.png"), full_page=True)
+        raise
+
+
+def _online_retail_slice(tmp_path: Path) -> Path:
+    """Every line of the Online Retail customers whose id is a multiple of 12 (380 customers, 28,225 lines, a year
+    of purchases), as the shop would export them, plus the header."""
+    import pandas as pd
+
+    df = pd.read_csv(dataset("online_retail.csv"), dtype=str, keep_default_na=False)
+    out = tmp_path / "online_retail_380.csv"
+    df[pd.to_numeric(df["CustomerID"], errors="coerce") % 12 == 0].to_csv(out, index=False)
+    return out
