@@ -118,7 +118,7 @@ def _columns(value: str | None) -> list[str] | None:
 
 def _lab_json(result) -> dict:
     from pipeline.exports import to_jsonable
-    from pipeline.lab import metric_records
+    from pipeline.models.lab import metric_records
 
     importance = None if result.importance is None else result.importance.head(10).to_dict(orient="records")
     return to_jsonable({"kind": result.kind, "target": result.target, "settings": result.settings,
@@ -127,7 +127,7 @@ def _lab_json(result) -> dict:
 
 
 def cmd_churn(args) -> int:
-    from pipeline.lab import run_churn_comparison
+    from pipeline.models.lab import run_churn_comparison
 
     tx, returns = _transactions(args.file, args.dayfirst)
     result = run_churn_comparison(tx, returns, args.horizon, args.cutoff, _model_list(args.models), args.imbalance,
@@ -138,7 +138,7 @@ def cmd_churn(args) -> int:
 
 def cmd_train(args) -> int:
     from pipeline.ingest import build_dataset
-    from pipeline.lab import run_table_comparison
+    from pipeline.models.lab import run_table_comparison
 
     if not Path(args.file).is_file():
         raise DataError(f"File {args.file!r} does not exist.")

@@ -94,7 +94,7 @@ def workspace_root() -> Path:
     return Path(os.environ.get("SEGMENTS_WORKSPACE", ROOT / "workspace"))
 
 
-# --- Clustering (pipeline.cluster) and sequence embeddings (pipeline.sequences) ---
+# --- Clustering (pipeline.cluster) and sequence embeddings (pipeline.cluster.sequences) ---
 __all__ += ["ClusterConfig", "SequenceConfig", "TableEmbeddingConfig"]
 
 
@@ -195,7 +195,7 @@ class ChurnDataConfig:
     min_class_count: int = 5                  # customers per class (churned / active)
 
 
-# --- Model lab orchestration (pipeline.lab) ---
+# --- Model lab orchestration (pipeline.models.lab) ---
 __all__ += ["LabConfig"]
 
 
