@@ -6,7 +6,9 @@ Targets (issue 12): start-up <= 15 s; ``GET /customers/{id}`` p95 <= 20 ms at 20
 ``POST /customers/{id}/transactions`` p95 <= 50 ms at 50 requests/s. The server is ``python -m pipeline serve``
 with SQLite (WAL) in a temporary workspace; ids are drawn uniformly from the dataset's customers (so most GETs
 are a customer's first card in this worker), POSTs add one purchase to a random existing customer. A request
-without an answer within 5 s counts as an error (and its 5 s as its latency).
+without an answer within 5 s counts as an error (and its 5 s as its latency). Each figure comes with the
+server's CPU time (user + system of the server process tree, from /proc) at ready and per request, and the load
+average: on a shared machine the wall-clock latencies include waiting for a CPU, the CPU times do not.
 """
 from __future__ import annotations
 
@@ -71,6 +73,36 @@ def _load(base: str, key: str, ids: list[str], method: str, rate: float, seconds
     out.put((lat, errors, achieved))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn workers), from /proc."""
+    kids: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parts = stat.read_text().rsplit(")", 1)[1].split()
+            kids.setdefault(int(parts[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def _server_cpu(pid: int) -> float:
+    return sum(_cpu_seconds(p) for p in _tree(pid))
+
+
 def _phase(base, key, ids, method, rate, seconds) -> dict:
     q = mp.get_context("spawn").Queue()
     p = mp.get_context("spawn").Process(target=_load, args=(base, key, ids, method, rate, seconds, q))
@@ -125,15 +157,21 @@ def main() -> None:
                 pass
             time.sleep(0.05)
         startup = time.perf_counter() - t0
+        cpu = _server_cpu(proc.pid)
         health = httpx.get(base + "/health").json()
-        print(f"start-up to ready: {startup:.1f} s (target <= 15 s); {health['customers']:,} customers, "
-              f"churn model {health['churn_model']!r}, {args.workers} worker(s)")
+        print(f"load average at ready: {os.getloadavg()[0]:.2f} (1 min; other work on this machine slows every "
+              "figure: the server's CPU time per request below does not depend on it)")
+        print(f"start-up to ready: {startup:.1f} s (target <= 15 s; server CPU {cpu:.1f} s); {health['customers']:,} "
+              f"customers, churn model {health['churn_model']!r}, {args.workers} worker(s)")
         for method, rate, target in (("GET", args.get_rate, 20), ("POST", args.post_rate, 50)):
+            cpu = _server_cpu(proc.pid)
             r = _phase(base, key, ids, method, rate, args.seconds)
+            r["cpu_ms"] = (_server_cpu(proc.pid) - cpu) / max(r["n"], 1) * 1e3
             path = "/customers/{id}" if method == "GET" else "/customers/{id}/transactions"
             print(f"{method} {path}: {r['n']:,} requests at {r['rate']:.0f}/s, {r['errors']} errors; "
                   f"p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.0f} ms "
-                  f"(target p95 <= {target} ms{', 0 errors' if method == 'GET' else ''})")
+                  f"(target p95 <= {target} ms{', 0 errors' if method == 'GET' else ''}); server CPU "
+                  f"{r['cpu_ms']:.2f} ms per request; load average {os.getloadavg()[0]:.2f}")
     finally:
         proc.terminate()
         proc.wait(20)

@@ -159,9 +159,9 @@ def _purchases(prof: CustomerProfile, scorer: ModelScorer, cid: str, top: int, i
         prof.top_products = _top_items(lines, product_column(lines), top)
     if timeline:
         prof.timeline = purchase_timeline(scorer, cid)
-    rec = scorer.recommender
+    rec, known = scorer.recommender, scorer.index                # next items hold for a rescored customer too
     if rec is not None and cid in rec.customers_:
-        prof.next_items = index.next_items.get(cid) if index is not None and index.next_items is not None \
+        prof.next_items = known.next_items.get(cid) if known is not None and known.next_items is not None \
             else rec.top_k(cid, NEXT_ITEMS)
 
 

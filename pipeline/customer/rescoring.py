@@ -11,6 +11,7 @@ customer has and the day they are scored as of; the rules themselves belong to f
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from pipeline.customer.scoring import ModelScorer, PurchaseHistory
 
 __all__ = ["rescore", "rescore_one", "scored_row", "scored_as_of"]
+
+_LOCAL = threading.local()      # one DuckDB connection per thread for one customer's RFM (a new one costs ~10 ms)
 
 
 def rescore(scorer: ModelScorer, customer_id: object, lines: pd.DataFrame | None,
@@ -53,7 +56,7 @@ def rescore_one(scorer: ModelScorer, customer_id: object, lines: pd.DataFrame | 
     """Like :func:`rescore`, but the copy holds only this customer (their row, lines and returns): enough for their
     card. The copy's ``history.as_of`` is the day the customer is scored as of (:func:`scored_as_of`)."""
     h, cid, new, ret = _new_lines(scorer, customer_id, lines, returns)
-    tx = pd.concat([h.lines(cid), new], ignore_index=True)
+    tx = pd.concat([h.lines(cid), new], ignore_index=True) if len(new) else h.lines(cid).reset_index(drop=True)
     mine = h.returned(cid)
     if ret is not None:
         mine = ret if mine is None else pd.concat([mine, ret], ignore_index=True)
@@ -63,7 +66,8 @@ def rescore_one(scorer: ModelScorer, customer_id: object, lines: pd.DataFrame | 
     history.as_of = scored_as_of(cid, history)
     table = row.reindex(scorer.table.columns).to_frame().T.astype(scorer.table.dtypes.to_dict())
     table.index.name = scorer.table.index.name
-    return dataclasses.replace(scorer, table=table, history=history, index=None)
+    index = scorer.index.without(cid) if scorer.index is not None else None     # next items stay valid
+    return dataclasses.replace(scorer, table=table, history=history, index=index)
 
 
 def _new_lines(scorer: ModelScorer, customer_id: object, lines: pd.DataFrame | None, returns: pd.DataFrame | None
@@ -101,11 +105,9 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     from pipeline.clv import btyd_summary
     from pipeline.customer.scoring import attach_churn, customer_rows, next_item
     from pipeline.features import customer_features
-    from pipeline.rfm import rfm_table
-
     lines = history.lines(cid)
     as_of = scored_as_of(cid, history)
-    rfm = rfm_table(lines, snapshot=as_of).set_index("customer_id")
+    rfm = _rfm(lines, as_of).set_index("customer_id")
     rfm.index = rfm.index.astype(str)
     pred = history.btyd.predict_table(btyd_summary(lines, as_of))
     X = customer_features(lines, history.returned(cid), as_of).join(btyd_columns(pred))
@@ -117,5 +119,21 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     cluster = scorer.clusters.assign(row.iloc[0]) if scorer.clusters is not None else None
     row["cluster"] = pd.array([cluster], dtype="Int64")
     row["cluster_name"] = scorer.clusters.name(cluster) if scorer.clusters is not None else ""
-    row["next_item"] = next_item(scorer.recommender, cid)
+    known = cid in scorer.table.index and "next_item" in scorer.table     # the recommender is not refitted
+    row["next_item"] = scorer.table.at[cid, "next_item"] if known else next_item(scorer.recommender, cid)
     return row.iloc[0]
+
+
+def _rfm(lines: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """:func:`pipeline.rfm.rfm_table` of a few lines, on this thread's DuckDB connection."""
+    from pipeline.ingest.db import connect
+    from pipeline.rfm import rfm_from_connection
+
+    con = getattr(_LOCAL, "con", None)
+    if con is None:
+        con = _LOCAL.con = connect()
+    con.register("tx", lines[["customer_id", "invoice_id", "date", "amount"]])
+    try:
+        return rfm_from_connection(con, "tx", as_of)
+    finally:
+        con.unregister("tx")
