@@ -134,7 +134,9 @@ def test_split_verdicts_get_a_caveat_and_losers_are_hidden():
                        FIT, SimpleNamespace(metrics={"roc_auc": 0.8}), TABLE, 90)
     assert split.get("expected_spend").status == "caveat" and "misses by more" in split.get("expected_spend").note
     assert split.get("next_order_date").status == "hidden"
-    assert split.get("p_alive").status == "caveat" and split.get("churn_probability").status == "caveat"
+    assert split.get("p_alive").status == "caveat" and split.get("churn_probability").status == "hidden"
+    assert split.get("churn_probability").note == ("Not shown: on a later period the churn model told churners apart "
+                                                   "no better than the simple BG/NBD score (ROC AUC 0.80 vs 0.90).")
     chance = card_facts(_grades((13, 0.5, 0.3), (12, 0.6, 0.4), p_alive=(0.5, 0.8)), FIT, None, TABLE, 90)
     assert chance.get("expected_spend").status == "hidden" and chance.get("p_alive").status == "hidden"
     assert "no churn model" in chance.get("churn_probability").note
@@ -181,6 +183,15 @@ def test_segment_from_rules_beside_high_risk_from_the_model_says_why():
                      "is 20%."]
     calm = row | {"churn_probability": 0.25, "risk_band": "Low", "p_alive": 0.8}
     assert customer_notes(_facts(), calm, {"r_score": 4, "f_score": 5}) == []
+
+
+def test_a_hidden_churn_risk_is_not_compared_and_the_coupon_says_it_leans_on_it():
+    facts = CardFacts({"p_alive": Fact("shown", ""), "churn_probability": Fact("hidden", "")}, {"Loyal": 0.2}, 90)
+    row = {"segment": "Loyal", "churn_probability": 0.98, "risk_band": "High", "p_alive": 0.01, "frequency": 9,
+           "monetary": 900.0, "expected_spend": 1.0}
+    notes = customer_notes(facts, row, {"r_score": 3, "f_score": 5})
+    assert notes == ["The coupon is still chosen with the churn model's risk, which is not shown because it did no "
+                     "better than the simple BG/NBD score on this data: treat the coupon's reason as a rough guide."]
 
 
 # ------------------------------------------------------------------------------------- card JSON and CLI

@@ -4,7 +4,7 @@ Belongs here: the per-dataset decision for each prediction the card shows (:clas
 scorer from the out-of-time grades of :func:`pipeline.value.grade_values`, the live BTYD fit and the churn model)
 and the per-customer notes that explain apparent contradictions (:func:`customer_notes`). A prediction is
 ``shown`` when it beats its naive baseline on this dataset on every graded measure, shown with a plain ``caveat``
-when it beats it on some (or could not be checked), and ``hidden`` when it beats it on none; P(alive) and the BTYD
+when it beats it on some (or could not be checked), and ``hidden`` when it beats it on none (churn risk, graded by one measure, is shown or hidden); P(alive) and the BTYD
 next-order date are hidden whenever the BTYD fit is degenerate (dropout at the boundary, or the empirical-rate
 fallback). The grading itself is in :mod:`pipeline.value`; the pages only read the statuses.
 """
@@ -97,7 +97,7 @@ def _churn_fact(grades: ValueGrades | None, churn: FittedClassifier | None) -> F
     if auc > base["roc_auc"]:
         return Fact("shown", f"Checked on a later period: the churn model tells churners apart better than the "
                              f"simple BG/NBD score ({ranks}).")
-    return Fact("caveat", f"A rough guide: on a later period the churn model told churners apart no better than the "
+    return Fact("hidden", f"Not shown: on a later period the churn model told churners apart no better than the "
                           f"simple BG/NBD score ({ranks}).")
 
 
@@ -168,6 +168,10 @@ def customer_notes(facts: CardFacts, row: Mapping[str, Any], scores: Mapping[str
     churn_probability, risk_band, p_alive, expected_spend, frequency, monetary; ``scores``: r_score, f_score)."""
     notes, h = [], facts.horizon_days
     risk, p_alive = row.get("churn_probability"), row.get("p_alive")
+    if not facts.get("churn_probability").visible:
+        notes.append("The coupon is still chosen with the churn model's risk, which is not shown because it did no "
+                     "better than the simple BG/NBD score on this data: treat the coupon's reason as a rough guide.")
+        risk = None                     # no note compares a hidden risk with the segment or P(alive)
     if facts.get("p_alive").visible and risk is not None and p_alive is not None \
             and abs((1 - float(p_alive)) - float(risk)) >= cfg.contradiction_gap:
         notes.append(f"Churn risk and P(alive) answer different questions: churn risk ({float(risk):.0%}, from the "
