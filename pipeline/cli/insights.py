@@ -1,15 +1,16 @@
 """The marketer's commands of the CLI: ``overview``, ``cohorts`` and ``migration`` (segment movement between two
 dates), each printing JSON. Registered on the main parser by :func:`add_commands`; files are read and cleaned by
-the same path as every other command (``pipeline.cli``). ``--start``/``--end`` set the analysis period as on the
-dashboard's sidebar.
+the same path as every other command (:mod:`pipeline.cli.common`). ``--start``/``--end`` set the analysis period as
+on the dashboard's sidebar.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
+
+from pipeline.cli.common import file_cmd, json_flag, print_json, transactions
 
 __all__ = ["add_commands", "cmd_overview", "cmd_cohorts", "cmd_migration"]
 
@@ -25,18 +26,16 @@ def _months(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 
 
 def _emit(obj: dict) -> int:
-    from pipeline.cli import _print_json
     from pipeline.exports import to_jsonable
 
-    _print_json(to_jsonable(obj))
+    print_json(to_jsonable(obj))
     return 0
 
 
 def cmd_overview(args) -> int:
-    from pipeline.cli import _transactions
     from pipeline.overview import overview
 
-    tx, _ = _transactions(args.file, args.dayfirst)
+    tx, _ = transactions(args.file, args.dayfirst)
     ov = overview(tx, _period(args), args.horizon)
     return _emit({"file": args.file, "period": ov.period.to_json(), "previous": ov.previous.to_json(),
                   "horizon_days": ov.horizon_days, "kpis": ov.kpis.to_dict(orient="records"),
@@ -44,11 +43,10 @@ def cmd_overview(args) -> int:
 
 
 def cmd_cohorts(args) -> int:
-    from pipeline.cli import _transactions
     from pipeline.cohorts import cohort_table, retention_curve
     from pipeline.period import resolve_period
 
-    tx, _ = _transactions(args.file, args.dayfirst)
+    tx, _ = transactions(args.file, args.dayfirst)
     period = resolve_period(_period(args), tx)
     table = cohort_table(tx, period)
     partial = sorted(set(table.loc[~table["complete"], "month"].dt.strftime("%Y-%m")))
@@ -60,11 +58,10 @@ def cmd_cohorts(args) -> int:
 
 
 def cmd_migration(args) -> int:
-    from pipeline.cli import _transactions
     from pipeline.exports import to_csv_bytes
     from pipeline.movement import segment_movement
 
-    tx, _ = _transactions(args.file, args.dayfirst)
+    tx, _ = transactions(args.file, args.dayfirst)
     mv = segment_movement(tx, args.date_from, args.date_to, _period(args), horizon_days=args.horizon)
     if args.out:
         Path(args.out).write_bytes(to_csv_bytes(mv.customers))
@@ -79,12 +76,11 @@ def cmd_migration(args) -> int:
 def _period_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", help="first day of the analysis period (YYYY-MM-DD); default the first purchase")
     p.add_argument("--end", help="last day of the analysis period (YYYY-MM-DD); default the last purchase")
-    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    json_flag(p)
 
 
-def add_commands(sub, file_cmd: Callable) -> None:
-    """Add ``overview``, ``cohorts`` and ``migration`` to the subparsers ``sub`` (``file_cmd`` makes a command
-    that takes a FILE and ``--dayfirst``, as in ``pipeline.cli``)."""
+def add_commands(sub) -> None:
+    """Add ``overview``, ``cohorts`` and ``migration`` to the subparsers ``sub``."""
     from pipeline.config import HORIZON_DAYS
 
     p = file_cmd(sub, "overview", "key figures against the previous period of the same length, and per month "

@@ -1,6 +1,6 @@
 """The model-health commands of ``python -m pipeline``: backtest, source, refresh, retrain, rollback, drift.
 
-:func:`register` adds them to the main parser (:mod:`pipeline.cli`); every handler prints JSON on stdout and lets
+:func:`add_commands` adds them to the main parser (:mod:`pipeline.cli`); every handler prints JSON on stdout and lets
 :class:`pipeline.errors.DataError` reach the main loop (one line on stderr, exit code 2). Saved datasets are found by
 id or name under ``--workspace`` (a workspace folder or the folder of all workspaces; default ``SEGMENTS_WORKSPACE``).
 """
@@ -10,9 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline.cli.common import json_flag, model_list, transactions
 from pipeline.config import HORIZON_DAYS, HealthConfig
 
-__all__ = ["register", "cmd_backtest", "cmd_source", "cmd_refresh", "cmd_retrain", "cmd_rollback", "cmd_drift"]
+__all__ = ["add_commands", "cmd_backtest", "cmd_source", "cmd_refresh", "cmd_retrain", "cmd_rollback", "cmd_drift"]
 
 #: Workspace the ``source`` command saves into when ``--workspace`` is not given (under the workspace root).
 CLI_WORKSPACE = "cli"
@@ -24,18 +25,11 @@ def _print(obj) -> None:
     print(json.dumps(to_jsonable(obj), indent=2))
 
 
-def _models(value: str | None) -> list[str]:
-    from pipeline.cli import _model_list
-
-    return _model_list(value)
-
-
 def cmd_backtest(args) -> int:
-    from pipeline.cli import _transactions
     from pipeline.health.backtest import run_backtest
 
-    tx, returns = _transactions(args.file, args.dayfirst)
-    res = run_backtest(tx, returns, args.horizon, args.every, _models(args.models))
+    tx, returns = transactions(args.file, args.dayfirst)
+    res = run_backtest(tx, returns, args.horizon, args.every, model_list(args.models))
     _print({"file": args.file, **res.settings, "seconds": round(res.seconds, 2), "notes": res.notes,
             "table": res.records()})
     return 0
@@ -106,14 +100,14 @@ def cmd_drift(args) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the model-health subcommands to ``python -m pipeline``."""
     def saved(name: str, help: str, func) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
         p.add_argument("--dataset", required=True, help="saved dataset id or name")
         p.add_argument("--workspace", help="workspace folder, or the folder of all workspaces (default "
                                            "SEGMENTS_WORKSPACE or workspace/)")
-        p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+        json_flag(p)
         p.set_defaults(func=func)
         return p
 
@@ -124,7 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--horizon", type=int, default=HORIZON_DAYS, help="churn horizon H in days (default 90)")
     p.add_argument("--every", type=int, default=HealthConfig.backtest_every_days, help="days between cutoffs")
     p.add_argument("--models", help="comma-separated zoo models or 'all'; default the fast ones")
-    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    json_flag(p)
     p.set_defaults(func=cmd_backtest)
     p = sub.add_parser("source", help="create a dataset that remembers its source (a file path or a database "
                                       "query) so 'refresh' can re-read it")

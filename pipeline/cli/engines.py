@@ -3,7 +3,7 @@
 ``clean`` and ``rfm`` take ``--engine`` (default ``SEGMENTS_ENGINE``, else ``duckdb``) and read a file, folder,
 glob, ``table:NAME`` (Spark catalog) or ``jdbc:URL#TABLE`` on the chosen engine; ``score`` cleans, builds the
 feature table and scores every customer with a saved model (``mapInPandas`` on Spark), writing a Parquet folder.
-Registered on the main parser by :func:`register`.
+Registered on the main parser by :func:`add_commands`.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import argparse
 import time
 from pathlib import Path
 
+from pipeline.cli.common import file_cmd, print_json
 from pipeline.errors import DataError
 
-__all__ = ["register", "add_engine_option", "load_clean", "cmd_score"]
+__all__ = ["add_commands", "add_engine_option", "load_clean", "cmd_score"]
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
@@ -44,7 +45,6 @@ def _source(text: str):
 
 def cmd_score(args) -> int:
     """Score every customer of ``args.file`` with the saved model ``args.model``; Parquet folder ``args.out``."""
-    from pipeline.cli import _print_json
     from pipeline.config import CleaningOptions
     from pipeline.engines import get_engine
     from pipeline.engines.features import score
@@ -58,14 +58,14 @@ def cmd_score(args) -> int:
     engine = get_engine(args.engine)
     con, report = engine.clean(_source(args.file), CleaningOptions(dayfirst=args.dayfirst))
     out = engine.write_frame(score(engine, con, args.model, args.as_of), args.out)
-    _print_json({"engine": engine.name, "model": meta.model_label, "target": meta.target,
+    print_json({"engine": engine.name, "model": meta.model_label, "target": meta.target,
                  "customers_in": report.customers, "lines": report.rows_out, "out": str(out),
                  "seconds": round(time.perf_counter() - start, 2)})
     return 0
 
 
-def register(sub, file_cmd) -> None:
-    """Add ``score`` to the CLI's subcommands (``file_cmd`` makes a command taking a FILE argument)."""
+def add_commands(sub) -> None:
+    """Add ``score`` to the CLI's subcommands."""
     p = file_cmd(sub, "score", "score every customer with a saved model; writes a Parquet folder (customer_id, "
                                "score)", cmd_score)
     p.add_argument("--model", required=True, help="saved model folder (meta.json + model files), trained on the "

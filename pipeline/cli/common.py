@@ -1,0 +1,104 @@
+"""Helpers shared by the command modules of ``python -m pipeline``: JSON output (:func:`print_json`), reading and
+cleaning a file the way every command does (:func:`load_clean` inside DuckDB or on ``--engine``, :func:`transactions`,
+:func:`dataset`), the currency of a result (:func:`connection_currency`, :func:`dataset_currency`), comma-separated
+option values (:func:`columns`, :func:`model_list`) and :func:`file_cmd`, which adds a subcommand taking a FILE and
+``--dayfirst``. Everything heavy is imported inside the functions, so building the parser stays light.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+from pipeline.errors import DataError
+
+__all__ = ["print_json", "load_clean", "transactions", "dataset", "connection_currency", "dataset_currency",
+           "columns", "model_list", "file_cmd", "json_flag"]
+
+
+def print_json(obj) -> None:
+    """Print ``obj`` as indented JSON on stdout (anything not JSON-native as its ``str``)."""
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def load_clean(path: str, dayfirst: bool | None = None, engine: str | None = None):
+    """Read and clean a transactions file inside DuckDB (or on ``--engine``/``SEGMENTS_ENGINE``); returns
+    (connection, report)."""
+    from pipeline.config import CleaningOptions
+    from pipeline.ingest import clean_in_duckdb
+
+    if engine or os.environ.get("SEGMENTS_ENGINE"):
+        from pipeline.cli import engines
+
+        return engines.load_clean(path, dayfirst, engine)
+    if not Path(path).is_file():
+        raise DataError(f"File {path!r} does not exist.")
+    return clean_in_duckdb(path, CleaningOptions(dayfirst=dayfirst))
+
+
+def transactions(path: str, dayfirst: bool | None = None):
+    """Cleaned (transactions, returns) DataFrames of a file."""
+    from pipeline.ingest import fetch_transactions
+
+    con, _ = load_clean(path, dayfirst)
+    return fetch_transactions(con, "tx"), fetch_transactions(con, "tx_returns")
+
+
+def dataset(path: str, dayfirst: bool | None = None):
+    """A file as a Dataset (transactions or customer table, detected as on the Upload page)."""
+    from pipeline.config import CleaningOptions
+    from pipeline.ingest import build_dataset
+
+    if not Path(path).is_file():
+        raise DataError(f"File {path!r} does not exist.")
+    return build_dataset(path, Path(path).name, options=CleaningOptions(dayfirst=dayfirst))
+
+
+def connection_currency(con, report) -> str | None:
+    """The currency of cleaned transactions in DuckDB (``tx``), guessed from the country column; None when spend
+    is counted in items (a basket log)."""
+    from pipeline.currency import guess_currency
+
+    if getattr(report, "monetary_unit", "currency") == "items":
+        return None
+    counts = con.execute("SELECT country, count(*) AS n FROM tx WHERE country IS NOT NULL GROUP BY 1").df()
+    return guess_currency(country_counts=counts.set_index("country")["n"]).code
+
+
+def dataset_currency(ds) -> str | None:
+    """The currency a Dataset's money figures are in (None for item-counted basket logs and customer tables)."""
+    from pipeline.currency import dataset_currency as currency_of
+
+    countries = ds.transactions["country"] if ds.transactions is not None else None
+    return currency_of(ds.kind, ds.report, ds.extra, countries)
+
+
+def columns(value: str | None) -> list[str] | None:
+    """The items of a comma-separated option (blanks dropped); None when the option is not given."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def model_list(value: str | None) -> list[str]:
+    """``--models``: comma-separated registry keys, ``all``, or (default) the fast ones."""
+    from pipeline.models import REGISTRY
+
+    trainable = [k for k, spec in REGISTRY.items() if not spec.baseline]
+    if not value:
+        return [k for k in trainable if REGISTRY[k].fast]
+    return trainable if value.strip() == "all" else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def json_flag(p: argparse.ArgumentParser) -> None:
+    """``--json``: accepted on every JSON-printing command for symmetry (JSON is the default)."""
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+
+
+def file_cmd(sub, name: str, help: str, func: Callable) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` taking a FILE argument and ``--dayfirst``, run by ``func``."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("file", help="CSV, Excel or Parquet file")
+    p.add_argument("--dayfirst", action="store_true", default=None, help="read ambiguous dates as day-first")
+    p.set_defaults(func=func)
+    return p

@@ -1,0 +1,94 @@
+"""The scoring-service commands of ``python -m pipeline``: ``serve`` (the FastAPI scoring API of ``service/`` for a
+saved dataset, a file or a sample) and ``api-key`` (create, list or revoke its API keys). The flags reach the
+service as its environment variables (``service.core.config.Settings``); FastAPI, uvicorn, SQLAlchemy and the
+``service`` package are imported only inside the commands, so the pipeline never loads them otherwise.
+:func:`add_commands` registers them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+from pipeline.cli.common import print_json
+from pipeline.errors import DataError
+
+__all__ = ["add_commands", "cmd_serve", "cmd_api_key"]
+
+
+def _service_env(args) -> None:
+    """Pass the flags to the service as its environment variables (``service.core.config.Settings``)."""
+    for flag, var in (("dataset", "SEGMENTS_DATASET"), ("workspace", "SEGMENTS_WORKSPACE"),
+                      ("database_url", "SEGMENTS_DATABASE_URL")):
+        if getattr(args, flag, None):
+            os.environ[var] = str(getattr(args, flag))
+
+
+def cmd_serve(args) -> int:
+    """Serve the scoring API (blocks until stopped)."""
+    _service_env(args)
+    from service.main import serve
+
+    serve(args.host, args.port, args.workers)
+    return 0
+
+
+def _key_action(session, args) -> None:
+    from service.keys import create_key, list_keys, parse_scopes, revoke_key
+
+    if args.action == "list":
+        print_json(list_keys(session))
+    elif args.action == "revoke":
+        if not revoke_key(session, args.name or ""):
+            raise DataError(f"api-key: no active key named {args.name!r}; see 'api-key list'.")
+        print_json({"revoked": args.name})
+    else:
+        if not args.name:
+            raise DataError("api-key create: give --name.")
+        scopes = parse_scopes(args.scopes)
+        key = create_key(session, args.name, scopes, args.rate)
+        print_json({"name": args.name, "scopes": scopes, "key": key,
+                    "note": "Shown once: only its SHA-256 is stored. Send it as 'Authorization: Bearer <key>'."})
+
+
+def cmd_api_key(args) -> int:
+    """Create, list or revoke API keys in the service's database (migrated first)."""
+    from service.core.config import Settings
+    from service.core.db import make_engine, session_factory
+    from service.migrations import upgrade
+
+    _service_env(args)
+    engine = make_engine(Settings().resolved_database_url())
+    upgrade(engine)
+    try:
+        with session_factory(engine)() as session:
+            _key_action(session, args)
+    except ValueError as e:
+        raise DataError(f"api-key: {e}") from e
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", help="workspace folder (or the folder of all workspaces); default "
+                                       "SEGMENTS_WORKSPACE or workspace/")
+    p.add_argument("--database-url", help="SQLAlchemy URL (default SQLite service.db in the workspace)")
+
+
+def add_commands(sub) -> None:
+    """Add ``serve`` and ``api-key`` to the subparsers ``sub``."""
+    p = sub.add_parser("serve", help="serve the scoring API (FastAPI) for a saved dataset, a file or a sample")
+    p.add_argument("--dataset", required=True, help="saved dataset id or name, a file, or 'synthetic' / 'cdnow'")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each loads the dataset)")
+    _common(p)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("api-key", help="create, list or revoke API keys of the scoring service")
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("--name", help="key name (create, revoke)")
+    p.add_argument("--scopes", default="read", help="comma-separated: read,score,issue,admin (default read)")
+    p.add_argument("--rate", type=float, help="requests per second for this key (default "
+                                              "SEGMENTS_RATE_LIMIT_PER_SECOND)")
+    _common(p)
+    p.set_defaults(func=cmd_api_key)
