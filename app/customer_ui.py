@@ -9,8 +9,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app import state, ui
+from app import labels_ui, state, ui
 from app.ui import md, money
+from pipeline.labels import format_value, label
 from pipeline.customer import CouponSetup
 from pipeline.errors import DataError
 
@@ -38,7 +39,9 @@ def scoring_context() -> Any:
 def coupon_box(coupon: dict) -> None:
     """The expected-value coupon and its reason."""
     with st.container(border=True):
-        st.markdown(f"**Coupon: {md(coupon['coupon_name'])}** · expected value {coupon['expected_value']:+.2f}")
+        ev = coupon["expected_value"]
+        st.markdown(f"**Coupon: {md(coupon['coupon_name'])}** · expected value "
+                    f"{md(('+' if ev >= 0 else '−') + money(abs(ev)))}")
         st.caption(md(coupon["reason"]))
 
 
@@ -69,12 +72,12 @@ def _fact_captions(facts: dict) -> None:
 def _transaction_metrics(p) -> None:
     s, v, h, f = p.scores, p.value, p.habits, p.facts
     nxt = v["next_order_date"]
-    ui.metrics_row({"Segment": p.segment, "Churn risk": f"{p.churn_probability:.0%} · {p.risk_band}",
+    ui.metrics_row({"Segment": p.segment,
+                    "Churn risk": _shown(f, "churn_probability", f"{p.churn_probability:.0%} · {p.risk_band}"),
                     "P(alive)": _shown(f, "p_alive", f"{v['p_alive']:.0%}"), "Expected next order":
                     _shown(f, "next_order_date", "none expected" if pd.isna(nxt) else str(pd.Timestamp(nxt).date()))})
-    ui.metrics_row({"Recency (days)": f"{s['recency_days']:.0f} · R{s['r_score']}",
-                    "Orders": f"{s['frequency']:.0f} · F{s['f_score']}",
-                    "Spend": f"{money(s['monetary'])} · M{s['m_score']}",
+    ui.metrics_row({"Days since last order": f"{s['recency_days']:.0f}", "Orders": f"{s['frequency']:.0f}",
+                    "Spend": money(s["monetary"]),
                     "Avg order value": money(h["avg_order_value"]),
                     "Days between orders": "–" if h["mean_days_between"] is None else f"{h['mean_days_between']:.0f}"})
     ui.metrics_row({f"Expected orders ({v['horizon_days']} d)": _shown(f, "expected_orders",
@@ -82,6 +85,8 @@ def _transaction_metrics(p) -> None:
                     f"Expected spend ({v['horizon_days']} d)": _shown(f, "expected_spend", money(v["expected_spend"])),
                     "First order": str(pd.Timestamp(h["first_purchase"]).date()),
                     "Last order": str(pd.Timestamp(h["last_purchase"]).date())})
+    st.caption(f"Scores out of 5 (5 = best): recency {s['r_score']}, orders {s['f_score']}, spend {s['m_score']} "
+               "— the RFM segment is named from the recency and order scores.")
     _fact_captions(f)
     items = p.next_items                          # product names where the data has them, never bare codes
     shown = (items["name"].where(items["name"].astype(str) != "", items["item"]) if "name" in items
@@ -93,23 +98,39 @@ def _transaction_metrics(p) -> None:
 
 def _timeline(p) -> None:
     fig = px.bar(p.timeline, x="date", y="amount", color="top_category", hover_data=["invoice_id", "lines"],
-                 title="Purchase timeline (one bar per order)", labels={"amount": "order value"})
+                 title="Purchase timeline (one bar per order)",
+                 labels={"amount": ui.money_label("Order value"), "date": "Date", "top_category": "Main category",
+                         "invoice_id": "Order", "lines": "Order lines"})
     span = (p.timeline["date"].max() - p.timeline["date"].min()).days
     fig.update_traces(width=86_400_000 * max(1, span / 80))          # bar width in ms: visible on long spans
     st.plotly_chart(fig, width="stretch", key="lookup_timeline")
     tops = [t for t in (p.top_categories, p.top_products) if len(t)]
     for col, table in zip(st.columns(max(len(tops), 1)), tops):
-        col.dataframe(table, hide_index=True)
+        col.dataframe(table, hide_index=True, column_config=labels_ui.column_config(table.columns))
 
 
 def _drivers(p) -> None:
     if not p.drivers.empty:
         st.markdown("**Main drivers of the prediction for this customer**, compared with an average customer "
                     f"(positive = pushes towards {'churn' if p.kind == 'transactions' else 'the predicted class'})")
-        st.dataframe(p.drivers.assign(value=p.drivers["value"].astype(str)), hide_index=True, key="lookup_drivers")
-        st.caption(f"Method: {p.drivers.attrs.get('method', '')}. {md(p.churn_model)}")
-    elif p.churn_model:
-        st.caption(md(p.churn_model))
+        st.dataframe(_readable_drivers(p.drivers), hide_index=True, key="lookup_drivers",
+                     column_config={"contribution": st.column_config.NumberColumn(
+                         "Push towards " + ("churn" if p.kind == "transactions" else "the prediction"),
+                         format="%+.2f")} | {c: label(c) for c in ("feature", "value")})
+    if p.churn_model or not p.drivers.empty:
+        with st.expander("Details for analysts"):
+            if not p.drivers.empty:
+                st.dataframe(p.drivers.assign(value=p.drivers["value"].astype(str)), hide_index=True,
+                             key="lookup_drivers_raw")
+                st.caption(f"Method: {md(p.drivers.attrs.get('method', ''))}.")
+            st.caption(md(p.churn_model))
+
+
+def _readable_drivers(drivers: pd.DataFrame) -> pd.DataFrame:
+    """The drivers with human feature names and values written as every page writes them (``£754.50``)."""
+    cur = state.currency()
+    return drivers.assign(value=[format_value(f, v, cur) for f, v in zip(drivers["feature"], drivers["value"])],
+                          feature=drivers["feature"].map(label))
 
 
 def card(p) -> None:
@@ -156,7 +177,7 @@ def what_if_result(res, facts: dict | None = None) -> None:
     shown = {"Segment": res.segment} if res.segment else {}
     shown["Cluster"] = "–" if res.cluster is None else str(res.cluster)
     if res.churn_probability is not None:
-        shown |= {"Churn risk": f"{res.churn_probability:.0%} · {res.risk_band}",
+        shown |= {"Churn risk": _shown(f, "churn_probability", f"{res.churn_probability:.0%} · {res.risk_band}"),
                   "P(alive)": _shown(f, "p_alive", f"{res.value['p_alive']:.0%}"),
                   "Expected spend": _shown(f, "expected_spend", money(res.value["expected_spend"]))}
     if res.prediction:

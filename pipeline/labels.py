@@ -70,6 +70,11 @@ def format_value(column: str, value, currency: str | None = None) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "–"
     fmt = value_format(column)
+    if isinstance(value, str) and fmt not in ("text", "date"):
+        try:
+            float(value)
+        except ValueError:
+            return value                                        # a word in a numeric column: as it is
     if fmt in ("money", "money0"):
         return format_money(float(value), currency, 0 if fmt == "money0" else 2)
     if fmt == "share":

@@ -70,7 +70,7 @@ def test_card_and_what_if_on_the_sample(at):
     at.selectbox(key="lookup_customer").set_value(pick).run()
     assert not at.exception and not at.error
     m = _metrics(at)
-    for label in ("Segment", "Churn risk", "P(alive)", "Recency (days)", "Orders", "Spend",
+    for label in ("Segment", "Churn risk", "P(alive)", "Days since last order", "Orders", "Spend",
                   "Avg order value", "Days between orders", "Expected next order"):
         assert label in m, label
     assert at.query_params["customer"] == pick                    # a shareable link to this card
