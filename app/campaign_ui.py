@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import keys, state, ui
+from app import keys, labels_ui, state, ui
 from app.ui import md, money
 from pipeline import campaign as cm
 from pipeline.config import CampaignConfig
@@ -89,7 +89,15 @@ def build_form(ctx: Any, ds: Dataset, choice: dict, label: str) -> None:
             st.error(str(e), icon=":material/error:")
 
 
-def built_campaign(ws: Workspace) -> None:
+def _on_screen(table: pd.DataFrame, ctx: Any) -> pd.DataFrame:
+    """The campaign list as shown: product names for the likely next purchase (the export keeps the codes)."""
+    rec = getattr(ctx, "recommender", None)
+    if rec is None or "next_item" not in table or table.empty:
+        return table
+    return table.assign(next_item=rec.name_of(table["next_item"]).to_numpy())
+
+
+def built_campaign(ws: Workspace, ctx: Any = None) -> None:
     """Totals, coupons by type, the list, downloads and "Save" of the campaign built last (for this dataset)."""
     built = st.session_state.get(keys.CAMPAIGN_RESULT)
     if built is None or built.dataset != state.dataset_key():
@@ -110,7 +118,8 @@ def built_campaign(ws: Workspace) -> None:
         "total_expected_value": ui.money_column("Net value (total)", 2),
         "mean_expected_value": ui.money_column("Net value (each)", 2),
         "total_expected_cost": ui.money_column("Cost (total)", 2)})
-    st.dataframe(table, hide_index=True, key="camp_table")
+    st.dataframe(_on_screen(table, ctx), hide_index=True, key="camp_table",
+                 column_config=labels_ui.column_config(table.columns))
     ui.downloads(table, f"campaign_{meta.id}", "camp_dl")
     if st.button(f"Save campaign '{meta.name}'", key="camp_save", icon=":material/save:"):
         cm.save_campaign(ws, dataclasses.replace(meta, totals=t.to_dict()), table)

@@ -20,7 +20,7 @@ tab_build, tab_saved, tab_cat, tab_learn, tab_rec = st.tabs(
 with tab_build:
     choice, label = campaign_ui.audience(ctx, ws, ds)
     campaign_ui.build_form(ctx, ds, choice, label)
-    campaign_ui.built_campaign(ws)
+    campaign_ui.built_campaign(ws, ctx)
 
 with tab_saved:
     picked = campaign_ui.saved_campaigns(ws, ds)

@@ -117,6 +117,11 @@ class ItemRecommender(BaseEstimator):
             return items
         return items.map(self.item_categories_).fillna("").astype(str)
 
+    def name_of(self, items: Sequence) -> pd.Series:
+        """Display name of each item: the product's most frequent name, the item itself when it has none."""
+        items = pd.Series(list(items), dtype=object).fillna("").astype(str)
+        return items.map(self.item_names_).fillna(items).astype(str)
+
     def _scores(self, rows: np.ndarray, include_repeats: bool) -> np.ndarray:
         """Dense scores for customer rows; items already bought are -inf when repeats are excluded."""
         score = np.asarray((self.weights_[rows] @ self.similarity_).todense(), dtype=float)
