@@ -143,7 +143,6 @@ def _clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
         report.notes.append("No amount or price column: spend is counted in items bought (each line worth its "
                             "quantity, or 1), never as money. Segments, clusters and churn work as usual.")
     report.warnings = _warnings(con, table, columns, exprs, rules, report, options, sample)
-    con.execute("DROP TABLE IF EXISTS _flagged")      # tx and tx_returns hold what later steps need
     return report
 
 
@@ -264,19 +263,23 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, table: str, exprs: dict[str, str]
 
 
 def _write_outputs(con: duckdb.DuckDBPyConnection, has_invoice: bool, options: CleaningOptions) -> None:
-    """Tables ``tx`` (kept rows, duplicates removed) and ``tx_returns`` (cancellations and returns)."""
+    """View ``tx`` (kept rows, duplicates removed; nothing copied) and table ``tx_returns`` (cancellations and
+    returns)."""
     invoice = "_inv" if has_invoice else "_cust || '|' || strftime(_date, '%Y-%m-%d')"
     select_tx = f"""_cust AS customer_id, {invoice} AS invoice_id, _date AS date, _qty AS quantity,
         _price AS unit_price, _amount AS amount, _product_id AS product_id, _product_name AS product_name,
         _category AS category, _country AS country"""
-    keep = "SELECT * FROM _flagged WHERE _drop IS NULL"
-    if options.drop_duplicates:  # one row per 64-bit hash of the raw row: a hash aggregate on one integer, no sort
-        cols = ["_cust", "_date", "_amount", "_inv", "_qty", "_price", "_product_id", "_product_name", "_category",
-                "_country"]
-        keep = (f"SELECT {', '.join(f'any_value({c}) AS {c}' for c in cols)} "
-                "FROM _flagged WHERE _drop IS NULL GROUP BY _h")
-    # a table, not a view: the report and every later step (RFM, features) read it without redoing the dedup
-    con.execute(f"CREATE OR REPLACE TEMP TABLE tx AS SELECT {select_tx} FROM ({keep})")
+    cols = "_cust, _date, _amount, _inv, _qty, _price, _product_id, _product_name, _category, _country"
+    keep = f"SELECT {cols} FROM _flagged WHERE _drop IS NULL"
+    if options.drop_duplicates:
+        # duplicates are rare: find the repeated 64-bit row hashes (an aggregate on one integer), keep every other row
+        # as it is (an anti join against that small table) and one row per repeated hash
+        con.execute("CREATE OR REPLACE TEMP TABLE _dup AS SELECT _h FROM _flagged WHERE _drop IS NULL "
+                    "GROUP BY _h HAVING count(*) > 1")
+        anyv = ", ".join(f"any_value({c}) AS {c}" for c in cols.split(", "))
+        keep = (f"SELECT {cols} FROM _flagged ANTI JOIN _dup USING (_h) WHERE _drop IS NULL UNION ALL "
+                f"SELECT {anyv} FROM _flagged SEMI JOIN _dup USING (_h) WHERE _drop IS NULL GROUP BY _h")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT {select_tx} FROM ({keep})")
     con.execute(f"""CREATE OR REPLACE TABLE tx_returns AS SELECT {select_tx.replace('_qty AS', 'abs(_qty) AS')
                     .replace('_amount AS', 'abs(_amount) AS')} FROM _flagged
         WHERE _drop = 'cancellation_or_return' AND _cust IS NOT NULL AND _date IS NOT NULL""")
