@@ -15,8 +15,8 @@ from pipeline.cohorts import COHORT_VALUES
 from pipeline.movement import Movement, sankey_links
 from pipeline.overview import Overview
 
-__all__ = ["kpi_tiles", "value_text", "monthly_figure", "new_returning_figure", "cohort_figure",
-           "movement_figure", "sankey_figure"]
+__all__ = ["kpi_tiles", "value_text", "monthly_figure", "new_returning_figure", "cohort_figure", "cohort_display",
+           "movement_figure", "sankey_figure", "cell_table"]
 
 
 def value_text(value: float, kind: str) -> str:
@@ -109,9 +109,43 @@ def sankey_figure(mv: Movement) -> go.Figure:
     src = {s: i for i, s in enumerate(mv.counts.index)}
     dst = {s: len(left) + i for i, s in enumerate(mv.counts.columns)}
     fig = go.Figure(go.Sankey(
-        node={"label": left + right, "pad": 12, "thickness": 14},
+        node={"label": left + right, "pad": 12, "thickness": 14, "line": {"width": 0}},
+        textfont={"color": "#111827", "size": 13, "shadow": "none"},
         link={"source": links["source"].map(src).tolist(), "target": links["target"].map(dst).tolist(),
-              "value": links["customers"].tolist(),
+              "value": links["customers"].tolist(), "color": "rgba(99, 110, 250, 0.25)",
               "hovertemplate": "%{source.label} → %{target.label}: %{value:,} customers<extra></extra>"}))
     fig.update_layout(title=f"Where customers went between {mv.date_from} and {mv.date_to}", height=520)
     return fig
+
+
+def cell_table(picked: pd.DataFrame) -> pd.DataFrame:
+    """The customers behind a movement cell as shown: human headers, spend in the currency, and a dash (not
+    "None") for the figures of customers who were not customers yet at the first date."""
+    def text(col: str, v) -> str:
+        if pd.isna(v):
+            return "–"
+        return ui.money(v) if col.startswith("monetary") else f"{v:,.0f}"
+
+    shown = picked.copy()
+    for col in [c for c in shown.columns if c.startswith(("recency_days", "frequency", "monetary"))]:
+        shown[col] = [text(col, v) for v in shown[col]]
+    return shown.rename(columns={
+        "customer_id": "Customer", "segment_from": "Segment before", "segment_to": "Segment after",
+        "recency_days_from": "Days since last order (before)", "frequency_from": "Orders (before)",
+        "monetary_from": "Spend (before)", "recency_days_to": "Days since last order (after)",
+        "frequency_to": "Orders (after)", "monetary_to": "Spend (after)"})
+
+
+def cohort_display(matrix: pd.DataFrame, value: str, sizes: pd.Series) -> pd.DataFrame:
+    """The cohort table as shown: one row per first-purchase month with its size, each month's value written
+    (percent, money or count) and blank for months that have not happened yet (never "None")."""
+    def text(v) -> str:
+        if pd.isna(v):
+            return ""
+        return f"{v:.0%}" if value == "share" else (ui.money(v) if "revenue" in value else f"{v:,.0f}")
+
+    table = matrix.apply(lambda col: col.map(text))
+    table.columns = [f"Month {c}" for c in table.columns]
+    table.insert(0, "Customers", sizes.reindex(table.index).map(lambda n: f"{n:,.0f}"))
+    table.insert(0, "First-purchase month", table.index.astype(str))
+    return table.reset_index(drop=True)

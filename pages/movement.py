@@ -39,12 +39,7 @@ with tab_cohorts:
         st.plotly_chart(insights_ui.cohort_figure(matrix, value), width="stretch", key="coh_heatmap")
         sizes = cohorts.drop_duplicates("cohort").set_index(cohorts.drop_duplicates("cohort")["cohort"]
                                                             .dt.strftime("%Y-%m"))["cohort_size"]
-        table = matrix.copy()
-        table.columns = [f"Month {c}" for c in table.columns]
-        table.insert(0, "Customers", sizes.reindex(table.index))
-        fmt = "percent" if value == "share" else "localized"
-        st.dataframe(table, key="coh_table", column_config={
-            c: st.column_config.NumberColumn(c, format=fmt) for c in table.columns if c != "Customers"})
+        st.dataframe(insights_ui.cohort_display(matrix, value, sizes), hide_index=True, key="coh_table")
     partial = sorted(set(cohorts.loc[~cohorts["complete"], "month"].dt.strftime("%B %Y")))
     if partial:
         st.caption(f"Left out because the period covers only part of the month: {', '.join(partial)}.")
@@ -62,9 +57,9 @@ with tab_move:
     d_from0, d_to0 = default_dates(period)
     c1, c2 = st.columns(2)
     d_from = c1.date_input("Segments on", value=max(d_from0, period.start), min_value=period.start,
-                           max_value=period.end - timedelta(days=1), key=f"mv_from_{period.start}_{period.end}")
+                           max_value=period.end - timedelta(days=1), format="YYYY-MM-DD", key=f"mv_from_{period.start}_{period.end}")
     d_to = c2.date_input("compared with", value=d_to0, min_value=period.start + timedelta(days=1),
-                         max_value=period.end, key=f"mv_to_{period.start}_{period.end}")
+                         max_value=period.end, format="YYYY-MM-DD", key=f"mv_to_{period.start}_{period.end}")
     try:
         mv = insights.current_movement(d_from, d_to)
     except DataError as e:
@@ -92,12 +87,7 @@ with tab_move:
     picked = cell_customers(mv, seg_from, seg_to)
     st.caption(f"{len(picked):,} customers went from {md(seg_from)} to {md(seg_to)}.")
     if not picked.empty:
-        st.dataframe(picked, hide_index=True, key="mv_cell_table", column_config={
-            "customer_id": "Customer", "segment_from": "Segment before", "segment_to": "Segment after",
-            "recency_days_from": "Days since last order (before)", "frequency_from": "Orders (before)",
-            "monetary_from": st.column_config.NumberColumn("Spend (before)", format="localized"),
-            "recency_days_to": "Days since last order (after)", "frequency_to": "Orders (after)",
-            "monetary_to": st.column_config.NumberColumn("Spend (after)", format="localized")})
+        st.dataframe(insights_ui.cell_table(picked), hide_index=True, key="mv_cell_table")
         ui.downloads(picked, f"movement_{mv.date_from}_{mv.date_to}", "mv_dl")
         with st.form("mv_save"):
             name = st.text_input("Selection name", value=f"{seg_from} → {seg_to} ({mv.date_from} → {mv.date_to})",

@@ -40,12 +40,15 @@ def test_cell_customers_saved_as_a_selection(app, tmp_path):
     assert not app.exception
     app.date_input(key="mv_from_2023-01-05_2023-03-28").set_value(date(2023, 2, 15)).run()
     cohort_table = _frame(app, "Month 0")
-    assert list(cohort_table.index) == ["2023-01", "2023-02"] and cohort_table["Customers"].tolist() == [3, 1]
+    assert cohort_table["First-purchase month"].tolist() == ["2023-01", "2023-02"]
+    assert cohort_table["Customers"].tolist() == ["3", "1"]
+    assert cohort_table.iloc[-1, -1] == "" and "None" not in cohort_table.to_string()   # a month still to come
     # the default cell is the biggest move between two different segments: 2 new customers -> Potential Loyalists
     assert app.selectbox(key="mv_cell_from").value == "Not a customer yet"
+    assert set(_frame(app, "Segment before")["Spend (before)"]) == {"–"}     # not "None": no spend before
     app.selectbox(key="mv_cell_from").set_value("Potential Loyalists").run()
     app.selectbox(key="mv_cell_to").set_value("At Risk").run()
-    assert _frame(app, "segment_from")["customer_id"].tolist() == ["D"]
+    assert _frame(app, "Segment before")["Customer"].tolist() == ["D"]
     assert app.text_input(key="mv_save_name").value == "Potential Loyalists → At Risk (2023-02-15 → 2023-03-28)"
     next(b for b in app.button if b.label == "Save as a selection").click().run()
     assert not app.exception and "Saved 1 customers" in app.success[0].value
