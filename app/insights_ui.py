@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from app import ui
+from app import state, ui
 from pipeline.cohorts import COHORT_VALUES
+from pipeline.currency import currency
 from pipeline.movement import Movement, sankey_links
 from pipeline.overview import Overview
 
@@ -36,28 +37,42 @@ def _delta(row) -> str | None:
     return f"{row.change:+.1%}"
 
 
+_KPI_HELP = {
+    "customers": "Customers with a purchase in these days.",
+    "repeat_rate": "Share of these days' customers with two or more orders within them.",
+    "new_customers": "Customers whose first purchase in the data falls in these days.",
+    "returning_customers": "Customers who bought in these days and had bought before them. Over all the data "
+                           "nobody can have bought before, so every customer counts as new.",
+}
+
+
 def kpi_tiles(ov: Overview, per_row: int = 4) -> None:
     """One ``st.metric`` per key figure, with its change against the previous period when comparable."""
     rows = list(ov.kpis.itertuples())
     for i in range(0, len(rows), per_row):
         for col, row in zip(st.columns(per_row), rows[i:i + per_row]):
-            help_ = (f"Previous period: {value_text(row.previous, row.kind)}" if row.comparable
-                     else "No comparison for this period.")
+            help_ = _KPI_HELP.get(row.kpi, "") + (f" Previous period: {value_text(row.previous, row.kind)}."
+                                                  if row.comparable else " No comparison for this period.")
             col.metric(row.label, value_text(row.value, row.kind), _delta(row), help=help_, border=True)
 
 
 def monthly_figure(monthly: pd.DataFrame, horizon_days: int) -> go.Figure:
     """Revenue per month (bars, partial months paler) and active customers at each month's end (line)."""
+    code = state.currency()
+    cur = currency(code) if code else None
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     colours = ["#1f77b4" if c else "#a6c8e6" for c in monthly["complete"]]
     fig.add_bar(x=monthly["month"], y=monthly["revenue"], name="Revenue", marker_color=colours,
-                hovertemplate="%{x|%B %Y}<br>Revenue %{y:,.2f}<extra></extra>")
+                hovertemplate="%{x|%B %Y}<br>Revenue %{y:,.2f}" + (f" {code}" if code else "") + "<extra></extra>")
     active = monthly["active_customers"].where(monthly["active_complete"])
     fig.add_scatter(x=monthly["month"], y=active, name=f"Active customers ({horizon_days} days)",
                     mode="lines+markers", line_color="#d62728", secondary_y=True,
                     hovertemplate="%{x|%B %Y}<br>%{y:,} active customers<extra></extra>")
-    fig.update_yaxes(title_text="Revenue", secondary_y=False)
-    fig.update_yaxes(title_text="Active customers", secondary_y=True, rangemode="tozero")
+    fig.update_yaxes(title_text=ui.money_label("Revenue"), secondary_y=False, tickformat=",.0f",
+                     tickprefix=cur.symbol if cur and cur.prefix else "",
+                     ticksuffix=f" {cur.symbol}" if cur and not cur.prefix else "")
+    fig.update_yaxes(title_text="Active customers", secondary_y=True, rangemode="tozero", tickmode="auto",
+                     tickformat=",d", showgrid=False)                       # whole customers, its own ticks
     fig.update_layout(title="Revenue and active customers per month", legend_orientation="h",
                       legend_y=-0.15, margin_t=50)
     return fig

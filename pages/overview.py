@@ -14,11 +14,14 @@ except DataError as e:
     st.error(str(e), icon=":material/error:")
     st.stop()
 
-p, prev = ov.period, ov.previous
+p, w, prev = ov.period, ov.window or ov.period, ov.previous
 compared = ov.kpis["comparable"].any()
-st.caption(f"{p.start:%d %b %Y} – {p.end:%d %b %Y} ({p.days:,} days)"
-           + (f", compared with the {p.days:,} days before ({prev.start:%d %b %Y} – {prev.end:%d %b %Y})."
+st.caption((f"Key figures: the last {w.days:,} days of the data" if ov.recent else "Key figures:")
+           + f" {w.start:%d %b %Y} – {w.end:%d %b %Y} ({w.days:,} days)"
+           + (f", compared with the {w.days:,} days before ({prev.start:%d %b %Y} – {prev.end:%d %b %Y})."
               if compared else ".")
+           + (f" The charts cover all the data ({p.start:%d %b %Y} – {p.end:%d %b %Y}); pick dates in the sidebar "
+              "to see other figures." if ov.recent else "")
            + f" Active customers bought in the last {ov.horizon_days} days up to the end of the period.")
 insights_ui.kpi_tiles(ov)
 for note in ov.notes:

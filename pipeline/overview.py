@@ -6,8 +6,10 @@ Definitions. *Active* customers at a day bought in the ``HORIZON_DAYS`` days up 
 only the period). *New* customers made their first purchase in the data inside the window; *returning* customers
 bought in the window and before it. *Repeat-purchase rate*: share of the window's customers with two or more orders
 in it. A comparison is shown only when the data covers the previous period (and, for active customers, its
-look-back) in full: a period that starts on the first day of the data has nothing to compare with. Aggregation runs
-in DuckDB.
+look-back) in full. A period that is the whole data has nothing before it to compare with, so when it spans at
+least two look-backs its key figures cover its last ``horizon_days`` days (``Overview.window``) against the
+``horizon_days`` before (a marketer's "how are we doing lately"); the monthly table still covers the whole period.
+Aggregation runs in DuckDB.
 """
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ KPI_LABELS = {
 
 @dataclass(frozen=True)
 class Overview:
-    """Key figures of ``period`` against ``previous`` and the monthly table (see :func:`monthly_table`).
+    """Key figures of ``window`` against ``previous`` and the monthly table of ``period`` (see
+    :func:`monthly_table`); ``window`` is ``period`` itself unless the period is the whole data (module docstring).
 
     ``kpis`` columns: kpi, label, kind, value, previous, change (relative for counts and money, a difference for
     rates; NaN when not comparable), comparable.
@@ -51,6 +54,12 @@ class Overview:
     monthly: pd.DataFrame
     horizon_days: int
     notes: list[str] = field(default_factory=list)
+    window: AnalysisPeriod | None = None
+
+    @property
+    def recent(self) -> bool:
+        """The key figures cover the period's last days, not the whole period (see the module docstring)."""
+        return self.window is not None and self.window != self.period
 
 
 def _day(d: date) -> pd.Timestamp:
@@ -145,13 +154,16 @@ def overview(transactions: pd.DataFrame, period: AnalysisPeriod | None = None,
     """
     require_transactions(transactions, "Overview", ("customer_id", "invoice_id", "date", "amount"))
     period = resolve_period(period, transactions)
-    previous = period.previous()
     first_day, _ = data_bounds(transactions)
+    window = period
+    if period.start <= first_day and period.days >= 2 * horizon_days:        # all the data: the latest days
+        window = AnalysisPeriod(period.end - timedelta(days=horizon_days - 1), period.end)
+    previous = window.previous()
     upto = filter_period(transactions, AnalysisPeriod(None, period.end))
     con = connect()
     try:
         con.register("tx", upto[["customer_id", "invoice_id", "date", "amount"]])
-        cur = window_stats(con, period.start, period.end, horizon_days)
+        cur = window_stats(con, window.start, window.end, horizon_days)
         has_prev = previous.start >= first_day
         active_ok = previous.end - timedelta(days=horizon_days - 1) >= first_day
         prev = window_stats(con, previous.start, previous.end, horizon_days) if active_ok or has_prev else None
@@ -160,7 +172,7 @@ def overview(transactions: pd.DataFrame, period: AnalysisPeriod | None = None,
     finally:
         con.close()
     return Overview(period, previous, _kpi_table(cur, prev, comparable), monthly, horizon_days,
-                    _notes(period, previous, first_day, has_prev, monthly))
+                    _notes(window, previous, first_day, has_prev, monthly), window)
 
 
 def _notes(period: AnalysisPeriod, previous: AnalysisPeriod, first_day: date, has_prev: bool,

@@ -92,12 +92,24 @@ def test_overview_march_against_february(tx):
 
 
 def test_overview_whole_data_has_no_comparison_and_monthly_table(tx):
-    ov = overview(tx, horizon_days=30)
-    k = ov.kpis.set_index("kpi")
+    short = overview(tx, horizon_days=60)          # 83 days of data < two look-backs: the whole data, no change
+    k = short.kpis.set_index("kpi")
+    assert short.window == short.period and not short.recent
     assert k.loc["customers", "value"] == 6 and k.loc["revenue", "value"] == 730.0
     assert k.loc["orders", "value"] == 10 and k.loc["repeat_rate", "value"] == 0.5     # A, B, D of 6
+    assert (k.loc["new_customers", "value"], k.loc["returning_customers", "value"]) == (6, 0)
     assert not k["comparable"].any() and k["change"].isna().all()
-    assert "No comparison" in ov.notes[0]
+    assert "No comparison" in short.notes[0]
+    # 83 days >= two 30-day look-backs: the key figures are the last 30 days (02-27..03-28: A I3 50, B I5 60,
+    # E I9 20, F I10 80) against the 30 before (01-28..02-26: A I2 50, D I7 200 + I8 100); A and B came back
+    ov = overview(tx, horizon_days=30)
+    k = ov.kpis.set_index("kpi")
+    assert ov.recent and (ov.window, ov.previous) == (AnalysisPeriod("2023-02-27", "2023-03-28"),
+                                                      AnalysisPeriod("2023-01-28", "2023-02-26"))
+    assert k.loc["customers", ["value", "previous"]].tolist() == [4, 2] and k["comparable"].all()
+    assert k.loc["revenue", "change"] == pytest.approx(-0.4)
+    assert k.loc["returning_customers", ["value", "previous"]].tolist() == [2, 1]
+    assert ov.period == AnalysisPeriod("2023-01-05", "2023-03-28")            # the monthly table: all the data
     m = ov.monthly.set_index(ov.monthly["month"].dt.strftime("%Y-%m"))
     assert m["revenue"].tolist() == [170.0, 350.0, 210.0]
     assert m["orders"].tolist() == [3, 3, 4]
