@@ -52,14 +52,14 @@ def treemap(table: pd.DataFrame, currency: str | None) -> go.Figure:
     hover = [["<br>".join(f"{escape(label(c))}: {escape(format_value(c, row[c], currency))}" for c in hover_cols)]
              for _, row in table.iterrows()]
     names = [escape(s) for s in table["segment"]]
-    wrapped = [n.replace(" ", "<br>", 1) if len(n) > 12 else n for n in names]     # small tiles: two short lines
+    wrapped = [n.replace(" ", "<br>") if len(n) > 8 else n for n in names]     # small tiles: one word a line
     fig = go.Figure(go.Treemap(
         labels=names, parents=[""] * len(table), values=table["customers"], text=wrapped,
         marker={"colors": table["revenue_share"], "colorscale": "Blues", "showscale": True,
                 "line": {"color": "white", "width": 1}, "pad": {"t": 0, "l": 0, "r": 0, "b": 0},
                 "colorbar": {"title": {"text": "Share of<br>revenue"}, "tickformat": ".0%"}},
-        customdata=hover, texttemplate="<b>%{text}</b><br>%{value:,} customers",
+        customdata=hover, texttemplate="<b>%{text}</b><br>%{value:,}",
         hovertemplate="<b>%{label}</b><br>%{customdata[0]}<extra></extra>", branchvalues="total",
         root_color="white", tiling={"pad": 2}, pathbar={"visible": False}))   # no dark frame around the tiles
     return fig.update_layout(title="Customers per segment (colour: share of revenue)", height=480,
-                             margin={"t": 40, "l": 0, "r": 40, "b": 0}, uniformtext={"minsize": 11, "mode": "show"})
+                             margin={"t": 40, "l": 0, "r": 40, "b": 0}, uniformtext={"minsize": 10, "mode": "show"})

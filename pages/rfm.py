@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import labels_ui, rfm_ui, state, ui
 from pipeline.errors import DataError
-from pipeline.labels import hover_labels, readable
+from pipeline.labels import hover_labels, label, readable
 from pipeline.rfm import filter_customers, load_segment_rules, rf_grid, segment_summary
 
 ds = ui.require_dataset("transactions")
@@ -38,10 +38,10 @@ tab_seg, tab_grid, tab_dist, tab_list, tab_rules = st.tabs(
 with tab_seg:
     st.plotly_chart(rfm_ui.treemap(summary, currency), width="stretch", key="rfm_treemap")
     st.markdown("**What each segment means and what to do**")
-    st.dataframe(summary, hide_index=True, width="stretch", key="rfm_summary",
-                 column_config=labels_ui.column_config(
-                     summary.columns, description=st.column_config.TextColumn("What it means", width="medium"),
-                     action=st.column_config.TextColumn("What to do", width="large")))
+    st.table(readable(summary[["segment", "description", "action"]]).set_index(label("segment")))
+    figures = summary.drop(columns=["description", "action"])
+    st.dataframe(figures, hide_index=True, width="stretch", key="rfm_summary",
+                 column_config=labels_ui.column_config(figures.columns))
 with tab_grid:
     grid = rf_grid(rfm)
     fig = px.imshow(grid, text_auto=True, color_continuous_scale="Blues", aspect="auto",
