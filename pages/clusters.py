@@ -46,7 +46,8 @@ with tab_map:
     m = run.metrics
     shares = run.profiles.loc[run.profiles["cluster"] >= 0, "share"]
     ui.metrics_row({"Customers": f"{m['n_customers']:,}", "Groups": str(m["n_clusters"]),
-                    "Smallest group": f"{shares.min():.0%} of customers", "Largest group": f"{shares.max():.0%}"})
+                    "Smallest group": f"{shares.min():.0%}", "Largest group": f"{shares.max():.0%}"})
+    st.caption("Group sizes are shares of all customers.")
     if m["noise_share"]:
         st.caption(f"{m['noise_share']:.0%} of the customers are in no dense group ('noise', grey on the map).")
     with st.expander("Details for analysts: how well the groups separate, choosing k"):
