@@ -19,7 +19,9 @@ def column(name: str):
         return ui.money_column(text, 0 if fmt == "money0" else 2, help=tip)
     if fmt == "share":
         return st.column_config.NumberColumn(text, format="percent", help=tip)
-    if fmt in ("days", "count", "score"):
+    if fmt == "days":
+        return st.column_config.NumberColumn(text, format="%.0f", help=tip)        # whole days
+    if fmt in ("count", "score"):
         return st.column_config.NumberColumn(text, format="localized", help=tip)
     if fmt == "decimal":
         return st.column_config.NumberColumn(text, format="%.2f", help=tip)

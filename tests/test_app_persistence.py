@@ -76,7 +76,7 @@ def test_snapshot_and_segments_survive_a_reload(at):
     assert again.date_input(key="rfm_snapshot_sample-synthetic").value == date(2024, 6, 30)
     assert next(m for m in again.metric if m.label == "Customers").value == customers
     tree = next(c for c in again.get("plotly_chart") if '"treemap"' in c.proto.spec)
-    assert "mean_monetary" not in tree.proto.spec and "Spend per customer (average): £" in tree.proto.spec
+    assert "mean_monetary" not in tree.proto.spec and "Avg spend: £" in tree.proto.spec
 
 
 @pytest.mark.slow

@@ -98,10 +98,12 @@ def test_upload_segments_clusters_customer_campaigns(page, server, tmp_path):
         _nav(page, "Clusters")
         page.get_by_text("Group profiles").first.wait_for(timeout=120_000)
         assert page.locator(".js-plotly-plot").count() >= 1
+        _shot(page, "clusters_sample")
         # Customer: one customer's card with churn risk and a coupon, from a ?customer= link
         page.goto(f"{server}/customer?ws=browser&customer=10001")
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
         page.get_by_text("Coupon:").first.wait_for()
+        _shot(page, "customer_sample")
         # a link saved before the split (/lookup) lands on the same card
         page.goto(f"{server}/lookup?ws=browser&customer=10001")
         page.wait_for_url(re.compile(r"/customer\?.*customer=10001"))
@@ -224,7 +226,7 @@ _TRUNCATED = (f"() => [...document.querySelectorAll('{_CUT_OFF}')]"   # text wid
 
 def _shot(page, name: str) -> None:
     """A screenshot of the whole page once the script has finished and every element has drawn, under
-    tests/artifacts/walk_<name>.png; the page shows no traceback and tile, page link or date cut off."""
+    tests/artifacts/walk_<name>.png; the page shows no traceback and no tile, page link or date cut off."""
     drawn = "() => !document.querySelector('[data-testid=stSkeleton], [data-stale=true]')"
     page.wait_for_timeout(500)
     page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
@@ -244,7 +246,8 @@ def _shot(page, name: str) -> None:
 def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(page, server, tmp_path):
     """Issue 11's walk with a real export (380 Online Retail customers): upload → Overview (the landing page once
     data exists) → RFM segments → Cohorts & movement → a campaign with a 10% control group for the customers who
-    moved between two segments; a screenshot of each page under tests/artifacts/walk_*.png."""
+    moved between two segments → Clusters → a customer's card; a screenshot of each page under
+    tests/artifacts/walk_*.png, none with a tile, page link or date cut off."""
     from playwright.sync_api import expect
 
     raw = _online_retail_slice(tmp_path)
@@ -289,6 +292,15 @@ def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(p
                .get_by_test_id("stMetricValue")).to_contain_text("£")
         page.get_by_text("Download CSV").first.wait_for()
         _shot(page, "6_campaign")
+        _nav(page, "Clusters")
+        page.get_by_text("Group profiles").first.wait_for(timeout=120_000)
+        _shot(page, "7_clusters")
+        page.goto(f"{server}/customer?ws=walk&customer=12348")          # a regular buyer of the slice
+        page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
+        page.get_by_text("Coupon:").first.wait_for()
+        expect(page.get_by_test_id("stMetric").filter(has_text="Spend").first
+               .get_by_test_id("stMetricValue")).to_contain_text("£")
+        _shot(page, "8_customer")
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "walk_failure.png"), full_page=True)

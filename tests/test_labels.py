@@ -36,5 +36,5 @@ def test_values_written_for_people():
 
 def test_tables_and_plots():
     df = pd.DataFrame({"segment": ["A"], "mean_monetary": [1.0]})
-    assert list(readable(df).columns) == ["Segment", "Spend per customer (average)"]
+    assert list(readable(df).columns) == ["Segment", "Avg spend"]
     assert hover_labels(["frequency"]) == {"frequency": "Orders"}
