@@ -76,7 +76,7 @@ def build_form(ctx: Any, ds: Dataset, choice: dict, label: str) -> None:
     share = c2.slider("Control group (no coupon)", 0, 50, int(CampaignConfig().control_share * 100), step=5,
                       format="%d%%", key="camp_control") / 100
     as_of = ctx.history.as_of.date() if getattr(ctx, "history", None) is not None else pd.Timestamp.today().date()
-    sent = c3.date_input("Send date", value=as_of, key="camp_sent")
+    sent = c3.date_input("Send date", value=as_of, key="camp_sent", format="YYYY-MM-DD")
     if st.button("Build campaign list", key="camp_build", type="primary", icon=":material/campaign:"):
         try:
             cid = cm.campaign_id_for(name)

@@ -18,7 +18,7 @@ def _churn_options() -> dict:
     c1, c2 = st.columns(2)
     horizon = c1.slider("Horizon H (days)", 7, 365, HORIZON_DAYS, key="lab_horizon",
                         help="Churned = no purchase in the H days after the cutoff.")
-    cutoff = c2.date_input("Test cutoff (optional)", value=None, key="lab_cutoff",
+    cutoff = c2.date_input("Test cutoff (optional)", value=None, key="lab_cutoff", format="YYYY-MM-DD",
                            help="Default: H days before the end of the data. Training uses the cutoff H days earlier.")
     st.caption("Out-of-time evaluation: models learn from customers as they were at end − 2H, labelled by whether "
                "they bought in the next H days, and are tested on customers as of end − H (labelled by the last H "
