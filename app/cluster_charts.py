@@ -86,7 +86,7 @@ def map_figure(run: ClusterRun, table: pd.DataFrame, new: NewCustomer | None = N
                                  marker={"symbol": "star", "size": 24, "color": colours[new.cluster],
                                          "line": {"width": 2, "color": "black"}}))
     axis = (lambda t: label(t)) if run.cmap.method == "features" else str     # noqa: E731  PCA/t-SNE axes as named
-    fig.update_layout(height=560, dragmode="lasso", legend_title_text="group", margin={"t": 30},
+    fig.update_layout(height=560, dragmode="lasso", legend_title_text="Group", margin={"t": 30},
                       xaxis_title=escape(axis(run.cmap.x_label)), yaxis_title=escape(axis(run.cmap.y_label)))
     return fig, len(show)
 
