@@ -180,7 +180,9 @@ def test_cli_profile_and_unknown_customer(tx_csv, capsys):
     for key in ("segment", "scores", "cluster", "churn_probability", "p_alive", "expected_orders", "expected_spend",
                 "next_order_date", "coupon"):
         assert key in card, key
-    assert card["coupon"]["reason"] and 0 <= card["churn_probability"] <= 1
+    hidden = card["facts"]["churn_probability"]["status"] == "hidden"   # no better than BG/NBD: null, withheld
+    churn = card["withheld"]["churn_probability"] if hidden else card["churn_probability"]
+    assert card["coupon"]["reason"] and 0 <= churn <= 1 and (card["churn_probability"] is None) == hidden
     code, _, err = _run(capsys, "profile", tx_csv, "--customer", "nobody")
     assert code == 2 and err.startswith("error: customer id 'nobody' is not in") and err.count("\n") == 1
 
