@@ -80,7 +80,8 @@ def build_form(ctx: Any, ds: Dataset, choice: dict, label: str) -> None:
     if st.button("Build campaign list", key="camp_build", type="primary", icon=":material/campaign:"):
         try:
             cid = cm.campaign_id_for(name)
-            table = cm.campaign_list(ctx.table, ctx.coupons.catalogue, ctx.coupons.policy, learned=ctx.coupons.learned,
+            audience = ctx.table.assign(next_category=ctx.next_categories())
+            table = cm.campaign_list(audience, ctx.coupons.catalogue, ctx.coupons.policy, learned=ctx.coupons.learned,
                                      campaign_id=cid, control_share=share, send_date=str(sent), **choice)
             meta = cm.SavedCampaign(cid, name.strip(), ds.id, label, share, str(sent), state.currency() or "")
             st.session_state[keys.CAMPAIGN_RESULT] = state.CampaignResult(state.dataset_key(), table, meta)

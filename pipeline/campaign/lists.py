@@ -73,6 +73,13 @@ def select_customers(table: pd.DataFrame, *, segment: str | None = None, cluster
     return out
 
 
+def _next_categories(chosen: pd.DataFrame) -> np.ndarray:
+    """The category the policy's category coupons read: ``next_category`` (the scorer's
+    ``ModelScorer.next_categories()``) when the table has it, else the next item (data whose items are categories)."""
+    col = "next_category" if "next_category" in chosen else "next_item"
+    return chosen.get(col, pd.Series("", index=chosen.index)).fillna("").astype(str).to_numpy()
+
+
 def _policy_coupons(chosen: pd.DataFrame, catalogue, config: CouponPolicyConfig,
                     learned: LearnedCouponPolicy | None, values: Mapping[str, float] | None) -> pd.DataFrame:
     """The coupon columns for the treated customers (expected-value policy, else the learned one)."""
@@ -83,8 +90,7 @@ def _policy_coupons(chosen: pd.DataFrame, catalogue, config: CouponPolicyConfig,
                                "order_value": chosen["avg_order_value"].to_numpy(float),
                                "expected_spend": chosen["expected_spend"].fillna(0.0).to_numpy(float),
                                "p_alive": chosen["p_alive"].fillna(1.0).to_numpy(float),
-                               "next_category": chosen.get("next_item", pd.Series("", index=chosen.index))
-                               .fillna("").to_numpy()})
+                               "next_category": _next_categories(chosen)})
         return recommend_batch(inputs, catalogue, config)
     if learned is not None:
         return learned_batch(chosen, learned, config, values).assign(expected_cost=np.nan,

@@ -53,7 +53,8 @@ def cmd_campaign(args) -> int:
     ids = Path(args.ids).read_text().split() if args.ids else None
     coupons = ctx.coupons
     sent = args.sent or (str(ctx.history.as_of.date()) if ctx.history is not None else None)
-    out = campaign_list(ctx.table, coupons.catalogue, coupons.policy, segment=args.segment, cluster=args.cluster,
+    table = ctx.table.assign(next_category=ctx.next_categories())
+    out = campaign_list(table, coupons.catalogue, coupons.policy, segment=args.segment, cluster=args.cluster,
                         band=args.band, customer_ids=ids, learned=coupons.learned,
                         campaign_id=campaign_id_for(args.name), control_share=args.control, send_date=sent)
     data = to_excel_bytes(out, "campaign") if args.out.lower().endswith((".xlsx", ".xls")) else to_csv_bytes(out)
