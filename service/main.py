@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from pipeline.errors import DataError
 from service.api.routes import campaigns, coupons, customers, health, score
 from service.core.config import Settings, get_settings
+from pipeline.health.predictions import served_log
 from service.core.db import make_engine, session_factory
 from service.core.observability import Metrics, ObservabilityMiddleware
 from service.core.ratelimit import RateLimiter
@@ -52,6 +53,10 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
         log.info('{"event": "ready", "seconds": %.2f, "customers": %d, "model_version": "%s"}',
                  time.perf_counter() - t0, s.n_customers, s.version)
         yield
+        try:                                                  # queued served predictions are written on shutdown
+            await run_in_threadpool(served_log(engine).flush)
+        except Exception as exc:                              # a gone database must not block the shutdown
+            log.warning('{"event": "prediction_log_not_flushed", "error": "%s"}', type(exc).__name__)
         engine.dispose()
 
     app = FastAPI(title="Customer segments scoring service", version="1.0.0", lifespan=lifespan,

@@ -46,3 +46,35 @@ def test_served_log_writes_in_the_background_and_gives_up_on_a_gone_database(tmp
             break
         time.sleep(0.05)
     assert served._thread is None and served._rows == []    # dropped after 2 failed writes (and logged)
+
+
+def _churn(card: dict) -> float:
+    """The card's churn score, also when the card hides it (the model's score is what is monitored)."""
+    return card["churn_probability"] if card["churn_probability"] is not None else card["withheld"]["churn_probability"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_served_cards_are_logged_with_their_score_band_and_version(backend, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from service.core.config import Settings
+    from service.main import create_app
+    from service_support import database, make_key, small_scorer
+
+    with database(backend, tmp_path) as url:
+        key = {"Authorization": f"Bearer {make_key(url, 'all')}"}
+        scorer = small_scorer()
+        cid = scorer.model.table.index[0]
+        with TestClient(create_app(Settings(database_url=url, log_requests=False), scorer=scorer)) as client:
+            card = client.get(f"/customers/{cid}", headers=key).json()
+            assert client.get("/customers/nobody-here", headers=key).status_code == 404
+            posted = client.post(f"/customers/{cid}/transactions", headers=key,
+                                 json={"transactions": [{"date": "2011-12-01T10:00:00", "amount": 25.0}]})
+            assert posted.status_code == 201
+            served_log(client.app.state.engine).flush()     # queued on the request path, written in batches
+        log = PredictionLog(url).frame(scorer.dataset_id)
+        assert list(log["source"]) == ["service", "service"] and set(log["customer_id"]) == {cid}
+        first = log.iloc[0]
+        assert first["score"] == pytest.approx(_churn(card)) and first["band"] == card["risk_band"]
+        assert first["model_version"] == card["model_version"] and first["outcome"] is None
+        assert log.iloc[1]["score"] == pytest.approx(_churn(posted.json()["card"]))

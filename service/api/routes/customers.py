@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
+from pipeline.health.predictions import served_log
 from service import transactions as store
 from service.api.deps import ERRORS, SessionDep, require_scope
 from service.api.schemas import Problem, Strict
@@ -128,7 +129,9 @@ def current_card(request: Request, session, customer_id: str) -> dict:
             summary="A customer's card: segment, scores, cluster, churn risk and drivers, value, coupon")
 def get_customer(customer_id: CustomerId, request: Request, session: SessionDep,
                  _key=Depends(require_scope("read"))) -> dict:
-    return current_card(request, session, customer_id)
+    card = current_card(request, session, customer_id)
+    served_log(request.app.state.engine).record_card(request.app.state.scorer.dataset_id, card)  # model health
+    return card
 
 
 @router.post("/{customer_id}/transactions", response_model=TransactionsOut, status_code=201,
@@ -152,6 +155,7 @@ def post_transactions(customer_id: CustomerId, body: TransactionsIn, request: Re
         rows = store.lines_for(s, scorer.dataset_id, customer_id)
     card = scorer.rescore(customer_id, [_as_dict(r) for r in rows])
     store.store_card(request.app.state.sessions, scorer.dataset_id, customer_id, rows[-1].id, card)
+    served_log(request.app.state.engine).record_card(scorer.dataset_id, card)                    # model health
     return {"stored": len(ids), "transaction_ids": ids, "card": card}
 
 
