@@ -26,7 +26,8 @@ import pandas as pd
 from pipeline.config import workspace_root
 from pipeline.errors import DataError
 
-__all__ = ["Dataset", "Workspace", "atomic_write_bytes", "atomic_write_json", "content_hash", "new_workspace_id"]
+__all__ = ["Dataset", "Workspace", "atomic_write_bytes", "atomic_write_json", "content_hash", "find_saved_datasets",
+           "new_workspace_id"]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -267,3 +268,18 @@ class Workspace:
         p = self.path / "models"
         p.mkdir(exist_ok=True)
         return p
+
+
+def find_saved_datasets(name: str, root: Path) -> list[tuple["Workspace", str]]:
+    """Every ``(workspace, dataset id)`` whose saved dataset has id or name ``name``. ``root`` is a workspace folder
+    (holding ``datasets/``) or a folder of workspaces, all of which are searched; an absent folder matches nothing."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    folders = [root] if (root / "datasets").is_dir() else [p for p in sorted(root.iterdir())
+                                                            if (p / "datasets").is_dir()]
+    hits = []
+    for folder in folders:
+        ws = Workspace(folder.name, folder.parent)
+        hits += [(ws, m["id"]) for m in ws.list_datasets() if name in (m.get("id"), m.get("name"))]
+    return hits

@@ -46,18 +46,13 @@ def resolve_dataset(name: str, workspace: Path | None):
     A saved dataset is looked up in ``workspace`` when it is a workspace folder (it has ``datasets/``), else in every
     workspace under it (the app's ``workspace/`` root). DataError when nothing matches or a name is ambiguous.
     """
-    from pipeline.store import Workspace
+    from pipeline.store import find_saved_datasets
 
     if not name:
         raise DataError("dataset: none given; pass --dataset NAME_OR_FILE or set SEGMENTS_DATASET.")
     root = Path(workspace) if workspace is not None else None
-    if root is not None and root.is_dir():
-        folders = [root] if (root / "datasets").is_dir() else [p for p in sorted(root.iterdir())
-                                                                 if (p / "datasets").is_dir()]
-        hits = []
-        for folder in folders:
-            ws = Workspace(folder.name, folder.parent)
-            hits += [(ws, m["id"]) for m in ws.list_datasets() if name in (m.get("id"), m.get("name"))]
+    if root is not None:
+        hits = find_saved_datasets(name, root)
         if len(hits) > 1:
             raise DataError(f"dataset: {name!r} names {len(hits)} saved datasets under {root}; pass the workspace "
                             "folder with --workspace or the dataset id.")

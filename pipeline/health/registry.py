@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import DataError
-from pipeline.store import Workspace, atomic_write_json
+from pipeline.store import Workspace, atomic_write_json, find_saved_datasets
 
 __all__ = ["HealthStore", "ChampionWatcher", "locate_dataset", "now_iso"]
 
@@ -219,12 +219,7 @@ def locate_dataset(name: str, workspace: str | Path | None = None) -> tuple[Work
     root = Path(workspace) if workspace else workspace_root()
     if not root.is_dir():
         raise DataError(f"dataset {name!r}: the workspace folder {str(root)!r} does not exist.")
-    folders = [root] if (root / "datasets").is_dir() else [p for p in sorted(root.iterdir())
-                                                            if (p / "datasets").is_dir()]
-    hits = []
-    for folder in folders:
-        ws = Workspace(folder.name, folder.parent)
-        hits += [(ws, m["id"]) for m in ws.list_datasets() if name in (m.get("id"), m.get("name"))]
+    hits = find_saved_datasets(name, root)
     if not hits:
         raise DataError(f"dataset {name!r} is not saved under {str(root)!r}; see the sidebar of the app or create it "
                         "with 'python -m pipeline source'.")
