@@ -43,3 +43,6 @@ def app():
 def at(app):
     """The same app, under the name the page tests use."""
     return app
+
+
+pytest_plugins = ["spark_support"]

@@ -6,13 +6,10 @@ and as a glob; Online Retail for the reference figures (392,692 lines, 4,338 cus
 """
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import dataset
 from fixtures import EXPECTED_RFM, as_bytes, frame
 
 pytestmark = pytest.mark.spark
@@ -20,28 +17,6 @@ pytestmark = pytest.mark.spark
 #: report fields that are counts and figures (mapping reasons describe each engine's own sample)
 _FIGURES = ("rows_in", "rows_out", "dropped", "customers", "invoices", "revenue", "return_lines", "date_format",
             "date_min", "date_max", "monetary_unit")
-
-
-@pytest.fixture(scope="session")
-def spark_engine():
-    """One local[2] SparkSession for the whole run (small shuffle, no UI)."""
-    pytest.importorskip("pyspark", reason="PySpark is not installed (pip install -r requirements-spark.txt)")
-    pytest.importorskip("sqlglot", reason="SQLGlot is not installed (pip install -r requirements-spark.txt)")
-    if shutil.which("java") is None and not __import__("os").environ.get("JAVA_HOME"):
-        pytest.skip("Spark needs Java 17 (no java on PATH, no JAVA_HOME)")
-    from pipeline.engines.spark import SparkEngine, SparkSettings
-
-    engine = SparkEngine(SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="2g"))
-    engine.spark  # start it once
-    yield engine
-    engine.spark.stop()
-
-
-@pytest.fixture(scope="session")
-def duckdb_engine():
-    from pipeline.engines.duckdb import DuckDBEngine
-
-    return DuckDBEngine()
 
 
 def _write(tmp_path, variant: str):
@@ -135,12 +110,6 @@ def test_parquet_folder_output(tmp_path, spark_engine, duckdb_engine):
         out = engine.write_parquet(con, "tx", tmp_path / engine.name)
         back = pd.read_parquet(out)
         assert out.is_dir() and len(back) == 5 and back["amount"].sum() == pytest.approx(138.0)
-
-
-@pytest.fixture(scope="module")
-def online_retail_both(spark_engine, duckdb_engine):
-    path = str(dataset("online_retail.csv"))
-    return spark_engine.clean(path), duckdb_engine.clean(path)
 
 
 def test_online_retail_report_and_rfm_same_on_both_engines(online_retail_both):

@@ -35,6 +35,10 @@ _DROP = re.compile(r"^\s*DROP\s+(?:VIEW|TABLE)\s+(?:IF\s+EXISTS\s+)?(\w+)\s*$", 
 _JAVA_CHARSETS = {"cp1252": "windows-1252", "latin-1": "ISO-8859-1", "latin1": "ISO-8859-1", "utf-8-sig": "UTF-8"}
 #: views persisted like tables: the canonical transactions every later step reads
 _PERSISTED_VIEWS = frozenset({"tx"})
+#: SQL settings of every session (each connection has its own session; see SparkEngine.session)
+_SESSION_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ",
+                 "spark.sql.legacy.timeParserPolicy": "CORRECTED", "spark.sql.legacy.javaCharsets": "true",
+                 "spark.sql.execution.arrow.pyspark.enabled": "true"}
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,9 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
         builder = builder.remote(s.remote)
     elif s.master:
         builder = builder.master(s.master)
-    conf = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType": "TIMESTAMP_NTZ",
-            "spark.sql.shuffle.partitions": str(s.shuffle_partitions), "spark.ui.enabled": str(s.ui).lower(),
-            "spark.driver.memory": s.driver_memory, "spark.sql.execution.arrow.pyspark.enabled": "true",
-            "spark.sql.legacy.timeParserPolicy": "CORRECTED", "spark.ui.showConsoleProgress": "false",
-            "spark.sql.legacy.javaCharsets": "true"}
+    conf = {**_SESSION_CONF, "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+            "spark.ui.enabled": str(s.ui).lower(), "spark.driver.memory": s.driver_memory,
+            "spark.ui.showConsoleProgress": "false"}
     for k, v in conf.items():
         builder = builder.config(k, v)
     try:
@@ -78,7 +80,7 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
         raise DataError(f"Could not start Spark ({where}): {str(exc).splitlines()[0]}. Spark needs Java 17 "
                         "(JAVA_HOME) and PySpark.") from exc
     spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "ERROR"))
-    for k in ("spark.sql.session.timeZone", "spark.sql.timestampType", "spark.sql.shuffle.partitions"):
+    for k in (*_SESSION_CONF, "spark.sql.shuffle.partitions"):   # the session may have existed already
         spark.conf.set(k, conf[k])
     return spark
 
@@ -170,8 +172,8 @@ class SparkEngine(Engine):
         return self._spark
 
     def open_source(self, source: Source) -> RawTable:
-        frame = _text_columns(self._read(source))
-        con = SparkConnection(self.spark)
+        con = SparkConnection(self.session())
+        frame = _text_columns(self._read(source, con.spark))
         con.create_view("raw", frame)
         head = frame.limit(PREVIEW_ROWS).toPandas()
         n = frame.count()
@@ -181,10 +183,22 @@ class SparkEngine(Engine):
         return RawTable(con, list(frame.columns), head, table="raw", spread=pd.concat([head.head(200), spread],
                                                                                       ignore_index=True))
 
-    def _read(self, source: Source) -> Any:
-        reader = self.spark.read
+    def session(self) -> Any:
+        """A new session over the shared SparkContext for one connection: its own temp views (``raw``, ``tx``…),
+        so two datasets cleaned in one process never see each other's tables. Spark Connect shares one."""
+        try:
+            session = self.spark.newSession()
+        except Exception:  # Spark Connect: no newSession
+            return self.spark
+        for k, v in _SESSION_CONF.items():
+            session.conf.set(k, v)
+        session.conf.set("spark.sql.shuffle.partitions", str(self.settings.shuffle_partitions))
+        return session
+
+    def _read(self, source: Source, spark: Any) -> Any:
+        reader = spark.read
         if source.kind == "table":
-            return self.spark.table(source.location)
+            return spark.table(source.location)
         if source.kind == "jdbc":
             url, _, table = source.location.partition("#")
             props = {k: v for k, v in (("user", os.environ.get("SEGMENTS_JDBC_USER")),
