@@ -19,6 +19,8 @@ def spark_engine():
         pytest.skip("Spark needs Java 17 (no java on PATH, no JAVA_HOME)")
     from pipeline.engines.spark import SparkEngine, SparkSettings
 
+    os.environ.setdefault("SPARK_SHUFFLE_PARTITIONS", "2")   # engines built later in the run (get_engine) alike
+
     engine = SparkEngine(SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="2g"))
     engine.spark  # start it once
     yield engine
