@@ -2,17 +2,20 @@
 followed month by month since then. Per cohort and month since the first purchase: the share of the cohort still
 buying that month and the revenue per cohort customer (that month and cumulated). A cell is *complete* when its
 calendar month lies wholly inside the analysis period; partial months (e.g. the 9 days of December 2011 in Online
-Retail) are flagged so they are not read as a drop. Aggregation runs in DuckDB.
+Retail) are flagged so they are not read as a drop. Aggregation runs on the engine holding the
+transactions (DuckDB, or Spark through :func:`cohort_table_from_connection`); only the cells reach pandas.
 """
 from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.errors import DataError
 from pipeline.features import require_transactions
 from pipeline.ingest.db import connect
-from pipeline.period import AnalysisPeriod, filter_period, resolve_period
+from pipeline.period import AnalysisPeriod, resolve_period
 
-__all__ = ["COHORT_VALUES", "cohort_table", "cohort_matrix", "retention_curve"]
+__all__ = ["COHORT_VALUES", "cohort_table", "cohort_table_from_connection", "period_from_connection",
+           "cohort_matrix", "retention_curve"]
 
 #: Values a cohort matrix can show -> label.
 COHORT_VALUES = {
@@ -22,12 +25,26 @@ COHORT_VALUES = {
     "customers": "Customers buying",
 }
 
-_SQL = """
-    WITH f AS (SELECT customer_id, min(date) AS first FROM tx GROUP BY customer_id),
+#: Cohort cells over ``{table}``: rows up to the period's end (parameter 1), cohorts whose first purchase is on or
+#: after the period's start (parameter 2). Months since = calendar-month difference, written with year() and month()
+#: so that DuckDB and Spark (via SQLGlot) count it alike. Every cohort customer buys in month 0, so that cell's
+#: customers is the cohort's size.
+_CELLS = """
+    WITH u AS (SELECT customer_id, date, amount FROM {table} WHERE date < ?),
+         f AS (SELECT customer_id, min(date) AS first FROM u GROUP BY customer_id),
          c AS (SELECT customer_id, date_trunc('month', first) AS cohort FROM f WHERE first >= ?)
-    SELECT c.cohort, date_diff('month', c.cohort, date_trunc('month', t.date)) AS months_since,
-           count(DISTINCT t.customer_id) AS customers, sum(t.amount) AS revenue
-    FROM tx t JOIN c USING (customer_id) GROUP BY ALL"""
+    SELECT c.cohort, 12 * (year(u.date) - year(c.cohort)) + month(u.date) - month(c.cohort) AS months_since,
+           count(DISTINCT u.customer_id) AS customers, sum(u.amount) AS revenue
+    FROM u JOIN c ON u.customer_id = c.customer_id GROUP BY 1, 2"""
+
+
+def period_from_connection(con, period: AnalysisPeriod | None = None, table: str = "tx") -> AnalysisPeriod:
+    """``period`` resolved against the first and last purchase of ``table`` on a connection (DuckDB or
+    :class:`pipeline.engines.spark.SparkConnection`), by the rules of :func:`pipeline.period.resolve_period`:
+    open sides filled from the data, both clamped to it; no purchase in the period raises ``DataError``."""
+    first, last = con.execute(f"SELECT min(date), max(date) FROM {table}").fetchone()
+    bounds = pd.DataFrame({"date": pd.to_datetime([d for d in (first, last) if d is not None])})
+    return resolve_period(period, bounds)
 
 
 def cohort_table(transactions: pd.DataFrame, period: AnalysisPeriod | None = None) -> pd.DataFrame:
@@ -41,18 +58,32 @@ def cohort_table(transactions: pd.DataFrame, period: AnalysisPeriod | None = Non
     revenue_per_customer, cumulative_revenue_per_customer, complete. Months without purchases are zero rows.
     """
     require_transactions(transactions, "Cohorts", ("customer_id", "invoice_id", "date", "amount"))
-    period = resolve_period(period, transactions)
-    upto = filter_period(transactions, AnalysisPeriod(None, period.end))
     con = connect()
     try:
-        con.register("tx", upto[["customer_id", "date", "amount"]])
-        cells = con.execute(_SQL, [pd.Timestamp(period.start)]).df()
-        sizes = con.execute("SELECT date_trunc('month', min(date)) AS cohort, customer_id FROM tx GROUP BY ALL "
-                            "HAVING min(date) >= ?", [pd.Timestamp(period.start)]).df()
+        con.register("tx", transactions[["customer_id", "date", "amount"]])
+        return cohort_table_from_connection(con, period, "tx")
     finally:
         con.close()
-    sizes = sizes.groupby("cohort").size().rename("cohort_size").reset_index()
-    return _full_grid(cells, sizes, pd.Timestamp(period.end))
+
+
+def cohort_table_from_connection(con, period: AnalysisPeriod | None = None, table: str = "tx") -> pd.DataFrame:
+    """:func:`cohort_table` of the canonical transactions in view ``table`` of a DuckDB connection or a
+    :class:`pipeline.engines.spark.SparkConnection`: the aggregation runs on the engine, only the cells (one row
+    per cohort and month) reach pandas. ``period`` is resolved against ``table`` (:func:`period_from_connection`);
+    the resolved period is kept in the result's ``attrs["period"]``."""
+    period = period_from_connection(con, period, table)
+    params = [pd.Timestamp(period.end) + pd.Timedelta(days=1), pd.Timestamp(period.start)]
+    cells = con.execute(_CELLS.format(table=table), params).df()
+    cells["cohort"] = pd.to_datetime(cells["cohort"]).astype("datetime64[us]")   # alike whichever engine answered
+    cells["months_since"] = cells["months_since"].astype("int64")
+    first = cells[cells["months_since"] == 0].sort_values("cohort")
+    if first.empty:
+        raise DataError(f"No customer made a first purchase between {period.start} and {period.end} (earlier "
+                        "buyers are not new); pick an earlier start date to see cohorts.")
+    sizes = pd.DataFrame({"cohort": first["cohort"].to_numpy(), "cohort_size": first["customers"].astype("int64")})
+    out = _full_grid(cells, sizes, pd.Timestamp(period.end))
+    out.attrs["period"] = period
+    return out
 
 
 def _full_grid(cells: pd.DataFrame, sizes: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:

@@ -3,6 +3,8 @@
 row shares), per-segment counts at each date, and the customers behind any cell ("Champions → At Risk").
 Customers whose first purchase falls between the two dates start in the row :data:`NOT_YET`. Scores are quantiles
 among the customers existing at each date, so a customer can change segment without buying (others overtake).
+Each date's RFM runs on the engine holding the transactions (DuckDB, or Spark through
+:func:`segment_movement_from_connection`); only one row per customer reaches pandas.
 """
 from __future__ import annotations
 
@@ -11,14 +13,16 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from pipeline.cohorts import period_from_connection
 from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
 from pipeline.features import require_transactions
-from pipeline.period import AnalysisPeriod, filter_period, resolve_period
-from pipeline.rfm import load_segment_rules, rfm_table
+from pipeline.ingest.db import connect
+from pipeline.period import AnalysisPeriod, filter_period
+from pipeline.rfm import load_segment_rules, rfm_from_connection, rfm_table
 
-__all__ = ["NOT_YET", "Movement", "segments_at", "segment_movement", "cell_customers", "sankey_links",
-           "default_dates"]
+__all__ = ["NOT_YET", "Movement", "segments_at", "segment_movement", "segment_movement_from_connection",
+           "cell_customers", "sankey_links", "default_dates"]
 
 #: Row of the customers who had not bought yet at the first date.
 NOT_YET = "Not a customer yet"
@@ -77,7 +81,22 @@ def segment_movement(transactions: pd.DataFrame, date_from: date | str | None = 
     rules : segment rules (default ``assets/rfm_segments.csv``).
     """
     require_transactions(transactions, "Segment movement", ("customer_id", "invoice_id", "date", "amount"))
-    period = resolve_period(period, transactions)
+    con = connect()
+    try:
+        con.register("tx", transactions[["customer_id", "invoice_id", "date", "amount"]])
+        return segment_movement_from_connection(con, date_from, date_to, period, rules, horizon_days, "tx")
+    finally:
+        con.close()
+
+
+def segment_movement_from_connection(con, date_from: date | str | None = None, date_to: date | str | None = None,
+                                     period: AnalysisPeriod | None = None, rules: pd.DataFrame | None = None,
+                                     horizon_days: int = HORIZON_DAYS, table: str = "tx") -> Movement:
+    """:func:`segment_movement` of the canonical transactions in view ``table`` of a DuckDB connection or a
+    :class:`pipeline.engines.spark.SparkConnection`: each date's RFM runs on the engine
+    (``pipeline.rfm.rfm_from_connection`` from the period's start), only one row per customer reaches pandas.
+    ``period`` is resolved against ``table`` (:func:`pipeline.cohorts.period_from_connection`)."""
+    period = period_from_connection(con, period, table)
     d_from, d_to = default_dates(period, horizon_days)
     d_from = pd.Timestamp(date_from).date() if date_from is not None else d_from
     d_to = pd.Timestamp(date_to).date() if date_to is not None else d_to
@@ -85,8 +104,24 @@ def segment_movement(transactions: pd.DataFrame, date_from: date | str | None = 
         raise DataError(f"Movement dates {d_from} → {d_to}: the first must come before the second, both between "
                         f"{period.start} and {period.end} (the analysis period's purchases).")
     rules = load_segment_rules(rules)
-    before = segments_at(transactions, d_from, period.start, rules)[_KEEP]
-    after = segments_at(transactions, d_to, period.start, rules)[_KEEP]
+    before = _segments_on(con, table, d_from, period.start, rules)
+    after = _segments_on(con, table, d_to, period.start, rules)
+    return _movement(before, after, d_from, d_to, rules)
+
+
+def _segments_on(con, table: str, day: date, start: date, rules: pd.DataFrame) -> pd.DataFrame:
+    """:func:`segments_at` on a connection: RFM from purchases between ``start`` and the end of ``day``."""
+    try:
+        rfm = rfm_from_connection(con, table, snapshot=pd.Timestamp(day) + pd.Timedelta(days=1), rules=rules,
+                                  start=start)
+    except DataError as exc:
+        raise DataError(f"No purchases up to {day}: pick a later date.") from exc
+    return rfm[_KEEP]
+
+
+def _movement(before: pd.DataFrame, after: pd.DataFrame, d_from: date, d_to: date,
+              rules: pd.DataFrame) -> Movement:
+    """The :class:`Movement` between two RFM tables (columns ``_KEEP``)."""
     both = after.merge(before, on="customer_id", how="left", suffixes=("_to", "_from"))
     both["segment_from"] = both["segment_from"].fillna(NOT_YET)
     cols = ["customer_id", "segment_from", "segment_to"] + [f"{c}_{s}" for s in ("from", "to")

@@ -83,13 +83,15 @@ def default_snapshot(last_date) -> pd.Timestamp:
 
 
 def rfm_from_connection(con: duckdb.DuckDBPyConnection, table: str = "tx", snapshot=None,
-                        rules: pd.DataFrame | None = None, n_bins: int = 5) -> pd.DataFrame:
-    """RFM table from canonical transactions held in DuckDB table ``table``; columns :data:`RFM_COLUMNS`."""
+                        rules: pd.DataFrame | None = None, n_bins: int = 5, start=None) -> pd.DataFrame:
+    """RFM table from canonical transactions held in DuckDB table ``table``; columns :data:`RFM_COLUMNS`.
+    ``start`` (a day) leaves out purchases before it; the default snapshot is still the day after the last one."""
     if snapshot is None:
         last = con.execute(f"SELECT max(date) FROM {table}").fetchone()[0]
         if last is None:
             raise DataError("There are no transactions to compute RFM from.")
     snap = default_snapshot(last) if snapshot is None else pd.Timestamp(snapshot)
+    since = " AND date >= ?::TIMESTAMP" if start is not None else ""
     df = con.execute(f"""
         SELECT customer_id,
                date_diff('day', max(date)::DATE, ?::DATE) AS recency_days,
@@ -97,8 +99,8 @@ def rfm_from_connection(con: duckdb.DuckDBPyConnection, table: str = "tx", snaps
                round(sum(amount), 2) AS monetary,
                min(date) AS first_purchase, max(date) AS last_purchase,
                date_diff('day', min(date)::DATE, ?::DATE) AS tenure_days
-        FROM {table} WHERE date < ?::TIMESTAMP GROUP BY customer_id ORDER BY customer_id""",
-        [snap, snap, snap]).df()
+        FROM {table} WHERE date < ?::TIMESTAMP{since} GROUP BY customer_id ORDER BY customer_id""",
+        [snap, snap, snap] + ([pd.Timestamp(start)] if start is not None else [])).df()
     if df.empty:
         raise DataError(f"No purchases before the snapshot date {snap.date()}; pick a later snapshot.")
     df["customer_id"] = df["customer_id"].astype("string")

@@ -224,3 +224,60 @@ def test_cli_bad_dates_one_line_exit_2(tmp_path, capsys):
     assert code == 2 and err.startswith("error: Movement dates") and err.count("\n") == 1
     code, err = _run(capsys, "cohorts", f, "--start", "2030-01-01")
     assert code == 2 and "No purchases between" in err
+
+
+# ---- the same tables from a connection (the engines' path; tests/test_spark_insights.py runs them on Spark) -------
+def test_connection_versions_equal_the_frame_versions(tmp_path, tx):
+    from pipeline.cohorts import cohort_table_from_connection, period_from_connection
+    from pipeline.config import CleaningOptions
+    from pipeline.ingest import clean_in_duckdb, fetch_transactions
+    from pipeline.movement import segment_movement_from_connection
+
+    con, _ = clean_in_duckdb(write_csv(tmp_path / "six.csv"), CleaningOptions())
+    cleaned = fetch_transactions(con, "tx")
+    # open or too wide sides are clamped to the data (01-05 .. 03-28), as resolve_period does
+    assert period_from_connection(con, AnalysisPeriod("2022-01-01", "2024-01-01")) == AnalysisPeriod("2023-01-05",
+                                                                                                     "2023-03-28")
+    with pytest.raises(DataError, match="No purchases between"):
+        period_from_connection(con, AnalysisPeriod("2024-01-01", None))
+    for period in (None, AnalysisPeriod("2023-01-10", "2023-03-15")):
+        t = cohort_table_from_connection(con, period)
+        pd.testing.assert_frame_equal(t, cohort_table(cleaned, period))
+        assert t.attrs["period"] == resolve_period(period, tx)
+    # 01-10 .. 03-15: cohorts B, C (January: 70; B's 60 in March), D (February), E (March); F after the end
+    assert t.drop_duplicates("cohort")["cohort_size"].tolist() == [2, 1, 1]
+    assert t.loc[(t["cohort"] == "2023-01-01") & (t["months_since"] == 2), "revenue"].item() == 60.0
+    with pytest.raises(DataError, match="No customer made a first purchase between 2023-03-20 and 2023-03-25"):
+        cohort_table_from_connection(con, AnalysisPeriod("2023-03-20", "2023-03-25"))   # F buys first on 03-28
+    period = AnalysisPeriod("2023-02-01", None)
+    mv = segment_movement_from_connection(con, "2023-02-20", None, period)
+    same = segment_movement(cleaned, "2023-02-20", None, period)
+    for part in ("customers", "counts", "row_share", "segments"):
+        pd.testing.assert_frame_equal(getattr(mv, part), getattr(same, part))
+    # the period's start cuts both dates' data: from 02-01, A's January 100 no longer counts; C bought only in January
+    a = mv.customers.set_index("customer_id").loc["A"]
+    assert (a["frequency_from"], a["monetary_from"], a["frequency_to"], a["monetary_to"]) == (1, 50.0, 2, 100.0)
+    assert "C" not in set(mv.customers["customer_id"]) and mv.date_to == date(2023, 3, 28)
+    with pytest.raises(DataError, match="No purchases up to 2023-02-02"):    # 02-01 .. 02-02: nobody bought
+        segment_movement_from_connection(con, "2023-02-02", "2023-03-01", period)
+
+
+def test_rfm_from_connection_start(tmp_path):
+    from pipeline.config import CleaningOptions
+    from pipeline.ingest import clean_in_duckdb
+    from pipeline.rfm import rfm_from_connection
+
+    con, _ = clean_in_duckdb(write_csv(tmp_path / "six.csv"), CleaningOptions())
+    rfm = rfm_from_connection(con, "tx", start=date(2023, 2, 10)).set_index("customer_id")
+    # from 02-10 (the day included), snapshot 03-29: A I2 + I3 (100), B I5, D I8 (100), E, F; C and D's I7 left out
+    assert sorted(rfm.index) == ["A", "B", "D", "E", "F"]
+    assert rfm.loc["A", ["frequency", "monetary"]].tolist() == [2, 100.0]
+    assert rfm.loc["D", ["recency_days", "frequency", "monetary"]].tolist() == [37, 1, 100.0]
+
+
+def test_cli_engine_option_on_duckdb(tmp_path, capsys):
+    f = write_csv(tmp_path / "six.csv")
+    for cmd in (["cohorts", f, "--start", "2023-01-10"], ["migration", f, "--from", "2023-02-15"]):
+        code, default = _run(capsys, *cmd)
+        code_duck, on_duckdb = _run(capsys, cmd[0], "--engine", "duckdb", *cmd[1:])
+        assert code == code_duck == 0 and default == on_duckdb

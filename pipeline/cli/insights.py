@@ -1,7 +1,9 @@
 """The marketer's commands of the CLI: ``overview``, ``cohorts`` and ``migration`` (segment movement between two
 dates), each printing JSON. Registered on the main parser by :func:`add_commands`; files are read and cleaned by
 the same path as every other command (:mod:`pipeline.cli.common`). ``--start``/``--end`` set the analysis period as
-on the dashboard's sidebar.
+on the dashboard's sidebar. ``cohorts`` and ``migration`` run their aggregation on the connection the data was
+cleaned on: DuckDB by default, or ``--engine spark`` / ``SEGMENTS_ENGINE`` (folders, globs and ``table:NAME``
+sources too), where only the cohort cells and one row per customer reach the driver.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.cli.common import file_cmd, json_flag, print_json, transactions
+from pipeline.cli.common import file_cmd, json_flag, load_clean, print_json, transactions
+from pipeline.cli.engines import add_engine_option
 
 __all__ = ["add_commands", "cmd_overview", "cmd_cohorts", "cmd_migration"]
 
@@ -43,12 +46,14 @@ def cmd_overview(args) -> int:
 
 
 def cmd_cohorts(args) -> int:
-    from pipeline.cohorts import cohort_table, retention_curve
-    from pipeline.period import resolve_period
+    from pipeline.cohorts import cohort_table_from_connection, retention_curve
 
-    tx, _ = transactions(args.file, args.dayfirst)
-    period = resolve_period(_period(args), tx)
-    table = cohort_table(tx, period)
+    con, _ = load_clean(args.file, args.dayfirst, args.engine)
+    try:
+        table = cohort_table_from_connection(con, _period(args))
+    finally:
+        con.close()
+    period = table.attrs["period"]
     partial = sorted(set(table.loc[~table["complete"], "month"].dt.strftime("%Y-%m")))
     return _emit({"file": args.file, "period": period.to_json(), "cohorts": int(table["cohort"].nunique()),
                   "customers": int(table.drop_duplicates("cohort")["cohort_size"].sum()),
@@ -59,10 +64,14 @@ def cmd_cohorts(args) -> int:
 
 def cmd_migration(args) -> int:
     from pipeline.exports import to_csv_bytes
-    from pipeline.movement import segment_movement
+    from pipeline.movement import segment_movement_from_connection
 
-    tx, _ = transactions(args.file, args.dayfirst)
-    mv = segment_movement(tx, args.date_from, args.date_to, _period(args), horizon_days=args.horizon)
+    con, _ = load_clean(args.file, args.dayfirst, args.engine)
+    try:
+        mv = segment_movement_from_connection(con, args.date_from, args.date_to, _period(args),
+                                              horizon_days=args.horizon)
+    finally:
+        con.close()
     if args.out:
         Path(args.out).write_bytes(to_csv_bytes(mv.customers))
     return _emit({"file": args.file, "from": mv.date_from.isoformat(), "to": mv.date_to.isoformat(),
@@ -90,6 +99,7 @@ def add_commands(sub) -> None:
     _period_args(p)
     p = file_cmd(sub, "cohorts", "monthly first-purchase cohorts x months since: share still buying, revenue per "
                                  "customer; JSON", cmd_cohorts)
+    add_engine_option(p)
     _period_args(p)
     p = file_cmd(sub, "migration", "RFM segments at two dates (each from data up to it) and the transition matrix; "
                                    "JSON", cmd_migration)
@@ -97,4 +107,5 @@ def add_commands(sub) -> None:
     p.add_argument("--to", dest="date_to", help="second date (YYYY-MM-DD); default the end of the period")
     p.add_argument("--horizon", type=int, default=HORIZON_DAYS, help="days between the default dates")
     p.add_argument("--out", help="CSV of every customer's segment at both dates (formula-safe)")
+    add_engine_option(p)
     _period_args(p)
