@@ -12,10 +12,9 @@ import pandas as pd
 from pipeline.errors import DataError
 from pipeline.features import require_transactions
 from pipeline.ingest.db import connect
-from pipeline.period import AnalysisPeriod, resolve_period
+from pipeline.period import AnalysisPeriod, period_from_connection
 
-__all__ = ["COHORT_VALUES", "cohort_table", "cohort_table_from_connection", "period_from_connection",
-           "cohort_matrix", "retention_curve"]
+__all__ = ["COHORT_VALUES", "cohort_table", "cohort_table_from_connection", "cohort_matrix", "retention_curve"]
 
 #: Values a cohort matrix can show -> label.
 COHORT_VALUES = {
@@ -36,15 +35,6 @@ _CELLS = """
     SELECT c.cohort, 12 * (year(u.date) - year(c.cohort)) + month(u.date) - month(c.cohort) AS months_since,
            count(DISTINCT u.customer_id) AS customers, sum(u.amount) AS revenue
     FROM u JOIN c ON u.customer_id = c.customer_id GROUP BY 1, 2"""
-
-
-def period_from_connection(con, period: AnalysisPeriod | None = None, table: str = "tx") -> AnalysisPeriod:
-    """``period`` resolved against the first and last purchase of ``table`` on a connection (DuckDB or
-    :class:`pipeline.engines.spark.SparkConnection`), by the rules of :func:`pipeline.period.resolve_period`:
-    open sides filled from the data, both clamped to it; no purchase in the period raises ``DataError``."""
-    first, last = con.execute(f"SELECT min(date), max(date) FROM {table}").fetchone()
-    bounds = pd.DataFrame({"date": pd.to_datetime([d for d in (first, last) if d is not None])})
-    return resolve_period(period, bounds)
 
 
 def cohort_table(transactions: pd.DataFrame, period: AnalysisPeriod | None = None) -> pd.DataFrame:
@@ -69,7 +59,7 @@ def cohort_table(transactions: pd.DataFrame, period: AnalysisPeriod | None = Non
 def cohort_table_from_connection(con, period: AnalysisPeriod | None = None, table: str = "tx") -> pd.DataFrame:
     """:func:`cohort_table` of the canonical transactions in view ``table`` of a DuckDB connection or a
     :class:`pipeline.engines.spark.SparkConnection`: the aggregation runs on the engine, only the cells (one row
-    per cohort and month) reach pandas. ``period`` is resolved against ``table`` (:func:`period_from_connection`);
+    per cohort and month) reach pandas. ``period`` is resolved against ``table`` (:func:`pipeline.period.period_from_connection`);
     the resolved period is kept in the result's ``attrs["period"]``."""
     period = period_from_connection(con, period, table)
     params = [pd.Timestamp(period.end) + pd.Timedelta(days=1), pd.Timestamp(period.start)]

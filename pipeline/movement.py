@@ -13,12 +13,11 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from pipeline.cohorts import period_from_connection
 from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
 from pipeline.features import require_transactions
 from pipeline.ingest.db import connect
-from pipeline.period import AnalysisPeriod, filter_period
+from pipeline.period import AnalysisPeriod, filter_period, period_from_connection
 from pipeline.rfm import load_segment_rules, rfm_from_connection, rfm_table
 
 __all__ = ["NOT_YET", "Movement", "segments_at", "segment_movement", "segment_movement_from_connection",
@@ -95,7 +94,7 @@ def segment_movement_from_connection(con, date_from: date | str | None = None, d
     """:func:`segment_movement` of the canonical transactions in view ``table`` of a DuckDB connection or a
     :class:`pipeline.engines.spark.SparkConnection`: each date's RFM runs on the engine
     (``pipeline.rfm.rfm_from_connection`` from the period's start), only one row per customer reaches pandas.
-    ``period`` is resolved against ``table`` (:func:`pipeline.cohorts.period_from_connection`)."""
+    ``period`` is resolved against ``table`` (:func:`pipeline.period.period_from_connection`)."""
     period = period_from_connection(con, period, table)
     d_from, d_to = default_dates(period, horizon_days)
     d_from = pd.Timestamp(date_from).date() if date_from is not None else d_from

@@ -15,7 +15,7 @@ import pandas as pd
 from pipeline.errors import DataError
 from pipeline.store import Workspace
 
-__all__ = ["AnalysisPeriod", "filter_period", "data_bounds", "resolve_period", "load_period", "save_period",
+__all__ = ["AnalysisPeriod", "filter_period", "data_bounds", "resolve_period", "period_from_connection", "load_period", "save_period",
            "PERIOD_SETTING"]
 
 PERIOD_SETTING = "analysis_period"      # key in a dataset's settings: {"start": iso | None, "end": iso | None}
@@ -94,6 +94,15 @@ def resolve_period(period: AnalysisPeriod | None, transactions: pd.DataFrame) ->
         raise DataError(f"No purchases between {period.start} and {period.end}: the data runs from {first} to "
                         f"{last}. Pick dates inside that range.")
     return AnalysisPeriod(start, end)
+
+
+def period_from_connection(con, period: AnalysisPeriod | None = None, table: str = "tx") -> AnalysisPeriod:
+    """``period`` resolved against the first and last purchase of ``table`` on a connection (DuckDB or
+    :class:`pipeline.engines.spark.SparkConnection`), by the rules of :func:`resolve_period`:
+    open sides filled from the data, both clamped to it; no purchase in the period raises ``DataError``."""
+    first, last = con.execute(f"SELECT min(date), max(date) FROM {table}").fetchone()
+    bounds = pd.DataFrame({"date": pd.to_datetime([d for d in (first, last) if d is not None])})
+    return resolve_period(period, bounds)
 
 
 def load_period(ws: Workspace, dataset_id: str) -> AnalysisPeriod:

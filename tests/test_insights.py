@@ -228,7 +228,8 @@ def test_cli_bad_dates_one_line_exit_2(tmp_path, capsys):
 
 # ---- the same tables from a connection (the engines' path; tests/test_spark_insights.py runs them on Spark) -------
 def test_connection_versions_equal_the_frame_versions(tmp_path, tx):
-    from pipeline.cohorts import cohort_table_from_connection, period_from_connection
+    from pipeline.cohorts import cohort_table_from_connection
+    from pipeline.period import period_from_connection
     from pipeline.config import CleaningOptions
     from pipeline.ingest import clean_in_duckdb, fetch_transactions
     from pipeline.movement import segment_movement_from_connection
