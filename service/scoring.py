@@ -41,7 +41,8 @@ class UnknownCustomer(LookupError):
 
 
 def resolve_dataset(name: str, workspace: Path | None):
-    """``(Workspace or None, Dataset)`` for a saved dataset id or name, a file path, or a sample key.
+    """``(Workspace or None, Dataset)`` for a saved dataset id or name, a file path (or a folder, glob, ``table:`` or
+    ``jdbc:`` source, read on ``SEGMENTS_ENGINE``), or a sample key.
 
     A saved dataset is looked up in ``workspace`` when it is a workspace folder (it has ``datasets/``), else in every
     workspace under it (the app's ``workspace/`` root). DataError when nothing matches or a name is ambiguous.
@@ -60,10 +61,12 @@ def resolve_dataset(name: str, workspace: Path | None):
             ws, ds_id = hits[0]
             return ws, ws.load_dataset(ds_id)
     path = Path(name)
-    if path.is_file():
+    from pipeline.engines.load import engine_source
+
+    if path.is_file() or engine_source(name) is not None:   # a file; a folder, glob or table on SEGMENTS_ENGINE
         from pipeline.ingest.datasets import build_dataset
 
-        return None, build_dataset(path, path.name)
+        return None, build_dataset(name if not path.is_file() else path, path.name)
     from pipeline.ingest.datasets import SAMPLES, sample_dataset
 
     if name in SAMPLES:

@@ -46,14 +46,16 @@ def transactions(path: str, dayfirst: bool | None = None):
     return fetch_transactions(con, "tx"), fetch_transactions(con, "tx_returns")
 
 
-def dataset(path: str, dayfirst: bool | None = None):
-    """A file as a Dataset (transactions or customer table, detected as on the Upload page)."""
+def dataset(path: str, dayfirst: bool | None = None, engine: str | None = None):
+    """A file as a Dataset (transactions or customer table, detected as on the Upload page), read and cleaned on
+    ``engine`` (default ``SEGMENTS_ENGINE``, else DuckDB); a folder, glob, ``table:`` or ``jdbc:`` source too."""
     from pipeline.config import CleaningOptions
+    from pipeline.engines.load import engine_source
     from pipeline.ingest import build_dataset
 
-    if not Path(path).is_file():
+    if not Path(path).is_file() and engine_source(path) is None:
         raise DataError(f"File {path!r} does not exist.")
-    return build_dataset(path, Path(path).name, options=CleaningOptions(dayfirst=dayfirst))
+    return build_dataset(path, Path(path).name, options=CleaningOptions(dayfirst=dayfirst), engine=engine)
 
 
 def connection_currency(con, report) -> str | None:

@@ -3,7 +3,9 @@ with coupon, expected value, reason, unique code and a control group, as CSV or 
 (treated vs control after the send date), ``coupons-check`` (a catalogue validated and normalised),
 ``coupon-learn`` (the coupon acceptance model cross-validated against a majority baseline) and ``recommend-eval``
 (out-of-time hit-rate@K of the next-item recommender). They drive :mod:`pipeline.customer`, ``campaign``,
-``coupons`` and ``recommend``, imported inside the commands; :func:`add_commands` registers them.
+``coupons`` and ``recommend``, imported inside the commands; :func:`add_commands` registers them. ``profile`` and
+``campaign`` take ``--engine`` (default ``SEGMENTS_ENGINE``): on Spark the file, folder or table is read and cleaned
+by Spark and the cleaned lines are loaded for scoring.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from pipeline.cli.common import (columns, connection_currency, dataset, file_cmd, json_flag, load_clean,
                                  print_json, transactions)
+from pipeline.cli.engines import add_engine_option
 from pipeline.errors import DataError
 
 __all__ = ["add_commands", "cmd_profile", "cmd_campaign", "cmd_campaign_results", "cmd_coupons_check",
@@ -32,7 +35,8 @@ def _context(args):
     from pipeline.customer import CouponSetup, ScoringSettings, build_scorer
 
     learned = fit_learned_policy(_responses(args.responses), args.target) if args.responses else None
-    return build_scorer(dataset(args.file, args.dayfirst), settings=ScoringSettings(horizon_days=args.horizon),
+    ds = dataset(args.file, args.dayfirst, getattr(args, "engine", None))
+    return build_scorer(ds, settings=ScoringSettings(horizon_days=args.horizon),
                         coupons=CouponSetup.load(args.catalogue, learned=learned))
 
 
@@ -127,6 +131,7 @@ def _context_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalogue", help="coupon catalogue CSV; default assets/coupons.csv")
     p.add_argument("--responses", help="coupon-response history to learn a coupon policy from (customer tables)")
     p.add_argument("--target", help="the accepted yes/no column of --responses; default: detected")
+    add_engine_option(p)
     json_flag(p)
 
 

@@ -32,8 +32,9 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 @dataclass(frozen=True)
 class Source:
-    """``kind`` ``"file"`` (``path``, optional ``sheet``) or ``"query"`` (``query``, ``url_secret``: the name of
-    the env variable / secret with the URL); ``mapping``: column roles (None: guessed)."""
+    """``kind`` ``"file"`` (``path``: a file, a folder or glob of CSV or Parquet files, or with
+    ``SEGMENTS_ENGINE=spark`` a ``table:`` / ``jdbc:`` source; optional ``sheet``) or ``"query"`` (``query``,
+    ``url_secret``: the name of the env variable / secret with the URL); ``mapping``: column roles (None: guessed)."""
 
     kind: str
     path: str | None = None
@@ -165,10 +166,14 @@ def read_source(source: Source, options: CleaningOptions = CleaningOptions()) ->
     from pipeline.ingest import build_dataset, clean_file, clean_frame
 
     if source.kind == "file":
+        from pipeline.engines.load import engine_source
+
         path = Path(source.path or "")
-        if not path.is_file():
+        if not path.is_file() and engine_source(source.path or "") is None:
             raise DataError(f"source: the file {str(path)!r} no longer exists (moved or deleted); nothing was changed.")
-        return build_dataset(path, path.name, source.mapping, "transactions", options, source.sheet)
+        # a file; or a folder, glob or table (on SEGMENTS_ENGINE: Spark reads lakes and catalog tables)
+        where = path if path.is_file() else str(source.path)
+        return build_dataset(where, path.name, source.mapping, "transactions", options, source.sheet)
     with tempfile.TemporaryDirectory() as folder:
         raw = _read_query(source, Path(folder))
         empty = raw.stat().st_size == 0 or _lines(raw) < 2 if isinstance(raw, Path) else raw.empty

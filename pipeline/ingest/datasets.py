@@ -3,6 +3,8 @@
 The Upload page, the CLI and the app's response-history reader all come through here: :func:`inspect_file` for the
 mapping form, :func:`build_dataset` for the transactions or customer table that is saved, :func:`sample_dataset` for
 the built-in samples. Turning a raw customer table into typed columns (:func:`customer_table`) also belongs here.
+The engine is chosen here, at the edge (``engine=`` or ``SEGMENTS_ENGINE``): on Spark the engine reads and cleans,
+and the cleaned lines come back through Parquet (:mod:`pipeline.engines.load`).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from pipeline.ingest.db import quote_ident
 from pipeline.ingest.mapping import MappingGuess, guess_customer_id, propose_mapping
 from pipeline.ingest.read import RawTable, open_file
 from pipeline.ingest.samples import generate_raw, load_cdnow
-from pipeline.ingest.sniff import FileInfo
+from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff
 from pipeline.store import Dataset, content_hash
 
 __all__ = ["Inspection", "inspect_file", "build_dataset", "customer_table", "sample_dataset", "SAMPLES"]
@@ -106,26 +108,140 @@ def customer_table(raw: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
 
 def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, kind: str | None = None,
                   options: CleaningOptions = CleaningOptions(), sheet: str | None = None,
-                  id_column: str | None = None) -> Dataset:
-    """Read, map and clean an uploaded file into a Dataset (not yet saved). The id is the file's content hash."""
+                  id_column: str | None = None, engine: str | None = None) -> Dataset:
+    """Read, map and clean an uploaded file into a Dataset (not yet saved). The id is the file's content hash.
+
+    ``engine`` (default ``SEGMENTS_ENGINE``, else ``duckdb``; see :func:`pipeline.engines.engine_name`): on
+    ``spark`` a CSV or Parquet file is read and cleaned by Spark, which writes the cleaned lines to Parquet that
+    are read back here (:mod:`pipeline.engines.load`); Excel files, whitespace-aligned or header-less text and
+    customer tables are read on DuckDB, as a note in the report and ``extra["engine_note"]`` say. On either engine
+    ``path`` may also be a folder or glob of CSV or Parquet files (partitioned Parquet included), and on Spark
+    ``table:NAME`` or ``jdbc:URL#TABLE``; the id of such a source hashes its location and cleaned lines.
+    """
+    from pipeline.engines import engine_name
+    from pipeline.engines.load import engine_source
+
+    name = engine_name(engine)
+    source = engine_source(path)
+    if source is not None:
+        return _engine_dataset(name, source, filename, mapping, kind, options, id_column)
     path = Path(path)
+    if name != "duckdb":
+        info = sniff(path, filename)
+        why = _not_on_engine(info, kind)
+        if why is None:
+            return _engine_dataset(name, None, filename, mapping, kind, options, id_column, path=path, info=info)
+        return _duckdb_dataset(path, filename, mapping, kind, options, sheet, id_column, requested=name, why=why)
+    return _duckdb_dataset(path, filename, mapping, kind, options, sheet, id_column)
+
+
+def _not_on_engine(info: FileInfo, kind: str | None) -> str | None:
+    """Why a single file is read on DuckDB rather than the chosen engine (None: the engine reads it alike)."""
+    if info.format not in ("csv", "parquet"):
+        return f"{info.format.capitalize()} files are read on DuckDB (one machine)"
+    if info.format == "csv" and info.delimiter == WHITESPACE:
+        return "Whitespace-aligned text is read on DuckDB (one machine)"
+    if info.format == "csv" and info.encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")):
+        return f"{info.encoding.upper()} text is read on DuckDB (one machine)"
+    if info.format == "csv" and not info.header:
+        return "A file without a header row is read on DuckDB (one machine)"
+    if kind == "customers":
+        return "Customer tables (one row per customer) are read on DuckDB (one machine)"
+    return None
+
+
+def _file_id(path: Path, sheet: str | None) -> str:
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    return content_hash(f"{digest}:{sheet}".encode())
+
+
+def _duckdb_dataset(path: Path, filename: str, mapping: dict | None, kind: str | None, options: CleaningOptions,
+                    sheet: str | None, id_column: str | None, requested: str | None = None,
+                    why: str | None = None) -> Dataset:
+    """The one-file read path (sniffing, encodings, Excel sheets, …) cleaned in DuckDB; ``requested``/``why``:
+    the engine that was asked for and why this file is read here instead (recorded, never silent)."""
     raw = open_file(path, filename, sheet)
     guess = propose_mapping(raw.columns, raw.content)
     mapping = mapping or guess.mapping
     kind = kind or guess.kind
-    with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    ds_id = content_hash(f"{digest}:{raw.sheet}".encode())
+    ds_id = _file_id(path, raw.sheet)
     info = raw.info
     extra = {"format": info.format, "encoding": info.encoding, "delimiter": info.delimiter, "sheet": raw.sheet,
-             "sheets": list(info.sheets), "filename": filename, "upload": path.name}
+             "sheets": list(info.sheets), "filename": filename, "upload": path.name, "engine": "duckdb"}
+    note = None
+    if requested is not None and requested != "duckdb":
+        why = why or "Customer tables (one row per customer) are read on DuckDB (one machine)"
+        note = f"{why}, not on the {requested} engine, which reads CSV and Parquet order lines."
+        extra["engine_note"] = note
     if kind == "customers":
-        return _customer_dataset(raw, ds_id, filename, id_column or guess.id_column, extra, guess.kind_reason)
+        ds = _customer_dataset(raw, ds_id, filename, id_column or guess.id_column, extra, guess.kind_reason)
+        if note:
+            ds.report["notes"] = [note]
+        return ds
     result = clean_raw(raw, mapping, options, guess)
-    report = result.report.to_dict()
+    report = result.report.to_dict() | {"engine": "duckdb"}
+    if note:
+        report["notes"] = [*report["notes"], note]
     money = currency_extra(result.transactions, report, raw.content, result.mapping)
     return Dataset(ds_id, filename, "transactions", transactions=result.transactions, returns=result.returns,
                    mapping=result.mapping, report=report, extra=extra | {"options": options.__dict__} | money)
+
+
+def _engine_dataset(name: str, source, filename: str, mapping: dict | None, kind: str | None,
+                    options: CleaningOptions, id_column: str | None, path: Path | None = None,
+                    info: FileInfo | None = None) -> Dataset:
+    """Read and clean on engine ``name``: a single sniffed file (``path``, ``info``) or an engine ``source`` (a
+    folder, glob, table). The engine writes the cleaned lines to Parquet; they are read back into the Dataset."""
+    from pipeline.engines import Source, get_engine
+    from pipeline.engines.load import ENGINE_LABELS, clean_to_frames, frames_fingerprint
+
+    eng = get_engine(name)
+    src = source if source is not None else Source("path", str(path))
+    raw = eng.open_source(src)
+    try:
+        guess = propose_mapping(raw.columns, raw.content)
+        kind = kind or guess.kind
+        if kind == "customers" and path is not None:      # one customer-table file: the DuckDB read path
+            raw.con.close()
+            return _duckdb_dataset(path, filename, mapping, kind, options, None, id_column, requested=name)
+        label = ENGINE_LABELS.get(name, name)
+        extra = _engine_extra(src, info, filename, path) | {"engine": name}
+        if kind == "customers":        # a folder or table of customers: one row per customer to this machine
+            ds = _customer_dataset(raw, "", filename, id_column or guess.id_column, extra, guess.kind_reason)
+            ds.id = content_hash(f"{src.kind}:{src.location}:{frames_fingerprint(ds.customers)}".encode())
+            ds.report["engine"] = name
+            return ds
+        result = clean_to_frames(eng, raw, mapping or guess.mapping, guess, options)
+    finally:
+        close = getattr(raw.con, "close", None)
+        if close is not None:
+            close()
+    report = result.report.to_dict() | {"engine": name}
+    where = "the file" if path is not None else src.location if src.kind == "path" else f"{src.kind} {src.location}"
+    report["notes"] = [*report["notes"], f"Read and cleaned {where} on {label}; the cleaned lines were written to "
+                                         "Parquet and loaded here."]
+    ds_id = _file_id(path, None) if path is not None else content_hash(
+        f"{src.kind}:{src.location}:{frames_fingerprint(result.transactions, result.returns)}".encode())
+    money = currency_extra(result.transactions, report, raw.content, result.mapping)
+    return Dataset(ds_id, filename, "transactions", transactions=result.transactions, returns=result.returns,
+                   mapping=result.mapping, report=report, extra=extra | {"options": options.__dict__} | money)
+
+
+def _engine_extra(src, info: FileInfo | None, filename: str, path: Path | None) -> dict:
+    """How the source was read, as in an upload's ``extra`` (format, encoding, delimiter, …)."""
+    if path is not None and info is not None:
+        return {"format": info.format, "encoding": info.encoding, "delimiter": info.delimiter, "sheet": None,
+                "sheets": list(info.sheets), "filename": filename, "upload": path.name}
+    extra: dict = {"format": src.kind if src.kind != "path" else None, "sheet": None, "sheets": [],
+                   "filename": filename, "location": src.location}
+    if src.kind == "path":
+        files = src.files()
+        extra |= {"format": src.format(files), "files": len(files)}
+        if extra["format"] == "csv":
+            csv = src.csv_info(files)
+            extra |= {"encoding": csv.encoding, "delimiter": csv.delimiter}
+    return extra
 
 
 def _customer_dataset(raw: RawTable, ds_id: str, filename: str, id_column: str | None, extra: dict,
