@@ -42,12 +42,20 @@ def _located(args):
     return ws, ws.load_dataset(ds_id)
 
 
+def _location(text: str) -> str:
+    """A local path made absolute (a source outlives the working folder); ``table:``, ``jdbc:`` and URIs as given."""
+    from pipeline.engines import Source as EngineSource
+
+    src = EngineSource.parse(text)
+    return text if src.kind != "path" or src.remote else str(Path(text).resolve())
+
+
 def cmd_source(args) -> int:
     from pipeline.config import workspace_root
     from pipeline.health.sources import Source, source_dataset
     from pipeline.store import Workspace
 
-    source = Source("file", path=str(Path(args.file).resolve())) if args.file else \
+    source = Source("file", path=_location(args.file)) if args.file else \
         Source("query", query=args.query, url_secret=args.url_from)
     folder = Path(args.workspace) if args.workspace else workspace_root() / CLI_WORKSPACE
     ws = Workspace(folder.name, folder.parent)

@@ -176,12 +176,15 @@ class SparkEngine(Engine):
         frame = _text_columns(self._read(source, con.spark))
         con.create_view("raw", frame)
         head = frame.limit(PREVIEW_ROWS).toPandas()
-        n = frame.count()
-        spread = frame.sample(False, min(1.0, 2 * SPREAD_ROWS / max(n, 1)), seed=0).limit(SPREAD_ROWS).toPandas()
         if head.empty:
             raise DataError(f"{source.location!r} has no data rows.")
-        return RawTable(con, list(frame.columns), head, table="raw", spread=pd.concat([head.head(200), spread],
-                                                                                      ignore_index=True))
+        n = frame.count()
+        if n <= SPREAD_ROWS:        # as on DuckDB: a small input is its own sample
+            spread = frame.toPandas()
+        else:
+            spread = pd.concat([head.head(200), frame.sample(False, min(1.0, 2 * SPREAD_ROWS / n), seed=0)
+                                .limit(SPREAD_ROWS).toPandas()], ignore_index=True)
+        return RawTable(con, list(frame.columns), head, table="raw", spread=spread)
 
     def session(self) -> Any:
         """A new session over the shared SparkContext for one connection: its own temp views (``raw``, ``tx``…),
