@@ -363,3 +363,16 @@ def test_nullable_and_mixed_dtypes_train_and_explain():
     ref = m.feature_reference(X, types)
     assert ref["count"] == pytest.approx(8 / 3) and ref["empty"] is None and ref["city"] == "x"
     assert len(m.explain_row(pipe, X.iloc[[1]], top=3)) == 3
+
+
+def test_steady_scaler_centres_but_does_not_blow_up_a_numerically_constant_column():
+    from sklearn.base import clone
+
+    from pipeline.models.estimators import SteadyScaler
+
+    X = np.array([[1 + 6e-11, 10.0], [1 - 6e-11, 20.0], [1.0, 30.0]])
+    s = clone(SteadyScaler()).fit(X)
+    assert s.scale_[0] == 1.0 and s.scale_[1] == pytest.approx(np.std([10, 20, 30]))
+    out = s.transform(X)
+    assert np.abs(out[:, 0]).max() < 1e-10                     # StandardScaler would give ±1.22
+    assert out[:, 1] == pytest.approx([-1.224744871, 0.0, 1.224744871])

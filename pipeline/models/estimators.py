@@ -1,4 +1,5 @@
-"""Custom scikit-learn estimators of the model zoo: column coercion, a subsampling wrapper and a Keras network.
+"""Custom scikit-learn estimators of the model zoo: column coercion, a scaler safe on constant columns, a subsampling
+wrapper and a Keras network.
 
 Everything here follows the scikit-learn contract (parameters stored untouched in ``__init__``, ``fit`` returns
 ``self``, fitted attributes end with ``_``) so it works inside ``Pipeline``, ``StackingClassifier`` and ``clone``.
@@ -11,10 +12,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 
 from pipeline.lazy import keras as lazy_keras
 
-__all__ = ["ToFloat", "ToText", "SubsampledClassifier", "KerasMLPClassifier", "to_float", "as_text"]
+__all__ = ["ToFloat", "ToText", "SteadyScaler", "SubsampledClassifier", "KerasMLPClassifier", "to_float", "as_text"]
 
 
 class _Columnwise(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -42,6 +44,26 @@ class ToText(_Columnwise):
     def transform(self, X):
         frame = pd.DataFrame(X)
         return np.column_stack([_column_text(frame[c]) for c in frame.columns])
+
+
+class SteadyScaler(StandardScaler):
+    """:class:`~sklearn.preprocessing.StandardScaler` that does not blow up a numerically constant column.
+
+    A column whose training spread is below ``rel_tol`` of its size (``std <= rel_tol * max(|mean|, 1)``) is
+    centred but not divided by that spread: e.g. a BG/NBD ``p_alive`` of 1 ± 6e-11 on a degenerate fit would
+    otherwise become unit-variance noise that a linear model learns from and that flips sign on the next cutoff.
+    """
+
+    def __init__(self, *, rel_tol: float = 1e-4, copy: bool = True, with_mean: bool = True, with_std: bool = True):
+        super().__init__(copy=copy, with_mean=with_mean, with_std=with_std)
+        self.rel_tol = rel_tol
+
+    def fit(self, X, y=None, sample_weight=None):
+        super().fit(X, y, sample_weight)
+        if self.scale_ is not None and self.mean_ is not None:
+            steady = np.sqrt(self.var_) <= self.rel_tol * np.maximum(np.abs(self.mean_), 1.0)
+            self.scale_ = np.where(steady, 1.0, self.scale_)
+        return self
 
 
 def _column_text(s: pd.Series) -> np.ndarray:

@@ -21,13 +21,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from pipeline.config import SEED
 from pipeline.errors import DataError
-from pipeline.models.estimators import KerasMLPClassifier, SubsampledClassifier, ToFloat, ToText
+from pipeline.models.estimators import KerasMLPClassifier, SteadyScaler, SubsampledClassifier, ToFloat, ToText
 
 __all__ = [
     "ZooSettings", "ModelSpec", "REGISTRY", "fast_models", "feature_types", "build_preprocessor", "build_pipeline",
@@ -180,13 +180,13 @@ def _check_numeric(s: pd.Series, col: str) -> None:
 
 
 def build_preprocessor(types: Mapping[str, str], settings: ZooSettings | None = None) -> ColumnTransformer:
-    """Numbers: to float, median impute, standardize. Categories: to text, impute ``"missing"``, one-hot
+    """Numbers: to float, median impute, standardize (numerically constant columns only centred: SteadyScaler). Categories: to text, impute ``"missing"``, one-hot
     with unknown categories ignored and rare ones pooled (``min_frequency``/``max_categories``)."""
     s = settings or ZooSettings()
     numeric = [c for c, t in types.items() if t == "numeric"]
     categorical = [c for c, t in types.items() if t == "categorical"]
     num = Pipeline([("to_float", ToFloat()), ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                    ("scale", StandardScaler())])
+                    ("scale", SteadyScaler())])
     cat = Pipeline([("to_text", ToText()), ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
                     ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=s.min_category_count,
                                              max_categories=s.max_categories, sparse_output=False))])
