@@ -8,9 +8,16 @@ cutoff; ``churned`` = 1 when they made no purchase in the label window.
 
 Out-of-time evaluation (:func:`out_of_time_split`): with ``end`` = the day after the last transaction,
 train on cutoff ``end - 2H``, test on cutoff ``end - H``, and score everyone live with features as of ``end``.
+
+Where the rows live: every function takes pandas frames ``(transactions, returns)`` or a :class:`History` (with
+``returns`` None): :class:`FrameHistory` wraps the frames, ``pipeline.engines.history.EngineHistory`` runs the same
+per-customer aggregates as SQL on an engine's connection (DuckDB or Spark), so only one-row-per-customer tables
+reach pandas. Training and test sets larger than ``ChurnDataConfig.max_customers`` are a seeded random sample of
+their customers (said in ``info``).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +25,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.clv import BTYDModel, btyd_summary
-from pipeline.config import HORIZON_DAYS, ChurnConfig, ChurnDataConfig
+from pipeline.config import HORIZON_DAYS, SEED, ChurnConfig, ChurnDataConfig
 from pipeline.errors import DataError
 from pipeline.features import customer_features, numeric_feature_columns, resolve_as_of
 
 __all__ = [
-    "LABEL", "BTYD_FEATURES", "BASELINE_SCORE_COLUMN", "ChurnSplit", "data_span", "feature_table", "btyd_columns",
-    "churn_labels", "churn_dataset", "out_of_time_split", "live_features", "baseline_churn_score",
+    "LABEL", "BTYD_FEATURES", "BASELINE_SCORE_COLUMN", "ChurnSplit", "History", "FrameHistory", "as_history",
+    "data_span", "feature_table", "btyd_columns", "churn_labels", "churn_dataset", "out_of_time_split",
+    "live_features", "baseline_churn_score",
 ]
 
 LABEL = "churned"
@@ -48,12 +56,84 @@ class ChurnSplit:
     btyd_test: BTYDModel | None = None         # fitted on rows before the test cutoff (grades BTYD predictions)
 
 
-def data_span(transactions: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+class History(ABC):
+    """Where the transactions live, seen through the per-customer questions a churn dataset asks.
+
+    Days are midnight timestamps; ``as_of`` / ``end`` are the first day *not* included.
+    """
+
+    _span: tuple[pd.Timestamp, pd.Timestamp] | None = None
+
+    @abstractmethod
+    def first_last(self) -> tuple[Any, Any]:
+        """(earliest, latest) purchase timestamp, (None, None) without purchases."""
+
+    @abstractmethod
+    def features(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        """``pipeline.features.FEATURE_COLUMNS`` of every customer buying before ``as_of``, indexed by customer_id."""
+
+    @abstractmethod
+    def btyd_summary(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        """:func:`pipeline.clv.btyd_summary` of the rows before ``as_of`` (days; ``attrs["cutoff"]``)."""
+
+    @abstractmethod
+    def buyers(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.Index:
+        """Ids (str) of the customers with a purchase dated in ``[start, end)``."""
+
+    def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """(first purchase day, day after the last purchase); computed once."""
+        if self._span is None:
+            first, last = self.first_last()
+            if first is None or pd.isna(first):
+                raise DataError("churn: the transactions table is empty; load a dataset with purchases first.")
+            self._span = (pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize() + pd.Timedelta(days=1))
+        return self._span
+
+    def day(self, when=None) -> pd.Timestamp:
+        """``when`` as a midnight timestamp; None is the day after the last purchase."""
+        return self.span()[1] if when is None else resolve_as_of(_NO_ROWS, when)
+
+
+_NO_ROWS = pd.DataFrame(  # resolve_as_of reads the rows only for None, which History.day answers itself
+    {"date": pd.Series([], dtype="datetime64[ns]")})
+
+
+class FrameHistory(History):
+    """Canonical pandas ``transactions`` (and ``returns`` lines, or None): the one-machine history."""
+
+    def __init__(self, transactions: pd.DataFrame, returns: pd.DataFrame | None = None):
+        self.transactions, self.returns = transactions, returns
+
+    def first_last(self) -> tuple[Any, Any]:
+        if self.transactions.empty:
+            return None, None
+        dates = pd.to_datetime(self.transactions["date"])
+        return dates.min(), dates.max()
+
+    def features(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        return customer_features(self.transactions, self.returns, as_of)
+
+    def btyd_summary(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        return btyd_summary(self.transactions, as_of)
+
+    def buyers(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.Index:
+        dates = pd.to_datetime(self.transactions["date"])
+        window = (dates >= start) & (dates < end)
+        return pd.Index(self.transactions.loc[window, "customer_id"].astype(str).unique())
+
+
+def as_history(transactions: pd.DataFrame | History, returns: pd.DataFrame | None = None) -> History:
+    """``transactions`` when it is a :class:`History` already, else :class:`FrameHistory` of the frames."""
+    if isinstance(transactions, History):
+        if returns is not None:
+            raise DataError("churn: a History holds its own returns; pass returns=None with it.")
+        return transactions
+    return FrameHistory(transactions, returns)
+
+
+def data_span(transactions: pd.DataFrame | History) -> tuple[pd.Timestamp, pd.Timestamp]:
     """(first purchase day, day after the last purchase)."""
-    if transactions.empty:
-        raise DataError("churn: the transactions table is empty; load a dataset with purchases first.")
-    dates = pd.to_datetime(transactions["date"])
-    return dates.min().normalize(), dates.max().normalize() + pd.Timedelta(days=1)
+    return as_history(transactions).span()
 
 
 def _horizon(horizon_days) -> int:
@@ -68,12 +148,15 @@ def _horizon(horizon_days) -> int:
     return h
 
 
-def feature_table(transactions: pd.DataFrame, returns: pd.DataFrame | None, as_of,
+def feature_table(transactions: pd.DataFrame | History, returns: pd.DataFrame | None, as_of,
                   horizon_days: int = ChurnConfig.horizon_days) -> tuple[pd.DataFrame, BTYDModel]:
     """Behavioural features + BTYD columns (BG/NBD and Gamma-Gamma fitted on rows before ``as_of``)."""
-    as_of = resolve_as_of(transactions, as_of)
-    feats = customer_features(transactions, returns, as_of)
-    summary = btyd_summary(transactions, as_of)
+    history = as_history(transactions, returns)
+    as_of = history.day(as_of)
+    feats = history.features(as_of)
+    if feats.empty:
+        raise DataError(f"churn: no purchases before {as_of.date()}; choose a later cutoff date.")
+    summary = history.btyd_summary(as_of)
     model = BTYDModel(horizon_days=horizon_days).fit(summary)
     return feats.join(btyd_columns(model.predict_table(summary)).reindex(feats.index)), model
 
@@ -83,14 +166,26 @@ def btyd_columns(predictions: pd.DataFrame) -> pd.DataFrame:
     return predictions[[c.removeprefix("btyd_") for c in BTYD_FEATURES]].add_prefix("btyd_")
 
 
-def churn_labels(transactions: pd.DataFrame, customers: pd.Index, cutoff,
+def churn_labels(transactions: pd.DataFrame | History, customers: pd.Index, cutoff,
                  horizon_days: int) -> pd.Series:
     """1 = no purchase in ``[cutoff, cutoff + horizon_days)`` days, for each customer in ``customers``."""
     cutoff = pd.Timestamp(cutoff).normalize()
-    dates = pd.to_datetime(transactions["date"])
-    window = (dates >= cutoff) & (dates < cutoff + pd.Timedelta(days=horizon_days))
-    buyers = pd.Index(transactions.loc[window, "customer_id"].astype(str).unique())
+    buyers = as_history(transactions).buyers(cutoff, cutoff + pd.Timedelta(days=horizon_days))
     return pd.Series((~customers.isin(buyers)).astype(int), index=customers, name=LABEL)
+
+
+def _sample(X: pd.DataFrame, y: pd.Series, name: str, rules: ChurnDataConfig) -> tuple[pd.DataFrame, pd.Series,
+                                                                                         dict[str, Any]]:
+    """At most ``rules.max_customers`` customers: a random sample (seed ``SEED``) drawn from the sorted ids, so
+    the same customers are kept whatever order the history returned them in."""
+    n = len(y)
+    if n <= rules.max_customers:
+        return X, y, {}
+    ids = np.sort(y.index.to_numpy(dtype=str))
+    keep = y.index.isin(np.random.default_rng(SEED).choice(ids, rules.max_customers, replace=False))
+    note = (f"The {name} set is a random sample of {rules.max_customers:,} of its {n:,} customers (seed {SEED}; "
+            "ChurnDataConfig.max_customers): models are trained and graded on the driver.")
+    return X.loc[keep], y.loc[keep], {"customers_before_sampling": n, "sample_note": note}
 
 
 def _check_classes(y: pd.Series, name: str, cutoff: pd.Timestamp, rules: ChurnDataConfig) -> None:
@@ -106,27 +201,31 @@ def _check_classes(y: pd.Series, name: str, cutoff: pd.Timestamp, rules: ChurnDa
                             f"{rules.min_class_count} needed, the label must have two classes); try {fix}.")
 
 
-def churn_dataset(transactions: pd.DataFrame, returns: pd.DataFrame | None, cutoff,
+def churn_dataset(transactions: pd.DataFrame | History, returns: pd.DataFrame | None, cutoff,
                   horizon_days: int = ChurnConfig.horizon_days, *, name: str = "churn",
                   rules: ChurnDataConfig | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
     """Features before ``cutoff``, label from ``[cutoff, cutoff + H)``.
+
+    ``transactions`` is a canonical frame (with ``returns``) or a :class:`History` (``returns`` None).
 
     Returns
     -------
     X : features (``pipeline.features.FEATURE_COLUMNS`` + ``BTYD_FEATURES``), indexed by customer_id.
     y : ``churned`` (1 = no purchase in the window), same index.
-    info : cutoff, label window, sizes, churn rate, column lists, BTYD fit note and parameters.
+    info : cutoff, label window, sizes, churn rate, column lists, BTYD fit note and parameters (and the sampling,
+        when the set had more than ``rules.max_customers`` customers).
     """
-    X, y, info, _ = _labelled(transactions, returns, cutoff, horizon_days, name, rules or ChurnDataConfig())
+    X, y, info, _ = _labelled(as_history(transactions, returns), cutoff, horizon_days, name,
+                              rules or ChurnDataConfig())
     return X, y, info
 
 
-def _labelled(transactions: pd.DataFrame, returns: pd.DataFrame | None, cutoff, horizon_days: int, name: str,
+def _labelled(history: History, cutoff, horizon_days: int, name: str,
               rules: ChurnDataConfig) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], BTYDModel]:
     """:func:`churn_dataset` plus the BTYD model fitted before the cutoff."""
     h = _horizon(horizon_days)
-    start, end = data_span(transactions)
-    cutoff = resolve_as_of(transactions, cutoff)
+    start, end = history.span()
+    cutoff = history.day(cutoff)
     label_end = cutoff + pd.Timedelta(days=h)
     if cutoff <= start or label_end > end:
         raise DataError(f"churn: cutoff {cutoff.date()} with horizon {h} days needs purchases from before the "
@@ -134,33 +233,38 @@ def _labelled(transactions: pd.DataFrame, returns: pd.DataFrame | None, cutoff, 
                         f"{start.date()} to {(end - pd.Timedelta(days=1)).date()}; choose a cutoff between "
                         f"{(start + pd.Timedelta(days=1)).date()} and {(end - pd.Timedelta(days=h)).date()} "
                         "or a shorter horizon.")
-    X, model = feature_table(transactions, returns, cutoff, h)
-    y = churn_labels(transactions, X.index, cutoff, h)
+    X, model = feature_table(history, None, cutoff, h)
+    X, y, sampled = _sample(X, churn_labels(history, X.index, cutoff, h), name, rules)
     _check_classes(y, name, cutoff, rules)
     info = {
         "cutoff": str(cutoff.date()), "label_window": [str(cutoff.date()), str((label_end - pd.Timedelta(days=1))
                                                                                 .date())],
-        "horizon_days": h, "n_customers": len(y), "churn_rate": float(y.mean()),
+        "horizon_days": h, "n_customers": len(y), "churn_rate": float(y.mean()), **sampled,
         "numeric_columns": numeric_feature_columns(X), "categorical_columns": ["country"],
         "btyd_model": model.kind_, "btyd_params": model.params_, "btyd_fit_note": model.fit_note_,
     }
     return X, y, info, model
 
 
-def live_features(transactions: pd.DataFrame, returns: pd.DataFrame | None,
+def live_features(transactions: pd.DataFrame | History, returns: pd.DataFrame | None,
                   horizon_days: int = ChurnConfig.horizon_days) -> tuple[pd.DataFrame, BTYDModel]:
     """Features of every customer as of the end of the data (for live churn scores and the lookup page)."""
-    return feature_table(transactions, returns, data_span(transactions)[1], _horizon(horizon_days))
+    history = as_history(transactions, returns)
+    return feature_table(history, None, history.span()[1], _horizon(horizon_days))
 
 
-def out_of_time_split(transactions: pd.DataFrame, returns: pd.DataFrame | None,
+def out_of_time_split(transactions: pd.DataFrame | History, returns: pd.DataFrame | None,
                       horizon_days: int = ChurnConfig.horizon_days, test_cutoff=None,
                       rules: ChurnDataConfig | None = None) -> ChurnSplit:
-    """Train with cutoff ``test_cutoff - H``, test with ``test_cutoff`` (default ``end - H``), live as of ``end``."""
+    """Train with cutoff ``test_cutoff - H``, test with ``test_cutoff`` (default ``end - H``), live as of ``end``.
+
+    ``transactions`` is a canonical frame (with ``returns``) or a :class:`History` (``returns`` None).
+    """
     rules = rules or ChurnDataConfig()
+    history = as_history(transactions, returns)
     h = _horizon(horizon_days)
-    start, end = data_span(transactions)
-    test_cut = end - pd.Timedelta(days=h) if test_cutoff is None else resolve_as_of(transactions, test_cutoff)
+    start, end = history.span()
+    test_cut = end - pd.Timedelta(days=h) if test_cutoff is None else history.day(test_cutoff)
     train_cut = test_cut - pd.Timedelta(days=h)
     if train_cut - start < pd.Timedelta(days=rules.min_history_days) or test_cut + pd.Timedelta(days=h) > end:
         span = (end - start).days
@@ -170,9 +274,9 @@ def out_of_time_split(transactions: pd.DataFrame, returns: pd.DataFrame | None,
                         f"span {span} days ({start.date()} to {(end - pd.Timedelta(days=1)).date()}); choose a "
                         f"horizon of at most {longest} days" + (" or an earlier test cutoff" if test_cutoff
                                                                 else "") + ".")
-    X_tr, y_tr, info_tr, _ = _labelled(transactions, returns, train_cut, h, "training", rules)
-    X_te, y_te, info_te, btyd_test = _labelled(transactions, returns, test_cut, h, "test", rules)
-    X_live, model = live_features(transactions, returns, h)
+    X_tr, y_tr, info_tr, _ = _labelled(history, train_cut, h, "training", rules)
+    X_te, y_te, info_te, btyd_test = _labelled(history, test_cut, h, "test", rules)
+    X_live, model = live_features(history, None, h)
     info = {"horizon_days": h, "data_start": str(start.date()), "data_end": str((end - pd.Timedelta(days=1))
                                                                                  .date()),
             "train": info_tr, "test": info_te,

@@ -193,6 +193,7 @@ class ChurnDataConfig:
     min_history_days: int = 30                # history needed before the training cutoff
     min_customers: int = 20                   # per train/test set
     min_class_count: int = 5                  # customers per class (churned / active)
+    max_customers: int = 200_000              # larger train/test sets: a seeded random sample (SEED)
 
 
 # --- Model lab orchestration (pipeline.models.lab) ---

@@ -150,3 +150,112 @@ def test_online_retail_out_of_time():
     auc = roc_auc_score(split.y_test, baseline_churn_score(split.X_test))
     assert 0.71 < auc < 0.75                                          # ~0.73 expected (PITFALLS)
     assert "boundary" in split.info["test"]["btyd_fit_note"]
+
+
+# --- histories: frames or an engine connection; sampling of large sets -------------------------------------------
+
+def test_frame_history_is_the_frames_path(data):
+    from pipeline.churn import FrameHistory, data_span
+
+    tx, returns = data
+    history = FrameHistory(tx, returns)
+    last = tx["date"].max()
+    assert data_span(history) == data_span(tx) == (tx["date"].min().normalize(), last.normalize() +
+                                                   pd.Timedelta(days=1))
+    assert last.day == 30 and data_span(tx)[1] == pd.Timestamp("2023-12-31")
+    X, y, info = churn_dataset(history, None, "2023-09-01", H)
+    X2, y2, info2 = churn_dataset(tx, returns, "2023-09-01", H)
+    pd.testing.assert_frame_equal(X, X2)
+    pd.testing.assert_series_equal(y, y2)
+    assert info == info2 and "customers_before_sampling" not in info
+    with pytest.raises(DataError, match="returns=None"):
+        churn_dataset(history, returns, "2023-09-01", H)
+    with pytest.raises(DataError, match="transactions table is empty"):
+        out_of_time_split(FrameHistory(tx.iloc[:0]), None, H)
+
+
+def test_large_sets_are_a_seeded_sample_whatever_the_row_order(data):
+    tx, returns = data
+    X, y, info = churn_dataset(tx, returns, "2023-09-01", H)
+    rules = ChurnDataConfig(max_customers=40)
+    Xs, ys, infos = churn_dataset(tx, returns, "2023-09-01", H, rules=rules)
+    assert len(X) > 40 and len(Xs) == len(ys) == infos["n_customers"] == 40
+    assert infos["customers_before_sampling"] == len(X) and "random sample of 40" in infos["sample_note"]
+    assert infos["churn_rate"] == ys.mean()
+    pd.testing.assert_frame_equal(Xs, X.loc[Xs.index])                 # sampled rows, not recomputed ones
+    shuffled = tx.sample(frac=1.0, random_state=7)
+    Xr, yr, _ = churn_dataset(shuffled, returns, "2023-09-01", H, rules=rules)
+    assert sorted(Xr.index) == sorted(Xs.index)                        # same customers from any row order
+    assert churn_dataset(tx, returns, "2023-09-01", H, rules=ChurnDataConfig(max_customers=len(X)))[2] == info
+
+
+def test_lab_says_when_it_trained_on_a_sample(data, monkeypatch):
+    from pipeline.models.lab import run_churn_comparison
+
+    tx, returns = data
+    monkeypatch.setattr("pipeline.churn.ChurnDataConfig", lambda: ChurnDataConfig(max_customers=40))
+    result = run_churn_comparison(tx, returns, H, models=["logreg"])
+    assert result.info["train"]["n_customers"] == result.info["test"]["n_customers"] == 40
+    assert result.info["live"]["n_customers"] == tx["customer_id"].nunique()
+    sampled = [n for n in result.notes if "random sample of 40" in n]
+    assert len(sampled) == 2 and sampled[0].startswith("The training set") and sampled[1].startswith("The test set")
+
+
+def assert_same_info(got: dict, want: dict) -> None:
+    """Equal churn info (nested per set); BTYD parameters, fitted on sums taken in another order, to 1e-6."""
+    assert got.keys() == want.keys()
+    for key, value in got.items():
+        if isinstance(value, dict):
+            assert_same_info(value, want[key])
+        elif key == "btyd_params":
+            assert value.keys() == want[key].keys()
+            assert all(value[k] == pytest.approx(want[key][k], rel=1e-6) for k in value), (value, want[key])
+        else:
+            assert value == want[key], key
+
+
+def _duck_history(tmp_path, raw: pd.DataFrame):
+    from pipeline.engines.duckdb import DuckDBEngine
+    from pipeline.engines.history import EngineHistory
+    from pipeline.ingest import fetch_transactions
+
+    path = tmp_path / "orders.csv"
+    raw.to_csv(path, index=False)
+    engine = DuckDBEngine()
+    con, _ = engine.clean(str(path))
+    return EngineHistory(engine, con), fetch_transactions(con, "tx"), fetch_transactions(con, "tx_returns")
+
+
+def test_engine_history_hand_checked_summary_and_buyers(tmp_path):
+    from fixtures import frame
+
+    history, tx, _ = _duck_history(tmp_path, frame())
+    assert history.span() == (pd.Timestamp("2011-01-01"), pd.Timestamp("2011-01-22"))
+    summary = history.btyd_summary(pd.Timestamp("2011-01-22"))
+    # 0042: days 01-01 (10.00) and 01-20 (20.00); 0007: 01-15 (C1003 dropped); 0100: 01-21; T to 01-21
+    assert summary.to_dict("index") == {
+        "0007": {"frequency": 0.0, "recency": 0.0, "T": 6.0, "monetary_value": 0.0},
+        "0042": {"frequency": 1.0, "recency": 19.0, "T": 20.0, "monetary_value": 20.0},
+        "0100": {"frequency": 0.0, "recency": 0.0, "T": 0.0, "monetary_value": 0.0}}
+    assert summary.attrs["cutoff"] == pd.Timestamp("2011-01-22")
+    from pipeline.clv import btyd_summary
+    pd.testing.assert_frame_equal(summary, btyd_summary(tx, "2011-01-22"), check_names=False)
+    assert sorted(history.buyers(pd.Timestamp("2011-01-16"), pd.Timestamp("2011-01-21"))) == ["0042"]
+    assert sorted(history.buyers(pd.Timestamp("2011-01-15"), pd.Timestamp("2011-01-22"))) == ["0007", "0042",
+                                                                                              "0100"]
+    assert list(history.features(pd.Timestamp("2011-01-16")).index) == ["0007", "0042"]
+
+
+def test_engine_history_on_duckdb_equals_frames(tmp_path):
+    from pipeline.ingest import generate_raw
+
+    history, tx, returns = _duck_history(tmp_path, generate_raw(300, seed=4, start="2023-01-01", end="2023-12-31"))
+    on_engine = out_of_time_split(history, None, H)
+    on_frames = out_of_time_split(tx, returns, H)
+    assert_same_info(on_engine.info, on_frames.info)
+    assert on_engine.info["test"]["n_customers"] > 200
+    for part in ("X_train", "X_test", "X_live"):
+        got, want = getattr(on_engine, part), getattr(on_frames, part).sort_index()
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=0, atol=1e-9)
+    for part in ("y_train", "y_test"):
+        pd.testing.assert_series_equal(getattr(on_engine, part), getattr(on_frames, part).sort_index())

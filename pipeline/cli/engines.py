@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline.cli.common import file_cmd, print_json
 from pipeline.errors import DataError
 
-__all__ = ["add_commands", "add_engine_option", "load_clean", "cmd_score"]
+__all__ = ["add_commands", "add_engine_option", "load_clean", "clean_on_engine", "cmd_score"]
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
@@ -27,10 +27,17 @@ def add_engine_option(p: argparse.ArgumentParser) -> None:
 
 def load_clean(source: str, dayfirst: bool | None, engine: str | None):
     """(connection, report) of ``source`` cleaned on ``engine`` (the connection holds ``tx`` and ``tx_returns``)."""
+    return clean_on_engine(source, dayfirst, engine)[1:]
+
+
+def clean_on_engine(source: str, dayfirst: bool | None, engine: str | None):
+    """(engine, connection, report): :func:`load_clean` with the engine it ran on (for its feature table)."""
     from pipeline.config import CleaningOptions
     from pipeline.engines import get_engine
 
-    return get_engine(engine).clean(_source(source), CleaningOptions(dayfirst=dayfirst))
+    chosen = get_engine(engine)
+    con, report = chosen.clean(_source(source), CleaningOptions(dayfirst=dayfirst))
+    return chosen, con, report
 
 
 def _source(text: str):

@@ -2,13 +2,18 @@
 transactions file) and ``train`` (models predicting a column of a customer table). Both print the metric table with
 its baseline rows as JSON, take ``--models``/``--imbalance``/``--cv`` alike, and run :mod:`pipeline.models.lab`,
 imported inside the commands so the parser never loads a model library; :func:`add_commands` registers them.
+``churn --engine spark`` (or ``SEGMENTS_ENGINE``) builds the feature table and labels on that engine
+(:class:`pipeline.engines.history.EngineHistory`); the models are fitted on the driver over the one-row-per-customer
+sets, sampled above ``ChurnDataConfig.max_customers``.
 """
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from pipeline.cli.common import columns, file_cmd, json_flag, model_list, print_json, transactions
+from pipeline.cli.engines import add_engine_option
 from pipeline.errors import DataError
 
 __all__ = ["add_commands", "cmd_churn", "cmd_train"]
@@ -24,11 +29,23 @@ def _lab_json(result) -> dict:
                         "info": result.info, "table": metric_records(result.table), "importance": importance})
 
 
+def _churn_history(args):
+    """(transactions, returns) of ``args.file``: pandas frames, or with ``--engine``/``SEGMENTS_ENGINE`` an
+    ``EngineHistory`` (the feature table and labels built on the engine) and None."""
+    if args.engine or os.environ.get("SEGMENTS_ENGINE"):
+        from pipeline.cli.engines import clean_on_engine
+        from pipeline.engines.history import EngineHistory
+
+        engine, con, _ = clean_on_engine(args.file, args.dayfirst, args.engine)
+        return EngineHistory(engine, con), None
+    return transactions(args.file, args.dayfirst)
+
+
 def cmd_churn(args) -> int:
-    """Churn model comparison on ``args.file``."""
+    """Churn model comparison on ``args.file`` (features and labels on ``--engine``; models fit on the driver)."""
     from pipeline.models.lab import run_churn_comparison
 
-    tx, returns = transactions(args.file, args.dayfirst)
+    tx, returns = _churn_history(args)
     result = run_churn_comparison(tx, returns, args.horizon, args.cutoff, model_list(args.models), args.imbalance,
                                   args.cv)
     print_json(_lab_json(result))
@@ -64,6 +81,7 @@ def add_commands(sub) -> None:
     p.add_argument("--horizon", type=int, default=90, help="churn horizon H in days (default 90)")
     p.add_argument("--cutoff", help="test cutoff (YYYY-MM-DD); default end - H; training uses cutoff - H")
     _lab_args(p)
+    add_engine_option(p)
     p = file_cmd(sub, "train", "compare models predicting a column of a customer table; JSON metric table", cmd_train)
     p.add_argument("--target", required=True, help="column to predict")
     p.add_argument("--features", help="comma-separated feature columns; default all others except ids")

@@ -193,14 +193,16 @@ def _evaluate(problem: _Problem, run: _Run) -> LabResult:
                      time.perf_counter() - start)
 
 
-def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | None,
+def run_churn_comparison(transactions: Any, returns: pd.DataFrame | None,
                          horizon: int = ChurnConfig.horizon_days, cutoff: object = None,
                          models: Sequence[str] = (),
                          imbalance: str = "none", cv_folds: int | None = None, progress: Progress | None = None,
                          *, settings: ZooSettings | None = None, lab: LabConfig = LabConfig()) -> LabResult:
     """Out-of-time churn comparison with the majority and BG/NBD baselines.
 
-    ``cutoff`` is the test cutoff (default end - H); the training cutoff is ``cutoff - H``.
+    ``cutoff`` is the test cutoff (default end - H); the training cutoff is ``cutoff - H``. ``transactions`` is
+    a canonical frame (with ``returns``) or a :class:`pipeline.churn.History` (``returns`` None), e.g.
+    ``pipeline.engines.history.EngineHistory`` on Spark.
     """
     from pipeline.churn import LABEL, baseline_churn_score, out_of_time_split
 
@@ -212,6 +214,7 @@ def run_churn_comparison(transactions: pd.DataFrame, returns: pd.DataFrame | Non
                          description="exp(-expected purchases in H) from a BG/NBD fit before the cutoff")
     info = split.info
     notes = [f"BTYD fit (test cutoff {info['test']['cutoff']}): {info['test']['btyd_fit_note']}"]
+    notes += [part["sample_note"] for part in (info["train"], info["test"]) if "sample_note" in part]
     record = {"horizon": int(info["horizon_days"]), "cutoff": info["test"]["cutoff"],
               "train_cutoff": info["train"]["cutoff"], **run.record()}
     return _evaluate(_Problem("churn", LABEL, split.X_train, split.y_train, split.X_test, split.y_test, record, info,
