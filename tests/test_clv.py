@@ -174,7 +174,10 @@ def test_online_retail_boundary_fallback():
     tx = clean_file(path).transactions
     table, m = customer_value(tx, cutoff="2011-09-11", horizon_days=90)
     assert m.kind_ == "bgnbd" and m.at_boundary_
-    assert "did not converge" in m.fit_note_ and "bounded optimiser" in m.fit_note_
+    # whether lifetimes' own optimiser stops at the boundary or fails there depends on the CPU's floating point
+    # (it fails on some machines, converges on others); when it fails, the bounded optimiser must take over
+    assert "did not converge" not in m.fit_note_ or "bounded optimiser" in m.fit_note_
+    assert m.params_["a"] / (m.params_["a"] + m.params_["b"]) < 1e-6
     assert "P(alive) is not informative" in m.fit_note_ and "expected purchases still rank" in m.fit_note_
     assert len(table) == 3370 and table["expected_purchases"].gt(0).all()
     assert table["expected_spend"].notna().all() and table["expected_purchases"].std() > 0.5

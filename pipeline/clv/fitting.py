@@ -129,17 +129,20 @@ def fit_pareto(w: pd.DataFrame) -> dict[str, float]:
 
 
 def fit_gamma_gamma(X: pd.DataFrame) -> tuple[dict[str, float] | None, str]:
-    """Gamma-Gamma on repeat buyers with positive spend; None + reason when it cannot be used."""
+    """Gamma-Gamma on repeat buyers with positive spend (fitted on spend / its mean, ``v`` scaled back); None +
+    reason when it cannot be used."""
     from lifetimes import GammaGammaFitter
     rows = X[(X["frequency"] > 0) & (X.get("monetary_value", 0) > 0)]
     if len(rows) < 10:
         return None, f"only {len(rows)} repeat buyers with spend"
-    try:
+    scale = float(rows["monetary_value"].mean())   # fit in units of the mean spend: better conditioned, so the
+    try:                                           # optimiser does not flip on last-bit differences of the sums
         with quiet():
-            f = GammaGammaFitter().fit(rows["frequency"], rows["monetary_value"])
+            f = GammaGammaFitter().fit(rows["frequency"], rows["monetary_value"] / scale)
     except Exception as exc:  # noqa: BLE001 - any optimiser failure means: use the empirical fallback
         return None, f"the fit failed: {why_failed(exc)}"
     params = {n: float(f.params_[n]) for n in GG}
+    params["v"] *= scale                           # spend x c <=> v x c (p and q are unit-free)
     if not params["q"] > 1 or not all(np.isfinite(list(params.values()))):
         return None, f"q = {params['q']:.3g} <= 1 gives no finite mean spend"
     return params, f"Gamma-Gamma fitted on {len(rows):,} repeat buyers"
