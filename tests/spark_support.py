@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import dataset
+
+#: Debian's PostgreSQL JDBC driver (package libpostgresql-jdbc-java, installed by .ci/run)
+JDBC_JAR = "/usr/share/java/postgresql.jar"
 
 
 @pytest.fixture(scope="session")
@@ -20,8 +24,9 @@ def spark_engine():
     from pipeline.engines.spark import SparkEngine, SparkSettings
 
     os.environ.setdefault("SPARK_SHUFFLE_PARTITIONS", "2")   # engines built later in the run (get_engine) alike
-
-    engine = SparkEngine(SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="2g"))
+    jdbc = Path(JDBC_JAR)
+    engine = SparkEngine(SparkSettings(master="local[2]", shuffle_partitions=2, driver_memory="2g",
+                                       jars=str(jdbc) if jdbc.is_file() else None))
     engine.spark  # start it once
     yield engine
     engine.spark.stop()

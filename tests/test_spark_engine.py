@@ -175,3 +175,41 @@ def test_cli_rfm_and_score_on_spark(tmp_path, spark_engine, capsys):
     assert printed["engine"] == "spark" and len(scores) == 3
     assert np.abs(scores["score"].to_numpy() - model.predict_proba(X)[:, 1]).max() <= 1e-9
     assert main(["score", "--engine", "spark", "--model", str(tmp_path), str(path), "--out", str(out)]) == 2
+
+
+def test_catalog_table_source_same_as_the_file(tmp_path, spark_engine, duckdb_engine):
+    """``table:NAME`` reads a table of the Spark catalog (here a global temporary view, which every session sees)."""
+    df = frame().assign(InvoiceDate=lambda d: pd.to_datetime(d["InvoiceDate"]))
+    spark_engine.spark.createDataFrame(df).createOrReplaceGlobalTempView("fixture_orders")
+    _, from_table = spark_engine.clean("table:global_temp.fixture_orders")
+    _, from_file = duckdb_engine.clean(str(_write(tmp_path, "csv_utf8")))
+    assert _figures(from_table) == _figures(from_file) and from_table.rows_in == 7
+
+
+def test_jdbc_source_reads_a_postgresql_table(tmp_path, spark_engine, duckdb_engine, monkeypatch):
+    """``jdbc:URL#TABLE`` on the test PostgreSQL server, with Debian's JDBC driver on Spark's classpath."""
+    import uuid
+
+    from spark_support import JDBC_JAR
+    from sqlalchemy import create_engine, text
+
+    if JDBC_JAR not in (spark_engine.settings.jars or ""):
+        pytest.skip(f"no PostgreSQL JDBC driver at {JDBC_JAR} (apt-get install libpostgresql-jdbc-java)")
+    db = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    try:
+        with db.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:  # noqa: BLE001 - no server here
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable: {str(exc).splitlines()[0]}")
+    name = f"spark_orders_{uuid.uuid4().hex[:8]}"
+    frame().assign(InvoiceDate=lambda d: pd.to_datetime(d["InvoiceDate"])).to_sql(name, db, index=False)
+    monkeypatch.setenv("SEGMENTS_JDBC_USER", "postgres")
+    try:
+        con, report = spark_engine.clean(f"jdbc:postgresql://127.0.0.1:5432/test#public.{name}")
+        _, from_file = duckdb_engine.clean(str(_write(tmp_path, "csv_utf8")))
+        assert _figures(report) == _figures(from_file) and report.rows_out == 5
+        assert {c: float(m) for c, m in _rfm(con)["monetary"].items()} == {c: v[2] for c, v in EXPECTED_RFM.items()}
+    finally:
+        with db.begin() as conn:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+        db.dispose()

@@ -33,6 +33,11 @@ _DESCRIBE = re.compile(r"^\s*DESCRIBE\s+(\w+)\s*$", re.IGNORECASE)
 _DROP = re.compile(r"^\s*DROP\s+(?:VIEW|TABLE)\s+(?:IF\s+EXISTS\s+)?(\w+)\s*$", re.IGNORECASE)
 #: Python codec names the sniffer reports -> Java charset names
 _JAVA_CHARSETS = {"cp1252": "windows-1252", "latin-1": "ISO-8859-1", "latin1": "ISO-8859-1", "utf-8-sig": "UTF-8"}
+#: JDBC driver class per URL scheme (jdbc:<scheme>:…); its jar must be on Spark's classpath (SPARK_JARS);
+#: ``SEGMENTS_JDBC_DRIVER`` names another
+_JDBC_DRIVERS = {"postgresql": "org.postgresql.Driver", "mysql": "com.mysql.cj.jdbc.Driver",
+                 "mariadb": "org.mariadb.jdbc.Driver", "sqlserver": "com.microsoft.sqlserver.jdbc.SQLServerDriver",
+                 "oracle": "oracle.jdbc.OracleDriver", "snowflake": "net.snowflake.client.jdbc.SnowflakeDriver"}
 #: views persisted like tables: the canonical transactions every later step reads
 _PERSISTED_VIEWS = frozenset({"tx"})
 #: SQL settings of every session (each connection has its own session; see SparkEngine.session)
@@ -44,13 +49,15 @@ _SESSION_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.timestampType":
 @dataclass(frozen=True)
 class SparkSettings:
     """How the SparkSession is built (environment: ``SPARK_MASTER``, ``SPARK_REMOTE``, ``SPARK_DRIVER_MEMORY``,
-    ``SPARK_SHUFFLE_PARTITIONS``)."""
+    ``SPARK_SHUFFLE_PARTITIONS``, ``SPARK_JARS``)."""
 
     master: str | None = field(default_factory=lambda: os.environ.get("SPARK_MASTER") or None)  # None: local[*],
     # or the --master of spark-submit
     remote: str | None = field(default_factory=lambda: os.environ.get("SPARK_REMOTE") or None)
     driver_memory: str = field(default_factory=lambda: os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
     shuffle_partitions: int = field(default_factory=lambda: int(os.environ.get("SPARK_SHUFFLE_PARTITIONS", "8")))
+    jars: str | None = field(default_factory=lambda: os.environ.get("SPARK_JARS") or None)  # comma-separated
+    # jar paths put on Spark's classpath, e.g. a JDBC driver (/usr/share/java/postgresql.jar)
     ui: bool = False
     app_name: str = "customer-segments"
 
@@ -71,6 +78,8 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
     conf = {**_SESSION_CONF, "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
             "spark.ui.enabled": str(s.ui).lower(), "spark.driver.memory": s.driver_memory,
             "spark.ui.showConsoleProgress": "false"}
+    if s.jars:
+        conf["spark.jars"] = s.jars
     for k, v in conf.items():
         builder = builder.config(k, v)
     try:
@@ -204,8 +213,11 @@ class SparkEngine(Engine):
             return spark.table(source.location)
         if source.kind == "jdbc":
             url, _, table = source.location.partition("#")
+            driver = os.environ.get("SEGMENTS_JDBC_DRIVER") or _JDBC_DRIVERS.get(url.split(":")[1] if ":" in url
+                                                                                else "")
             props = {k: v for k, v in (("user", os.environ.get("SEGMENTS_JDBC_USER")),
-                                        ("password", os.environ.get("SEGMENTS_JDBC_PASSWORD"))) if v}
+                                        ("password", os.environ.get("SEGMENTS_JDBC_PASSWORD")),
+                                        ("driver", driver)) if v}
             return reader.jdbc(url, table, properties=props)
         files = source.files()
         if source.format(files) == "parquet":
