@@ -2,10 +2,13 @@
 
 Start-up (lifespan): migrate the database, load the dataset, the model marked for lookup (else the default churn
 model), the saved clustering and the coupon catalogue, fit the scorer once; then serve. Every worker process does
-this for itself; the database is shared.
+this for itself; the database is shared. For a saved transactions dataset a background task polls the dataset's
+churn champion pointer (``SEGMENTS_CHAMPION_POLL_SECONDS``) and swaps a newly promoted champion in without a restart.
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -35,6 +38,45 @@ def _load_scorer(settings: Settings):
                        settings.card_cache_size)
 
 
+def _model_info(s) -> dict[str, str]:
+    return {"dataset": s.model.dataset_name, "version": s.version, "churn_model": s.info["churn_model"],
+            "churn_model_version": str(s.churn_version or ""), "clustering": s.info["clustering"]}
+
+
+def _event(**fields) -> str:
+    return json.dumps(fields)
+
+
+async def watch_champion(app: FastAPI, watcher, every: float, metrics: Metrics) -> None:
+    """Every ``every`` seconds: poll the champion pointer (in the threadpool); on a new champion build the swapped
+    scorer (threadpool) and put it in place with one assignment. A failure is logged once (until it changes or a
+    swap succeeds) and the model in use keeps serving; a pointer that cannot be read or loaded is tried again on
+    the next poll."""
+    failed = None
+    while True:
+        await asyncio.sleep(every)
+        t0 = time.perf_counter()
+        try:
+            loaded = await run_in_threadpool(watcher.poll)
+            if loaded is None:
+                continue
+            new = await run_in_threadpool(app.state.scorer.with_churn_model, *loaded, watcher.serial)
+        except Exception as exc:                               # noqa: BLE001 - the old model keeps serving
+            metrics.count("champion_swap_failures")
+            what = (type(exc).__name__, str(exc)[:300] if isinstance(exc, DataError) else "")
+            if what != failed:                                 # DataError texts only (ours: no URLs, no keys)
+                log.warning(_event(event="champion_not_picked_up", error=what[0], detail=what[1],
+                                   serving=app.state.scorer.churn_version, model_version=app.state.scorer.version))
+            failed = what
+            continue
+        app.state.scorer = new
+        metrics.info["model_info"] = _model_info(new)
+        metrics.count("champion_swaps")
+        failed = None
+        log.info(_event(event="champion_picked_up", version=new.churn_version, model_version=new.version,
+                        serial=watcher.serial, seconds=round(time.perf_counter() - t0, 2)))
+
+
 def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
     """Build the app. ``scorer``: an already loaded :class:`service.scoring.Scorer` (tests share one)."""
     settings = settings or get_settings()
@@ -48,11 +90,20 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
         app.state.engine, app.state.sessions = engine, session_factory(engine)
         app.state.scorer = scorer or await run_in_threadpool(_load_scorer, settings)
         s = app.state.scorer
-        metrics.info["model_info"] = {"dataset": s.model.dataset_name, "version": s.version,
-                                      "churn_model": s.info["churn_model"], "clustering": s.info["clustering"]}
-        log.info('{"event": "ready", "seconds": %.2f, "customers": %d, "model_version": "%s"}',
-                 time.perf_counter() - t0, s.n_customers, s.version)
-        yield
+        metrics.info["model_info"] = _model_info(s)
+        watcher = s.champion_watcher() if settings.champion_poll_seconds > 0 else None
+        task = asyncio.create_task(watch_champion(app, watcher, settings.champion_poll_seconds, metrics),
+                                   name="champion-watcher") if watcher is not None else None
+        app.state.champion_task = task
+        log.info(_event(event="ready", seconds=round(time.perf_counter() - t0, 2), customers=s.n_customers,
+                        model_version=s.version, churn_model_version=s.churn_version,
+                        champion_poll_seconds=settings.champion_poll_seconds if task else 0))
+        try:
+            yield
+        finally:
+            if task is not None:                              # a swap being built finishes first, then is dropped
+                task.cancel()
+                await asyncio.wait([task])
         try:                                                  # queued served predictions are written on shutdown
             await run_in_threadpool(served_log(engine).flush)
         except Exception as exc:                              # a gone database must not block the shutdown

@@ -11,7 +11,8 @@ How a new or changed customer is scored: their R/F/M/tenure and features are com
 of the later of the data's end and the day after their latest purchase; the 1-5 R/F/M scores and the segment
 compare them with the population's values at load time (the dataset's customers are not rescored, so one
 customer's purchase never moves another's scores); churn, BTYD values, cluster and coupon use the models fitted at
-load time (nothing is refitted).
+load time (nothing is refitted). The one exception: a churn champion promoted while the service runs
+(``python -m pipeline retrain``) is swapped in by :meth:`Scorer.with_churn_model` (the service's champion watcher).
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ __all__ = ["UnknownCustomer", "Scorer", "load_scorer", "resolve_dataset", "SCORI
 
 SCORING_NOTE = ("Scored as of the later of the data's end and the day after the customer's latest purchase or return; "
                 "R/F/M scores and segment against the population's values at service start; churn, value, cluster "
-                "and coupon from the models fitted at start (not refitted).")
+                "and coupon from the models fitted at start (not refitted; a newly promoted churn champion is "
+                "picked up while serving, see model_version).")
 
 
 class UnknownCustomer(LookupError):
@@ -82,19 +84,41 @@ def load_scorer(dataset: str, workspace: Path | None, horizon_days: int | None =
     from pipeline.customer.scoring import CouponSetup, ScoringSettings, build_scorer
 
     ws, ds = resolve_dataset(dataset, workspace)
-    active = clustering = None
+    active = clustering = active_id = None
     catalogue = None
+    serial = 0
     if ws is not None:
         from pipeline.campaign import workspace_catalogue
-        from pipeline.models.lab import active_model
+        from pipeline.health.registry import HealthStore
+        from pipeline.models.lab import ACTIVE_MODEL_DOC, active_model
 
+        if ds.kind == "transactions":     # read before the model: a promotion from here on is picked up later
+            serial = int(HealthStore(ws, ds.id).pointer().get("serial", 0))
+        active_id = (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
         active = active_model(ws)
         clustering = ws.load_clustering(ds.id)
         catalogue, _warning = workspace_catalogue(ws)
     settings = ScoringSettings(horizon_days=horizon_days) if horizon_days else ScoringSettings()
     scorer = build_scorer(ds, settings=settings, coupons=CouponSetup.load(catalogue), active=active,
                           clustering=clustering)
-    return Scorer(ds.id, scorer, cache_size)
+    return Scorer(ds.id, scorer, cache_size, workspace=ws, champion_serial=serial,
+                  churn_version=_churn_version(scorer, active, active_id, ds.id))
+
+
+def _churn_version(model, active, active_id: str | None, dataset_id: str) -> str | None:
+    """Which churn model a scorer serves: ``v<N>`` (a version of this dataset's champion/challenger registry), the
+    Model-lab id of another saved model, ``default`` (the default model), ``bgnbd`` (no churn model), None for a
+    customer table."""
+    if model.kind != "transactions":
+        return None
+    if model.churn is None:
+        return "bgnbd"
+    if model.churn.source == "default" or active is None:
+        return model.churn.source or "default"
+    extra = active[1].extra
+    if extra.get("version") and (extra.get("dataset") or {}).get("id") == dataset_id:
+        return str(extra["version"])
+    return active_id or active[1].model_key
 
 
 @dataclass(frozen=True)
@@ -108,11 +132,24 @@ class _Line:
 
 
 class Scorer:
-    """The loaded dataset's scorer with a per-process cache of unchanged cards (thread-safe; read-only model)."""
+    """The loaded dataset's scorer with a per-process cache of unchanged cards (thread-safe; read-only model).
 
-    def __init__(self, dataset_id: str, model, cache_size: int = 20_000) -> None:
+    Never changed in place: a new churn champion gives a new Scorer (:meth:`with_churn_model`, empty cache) that the
+    service puts in place with one assignment, so a request sees one model from start to end.
+
+    ``workspace``: the saved dataset's workspace (None for a file or a sample); ``champion_serial``: the champion
+    pointer's serial read before the model was loaded (where :meth:`champion_watcher` starts); ``churn_version``:
+    which churn model is served (see :func:`_churn_version`).
+    """
+
+    def __init__(self, dataset_id: str, model, cache_size: int = 20_000, *, workspace=None, champion_serial: int = 0,
+                 churn_version: str | None = None) -> None:
         self.dataset_id = dataset_id
         self.model = model
+        self.workspace = workspace
+        self.champion_serial = champion_serial
+        self.churn_version = churn_version if churn_version is not None else _churn_version(model, None, None,
+                                                                                            dataset_id)
         self._cache: OrderedDict[str, dict] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -136,11 +173,34 @@ class Scorer:
                 "as_of": str(m.history.as_of.date()) if m.history is not None else None,
                 "churn_model": getattr(churn, "label", "BG/NBD" if m.kind == "transactions" else ""),
                 "churn_model_source": getattr(churn, "source", ""),
+                "churn_model_version": self.churn_version,
                 "clustering": getattr(m.clusters, "source", ""),
                 "horizon_days": m.settings.horizon_days}
 
     def knows(self, customer_id: str) -> bool:
         return customer_id in self.model.table.index
+
+    # ---- the churn champion -----------------------------------------------------------------------------------
+    def champion_watcher(self):
+        """A :class:`pipeline.health.registry.ChampionWatcher` of this dataset's champion pointer starting at the
+        serial seen at load; None unless the dataset is a saved transactions dataset."""
+        if self.workspace is None or self.kind != "transactions":
+            return None
+        from pipeline.health.registry import ChampionWatcher
+
+        watcher = ChampionWatcher(self.workspace, self.dataset_id)
+        watcher.serial = self.champion_serial
+        return watcher
+
+    def with_churn_model(self, pipeline, meta, serial: int | None = None) -> Scorer:
+        """A new Scorer serving churn model ``pipeline`` (a promoted champion; everything else shared, the card
+        cache empty): :func:`pipeline.health.retrain.with_churn_model`. Slow (every customer is rescored): call it
+        off the event loop."""
+        from pipeline.health.retrain import with_churn_model
+
+        return Scorer(self.dataset_id, with_churn_model(self.model, pipeline, meta), self._cache_size,
+                      workspace=self.workspace, champion_serial=self.champion_serial if serial is None else serial,
+                      churn_version=str(meta.extra.get("version") or meta.model_key))
 
     # ---- cards ------------------------------------------------------------------------------------------------
     def card(self, customer_id: str) -> dict:

@@ -199,10 +199,21 @@ class ChampionWatcher:
         self.serial = int(self.store.pointer().get("serial", 0))
 
     def poll(self):
-        serial = int(self.store.pointer().get("serial", 0))
+        """``(pipeline, metadata)`` of the champion when the pointer changed since the last poll, else None.
+
+        DataError when ``champion.json`` exists but cannot be read, or names a version that cannot be loaded (its
+        folder deleted or damaged): the serial is then kept, so the next poll tries again (the caller keeps its
+        model meanwhile). The pointer is read once, so the model returned is the one of the serial recorded."""
+        path = self.store.path / "champion.json"
+        doc = self.store.pointer()
+        if not doc and path.exists():
+            raise DataError(f"champion pointer of dataset {self.store.dataset_id!r} ({path.name}) is not readable "
+                            "JSON; the model in use stays.")
+        serial = int(doc.get("serial", 0))
         if serial == self.serial:
             return None
-        loaded = self.store.load_champion()
+        version = doc.get("version")
+        loaded = self.store.load_version(version) if version else None
         self.serial = serial
         return loaded
 

@@ -172,10 +172,14 @@ def score_customers(store: HealthStore, dataset: Dataset, horizon_days: int = HO
 
 def with_churn_model(scorer, pipeline, meta):
     """A copy of a fitted :class:`pipeline.customer.scoring.ModelScorer` whose churn model is ``pipeline`` (e.g. a
-    promoted champion): churn probabilities and risk bands recomputed, everything else shared. This is how a running
-    service swaps models without a restart."""
+    promoted champion): churn probabilities, risk bands, the card facts and the card index (drivers and coupons
+    depend on the churn score) recomputed, everything else shared. This is how a running service swaps models
+    without a restart (``service.main``: a background task polls
+    :class:`pipeline.health.registry.ChampionWatcher`)."""
     from pipeline.churn import live_features
     from pipeline.customer.classifier import saved_classifier
+    from pipeline.customer.facts import card_facts
+    from pipeline.customer.index import card_index
     from pipeline.customer.scoring import attach_churn
 
     if scorer.history is None:
@@ -185,4 +189,10 @@ def with_churn_model(scorer, pipeline, meta):
     table = scorer.table.copy()
     attach_churn(table, churn, X.reindex(table.index), scorer.coupons.policy)
     note = f"Churn model {meta.extra.get('version', meta.model_key)} ({meta.model_label}) picked up at {now_iso()}."
-    return dataclasses.replace(scorer, table=table, churn=churn, notes=[*scorer.notes, note])
+    notes = [n for n in scorer.notes if not (n.startswith("Churn model ") and " picked up at " in n)]
+    swapped = dataclasses.replace(scorer, table=table, churn=churn, notes=[*notes, note],
+                                  facts=card_facts(scorer.grades, scorer.history.btyd, churn, table,
+                                                   scorer.settings.horizon_days))
+    if scorer.index is not None:          # the card index's drivers and coupons depend on the churn model
+        swapped.index = dataclasses.replace(card_index(swapped), stale=scorer.index.stale)
+    return swapped

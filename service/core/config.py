@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     card_cache_size: int = Field(20_000, ge=0, description="customer cards kept in memory per worker")
     horizon_days: int | None = Field(None, ge=1, description="churn/spend horizon in days (default pipeline's)")
     log_requests: bool = Field(True, description="one JSON line per request on stderr")
+    champion_poll_seconds: float = Field(10.0, ge=0, description="how often a saved transactions dataset's churn "
+                                                                 "champion pointer is checked, a new champion then "
+                                                                 "served without a restart; 0: never")
 
     def resolved_workspace(self) -> Path:
         if self.workspace is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 router = APIRouter(tags=["health"])
 
@@ -15,6 +15,9 @@ class HealthOut(BaseModel):
     customers: int
     model_version: str
     churn_model: str
+    churn_model_version: str | None = Field(None, description="the churn model served: 'v<N>' (the dataset's "
+                                            "champion registry, changes when a promoted champion is picked up), "
+                                            "a Model-lab id, 'default', 'bgnbd'; null for a customer table")
     clustering: str
     schema_version: int
 
@@ -24,7 +27,8 @@ def health(request: Request) -> dict:
     scorer, state = request.app.state.scorer, request.app.state
     return {"status": "ok", "dataset": scorer.model.dataset_name, "kind": scorer.kind,
             "customers": scorer.n_customers, "model_version": scorer.version,
-            "churn_model": scorer.info["churn_model"], "clustering": scorer.info["clustering"],
+            "churn_model": scorer.info["churn_model"], "churn_model_version": scorer.churn_version,
+            "clustering": scorer.info["clustering"],
             "schema_version": state.schema_version}
 
 
