@@ -88,7 +88,8 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
         where = s.remote or s.master or "local[*]"
         raise DataError(f"Could not start Spark ({where}): {str(exc).splitlines()[0]}. Spark needs Java 17 "
                         "(JAVA_HOME) and PySpark.") from exc
-    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "ERROR"))
+    if not s.remote:            # a Spark Connect client has no SparkContext; the server keeps its own log level
+        spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "ERROR"))
     for k in (*_SESSION_CONF, "spark.sql.shuffle.partitions"):   # the session may have existed already
         spark.conf.set(k, conf[k])
     return spark
