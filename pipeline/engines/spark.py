@@ -75,11 +75,10 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
         builder = builder.remote(s.remote)
     elif s.master:
         builder = builder.master(s.master)
-    conf = {**_SESSION_CONF, "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
-            "spark.ui.enabled": str(s.ui).lower(), "spark.driver.memory": s.driver_memory,
-            "spark.ui.showConsoleProgress": "false"}
-    if s.jars:
-        conf["spark.jars"] = s.jars
+    conf = {**_SESSION_CONF, "spark.sql.shuffle.partitions": str(s.shuffle_partitions)}
+    if not s.remote:            # a Spark Connect server has its own driver, UI and classpath
+        conf |= {"spark.ui.enabled": str(s.ui).lower(), "spark.driver.memory": s.driver_memory,
+                 "spark.ui.showConsoleProgress": "false"} | ({"spark.jars": s.jars} if s.jars else {})
     for k, v in conf.items():
         builder = builder.config(k, v)
     try:
@@ -221,11 +220,12 @@ class SparkEngine(Engine):
                                         ("driver", driver)) if v}
             return reader.jdbc(url, table, properties=props)
         files = source.files()
-        if source.format(files) == "parquet":
-            return reader.option("mergeSchema", "true").parquet(source.location)
+        location = source.location if source.remote else str(Path(source.location).absolute())  # a Connect
+        if source.format(files) == "parquet":                                   # server has its own working folder
+            return reader.option("mergeSchema", "true").parquet(location)
         info = source.csv_info(files)
         encoding = _JAVA_CHARSETS.get(info.encoding.lower(), info.encoding)
-        return reader.csv(source.location, header=info.header, sep=info.delimiter, encoding=encoding,
+        return reader.csv(location, header=info.header, sep=info.delimiter, encoding=encoding,
                           quote='"', escape='"', inferSchema=False, mode="PERMISSIVE", multiLine=False)
 
     def write_parquet(self, con: SparkConnection, table: str, out: str | Path) -> Path:
