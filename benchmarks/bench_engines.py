@@ -31,7 +31,7 @@ BIG_CSV = Path(os.environ.get("BENCH_10M", "/tmp/bench_10m_lines.csv"))
 OUT = Path(os.environ.get("BENCH_ENGINES_DIR", "/tmp/bench_engines"))
 
 _CHILD = """
-import json, os, resource, sys, time
+import json, os, sys, time
 sys.path.insert(0, {root!r})
 os.environ["SEGMENTS_LOG_LEVEL"] = "WARNING"
 t0 = time.perf_counter()
@@ -51,10 +51,10 @@ if engine.name == "spark":   # the JVM's peak resident set (VmHWM) before it sto
     status = open(f"/proc/{{pid}}/status").read()
     jvm_gb = int(status.split("VmHWM:")[1].split()[0]) / 1e6
     engine.spark.stop()
-me = resource.getrusage(resource.RUSAGE_SELF)
+# this process's own peak (VmHWM): ru_maxrss would carry the parent's peak across fork + exec
+py_gb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) / 1e6
 print(json.dumps({{"seconds": secs, "start": start, "rows_in": report.rows_in, "lines": report.rows_out,
-                  "customers": len(rfm), "revenue": report.revenue, "py_gb": me.ru_maxrss / 1e6,
-                  "jvm_gb": jvm_gb}}))
+                  "customers": len(rfm), "revenue": report.revenue, "py_gb": py_gb, "jvm_gb": jvm_gb}}))
 """
 
 
