@@ -213,3 +213,12 @@ def test_jdbc_source_reads_a_postgresql_table(tmp_path, spark_engine, duckdb_eng
         with db.begin() as conn:
             conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
         db.dispose()
+
+
+def test_utf16_text_is_refused_on_spark_with_the_fix(tmp_path, spark_engine):
+    """Spark's CSV reader mis-splits UTF-16 lines: a clear error naming the fix, never garbled values."""
+    from pipeline.errors import DataError
+
+    path = _write(tmp_path, "csv_utf16")
+    with pytest.raises(DataError, match="Convert it to UTF-8"):
+        spark_engine.clean(str(path))

@@ -224,6 +224,10 @@ class SparkEngine(Engine):
         if source.format(files) == "parquet":                                   # server has its own working folder
             return reader.option("mergeSchema", "true").parquet(location)
         info = source.csv_info(files)
+        if info.encoding.lower().replace("-", "").startswith(("utf16", "utf32")):
+            raise DataError(f"{source.location!r} is {info.encoding} text, which Spark's CSV reader splits into "
+                            "lines wrongly (the last column keeps a stray character). Convert it to UTF-8 (e.g. "
+                            "iconv -f UTF-16 -t UTF-8) or Parquet, or read a single file on the default engine.")
         encoding = _JAVA_CHARSETS.get(info.encoding.lower(), info.encoding)
         return reader.csv(location, header=info.header, sep=info.delimiter, encoding=encoding,
                           quote='"', escape='"', inferSchema=False, mode="PERMISSIVE", multiLine=False)
