@@ -59,8 +59,8 @@ def cohort_table(transactions: pd.DataFrame, period: AnalysisPeriod | None = Non
 def cohort_table_from_connection(con, period: AnalysisPeriod | None = None, table: str = "tx") -> pd.DataFrame:
     """:func:`cohort_table` of the canonical transactions in view ``table`` of a DuckDB connection or a
     :class:`pipeline.engines.spark.SparkConnection`: the aggregation runs on the engine, only the cells (one row
-    per cohort and month) reach pandas. ``period`` is resolved against ``table`` (:func:`pipeline.period.period_from_connection`);
-    the resolved period is kept in the result's ``attrs["period"]``."""
+    per cohort and month) reach pandas. ``period`` is resolved against ``table``
+    (:func:`pipeline.period.period_from_connection`); the resolved period is kept in ``attrs["period"]``."""
     period = period_from_connection(con, period, table)
     params = [pd.Timestamp(period.end) + pd.Timedelta(days=1), pd.Timestamp(period.start)]
     cells = con.execute(_CELLS.format(table=table), params).df()

@@ -1,6 +1,6 @@
 """Segment movement: each customer's RFM segment at two dates, each computed only from purchases up to that date
-(``pipeline.rfm.rfm_table`` with the segment rules in force), the transition matrix between them (customers and
-row shares), per-segment counts at each date, and the customers behind any cell ("Champions → At Risk").
+(``pipeline.rfm.rfm_from_connection`` with the segment rules in force), the transition matrix between them
+(customers and row shares), per-segment counts at each date, and the customers behind any cell ("Champions → At Risk").
 Customers whose first purchase falls between the two dates start in the row :data:`NOT_YET`. Scores are quantiles
 among the customers existing at each date, so a customer can change segment without buying (others overtake).
 Each date's RFM runs on the engine holding the transactions (DuckDB, or Spark through
@@ -17,10 +17,10 @@ from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
 from pipeline.features import require_transactions
 from pipeline.ingest.db import connect
-from pipeline.period import AnalysisPeriod, filter_period, period_from_connection
-from pipeline.rfm import load_segment_rules, rfm_from_connection, rfm_table
+from pipeline.period import AnalysisPeriod, period_from_connection
+from pipeline.rfm import load_segment_rules, rfm_from_connection
 
-__all__ = ["NOT_YET", "Movement", "segments_at", "segment_movement", "segment_movement_from_connection",
+__all__ = ["NOT_YET", "Movement", "segment_movement", "segment_movement_from_connection",
            "cell_customers", "sankey_links", "default_dates"]
 
 #: Row of the customers who had not bought yet at the first date.
@@ -49,16 +49,6 @@ class Movement:
 def default_dates(period: AnalysisPeriod, horizon_days: int = HORIZON_DAYS) -> tuple[date, date]:
     """(end of the resolved period − ``horizon_days``, end of the period)."""
     return period.end - timedelta(days=horizon_days), period.end
-
-
-def segments_at(transactions: pd.DataFrame, day: date, start: date | None = None,
-                rules: pd.DataFrame | None = None) -> pd.DataFrame:
-    """RFM table (``pipeline.rfm.rfm_table``) as it stood at the end of ``day``: purchases from ``start`` (None:
-    the first) up to ``day`` only, recency counted to the day after."""
-    data = filter_period(transactions, AnalysisPeriod(start, day))
-    if data.empty:
-        raise DataError(f"No purchases up to {day}: pick a later date.")
-    return rfm_table(data, snapshot=pd.Timestamp(day) + pd.Timedelta(days=1), rules=rules)
 
 
 def _order(rules: pd.DataFrame, present: set[str]) -> list[str]:
@@ -109,7 +99,8 @@ def segment_movement_from_connection(con, date_from: date | str | None = None, d
 
 
 def _segments_on(con, table: str, day: date, start: date, rules: pd.DataFrame) -> pd.DataFrame:
-    """:func:`segments_at` on a connection: RFM from purchases between ``start`` and the end of ``day``."""
+    """Each customer's RFM segment as it stood at the end of ``day``: purchases from ``start`` up to ``day``
+    only, recency counted to the day after."""
     try:
         rfm = rfm_from_connection(con, table, snapshot=pd.Timestamp(day) + pd.Timedelta(days=1), rules=rules,
                                   start=start)

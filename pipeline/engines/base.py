@@ -19,8 +19,8 @@ import pandas as pd
 
 from pipeline.config import CleaningOptions
 from pipeline.errors import DataError
-from pipeline.ingest.clean import CleaningReport, clean_table, mapping_reasons
-from pipeline.ingest.mapping import propose_mapping, validate_mapping
+from pipeline.ingest.clean import CleaningReport, clean_raw_table
+from pipeline.ingest.mapping import propose_mapping
 from pipeline.ingest.read import RawTable
 from pipeline.ingest.sniff import FileInfo, sniff
 
@@ -123,7 +123,4 @@ class Engine(ABC):
         raw = self.open_source(source if isinstance(source, Source) else Source.parse(source))
         guess = propose_mapping(raw.columns, raw.content)
         m = mapping or guess.mapping
-        report = raw.decoded(lambda: clean_table(raw.con, m, options, raw.table, raw.content))
-        report.mapping_reasons = mapping_reasons(guess, validate_mapping(m, raw.columns))
-        report.kind_reason = guess.kind_reason if not mapping else "transactions: chosen in the mapping"
-        return raw.con, report
+        return raw.con, clean_raw_table(raw, m, options, guess)

@@ -25,7 +25,7 @@ import pandas as pd
 from pipeline.config import TX_COLUMNS, CleaningOptions
 from pipeline.engines.base import Engine, Source
 from pipeline.errors import DataError
-from pipeline.ingest.clean import CleanResult, clean_table, fetch_transactions, mapping_reasons
+from pipeline.ingest.clean import CleanResult, clean_raw_table, fetch_transactions
 from pipeline.ingest.db import connect, sql_string
 from pipeline.ingest.mapping import MappingGuess, validate_mapping
 from pipeline.ingest.read import RawTable
@@ -76,9 +76,7 @@ def clean_to_frames(engine: Engine, raw: RawTable, mapping: dict[str, str | None
     CleanResult with the frames :func:`~pipeline.ingest.fetch_transactions` returns on DuckDB, the engine's report
     and the full mapping.
     """
-    report = raw.decoded(lambda: clean_table(raw.con, mapping, options, raw.table, raw.content))
-    report.mapping_reasons = mapping_reasons(guess, validate_mapping(mapping, raw.columns))
-    report.kind_reason = guess.kind_reason
+    report = clean_raw_table(raw, mapping, options, guess)
     frames = {}
     with staging_folder(staging) as folder:
         for table in ("tx", "tx_returns"):

@@ -30,7 +30,7 @@ from pipeline.ingest.values import id_expr, number_expr, text_expr
 from pipeline.log import step
 
 __all__ = [
-    "REASONS", "RULE_SWITCHES", "CleaningReport", "CleanResult", "clean_table", "clean_raw", "clean_frame",
+    "REASONS", "RULE_SWITCHES", "CleaningReport", "CleanResult", "clean_table", "clean_raw", "clean_raw_table", "clean_frame",
     "clean_file", "clean_in_duckdb", "fetch_transactions", "cancellation_pattern", "mapping_reasons",
 ]
 
@@ -385,13 +385,15 @@ def clean_raw(raw: RawTable, mapping: dict[str, str | None], options: CleaningOp
               guess: MappingGuess | None = None) -> CleanResult:
     """Clean a loaded raw table with the given mapping into pandas frames (see :class:`CleanResult`); ``guess``
     (the proposed mapping) supplies the reasons recorded in the report."""
-    report = _clean_raw_table(raw, mapping, options, guess)
+    report = clean_raw_table(raw, mapping, options, guess)
     return CleanResult(fetch_transactions(raw.con, "tx"), fetch_transactions(raw.con, "tx_returns"), report,
                        validate_mapping(mapping, raw.columns))
 
 
-def _clean_raw_table(raw: RawTable, mapping: dict[str, str | None], options: CleaningOptions,
-                     guess: MappingGuess | None) -> CleaningReport:
+def clean_raw_table(raw: RawTable, mapping: dict[str, str | None], options: CleaningOptions,
+                    guess: MappingGuess | None) -> CleaningReport:
+    """Clean ``raw`` into ``tx`` and ``tx_returns`` on its connection (DuckDB or another engine's); the report, with
+    the mapping's reasons from ``guess`` (None: every column was chosen)."""
     report = raw.decoded(lambda: clean_table(raw.con, mapping, options, raw.table, raw.content))
     report.mapping_reasons = mapping_reasons(guess, validate_mapping(mapping, raw.columns))
     report.kind_reason = guess.kind_reason if guess is not None else "transactions: chosen in the mapping"
@@ -435,4 +437,4 @@ def clean_in_duckdb(path: str | Path, options: CleaningOptions = CleaningOptions
     no pandas copy of the order lines. The mapping is guessed when not given. Returns (connection, report)."""
     raw = open_file(path)
     m, guess = _transactions_mapping(raw, mapping)
-    return raw.con, _clean_raw_table(raw, m, options, guess)
+    return raw.con, clean_raw_table(raw, m, options, guess)
