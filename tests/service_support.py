@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("SEGMENTS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -63,7 +64,7 @@ def database(backend: str, tmp_path: Path):
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001 - any connection failure means "no server here"
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}); storage tests ran on SQLite only")
+        unavailable(f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}); storage tests ran on SQLite only")
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:

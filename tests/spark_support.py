@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dataset
+from conftest import dataset, require_module, unavailable
 
 #: Debian's PostgreSQL JDBC driver (package libpostgresql-jdbc-java, installed by .ci/run)
 JDBC_JAR = "/usr/share/java/postgresql.jar"
@@ -17,10 +17,10 @@ JDBC_JAR = "/usr/share/java/postgresql.jar"
 @pytest.fixture(scope="session")
 def spark_engine():
     """One local[2] SparkSession for the whole run (small shuffle, no UI)."""
-    pytest.importorskip("pyspark", reason="PySpark is not installed (pip install -r requirements-spark.txt)")
-    pytest.importorskip("sqlglot", reason="SQLGlot is not installed (pip install -r requirements-spark.txt)")
+    require_module("pyspark", "PySpark is not installed (pip install -r requirements-spark.txt)")
+    require_module("sqlglot", "SQLGlot is not installed (pip install -r requirements-spark.txt)")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Spark needs Java 17 (no java on PATH, no JAVA_HOME)")
+        unavailable("Spark needs Java 17 (no java on PATH, no JAVA_HOME)")
     from pipeline.engines.spark import SparkEngine, SparkSettings
 
     os.environ.setdefault("SPARK_SHUFFLE_PARTITIONS", "2")   # engines built later in the run (get_engine) alike

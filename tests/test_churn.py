@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import unavailable
 from sklearn.metrics import roc_auc_score
 
 from pipeline.churn import (BTYD_FEATURES, LABEL, baseline_churn_score, churn_dataset, churn_labels,
@@ -140,7 +141,7 @@ def test_baseline_score(data):
 def test_online_retail_out_of_time():
     path = DATASETS / "online_retail.csv"
     if not path.exists():
-        pytest.skip(f"{path} not found (shared datasets folder missing)")
+        unavailable(f"{path} not found (shared datasets folder missing)")
     from pipeline.ingest import clean_file
     cleaned = clean_file(path)
     split = out_of_time_split(cleaned.transactions, cleaned.returns, 90)

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import unavailable
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
@@ -176,7 +177,7 @@ def test_online_retail_no_longer_recommends_two():
     from pipeline.ingest import build_dataset
 
     sweep = _rfm_sweep(build_dataset(DATASETS / "online_retail.csv", "online_retail.csv")
-                       if (DATASETS / "online_retail.csv").exists() else pytest.skip("online_retail.csv missing"))
+                       if (DATASETS / "online_retail.csv").exists() else unavailable("online_retail.csv missing"))
     assert sweep.table.set_index("k")["silhouette"].idxmax() == 2
     assert sweep.recommended_k == 4 and sweep.table.set_index("k").loc[4, "min_share"] >= 0.05
 
@@ -345,7 +346,7 @@ def test_cluster_customers_on_a_feature_table_indexed_by_id():
 @pytest.fixture(scope="module")
 def mall():
     if not MALL.exists():
-        pytest.skip(f"shared dataset missing: {MALL}")
+        unavailable(f"shared dataset missing: {MALL}")
     return pd.read_csv(MALL, dtype={"CustomerID": str})
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import unavailable
 
 from pipeline.clv import (PREDICTION_COLUMNS, BTYDModel, btyd_params, btyd_summary, calibration_holdout,
                           customer_value)
@@ -169,7 +170,7 @@ def test_bad_summary():
 def test_online_retail_boundary_fallback():
     path = DATASETS / "online_retail.csv"
     if not path.exists():
-        pytest.skip(f"{path} not found (shared datasets folder missing)")
+        unavailable(f"{path} not found (shared datasets folder missing)")
     from pipeline.ingest import clean_file
     tx = clean_file(path).transactions
     table, m = customer_value(tx, cutoff="2011-09-11", horizon_days=90)

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import unavailable
 
 from pipeline.errors import DataError
 from pipeline.features import FEATURE_COLUMNS, NUMERIC_FEATURES, customer_features, numeric_feature_columns
@@ -111,7 +112,7 @@ def test_optional_columns_missing():
 def online_retail():
     path = DATASETS / "online_retail.csv"
     if not path.exists():
-        pytest.skip(f"{path} not found (shared datasets folder missing)")
+        unavailable(f"{path} not found (shared datasets folder missing)")
     from pipeline.ingest import clean_file
     result = clean_file(path)
     return result.transactions, result.returns

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import unavailable
 
 from health_data import cleaned, regime_transactions
 from pipeline.errors import DataError
@@ -194,7 +195,7 @@ def pg_table():
             conn.execute(text("select 1"))
     except Exception as exc:  # noqa: BLE001 - any connection failure means: no server here
         engine.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (db test, user postgres) unreachable: {str(exc).splitlines()[0]}")
+        unavailable(f"PostgreSQL at 127.0.0.1:5432 (db test, user postgres) unreachable: {str(exc).splitlines()[0]}")
     name = f"health_orders_{uuid.uuid4().hex[:10]}"
     yield engine, name
     with engine.begin() as conn:

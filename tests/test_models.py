@@ -16,6 +16,7 @@ from sklearn.model_selection import StratifiedKFold, cross_validate
 from pipeline import models as m
 from pipeline.models.training import _resample
 from pipeline.errors import DataError
+from conftest import dataset
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 COUPONS = DATASETS / "in-vehicle-coupon-recommendation.csv"
@@ -333,9 +334,8 @@ def test_keras_is_reproducible_with_a_fixed_seed():
 # -- real data -----------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skipif(not COUPONS.exists(), reason=f"real dataset missing: {COUPONS}")
 def test_coupon_xgboost_five_fold_auc_beats_majority():
-    data = pd.read_csv(COUPONS)
+    data = pd.read_csv(dataset(COUPONS.name))
     y = m.check_target(data.pop("Y")).to_numpy()
     assert np.mean(y) == pytest.approx(0.568, abs=0.001)  # the majority baseline: 56.8% accepted
     pipe = m.build_pipeline("xgboost", m.feature_types(data))

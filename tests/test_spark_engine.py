@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_module, unavailable
 
 from fixtures import EXPECTED_RFM, as_bytes, frame
 
@@ -43,7 +44,7 @@ def _features(engine, con) -> pd.DataFrame:
 
 
 def test_duckdb_sql_transpiles_to_spark():
-    pytest.importorskip("sqlglot")
+    require_module("sqlglot", "SQLGlot is not installed (pip install -r requirements-spark.txt)")
     from pipeline.engines.sql import strftime_to_java, to_spark
 
     assert strftime_to_java("%m/%d/%Y %H:%M") == "M/d/yyyy H:m"
@@ -194,13 +195,13 @@ def test_jdbc_source_reads_a_postgresql_table(tmp_path, spark_engine, duckdb_eng
     from sqlalchemy import create_engine, text
 
     if JDBC_JAR not in (spark_engine.settings.jars or ""):
-        pytest.skip(f"no PostgreSQL JDBC driver at {JDBC_JAR} (apt-get install libpostgresql-jdbc-java)")
+        unavailable(f"no PostgreSQL JDBC driver at {JDBC_JAR} (apt-get install libpostgresql-jdbc-java)")
     db = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
     try:
         with db.connect() as conn:
             conn.execute(text("select 1"))
     except Exception as exc:  # noqa: BLE001 - no server here
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable: {str(exc).splitlines()[0]}")
+        unavailable(f"PostgreSQL at 127.0.0.1:5432 unreachable: {str(exc).splitlines()[0]}")
     name = f"spark_orders_{uuid.uuid4().hex[:8]}"
     frame().assign(InvoiceDate=lambda d: pd.to_datetime(d["InvoiceDate"])).to_sql(name, db, index=False)
     monkeypatch.setenv("SEGMENTS_JDBC_USER", "postgres")
