@@ -8,16 +8,19 @@ right; the stored types live in :mod:`app.state`.
 from __future__ import annotations
 
 __all__ = [
-    "WORKSPACE", "DATASET", "AUTHED", "UPLOAD_DONE", "STAGED", "LAST_MESSAGE", "SIDEBAR_DATASET", "SELECTION", "MODEL",
+    "WORKSPACE", "DATASET", "DATASET_IN_ADDRESS", "AUTHED", "UPLOAD_DONE", "STAGED", "upload_field", "LAST_MESSAGE",
+    "SIDEBAR_DATASET", "SELECTION", "MODEL",
     "LAB_RESULTS", "SEQUENCE_RESULTS", "TABLE_EMBEDDING_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR",
-    "cluster_names_editor", "CUSTOMER_ID",
+    "cluster_names_editor", "CUSTOMER_ID", "CUSTOMER_DATASET", "LINK_NOTE",
     "CAMPAIGN_RESULT", "CAMPAIGN_MEASURE", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
-    "WORKSPACE_PARAM", "CUSTOMER_PARAM", "WORKSPACE_COOKIE", "COOKIE_WRITTEN", "PERIOD", "period_widget",
+    "WORKSPACE_PARAM", "DATASET_PARAM", "CUSTOMER_PARAM", "WORKSPACE_COOKIE", "COOKIE_WRITTEN", "PERIOD",
+    "period_widget",
 ]
 
 # ---- workspace, dataset, login (app/state.py, app/ui.py) ---------------------------------------------------------
 WORKSPACE = "workspace_id"              # str: this browser's workspace id (mirrored in the URL as ?ws=)
 DATASET = "dataset_id"                  # str | None: id of the dataset picked in the sidebar
+DATASET_IN_ADDRESS = "dataset_in_address"  # str | None: the ?ds= this session last wrote (another value: a link)
 AUTHED = "authenticated"                # bool: the password of the optional login was given
 
 # ---- upload (pages/upload.py) --------------------------------------------------------------------------------------
@@ -25,6 +28,13 @@ UPLOAD_DONE = "upload_done"             # str: file_id of the last processed upl
 STAGED = "staged_upload"                # state.UploadTarget | None: a failed upload waiting for a mapping fix
 LAST_MESSAGE = "last_message"           # state.Message: the outcome of the last load, shown once
 SIDEBAR_DATASET = "sidebar_dataset"     # str: the sidebar's dataset picker (a widget), set to the current dataset
+
+
+def upload_field(file: str, field: str) -> str:
+    """Key of one field of the Upload page's mapping form (a widget) for one staged file (its content-addressed
+    name, and the sheet for the fields that depend on it): nothing picked or guessed for one file reaches another."""
+    return f"upload_{field}@{file}"
+
 
 # ---- analysis period (app/period_ui.py; read by Overview, RFM, Cohorts & movement) ----------------------------------
 PERIOD = "analysis_period"              # {dataset id: pipeline.period.AnalysisPeriod}: the sidebar's period (resolved)
@@ -55,6 +65,8 @@ MODEL = "active_model"                  # str: id of the saved model made active
 
 # ---- customer (pages/customer.py) ----------------------------------------------------------------------------------
 CUSTOMER_ID = "lookup_customer"         # str | None: the customer id picker (a widget)
+CUSTOMER_DATASET = "lookup_customer_ds"  # str: the dataset id CUSTOMER_ID's value belongs to (reset on a switch)
+LINK_NOTE = "link_note"                 # str: "switched to the dataset that holds the linked customer", shown once
 
 # ---- campaigns (pages/campaigns.py) --------------------------------------------------------------------------------
 CAMPAIGN_RESULT = "camp_result"         # state.CampaignResult: the last campaign list built, with its dataset key
@@ -66,6 +78,7 @@ LEARNED_PICK = "learned_pick"           # str: source key of the learned policy 
 
 # ---- URL query parameters --------------------------------------------------------------------------------------------
 WORKSPACE_PARAM = "ws"                  # ?ws=<workspace id>: a bookmark finds the workspace again
+DATASET_PARAM = "ds"                    # ?ds=<dataset id>: a reload, bookmark or card link opens that dataset
 
 # ---- browser cookie (app/state.py) -----------------------------------------------------------------------------------
 WORKSPACE_COOKIE = "segments_ws"        # cookie name: the plain address in the same browser opens its last workspace

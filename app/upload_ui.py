@@ -53,15 +53,25 @@ def options_of(ds: Dataset | None) -> CleaningOptions:
 
 
 def mapping_form(insp: Inspection, prev: Dataset | None, upload: Path, filename: str, sheet: str | None) -> None:
-    """The mapping form: kind, one select box per role (its reason as help and in the list above), the customer
-    table's id column and the cleaning options; *Apply* rebuilds the dataset."""
-    st.caption(f"**Kind:** {ui.md(insp.kind_reason)}")
+    """The mapping form of one file: kind, one select box per role (its reason as help and in the list above), the
+    customer table's id column and the cleaning options; *Apply* rebuilds the dataset.
+
+    Every field is keyed by the staged file (its content-addressed name) and sheet, so nothing picked or guessed for
+    one file reaches another's form: a new file starts from its own guesses (or the mapping its dataset was saved
+    with)."""
+    scope = f"{upload.name}:{sheet or ''}"
+
+    def key(field: str) -> str:
+        return keys.upload_field(scope, field)
+
+    st.caption(f"Guessed for **{ui.md(filename)}**{f' (sheet {ui.md(sheet)})' if sheet else ''} · "
+               f"**Kind:** {ui.md(insp.kind_reason)}")
     if insp.reasons:
         st.markdown("\n".join(f"- **{ROLES[r]}**: {ui.md(why)}" for r, why in insp.reasons.items()))
     with st.form("mapping"):
         kinds = list(_KINDS)
         kind = st.radio("This file holds", kinds, index=kinds.index(prev.kind if prev else insp.kind),
-                        format_func=_KINDS.get, horizontal=True)
+                        format_func=_KINDS.get, horizontal=True, key=key("kind"))
         options = [_NONE] + insp.columns
         mapping = (prev.mapping if prev and prev.kind == "transactions" else None) or insp.mapping
         grid = st.columns(5)
@@ -69,17 +79,19 @@ def mapping_form(insp: Inspection, prev: Dataset | None, upload: Path, filename:
         for i, (role, label) in enumerate(ROLES.items()):
             cur = mapping.get(role)
             picked[role] = grid[i % 5].selectbox(label, options, index=options.index(cur) if cur in options else 0,
-                                                 key=f"map_{role}", help=insp.reasons.get(role))
+                                                 key=key(role), help=insp.reasons.get(role))
         id_options = ["(row number)"] + insp.columns
         id_default = insp.id_column if insp.id_column in insp.columns else None
         id_col = st.selectbox("Customer table: id column", id_options,
-                              index=id_options.index(id_default) if id_default else 0)
+                              index=id_options.index(id_default) if id_default else 0, key=key("id_column"))
         opts = options_of(prev)
         with st.expander("Cleaning options"):
             prefix = st.text_input("Cancelled invoices start with (only where the rest has the shape of the other "
-                                   "invoice ids, e.g. C536379 beside 536379)", opts.cancellation_prefix, max_chars=5)
-            dedup = st.checkbox("Drop exact duplicate rows", opts.drop_duplicates)
-            dayfirst = st.checkbox("Ambiguous dates are day-first (31/12/2011)", bool(opts.dayfirst))
+                                   "invoice ids, e.g. C536379 beside 536379)", opts.cancellation_prefix, max_chars=5,
+                                   key=key("cancellation_prefix"))
+            dedup = st.checkbox("Drop exact duplicate rows", opts.drop_duplicates, key=key("drop_duplicates"))
+            dayfirst = st.checkbox("Ambiguous dates are day-first (31/12/2011)", bool(opts.dayfirst),
+                                   key=key("dayfirst"))
         if st.form_submit_button("Apply mapping and clean", type="primary"):
             roles = {r: (c if c != _NONE else None) for r, c in picked.items()}
             new = dataclasses.replace(opts, cancellation_prefix=prefix, drop_duplicates=dedup, dayfirst=dayfirst)

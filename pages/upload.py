@@ -57,16 +57,19 @@ target = staged or (state.UploadTarget(ds.extra.get("upload"), ds.name, ds) if d
 upload = ws.upload_path(target.path) if target else None
 insp = None
 if upload is not None:
-    prev = target.dataset
-    st.subheader("Column mapping", help="Which column holds what, guessed from the names and the values (the reason "
-                                        "is beside each role); correct it and apply.")
+    base = target.dataset
+    st.subheader(f"Column mapping: {ui.md(target.filename)}",
+                 help="Which column holds what, guessed from this file's names and values (the reason is beside each "
+                      "role); correct it and apply.")
     try:
         first = _inspect(str(upload), target.filename, None)
         sheets = list(first.info.sheets)
-        current = prev.extra.get("sheet") if prev else first.sheet
+        current = base.extra.get("sheet") if base else first.sheet
         sheet = st.selectbox("Excel sheet", sheets, index=sheets.index(current) if current in sheets else 0,
-                             key="sheet") if sheets else None
+                             key=keys.upload_field(upload.name, "sheet")) if sheets else None
         insp = _inspect(str(upload), target.filename, sheet)
+        same_sheet = base is not None and base.extra.get("sheet") in (None, insp.sheet)
+        prev = base if same_sheet else None          # another sheet of the file starts from its own guesses
     except DataError as e:
         st.error(str(e), icon=":material/error:")
     except Exception as e:  # noqa: BLE001 - never a traceback on the page

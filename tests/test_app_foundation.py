@@ -46,9 +46,10 @@ def test_mapping_can_be_corrected(app):
     data = b"who,when,paid,note\n1,2020-01-01,5,a\n1,2020-02-01,7,b\n2,2020-02-03,3,c\n"
     _upload(app, "odd.csv", data)
     assert not app.exception          # no name matches customer id: the page asks for a mapping
-    app.selectbox(key="map_customer_id").set_value("who")
-    app.selectbox(key="map_date").set_value("when")
-    app.selectbox(key="map_amount").set_value("paid")
+    field = {s.label: s for s in app.selectbox}          # the fields are keyed by the file: find them by label
+    field["Customer id"].set_value("who")
+    field["Date-time"].set_value("when")
+    field["Amount (line revenue)"].set_value("paid")
     app.radio[0].set_value("transactions")
     app.button[-1].click()
     app.run()

@@ -98,3 +98,52 @@ def test_binary_bytes_give_one_error_and_no_traceback(app):
     _upload(app, name, data)
     assert not app.exception
     assert len(app.error) == 1 and "binary" in app.error[0].value
+
+
+def _no_amount_export() -> tuple[str, bytes]:
+    """Online Retail's columns (quantity × unit price, no amount, no category), a few lines."""
+    rows = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"]
+    for i in range(40):
+        rows.append(f"{536365 + i // 3},8512{i % 7}A,ITEM {i % 7},{1 + i % 5},2011-0{1 + i % 9}-0{1 + i % 8} 08:26:00,"
+                    f"{1.25 + i % 4},{17850 + i % 9},United Kingdom")
+    return "online_retail_head.csv", ("\n".join(rows) + "\n").encode()
+
+
+def _field(at, label):
+    return next(s for s in at.selectbox if s.label == label)
+
+
+def test_second_file_shows_its_own_guesses_and_apply_keeps_its_amounts(app):
+    """Upload A (no amount, no category) then B (a store export whose guesses are Amount = Sales, Category =
+    Category): B's form shows B's guesses (it used to keep A's "— none —", and Apply turned B's sales into "Items
+    bought" with no currency); every field is keyed by the file, so A's form comes back with A's own guesses."""
+    import io
+
+    import pandas as pd
+
+    from app import keys, ui
+
+    a_name, a = _no_amount_export()
+    _upload(app, a_name, a)
+    assert not app.exception and _field(app, "Amount (line revenue)").value == "— none —"
+    assert _field(app, "Category").value == "— none —"
+    _field(app, "Category").set_value("Description")      # typed for A, never applied: must not reach B
+    b_name, b = superstore()
+    _upload(app, b_name, b)
+    assert not app.exception and "Loaded 'superstore.csv'" in app.success[0].value
+    assert _field(app, "Amount (line revenue)").value == "Sales"
+    assert _field(app, "Category").value == "Category"
+    assert _field(app, "Unit price").value == "— none —"
+    assert any(c.value.startswith(f"Guessed for **{ui.md(b_name)}**") for c in app.caption)
+    form_keys = [str(s.key) for s in app.selectbox if str(s.key).startswith("upload_")]
+    assert len(form_keys) == 11 and all(k.endswith(".csv:") for k in form_keys)   # ten roles and the id column
+    app.button(key="FormSubmitter:mapping-Apply mapping and clean").click().run()
+    assert not app.exception and "Loaded 'superstore.csv'" in app.success[0].value
+    revenue = pd.read_csv(io.BytesIO(b))["Sales"].sum()
+    metrics = {m.label: m.value for m in app.metric}
+    assert "Items bought" not in metrics
+    assert metrics["Revenue"] == f"${revenue:,.0f}", (metrics, revenue)      # B's amounts, in B's currency (USD)
+    assert _field(app, "Currency of the amounts").value == "USD"
+    _upload(app, a_name, a)                                # A again: its own guesses, not B's
+    assert not app.exception and _field(app, "Amount (line revenue)").value == "— none —"
+    assert _field(app, "Category").value == "— none —"
