@@ -12,29 +12,30 @@ from plotly.subplots import make_subplots
 
 from app import state, ui
 from pipeline.cohorts import COHORT_VALUES
+from pipeline import units
 from pipeline.currency import currency
 from pipeline.movement import Movement, sankey_links
 from pipeline.overview import Overview
 
-__all__ = ["kpi_tiles", "value_text", "monthly_figure", "new_returning_figure", "cohort_figure", "cohort_display",
-           "movement_figure", "sankey_figure", "cell_table"]
+__all__ = ["kpi_tiles", "value_text", "change_text", "kpi_table", "monthly_figure", "new_returning_figure",
+           "cohort_figure", "cohort_display", "movement_figure", "sankey_figure", "cell_table", "movement_matrix"]
 
 
 def value_text(value: float, kind: str) -> str:
-    """A key figure as text: money via ``ui.money``, rates in percent, counts with separators."""
-    if pd.isna(value):
-        return "–"
+    """A key figure as text: spend via ``ui.money`` (money or items), rates in percent, counts with separators."""
+    if units.is_missing(value):
+        return units.DASH
     if kind == "money":
         return ui.money(value)
-    return f"{value:.1%}" if kind == "rate" else f"{value:,.0f}"
+    return units.percent(value, 1) if kind == "rate" else units.count(value)
 
 
-def _delta(row) -> str | None:
-    if not row.comparable or pd.isna(row.change):
+def change_text(row) -> str | None:
+    """The change of a key figure against the previous period as shown (``+12.5%``, ``+3.0 pts``); None when the
+    data does not cover the previous period or its base is too small (``row.note`` says why)."""
+    if not row.comparable or not row.base_ok or pd.isna(row.change):
         return None
-    if row.kind == "rate":
-        return f"{row.change * 100:+.1f} pts"
-    return f"{row.change:+.1%}"
+    return f"{row.change * 100:+,.1f} pts" if row.kind == "rate" else f"{row.change:+,.1%}"
 
 
 _KPI_HELP = {
@@ -46,14 +47,37 @@ _KPI_HELP = {
 }
 
 
+def _help(row) -> str:
+    text = _KPI_HELP.get(row.kpi, "")
+    if not row.comparable:
+        return text + " No comparison for this period."
+    text += f" Previous period: {value_text(row.previous, row.kind)}."
+    return text + (f" No change shown: {row.note}." if row.note else "")
+
+
 def kpi_tiles(ov: Overview, per_row: int = 4) -> None:
-    """One ``st.metric`` per key figure, with its change against the previous period when comparable."""
+    """One ``st.metric`` per key figure (in the dataset's unit), with its change against the previous period when
+    comparable; "too few to compare" when the previous period is below the minimum base."""
     rows = list(ov.kpis.itertuples())
     for i in range(0, len(rows), per_row):
         for col, row in zip(st.columns(per_row), rows[i:i + per_row]):
-            help_ = _KPI_HELP.get(row.kpi, "") + (f" Previous period: {value_text(row.previous, row.kind)}."
-                                                  if row.comparable else " No comparison for this period.")
-            col.metric(row.label, value_text(row.value, row.kind), _delta(row), help=help_, border=True)
+            delta = change_text(row)
+            if delta is None and row.comparable and row.note:
+                col.metric(ui.words(row.label), value_text(row.value, row.kind), "too few to compare",
+                           delta_color="off", delta_arrow="off", help=_help(row), border=True)
+            else:
+                col.metric(ui.words(row.label), value_text(row.value, row.kind), delta, help=_help(row),
+                           border=True)
+
+
+def kpi_table(ov: Overview) -> pd.DataFrame:
+    """The key figures as a table of text (for "Details for analysts"): label, this period, previous period,
+    change; a dash where there is nothing (never "None")."""
+    return pd.DataFrame({
+        "Key figure": [ui.words(x) for x in ov.kpis["label"]],
+        "This period": [value_text(v, k) for v, k in zip(ov.kpis["value"], ov.kpis["kind"])],
+        "Previous period": [value_text(v, k) for v, k in zip(ov.kpis["previous"], ov.kpis["kind"])],
+        "Change": [change_text(r) or (r.note if r.note else units.DASH) for r in ov.kpis.itertuples()]})
 
 
 def monthly_figure(monthly: pd.DataFrame, horizon_days: int) -> go.Figure:
@@ -62,8 +86,10 @@ def monthly_figure(monthly: pd.DataFrame, horizon_days: int) -> go.Figure:
     cur = currency(code) if code else None
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     colours = ["#1f77b4" if c else "#a6c8e6" for c in monthly["complete"]]
-    fig.add_bar(x=monthly["month"], y=monthly["revenue"], name="Revenue", marker_color=colours,
-                hovertemplate="%{x|%B %Y}<br>Revenue %{y:,.2f}" + (f" {code}" if code else "") + "<extra></extra>")
+    revenue = ui.words("Revenue")
+    fig.add_bar(x=monthly["month"], y=monthly["revenue"], name=revenue, marker_color=colours,
+                hovertemplate="%{x|%B %Y}<br>" + revenue + (f" %{{y:,.2f}} {code}" if code else " %{y:,.0f} items")
+                + "<extra></extra>")
     active = monthly["active_customers"].where(monthly["active_complete"])
     fig.add_scatter(x=monthly["month"], y=active, name=f"Active customers ({horizon_days} days)",
                     mode="lines+markers", line_color="#d62728", secondary_y=True,
@@ -73,7 +99,7 @@ def monthly_figure(monthly: pd.DataFrame, horizon_days: int) -> go.Figure:
                      ticksuffix=f" {cur.symbol}" if cur and not cur.prefix else "")
     fig.update_yaxes(title_text="Active customers", secondary_y=True, rangemode="tozero", tickmode="auto",
                      tickformat=",d", showgrid=False)                       # whole customers, its own ticks
-    fig.update_layout(title="Revenue and active customers per month", legend_orientation="h",
+    fig.update_layout(title=f"{revenue} and active customers per month", legend_orientation="h",
                       legend_y=-0.15, margin_t=50)
     return fig
 
@@ -94,9 +120,10 @@ def new_returning_figure(monthly: pd.DataFrame) -> go.Figure:
 def cohort_figure(matrix: pd.DataFrame, value: str) -> go.Figure:
     """Heatmap of one cohort value: cohorts (rows) × months since the first purchase (columns)."""
     fmt = ".0%" if value == "share" else (",.0f" if value == "customers" else ",.2f")
+    what = ui.words(COHORT_VALUES[value])
     fig = px.imshow(matrix, text_auto=fmt, aspect="auto", color_continuous_scale="Blues",
-                    labels={"x": "Months since first purchase", "y": "First-purchase month",
-                            "color": COHORT_VALUES[value]}, title=COHORT_VALUES[value])
+                    labels={"x": "Months since first purchase", "y": "First-purchase month", "color": what},
+                    title=what)
     fig.update_xaxes(type="category", side="top")
     fig.update_yaxes(type="category")
     fig.update_traces(hovertemplate="Cohort %{y}, month %{x}: %{z:" + fmt + "}<extra></extra>")
@@ -137,9 +164,7 @@ def cell_table(picked: pd.DataFrame) -> pd.DataFrame:
     """The customers behind a movement cell as shown: human headers, spend in the currency, and a dash (not
     "None") for the figures of customers who were not customers yet at the first date."""
     def text(col: str, v) -> str:
-        if pd.isna(v):
-            return "–"
-        return ui.money(v) if col.startswith("monetary") else f"{v:,.0f}"
+        return ui.money(v) if col.startswith("monetary") else units.count(v)
 
     shown = picked.copy()
     for col in [c for c in shown.columns if c.startswith(("recency_days", "frequency", "monetary"))]:
@@ -147,8 +172,18 @@ def cell_table(picked: pd.DataFrame) -> pd.DataFrame:
     return shown.rename(columns={
         "customer_id": "Customer", "segment_from": "Segment before", "segment_to": "Segment after",
         "recency_days_from": "Days since last order (before)", "frequency_from": "Orders (before)",
-        "monetary_from": "Spend (before)", "recency_days_to": "Days since last order (after)",
-        "frequency_to": "Orders (after)", "monetary_to": "Spend (after)"})
+        "monetary_from": ui.words("Spend (before)"), "recency_days_to": "Days since last order (after)",
+        "frequency_to": "Orders (after)", "monetary_to": ui.words("Spend (after)")})
+
+
+def movement_matrix(mv: Movement) -> pd.DataFrame:
+    """The movement matrix as text: customers and the share of the row in each cell (``28 · 62%``), a dash for an
+    empty row's shares (never "None")."""
+    cells = {col: [f"{units.count(n)} · {units.percent(sh)}" if n else "0"
+                   for n, sh in zip(mv.counts[col], mv.row_share[col])] for col in mv.counts.columns}
+    out = pd.DataFrame(cells, index=mv.counts.index.astype(str))
+    out.index.name = f"Segment on {mv.date_from} ↓ / on {mv.date_to} →"
+    return out
 
 
 def cohort_display(matrix: pd.DataFrame, value: str, sizes: pd.Series) -> pd.DataFrame:
@@ -157,10 +192,10 @@ def cohort_display(matrix: pd.DataFrame, value: str, sizes: pd.Series) -> pd.Dat
     def text(v) -> str:
         if pd.isna(v):
             return ""
-        return f"{v:.0%}" if value == "share" else (ui.money(v) if "revenue" in value else f"{v:,.0f}")
+        return units.percent(v) if value == "share" else (ui.money(v) if "revenue" in value else units.count(v))
 
     table = matrix.apply(lambda col: col.map(text))
     table.columns = [f"Month {c}" for c in table.columns]
-    table.insert(0, "Customers", sizes.reindex(table.index).map(lambda n: f"{n:,.0f}"))
+    table.insert(0, "Customers", sizes.reindex(table.index).map(units.count))
     table.insert(0, "First-purchase month", table.index.astype(str))
     return table.reset_index(drop=True)

@@ -14,17 +14,17 @@ __all__ = ["column_config", "column"]
 
 def column(name: str):
     """The ``st.column_config`` entry of one column, from its label and format."""
-    fmt, text, tip = value_format(name), label(name), help_text(name)
+    fmt, text, tip = value_format(name), ui.words(label(name)), help_text(name)     # "Share of items bought"
     if fmt in ("money", "money0"):
         return ui.money_column(text, 0 if fmt == "money0" else 2, help=tip)
     if fmt == "share":
         return st.column_config.NumberColumn(text, format="percent", help=tip)
     if fmt == "days":
-        return st.column_config.NumberColumn(text, format="%.0f", help=tip)        # whole days
+        return st.column_config.NumberColumn(text, format="%,.0f", help=tip)       # whole days
     if fmt in ("count", "score"):
         return st.column_config.NumberColumn(text, format="localized", help=tip)
     if fmt == "decimal":
-        return st.column_config.NumberColumn(text, format="%.2f", help=tip)
+        return st.column_config.NumberColumn(text, format="%,.2f", help=tip)
     if fmt == "date":
         return st.column_config.DateColumn(text, format="YYYY-MM-DD", help=tip)
     return st.column_config.TextColumn(text, help=tip)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import state
 from pipeline.labels import format_value, label
+from pipeline.units import spend_words
 from pipeline.store import Dataset
 
 __all__ = ["SNAPSHOT_SETTING", "snapshot_input", "segment_table", "treemap"]
@@ -47,19 +48,22 @@ def segment_table(summary: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
 
 
 def treemap(table: pd.DataFrame, currency: str | None) -> go.Figure:
-    """Customers per segment (tile size), coloured by share of revenue; tiles and tooltips in plain words."""
+    """Customers per segment (tile size), coloured by share of revenue (of items bought on a basket log); tiles and
+    tooltips in plain words and the dataset's unit. A name that does not fit its tile at 10 px is hidden rather
+    than cut (the tooltip still names the tile)."""
     hover_cols = ["customers", "share", "revenue", "revenue_share", "mean_monetary", "mean_recency_days"]
-    hover = [["<br>".join(f"{escape(label(c))}: {escape(format_value(c, row[c], currency))}" for c in hover_cols)]
-             for _, row in table.iterrows()]
+    hover = [["<br>".join(f"{escape(spend_words(label(c), currency))}: {escape(format_value(c, row[c], currency))}"
+                          for c in hover_cols)] for _, row in table.iterrows()]
+    what = spend_words("revenue", currency)
     names = [escape(s) for s in table["segment"]]
     wrapped = [n.replace(" ", "<br>") if len(n) > 8 else n for n in names]     # small tiles: one word a line
     fig = go.Figure(go.Treemap(
         labels=names, parents=[""] * len(table), values=table["customers"], text=wrapped,
         marker={"colors": table["revenue_share"], "colorscale": "Blues", "showscale": True,
                 "line": {"color": "white", "width": 1}, "pad": {"t": 0, "l": 0, "r": 0, "b": 0},
-                "colorbar": {"title": {"text": "Share of<br>revenue"}, "tickformat": ".0%"}},
+                "colorbar": {"title": {"text": f"Share of<br>{what}"}, "tickformat": ".0%"}},
         customdata=hover, texttemplate="<b>%{text}</b><br>%{value:,}",
         hovertemplate="<b>%{label}</b><br>%{customdata[0]}<extra></extra>", branchvalues="total",
         root_color="white", tiling={"pad": 2}, pathbar={"visible": False}))   # no dark frame around the tiles
-    return fig.update_layout(title="Customers per segment (colour: share of revenue)", height=480,
-                             margin={"t": 40, "l": 0, "r": 40, "b": 0}, uniformtext={"minsize": 10, "mode": "show"})
+    return fig.update_layout(title=f"Customers per segment (colour: share of {what})", height=480,
+                             margin={"t": 40, "l": 0, "r": 40, "b": 0}, uniformtext={"minsize": 10, "mode": "hide"})

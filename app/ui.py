@@ -11,13 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from app import keys, period_ui, state
-from pipeline.currency import currency, format_money, money_unit
+from pipeline import units
 from pipeline.exports import to_csv_bytes, to_excel_bytes
 from pipeline.store import Dataset
 
 __all__ = ["PAGES", "UPLOAD_PAGE", "RFM_PAGE", "CLUSTERS_PAGE", "MODEL_LAB_PAGE", "CUSTOMER_PAGE", "CAMPAIGNS_PAGE",
            "OVERVIEW_PAGE", "MOVEMENT_PAGE",
-           "md", "money", "money_label", "money_column", "require_dataset", "downloads", "metrics_row", "sidebar",
+           "md", "money", "money_label", "money_column", "words", "count_column", "require_dataset", "downloads",
+           "metrics_row", "sidebar",
            "access_gate"]
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -37,25 +38,34 @@ def md(text: object) -> str:
 
 
 def money(x: float | None, decimals: int = 2) -> str:
-    """A money amount in the current dataset's currency (``£1,234.50``); a plain number when spend is counted in
-    items (basket logs); missing as a dash."""
-    return format_money(x, state.currency(), decimals)
+    """Spend in the current dataset's unit (:func:`pipeline.units.spend`): ``£1,234.50``, or ``4,816 items``
+    when spend is counted in items (basket logs); missing as a dash."""
+    return units.spend(x, state.currency(), decimals)
+
+
+def words(text: str) -> str:
+    """``text`` in the current dataset's unit: "Revenue" reads "Items bought" on a basket log
+    (:func:`pipeline.units.spend_words`)."""
+    return units.spend_words(text, state.currency())
 
 
 def money_label(text: str) -> str:
-    """A column header or axis title for money: ``Revenue (£)``, or ``Revenue (items)`` for basket logs."""
-    return f"{text} ({money_unit(state.currency())})"
+    """A column header or axis title for money: ``Revenue (£)``, or ``Items bought`` for basket logs."""
+    code = state.currency()
+    return f"{text} ({units.spend_unit(code)})" if code else units.spend_words(text, code)
 
 
 def money_column(label: str, decimals: int = 0, help: str | None = None) -> st.column_config.NumberColumn:
-    """A table column of money: the currency symbol in each cell (``£7111``), or ``(items)`` in the header when
-    spend is counted in items."""
+    """A table column of money with thousands separators and the unit in each cell (``£7,111``, ``53.9 items``);
+    the header reads in items on basket logs ("Items bought")."""
     code = state.currency()
-    if not code:
-        return st.column_config.NumberColumn(money_label(label), format=f"%.{decimals}f", help=help)
-    c = currency(code)
-    fmt = f"{c.symbol}%.{decimals}f" if c.prefix else f"%.{decimals}f {c.symbol}"
-    return st.column_config.NumberColumn(label, format=fmt, help=help)
+    return st.column_config.NumberColumn(units.spend_words(label, code), format=units.spend_format(code, decimals),
+                                         help=help)
+
+
+def count_column(label: str, help: str | None = None) -> st.column_config.NumberColumn:
+    """A table column of whole numbers with thousands separators (``135,080``)."""
+    return st.column_config.NumberColumn(label, format="%,d", help=help)
 
 
 def require_dataset(kind: str | None = "transactions") -> Dataset:

@@ -3,7 +3,6 @@ moved between RFM segments from one date to another, with the customers behind a
 as a selection the Campaigns page can target. Computed by ``pipeline.cohorts`` / ``pipeline.movement``."""
 from datetime import timedelta
 
-import pandas as pd
 import streamlit as st
 
 from app import insights, insights_ui, state, ui
@@ -25,17 +24,18 @@ tab_cohorts, tab_move = st.tabs(["Cohorts", "Segment movement"])
 
 with tab_cohorts:
     cohorts = insights.current_cohorts()
-    value = st.segmented_control("Show", list(COHORT_VALUES)[:3], default="share", format_func=COHORT_VALUES.get,
-                                 key="coh_value") or "share"
+    value = st.segmented_control("Show", list(COHORT_VALUES)[:3], default="share",
+                                 format_func=lambda v: ui.words(COHORT_VALUES[v]), key="coh_value") or "share"
     matrix = cohort_matrix(cohorts, value)
     curve = retention_curve(cohorts).set_index("months_since")
     if matrix.empty:
         st.info("No cohort has a whole month in this period yet; widen the analysis period in the sidebar.")
     else:
         if 1 in curve.index:
+            per = md(ui.money(curve.loc[1, "revenue_per_customer"]))
             st.markdown(f"On average **{curve.loc[1, 'share']:.0%}** of new customers buy again in the month after "
-                        f"their first purchase, and {md(ui.money(curve.loc[1, 'revenue_per_customer']))} of revenue "
-                        "per customer comes in that month.")
+                        "their first purchase, and " + (f"{per} of revenue per customer comes" if state.currency()
+                                                        else f"each customer buys {per} on average") + " in that month.")
         st.plotly_chart(insights_ui.cohort_figure(matrix, value), width="stretch", key="coh_heatmap")
         sizes = cohorts.drop_duplicates("cohort").set_index(cohorts.drop_duplicates("cohort")["cohort"]
                                                             .dt.strftime("%Y-%m"))["cohort_size"]
@@ -47,7 +47,12 @@ with tab_cohorts:
         st.caption("Cohort = calendar month of a customer's first purchase in the data (on or after the period's "
                    "start). Share = customers of the cohort buying in that month ÷ cohort size; revenue per "
                    "customer divides by the cohort size too. Month 0 is the first-purchase month.")
-        st.dataframe(curve.reset_index(), hide_index=True, key="coh_curve")
+        st.dataframe(curve.reset_index(), hide_index=True, key="coh_curve", column_config={
+            "months_since": ui.count_column("Months since first purchase"), "cohorts": ui.count_column("Cohorts"),
+            "cohort_customers": ui.count_column("Cohort customers"), "customers": ui.count_column("Customers buying"),
+            "revenue": ui.money_column("Revenue", 2),
+            "share": st.column_config.NumberColumn("Share buying", format="percent"),
+            "revenue_per_customer": ui.money_column("Revenue per cohort customer", 2)})
         ui.downloads(cohorts, "cohorts", "coh_dl")
 
 with tab_move:
@@ -69,9 +74,9 @@ with tab_move:
                f"{mv.date_to}. Customers who first bought in between start from 'Not a customer yet'. Scores are "
                "relative to the other customers, so a segment can change without a purchase.")
     st.dataframe(mv.segments, hide_index=True, key="mv_segments", column_config={
-        "segment": "Segment", "customers_from": f"Customers on {mv.date_from}",
-        "customers_to": f"Customers on {mv.date_to}", "change": st.column_config.NumberColumn("Change",
-                                                                                            format="%+d")})
+        "segment": "Segment", "customers_from": ui.count_column(f"Customers on {mv.date_from}"),
+        "customers_to": ui.count_column(f"Customers on {mv.date_to}"),
+        "change": st.column_config.NumberColumn("Change", format="%+,d")})
     shares = st.toggle("Show the share of each row", key="mv_shares")
     st.plotly_chart(insights_ui.movement_figure(mv, shares), width="stretch", key="mv_heatmap")
     st.plotly_chart(insights_ui.sankey_figure(mv), width="stretch", key="mv_sankey")
@@ -102,5 +107,5 @@ with tab_move:
     with st.expander("Details for analysts"):
         st.caption("Segments come from the R and F scores (quintiles among the customers existing at each date) "
                    "and the segment rules of the RFM page. Rows: segment on the first date; columns: on the second.")
-        st.dataframe(pd.concat({"customers": mv.counts, "row share": mv.row_share.round(3)}), key="mv_matrix")
+        st.dataframe(insights_ui.movement_matrix(mv), key="mv_matrix")
         ui.downloads(mv.customers, "movement_all_customers", "mv_all_dl")

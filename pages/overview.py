@@ -5,6 +5,7 @@ import streamlit as st
 
 from app import insights, insights_ui, ui
 from pipeline.errors import DataError
+from pipeline.units import MIN_BASE
 
 ds = ui.require_dataset("transactions")
 st.title("Overview")
@@ -25,7 +26,7 @@ st.caption((f"Key figures: the last {w.days:,} days of the data" if ov.recent el
            + f" Active customers bought in the last {ov.horizon_days} days up to the end of the period.")
 insights_ui.kpi_tiles(ov)
 for note in ov.notes:
-    st.caption(f":material/info: {note}")
+    st.caption(f":material/info: {ui.words(note)}")
 
 st.plotly_chart(insights_ui.monthly_figure(ov.monthly, ov.horizon_days), width="stretch", key="ov_monthly")
 if not ov.monthly["active_complete"].all():
@@ -39,7 +40,7 @@ st.page_link(ui.MOVEMENT_PAGE, label="Are they staying? Cohorts & segment moveme
 st.page_link(ui.CAMPAIGNS_PAGE, label="Reach them: campaigns", icon=":material/campaign:")
 
 with st.expander("Details for analysts"):
-    st.markdown(
+    st.markdown(ui.words(
         "- **Customers**: distinct customers with a purchase in the period. **Orders**: distinct invoices. "
         "**Average order value** = revenue ÷ orders.\n"
         f"- **Active customers**: bought in the {ov.horizon_days} days up to the period's last day (earlier "
@@ -48,16 +49,14 @@ with st.expander("Details for analysts"):
         "- **New** customers made their first purchase in the data inside the period (or month); **returning** "
         "customers had bought before it.\n"
         "- Changes are relative (%) against the previous period of the same length; the repeat-purchase rate "
-        "changes in percentage points. No change is shown when the data does not cover the previous period.")
-    kpis = ov.kpis.assign(value=[insights_ui.value_text(v, k) for v, k in zip(ov.kpis["value"], ov.kpis["kind"])],
-                          previous=[insights_ui.value_text(v, k) for v, k in
-                                    zip(ov.kpis["previous"], ov.kpis["kind"])])
-    st.dataframe(kpis[["label", "value", "previous", "change"]], hide_index=True, key="ov_kpis", column_config={
-        "label": "Key figure", "value": "This period", "previous": "Previous period",
-        "change": st.column_config.NumberColumn("Change", format="%.3f")})
+        "changes in percentage points. No change is shown when the data does not cover the previous period, or "
+        f"when it had fewer than {MIN_BASE} customers (orders, for orders) to compare with."))
+    st.dataframe(insights_ui.kpi_table(ov), hide_index=True, key="ov_kpis")
     st.dataframe(ov.monthly, hide_index=True, key="ov_monthly_table", column_config={
         "month": st.column_config.DateColumn("Month", format="MMM YYYY"), "days": "Days in the period",
-        "complete": "Whole month", "revenue": st.column_config.NumberColumn("Revenue", format="%,.2f"),
-        "orders": "Orders", "customers": "Customers", "new_customers": "New", "returning_customers": "Returning",
-        "active_customers": f"Active ({ov.horizon_days} d)", "active_complete": "Active count complete"})
+        "complete": "Whole month", "revenue": ui.money_column("Revenue", 2), "orders": ui.count_column("Orders"),
+        "customers": ui.count_column("Customers"), "new_customers": ui.count_column("New"),
+        "returning_customers": ui.count_column("Returning"),
+        "active_customers": ui.count_column(f"Active ({ov.horizon_days} d)"),
+        "active_complete": "Active count complete"})
     ui.downloads(ov.monthly, "overview_monthly", "ov_dl")

@@ -5,6 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from app import labels_ui, rfm_ui, state, ui
+from app.ui import md
 from pipeline.errors import DataError
 from pipeline.labels import hover_labels, label, readable
 from pipeline.rfm import filter_customers, load_segment_rules, rf_grid, segment_summary
@@ -26,12 +27,11 @@ except DataError as e:
 
 summary = rfm_ui.segment_table(segment_summary(rfm), state.segment_rules())
 top = summary.iloc[0]
-spend = "Revenue" if currency else "Items bought"          # basket logs count items, never money
-ui.metrics_row({"Customers": f"{len(rfm):,}", spend: ui.money(rfm["monetary"].sum(), 0),
-                "Days since last order (median)": f"{rfm['recency_days'].median():.0f}",
-                "Orders per customer": f"{rfm['frequency'].mean():.1f}"})
-st.caption(f"{top['segment']} bring {top['revenue_share']:.0%} of the revenue — more than any other segment. "
-           f"Snapshot {snapshot}: recency is counted up to this date.")
+ui.metrics_row({"Customers": f"{len(rfm):,}", ui.words("Revenue"): ui.money(rfm["monetary"].sum(), 0),
+                "Days since last order (median)": f"{rfm['recency_days'].median():,.0f}",
+                "Orders per customer": f"{rfm['frequency'].mean():,.1f}"})
+st.caption(f"{md(top['segment'])} bring {top['revenue_share']:.0%} of the {ui.words('revenue')} — more than any "
+           f"other segment. Snapshot {snapshot}: recency is counted up to this date.")
 
 tab_seg, tab_grid, tab_dist, tab_list, tab_rules = st.tabs(
     ["Segments", "R × F grid", "Distributions", "Customer list", "Segment rules"])
@@ -60,7 +60,7 @@ with tab_dist:
     c2.plotly_chart(px.histogram(rfm, x="frequency", nbins=50, log_y=True, labels=names, title="Orders per customer")
                     .update_yaxes(title="Customers (log scale)"), width="stretch")
     c3.plotly_chart(px.box(rfm, x="segment", y="monetary", log_y=True, points=False, labels=names,
-                           title="Total spend by segment"), width="stretch")
+                           title=ui.words("Total spend by segment")), width="stretch")
 with tab_list:
     f1, f2, f3 = st.columns(3)
     segs = f1.multiselect("Segments", sorted(rfm["segment"].unique()))
@@ -73,7 +73,8 @@ with tab_list:
     f = s2.slider("Frequency score", 1, 5, (1, 5))
     m = s3.slider("Spend score", 1, 5, (1, 5))
     shown = filter_customers(rfm, segs, r, f, m, saved.get(custom), search)
-    st.caption(f"{len(shown):,} customers, revenue {ui.money(shown['monetary'].sum(), 0)}")
+    total = ui.money(shown["monetary"].sum(), 0)
+    st.caption(f"{len(shown):,} customers, " + (f"revenue {total}" if currency else f"{total} bought"))
     st.dataframe(shown, hide_index=True, width="stretch", column_config=labels_ui.column_config(shown.columns))
     ui.downloads(readable(shown), "rfm_customers", "rfm_list")
 with tab_rules:

@@ -16,7 +16,7 @@ from functools import lru_cache
 import pandas as pd
 
 from pipeline.config import ASSETS
-from pipeline.currency import format_money
+from pipeline import units
 
 __all__ = ["FORMATS", "label", "value_format", "help_text", "format_value", "readable", "hover_labels"]
 
@@ -65,8 +65,9 @@ def help_text(column: str) -> str | None:
 
 
 def format_value(column: str, value, currency: str | None = None) -> str:
-    """``value`` of ``column`` written for people: money with the currency, shares as percentages, days, counts
-    with thousands separators, dates as ``2011-12-09``; missing as a dash."""
+    """``value`` of ``column`` written for people (:mod:`pipeline.units`): money with the currency (items bought
+    when ``currency`` is None), shares as percentages, days, counts with thousands separators, dates as
+    ``2011-12-09``; missing as a dash."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "–"
     fmt = value_format(column)
@@ -76,13 +77,13 @@ def format_value(column: str, value, currency: str | None = None) -> str:
         except ValueError:
             return value                                        # a word in a numeric column: as it is
     if fmt in ("money", "money0"):
-        return format_money(float(value), currency, 0 if fmt == "money0" else 2)
+        return units.spend(float(value), currency, 0 if fmt == "money0" else 2)
     if fmt == "share":
-        return f"{float(value):.0%}"
+        return units.percent(value)
     if fmt == "days":
         return f"{float(value):,.0f} days"
     if fmt in ("count", "score"):
-        return f"{float(value):,.0f}"
+        return units.count(value)
     if fmt == "decimal":
         return f"{float(value):,.2f}"
     if fmt == "date":

@@ -6,9 +6,11 @@ Definitions. *Active* customers at a day bought in the ``HORIZON_DAYS`` days up 
 only the period). *New* customers made their first purchase in the data inside the window; *returning* customers
 bought in the window and before it. *Repeat-purchase rate*: share of the window's customers with two or more orders
 in it. A comparison is shown only when the data covers the previous period (and, for active customers, its
-look-back) in full. A period that is the whole data has nothing before it to compare with, so when it spans at
-least two look-backs its key figures cover its last ``horizon_days`` days (``Overview.window``) against the
-``horizon_days`` before (a marketer's "how are we doing lately"); the monthly table still covers the whole period.
+look-back) in full, and a change only against a base of at least ``pipeline.units.MIN_BASE`` (customers, or
+orders for orders): "+16,718%" from three returning customers says nothing, so the change is not shown
+(``kpis.base_ok``) and ``kpis.note`` says why. A period that is the whole data has nothing before it to compare
+with, so when it spans at least two look-backs its key figures cover its last ``horizon_days`` days
+(``Overview.window``) against the ``horizon_days`` before (a marketer's "how are we doing lately"); the monthly table still covers the whole period.
 Aggregation runs in DuckDB.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pipeline.config import HORIZON_DAYS
 from pipeline.features import require_transactions
 from pipeline.ingest.db import connect
 from pipeline.period import AnalysisPeriod, data_bounds, filter_period, resolve_period
+from pipeline.units import MIN_BASE
 
 __all__ = ["Overview", "KPI_LABELS", "overview", "window_stats", "monthly_table"]
 
@@ -45,7 +48,9 @@ class Overview:
     :func:`monthly_table`); ``window`` is ``period`` itself unless the period is the whole data (module docstring).
 
     ``kpis`` columns: kpi, label, kind, value, previous, change (relative for counts and money, a difference for
-    rates; NaN when not comparable), comparable.
+    rates; NaN when not comparable), comparable (the data covers the previous period), base_ok (the previous
+    period has at least ``min_base`` customers, or orders for orders, so the change means something), note (why
+    not, else "").
     """
 
     period: AnalysisPeriod
@@ -85,19 +90,30 @@ def window_stats(con: duckdb.DuckDBPyConnection, start: date, end: date, horizon
             "repeat_rate": float(repeat), "new_customers": new, "returning_customers": customers - new}
 
 
-def _kpi_table(cur: dict, prev: dict | None, comparable: dict[str, bool]) -> pd.DataFrame:
+def _base(kpi: str, kind: str, prev: dict) -> tuple[float, str]:
+    """What a change of ``kpi`` is relative to, and its name: the previous value of a count (the orders for
+    orders), the previous period's customers for money and rates."""
+    if kind == "count":
+        return prev[kpi], "orders" if kpi == "orders" else KPI_LABELS[kpi][0].lower()
+    return prev["customers"], "customers"
+
+
+def _kpi_table(cur: dict, prev: dict | None, comparable: dict[str, bool], min_base: float) -> pd.DataFrame:
     rows = []
     for kpi, (label, kind) in KPI_LABELS.items():
         value = cur[kpi]
         before = prev[kpi] if prev is not None and comparable[kpi] else float("nan")
+        note = ""
         if pd.isna(before):
             change = float("nan")
-        elif kind == "rate":
-            change = value - before
         else:
-            change = (value - before) / before if before else float("nan")
+            change = value - before if kind == "rate" else ((value - before) / before if before else float("nan"))
+            base, what = _base(kpi, kind, prev)
+            if base < min_base:
+                note = (f"too few {what} in the previous period to compare ({base:,.0f}; a change is shown from "
+                        f"{min_base:,.0f} up)")
         rows.append({"kpi": kpi, "label": label, "kind": kind, "value": value, "previous": before,
-                     "change": change, "comparable": not pd.isna(before)})
+                     "change": change, "comparable": not pd.isna(before), "base_ok": not note, "note": note})
     out = pd.DataFrame(rows)
     for col in ("value", "previous"):          # counts stay whole numbers (in JSON too)
         out[col] = pd.Series([int(r[col]) if r["kind"] == "count" and not pd.isna(r[col]) else r[col]
@@ -143,7 +159,7 @@ def monthly_table(con: duckdb.DuckDBPyConnection, period: AnalysisPeriod, first_
 
 
 def overview(transactions: pd.DataFrame, period: AnalysisPeriod | None = None,
-             horizon_days: int = HORIZON_DAYS) -> Overview:
+             horizon_days: int = HORIZON_DAYS, min_base: float = MIN_BASE) -> Overview:
     """Key figures and monthly table of ``transactions`` over ``period`` (default: all the data).
 
     Parameters
@@ -151,6 +167,8 @@ def overview(transactions: pd.DataFrame, period: AnalysisPeriod | None = None,
     transactions : canonical transactions (``customer_id, invoice_id, date, amount`` used).
     period : analysis period; open sides are filled from the data (see :func:`pipeline.period.resolve_period`).
     horizon_days : look-back of "active" (default ``pipeline.config.HORIZON_DAYS``).
+    min_base : smallest previous value (customers; orders for orders) a change is shown against
+        (``kpis.base_ok``; ``kpis.note`` and ``notes`` say why not).
     """
     require_transactions(transactions, "Overview", ("customer_id", "invoice_id", "date", "amount"))
     period = resolve_period(period, transactions)
@@ -171,8 +189,10 @@ def overview(transactions: pd.DataFrame, period: AnalysisPeriod | None = None,
         monthly = monthly_table(con, period, first_day, horizon_days)
     finally:
         con.close()
-    return Overview(period, previous, _kpi_table(cur, prev, comparable), monthly, horizon_days,
-                    _notes(window, previous, first_day, has_prev, monthly), window)
+    kpis = _kpi_table(cur, prev, comparable, min_base)
+    notes = _notes(window, previous, first_day, has_prev, monthly)
+    notes += [f"{r.label}: {r.note}." for r in kpis.itertuples() if r.note]
+    return Overview(period, previous, kpis, monthly, horizon_days, notes, window)
 
 
 def _notes(period: AnalysisPeriod, previous: AnalysisPeriod, first_day: date, has_prev: bool,

@@ -1,6 +1,7 @@
 """Next-product (or next-category) recommender: item-to-item cosine similarity on the customer x item matrix.
 
-Items are products when the transactions have product ids (on at least half the lines), else categories; a
+Items are products when the transactions have product ids (on at least half the lines), else product names (a basket
+log such as Kaggle's Groceries maps ``itemDescription`` to the product name and has no id), else categories; a
 fitted recommender on products also knows each product's most frequent category (:meth:`ItemRecommender.category_of`),
 for rules stated per category such as category coupons. The customer x item matrix holds ``log(1 + lines bought)``; the item x item cosine
 similarity comes from the binary (bought / not bought) matrix. A customer's score for an item is the sum of the
@@ -30,26 +31,36 @@ from pipeline.errors import DataError
 from pipeline.features import require_transactions
 from pipeline.log import logged
 
-__all__ = ["ItemRecommender", "choose_item_column", "top_sellers", "hit_rate_at_k", "hit_rate_verdict",
+__all__ = ["ItemRecommender", "choose_item_column", "item_kind", "ITEM_COLUMNS", "top_sellers", "hit_rate_at_k", "hit_rate_verdict",
            "BUY_AGAIN", "COSINE", "TOP_SELLERS"]
 
 COSINE, TOP_SELLERS, BUY_AGAIN = "Item-item cosine", "Top sellers", "Buy again (own most-bought)"
+
+#: Columns that can be the recommender's items, in order of preference (auto choice).
+ITEM_COLUMNS = ("product_id", "product_name", "category")
+_PRODUCTS = ("product_id", "product_name")
 
 _CHUNK = 2048   # customers scored at once (dense chunk of customers x items)
 
 
 def choose_item_column(transactions: pd.DataFrame, item_col: str = "auto") -> str:
-    """``product_id`` if at least half the lines have one, else ``category``; or check an explicit choice."""
+    """The first of :data:`ITEM_COLUMNS` (product id, product name, category) filled on at least half the lines;
+    or check an explicit choice."""
     if item_col != "auto":
         if item_col not in transactions.columns or transactions[item_col].notna().sum() == 0:
-            raise DataError(f"recommender: item column {item_col!r} is missing or empty; use 'category' or "
-                            "'product_id' (map one of them on upload).")
+            raise DataError(f"recommender: item column {item_col!r} is missing or empty; use one of "
+                            f"{', '.join(map(repr, ITEM_COLUMNS))} (map one of them on upload).")
         return item_col
-    for col in ("product_id", "category"):
+    for col in ITEM_COLUMNS:
         if col in transactions.columns and transactions[col].notna().mean() >= 0.5:
             return col
-    raise DataError("recommender: the transactions have neither a category nor a product id on most lines; map a "
-                    "product or category column on upload to get next-purchase recommendations.")
+    raise DataError("recommender: the transactions have neither a category nor a product id or name on most "
+                    "lines; map a product or category column on upload to get next-purchase recommendations.")
+
+
+def item_kind(item_col: str) -> str:
+    """What the items are, in words: ``"products"`` (ids or names) or ``"categories"``."""
+    return "products" if item_col in _PRODUCTS else "categories"
 
 
 def _item_labels(tx: pd.DataFrame, item_col: str) -> pd.Series:
@@ -61,11 +72,11 @@ def _item_labels(tx: pd.DataFrame, item_col: str) -> pd.Series:
 
 
 def _item_categories(tx: pd.DataFrame, item_col: str) -> pd.Series:
-    """Most frequent category per product id (empty when items are categories or there are none)."""
-    if item_col != "product_id" or "category" not in tx or tx["category"].isna().all():
+    """Most frequent category per product (id or name; empty when items are categories or there are none)."""
+    if item_col not in _PRODUCTS or "category" not in tx or tx["category"].isna().all():
         return pd.Series(dtype=object)
-    known = tx.dropna(subset=["category"]).astype({"product_id": str, "category": str})
-    return known.groupby("product_id")["category"].agg(lambda s: s.value_counts().index[0])
+    known = tx.dropna(subset=["category"]).astype({item_col: str, "category": str})
+    return known.groupby(item_col)["category"].agg(lambda s: s.value_counts().index[0])
 
 
 class ItemRecommender(BaseEstimator):
@@ -73,7 +84,7 @@ class ItemRecommender(BaseEstimator):
 
     Parameters
     ----------
-    item_col : ``"auto"``, ``"category"`` or ``"product_id"``.
+    item_col : ``"auto"`` or one of :data:`ITEM_COLUMNS` (``"product_id"``, ``"product_name"``, ``"category"``).
     include_repeats : recommend items the customer already bought (``False``: new items only).
     popularity_weight : blend ``(1 - w) * score / max(score) + w * popularity / max(popularity)``.
     """
@@ -259,7 +270,7 @@ def hit_rate_verdict(table: pd.DataFrame) -> str:
     purchases, and plainly so when re-offering the customer's own items (buy again) beats the recommender."""
     k = int(table["k"].max())
     rate = table[table["k"] == k].set_index("method")["hit_rate"]
-    what = "products" if table["item_col"].iloc[0] == "product_id" else "categories"
+    what = item_kind(table["item_col"].iloc[0])
     cos, top = rate[COSINE], rate[TOP_SELLERS]
     head = (f"Of {int(table['customers'].iloc[0]):,} customers who bought again, the recommender's top {k} "
             f"{what} included one they bought for {cos:.0%}, against {top:.0%} for the {k} best sellers")

@@ -62,7 +62,7 @@ def test_basket_log_shows_no_currency(at):
     assert any("no currency is shown" in c.value for c in at.caption)
     assert not [s for s in at.selectbox if str(s.key).startswith("currency_")]
     at.switch_page("pages/rfm.py").run()
-    assert not at.exception and next(m for m in at.metric if m.label == "Items bought").value == "4"
+    assert not at.exception and next(m for m in at.metric if m.label == "Items bought").value == "4 items"
     assert not any(sym in m.value for m in at.metric for sym in "£€$")
 
 

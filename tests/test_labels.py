@@ -25,7 +25,7 @@ def test_fallbacks_are_readable():
 def test_values_written_for_people():
     assert format_value("mean_monetary", 7110.96428807947, "GBP") == "£7,111"
     assert format_value("btyd_expected_spend", 172.22237215752125, "EUR") == "€172.22"
-    assert format_value("monetary", 89.0, None) == "89.00"            # items: no currency
+    assert format_value("monetary", 89.0, None) == "89 items"         # basket log: items, never a currency
     assert format_value("revenue_share", 0.4013) == "40%"
     assert format_value("recency_days", 205) == "205 days"
     assert format_value("customers", 4338) == "4,338"
