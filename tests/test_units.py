@@ -16,7 +16,6 @@ from conftest import APP
 from pipeline import units
 from pipeline.ingest import generate_raw
 from pipeline.overview import overview
-from pipeline.recommend import ItemRecommender, choose_item_column, item_kind
 
 CURRENCY_SIGNS = re.compile(r"[£$€¥]|\b(GBP|USD|EUR|CHF)\b")
 BARE_BIG_NUMBER = re.compile(r"(?<![\d.,\-/:])\d{4,}(?![\d\-/:])")       # 4+ digits without separators (not a date)
@@ -66,6 +65,7 @@ def _basket_lines(n_customers: int = 300, seed: int = 1) -> pd.DataFrame:
 
 def test_recommender_uses_a_mapped_product_name():
     from pipeline.ingest.clean import clean_frame
+    from pipeline.recommend import ItemRecommender, choose_item_column, item_kind
 
     res = clean_frame(_basket_lines(120), {"customer_id": "Member_number", "date": "Date",
                                            "product_name": "itemDescription"})
