@@ -34,6 +34,7 @@ if TYPE_CHECKING:       # imported where used: pages that never cluster or score
 __all__ = [
     "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
     "LearnedPolicy", "workspace", "remember_workspace", "current_dataset_id", "set_current", "current_dataset",
+    "dataset_names", "datasets_with_customer",
     "dataset_key", "currency", "set_currency", "lab_run", "keep_lab_run", "segment_rules", "analysis_period", "rfm", "cluster_input",
     "cluster_sweep", "cluster_run", "cluster_names",
     "save_cluster_names",
@@ -171,19 +172,63 @@ def remember_workspace() -> None:
             "SameSite=Lax';</script>", unsafe_allow_javascript=True)
 
 
+_ACTIVE_DATASET = "active_dataset"     # workspace document: {"id": the dataset last made current in this workspace}
+
+
 def current_dataset_id() -> str | None:
-    """Id of the dataset picked in the sidebar (the first saved one if none is picked or it was deleted)."""
-    ids = [m["id"] for m in workspace().list_datasets()]
+    """Id of the dataset this session shows, kept in the address as ``?ds=`` (so a reload, a bookmark or a copied
+    card link opens the same dataset): an address that names a saved dataset this session did not write itself
+    (a reload, a link, a new tab), else the sidebar's pick, else the dataset last made current in this workspace
+    (the plain address), else the newest."""
+    ws = workspace()
+    ids = [m["id"] for m in ws.list_datasets()]
+    linked = st.query_params.get(keys.DATASET_PARAM)
     cur = st.session_state.get(keys.DATASET)
-    if cur not in ids:
-        cur = ids[0] if ids else None
-        st.session_state[keys.DATASET] = cur
+    if linked in ids and linked != st.session_state.get(keys.DATASET_IN_ADDRESS):
+        cur = linked
+    elif cur not in ids:
+        last = (ws.read_json(_ACTIVE_DATASET) or {}).get("id")
+        cur = last if last in ids else (ids[0] if ids else None)
+    st.session_state[keys.DATASET] = cur
+    _show_in_address(cur)
     return cur
 
 
+def _show_in_address(dataset_id: str | None) -> None:
+    st.session_state[keys.DATASET_IN_ADDRESS] = dataset_id
+    if dataset_id is None:
+        if keys.DATASET_PARAM in st.query_params:
+            del st.query_params[keys.DATASET_PARAM]
+    elif st.query_params.get(keys.DATASET_PARAM) != dataset_id:
+        st.query_params[keys.DATASET_PARAM] = dataset_id
+
+
 def set_current(dataset_id: str | None) -> None:
-    """Make ``dataset_id`` the current dataset of this session."""
+    """Make ``dataset_id`` the current dataset of this session, in the address (``?ds=``) and as the one the plain
+    address reopens in this workspace."""
     st.session_state[keys.DATASET] = dataset_id
+    _show_in_address(dataset_id)
+    if dataset_id is not None:
+        workspace().write_json(_ACTIVE_DATASET, {"id": dataset_id})
+
+
+def dataset_names() -> dict[str, str]:
+    """``{dataset id: name}`` of every saved dataset of this workspace, newest first."""
+    return {m["id"]: m["name"] for m in workspace().list_datasets()}
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _customer_ids(ws_id: str, dataset_id: str, version: str) -> frozenset[str]:
+    ds = _load(ws_id, dataset_id, version)
+    table = ds.transactions if ds.kind == "transactions" else ds.customers
+    return frozenset(table["customer_id"].astype(str).unique()) if table is not None else frozenset()
+
+
+def datasets_with_customer(customer_id: str) -> list[str]:
+    """Ids of the saved datasets of this workspace that hold ``customer_id`` (the current one first)."""
+    ws, cur = workspace(), current_dataset_id()
+    ids = sorted(dataset_names(), key=lambda i: i != cur)
+    return [i for i in ids if str(customer_id) in _customer_ids(ws.id, i, ws.dataset_version(i))]
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading dataset…")
@@ -380,12 +425,12 @@ def coupon_catalogue() -> tuple[pd.DataFrame, str | None]:
     return workspace_catalogue(workspace())
 
 
-def _active_signature(ws: Workspace) -> str:
-    from pipeline.models import lab
+def _active_signature(ws: Workspace, dataset_id: str) -> str:
+    """Changes whenever another model goes live for the dataset (``pipeline.health.live``, one pointer)."""
+    from pipeline.health.live import live_model
 
-    mid = (ws.read_json(lab.ACTIVE_MODEL_DOC) or {}).get("id")
-    created = next((m["created"] for m in lab.list_models(ws) if m["id"] == mid), "") if mid else ""
-    return f"{mid}|{created}" if mid else ""
+    current = live_model(ws, dataset_id)
+    return current.signature if current.model_id else ""
 
 
 def _clustering_signature(ws: Workspace, dataset_id: str) -> str:
@@ -399,15 +444,15 @@ def _clustering_signature(ws: Workspace, dataset_id: str) -> str:
 
 @st.cache_resource(max_entries=4, show_spinner="Scoring every customer: churn model, clusters, customer value…")
 def _profile_context(key: DatasetKey, active_sig: str, clustering_sig: str, rules_json: str, horizon: int):
-    from pipeline.models import lab
     from pipeline.customer import ScoringSettings, build_scorer
+    from pipeline.health.live import load_live
 
     ws = Workspace(key.workspace_id)
     notes = []
     try:
-        active = lab.active_model(ws) if active_sig else None
+        active = load_live(ws, key.dataset_id) if active_sig else None
     except DataError as e:
-        active, notes = None, [f"The active Model-lab model could not be loaded ({e}); using the default model."]
+        active, notes = None, [f"The live model could not be loaded ({e}); using the default model."]
     ctx = build_scorer(_load_key(key), rules=pd.DataFrame(json.loads(rules_json)), active=active,
                        clustering=ws.load_clustering(key.dataset_id) if clustering_sig else None,
                        settings=ScoringSettings(horizon_days=horizon))
@@ -419,7 +464,7 @@ def profile_context(horizon: int = HORIZON_DAYS) -> ModelScorer:
     """The current dataset's :class:`pipeline.customer.ModelScorer` (shared, read-only: use ``with_coupons``)."""
     ws = workspace()
     key = dataset_key()
-    return _profile_context(key, _active_signature(ws), _clustering_signature(ws, key.dataset_id), _rules_json(),
+    return _profile_context(key, _active_signature(ws, key.dataset_id), _clustering_signature(ws, key.dataset_id), _rules_json(),
                             horizon)
 
 

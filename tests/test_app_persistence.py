@@ -118,3 +118,44 @@ def test_cookie_ids_are_checked(tmp_path):
     assert not Workspace.exists("abc", tmp_path)                              # valid but not on disk: not used
     Workspace("abc", tmp_path)
     assert Workspace.exists("abc", tmp_path) and not Workspace.exists(None, tmp_path)
+
+
+def _ds_param(at) -> str | None:
+    v = at.query_params.get("ds")
+    return v[0] if isinstance(v, list) else v
+
+
+def test_reload_and_links_keep_the_dataset_picked_in_the_sidebar(at):
+    """Two datasets, the older one picked in the sidebar: the address names it (?ds=), so a reload opens it again
+    (it used to open the newest); the plain address reopens the workspace's last pick; a link naming the other
+    dataset opens that one. (AppTest draws the sidebar on a session's first run only: each step is a new session.)"""
+    from app import keys
+
+    _sample(at)
+    at.button(key="sample_cdnow").click().run()
+    assert not at.exception and at.session_state[keys.DATASET] == "sample-cdnow"
+    assert _ds_param(at) == "sample-cdnow"
+    ws_id = at.session_state["workspace_id"]
+
+    def opened(**params) -> AppTest:
+        again = AppTest.from_file(APP, default_timeout=300)
+        for k, v in params.items():
+            again.query_params[k] = v
+        again.run()
+        assert not again.exception
+        return again
+
+    first = opened(ws=ws_id)
+    assert first.sidebar.selectbox(key=keys.SIDEBAR_DATASET).value == "sample-cdnow"
+    first.sidebar.selectbox(key=keys.SIDEBAR_DATASET).select("sample-synthetic").run()
+    assert not first.exception and _ds_param(first) == "sample-synthetic"
+    reload = opened(ws=ws_id, ds=_ds_param(first))                   # the same address, a new session
+    assert reload.sidebar.selectbox(key=keys.SIDEBAR_DATASET).value == "sample-synthetic"
+    assert reload.session_state[keys.DATASET] == "sample-synthetic"
+    plain = opened(ws=ws_id)                                           # the workspace only (bookmark, cookie)
+    assert plain.sidebar.selectbox(key=keys.SIDEBAR_DATASET).value == "sample-synthetic"
+    assert _ds_param(plain) == "sample-synthetic"
+    link = opened(ws=ws_id, ds="sample-cdnow")                        # a link naming the other dataset
+    assert link.sidebar.selectbox(key=keys.SIDEBAR_DATASET).value == "sample-cdnow"
+    unknown = opened(ws=ws_id, ds="no-such-dataset")                  # a deleted dataset: the last pick
+    assert unknown.session_state[keys.DATASET] == "sample-synthetic" and _ds_param(unknown) == "sample-synthetic"
