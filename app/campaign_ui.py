@@ -5,6 +5,7 @@ selection), the build form with the control group, the totals and the list, save
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import pandas as pd
@@ -18,8 +19,8 @@ from pipeline.coupons import RISK_BANDS
 from pipeline.errors import DataError
 from pipeline.store import Dataset, Workspace
 
-__all__ = ["audience", "build_form", "built_campaign", "saved_campaigns", "campaign_results", "catalogue_editor",
-           "recommender_check"]
+__all__ = ["send_date", "audience_as_of", "audience", "build_form", "built_campaign", "saved_campaigns",
+           "campaign_results", "catalogue_editor", "recommender_check"]
 
 _PCT = st.column_config.NumberColumn(format="percent")
 
@@ -39,15 +40,48 @@ def _movement_cell() -> tuple[dict, str]:
     return {"customer_ids": ids}, f"Moved {a} → {b} ({mv.date_from} → {mv.date_to})"
 
 
-def audience(ctx: Any, ws: Workspace, ds: Dataset) -> tuple[dict, str]:
-    """Who the campaign is for, as keyword arguments of ``campaign_list``, and a plain description."""
+def send_date(ctx: Any) -> dt.date:
+    """The send date picker (default: the day after the last purchase)."""
+    as_of = ctx.history.as_of.date() if getattr(ctx, "history", None) is not None else pd.Timestamp.today().date()
+    return st.date_input("Send date", value=as_of, key="camp_sent", format="YYYY-MM-DD",
+                         help="Customers are chosen as they were on this day: segments, churn bands and clusters "
+                              "from the purchases before it. Results count the purchases from this day on.")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Taking the customers as they were on the send date…")
+def _audience(_ctx: Any, dataset: Any, table_id: int, sent: str, _rules: pd.DataFrame) -> cm.CampaignAudience:
+    return cm.campaign_audience(_ctx, sent, _rules)
+
+
+def audience_as_of(ctx: Any, sent: dt.date) -> cm.CampaignAudience | None:
+    """The customers as of the send date (shared, read-only), with a caption saying so; None (after an error
+    shown) when there is no purchase before it."""
+    try:
+        aud = _audience(ctx, state.dataset_key(), id(ctx.table), str(sent), state.segment_rules())
+    except DataError as e:
+        st.error(str(e), icon=":material/error:")
+        return None
+    end = ctx.history.as_of if getattr(ctx, "history", None) is not None else None
+    if aud.as_of is not None and end is not None and aud.as_of < end:
+        st.caption(f"Customers as they were on {aud.as_of_text}: {len(aud.table):,} who had bought before it, with "
+                   "segments, churn bands and clusters from those purchases only; the purchases from that day on "
+                   "are the campaign's follow-up.")
+    for note in aud.notes:
+        st.caption(md(note))
+    return aud
+
+
+def audience(ctx: Any, ws: Workspace, ds: Dataset, table: pd.DataFrame | None = None) -> tuple[dict, str]:
+    """Who the campaign is for, as keyword arguments of ``campaign_list``, and a plain description; ``table`` is
+    the per-customer table the choice is made in (the audience as of the send date; default ``ctx.table``)."""
+    table = ctx.table if table is None else table
     saved = {s["name"]: s["customer_ids"] for s in ws.list_segments(ds.id)}
     kinds = ["All customers", "Cluster", "Saved selection"]
     if ctx.kind == "transactions":
         kinds[1:1] = ["Segment", "Movement cell", "Churn band"]
     by = st.radio("Customers", kinds, horizontal=True, key="camp_by")
     if by == "Segment":
-        seg = st.selectbox("Segment", sorted(ctx.table["segment"].unique()), key="camp_segment")
+        seg = st.selectbox("Segment", sorted(table["segment"].unique()), key="camp_segment")
         return {"segment": seg}, f"Segment: {seg}"
     if by == "Movement cell":
         return _movement_cell()
@@ -55,7 +89,9 @@ def audience(ctx: Any, ws: Workspace, ds: Dataset) -> tuple[dict, str]:
         band = st.selectbox("Churn risk", RISK_BANDS, index=2, key="camp_band")
         return {"band": band}, f"{band} churn risk"
     if by == "Cluster":
-        names = ctx.table.groupby("cluster")["cluster_name"].first().to_dict()
+        group = getattr(getattr(ctx, "clusters", None), "names", None) or {}     # the clusters' own names, not
+        names = {c: group.get(int(c), n) for c, n in                              # one member's (trimmed) name
+                 table.groupby("cluster")["cluster_name"].first().items()}
         c = st.selectbox("Cluster", list(names), key="camp_cluster", format_func=lambda c: f"{c} · {names[c]}")
         return {"cluster": c}, f"Cluster {c}: {names[c]}"
     if by == "Saved selection":
@@ -68,21 +104,20 @@ def audience(ctx: Any, ws: Workspace, ds: Dataset) -> tuple[dict, str]:
     return {}, "All customers"
 
 
-def build_form(ctx: Any, ds: Dataset, choice: dict, label: str) -> None:
-    """Name, control share and send date, and the button that builds the list into ``keys.CAMPAIGN_RESULT``."""
-    c1, c2, c3 = st.columns(3)
+def build_form(ctx: Any, aud: cm.CampaignAudience, ds: Dataset, choice: dict, label: str, sent: dt.date) -> None:
+    """Name and control share, and the button that builds the list (from the customers as of the send date,
+    ``aud``) into ``keys.CAMPAIGN_RESULT``."""
+    c1, c2 = st.columns(2)
     name = c1.text_input("Campaign name", value="spring-campaign", key="camp_name",
                          help="The name fixes who is drawn into the control group: rebuilding it gives the same split.")
     share = c2.slider("Control group (no coupon)", 0, 50, int(CampaignConfig().control_share * 100), step=5,
                       format="%d%%", key="camp_control") / 100
-    as_of = ctx.history.as_of.date() if getattr(ctx, "history", None) is not None else pd.Timestamp.today().date()
-    sent = c3.date_input("Send date", value=as_of, key="camp_sent", format="YYYY-MM-DD")
     if st.button("Build campaign list", key="camp_build", type="primary", icon=":material/campaign:"):
         try:
             cid = cm.campaign_id_for(name)
-            audience = ctx.table.assign(next_category=ctx.next_categories())
-            table = cm.campaign_list(audience, ctx.coupons.catalogue, ctx.coupons.policy, learned=ctx.coupons.learned,
-                                     campaign_id=cid, control_share=share, send_date=str(sent), **choice)
+            table = cm.campaign_list(aud.table, ctx.coupons.catalogue, ctx.coupons.policy, learned=ctx.coupons.learned,
+                                     campaign_id=cid, control_share=share, send_date=str(sent), as_of=aud.as_of_text,
+                                     **choice)
             meta = cm.SavedCampaign(cid, name.strip(), ds.id, label, share, str(sent), state.currency() or "")
             st.session_state[keys.CAMPAIGN_RESULT] = state.CampaignResult(state.dataset_key(), table, meta)
         except DataError as e:
@@ -137,7 +172,8 @@ def saved_campaigns(ws: Workspace, ds: Dataset) -> tuple[cm.SavedCampaign, pd.Da
     st.dataframe(pd.DataFrame([{
         "Campaign": m.name, "Audience": m.audience, "Send date": m.send_date, "Customers": m.totals.get("customers"),
         "Control group": m.totals.get("control"), "Coupons": m.totals.get("coupons_issued"),
-        "Expected cost": money(m.totals.get("expected_cost")), "Saved": m.created[:10]} for m in saved]),
+        "Expected coupon cost (when built)": money(m.totals.get("expected_cost")), "Saved": m.created[:10]}
+        for m in saved]),
         hide_index=True, key="camp_saved_table")
     names = {m.id: m.name for m in saved}
     pick = st.selectbox("Campaign", list(names), format_func=names.get, key="camp_pick")
@@ -148,8 +184,10 @@ def saved_campaigns(ws: Workspace, ds: Dataset) -> tuple[cm.SavedCampaign, pd.Da
     return cm.load_campaign(ws, pick)
 
 
-def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: pd.DataFrame) -> None:
-    """Treated vs control after the send date, on the current dataset or a later upload."""
+def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: pd.DataFrame,
+                     catalogue: Any = None) -> None:
+    """Treated vs control after the send date, on the current dataset or a later upload; the cost of redeemed
+    coupons from ``catalogue``. A follow-up too short to judge is said instead of numbers."""
     st.subheader("Results")
     sources = {m["id"]: m["name"] for m in ws.list_datasets() if m["kind"] == "transactions"}
     c1, c2 = st.columns(2)
@@ -161,7 +199,7 @@ def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: 
     if st.button("Measure results", key="camp_measure", icon=":material/query_stats:"):
         try:
             res = cm.campaign_results(table, state.saved_dataset(src).transactions, window_days=days,
-                                      currency=meta.currency)
+                                      currency=state.currency() or "", catalogue=catalogue)
             st.session_state[keys.CAMPAIGN_MEASURE] = (wanted, res)
         except DataError as e:
             st.session_state.pop(keys.CAMPAIGN_MEASURE, None)
@@ -170,11 +208,20 @@ def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: 
     if got is None or got[0] != wanted:
         return
     res = got[1]
-    st.markdown(md(res.summary))
     for note in res.notes:
         st.caption(md(note))
+    if not res.measured:
+        st.warning(md(res.summary), icon=":material/hourglass_empty:")
+        return
+    st.markdown(md(res.summary))
+    how = ("from the redemption record" if res.redemption_source == "record" else
+           "counted as used on the holder's first order in the window that reaches the coupon's minimum spend (the "
+           "transactions carry no coupon codes, so this is an upper bound)")
     ui.metrics_row({"Extra revenue (measured)": money(res.incremental_revenue),
-                    "Coupon cost (expected)": money(res.expected_cost), "Net (margin − cost)": money(res.net)})
+                    "Coupon cost (redeemed)": money(res.cost), "Net (margin − cost)": money(res.net)})
+    st.caption(f"Coupon cost counts the {res.redeemed:,} redeemed coupons only ({how}). Issued, not a cost: "
+               f"{res.coupons_issued:,} coupons, expected to cost {money(res.issued_expected_cost)} when the list "
+               "was built.")
     st.dataframe(res.groups, hide_index=True, key="camp_res_groups", column_config={
         "group": "Group", "customers": "Customers", "buyers": "Bought", "conversion_rate": st.column_config.NumberColumn(
             "Bought (share)", format="percent"), "revenue": ui.money_column("Revenue", 2),
@@ -184,7 +231,7 @@ def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: 
         st.caption(f"Purchases from {res.send_date.date()} up to (not including) {res.window_end.date()}. "
                    f"{res.confidence:.0%} intervals: conversion difference by Newcombe's hybrid score method (from "
                    "Wilson intervals), revenue per customer by Welch's t. Extra revenue = difference per customer × "
-                   "treated customers; the cost is the list's expected discount cost (redemptions are not in the data).")
+                   "treated customers; the cost counts redeemed coupons at the catalogue's cost per redemption.")
 
 
 def catalogue_editor(ws: Workspace, catalogue: pd.DataFrame) -> None:

@@ -18,14 +18,17 @@ tab_build, tab_saved, tab_cat, tab_learn, tab_rec = st.tabs(
     ["Build campaign", "Saved campaigns & results", "Coupon catalogue", "Learned coupon policy", "Recommender check"])
 
 with tab_build:
-    choice, label = campaign_ui.audience(ctx, ws, ds)
-    campaign_ui.build_form(ctx, ds, choice, label)
+    sent = campaign_ui.send_date(ctx)
+    aud = campaign_ui.audience_as_of(ctx, sent)
+    if aud is not None:
+        choice, label = campaign_ui.audience(ctx, ws, ds, aud.table)
+        campaign_ui.build_form(ctx, aud, ds, choice, label, sent)
     campaign_ui.built_campaign(ws, ctx)
 
 with tab_saved:
     picked = campaign_ui.saved_campaigns(ws, ds)
     if picked is not None:
-        campaign_ui.campaign_results(ws, ds, *picked)
+        campaign_ui.campaign_results(ws, ds, *picked, catalogue=ctx.coupons.catalogue)
 
 with tab_cat:
     campaign_ui.catalogue_editor(ws, catalogue)

@@ -90,7 +90,8 @@ def test_saved_campaigns_round_trip(tmp_path):
 # conversion difference 0.25; Wilson(3/4) = (0.300639, 0.954409), Wilson(1/2) = (0.094532, 0.905468);
 #   Newcombe: 0.25 - sqrt(0.449361^2 + 0.405468^2) = -0.355251, 0.25 + sqrt(0.204409^2 + 0.405468^2) = 0.704078
 # revenue difference 10; se^2 = (500/3)/4 + 50/2 = 66.6667; Welch df = 66.6667^2 / (41.6667^2/3 + 25^2/1) = 3.6923
-# incremental revenue = 10 x 4 treated = 40; expected cost 4 x 2.00 = 8; net = 0.35 x 40 - 8 = 6
+# incremental revenue = 10 x 4 treated = 40. Coupons: 4 x free shipping (order of 20 or more, costs 4), expected cost
+# 4 x 2.00 = 8 when issued; redeemed: only c1 has an order of 20+ in the window -> cost 4; net = 0.35 x 40 - 4 = 10
 POST = [("c1", "2024-03-05", 30.0), ("c3", "2024-03-02", 10.0), ("c3", "2024-03-20", 10.0), ("c4", "2024-03-10", 10.0),
         ("c6", "2024-02-20", 50.0), ("c6", "2024-04-15", 100.0), ("c2", "2024-03-15", 10.0), ("x9", "2024-03-03", 40.0)]
 
@@ -101,12 +102,13 @@ def post_tx() -> pd.DataFrame:
 
 
 def fixture_list() -> pd.DataFrame:
-    out = cm.campaign_list(six(), campaign_id="winback", control_share=0.2, send_date="2024-03-01")
+    out = cm.campaign_list(six(), campaign_id="winback", control_share=0.2, send_date="2024-03-01",
+                           as_of="2024-03-01")
     return out.assign(expected_cost=np.where(out["group"] == "treated", 2.0, 0.0))
 
 
 def test_results_by_hand():
-    res = cm.campaign_results(fixture_list(), post_tx(), currency="GBP")
+    res = cm.campaign_results(fixture_list(), post_tx(), currency="GBP", min_group=2)
     g = res.groups.set_index("group")
     assert g.loc["treated", ["customers", "buyers"]].tolist() == [4, 3]
     assert g.loc["control", ["customers", "buyers"]].tolist() == [2, 1]
@@ -119,9 +121,11 @@ def test_results_by_hand():
     half = stats.t.ppf(0.975, 3.6923) * np.sqrt(200 / 3)
     assert (rev["treated"], rev["control"], rev["difference"]) == pytest.approx((15, 5, 10))
     assert rev["ci_low"] == pytest.approx(10 - half, abs=1e-3) and rev["ci_high"] == pytest.approx(10 + half, abs=1e-3)
-    assert (res.incremental_revenue, res.expected_cost, res.net) == pytest.approx((40, 8, 6))
+    assert (res.incremental_revenue, res.issued_expected_cost, res.cost, res.net) == pytest.approx((40, 8, 4, 10))
+    assert (res.coupons_issued, res.redeemed, res.redemption_source) == (4, 1, "purchases")
     assert str(res.send_date.date()) == "2024-03-01" and str(res.window_end.date()) == "2024-03-31"
-    assert "75.0% against 50.0%" in res.summary and "not clearly different" in res.summary and "GBP 15.00" in res.summary
+    assert "75.0% against 50.0%" in res.summary and "not clearly different" in res.summary
+    assert "£15.00 against £5.00 (+£10.00" in res.summary and "GBP" not in res.summary
     assert res.notes == [] and res.campaign_id == "winback"
 
 
@@ -141,8 +145,10 @@ def test_results_explain_bad_input():
         cm.campaign_results(lst.assign(send_date=""), post_tx())
     with pytest.raises(DataError, match="treated or control"):
         cm.campaign_results(lst.assign(group="maybe"), post_tx())
-    short = cm.campaign_results(lst, post_tx()[post_tx()["date"] < "2024-03-21"])
-    assert "only 20 of the 30 days" in short.notes[0]
+    short = cm.campaign_results(lst, post_tx()[post_tx()["date"] < "2024-03-21"], min_group=2)
+    assert short.status == "too_short" and "only 20 of the 30 days" in short.summary and short.groups.empty
+    with pytest.raises(DataError, match="Unknown currency"):
+        cm.campaign_results(lst, post_tx(), currency="pounds")
 
 
 # ---- CLI ---------------------------------------------------------------------------------------------------------
@@ -162,11 +168,16 @@ def _raw_tx(path, rows):
 def test_cli_campaign_results_by_hand(tmp_path, capsys):
     lst = tmp_path / "list.csv"
     lst.write_bytes(to_csv_bytes(fixture_list()))
-    code, res, _ = _run(capsys, "campaign-results", lst, _raw_tx(tmp_path / "after.csv", POST), "--json")
+    code, res, _ = _run(capsys, "campaign-results", lst, _raw_tx(tmp_path / "after.csv", POST), "--min-group", 2,
+                        "--json")
     assert code == 0 and res["send_date"] == "2024-03-01" and res["campaign_id"] == "winback"
+    assert res["status"] == "measured"
     conv = res["effects"][0]
     assert conv["difference"] == pytest.approx(0.25) and conv["ci_low"] == pytest.approx(-0.355251, abs=1e-5)
-    assert (res["incremental_revenue"], res["expected_cost"], res["net"]) == pytest.approx((40, 8, 6))
+    assert (res["incremental_revenue"], res["issued_expected_cost"], res["cost"], res["net"]) == \
+        pytest.approx((40, 8, 4, 10))
+    code, res, _ = _run(capsys, "campaign-results", lst, tmp_path / "after.csv", "--json")    # 2 per group
+    assert code == 0 and res["status"] == "too_short" and "Too few customers" in res["summary"]
     code, _, err = _run(capsys, "campaign-results", lst, tmp_path / "after.csv", "--sent", "2030-01-01")
     assert code == 2 and "before the send date" in err and err.count("\n") == 1
 

@@ -28,7 +28,7 @@ __all__ = ["CAMPAIGN_COLUMNS", "CONTROL_COUPON", "select_customers", "campaign_l
 #: Columns of a campaign list (customer tables have no segment / churn / spend / cost: those stay empty).
 CAMPAIGN_COLUMNS = ("customer_id", "group", "segment", "cluster", "cluster_name", "risk_band", "churn_probability",
                     "expected_spend", "next_item", "coupon_id", "coupon_name", "coupon_code", "expected_value",
-                    "expected_cost", "incremental_revenue", "reason", "campaign_id", "send_date")
+                    "expected_cost", "incremental_revenue", "reason", "campaign_id", "send_date", "audience_as_of")
 #: ``coupon_id`` and ``coupon_name`` of the control group's rows.
 CONTROL_COUPON = ("control", "No coupon: control group")
 
@@ -104,15 +104,17 @@ def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfi
                   segment: str | None = None, cluster: int | None = None, band: str | None = None,
                   customer_ids: Sequence | None = None, learned: LearnedCouponPolicy | None = None,
                   values: Mapping[str, float] | None = None, campaign_id: str = "campaign",
-                  control_share: float = CampaignConfig().control_share, send_date: str | None = None
-                  ) -> pd.DataFrame:
+                  control_share: float = CampaignConfig().control_share, send_date: str | None = None,
+                  as_of: str | None = None) -> pd.DataFrame:
     """One row per selected customer: group, who they are, the coupon, its economics, why, and a unique code.
 
     ``control_share`` of the audience (drawn per customer and ``campaign_id`` by
     :func:`~pipeline.campaign.control.control_mask`) is the ``control`` group: no coupon, no cost. The others
     (``treated``) get the policy's coupon: transactions (the table has ``churn_probability``) use the
     expected-value policy with ``catalogue``; customer tables use ``learned`` (DataError when it is missing).
-    Columns :data:`CAMPAIGN_COLUMNS`; ``send_date`` (YYYY-MM-DD or blank) is what the results are measured from.
+    Columns :data:`CAMPAIGN_COLUMNS`; ``send_date`` (YYYY-MM-DD or blank) is what the results are measured from;
+    ``as_of`` (``audience_as_of``) the day ``table`` describes (:func:`pipeline.campaign.campaign_audience`), which
+    the results check is not after the send date.
     """
     share = check_share(control_share)
     chosen = select_customers(table, segment=segment, cluster=cluster, band=band, customer_ids=customer_ids)
@@ -135,7 +137,7 @@ def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfi
         out[col] = pd.to_numeric(out[col], errors="coerce")
     out["churn_probability"] = pd.to_numeric(out["churn_probability"], errors="coerce").round(4)
     out["expected_spend"] = pd.to_numeric(out["expected_spend"], errors="coerce").round(2)
-    out["campaign_id"], out["send_date"] = str(campaign_id), send_date or ""
+    out["campaign_id"], out["send_date"], out["audience_as_of"] = str(campaign_id), send_date or "", as_of or ""
     return out[list(CAMPAIGN_COLUMNS)]
 
 

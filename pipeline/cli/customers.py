@@ -50,23 +50,25 @@ def cmd_profile(args) -> int:
 
 def cmd_campaign(args) -> int:
     """Write a campaign list for the chosen audience of ``args.file``; totals and summary as JSON."""
-    from pipeline.campaign import campaign_id_for, campaign_list, campaign_summary, campaign_totals
+    from pipeline.campaign import campaign_audience, campaign_id_for, campaign_list, campaign_summary, campaign_totals
     from pipeline.exports import to_csv_bytes, to_excel_bytes, to_jsonable
 
     ctx = _context(args)
     ids = Path(args.ids).read_text().split() if args.ids else None
     coupons = ctx.coupons
     sent = args.sent or (str(ctx.history.as_of.date()) if ctx.history is not None else None)
-    table = ctx.table.assign(next_category=ctx.next_categories())
-    out = campaign_list(table, coupons.catalogue, coupons.policy, segment=args.segment, cluster=args.cluster,
-                        band=args.band, customer_ids=ids, learned=coupons.learned,
-                        campaign_id=campaign_id_for(args.name), control_share=args.control, send_date=sent)
+    audience = campaign_audience(ctx, sent)               # customers as they were on the send date
+    out = campaign_list(audience.table, coupons.catalogue, coupons.policy, segment=args.segment,
+                        cluster=args.cluster, band=args.band, customer_ids=ids, learned=coupons.learned,
+                        campaign_id=campaign_id_for(args.name), control_share=args.control, send_date=sent,
+                        as_of=audience.as_of_text)
     data = to_excel_bytes(out, "campaign") if args.out.lower().endswith((".xlsx", ".xls")) else to_csv_bytes(out)
     Path(args.out).write_bytes(data)
     totals = campaign_totals(out, args.currency or "")
     print_json(to_jsonable({"file": args.file, "out": args.out, "campaign_id": campaign_id_for(args.name),
                             "send_date": sent, "control_share": args.control, **totals.to_dict(),
-                            "summary": campaign_summary(out).to_dict(orient="records"), "notes": ctx.notes}))
+                            "summary": campaign_summary(out).to_dict(orient="records"),
+                            "notes": ctx.notes + audience.notes}))
     return 0
 
 
@@ -81,7 +83,9 @@ def cmd_campaign_results(args) -> int:
     con, report = load_clean(args.transactions, args.dayfirst)
     tx = fetch_transactions(con, "tx")
     money = args.currency or connection_currency(con, report) or ""     # none for item-counted basket logs
-    res = campaign_results(read_campaign_list(args.list), tx, args.sent, args.days, currency=money)
+    res = campaign_results(read_campaign_list(args.list), tx, args.sent, args.days, currency=money,
+                           catalogue=args.catalogue,
+                           **({} if args.min_group is None else {"min_group": args.min_group}))
     print_json(to_jsonable({"list": args.list, "transactions": args.transactions, **res.to_dict()}))
     return 0
 
@@ -149,7 +153,8 @@ def _campaign_commands(sub) -> None:
                                                       "'campaign')")
     p.add_argument("--control", type=float, default=CampaignConfig().control_share,
                    help="share of the audience held out as the control group, no coupon (default 0.1)")
-    p.add_argument("--sent", help="send date YYYY-MM-DD written in the list (default the day after the last purchase)")
+    p.add_argument("--sent", help="send date YYYY-MM-DD (default the day after the last purchase); the audience is "
+                                  "chosen from the purchases before it")
     p.add_argument("--currency", help="currency of the money figures, e.g. GBP (shown with the totals)")
     _context_args(p)
     p = sub.add_parser("campaign-results", help="treated vs control after the send date: conversion and revenue "
@@ -160,6 +165,10 @@ def _campaign_commands(sub) -> None:
     p.add_argument("--days", type=int, default=CampaignConfig().results_window_days,
                    help="days after the send date that count (default 30)")
     p.add_argument("--currency", help="currency of the money figures, e.g. GBP")
+    p.add_argument("--catalogue", help="coupon catalogue CSV giving the cost of a redeemed coupon (default "
+                                       "assets/coupons.csv)")
+    p.add_argument("--min-group", type=int, help="fewest customers per group for a result (default "
+                                                 "pipeline.campaign.MIN_GROUP, 10)")
     p.add_argument("--dayfirst", action="store_true", default=None, help="read ambiguous dates as day-first")
     json_flag(p)
     p.set_defaults(func=cmd_campaign_results)

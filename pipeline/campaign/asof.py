@@ -1,0 +1,151 @@
+"""The customers a campaign chooses from, as they were on its send date.
+
+A campaign sent on a day inside the data must pick its audience (segment, churn band, cluster) from what was known
+that day: purchases dated before it. Taking end-of-data segments instead makes "At Risk" mean "did not buy after
+the send date", so the measured conversion is 0 by construction. :func:`campaign_audience` recomputes the per-customer
+table of a :class:`~pipeline.customer.ModelScorer` as of the send date with the pipeline's own as-of functions
+(:func:`pipeline.rfm.rfm_table` with ``snapshot``, :func:`pipeline.churn.feature_table`, the BTYD summary before the
+day) and the scorer's fitted churn model and clustering; the churn risk follows the dataset's decision about
+churn (:func:`churn_rule`): when the churn model is withheld, the simple BG/NBD rule that held up is used, and said.
+A send date on or after the end of the data is the scorer's own table (end of data = the latest that is known).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import DataError
+
+if TYPE_CHECKING:
+    from pipeline.customer import ModelScorer
+    from pipeline.customer.classifier import FittedClassifier
+
+__all__ = ["CampaignAudience", "campaign_audience", "churn_rule"]
+
+
+@dataclass(frozen=True)
+class CampaignAudience:
+    """The per-customer table a campaign picks from (index ``customer_id``), the day it describes (``as_of``: the
+    first day *not* seen; None for a customer table, which has no dates) and plain notes on how it was made."""
+
+    table: pd.DataFrame
+    as_of: pd.Timestamp | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def as_of_text(self) -> str:
+        """``as_of`` as YYYY-MM-DD ("" when there is none)."""
+        return "" if self.as_of is None else str(self.as_of.date())
+
+
+def churn_rule(scorer: ModelScorer) -> tuple[FittedClassifier | None, str]:
+    """The churn scorer a campaign's churn bands use, and a sentence saying which when it is not the model.
+
+    The model when the dataset's decision shows it; otherwise (withheld, or no model) None, i.e. the BG/NBD rule
+    ``exp(-expected orders in H days)`` that :func:`pipeline.customer.scoring.attach_churn` applies."""
+    facts = scorer.facts
+    if scorer.churn is None:
+        return None, ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders): no churn "
+                      "model could be trained on these data.")
+    if facts is not None and not facts.get("churn_probability").visible:
+        return None, ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders), not the "
+                      f"churn model, which is withheld on this dataset: {facts.get('churn_probability').note}")
+    return scorer.churn, ""
+
+
+def _day(send_date) -> pd.Timestamp:
+    try:
+        day = pd.Timestamp(send_date)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"campaign: send date {send_date!r} is not a date; use YYYY-MM-DD.") from e
+    if pd.isna(day):
+        raise DataError(f"campaign: send date {send_date!r} is not a date; use YYYY-MM-DD.")
+    return day.normalize()
+
+
+def _clusters(scorer: ModelScorer, table: pd.DataFrame, notes: list[str]) -> None:
+    """``cluster`` / ``cluster_name`` of each as-of row: the nearest centre of the scorer's clustering (in place)."""
+    assigner = scorer.clusters
+    if assigner is None or assigner.transformer is None or not len(assigner.centroids):
+        table["cluster"], table["cluster_name"] = pd.Series(pd.NA, index=table.index, dtype="Int64"), ""
+        if assigner is not None:
+            notes.append("Clusters are not given as of the send date: the saved clustering's inputs cannot be "
+                         "recomputed for an earlier day.")
+        return
+    vec = assigner.transformer.transform(table[list(assigner.transformer.features_)])
+    nearest = ((vec[:, None, :] - assigner.centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    table["cluster"] = pd.array(assigner.centroid_ids[nearest].astype(int), dtype="Int64")
+    table["cluster_name"] = [assigner.name(int(c)) for c in table["cluster"]]
+
+
+def _next_items(lines: pd.DataFrame, table: pd.DataFrame, notes: list[str]) -> pd.Series:
+    """Each customer's likely next category from a recommender fitted on the lines before the send date."""
+    from pipeline.recommend import ItemRecommender
+
+    try:
+        rec = ItemRecommender().fit(lines)
+    except DataError as exc:
+        notes.append(f"No next-purchase recommendations as of the send date: {exc}")
+        table["next_item"] = ""
+        return pd.Series("", index=table.index, dtype=object)
+    items = rec.next_item(table.index).reindex(table.index).fillna("").astype(str)
+    table["next_item"] = items
+    cats = rec.category_of(items).to_numpy()
+    return pd.Series(np.where(items.to_numpy() == "", "", cats), index=table.index, dtype=object)
+
+
+def campaign_audience(scorer: ModelScorer, send_date=None, rules: pd.DataFrame | None = None) -> CampaignAudience:
+    """The table :func:`pipeline.campaign.campaign_list` chooses a campaign's customers from, as of ``send_date``.
+
+    Parameters
+    ----------
+    scorer : the dataset's fitted :class:`~pipeline.customer.ModelScorer`.
+    send_date : the day the campaign is (or was) sent; None = the day after the last purchase.
+    rules : RFM segment rules (default ``assets/rfm_segments.csv``), as the scorer used.
+
+    Returns
+    -------
+    :class:`CampaignAudience`: customers who bought before ``send_date``, with their segment, churn probability
+    and band, expected spend, P(alive), average order value, cluster and next category as of that day (columns of
+    ``scorer.table``, plus ``next_category``).
+    """
+    if scorer.kind != "transactions" or scorer.history is None:
+        return CampaignAudience(scorer.table, None, [])
+    history, end = scorer.history, scorer.history.as_of
+    model, why = churn_rule(scorer)
+    day = end if send_date is None else _day(send_date)
+    notes = [why] if why else []
+    if day >= end:
+        table = scorer.table.assign(next_category=scorer.next_categories())
+        if model is not scorer.churn:
+            from pipeline.customer.scoring import attach_churn
+
+            attach_churn(table, model, table, scorer.coupons.policy)
+        return CampaignAudience(table, end, notes)
+    return _as_of(scorer, day, model, notes, rules)
+
+
+def _as_of(scorer: ModelScorer, day: pd.Timestamp, model, notes: list[str],
+           rules: pd.DataFrame | None) -> CampaignAudience:
+    from pipeline.churn import as_history, feature_table
+    from pipeline.customer.scoring import attach_churn, customer_rows
+    from pipeline.rfm import rfm_table
+
+    tx, returns = scorer.history.transactions, scorer.history.returns
+    lines = tx[pd.to_datetime(tx["date"]) < day]
+    if lines.empty:
+        raise DataError(f"campaign: no purchases before the send date {day.date()} (the data start on "
+                        f"{pd.to_datetime(tx['date']).min().date()}); choose a later send date.")
+    rfm = rfm_table(lines, snapshot=day, rules=rules).set_index("customer_id")
+    rfm.index = rfm.index.astype(str)
+    h = scorer.settings.horizon_days
+    features, btyd = feature_table(tx, returns, day, h)
+    summary = as_history(tx, returns).btyd_summary(day)
+    table = customer_rows(rfm, features, btyd.predict_table(summary))
+    attach_churn(table, model, features.reindex(table.index), scorer.coupons.policy)
+    _clusters(scorer, table, notes)
+    table["next_category"] = _next_items(lines, table, notes)
+    return CampaignAudience(table, day, notes)
