@@ -4,12 +4,38 @@ The address carries ``?customer=<id>``, a link to the card. Scoring lives in ``p
 drawn by ``app.customer_ui``; this page picks the customer and wires the two together."""
 import streamlit as st
 
-from app import customer_ui, keys, ui
+from app import customer_ui, keys, state, ui
 from pipeline.customer import customer_profile, what_if, what_if_inputs
 from pipeline.errors import DataError
 
 ui.require_dataset(kind=None)
+
+
+def follow_link() -> None:
+    """A card link names its dataset (``?ds=``, read by ``app.state``); a link to a customer who is not in the current
+    dataset (an older link without ``?ds=``) opens the saved dataset that holds them, and says so. The picked customer
+    belongs to one dataset: after a switch in the sidebar the picker and ``?customer=`` start empty."""
+    cur, owner = state.current_dataset_id(), st.session_state.get(keys.CUSTOMER_DATASET)
+    linked = st.query_params.get(keys.CUSTOMER_PARAM)
+    if owner is None and linked:                        # this session opened the page from a link
+        holders = state.datasets_with_customer(linked)
+        if holders and holders[0] != cur:
+            names = state.dataset_names()
+            st.session_state[keys.LINK_NOTE] = (f"Customer {linked} is in '{names[holders[0]]}', not in "
+                                                f"'{names.get(cur, cur)}': switched to that dataset.")
+            state.set_current(holders[0])
+            st.rerun()
+    elif owner is not None and owner != cur:            # another dataset: a customer id there is another person
+        st.session_state.pop(keys.CUSTOMER_ID, None)
+        if linked:
+            del st.query_params[keys.CUSTOMER_PARAM]
+    st.session_state[keys.CUSTOMER_DATASET] = cur
+
+
+follow_link()
 st.title("Customer")
+if note := st.session_state.pop(keys.LINK_NOTE, None):
+    st.info(note, icon=":material/swap_horiz:")
 ctx = customer_ui.scoring_context()
 
 

@@ -159,3 +159,74 @@ def test_reload_and_links_keep_the_dataset_picked_in_the_sidebar(at):
     assert link.sidebar.selectbox(key=keys.SIDEBAR_DATASET).value == "sample-cdnow"
     unknown = opened(ws=ws_id, ds="no-such-dataset")                  # a deleted dataset: the last pick
     assert unknown.session_state[keys.DATASET] == "sample-synthetic" and _ds_param(unknown) == "sample-synthetic"
+
+
+def _two_customer_tables(at, shift: int) -> tuple[str, str]:
+    """Mall_Customers.csv, then a second shop's table (ids shifted by ``shift``, ages one higher) made current;
+    returns the two dataset ids."""
+    import io
+
+    import pandas as pd
+
+    from app import keys
+    from conftest import dataset
+
+    raw = dataset("Mall_Customers.csv").read_bytes()
+    other = pd.read_csv(io.BytesIO(raw), dtype={"CustomerID": str})
+    other["CustomerID"] = [f"{int(c) + shift:04d}" for c in other["CustomerID"]]
+    other["Age"] += 1
+    ids = []
+    for name, data in (("Mall_Customers.csv", raw), ("Other_shop.csv", other.to_csv(index=False).encode())):
+        at.file_uploader(key="uploader").upload(name, data, "text/csv")
+        at.run()
+        assert not at.exception and not at.error
+        ids.append(at.session_state[keys.DATASET])
+    return ids[0], ids[1]
+
+
+def _open(ws_id: str, page: str | None = None, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["ws"] = ws_id
+    for k, v in params.items():
+        at.query_params[k] = v
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+def test_card_link_opens_the_dataset_that_holds_the_customer(at):
+    """A card link opens its customer's dataset: with ?ds= (every address names it now) directly; an older link
+    without it, to a customer of a saved dataset that is not the active one, switches to that dataset and says so
+    (it used to open on the active dataset with a red 'not in this dataset' error)."""
+    from app import keys
+
+    mall, other = _two_customer_tables(at, shift=1000)              # the other shop (ids 1001…1200) is active
+    ws_id = at.session_state["workspace_id"]
+    old = _open(ws_id, "pages/customer.py", customer="0003")        # no ?ds=: 0003 is only in Mall
+    assert not old.exception and not old.error
+    assert old.session_state[keys.DATASET] == mall and _ds_param(old) == mall
+    assert old.selectbox(key=keys.CUSTOMER_ID).value == "0003"
+    assert any("Customer 0003 is in 'Mall_Customers.csv'" in i.value for i in old.info)
+    new = _open(ws_id, "pages/customer.py", ds=other, customer="1005")
+    assert not new.exception and not new.error and new.session_state[keys.DATASET] == other
+    assert new.selectbox(key=keys.CUSTOMER_ID).value == "1005"
+    assert _ds_param(new) == other and new.query_params["customer"] in ("1005", ["1005"])
+    missing = _open(ws_id, "pages/customer.py", customer="9999")     # in no dataset: the page says so, no switch
+    assert not missing.exception and missing.session_state[keys.DATASET] == mall     # the last pick
+    assert missing.error
+
+
+def test_a_switch_of_dataset_starts_the_card_empty(at):
+    """Customer 0003 of one shop is another person in the other shop's table: after a switch of dataset the picker
+    and ?customer= start empty (the picker used to keep 0003 and show the other shop's 0003)."""
+    from app import keys
+
+    mall, other = _two_customer_tables(at, shift=0)                 # the same ids in both tables
+    at.switch_page("pages/customer.py").run()
+    at.selectbox(key=keys.CUSTOMER_ID).set_value("0003").run()
+    assert not at.exception and at.query_params["customer"] in ("0003", ["0003"])
+    at.session_state[keys.DATASET] = mall                            # what the sidebar's pick does
+    at.run()
+    assert not at.exception and not at.error and at.session_state[keys.DATASET] == mall
+    assert at.selectbox(key=keys.CUSTOMER_ID).value is None and "customer" not in at.query_params
+    assert _ds_param(at) == mall
