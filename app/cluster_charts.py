@@ -57,7 +57,8 @@ def _hover(features: list[str], numeric: set[str]) -> str:
 def map_figure(run: ClusterRun, table: pd.DataFrame, new: NewCustomer | None = None,
                max_points: int = MAP_MAX_POINTS, random_state: int = 0) -> tuple[go.Figure, int]:
     """The cluster map: one trace per cluster (WebGL above 2,000 points), centres as crosses, a new customer as
-    a star. Returns ``(figure, points drawn)``; ``table`` is the table the run was fitted on (for hover values)."""
+    a star. Returns ``(figure, points drawn)``; ``table`` is the table the run was fitted on (for hover values).
+    A customer's hover shows what is true of that customer (``run.customer_names``), the legend the groups' names."""
     labels, coords, n = run.fit.labels, run.cmap.coords, len(run.ids)
     show = np.arange(n) if n <= max_points else np.sort(
         np.random.default_rng(random_state).choice(n, max_points, replace=False))
@@ -65,7 +66,8 @@ def map_figure(run: ClusterRun, table: pd.DataFrame, new: NewCustomer | None = N
     names = dict(zip(run.profiles["cluster"], run.profiles["name"]))
     colours = cluster_colours(names)
     values = table[feats].reset_index(drop=True).iloc[show]
-    custom = np.column_stack([run.ids[show].astype(object), [escape(names[c]) for c in labels[show]],
+    own = np.asarray(run.customer_names(table), dtype=object)[show]
+    custom = np.column_stack([run.ids[show].astype(object), [f"{c} · {escape(n)}" for c, n in zip(labels[show], own)],
                               values.to_numpy(dtype=object)])
     hover = _hover(feats, set(run.transformer.numeric_))
     trace = go.Scattergl if len(show) > 2000 else go.Scatter
@@ -82,7 +84,8 @@ def map_figure(run: ClusterRun, table: pd.DataFrame, new: NewCustomer | None = N
                                      "line": {"width": 2, "color": "black"}}))
     if new is not None and new.x is not None:
         fig.add_trace(go.Scatter(x=[new.x], y=[new.y], mode="markers", name=f"new customer → {new.cluster}",
-                                 hovertemplate=f"new customer<br>cluster {escape(names[new.cluster])}<extra></extra>",
+                                 hovertemplate=f"new customer<br>group {new.cluster} · "
+                                               f"{escape(new.name or names[new.cluster])}<extra></extra>",
                                  marker={"symbol": "star", "size": 24, "color": colours[new.cluster],
                                          "line": {"width": 2, "color": "black"}}))
     axis = (lambda t: label(t)) if run.cmap.method == "features" else str     # noqa: E731  PCA/t-SNE axes as named

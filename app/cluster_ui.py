@@ -8,7 +8,9 @@ import streamlit as st
 
 from app import cluster_charts as charts
 from app import keys, labels_ui, state
-from pipeline.cluster import LOG_MODES, METHODS, ClusterInput, ClusterRun, KSweep, NewCustomer, assign_new
+from pipeline.cluster import (
+    LOG_MODES, METHODS, UNLIKE_NAME, ClusterInput, ClusterRun, KSweep, NewCustomer, assign_new,
+)
 from pipeline.cluster.sequences import compare_with_rfm, comparison_maps
 from pipeline.config import HORIZON_DAYS, ClusterConfig, SequenceConfig
 from pipeline.errors import DataError
@@ -92,12 +94,21 @@ def new_customer(run: ClusterRun, dataset_id: str) -> NewCustomer | None:
     if not on:
         return None
     try:
-        new = assign_new(run.fit.model, tf, values, run.cmap)
+        new = assign_new(run.fit.model, tf, values, run.cmap, run.names())
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         return None
     names = dict(zip(run.profiles["cluster"], run.profiles["name"]))
-    st.success(f"This customer belongs to cluster {new.cluster}: {names[new.cluster]} (the star).")
+    group = names.get(new.cluster, "")
+    if new.name == UNLIKE_NAME:
+        st.warning(f"This customer is unlike any group (the star): the nearest is cluster {new.cluster} ({group}), "
+                   f"but they are further from it than {ClusterConfig().far_quantile:.0%} of its members, or none "
+                   "of its name's words is true of them.", icon=":material/help:")
+    elif new.name and new.name != group:
+        st.success(f"This customer is closest to cluster {new.cluster} ({group}); of that name only "
+                   f"“{new.name}” is true of them (the star).")
+    else:
+        st.success(f"This customer belongs to cluster {new.cluster}: {group} (the star).")
     return new
 
 

@@ -115,8 +115,14 @@ class ClusterConfig:
     tsne_max: int = 20_000
     skew_threshold: float = 1.0         # log_cols="auto": log1p non-negative columns more skewed than this
     max_categories: int = 50            # one-hot refuses text columns with more distinct values
-    name_threshold: float = 0.35        # |z| of a cluster mean needed to mention the feature in the cluster name
+    name_quantile: float = 0.5          # a cluster-name word's threshold: "high X" = X above this quantile of all
+                                        # customers' X, "low X" = at or below it (pipeline.cluster.naming)
+    name_mid_quantiles: tuple[float, float] = (0.25, 0.75)  # "average income": income between these quantiles
+    name_min_share: float = 0.8         # a word is in a cluster's name only if it holds for this share of its members
+    name_max_overall: float = 0.7       # ...and for at most this share of all customers (else it says nothing)
     name_max_terms: int = 3
+    far_quantile: float = 0.95          # a customer further from its centre than this quantile of the members'
+                                        # distances (scaled space) is "unlike any group", whatever the name
     silhouette_tolerance: float = 0.01  # silhouettes this close to the best count as a tie (broken by the elbow)
     campaign_k: tuple[int, int] = (3, 8)  # the recommended k lies in this range: groups a marketer can address
     min_cluster_share: float = 0.05     # ...and every cluster of it holds at least this share of the customers

@@ -11,8 +11,9 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from pipeline.cluster import (
-    METHODS, NOISE, NOISE_NAME, assign_new, cluster_customers, cluster_metrics, cluster_profiles, elbow_point,
-    fit_clusters, map_coordinates, name_clusters, prepare_matrix, select_k,
+    METHODS, NOISE, NOISE_NAME, UNLIKE_NAME, assign_new, cluster_customers, cluster_metrics, cluster_names,
+    cluster_profiles, cluster_words, elbow_point, fit_clusters, map_coordinates, name_clusters, prepare_matrix,
+    select_k,
 )
 from pipeline.cluster.selection import _sweep_reason
 from pipeline.config import ClusterConfig
@@ -281,13 +282,33 @@ def test_map_pca_and_tsne():
 
 # --------------------------------------------------------------------------------------------------- names, profiles
 def test_name_clusters_by_hand():
-    z = pd.DataFrame({"recency_days": [-1.2, 1.5, 0.1], "frequency": [0.9, -0.8, 0.0],
-                      "monetary": [1.4, -0.6, 0.2]})
-    names = name_clusters(z)
-    assert names == {0: "high spend, recent, frequent", 1: "lapsed, infrequent, low spend", 2: "average"}
-    twins = name_clusters(pd.DataFrame({"Age": [1.0, 1.0, 0.9], "income": [0.0, 0.0, 0.2]}))
-    assert len(set(twins.values())) == 3
-    assert twins[2] == "older, high income" and twins[0] == "older (1)"
+    names, used = name_clusters({0: ["high spend", "recent", "frequent", "long-standing"], 1: [], 2: ["lapsed"]})
+    assert names == {0: "high spend, recent, frequent", 1: "Group 1 — mixed", 2: "lapsed"}
+    assert used[0] == ["high spend", "recent", "frequent"] and used[1] == []
+    twins, _ = name_clusters({0: ["older"], 1: ["older"], 2: ["older", "high income"]})
+    assert twins == {0: "older (1)", 1: "older (2)", 2: "older, high income"}
+
+
+def test_cluster_words_hold_for_80_percent_by_hand():
+    """Median frequency 1.5, spend 55: cluster 1 has 4 of 5 above both (80%): "high spend, frequent"; with one
+    more one-order customer only 3 of 5 are frequent (60%) and the word is dropped."""
+    df = pd.DataFrame({"frequency": [1, 1, 1, 1, 2, 5, 6, 7, 8, 1.0],
+                       "monetary": [10, 20, 30, 40, 50, 60, 70, 80, 90, 100.0]})
+    labels = np.array([0] * 5 + [1] * 5)
+    X, tf = prepare_matrix(df, ["frequency", "monetary"], log_cols=[])
+    words = cluster_words(df, labels, tf)
+    assert [(w.text, w.side, w.threshold) for w in words[1]] == [("high spend", "high", 55.0),
+                                                                 ("frequent", "high", 1.5)]
+    assert [w.text for w in words[0]] == ["low spend", "infrequent"]
+    fewer = df.assign(frequency=[1, 1, 1, 1, 2, 1, 6, 7, 8, 1.0])
+    tf_fewer = prepare_matrix(fewer, ["frequency", "monetary"], log_cols=[])[1]
+    assert name_clusters(cluster_words(fewer, labels, tf_fewer))[0] == {0: "low spend, infrequent", 1: "high spend"}
+    naming = cluster_names(df, labels, tf, X, np.array([X[labels == c].mean(axis=0) for c in (0, 1)]))
+    # one customer: only the words true of them; the one-order customer of the "frequent" cluster is not frequent
+    assert naming.for_customers(df, labels, np.zeros(10))[8:] == ["high spend, frequent", "high spend"]
+    assert naming.for_customers(df, labels, np.full(10, 99.0)) == [UNLIKE_NAME] * 10     # far from both centres
+    typed = naming.renamed({1: "big spenders"})
+    assert typed.for_customers(df, labels, np.zeros(10))[9] == "big spenders"
 
 
 def test_profiles_sizes_shares_revenue_segments_and_noise():

@@ -3,7 +3,7 @@
 Modules: ``features`` (the table and columns to cluster, :class:`CustomerFeatures` / :func:`prepare_matrix`),
 ``algorithms`` (K-Means, Gaussian mixture, Ward, HDBSCAN as :data:`METHODS`; :func:`fit_clusters`), ``selection``
 (:func:`cluster_metrics`, the k sweep :func:`select_k`), ``maps`` (features / PCA / t-SNE coordinates), ``naming``
-(profiles, generated and user names), ``run`` (:func:`cluster_customers`, the one-call run), ``assign`` (new
+(profiles; names whose every word is true of the customers they are given to; user names), ``run`` (:func:`cluster_customers`, the one-call run), ``assign`` (new
 customers, picked customers, the saved clustering), ``embeddings`` (autoencoders as transformers, TensorFlow loaded
 lazily), ``compare`` (what every side-by-side comparison shares: arms scored in their own and a common space,
 stability across seeds), ``sequences`` (spend sequences, their embeddings versus K-Means on RFM), ``explore``
@@ -33,7 +33,8 @@ from pipeline.cluster.features import (
 )
 from pipeline.cluster.maps import ClusterMap, map_coordinates
 from pipeline.cluster.naming import (
-    NAME_RULES, NOISE_NAME, apply_names, cluster_profiles, name_clusters, segment_mix,
+    NAME_RULES, NOISE_NAME, UNLIKE_NAME, ClusterNames, Word, apply_names, cluster_names, cluster_profiles,
+    cluster_words, member_distances, name_clusters, segment_mix,
 )
 from pipeline.cluster.run import ClusterRun, cluster_customers, run_summary
 from pipeline.cluster.selection import KSweep, cluster_metrics, elbow_point, select_k
@@ -45,6 +46,7 @@ __all__ = [
     "KSweep", "elbow_point", "select_k",
     "ClusterMap", "map_coordinates",
     "name_clusters", "cluster_profiles", "segment_mix",
+    "UNLIKE_NAME", "Word", "ClusterNames", "cluster_words", "cluster_names", "member_distances",
     "NewCustomer", "assign_new",
     "ClusterRun", "cluster_customers",
     "TX_DEFAULT_FEATURES", "LOG_MODES", "ClusterInput", "clustering_input", "log_columns",

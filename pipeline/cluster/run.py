@@ -15,7 +15,7 @@ import pandas as pd
 from pipeline.cluster.algorithms import METHODS, ClusterFit, fit_clusters
 from pipeline.cluster.features import CustomerFeatures, prepare_matrix
 from pipeline.cluster.maps import ClusterMap, map_coordinates
-from pipeline.cluster.naming import cluster_profiles
+from pipeline.cluster.naming import ClusterNames, cluster_names, cluster_profiles, member_distances
 from pipeline.cluster.selection import KSweep, cluster_metrics, select_k
 from pipeline.config import SEED, ClusterConfig
 from pipeline.exports import to_jsonable
@@ -37,9 +37,26 @@ class ClusterRun:
     profiles: pd.DataFrame
     metrics: dict
     warnings: list[str]
+    naming: ClusterNames | None = None
+
+    def names(self) -> ClusterNames | None:
+        """The naming with the names as shown in ``profiles`` (the analyst's where they renamed a cluster)."""
+        if self.naming is None:
+            return None
+        return self.naming.renamed(dict(zip(self.profiles["cluster"].astype(int), self.profiles["name"])))
+
+    def customer_names(self, table: pd.DataFrame) -> list[str]:
+        """What each fitted customer is called (``table`` = the fitted table, same order): the words of its
+        cluster's name that hold for it, "unlike any group" when far from the centre (see ``naming``)."""
+        naming = self.names()
+        if naming is None:
+            names = dict(zip(self.profiles["cluster"], self.profiles["name"]))
+            return [names[c] for c in self.fit.labels]
+        dist = member_distances(self.X, self.fit.labels, self.fit.centroids)
+        return naming.for_customers(table, self.fit.labels, dist)
 
     def assignments(self) -> pd.DataFrame:
-        """customer_id, cluster, name, x, y (one row per customer)."""
+        """customer_id, cluster, name (the cluster's), x, y (one row per customer)."""
         names = dict(zip(self.profiles["cluster"], self.profiles["name"]))
         return pd.DataFrame({"customer_id": self.ids, "cluster": self.fit.labels,
                              "name": [names[c] for c in self.fit.labels],
@@ -64,12 +81,13 @@ def cluster_customers(df: pd.DataFrame, features: Sequence[str], method: str = "
     fit = fit_clusters(X, method, k or 2, random_state, config)
     raw = df[tf.features_] if len(tf.features_) <= 2 and not tf.categorical_ else None
     cmap = map_coordinates(X, fit.labels, raw=raw, method=map_method, random_state=random_state, config=config)
-    profiles = cluster_profiles(df, fit.labels, tf, revenue_col, segment_col, config=config)
+    naming = cluster_names(df, fit.labels, tf, X, fit.centroids, config=config)
+    profiles = cluster_profiles(df, fit.labels, tf, revenue_col, segment_col, config=config, names=naming.names)
     metrics = {"method": method, "k": int(fit.n_clusters), "n_customers": int(len(X)),
                **cluster_metrics(X, fit.labels, config.silhouette_sample, random_state, config.threads),
                "map": cmap.method, "explained_variance": cmap.explained_variance}
     ids = (df[id_col] if id_col in df.columns else df.index.to_series()).astype(str).to_numpy()
-    return ClusterRun(ids, X, tf, fit, sweep, cmap, profiles, metrics, list(tf.warnings_) + fit.notes)
+    return ClusterRun(ids, X, tf, fit, sweep, cmap, profiles, metrics, list(tf.warnings_) + fit.notes, naming)
 
 
 def run_summary(run: ClusterRun) -> dict:

@@ -17,7 +17,7 @@ from pipeline.config import SEED, ClusterConfig
 from pipeline.errors import DataError
 
 if TYPE_CHECKING:
-    from pipeline.cluster import CustomerFeatures
+    from pipeline.cluster import ClusterNames, CustomerFeatures
 
 __all__ = ["RFM_CLUSTER_FEATURES", "ClusterAssigner", "saved_cluster_assigner", "default_cluster_assigner"]
 
@@ -31,7 +31,9 @@ class ClusterAssigner:
 
     ``transformer`` is None when the saved clustering used inputs this module cannot rebuild (what-if then has
     no cluster). For K-Means the nearest centre is exactly its own assignment rule; for other methods it is an
-    approximation, said in ``description``.
+    approximation, said in ``description``. ``names`` are the clusters' names; one customer is named by
+    ``naming`` (:meth:`pipeline.cluster.ClusterNames.for_customers`: only the words that hold for that customer,
+    "unlike any group" when far from the centre), the same way for the table, a re-scored customer and the what-if.
     """
 
     labels: pd.Series                 # cluster id per customer id
@@ -41,24 +43,50 @@ class ClusterAssigner:
     centroid_ids: np.ndarray
     source: str                       # "saved" or "default"
     description: str
+    naming: ClusterNames | None = None
 
-    def name(self, cluster: int | None) -> str:
-        """The cluster's name ("" for no cluster)."""
-        return "" if cluster is None else self.names.get(int(cluster), f"cluster {cluster}")
+    def name(self, cluster: int | None, row: Mapping[str, object] | pd.Series | pd.DataFrame | None = None) -> str:
+        """The cluster's name ("" for no cluster); given the customer's ``row``, what this customer is called."""
+        if cluster is None or pd.isna(cluster):
+            return ""
+        if row is None or self.naming is None or self.transformer is None:
+            return self.names.get(int(cluster), f"cluster {cluster}")
+        frame = self._frame(row)
+        return self.naming.for_customers(frame, [int(cluster)], self._distances(frame, [int(cluster)]))[0]
+
+    def _frame(self, row: Mapping[str, object] | pd.Series | pd.DataFrame) -> pd.DataFrame:
+        if isinstance(row, pd.DataFrame):
+            return row
+        return pd.DataFrame([{f: row.get(f) for f in self.transformer.features_}])
+
+    def _distances(self, frame: pd.DataFrame, clusters) -> np.ndarray:
+        """Distance of each row to the centre of its cluster in the clustering's space (NaN without one)."""
+        from pipeline.cluster import member_distances
+
+        labels = np.array([-1 if c is None or pd.isna(c) else int(c) for c in clusters])
+        out = np.full(len(frame), np.nan)
+        has = labels >= 0
+        if has.any():
+            out[has] = member_distances(self.transformer.transform(frame.loc[has]), labels[has], self.centroids,
+                                        self.centroid_ids)
+        return out
 
     def assign(self, row: Mapping[str, object] | pd.DataFrame) -> int | None:
         """Cluster of one customer given as ``{feature: value}`` (or a one-row frame); None if unavailable."""
         if self.transformer is None or not len(self.centroids):
             return None
-        frame = row if isinstance(row, pd.DataFrame) else pd.DataFrame([{f: row.get(f) for f in
-                                                                          self.transformer.features_}])
-        vec = self.transformer.transform(frame)[0]
+        vec = self.transformer.transform(self._frame(row))[0]
         return int(self.centroid_ids[np.argmin(((self.centroids - vec) ** 2).sum(axis=1))])
 
     def attach(self, table: pd.DataFrame) -> None:
         """Write ``cluster`` and ``cluster_name`` of every row of the per-customer ``table`` (in place)."""
-        table["cluster"] = self.labels.reindex(table.index).astype("Int64")
-        table["cluster_name"] = [self.name(c) if pd.notna(c) else "" for c in table["cluster"]]
+        cluster = self.labels.reindex(table.index.astype(str)).astype("Int64")
+        table["cluster"] = cluster.set_axis(table.index)
+        if self.naming is None or self.transformer is None:
+            table["cluster_name"] = [self.name(c) if pd.notna(c) else "" for c in table["cluster"]]
+            return
+        clusters = table["cluster"].tolist()
+        table["cluster_name"] = self.naming.for_customers(table, clusters, self._distances(table, clusters))
 
 
 def _centres(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,11 +98,22 @@ def _saved_labels(assignments: pd.DataFrame, meta: Mapping) -> tuple[pd.Series, 
     name_col = "cluster_name" if "cluster_name" in assignments else "name"
     a = assignments.assign(customer_id=assignments["customer_id"].astype(str)).drop_duplicates("customer_id")
     labels = pd.Series(a["cluster"].astype(int).to_numpy(), index=a["customer_id"])
-    names = {int(k): str(v) for k, v in (meta.get("names") or {}).items()} if isinstance(meta.get("names"), dict) \
-        else {}
-    if name_col in a:
-        names |= {int(c): str(n) for c, n in zip(a["cluster"], a[name_col])}
+    names = {int(c): str(n) for c, n in zip(a["cluster"], a[name_col])} if name_col in a else {}
+    if isinstance(meta.get("names"), dict):                 # the clusters' names win over any per-row text
+        names |= {int(k): str(v) for k, v in meta["names"].items()}
     return labels, names
+
+
+def _truthful_names(table: pd.DataFrame, labels: pd.Series, tf: CustomerFeatures, X: np.ndarray,
+                    centroids: np.ndarray, ids: np.ndarray, saved: dict[int, str]) -> tuple[dict, ClusterNames]:
+    """Names of a saved clustering: a name the analyst typed stays; a generated one (every part a naming word,
+    as saved by an older version too) is generated again from the data so that it is true."""
+    from pipeline.cluster.naming import cluster_names, is_generated_name
+
+    naming = cluster_names(table, labels.to_numpy(), tf, X, centroids, ids)
+    typed = {c: n for c, n in saved.items() if n and c in naming.names and not is_generated_name(n, tf.features_)}
+    naming = naming.renamed(typed)
+    return {**saved, **naming.names}, naming
 
 
 def saved_cluster_assigner(table: pd.DataFrame, assignments: pd.DataFrame, meta: Mapping) -> ClusterAssigner:
@@ -99,9 +138,12 @@ def saved_cluster_assigner(table: pd.DataFrame, assignments: pd.DataFrame, meta:
                                       "new customer in it.")
     tf = CustomerFeatures(features, log_cols=opts.get("log_cols", "auto"), scale=opts.get("scale", True),
                           categorical=opts.get("categorical", ())).fit(table.loc[known])
-    centroids, ids = _centres(tf.transform(table.loc[known]), labels[known].to_numpy())
+    X = tf.transform(table.loc[known])
+    centroids, ids = _centres(X, labels[known].to_numpy())
+    names, naming = _truthful_names(table.loc[known], labels[known], tf, X, centroids, ids, names)
     note = "" if method == "kmeans" else "; what-if uses the nearest cluster centre"
-    return ClusterAssigner(labels, names, tf, centroids, ids, "saved", f"{desc} on {', '.join(features)}{note}.")
+    return ClusterAssigner(labels, names, tf, centroids, ids, "saved", f"{desc} on {', '.join(features)}{note}.",
+                           naming)
 
 
 def _cluster_features(table: pd.DataFrame, kind: str) -> list[str]:
@@ -132,4 +174,4 @@ def default_cluster_assigner(table: pd.DataFrame, kind: str, seed: int = SEED,
             f"k={run.fit.n_clusters} ({run.sweep.reason if run.sweep else ''}). Save a clustering on the "
             "Clusters page to use it instead.")
     return ClusterAssigner(labels, names, run.transformer, run.fit.centroids, np.arange(run.fit.n_clusters),
-                           "default", desc)
+                           "default", desc, run.naming)

@@ -118,7 +118,7 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     attach_churn(row, scorer.churn, X, scorer.coupons.policy)
     cluster = scorer.clusters.assign(row.iloc[0]) if scorer.clusters is not None else None
     row["cluster"] = pd.array([cluster], dtype="Int64")
-    row["cluster_name"] = scorer.clusters.name(cluster) if scorer.clusters is not None else ""
+    row["cluster_name"] = scorer.clusters.name(cluster, row.iloc[0]) if scorer.clusters is not None else ""
     known = cid in scorer.table.index and "next_item" in scorer.table     # the recommender is not refitted
     row["next_item"] = scorer.table.at[cid, "next_item"] if known else next_item(scorer.recommender, cid)
     return row.iloc[0]

@@ -118,7 +118,7 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
     res.segment = pop.segment(res.scores["r_score"], res.scores["f_score"])
     if scorer.clusters is not None:
         res.cluster = scorer.clusters.assign(row)
-        res.cluster_name = scorer.clusters.name(res.cluster)
+        res.cluster_name = scorer.clusters.name(res.cluster, row)         # what is true of this customer
     if scorer.churn is not None:
         frame = pd.DataFrame([{f: row[f] for f in scorer.churn.features}])
         res.churn_probability, res.drivers = scorer.churn.score(frame, drivers)
@@ -178,7 +178,7 @@ def _table_what_if(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, ob
     frame = pd.DataFrame([row])
     if scorer.clusters is not None:
         res.cluster = scorer.clusters.assign(frame)
-        res.cluster_name = scorer.clusters.name(res.cluster)
+        res.cluster_name = scorer.clusters.name(res.cluster, frame)
     if scorer.model is not None:
         res.prediction = scorer.model.prediction(frame)
         res.drivers = scorer.model.drivers(frame, drivers, class_index=res.prediction["class_index"]) if drivers \

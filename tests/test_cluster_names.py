@@ -1,0 +1,213 @@
+"""Cluster names are true of the customers they are given to (issue 19, item 8).
+
+Every word of a cluster's name ("recent", "frequent", "high spend", "older", ...) is checked here independently of
+pipeline.cluster.naming, with pandas, from the customers' own values: a word holds for a customer when the value is
+above the dataset's median ("high" words: "lapsed", "frequent", "high spend", "older", "high income"), at or below
+it ("low" words) or between its quartiles ("average income"; "average": on every feature). A cluster's name: each word holds for >= 80% of its members. One customer's name (card, what-if,
+the Clusters page): each word holds for that customer, or the customer is "unlike any group".
+"""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from conftest import dataset
+
+from pipeline.cluster import UNLIKE_NAME, cluster_customers, clustering_input
+from pipeline.customer.clusters import ClusterAssigner, default_cluster_assigner, saved_cluster_assigner
+
+INCOME, SCORE = "Annual Income (k$)", "Spending Score (1-100)"
+
+#: word -> (column, True if the word means "above the median", False if "at or below it")
+WORDS = {"lapsed": ("recency_days", True), "recent": ("recency_days", False),
+         "frequent": ("frequency", True), "infrequent": ("frequency", False),
+         "high spend": ("monetary", True), "low spend": ("monetary", False),
+         "older": ("Age", True), "younger": ("Age", False),
+         "high income": (INCOME, True), "low income": (INCOME, False),
+         "high spending score": (SCORE, True), "low spending score": (SCORE, False),
+         "average recency": ("recency_days", None), "average frequency": ("frequency", None),
+         "average spend": ("monetary", None), "middle-aged": ("Age", None), "average income": (INCOME, None),
+         "average spending score": (SCORE, None)}
+AVERAGE = {"recency_days", "frequency", "monetary"}, {"Age", INCOME, SCORE}    # "average": middle on every one
+NEUTRAL = re.compile(r"Group -?\d+ — mixed|noise")
+
+
+def words_of(name: str) -> list[str]:
+    """The words of a name (a numbering suffix like " (2)" dropped); [] for the neutral name."""
+    name = re.sub(r" \(\d+\)$", "", name)
+    if NEUTRAL.fullmatch(name):
+        return []
+    parts = name.split(", ")
+    unknown = [p for p in parts if p not in WORDS and p != "average"]
+    assert not unknown, f"name {name!r} has words this test cannot check: {unknown}"
+    return parts
+
+
+def holds(table: pd.DataFrame, word: str) -> pd.Series:
+    if word == "average":
+        cols = next(c for c in AVERAGE if c <= set(table.columns))
+        return pd.concat([_middle(table[c]) for c in cols], axis=1).all(axis=1)
+    col, high = WORDS[word]
+    if high is None:
+        return _middle(table[col])
+    median = table[col].median()
+    return table[col] > median if high else table[col] <= median
+
+
+def _middle(values: pd.Series) -> pd.Series:
+    return values.between(values.quantile(0.25), values.quantile(0.75))
+
+
+def share_true(table: pd.DataFrame, labels: pd.Series, names: dict) -> dict[tuple[int, str], float]:
+    """(cluster, word) -> share of the cluster's members for whom the word holds."""
+    out = {}
+    for cid, name in names.items():
+        members = table[labels.to_numpy() == cid]
+        for word in words_of(name):
+            out[(cid, word)] = float(holds(table, word)[members.index].mean())
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------ data
+def _tx_table(ds) -> pd.DataFrame:
+    from pipeline.features import customer_features
+
+    return customer_features(ds.transactions, ds.returns)
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[pd.DataFrame, str]:
+    from pipeline.ingest import sample_dataset
+
+    return _tx_table(sample_dataset("synthetic")), "transactions"
+
+
+@pytest.fixture(scope="module")
+def online_retail() -> tuple[pd.DataFrame, str]:
+    from pipeline.ingest import build_dataset
+
+    return _tx_table(build_dataset(dataset("online_retail.csv"), "online_retail.csv")), "transactions"
+
+
+@pytest.fixture(scope="module")
+def mall() -> tuple[pd.DataFrame, str]:
+    from pipeline.ingest import build_dataset
+
+    ds = build_dataset(dataset("Mall_Customers.csv"), "Mall_Customers.csv")
+    return ds.customers.set_index("customer_id"), "customers"
+
+
+_ASSIGNERS: dict[str, ClusterAssigner] = {}
+
+
+def _assigner(request, name: str) -> tuple[pd.DataFrame, ClusterAssigner]:
+    table, kind = request.getfixturevalue(name)
+    if name not in _ASSIGNERS:
+        _ASSIGNERS[name] = default_cluster_assigner(table, kind)
+    return table, _ASSIGNERS[name]
+
+
+DATASETS = ["synthetic", "online_retail", "mall"]
+
+
+# ------------------------------------------------------------------------------------------------------------ tests
+@pytest.mark.parametrize("name", DATASETS)
+def test_every_word_of_every_default_cluster_name_holds_for_80_percent_of_its_members(request, name):
+    table, a = _assigner(request, name)
+    shares = share_true(table, a.labels.reindex(table.index.astype(str)), a.names)
+    failing = {k: round(v, 3) for k, v in shares.items() if v < 0.8}
+    assert not failing, f"{name}: words true of < 80% of their cluster: {failing} (names {a.names})"
+    assert sum(bool(words_of(n)) for n in a.names.values()) >= 2, f"{name}: names say nothing: {a.names}"
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_no_customer_is_called_what_they_are_not(request, name):
+    """The card's cluster name (the table's ``cluster_name``): every word holds for that very customer, so a
+    one-order customer is never "frequent"; otherwise the customer is "unlike any group"."""
+    table, a = _assigner(request, name)
+    t = table.copy()
+    a.attach(t)
+    named = t[t["cluster_name"] != UNLIKE_NAME]
+    assert len(named) >= 0.8 * len(t), "most customers keep a name"
+    for word in sorted({w for n in named["cluster_name"].unique() for w in words_of(n)}):
+        given = named["cluster_name"].map(lambda n: word in words_of(n))
+        wrong = given & ~holds(t, word)[named.index]
+        assert not wrong.any(), f"{name}: {int(wrong.sum())} customers called {word!r} are not, e.g. " \
+                                f"{named[wrong].head(3).to_dict('records')}"
+    if "frequency" in t:
+        assert not t.loc[t["frequency"] == 1, "cluster_name"].str.contains(r"\bfrequent\b").any()
+
+
+def test_clusters_page_default_names_hold_for_80_percent():
+    """The Clusters page's default run (clustering_input's default features and log mode) on the sample."""
+    from pipeline.cluster import log_columns
+    from pipeline.ingest import sample_dataset
+
+    ds = sample_dataset("synthetic")
+    inp = clustering_input("transactions", ds.transactions, ds.returns)
+    feats = inp.default_features
+    run = cluster_customers(inp.table, feats, "kmeans", None, log_cols=log_columns(inp.table, feats, "all"))
+    names = dict(zip(run.profiles["cluster"], run.profiles["name"]))
+    shares = share_true(inp.table, pd.Series(run.fit.labels), names)
+    assert shares and min(shares.values()) >= 0.8, shares
+
+
+@pytest.mark.parametrize("name", ["synthetic", "online_retail"])
+def test_what_if_400_days_one_order_is_never_recent_or_frequent(request, name):
+    table, a = _assigner(request, name)
+    spends = list(table["monetary"].quantile([0.01, 0.25, 0.5, 0.75, 0.99, 1.0])) + [table["monetary"].max() * 3]
+    for monetary in spends:
+        row = {"recency_days": 400.0, "frequency": 1.0, "monetary": float(monetary), "tenure_days": 400.0}
+        said = a.name(a.assign(row), row)
+        assert said and not {"recent", "frequent"} & set(words_of(said) if said != UNLIKE_NAME else []), \
+            f"{name}: 400 days / 1 order / {monetary:,.0f} called {said!r}"
+
+
+def test_what_if_through_the_scorer_never_calls_a_lapsed_one_order_customer_recent_or_frequent():
+    from pipeline import customer as pf
+    from pipeline.ingest import generate_transactions
+    from pipeline.store import Dataset
+
+    tx, ret = generate_transactions(n_customers=400, seed=3)
+    scorer = pf.build_scorer(Dataset("t400", "synthetic 400", "transactions", transactions=tx, returns=ret))
+    best = str(scorer.table["monetary"].idxmax())
+    for cid in (best, str(scorer.table["frequency"].idxmax())):
+        res = pf.what_if(scorer, {"recency_days": 400, "frequency": 1, "tenure_days": 400}, cid)
+        assert res.cluster_name and not {"recent", "frequent"} & set(res.cluster_name.split(", ")), res.cluster_name
+    own = pf.what_if(scorer, {}, best)                       # at the customer's own values: the card's name
+    assert own.cluster_name == scorer.table.loc[best, "cluster_name"]
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_far_away_customer_is_unlike_any_group(request, name):
+    table, a = _assigner(request, name)
+    row = {f: float(pd.to_numeric(table[f]).max()) * 50 for f in a.transformer.numeric_}
+    if "recency_days" in row:
+        row["recency_days"] = 1.0
+    assert a.name(a.assign(row), row) == UNLIKE_NAME
+    largest = table[a.labels.reindex(table.index.astype(str)).to_numpy() == 0]
+    typical = {f: float(pd.to_numeric(largest[f]).median()) for f in a.transformer.numeric_}
+    assert a.name(a.assign(typical), typical) == a.names[0]          # the middle of a group: its name
+
+
+def test_saved_clustering_keeps_typed_names_and_regenerates_contradicting_generated_ones(request):
+    """A saved clustering: the analyst's typed name is theirs (but far customers are still "unlike any group");
+    a generated name saved by the old naming ("frequent, recent, high spend" on lapsed customers) is made true."""
+    table, a = _assigner(request, "online_retail")
+    assignments = pd.DataFrame({"customer_id": a.labels.index, "cluster": a.labels.to_numpy()})
+    lapsed = int(pd.Series(table["recency_days"].to_numpy()).groupby(a.labels.to_numpy()).mean().idxmax())
+    typed = next(c for c in a.names if c not in (lapsed, -1))
+    meta = {"method": "kmeans", "k": len(a.names), "features": ["recency_days", "frequency", "monetary"],
+            "options": {"log_cols": ["recency_days", "frequency", "monetary"]},
+            "names": {str(c): n for c, n in a.names.items()} | {str(lapsed): "frequent, recent, high spend",
+                                                                   str(typed): "VIPs to call"}}
+    saved = saved_cluster_assigner(table, assignments.assign(cluster_name=""), meta)
+    assert saved.names[typed] == "VIPs to call"
+    assert "recent" not in words_of(saved.names[lapsed])
+    t = table.copy()
+    saved.attach(t)
+    members = t[t["cluster"] == typed]
+    assert set(members["cluster_name"]) == {"VIPs to call", UNLIKE_NAME}
+    far = {"recency_days": 1.0, "frequency": 1e5, "monetary": 1e10}
+    assert saved.name(typed, far) == UNLIKE_NAME
