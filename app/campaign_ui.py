@@ -163,6 +163,12 @@ def built_campaign(ws: Workspace, ctx: Any = None) -> None:
                    f"{meta.send_date} are in.", icon=":material/check:")
 
 
+def _count(totals: dict, key: str) -> str:
+    """A saved count with thousands separators ("–" when the campaign did not record it)."""
+    n = totals.get(key)
+    return "–" if n is None else f"{int(n):,}"
+
+
 def saved_campaigns(ws: Workspace, ds: Dataset) -> tuple[cm.SavedCampaign, pd.DataFrame] | None:
     """The table of this dataset's saved campaigns, a picker and "Delete"; returns the picked one with its list."""
     saved = cm.list_campaigns(ws, ds.id)
@@ -170,8 +176,8 @@ def saved_campaigns(ws: Workspace, ds: Dataset) -> tuple[cm.SavedCampaign, pd.Da
         st.info("No saved campaigns for this dataset yet: build one and press Save.")
         return None
     st.dataframe(pd.DataFrame([{
-        "Campaign": m.name, "Audience": m.audience, "Send date": m.send_date, "Customers": m.totals.get("customers"),
-        "Control group": m.totals.get("control"), "Coupons": m.totals.get("coupons_issued"),
+        "Campaign": m.name, "Audience": m.audience, "Send date": m.send_date, "Customers": _count(m.totals, "customers"),
+        "Control group": _count(m.totals, "control"), "Coupons": _count(m.totals, "coupons_issued"),
         "Expected coupon cost (when built)": money(m.totals.get("expected_cost")), "Saved": m.created[:10]}
         for m in saved]),
         hide_index=True, key="camp_saved_table")
@@ -214,12 +220,12 @@ def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: 
         st.warning(md(res.summary), icon=":material/hourglass_empty:")
         return
     st.markdown(md(res.summary))
-    how = ("from the redemption record" if res.redemption_source == "record" else
-           "counted as used on the holder's first order in the window that reaches the coupon's minimum spend (the "
-           "transactions carry no coupon codes, so this is an upper bound)")
+    how = ("the redemption record says which" if res.redemption_source == "record" else
+           "a coupon counts as used on its holder's first order in the window that reaches its minimum spend; the "
+           "transactions carry no coupon codes, so this is an upper bound")
     ui.metrics_row({"Extra revenue (measured)": money(res.incremental_revenue),
                     "Coupon cost (redeemed)": money(res.cost), "Net (margin − cost)": money(res.net)})
-    st.caption(f"Coupon cost counts the {res.redeemed:,} redeemed coupons only ({how}). Issued, not a cost: "
+    st.caption(f"Coupon cost counts the {res.redeemed:,} redeemed coupons only: {how}. Issued, not a cost: "
                f"{res.coupons_issued:,} coupons, expected to cost {money(res.issued_expected_cost)} when the list "
                "was built.")
     st.dataframe(res.groups, hide_index=True, key="camp_res_groups", column_config={

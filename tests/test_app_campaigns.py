@@ -2,6 +2,8 @@
 recommender check), on the sample transactions and on a customer table."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,13 +165,29 @@ def test_campaign_with_control_group_saved_and_measured(at):
     ws = Workspace(at.session_state["workspace_id"])
     assert [m.id for m in cm.list_campaigns(ws)] == ["High-risk-test"]
 
+    # the audience is as of the send date: churn bands from the purchases before it (not the end of the data)
+    assert (table["audience_as_of"] == str(sent)).all()
+    assert any(f"Customers as they were on {sent}" in c.value for c in at.caption)
+
     at.button(key="camp_measure").click().run()
     assert not at.exception and not at.error
     groups = next(d.value for d in at.dataframe if "buyers" in d.value.columns).set_index("group")
     assert groups.loc["treated", "customers"] + groups.loc["control", "customers"] == len(table)
-    assert any(m.value.startswith("Treated customers bought at a rate of") for m in at.markdown)
+    assert (groups["buyers"] > 0).all()                                   # not 0 by construction
+    summary = next(m.value for m in at.markdown if m.value.startswith("Treated customers bought at a rate of"))
+    assert not re.search(r"\b[A-Z]{3} ?-?\d", summary)                    # one currency helper: no "GBP 0.00"
     effects = next(d.value for d in at.dataframe if "ci_low" in d.value.columns)
     assert (effects["ci_low"] <= effects["difference"]).all() and (effects["difference"] <= effects["ci_high"]).all()
+    labels = {m.label: m.value for m in at.metric}
+    assert "Coupon cost (redeemed)" in labels and "Coupon cost (expected)" not in labels
+    assert any("Issued, not a cost" in c.value for c in at.caption)
+    assert not any("same customer ids" in c.value for c in at.caption)
+
+    # a window longer than the purchases after the send date: "too short", no numbers
+    at.number_input(key="camp_res_days").set_value(90).run()
+    at.button(key="camp_measure").click().run()
+    assert not at.exception and any("Too short to measure" in w.value for w in at.warning)
+    assert not any(m.value.startswith("Treated customers bought") for m in at.markdown)
 
     at.button(key="camp_delete").click().run()
     assert not at.exception and cm.list_campaigns(ws) == []

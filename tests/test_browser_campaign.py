@@ -1,0 +1,152 @@
+"""In a real browser (Debian's Chromium through Playwright): load the synthetic sample, build a campaign sent 60 days
+before the end of the data, save it and read its results on the page: customers chosen as of the send date, buyers
+in both groups, the cost of redeemed coupons apart from the issued ones, money in the dataset's currency only; a
+window longer than the data after the send date says "too short" instead of numbers. Screenshots go to
+tests/artifacts/campaign_*.png (git-ignored)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, require_module, unavailable
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        unavailable("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    require_module("playwright.sync_api", "Playwright is not installed (pip install -r requirements-dev.txt)")
+    port = _free_port()
+    env = os.environ | {"SEGMENTS_WORKSPACE": str(tmp_path_factory.mktemp("ws")), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                             "--server.port", str(port), "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        pg = browser.new_page(viewport={"width": 1440, "height": 900})
+        pg.set_default_timeout(120_000)
+        yield pg
+        browser.close()
+
+
+def _date_in(field) -> date:
+    """The date shown by a Streamlit date input (year/month/day spin buttons)."""
+    part = {k: int(field.get_by_role("spinbutton", name=re.compile(f"^{k},")).get_attribute("aria-valuenow"))
+            for k in ("year", "month", "day")}
+    return date(**part)
+
+
+def _type_date(field, day: date) -> None:
+    """Type a date as a user does (digits into the year box), then click the title so the input sends it."""
+    field.get_by_role("spinbutton", name=re.compile("^year,")).click()
+    field.page.keyboard.type(f"{day:%Y%m%d}")
+    field.page.get_by_role("heading", level=1).first.click()
+
+
+def _settled(page) -> None:
+    page.wait_for_timeout(500)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
+    page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton], [data-stale=true]')")
+
+
+def _shot(page, name: str) -> None:
+    """tests/artifacts/campaign_<name>.png of the whole page (the app scrolls inside its main block: the window is
+    grown to all of it for the picture)."""
+    _settled(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    size = page.viewport_size
+    tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
+    page.set_viewport_size({"width": size["width"], "height": min(max(tall, size["height"]), 8000)})
+    _settled(page)
+    page.screenshot(path=str(ARTIFACTS / f"campaign_{name}.png"), full_page=True)
+    page.set_viewport_size(size)
+    assert page.get_by_text("Traceback").count() == 0, name
+
+
+def test_past_campaign_built_saved_and_measured_in_the_browser(page, server):
+    try:
+        page.goto(server)
+        page.get_by_role("button", name=re.compile("Load Synthetic")).click()
+        page.get_by_text("Loaded").first.wait_for()
+        page.get_by_role("link", name="Campaigns").first.click()
+        page.get_by_role("button", name="Build campaign list").wait_for()
+        sent_field = page.get_by_role("group", name="Send date", exact=True)
+        end = _date_in(sent_field)                                      # default: the day after the data
+        sent = end - timedelta(days=60)
+        _type_date(sent_field, sent)
+        page.get_by_text(f"Customers as they were on {sent}").first.wait_for()
+        _settled(page)
+        page.get_by_label("Campaign name", exact=True).and_(page.get_by_role("textbox")).fill("browser past campaign")
+        page.get_by_label("Campaign name", exact=True).and_(page.get_by_role("textbox")).press("Enter")
+        _settled(page)
+        page.get_by_role("button", name="Build campaign list").click()
+        page.get_by_text("Download CSV").first.wait_for()
+        page.get_by_role("button", name=re.compile("Save campaign 'browser past campaign'")).click()
+        page.get_by_text("Saved 'browser past campaign'").first.wait_for()
+        _shot(page, "built")
+
+        page.get_by_role("tab", name="Saved campaigns & results").click()
+        page.get_by_role("button", name="Measure results").click()
+        summary = page.get_by_text(re.compile("^Treated customers bought at a rate of")).first
+        summary.wait_for()
+        text = summary.inner_text()
+        rates = [float(x) for x in re.findall(r"(\d+\.\d)% ", text)[:2]]
+        assert len(rates) == 2 and all(r > 0 for r in rates), text             # buyers in both groups
+        assert not re.search(r"\b[A-Z]{3} ?-?\d", text), text                  # no "GBP 0.00" beside a symbol
+        page.get_by_text("Coupon cost (redeemed)").first.wait_for()
+        page.get_by_text(re.compile("Issued, not a cost")).first.wait_for()
+        assert page.get_by_text("check that the transactions use the same customer ids").count() == 0
+        _shot(page, "results")
+
+        days = page.get_by_role("spinbutton", name="Days counted from the send date")
+        days.fill("90")
+        days.press("Enter")
+        _settled(page)
+        page.get_by_role("button", name="Measure results").click()
+        page.get_by_text(re.compile("Too short to measure: the data cover only 60 of the 90 days")).first.wait_for()
+        assert page.get_by_text(re.compile("^Treated customers bought at a rate of")).count() == 0
+        _shot(page, "too_short")
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "campaign_failure.png"), full_page=True)
+        raise
