@@ -68,6 +68,7 @@ with tab_map:
 
     st.subheader("Group profiles")
     edited = cluster_ui.profile_editor(run, sig)
+    st.caption(cluster_ui.NAMES_NOTE)
     c1, c2 = st.columns(2)
     if c1.button("Save names", key="clu_save_names", icon=":material/edit:"):
         try:
