@@ -1,5 +1,6 @@
-"""Model health: the churn model in use, its ROC AUC over time (backtest and realised), drift of today's customers,
-the retraining history with each decision and its reason, and the actions Retrain now / Roll back."""
+"""Model health: the live churn model (the one the Model lab, the Customer page and the service name), its ROC AUC
+over time (backtest and realised), drift of today's customers, the retraining history with each decision and its
+reason, the actions Retrain now / Roll back, and one closing verdict line per model."""
 import streamlit as st
 
 from app import health_ui, state, ui
@@ -20,7 +21,7 @@ with c1:
     health_ui.retrain_button(ws, ds)
 with c2:
     health_ui.rollback_button(store)
-health_ui.model_in_use(store)
+health_ui.model_in_use(ws, ds)
 
 over_time, drift_tab, history_tab, refresh_tab = st.tabs(["ROC AUC over time", "Drift", "Retraining history",
                                                           "Refreshes"])
@@ -51,15 +52,15 @@ with over_time:
                    f"{backtest['settings']['every_days']} days, {backtest['seconds']:.0f} s.")
         for note in backtest.get("notes", []):
             st.caption(note)
-        st.dataframe(backtest["table"], hide_index=True, key="health_bt_table", column_config={
-            c: st.column_config.NumberColumn(format="%.3f") for c in ("roc_auc", "top_precision", "brier",
-                                                                      "churn_rate")})
+        bt = health_ui.backtest_display(backtest["table"])
+        st.dataframe(bt, hide_index=True, key="health_bt_table", column_config={
+            c: st.column_config.NumberColumn(format="%.3f") for c in bt.columns if bt[c].dtype.kind == "f"})
     st.markdown("**Realised** (logged predictions whose horizon has passed; baseline = everyone at the base rate)")
     if realised.empty:
         st.caption("No realised outcomes yet: predictions are logged by the scoring service and by `refresh`; "
                    "their outcome is joined once H days of later purchases are in the data.")
     else:
-        st.dataframe(realised, hide_index=True, key="health_realised")
+        st.dataframe(health_ui.realised_display(realised), hide_index=True, key="health_realised")
 
 with drift_tab:
     table = health_ui.drift(store, ds)
@@ -76,10 +77,10 @@ with drift_tab:
                        "the changes are about behaviour, not only the passing of time (tenure grows by itself).")
             for msg in flagged["message"].head(8):
                 st.markdown(f"- {ui.md(msg)}")
-        st.dataframe(table, hide_index=True, key="health_drift", column_config={
-            "psi": st.column_config.NumberColumn("PSI", format="%.3f"),
-            "training": st.column_config.NumberColumn(format="%.4g"),
-            "today": st.column_config.NumberColumn(format="%.4g")})
+        st.dataframe(health_ui.drift_display(table), hide_index=True, key="health_drift", column_config={
+            "Population stability index": st.column_config.NumberColumn(format="%.3f"),
+            "In training": st.column_config.NumberColumn(format="%.4g"),
+            "Today": st.column_config.NumberColumn(format="%.4g")})
 
 with history_tab:
     hist = health_ui.history_table(store)
@@ -87,8 +88,8 @@ with history_tab:
         st.caption("No retraining yet.")
     else:
         st.dataframe(hist, hide_index=True, key="health_history", column_config={
-            c: st.column_config.NumberColumn(format="%.3f") for c in ("challenger AUC", "champion AUC",
-                                                                      "BG/NBD AUC")})
+            c: st.column_config.NumberColumn(format="%.3f") for c in ("Challenger ROC AUC", "Champion ROC AUC",
+                                                                      "BG/NBD ROC AUC")})
 
 with refresh_tab:
     refreshes = health_ui.refresh_table(store)
@@ -97,3 +98,9 @@ with refresh_tab:
                    "schedule: `python -m pipeline refresh --dataset NAME` (e.g. from cron).")
     else:
         st.dataframe(refreshes, hide_index=True, key="health_refreshes")
+
+lines = health_ui.verdicts(ws, ds, backtest)
+if lines:
+    st.markdown("**Verdict** (each model against the best simple rule on the same out-of-time customers)")
+    for line in lines:
+        st.markdown(f"- {ui.md(line)}")

@@ -1,8 +1,9 @@
-"""Model lab: pick a target and models, train and compare them against baselines, save one for the Customer page."""
-import pandas as pd
+"""Model lab: pick a target and models, train and compare them against the simple rules, end with one verdict line
+per model, save one and put it live (the one live model of the dataset, shared with Model health, the Customer page,
+Campaigns and the scoring service)."""
 import streamlit as st
 
-from app import keys, state, ui
+from app import state, ui
 from app import lab_charts as charts
 from app import lab_ui
 from pipeline.models import lab
@@ -51,7 +52,7 @@ else:
         (st.warning if res.kind == "segment" else st.info)(note, icon=":material/info:")
     table = charts.results_table(res)
     st.dataframe(table, hide_index=True, key="lab_table", column_config={
-        "role": st.column_config.TextColumn("role", help="Baseline rows are the reference every model must beat."),
+        "Role": st.column_config.TextColumn(help="Baseline rows are the simple rules every model must beat."),
         **{c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if table[c].dtype.kind == "f"}})
     labels = res.table["model"].to_dict()
     classes = [str(c) for c in res.train.labels]
@@ -75,6 +76,7 @@ else:
         if res.importance is not None:
             st.plotly_chart(charts.importance_figure(res, labels[res.best]), width="stretch")
 
+    lab_ui.verdict_lines(lab.verdicts(res))
     with st.form("lab_save"):
         fitted = list(res.train.pipelines)
         chosen = st.selectbox("Model to save", fitted, format_func=labels.get, key="lab_save_model",
@@ -86,35 +88,6 @@ else:
             except DataError as e:
                 st.error(str(e), icon=":material/error:")
 
-# ---- saved models -------------------------------------------------------------------------------------------------
+# ---- saved models and the live model --------------------------------------------------------------------------------
 st.subheader("Saved models")
-st.caption(ui.md(lab.model_in_use(ws)))
-saved = lab.list_models(ws)
-if not saved:
-    st.caption("No saved models in this workspace yet.")
-else:
-    st.dataframe(pd.DataFrame(saved), hide_index=True, key="lab_saved_table",
-                 column_config={"active": st.column_config.CheckboxColumn("in use on the Customer page")})
-    names = {m["id"]: f"{m['name']} · {m['model']} · {m['target']}" for m in saved}
-    mid = st.selectbox("Saved model", list(names), format_func=names.get, key="lab_saved_pick")
-    c1, c2, c3 = st.columns(3)
-    load = c1.button("Load and score this dataset", key="lab_load", icon=":material/play_arrow:")
-    if c2.button("Use for customer lookup", key="lab_activate", icon=":material/person_search:"):
-        lab.set_active_model(ws, mid)
-        st.session_state[keys.MODEL] = mid
-        st.rerun()
-    if c3.button("Delete", key="lab_delete", icon=":material/delete:"):
-        lab.delete_model(ws, mid)
-        st.rerun()
-    if load:
-        try:
-            pipe, meta = lab.load_lab_model(ws, mid)
-            scores = lab.score_dataset(pipe, meta, ds)
-        except DataError as e:
-            st.error(str(e), icon=":material/error:")
-        else:
-            st.caption(f"Trained {meta.created[:10]} to predict {meta.target}.")
-            with st.expander("Details for analysts"):
-                st.caption(f"Training data hash {meta.data_hash[:12]}; trained {meta.created}.")
-            st.dataframe(scores, key="lab_scores")
-            ui.downloads(scores.reset_index(), f"scores_{mid}", "lab_scores_dl")
+lab_ui.saved_models(ws, ds)

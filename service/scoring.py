@@ -79,8 +79,8 @@ def resolve_dataset(name: str, workspace: Path | None):
 
 def load_scorer(dataset: str, workspace: Path | None, horizon_days: int | None = None,
                 cache_size: int = 20_000) -> Scorer:
-    """Load the dataset, the model marked for lookup (else the default), the saved clustering and the workspace's
-    coupon catalogue, and fit the scorer."""
+    """Load the dataset, its live model (``pipeline.health.live``; else the default), the saved clustering and the
+    workspace's coupon catalogue, and fit the scorer."""
     from pipeline.customer.scoring import CouponSetup, ScoringSettings, build_scorer
 
     ws, ds = resolve_dataset(dataset, workspace)
@@ -90,12 +90,12 @@ def load_scorer(dataset: str, workspace: Path | None, horizon_days: int | None =
     if ws is not None:
         from pipeline.campaign import workspace_catalogue
         from pipeline.health.registry import HealthStore
-        from pipeline.models.lab import ACTIVE_MODEL_DOC, active_model
 
+        store = HealthStore(ws, ds.id)    # the dataset's one live-model pointer, the one the app's pages read
         if ds.kind == "transactions":     # read before the model: a promotion from here on is picked up later
-            serial = int(HealthStore(ws, ds.id).pointer().get("serial", 0))
-        active_id = (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
-        active = active_model(ws)
+            serial = int(store.pointer().get("serial", 0))
+        active_id = store.champion_id()
+        active = store.load_champion()
         clustering = ws.load_clustering(ds.id)
         catalogue, _warning = workspace_catalogue(ws)
     settings = ScoringSettings(horizon_days=horizon_days) if horizon_days else ScoringSettings()

@@ -34,24 +34,25 @@ def test_needs_data_first(at):
 def test_retrain_drift_history_backtest_and_rollback(at):
     store = _save(at, "AAAA")
     _health(at)
-    assert any("No churn model has been promoted" in i.value for i in at.info)
+    assert any("No churn model has been put live" in i.value for i in at.info)
     assert at.button(key="health_rollback").disabled
     at.button(key="health_retrain").click().run()
     assert not at.exception and not at.error
     assert any(s.value.startswith("Promoted: first model") for s in at.success)
     assert store.champion() == "v1"
     assert any(m.label == "Model in use" and m.value.startswith("v1") for m in at.metric)
-    drift = next(df.value for df in at.dataframe if "psi" in df.value.columns)
-    assert "segment" in set(drift["feature"]) and drift["psi"].notna().all()
-    history = next(df.value for df in at.dataframe if "reason" in df.value.columns)
-    assert list(history["decision"]) == ["promoted"]
+    drift = next(df.value for df in at.dataframe if "Population stability index" in df.value.columns)
+    assert "Segment" in set(drift["What changed"]) and drift["Population stability index"].notna().all()
+    history = next(df.value for df in at.dataframe if "Reason" in df.value.columns)
+    assert list(history["Decision"]) == ["promoted"] and list(history["In use before"]) == ["the default model"]
 
     at.multiselect(key="health_models").set_value(["logreg"])
     at.number_input(key="health_every").set_value(90)
     at.button(key=BACKTEST).click().run()
     assert not at.exception and not at.error
-    table = next(df.value for df in at.dataframe if "top_precision" in df.value.columns)
-    assert set(table.loc[table["baseline"], "model"]) == {"majority", "bgnbd"}
+    table = next(df.value for df in at.dataframe if "Churners in the riskiest 10%" in df.value.columns)
+    assert set(table.loc[table["Role"] == "simple rule (baseline)", "Model"]) == {
+        "Majority class (baseline)", "BG/NBD expected purchases (baseline)"}
     assert len(at.get("plotly_chart")) == 1
 
     _save(at, "AAAAABB")                                    # new data: the behaviour flipped
@@ -62,8 +63,8 @@ def test_retrain_drift_history_backtest_and_rollback(at):
     assert any("moved (PSI > 0.2)" in w.value for w in at.warning)
     at.button(key="health_rollback").click().run()
     assert not at.exception and store.champion() == "v1" and store.decisions()[-1]["action"] == "rollback"
-    history = next(df.value for df in at.dataframe if "reason" in df.value.columns)
-    assert list(history["decision"]) == ["rolled back", "promoted", "promoted"]
+    history = next(df.value for df in at.dataframe if "Reason" in df.value.columns)
+    assert list(history["Decision"]) == ["rolled back", "promoted", "promoted"]
 
 
 def test_upload_creates_a_dataset_from_a_database_query(at, tmp_path, monkeypatch):

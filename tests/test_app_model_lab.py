@@ -1,9 +1,12 @@
-"""AppTest: the Model lab page through the real router (train, compare, survive page switches, save, activate)."""
+"""AppTest: the Model lab page through the real router (train, compare, survive page switches, save, put live)."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from conftest import dataset
+from pipeline.health.live import live_model
 from pipeline.models import lab
 from pipeline.store import Workspace
 
@@ -24,7 +27,15 @@ def _sample(at):
 
 
 def _table(at):
-    return next(df.value for df in at.dataframe if "role" in df.value.columns)
+    return next(df.value for df in at.dataframe if "Role" in df.value.columns)
+
+
+MAJORITY, BGNBD = "Majority class (baseline)", "BG/NBD expected purchases (baseline)"
+
+
+def _plain(text: str) -> str:
+    """Markdown-escaped page text as read."""
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def test_needs_data_first(at):
@@ -41,9 +52,9 @@ def test_churn_fast_models_save_activate_and_score(at):
     at.button(key=TRAIN).click().run()
     assert not at.exception and not at.error
     table = _table(at)
-    assert list(table["key"]) == ["majority", "logreg", "tree", "forest", "xgboost", "bgnbd"]
-    assert list(table.loc[table["role"] == "BASELINE", "key"]) == ["majority", "bgnbd"]
-    assert table.set_index("key").loc["xgboost", "roc_auc"] > table.set_index("key").loc["majority", "roc_auc"]
+    assert list(table["Model"]) == [MAJORITY, "Logistic regression", "Decision tree", "Random forest", "XGBoost", BGNBD]
+    assert list(table.loc[table["Role"] == "simple rule (baseline)", "Model"]) == [MAJORITY, BGNBD]
+    assert table.set_index("Model").loc["XGBoost", "ROC AUC"] > table.set_index("Model").loc[MAJORITY, "ROC AUC"]
     assert any("BTYD fit" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) >= 4
     opening = next(m.value for m in at.markdown if "ranks riskiest" in m.value)      # the plain sentence first
@@ -51,24 +62,32 @@ def test_churn_fast_models_save_activate_and_score(at):
 
     at.switch_page("pages/rfm.py").run()                    # results survive a page switch, no retraining
     _lab(at)
-    assert list(_table(at)["key"]) == list(table["key"])
+    assert list(_table(at)["Model"]) == list(table["Model"])
 
+    assert at.selectbox(key="lab_save_model").value == "logreg"           # the best model is offered first
+    at.selectbox(key="lab_save_model").set_value("xgboost")
     at.text_input(key="lab_save_name").input("churn xgb")
     at.button(key=SAVE).click().run()
     assert not at.exception and "churn-xgb" in at.success[0].value
     ws = Workspace(at.session_state["workspace_id"])
     assert [m["id"] for m in lab.list_models(ws)] == ["churn-xgb"]
-    assert any(c.value.startswith("In use on the Customer page: the default churn model") for c in at.caption)
-    at.button(key="lab_activate").click().run()
-    assert ws.read_json(lab.ACTIVE_MODEL_DOC) == {"id": "churn-xgb"}
-    assert any(c.value.startswith("In use on the Customer page: 'churn xgb'") for c in at.caption)
+    assert any("Default churn model (logistic regression)" in _plain(c.value) for c in at.caption)
+    assert at.selectbox(key="lab_saved_pick").value is None          # the live model (the default) is not saved
+    at.selectbox(key="lab_saved_pick").set_value("churn-xgb").run()
+    at.button(key="lab_activate").click().run()                     # XGBoost loses to BG/NBD on the sample
+    assert not at.exception and "is below BG/NBD's" in _plain(at.warning[-1].value)
+    assert live_model(ws, at.session_state["dataset_id"]).is_default
+    at.button(key="lab_confirm_live").click().run()
+    assert live_model(ws, at.session_state["dataset_id"]).model_id == "churn-xgb"
+    assert any("XGBoost 'churn xgb'" in _plain(c.value) for c in at.caption)
+    assert at.selectbox(key="lab_saved_pick").value == "churn-xgb"
     at.button(key="lab_load").click().run()
     assert not at.exception and not at.error
     scores = at.dataframe[-1].value
     customers = ws.load_dataset(at.session_state["dataset_id"]).transactions["customer_id"].nunique()
     assert len(scores) == customers and list(scores.columns) == ["predicted", "p_0", "p_1"]   # live churn risk
     at.button(key="lab_delete").click().run()
-    assert lab.list_models(ws) == [] and ws.read_json(lab.ACTIVE_MODEL_DOC) is None
+    assert "is the live model" in at.error[0].value and [m["id"] for m in lab.list_models(ws)] == ["churn-xgb"]
 
 
 def test_segment_target_warns_and_too_long_horizon_is_refused(at):
@@ -83,7 +102,7 @@ def test_segment_target_warns_and_too_long_horizon_is_refused(at):
     assert not at.exception and not at.error
     assert any("computed from the R" in w.value for w in at.warning)
     assert any("the best model here, gets a balanced accuracy of" in m.value for m in at.markdown)
-    assert list(_table(at)["key"]) == ["majority", "logreg"]
+    assert list(_table(at)["Model"]) == [MAJORITY, "Logistic regression"]
     assert at.selectbox(key="lab_curve_class").options[:2] == ["About to Sleep", "At Risk"]   # one-vs-rest curves
 
 
@@ -98,7 +117,7 @@ def test_customer_table_target_and_bad_target(at):
     at.button(key=TRAIN).click().run()
     assert not at.exception and not at.error
     table = _table(at)
-    assert list(table["key"]) == ["majority", "logreg", "tree"] and "bgnbd" not in set(table["key"])
+    assert list(table["Model"]) == [MAJORITY, "Logistic regression", "Decision tree"]
 
     at.selectbox(key="lab_target").set_value("Age").run()
     assert any("results of the last training" in c.value for c in at.caption)     # no retraining on a widget change

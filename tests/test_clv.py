@@ -157,7 +157,7 @@ def test_fallbacks_never_crash():
     # too few customers
     m = BTYDModel().fit(btyd_summary(tiny(), cutoff="2024-02-10"))
     assert m.kind_ == "empirical" and "customers with T > 0" in m.fit_note_
-    assert "1 customer with T = 0" in m.fit_note_
+    assert "1 customer whose first purchase was on the last day" in m.fit_note_
 
 
 def test_bad_summary():

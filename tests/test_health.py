@@ -16,6 +16,7 @@ from health_data import cleaned, regime_transactions
 from pipeline.errors import DataError
 from pipeline.health import (ChampionWatcher, HealthStore, current_population, drift_table, psi, run_backtest,
                              top_share_precision)
+from pipeline.health.live import live_model
 from pipeline.health.predictions import PredictionLog
 from pipeline.health.refresh import refresh
 from pipeline.health.retrain import retrain, with_churn_model
@@ -86,23 +87,25 @@ def test_worse_challenger_kept_out_better_promoted_rollback_and_watcher(_workspa
     better = retrain(ws, _save(ws, "AAAAAABB"), horizon_days=H)  # the behaviour flipped: the champion fails
     assert better["promoted"] and store.champion() == "v3"
     assert better["metrics"]["challenger"]["roc_auc"] > better["metrics"]["champion"]["roc_auc"] + 0.5
-    assert ws.read_json("active_model") == {"id": "churn-regimes-v3"}   # the Customer page uses it too
+    assert live_model(ws, "regimes").model_id == "churn-regimes-v3"      # the Customer page uses it too
     pipe, meta = watcher.poll()                                         # a service sees the promotion
     assert meta.extra["version"] == "v3" and watcher.poll() is None
 
     back = store.rollback()
-    assert back["to"] == "v1" and store.champion() == "v1" and ws.read_json("active_model")["id"].endswith("v1")
+    assert back["to"] == "v1" and store.champion() == "v1" and live_model(ws, "regimes").ref == "v1"
     assert [d["action"] for d in store.decisions()] == ["retrain", "retrain", "retrain", "rollback"]
     with pytest.raises(DataError, match="no earlier champion"):
         store.rollback()
     store.load_version("v2")                                            # earlier versions stay loadable
 
 
-def test_a_hand_picked_lookup_model_is_not_taken_over(_workspace):
+def test_an_old_workspace_lookup_model_is_read_for_its_own_dataset_only(_workspace):
     ws = Workspace("w")
-    ws.write_json("active_model", {"id": "my-own-model"})
-    retrain(ws, _save(ws, "AAAAAA"), horizon_days=H)
-    assert ws.read_json("active_model") == {"id": "my-own-model"}
+    ds = _save(ws, "AAAAAA")
+    retrain(ws, ds, horizon_days=H)
+    (ws.path / "health" / "regimes" / "champion.json").unlink()        # a workspace from before the pointer
+    ws.write_json("active_model", {"id": "churn-regimes-v1"})
+    assert live_model(ws, "regimes").ref == "v1" and live_model(ws, "other").model_id is None
 
 
 def test_served_scorer_swaps_in_the_champion(_workspace):

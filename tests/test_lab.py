@@ -17,6 +17,7 @@ from pipeline import models as zoo
 from pipeline.churn import baseline_churn_score, out_of_time_split
 from pipeline.cli import main
 from pipeline.errors import DataError
+from pipeline.health.live import live_model, load_live, put_live
 from pipeline.models.persist import data_hash
 from pipeline.ingest import generate_raw, generate_transactions
 from pipeline.store import Dataset, Workspace
@@ -168,7 +169,7 @@ def test_save_list_load_activate_delete(shop, churn):
     assert mid == "Churn-XGB-60d"
     [row] = lab.list_models(ws)
     assert row["name"] == "Churn XGB 60d!" and row["kind"] == "churn" and row["dataset"] == "shop"
-    assert row["roc_auc"] == pytest.approx(result.table.loc["xgboost", "roc_auc"]) and not row["active"]
+    assert row["roc_auc"] == pytest.approx(result.table.loc["xgboost", "roc_auc"]) and not row["live"]
     pipe, meta = lab.load_lab_model(ws, mid)
     X = result.X_test[list(result.train.feature_types)]
     np.testing.assert_allclose(pipe.predict_proba(X), result.train.proba["xgboost"], rtol=1e-6)
@@ -176,16 +177,22 @@ def test_save_list_load_activate_delete(shop, churn):
     assert meta.data_hash == data_hash(result.X_train, result.y_train)
     assert meta.extra["settings"]["horizon"] == 60 and meta.versions["xgboost"]
 
-    assert lab.active_model(ws) is None
-    lab.set_active_model(ws, mid)
-    assert Workspace("lab").read_json(lab.ACTIVE_MODEL_DOC) == {"id": mid}     # survives a reload
-    active_pipe, active_meta = lab.active_model(Workspace("lab"))
-    assert active_meta.model_key == "xgboost" and lab.list_models(ws)[0]["active"]
+    assert meta.extra["baselines"]["bgnbd"]["roc_auc"] == pytest.approx(result.table.loc["bgnbd", "roc_auc"])
+
+    assert load_live(ws, ds.id) is None
+    put_live(ws, ds, mid, confirmed=True)
+    assert live_model(Workspace("lab"), ds.id).model_id == mid                    # survives a reload
+    active_pipe, active_meta = load_live(Workspace("lab"), ds.id)
+    assert active_meta.model_key == "xgboost" and lab.list_models(ws, mid)[0]["live"]
     scores = lab.score_dataset(active_pipe, active_meta, ds)
     assert len(scores) == shop[0]["customer_id"].nunique() and list(scores.columns) == ["predicted", "p_0", "p_1"]
 
+    with pytest.raises(DataError, match="is the live model"):           # the live model cannot vanish underneath
+        lab.delete_model(ws, mid)
+    lab.save_lab_model(ws, result, "logreg", "other", ds)
+    put_live(ws, ds, "other", confirmed=True)
     lab.delete_model(ws, mid)
-    assert lab.list_models(ws) == [] and lab.active_model(ws) is None
+    assert [m["id"] for m in lab.list_models(ws)] == ["other"] and live_model(ws, ds.id).model_id == "other"
 
 
 @pytest.mark.parametrize("key, name, message", [
@@ -207,8 +214,8 @@ def test_save_refuses_taken_name_and_bad_ids(churn):
         lab.save_lab_model(ws, churn[0], "tree", "m1")
     with pytest.raises(DataError, match="not valid"):
         lab.load_lab_model(ws, "../m1")
-    with pytest.raises(DataError, match="not a saved model"):
-        lab.set_active_model(ws, "nope")
+    with pytest.raises(DataError, match="looks like a retrain version"):
+        lab.save_lab_model(ws, churn[0], "tree", "v2")
 
 
 def test_table_model_scores_customer_table(mall):
@@ -307,9 +314,24 @@ def test_headline_of_a_real_comparison_matches_its_test_predictions(churn):
     assert h["sentence"].startswith(f"Of the {k:,} customers ") and "for the BG/NBD baseline" in h["sentence"]
 
 
-def test_model_in_use_names_the_default_or_the_marked_model(shop, churn):
+def test_live_model_is_named_the_same_default_or_saved(shop, churn):
     ws = Workspace("in-use")
-    assert lab.model_in_use(ws).startswith("In use on the Customer page: the default churn model")
-    mid = lab.save_lab_model(ws, churn[0], "logreg", "churn lr")
-    lab.set_active_model(ws, mid)
-    assert lab.model_in_use(ws).startswith("In use on the Customer page: 'churn lr' (Logistic regression")
+    ds = Dataset("ds-in-use", "shop", "transactions", transactions=shop[0], returns=shop[1])
+    assert live_model(ws, ds.id).sentence().endswith(": Default churn model (logistic regression).")
+    mid = lab.save_lab_model(ws, churn[0], "logreg", "churn lr", ds)
+    put_live(ws, ds, mid, confirmed=True)
+    assert live_model(ws, ds.id).sentence().endswith(": Logistic regression 'churn lr' (churn-lr).")
+
+def test_verdicts_one_line_per_model_against_the_best_simple_rule(churn):
+    result, _ = churn
+    lines = lab.verdicts(result)
+    assert len(lines) == len(FAST)
+    rule = result.table.loc[["majority", lab.BASELINE_KEY], "roc_auc"].max()
+    for key, line in zip(FAST, lines):
+        assert line.startswith(f"{result.table.loc[key, 'model']}: ")
+        won = result.table.loc[key, "roc_auc"] > rule
+        assert line.endswith("— use it" if won else "— keep the rule")
+    assert lab.verdict("M", 0.933, "BG/NBD", 0.903, "roc_auc") == \
+        "M: beats the simple rule (BG/NBD) by 0.030 ROC AUC — use it"
+    assert lab.verdict("M", 0.896, "BG/NBD", 0.903, "roc_auc") == \
+        "M: does not beat the simple rule (BG/NBD: ROC AUC 0.896 vs 0.903) — keep the rule"

@@ -255,8 +255,7 @@ def test_active_churn_model_is_used_and_other_kinds_are_refused(ds, ctx, tmp_pat
     ws = Workspace("w1", tmp_path)
     res = lab.run_churn_comparison(ds.transactions, ds.returns, 90, models=["logreg"])
     lab.save_lab_model(ws, res, "logreg", "my churn", ds)
-    lab.set_active_model(ws, "my-churn")
-    active = lab.active_model(ws)
+    active = lab.load_lab_model(ws, "my-churn")
     c2 = pf.build_scorer(ds, active=active, clusters=ctx.clusters)
     assert c2.churn.source == "active" and "my churn" in c2.churn.description
     assert pf.customer_profile(c2, _repeat_customer(ctx)).churn_model == c2.churn.description

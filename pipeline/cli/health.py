@@ -101,8 +101,12 @@ def cmd_drift(args) -> int:
     if version is None:
         raise DataError(f"drift: dataset '{ds.name}' has no champion model yet; run 'retrain' first.")
     meta = store.version_metadata(version)
+    profile = (meta.extra.get("health") or {}).get("population")
+    if not profile:
+        raise DataError(f"drift: the live model of '{ds.name}' ({version}) was put live from the Model lab and has "
+                        "no training population recorded; retrain to get one.")
     X, seg = current_population(ds.transactions, ds.returns, meta.extra["settings"]["horizon"])
-    table = drift_table(meta.extra["health"]["population"], X, seg)
+    table = drift_table(profile, X, seg)
     _print({"dataset": ds.name, "model": version, "drifted": int(table["drifted"].sum()),
             "table": table.to_dict(orient="records")})
     return 0

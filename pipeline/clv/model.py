@@ -60,8 +60,8 @@ class BTYDModel(BaseEstimator):
         notes = []
         if len(rows) < len(X):
             k = len(X) - len(rows)
-            notes.append(f"{k:,} customer{'s' if k > 1 else ''} with T = 0 (first purchase on the last observed "
-                         "day) left out of the fit and scored with it")
+            notes.append(f"{k:,} customer{'s' if k > 1 else ''} whose first purchase was on the last day of the data "
+                         "(no time observed yet) left out of the fit and scored with it")
         self.n_customers_, self.n_fitted_ = len(X), len(rows)
         self._fit_purchases(rows, notes)
         self._build()

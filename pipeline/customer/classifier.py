@@ -106,14 +106,15 @@ def _positive_index(labels: Sequence[object]) -> int:
 
 def saved_classifier(pipeline: ProbabilisticClassifier, meta: ModelMetadata,
                      source: str = "active") -> FittedClassifier:
-    """Wrap a model saved in the Model lab (``pipeline.models.lab.load_lab_model`` / ``active_model``)."""
-    name = meta.extra.get("name", meta.model_key)
+    """Wrap a saved model (the dataset's live model, ``pipeline.health.live.load_live``), named as every page
+    names it (``pipeline.health.live.model_title``)."""
+    from pipeline.health.live import model_title
+
     auc = meta.metrics.get("roc_auc")
     what = f"ROC AUC {auc:.3f} on its test set" if isinstance(auc, (int, float)) else "no ROC AUC recorded"
     binary = len(meta.class_labels) == 2
     return FittedClassifier(pipeline, list(meta.features), list(meta.class_labels), meta.target, meta.model_label,
-                            source, f"Active Model-lab model '{name}' ({meta.model_label}, target {meta.target}; "
-                                    f"{what}).",
+                            source, f"Live model: {model_title(meta)} (target {meta.target}; {what}).",
                             dict(meta.reference), _positive_index(meta.class_labels) if binary else None,
                             dict(meta.metrics))
 

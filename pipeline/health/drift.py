@@ -16,6 +16,7 @@ import pandas as pd
 
 from pipeline.config import HealthConfig
 from pipeline.errors import DataError
+from pipeline.labels import label
 
 __all__ = ["FEATURE_WORDS", "CUMULATIVE", "DRIFT_COLUMNS", "psi", "population_profile", "current_population",
            "drift_table"]
@@ -133,12 +134,13 @@ def _numeric_row(col: str, ref: Mapping[str, Any], v: np.ndarray, threshold: flo
     if not drifted:
         message = "stable"
     elif now != before:
-        higher, lower = FEATURE_WORDS.get(col, (f"have a higher {col}", f"have a lower {col}"))
+        name = label(col)
+        higher, lower = FEATURE_WORDS.get(col, (f"have a higher {name.lower()}", f"have a lower {name.lower()}"))
         message = (f"Recent customers {higher if now > before else lower} than the model learned from "
-                   f"({col}: median {now:,.4g} today vs {before:,.4g} in training)."
+                   f"({name}: median {now:,.4g} today vs {before:,.4g} in training)."
                    + (" This grows as customers age: expected for an older model." if col in CUMULATIVE else ""))
     else:
-        message = f"Recent customers' {col} is spread differently from what the model learned from " \
+        message = f"Recent customers' {label(col).lower()} is spread differently from what the model learned from " \
                   f"(same median {now:,.4g})."
     return {"feature": col, "kind": "feature", "psi": value, "drifted": drifted, "training": before, "today": now,
             "message": message}

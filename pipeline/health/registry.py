@@ -4,14 +4,18 @@ Every model retraining produces (champion or not) is saved as a version in the w
 (``models/churn-<dataset id>-v<N>``, written by :mod:`pipeline.models.persist`: never pickle), so the Model lab lists
 it and any version stays loadable. Per dataset, ``health/<dataset id>/`` holds:
 
-* ``champion.json`` - the pointer: the version in use, a ``serial`` that grows on every change (what a service
-  polls to pick up a promoted model without a restart, :class:`ChampionWatcher`) and the history of champions
-  (what roll back walks back through);
-* ``decisions.jsonl`` - one line per promotion, refusal or roll back, with both sets of metrics and the reason;
+* ``champion.json`` - the pointer: THE live model of the dataset (the one model the Customer page, the Campaigns
+  page and the scoring service use; ``model_id`` is a retrain version or any model saved in the Model lab and put
+  live by hand, :mod:`pipeline.health.live`), a ``serial`` that grows on every change (what a service polls to pick
+  up a new live model without a restart, :class:`ChampionWatcher`) and the history of live models (what roll back
+  walks back through);
+* ``decisions.jsonl`` - one line per promotion, refusal, putting live by hand or roll back, with the metrics and
+  the reason;
 * ``refresh.jsonl`` - one line per refresh (what changed); ``backtest.json`` - the last backtest.
 
-When the champion changes, it also becomes the workspace's model for customer lookup unless the analyst marked
-another model there by hand. :func:`locate_dataset` finds a saved dataset by id or name for the CLI.
+There is no other pointer: the workspace-wide ``active_model`` document of earlier versions is read only as a
+fallback for a dataset without a pointer (and only for a model trained on that dataset).
+:func:`locate_dataset` finds a saved dataset by id or name for the CLI.
 """
 from __future__ import annotations
 
@@ -27,6 +31,9 @@ from pipeline.store import Workspace, atomic_write_json, find_saved_datasets
 __all__ = ["HealthStore", "ChampionWatcher", "locate_dataset", "now_iso"]
 
 _VERSION = re.compile(r"^v(\d+)$")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: The workspace document that named the lookup model before the per-dataset pointer (read as a fallback only).
+LEGACY_ACTIVE_DOC = "active_model"
 
 
 def now_iso() -> str:
@@ -69,76 +76,128 @@ class HealthStore:
         save_model(pipeline, meta, self.ws.models_dir / self.model_id(version))
         return version
 
+    def folder_id(self, ref: str) -> str:
+        """Model folder id of ``ref``: a version of this dataset (``v3``) or a saved model's id (Model lab)."""
+        if _VERSION.match(ref or ""):
+            return self.model_id(ref)
+        if not _ID.match(ref or ""):
+            raise DataError(f"Model {ref!r} is not a version (like 'v3') or a saved model's id.")
+        return ref
+
+    def version_of(self, model_id: str | None) -> str | None:
+        """``v<N>`` when ``model_id`` is a retrain version of this dataset, else None."""
+        prefix = f"churn-{self.dataset_id}-"
+        rest = model_id[len(prefix):] if model_id and model_id.startswith(prefix) else ""
+        return rest if _VERSION.match(rest) else None
+
+    def ref(self, model_id: str | None) -> str | None:
+        """How a model is named in this dataset's records: its version, else its saved id."""
+        return self.version_of(model_id) or model_id
+
     def load_version(self, version: str):
-        """``(pipeline, metadata)`` of a saved version (DataError if missing or damaged)."""
+        """``(pipeline, metadata)`` of a saved version or saved model id (DataError if missing or damaged)."""
         from pipeline.models.lab import load_lab_model
 
-        return load_lab_model(self.ws, self.model_id(version))
+        return load_lab_model(self.ws, self.folder_id(version))
 
     def version_metadata(self, version: str):
         from pipeline.models.persist import read_metadata
 
-        return read_metadata(self.ws.models_dir / self.model_id(version))
+        return read_metadata(self.ws.models_dir / self.folder_id(version))
 
-    # ---- the champion pointer -----------------------------------------------------------------------------------
+    # ---- the live-model pointer ---------------------------------------------------------------------------------
     def pointer(self) -> dict[str, Any]:
-        """``champion.json`` (empty dict when no model has been promoted yet)."""
+        """``champion.json`` (empty dict when no model has been put live yet)."""
         try:
             doc = json.loads((self.path / "champion.json").read_text())
         except (OSError, json.JSONDecodeError):
             return {}
         return doc if isinstance(doc, dict) else {}
 
+    def _exists(self, model_id: str | None) -> bool:
+        return bool(model_id) and bool(_ID.match(model_id)) and (self.ws.models_dir / model_id).is_dir()
+
+    def champion_id(self) -> str | None:
+        """Folder id of the live model, or None (the default model: none put live yet, or its folder was deleted)."""
+        doc = self.pointer()
+        if doc:
+            mid = doc.get("model_id") or (self.model_id(doc["version"]) if doc.get("version") else None)
+            return mid if self._exists(mid) else None
+        return self._legacy_active()
+
+    def _legacy_active(self) -> str | None:
+        """The old workspace-wide lookup model, when it was trained on this dataset (a workspace from before the
+        per-dataset pointer)."""
+        from pipeline.models.persist import read_metadata
+
+        mid = (self.ws.read_json(LEGACY_ACTIVE_DOC) or {}).get("id")
+        if not self._exists(mid):
+            return None
+        try:
+            meta = read_metadata(self.ws.models_dir / mid)
+        except DataError:
+            return None
+        return mid if (meta.extra.get("dataset") or {}).get("id") == self.dataset_id else None
+
     def champion(self) -> str | None:
-        """The version in use, or None (none promoted yet, or its folder was deleted)."""
-        version = self.pointer().get("version")
-        return version if version and (self.ws.models_dir / self.model_id(version)).is_dir() else None
+        """The live model as this dataset's records name it (``v3``, or a saved model's id), or None."""
+        return self.ref(self.champion_id())
 
     def load_champion(self):
-        """``(pipeline, metadata)`` of the champion, or None."""
-        version = self.champion()
-        return None if version is None else self.load_version(version)
+        """``(pipeline, metadata)`` of the live model, or None."""
+        mid = self.champion_id()
+        return None if mid is None else self.load_version(mid)
 
     def set_champion(self, version: str, history: list[str] | None = None) -> dict[str, Any]:
-        """Point at ``version`` (pushed on the history unless ``history`` is given); bumps the serial."""
-        self.version_metadata(version)                     # refuse versions that are not readable
+        """Point at ``version`` (a version or a saved model id; pushed on the history unless ``history`` is given);
+        bumps the serial."""
+        mid = self.folder_id(version)
+        self.version_metadata(mid)                         # refuse models that are not readable
         doc = self.pointer()
-        previous = doc.get("version")
-        hist = list(history) if history is not None else [*doc.get("history", []), version]
-        doc = {"dataset_id": self.dataset_id, "version": version, "model_id": self.model_id(version),
+        hist = list(history) if history is not None else [*self.history(), mid]
+        doc = {"dataset_id": self.dataset_id, "version": self.version_of(mid), "model_id": mid,
                "serial": int(doc.get("serial", 0)) + 1, "changed": now_iso(), "history": hist}
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.path / "champion.json", doc)
-        self._sync_active(previous, version)
         return doc
 
-    def _sync_active(self, previous: str | None, version: str) -> None:
-        """Make the champion the lookup model unless the analyst picked another model by hand."""
-        from pipeline.models.lab import ACTIVE_MODEL_DOC, set_active_model
+    def history(self) -> list[str]:
+        """Model ids that were live, oldest first (versions of old pointers read as their ids)."""
+        return [self.folder_id(h) for h in self.pointer().get("history", []) if h]
 
-        active = (self.ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
-        ours = active is None or active.startswith(f"churn-{self.dataset_id}-v")
-        if ours or (previous is not None and active == self.model_id(previous)):
-            set_active_model(self.ws, self.model_id(version))
+    def put_live(self, model_id: str, reason: str, **record: Any) -> dict[str, Any]:
+        """Make saved model ``model_id`` the live model by hand; the decision is recorded with ``reason``.
+        Checks (kind, columns, baselines) belong to :func:`pipeline.health.live.put_live`."""
+        current = self.champion()
+        if self.champion_id() == model_id:
+            raise DataError(f"{self.ref(model_id)} is already the live model.")
+        self.set_champion(model_id)
+        entry = {"time": now_iso(), "action": "put live", "from": current, "to": self.ref(model_id),
+                 "in_use": self.ref(model_id), "reason": reason, **record}
+        self.record_decision(entry)
+        return entry
 
     def rollback(self, to: str | None = None, reason: str = "") -> dict[str, Any]:
-        """Put the previous champion (or version ``to``) back in use; the decision is recorded. DataError when
-        there is nothing to roll back to."""
-        doc = self.pointer()
-        current, hist = doc.get("version"), list(doc.get("history", []))
+        """Put the previous live model (or version / model id ``to``) back in use; the decision is recorded.
+        DataError when there is nothing to roll back to."""
+        current, hist = self.champion_id(), self.history()
         if to is None:
-            earlier = [v for v in hist[:-1] if (self.ws.models_dir / self.model_id(v)).is_dir()]
+            earlier = [m for m in hist[:-1] if self._exists(m)]
             if not earlier:
                 raise DataError(f"rollback: dataset {self.dataset_id!r} has no earlier champion to go back to "
-                                f"(champions so far: {', '.join(hist) or 'none'}).")
-            to, hist = earlier[-1], hist[:hist.index(earlier[-1]) + 1]
+                                f"(champions so far: {', '.join(map(self.ref, hist)) or 'none'}).")
+            to_id = earlier[-1]
+            hist = hist[:hist.index(to_id) + 1]
         else:
-            hist = [*hist, to]
-        if to == current:
-            raise DataError(f"rollback: {to} is already the model in use.")
-        self.set_champion(to, hist)
-        entry = {"time": now_iso(), "action": "rollback", "from": current, "to": to, "in_use": to,
-                 "reason": reason or f"Rolled back from {current} to {to} by hand."}
+            to_id = self.folder_id(to)
+            hist = [*hist, to_id]
+        if to_id == current:
+            raise DataError(f"rollback: {self.ref(to_id)} is already the model in use.")
+        self.set_champion(to_id, hist)
+        entry = {"time": now_iso(), "action": "rollback", "from": self.ref(current), "to": self.ref(to_id),
+                 "in_use": self.ref(to_id),
+                 "reason": reason or f"Rolled back from {self.ref(current) or 'the default model'} to "
+                                     f"{self.ref(to_id)} by hand."}
         self.record_decision(entry)
         return entry
 
@@ -188,7 +247,8 @@ class HealthStore:
 
 
 class ChampionWatcher:
-    """Polls a dataset's champion pointer; :meth:`poll` returns the new champion when it changed.
+    """Polls a dataset's live-model pointer (the same one the app's pages read); :meth:`poll` returns the new live
+    model when it changed - a promoted champion or a model put live by hand in the Model lab.
 
     A service keeps one per process and calls :meth:`poll` every few seconds (reading one small JSON file); when it
     returns ``(pipeline, metadata)``, swap the scorer's churn model (``pipeline.health.retrain.with_churn_model``).
@@ -212,8 +272,8 @@ class ChampionWatcher:
         serial = int(doc.get("serial", 0))
         if serial == self.serial:
             return None
-        version = doc.get("version")
-        loaded = self.store.load_version(version) if version else None
+        mid = doc.get("model_id") or (self.store.model_id(doc["version"]) if doc.get("version") else None)
+        loaded = self.store.load_version(mid) if mid else None
         self.serial = serial
         return loaded
 

@@ -9,8 +9,10 @@ This is the orchestration the Model lab page and the ``churn``/``train`` CLI com
 * **segment** (transactions): the RFM segment. Segments are computed from the R and F scores, so the features
   they are made of are dropped by default (:data:`SEGMENT_LEAKY_FEATURES`) and a leakage note is returned.
 
-Saved models live in ``Workspace.models_dir / <model id>`` written by :mod:`pipeline.models.persist` (no pickle);
-the model the customer-lookup page uses is recorded in the workspace JSON document ``active_model``.
+Saved models live in ``Workspace.models_dir / <model id>`` written by :mod:`pipeline.models.persist` (no pickle).
+Which one is live for a dataset (Customer page, Campaigns, the service) is decided by one pointer per dataset,
+:mod:`pipeline.health.live`; this module only lists models and marks the live one. :func:`verdicts` ends a
+comparison with one plain line per model (does it beat the simple rule?).
 """
 from __future__ import annotations
 
@@ -35,10 +37,10 @@ from pipeline.models.zoo import REGISTRY, ZooSettings, feature_types
 from pipeline.store import Dataset, Workspace
 
 __all__ = [
-    "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "ACTIVE_MODEL_DOC", "BASELINE_KEY", "LabOptions", "LabResult",
+    "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "BASELINE_KEY", "LabOptions", "LabResult",
     "default_features", "run_comparison", "run_churn_comparison", "run_table_comparison", "run_segment_comparison",
     "metric_records", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
-    "delete_model", "set_active_model", "active_model", "score_dataset", "headline", "model_in_use",
+    "delete_model", "score_dataset", "headline", "verdict", "verdicts", "rule_metric",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -57,8 +59,6 @@ SEGMENT_LEAKY_FEATURES = (
     "orders_30d", "spend_30d", "orders_60d", "spend_60d", "orders_90d", "spend_90d",
     "orders_trend_90d", "spend_trend_90d",
 )
-#: Workspace JSON document holding the id of the model the lookup page uses.
-ACTIVE_MODEL_DOC = "active_model"
 #: Key of the BG/NBD score row in a churn comparison.
 BASELINE_KEY = "bgnbd"
 
@@ -356,18 +356,48 @@ def headline(result: LabResult, lab: LabConfig = LabConfig()) -> dict[str, Any]:
                         f"against {base:.0%} for always guessing the most common class.", "model": best}
 
 
-def model_in_use(ws: Workspace) -> str:
-    """Which model the Customer page's card uses for churn risk (or the prediction of a customer table)."""
-    mid = (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
-    if mid and _model_dir(ws, mid).is_dir():
-        try:
-            meta = read_metadata(_model_dir(ws, mid))
-        except DataError:
-            return f"The saved model '{mid}' is marked for the Customer page but cannot be read; the default is used."
-        return (f"In use on the Customer page: '{meta.extra.get('name', mid)}' ({meta.model_label}, target "
-                f"{meta.target}), when the dataset has its columns; otherwise the default churn model.")
-    return ("In use on the Customer page: the default churn model (a logistic regression checked out of time). "
-            "Mark a saved model below to use it instead.")
+def rule_metric(kind: str) -> str:
+    """The measure a model must beat its simple rule on: ROC AUC for churn (a ranking of who leaves), balanced
+    accuracy for the other targets (as in :func:`headline`)."""
+    return "roc_auc" if kind == "churn" else "balanced_accuracy"
+
+
+def verdict(model: str, value: float | None, rule: str, rule_value: float | None, metric: str) -> str:
+    """One plain line: ``Random forest: beats the simple rule (BG/NBD) by 0.030 ROC AUC — use it``, or
+    ``...: does not beat the simple rule (BG/NBD: ROC AUC 0.896 vs 0.903) — keep the rule``."""
+    from pipeline.labels import label
+
+    what = label(metric)
+    if not (isinstance(value, (int, float)) and np.isfinite(value)) or \
+            not (isinstance(rule_value, (int, float)) and np.isfinite(rule_value)):
+        return f"{model}: could not be graded against the simple rule ({rule}) — keep the rule"
+    gain = float(value) - float(rule_value)
+    if gain > 0:
+        by = f"{gain:.3f}" if gain >= 0.0005 else "less than 0.001"
+        return f"{model}: beats the simple rule ({rule}) by {by} {what} — use it"
+    return f"{model}: does not beat the simple rule ({rule}: {what} {value:.3f} vs {rule_value:.3f}) — keep the rule"
+
+
+def _rule_names() -> dict[str, str]:
+    from pipeline.health.live import RULE_NAMES
+
+    return RULE_NAMES
+
+
+def verdicts(result: LabResult) -> list[str]:
+    """One line per trained model of a comparison: does it beat the best simple rule (baseline row) of the same
+    test set on :func:`rule_metric`?"""
+    metric, table = rule_metric(result.kind), result.table
+    if metric not in table.columns:
+        return []
+    rules = table[table["baseline"].astype(bool)][metric].dropna()
+    if rules.empty:
+        return [verdict(str(table.loc[k, "model"]), table.loc[k, metric], "none ran", None, metric)
+                for k in table.index if not table.loc[k, "baseline"]]
+    best = rules.idxmax()
+    name = _rule_names().get(best, str(table.loc[best, "model"]))
+    return [verdict(str(table.loc[k, "model"]), table.loc[k, metric], name, float(rules[best]), metric)
+            for k in table.index if not table.loc[k, "baseline"]]
 
 
 # -- saved models ------------------------------------------------------------------------------------------------
@@ -377,6 +407,8 @@ def model_id(name: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", (name or "").strip()).strip("-")[:48]
     if not slug:
         raise DataError("Give the model a name (letters or digits) before saving it.")
+    if re.fullmatch(r"v\d+", slug):
+        raise DataError(f"'{slug}' looks like a retrain version (v1, v2, ...); give the model another name.")
     return slug
 
 
@@ -397,8 +429,11 @@ def save_lab_model(ws: Workspace, result: LabResult, key: str, name: str,
     row = result.table.loc[key]
     metrics = {c: row[c] for c in result.table.columns
                if c in METRIC_COLUMNS or c in ("train_s", "predict_s") or c.startswith("cv_")}
+    base = result.table[result.table["baseline"].astype(bool)]
+    baselines = {k: {c: base.loc[k, c] for c in base.columns if c in METRIC_COLUMNS} for k in base.index}
     extra = {"name": name.strip(), "kind": result.kind, "settings": result.settings, "info": result.info,
-             "notes": result.notes, "dataset": {"id": dataset.id, "name": dataset.name} if dataset else None}
+             "notes": result.notes, "dataset": {"id": dataset.id, "name": dataset.name} if dataset else None,
+             "baselines": baselines}
     types = result.train.feature_types
     meta = build_metadata(key, str(row["model"]), result.target, result.X_train[list(types)], result.y_train,
                           types, result.train.labels, metrics, reference=feature_reference(result.X_train, types),
@@ -413,10 +448,9 @@ def _model_dir(ws: Workspace, mid: str):
     return ws.models_dir / mid
 
 
-def list_models(ws: Workspace) -> list[dict[str, Any]]:
+def list_models(ws: Workspace, live: str | None = None) -> list[dict[str, Any]]:
     """One row per readable saved model (newest first): id, name, model, target, kind, dataset, ROC AUC,
-    balanced accuracy, created, active."""
-    active = (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
+    balanced accuracy, created, and ``live`` (True for the model id ``live``, the current dataset's live model)."""
     rows = []
     for folder in sorted(p for p in ws.models_dir.iterdir() if p.is_dir() and _ID.match(p.name)):
         try:
@@ -427,7 +461,7 @@ def list_models(ws: Workspace) -> list[dict[str, Any]]:
                      "target": meta.target, "kind": meta.extra.get("kind"),
                      "dataset": (meta.extra.get("dataset") or {}).get("name"),
                      "roc_auc": meta.metrics.get("roc_auc"), "balanced_accuracy": meta.metrics.get("balanced_accuracy"),
-                     "created": meta.created, "active": folder.name == active})
+                     "created": meta.created, "live": folder.name == live})
     return sorted(rows, key=lambda r: r["created"], reverse=True)
 
 
@@ -440,27 +474,19 @@ def load_lab_model(ws: Workspace, mid: str) -> tuple[Pipeline, ModelMetadata]:
 
 
 def delete_model(ws: Workspace, mid: str) -> None:
-    """Delete saved model ``mid``; if it was the active one, no model is active afterwards."""
-    shutil.rmtree(_model_dir(ws, mid), ignore_errors=True)
-    if (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id") == mid:
-        ws.write_json(ACTIVE_MODEL_DOC, None)
+    """Delete saved model ``mid``; DataError when it is the live model of a dataset (put another one live first)."""
+    import json
 
-
-def set_active_model(ws: Workspace, mid: str | None) -> None:
-    """Mark saved model ``mid`` as the one the customer-lookup page uses (None: no model)."""
-    if mid is not None:
-        read_metadata(_model_dir(ws, mid))          # refuse ids that are not readable saved models
-    ws.write_json(ACTIVE_MODEL_DOC, {"id": mid} if mid else None)
-
-
-def active_model(ws: Workspace) -> tuple[Pipeline, ModelMetadata] | None:
-    """The model marked for customer lookup with its metadata, or None if none is set or it was deleted.
-
-    A damaged or tampered model folder raises DataError (nothing from it is executed)."""
-    mid = (ws.read_json(ACTIVE_MODEL_DOC) or {}).get("id")
-    if not mid or not _model_dir(ws, mid).is_dir():
-        return None
-    return load_lab_model(ws, mid)
+    folder = _model_dir(ws, mid)
+    for pointer in (ws.path / "health").glob("*/champion.json"):
+        try:
+            doc = json.loads(pointer.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("model_id") == mid:
+            raise DataError(f"'{mid}' is the live model of a dataset ({pointer.parent.name}); put another model live "
+                            "for it first, then delete this one.")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def score_dataset(pipeline: Pipeline, meta: ModelMetadata, dataset: Dataset) -> pd.DataFrame:
