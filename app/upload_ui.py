@@ -24,9 +24,10 @@ _NONE = "— none —"
 _KINDS = {"transactions": "Transactions", "customers": "A customer table"}
 
 
-def save(make: Callable[[], Dataset], label: str) -> bool:
+def save(make: Callable[[], Dataset], label: str, how: str = "") -> bool:
     """Build a dataset, save it and make it current; on bad input (or any failure) say why in one message and keep
-    everything as it was. Returns True when saved."""
+    everything as it was; ``how`` ends the success message (e.g. " with the mapping below"). Returns True when
+    saved."""
     ws = state.workspace()
     try:
         with st.spinner(f"Reading and cleaning {label}…"):
@@ -41,7 +42,7 @@ def save(make: Callable[[], Dataset], label: str) -> bool:
         return False
     state.set_current(ds.id)
     st.session_state[keys.STAGED] = None
-    st.session_state[keys.LAST_MESSAGE] = state.Message("success", f"Loaded '{ds.name}'.")
+    st.session_state[keys.LAST_MESSAGE] = state.Message("success", f"Loaded '{ds.name}'{how}.")
     return True
 
 
@@ -96,7 +97,8 @@ def mapping_form(insp: Inspection, prev: Dataset | None, upload: Path, filename:
             roles = {r: (c if c != _NONE else None) for r, c in picked.items()}
             new = dataclasses.replace(opts, cancellation_prefix=prefix, drop_duplicates=dedup, dayfirst=dayfirst)
             save(lambda: build_dataset(upload, filename, mapping=roles, kind=kind, options=new, sheet=sheet,
-                                       id_column=None if id_col == id_options[0] else id_col), filename)
+                                       id_column=None if id_col == id_options[0] else id_col), filename,
+                 " with the mapping and cleaning options below")
             st.rerun()
 
 

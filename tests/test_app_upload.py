@@ -138,7 +138,7 @@ def test_second_file_shows_its_own_guesses_and_apply_keeps_its_amounts(app):
     form_keys = [str(s.key) for s in app.selectbox if str(s.key).startswith("upload_")]
     assert len(form_keys) == 11 and all(k.endswith(".csv:") for k in form_keys)   # ten roles and the id column
     app.button(key="FormSubmitter:mapping-Apply mapping and clean").click().run()
-    assert not app.exception and "Loaded 'superstore.csv'" in app.success[0].value
+    assert not app.exception and "Loaded 'superstore.csv' with the mapping" in app.success[0].value
     revenue = pd.read_csv(io.BytesIO(b))["Sales"].sum()
     metrics = {m.label: m.value for m in app.metric}
     assert "Items bought" not in metrics
