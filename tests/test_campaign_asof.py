@@ -162,21 +162,43 @@ def test_no_buyers_blames_ids_only_when_they_are_unknown(scorer):
 
 
 def test_withheld_churn_model_is_not_used_for_churn_bands(scorer):
-    """Churn withheld on a dataset: the audience's churn risk is the BG/NBD rule that held up, and it says so."""
+    """Churn withheld on a dataset: the audience's churn risk (as of the send date) is the rule that held up, read
+    from the dataset's one decision, and the audience says so; a model that held up is used."""
     class Model:
         metrics = {"roc_auc": 0.48}
+        description = "a model"
+        features = ["recency_days"]
 
         def probability(self, X):
             return np.full(len(X), 0.99)
 
-    hidden = CardFacts({"churn_probability": Fact("hidden", "Not shown: no better than BG/NBD (ROC AUC 0.48).")})
-    withheld = dataclasses.replace(scorer, churn=Model(), facts=hidden)
-    for when in (SENT, None):
-        aud = cm.campaign_audience(withheld, when)
+    facts = pytest.importorskip("pipeline.customer.facts")
+    if not hasattr(facts, "ChurnRisk"):                      # before the decision object: the card facts decide
+        hidden = CardFacts({"churn_probability": Fact("hidden", "Not shown: no better than BG/NBD (ROC AUC 0.48).")})
+        withheld = dataclasses.replace(scorer, churn=Model(), facts=hidden)
+        aud = cm.campaign_audience(withheld, SENT)
         assert np.allclose(aud.table["churn_probability"], np.exp(-aud.table["expected_orders"].to_numpy(float)))
         assert any("BG/NBD rule" in n and "withheld" in n for n in aud.notes)
-    shown = dataclasses.replace(withheld, facts=CardFacts({"churn_probability": Fact("shown", "")}))
-    assert (cm.campaign_audience(shown, SENT).table["churn_probability"] == 0.99).all()
+        shown = dataclasses.replace(withheld, facts=CardFacts({"churn_probability": Fact("shown", "")}))
+        assert (cm.campaign_audience(shown, SENT).table["churn_probability"] == 0.99).all()
+        return
+    h = scorer.settings.horizon_days
+    note = "Not shown: no better than the recency rule (ROC AUC 0.48 vs 0.70)."
+    rule = facts.RecencyRule(np.array([0.0, 100.0]), np.array([0.1, 0.9]))        # 0.1 + 0.008 x recency days
+    withheld = dataclasses.replace(scorer, churn=Model(), risk=facts.ChurnRisk(
+        "recency", Fact("hidden", note), h, None, rule, {"model": 0.48, "recency": 0.70}, "a model"))
+    aud = cm.campaign_audience(withheld, SENT)
+    # as of the send date: a1 last bought 60 days before it (0.58), d2 2 days (0.116); not the model's 0.99
+    assert aud.table.loc[["a1", "d2"], "churn_probability"].tolist() == pytest.approx([0.58, 0.116])
+    assert (aud.table["churn_source"] == "recency").all()
+    assert any("the recency rule" in n and "withheld" in n and note in n for n in aud.notes)
+    lst = cm.campaign_list(aud.table, CATALOGUE, band="Medium", campaign_id="wake-up", send_date=SENT,
+                           as_of=aud.as_of_text)
+    assert set(lst["customer_id"]) == {"a1", "a2", "a3", "a4", "a5", "a6"}          # 0.54 .. 0.58: Medium
+    assert lst.loc[lst["group"] == "treated", "reason"].str.contains("by the recency rule").all()
+    shown = dataclasses.replace(withheld, risk=facts.ChurnRisk("model", Fact("shown", ""), h, Model()))
+    aud = cm.campaign_audience(shown, SENT)
+    assert (aud.table["churn_probability"] == 0.99).all() and aud.notes == []
 
 
 # ---- Online Retail, sent 2011-09-01 --------------------------------------------------------------------------------

@@ -11,17 +11,18 @@ A send date on or after the end of the data is the scorer's own table (end of da
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from pipeline.coupons import risk_bands
 from pipeline.errors import DataError
 
 if TYPE_CHECKING:
     from pipeline.customer import ModelScorer
-    from pipeline.customer.classifier import FittedClassifier
 
 __all__ = ["CampaignAudience", "campaign_audience", "churn_rule"]
 
@@ -41,19 +42,37 @@ class CampaignAudience:
         return "" if self.as_of is None else str(self.as_of.date())
 
 
-def churn_rule(scorer: ModelScorer) -> tuple[FittedClassifier | None, str]:
-    """The churn scorer a campaign's churn bands use, and a sentence saying which when it is not the model.
+def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], str]:
+    """How a campaign's churn bands are computed on churn features as of a day, and a sentence saying which rule
+    is used when it is not the churn model.
 
-    The model when the dataset's decision shows it; otherwise (withheld, or no model) None, i.e. the BG/NBD rule
-    ``exp(-expected orders in H days)`` that :func:`pipeline.customer.scoring.attach_churn` applies."""
-    facts = scorer.facts
-    if scorer.churn is None:
-        return None, ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders): no churn "
-                      "model could be trained on these data.")
-    if facts is not None and not facts.get("churn_probability").visible:
-        return None, ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders), not the "
-                      f"churn model, which is withheld on this dataset: {facts.get('churn_probability').note}")
-    return scorer.churn, ""
+    The dataset's one decision about churn risk (``scorer.risk``, read through ``scorer.churn_risk``) when the
+    scorer has it; otherwise the model when the card facts show it, else the BG/NBD rule
+    ``exp(-expected orders in H days)``. Returns a function from churn features (per customer id) to the churn
+    columns (``churn_probability``, ``risk_band``, ...)."""
+    risk = getattr(scorer, "risk", None)
+    if risk is not None:
+        note = "" if risk.uses_model else (f"Churn bands use {risk.label}, not the churn model, which is withheld "
+                                           f"on this dataset: {risk.fact.note}")
+        return scorer.churn_risk, note
+    facts, model, note = scorer.facts, scorer.churn, ""
+    if model is None:
+        note = ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders): no churn model "
+                "could be trained on these data.")
+    elif facts is not None and not facts.get("churn_probability").visible:
+        model, note = None, ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders), "
+                             "not the churn model, which is withheld on this dataset: "
+                             f"{facts.get('churn_probability').note}")
+
+    def columns(features: pd.DataFrame) -> pd.DataFrame:
+        expected = features["btyd_expected_purchases"] if "btyd_expected_purchases" in features else \
+            features["expected_orders"]
+        p = np.asarray(model.probability(features), float) if model is not None else \
+            np.exp(-pd.to_numeric(expected, errors="coerce").to_numpy(float))
+        return pd.DataFrame({"churn_probability": p, "risk_band": risk_bands(p, scorer.coupons.policy)},
+                            index=features.index)
+
+    return columns, note
 
 
 def _day(send_date) -> pd.Timestamp:
@@ -114,24 +133,27 @@ def campaign_audience(scorer: ModelScorer, send_date=None, rules: pd.DataFrame |
     """
     if scorer.kind != "transactions" or scorer.history is None:
         return CampaignAudience(scorer.table, None, [])
-    history, end = scorer.history, scorer.history.as_of
-    model, why = churn_rule(scorer)
+    end = scorer.history.as_of
+    churn, why = churn_rule(scorer)
     day = end if send_date is None else _day(send_date)
     notes = [why] if why else []
     if day >= end:
         table = scorer.table.assign(next_category=scorer.next_categories())
-        if model is not scorer.churn:
-            from pipeline.customer.scoring import attach_churn
-
-            attach_churn(table, model, table, scorer.coupons.policy)
+        if getattr(scorer, "risk", None) is None:      # a scorer without the decision: its table used the model
+            _assign(table, churn(table))
         return CampaignAudience(table, end, notes)
-    return _as_of(scorer, day, model, notes, rules)
+    return _as_of(scorer, day, churn, notes, rules)
 
 
-def _as_of(scorer: ModelScorer, day: pd.Timestamp, model, notes: list[str],
-           rules: pd.DataFrame | None) -> CampaignAudience:
+def _assign(table: pd.DataFrame, columns: pd.DataFrame) -> None:
+    for col in columns.columns:
+        table[col] = columns[col].reindex(table.index).to_numpy()
+
+
+def _as_of(scorer: ModelScorer, day: pd.Timestamp, churn: Callable[[pd.DataFrame], pd.DataFrame],
+           notes: list[str], rules: pd.DataFrame | None) -> CampaignAudience:
     from pipeline.churn import as_history, feature_table
-    from pipeline.customer.scoring import attach_churn, customer_rows
+    from pipeline.customer.scoring import customer_rows
     from pipeline.rfm import rfm_table
 
     tx, returns = scorer.history.transactions, scorer.history.returns
@@ -145,7 +167,7 @@ def _as_of(scorer: ModelScorer, day: pd.Timestamp, model, notes: list[str],
     features, btyd = feature_table(tx, returns, day, h)
     summary = as_history(tx, returns).btyd_summary(day)
     table = customer_rows(rfm, features, btyd.predict_table(summary))
-    attach_churn(table, model, features.reindex(table.index), scorer.coupons.policy)
+    _assign(table, churn(features.reindex(table.index)))
     _clusters(scorer, table, notes)
     table["next_category"] = _next_items(lines, table, notes)
     return CampaignAudience(table, day, notes)

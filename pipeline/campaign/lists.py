@@ -91,6 +91,8 @@ def _policy_coupons(chosen: pd.DataFrame, catalogue, config: CouponPolicyConfig,
                                "expected_spend": chosen["expected_spend"].fillna(0.0).to_numpy(float),
                                "p_alive": chosen["p_alive"].fillna(1.0).to_numpy(float),
                                "next_category": _next_categories(chosen)})
+        if "churn_basis" in chosen:            # the rule the churn risk comes from when the model is withheld
+            inputs["churn_basis"] = chosen["churn_basis"].fillna("").astype(str).to_numpy()
         return recommend_batch(inputs, catalogue, config)
     if learned is not None:
         return learned_batch(chosen, learned, config, values).assign(expected_cost=np.nan,
