@@ -21,12 +21,13 @@ __all__ = ["kpi_tiles", "value_text", "change_text", "kpi_table", "monthly_figur
            "cohort_figure", "cohort_display", "movement_figure", "sankey_figure", "cell_table", "movement_matrix"]
 
 
-def value_text(value: float, kind: str) -> str:
-    """A key figure as text: spend via ``ui.money`` (money or items), rates in percent, counts with separators."""
+def value_text(value: float, kind: str, short: bool = False) -> str:
+    """A key figure as text: spend via ``ui.money`` (money or items; ``short`` for a tile: ``£3.44M``), rates in
+    percent, counts with separators."""
     if units.is_missing(value):
         return units.DASH
     if kind == "money":
-        return ui.money(value)
+        return units.spend_short(value, state.currency()) if short else ui.money(value)
     return units.percent(value, 1) if kind == "rate" else units.count(value)
 
 
@@ -49,6 +50,8 @@ _KPI_HELP = {
 
 def _help(row) -> str:
     text = _KPI_HELP.get(row.kpi, "")
+    if row.kind == "money" and value_text(row.value, row.kind, short=True) != value_text(row.value, row.kind):
+        text = f"Exactly {value_text(row.value, row.kind)}. " + text
     if not row.comparable:
         return text + " No comparison for this period."
     text += f" Previous period: {value_text(row.previous, row.kind)}."
@@ -63,10 +66,10 @@ def kpi_tiles(ov: Overview, per_row: int = 4) -> None:
         for col, row in zip(st.columns(per_row), rows[i:i + per_row]):
             delta = change_text(row)
             if delta is None and row.comparable and row.note:
-                col.metric(ui.words(row.label), value_text(row.value, row.kind), "too few to compare",
+                col.metric(ui.words(row.label), value_text(row.value, row.kind, True), "too few to compare",
                            delta_color="off", delta_arrow="off", help=_help(row), border=True)
             else:
-                col.metric(ui.words(row.label), value_text(row.value, row.kind), delta, help=_help(row),
+                col.metric(ui.words(row.label), value_text(row.value, row.kind, True), delta, help=_help(row),
                            border=True)
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline.currency import currency, format_money
 
-__all__ = ["ITEMS", "MIN_BASE", "DASH", "is_missing", "spend", "spend_format", "spend_unit", "spend_words", "count",
+__all__ = ["ITEMS", "MIN_BASE", "DASH", "is_missing", "spend", "spend_short", "spend_format", "spend_unit", "spend_words", "count",
            "percent", "change_text"]
 
 ITEMS = "items"
@@ -53,6 +53,22 @@ def spend(x, code: str | None, decimals: int = 2) -> str:
     if is_missing(x):
         return DASH
     return format_money(x, code, decimals) if code else _items(x, decimals)
+
+
+def spend_short(x, code: str | None) -> str:
+    """Spend for a tile, short enough for a narrow column: millions as ``£3.44M``, from 10,000 without pence
+    (``£320,417``), below with them (``£84.12``); items likewise (``1.25M items``). Put :func:`spend` in the tile's
+    help for the exact figure."""
+    if is_missing(x):
+        return DASH
+    if abs(float(x)) >= 1_000_000:
+        num = f"{abs(float(x)) / 1_000_000:,.2f}M"
+        sign = "-" if float(x) < 0 else ""
+        if not code:
+            return f"{sign}{num} {ITEMS}"
+        c = currency(code)
+        return f"{sign}{c.symbol}{num}" if c.prefix else f"{sign}{num} {c.symbol}"
+    return spend(x, code, 0 if abs(float(x)) >= 10_000 else 2)
 
 
 def spend_format(code: str | None, decimals: int = 2) -> str:

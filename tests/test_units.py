@@ -36,6 +36,12 @@ def test_spend_is_money_or_items_never_a_bare_number():
     assert units.count(135080) == "135,080" and units.percent(0.431) == "43%"
 
 
+def test_tiles_get_a_short_spend_with_its_unit():
+    assert units.spend_short(3444230.4, "GBP") == "£3.44M" and units.spend_short(320416.6, "GBP") == "£320,417"
+    assert units.spend_short(84.123, "GBP") == "£84.12" and units.spend_short(2_500_000, "CHF") == "2.50M CHF"
+    assert units.spend_short(1_250_000, None) == "1.25M items" and units.spend_short(4816, None) == "4,816 items"
+
+
 def test_money_words_read_as_items_on_a_basket_log():
     w = units.spend_words
     assert w("Revenue", "GBP") == "Revenue"
@@ -168,7 +174,8 @@ def test_the_sample_shows_currency_and_separators_everywhere(app):
     app.button(key="sample_synthetic").click().run()
     seen = _walk(app)
     ov = seen["pages/overview.py"]["metrics"]
-    assert ov["Revenue"].startswith("£") and "," in ov["Revenue"] and ov["Average order value"].startswith("£")
+    assert re.fullmatch(r"£\d{1,3}(,\d{3})*(\.\d\d)?|£[\d.]+M", ov["Revenue"]), ov["Revenue"]
+    assert ov["Average order value"].startswith("£")
     assert [b for s in seen.values() for b in s["scan"]] == [], "\n".join(b for s in seen.values() for b in s["scan"])
 
 
