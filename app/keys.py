@@ -8,8 +8,8 @@ right; the stored types live in :mod:`app.state`.
 from __future__ import annotations
 
 __all__ = [
-    "WORKSPACE", "DATASET", "DATASET_IN_ADDRESS", "AUTHED", "UPLOAD_DONE", "STAGED", "upload_field", "LAST_MESSAGE",
-    "SIDEBAR_DATASET", "SELECTION", "MODEL",
+    "WORKSPACE", "DATASET", "DATASET_IN_ADDRESS", "DATASET_WIDGETS", "AUTHED", "UPLOAD_DONE", "STAGED",
+    "upload_field", "LAST_MESSAGE", "SIDEBAR_DATASET", "SELECTION", "MODEL",
     "LAB_RESULTS", "SEQUENCE_RESULTS", "TABLE_EMBEDDING_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR",
     "cluster_names_editor", "CUSTOMER_ID", "CUSTOMER_DATASET", "LINK_NOTE",
     "CAMPAIGN_RESULT", "CAMPAIGN_MEASURE", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
@@ -20,7 +20,11 @@ __all__ = [
 # ---- workspace, dataset, login (app/state.py, app/ui.py) ---------------------------------------------------------
 WORKSPACE = "workspace_id"              # str: this browser's workspace id (mirrored in the URL as ?ws=)
 DATASET = "dataset_id"                  # str | None: id of the dataset picked in the sidebar
-DATASET_IN_ADDRESS = "dataset_in_address"  # str | None: the ?ds= this session last wrote (another value: a link)
+DATASET_IN_ADDRESS = "dataset_in_address"  # str | None: the dataset this session last showed, as written to ?ds=
+#: widget keys (by prefix) of the pages' inputs: their values are picked for one dataset (a date inside its range,
+#: its columns, customers, clusters, a chart selection), so they are cleared when another dataset becomes current;
+#: keys that carry the dataset id (``rfm_snapshot_<id>``, ``period_*_<id>``) and the session data below stay
+DATASET_WIDGETS = ("camp_", "clu_", "lab_", "learn_", "lookup_", "wi_", "tex_", "tem_", "coh_", "mv_", "health_")
 AUTHED = "authenticated"                # bool: the password of the optional login was given
 
 # ---- upload (pages/upload.py) --------------------------------------------------------------------------------------

@@ -183,15 +183,30 @@ def current_dataset_id() -> str | None:
     ws = workspace()
     ids = [m["id"] for m in ws.list_datasets()]
     linked = st.query_params.get(keys.DATASET_PARAM)
-    cur = st.session_state.get(keys.DATASET)
+    cur, shown = st.session_state.get(keys.DATASET), st.session_state.get(keys.DATASET_IN_ADDRESS)
     if linked in ids and linked != st.session_state.get(keys.DATASET_IN_ADDRESS):
         cur = linked
     elif cur not in ids:
         last = (ws.read_json(_ACTIVE_DATASET) or {}).get("id")
         cur = last if last in ids else (ids[0] if ids else None)
+    if shown is not None and cur != shown:
+        _forget_dataset_inputs()
     st.session_state[keys.DATASET] = cur
     _show_in_address(cur)
     return cur
+
+
+#: session data under a prefix of ``keys.DATASET_WIDGETS`` that is kept per dataset already (or says which)
+_KEPT_ON_SWITCH = {keys.LAB_RESULTS, keys.CAMPAIGN_RESULT, keys.CAMPAIGN_MEASURE, keys.CUSTOMER_DATASET}
+
+
+def _forget_dataset_inputs() -> None:
+    """Clear the pages' inputs picked for the previous dataset (``keys.DATASET_WIDGETS``) and the cluster-map
+    selection: a send date, cutoff, column, customer or cluster of one dataset is never used on another."""
+    for k in list(st.session_state.keys()):
+        if (isinstance(k, str) and k.startswith(keys.DATASET_WIDGETS) and k not in _KEPT_ON_SWITCH) \
+                or k == keys.SELECTION:
+            del st.session_state[k]
 
 
 def _show_in_address(dataset_id: str | None) -> None:
@@ -206,6 +221,8 @@ def _show_in_address(dataset_id: str | None) -> None:
 def set_current(dataset_id: str | None) -> None:
     """Make ``dataset_id`` the current dataset of this session, in the address (``?ds=``) and as the one the plain
     address reopens in this workspace."""
+    if st.session_state.get(keys.DATASET) not in (None, dataset_id):
+        _forget_dataset_inputs()
     st.session_state[keys.DATASET] = dataset_id
     _show_in_address(dataset_id)
     if dataset_id is not None:

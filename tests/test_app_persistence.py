@@ -230,3 +230,27 @@ def test_a_switch_of_dataset_starts_the_card_empty(at):
     assert not at.exception and not at.error and at.session_state[keys.DATASET] == mall
     assert at.selectbox(key=keys.CUSTOMER_ID).value is None and "customer" not in at.query_params
     assert _ds_param(at) == mall
+
+
+def test_inputs_picked_for_one_dataset_are_not_used_on_another(at):
+    """A test cutoff (or a send date, a column, a customer…) picked for one dataset is cleared when another dataset
+    becomes current (it used to carry over: a 2024 cutoff applied to CDNOW's 1997-98 purchases); the other dataset's
+    own inputs (keys carrying its id) and the session's per-dataset results stay."""
+    from datetime import date
+
+    from app import keys
+
+    _sample(at)
+    at.button(key="sample_cdnow").click().run()
+    at.session_state[keys.DATASET] = "sample-synthetic"                # the sidebar's pick
+    at.switch_page("pages/model_lab.py").run()
+    assert not at.exception
+    at.date_input(key="lab_cutoff").set_value(date(2024, 3, 1)).run()
+    assert at.date_input(key="lab_cutoff").value == date(2024, 3, 1)
+    at.session_state[keys.LAB_RESULTS] = {"kept": 1}
+    at.session_state[keys.SELECTION] = ["10001"]
+    at.session_state[keys.DATASET] = "sample-cdnow"                   # the sidebar's pick: another dataset
+    at.run()
+    assert not at.exception and at.session_state[keys.DATASET] == "sample-cdnow"
+    assert at.date_input(key="lab_cutoff").value is None
+    assert keys.SELECTION not in at.session_state and at.session_state[keys.LAB_RESULTS] == {"kept": 1}
