@@ -174,6 +174,7 @@ class Scorer:
                 "churn_model": getattr(churn, "label", "BG/NBD" if m.kind == "transactions" else ""),
                 "churn_model_source": getattr(churn, "source", ""),
                 "churn_model_version": self.churn_version,
+                "churn_risk": m.risk.to_json() if m.risk is not None else None,   # model or the rule that beat it
                 "clustering": getattr(m.clusters, "source", ""),
                 "horizon_days": m.settings.horizon_days}
 
@@ -257,8 +258,8 @@ class Scorer:
             raise UnknownCustomer(customer_id)
         res = what_if(self.model, dict(inputs), customer_id)
         out = {k: getattr(res, k) for k in ("inputs", "segment", "scores", "cluster", "cluster_name",
-                                             "churn_probability", "risk_band", "value", "coupon", "prediction",
-                                             "learned_coupon", "notes")}
+                                             "churn_probability", "risk_band", "churn_source", "churn_basis",
+                                             "value", "coupon", "prediction", "learned_coupon", "notes")}
         out["drivers"] = res.drivers.to_dict(orient="records")
         out["value"] = {k: (str(v.date()) if isinstance(v, pd.Timestamp) else v) for k, v in (out["value"] or {})
                         .items()}

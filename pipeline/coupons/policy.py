@@ -81,6 +81,8 @@ class CustomerContext:
     expected_spend: float = 0.0          # expected spend in the next H days (or CLV)
     p_alive: float = 1.0
     next_category: str | None = None     # likely next category (pipeline.recommend)
+    churn_basis: str = ""                # where churn_probability comes from when it is a rule's, e.g. "the
+                                         # recency rule: 210 days since the last order" ("": the churn model)
 
 
 @dataclass
@@ -211,13 +213,15 @@ def _context_arrays(customers: pd.DataFrame, config: CouponPolicyConfig) -> dict
     spend = _num(customers, spend_col, 0.0)
     seg = customers["segment"] if "segment" in customers else pd.Series("", index=customers.index)
     nxt = customers["next_category"] if "next_category" in customers else pd.Series("", index=customers.index)
+    basis = customers["churn_basis"] if "churn_basis" in customers else pd.Series("", index=customers.index)
     high = text_values(seg).isin(config.high_value_segments).to_numpy()
     if config.high_value_min_spend is not None:
         high = high | (spend >= config.high_value_min_spend)
     return {"customer_id": text_values(customers["customer_id"]).to_numpy(),
             "segment": text_values(seg).to_numpy(), "churn": churn, "band": risk_bands(churn, config),
             "order_value": order, "expected_spend": spend, "p_alive": np.clip(_num(customers, "p_alive", 1.0), 0, 1),
-            "next_category": text_values(nxt).to_numpy(), "high_value": high}
+            "next_category": text_values(nxt).to_numpy(), "high_value": high,
+            "basis": text_values(basis).to_numpy()}
 
 
 def _num(df: pd.DataFrame, column: str | None, default: float) -> np.ndarray:
@@ -272,7 +276,8 @@ def _reasons(ctx: dict, cat: dict, ev: dict, chosen: np.ndarray, guarded: np.nda
     seg = [s or "Unsegmented" for s in ctx["segment"].tolist()]
     out = []
     for i, (c, g, b) in enumerate(zip(chosen.tolist(), guarded.tolist(), best.tolist())):
-        head = f"{seg[i]}, {ctx['band'][i]} churn risk ({ctx['churn'][i]:.0%})"
+        by = f" by {ctx['basis'][i]}" if ctx["basis"][i] else ""
+        head = f"{seg[i]}, {ctx['band'][i]} churn risk ({ctx['churn'][i]:.0%}{by})"
         gain = (f"gain {gains[i]:.2f} = {extra[i]:.1%} more likely to buy x {value[i]:.2f} margin at stake"
                 + (f" + {stretch[i]:.2f} from baskets stretched to the {mins[i]:.2f} minimum" if stretch[i] >= 0.005 else ""))
         if c >= 0 and g:
@@ -302,7 +307,9 @@ def recommend_batch(customers: pd.DataFrame, catalogue: object = None,
     Parameters
     ----------
     customers : columns ``customer_id``, ``churn_probability``, ``segment``, ``order_value`` (or
-        ``monetary`` + ``frequency``); optional ``expected_spend`` (or ``clv``), ``p_alive``, ``next_category``.
+        ``monetary`` + ``frequency``); optional ``expected_spend`` (or ``clv``), ``p_alive``, ``next_category``,
+        ``churn_basis`` (where the churn probability comes from when a rule gives it, named in the reason: pass
+        the scorer's ``churn_basis`` column, :meth:`pipeline.customer.ModelScorer.churn_risk`).
     catalogue : a :class:`PreparedCatalogue`, or a catalogue :func:`load_catalogue` reads; ``None`` = the default.
 
     Returns

@@ -36,6 +36,8 @@ class CustomerProfile:
     cluster_name: str = ""
     churn_probability: float | None = None
     risk_band: str = ""
+    churn_source: str = ""                              # model, recency or btyd (pipeline.customer.facts.RULES)
+    churn_basis: str = ""                               # a rule's risk: the rule and the number it read
     drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
     churn_model: str = ""
     value: dict = field(default_factory=dict)           # p_alive, expected_orders/spend/aov, next order
@@ -59,13 +61,15 @@ class CustomerProfile:
     def to_json(self) -> dict:
         """The card as plain JSON values (what ``python -m pipeline profile --json`` prints); the ``value``
         entries (p_alive, expected_orders, expected_spend, next_order_date, ...) are top-level keys. ``facts``
-        says which predictions hold up on this dataset; a hidden one is null, its value stays under ``withheld``."""
+        says which predictions hold up on this dataset; a hidden one is null and named under ``withheld`` (its value is
+        not in the card: nothing downstream may use it)."""
         from pipeline.exports import to_jsonable
 
         out = {k: getattr(self, k) for k in ("customer_id", "kind", "segment", "scores", "cluster", "cluster_name",
-                                             "churn_probability", "risk_band", "churn_model")}
+                                             "churn_probability", "risk_band", "churn_source", "churn_basis",
+                                             "churn_model")}
         out |= self.value
-        withheld = {k: out[k] for k in self.facts if k in out and not self.shows(k)}
+        withheld = [k for k in self.facts if k in out and not self.shows(k)]
         out |= dict.fromkeys(withheld) | {"withheld": withheld, "facts": self.facts}
         out |= {k: getattr(self, k) for k in ("habits", "coupon", "attributes", "prediction", "notes")}
         out["drivers"] = self.drivers.to_dict(orient="records")
@@ -104,12 +108,12 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
     prof.cluster_name = str(row["cluster_name"])
     prof.churn_probability, prof.risk_band = float(row["churn_probability"]), str(row["risk_band"])
     index = _index(scorer, cid)
-    if scorer.churn is not None:
+    risk = scorer.risk                              # the dataset's decision: the churn model, or the rule that beat it
+    prof.churn_source, prof.churn_basis = risk.source, str(row.get("churn_basis") or "")
+    if risk.uses_model:
         prof.drivers = index.drivers(cid, top) if index is not None and index.contributions is not None \
-            else scorer.churn.drivers(scorer.table.loc[[cid]], top)
-        prof.churn_model = scorer.churn.description
-    else:
-        prof.churn_model = "BG/NBD: probability of no order in the horizon (no per-feature drivers)."
+            else risk.model.drivers(scorer.table.loc[[cid]], top)
+    prof.churn_model = risk.description
     prof.value = {k: _f(row[k]) for k in _VALUE_KEYS} | {
         "next_order_date": row["next_order_date"], "horizon_days": scorer.settings.horizon_days,
         "btyd_model": scorer.history.btyd.kind_}

@@ -7,6 +7,13 @@ and the per-customer notes that explain apparent contradictions (:func:`customer
 when it beats it on some (or could not be checked), and ``hidden`` when it beats it on none (churn risk, graded by one measure, is shown or hidden); P(alive) and the BTYD
 next-order date are hidden whenever the BTYD fit is degenerate (dropout at the boundary, or the empirical-rate
 fallback). The grading itself is in :mod:`pipeline.value`; the pages only read the statuses.
+
+Churn risk is decided once here too (:class:`ChurnRisk`, built by :func:`churn_risk`): the churn model's probability
+when it told churners apart better than every simple rule graded on a later period, else the rule that did best
+(the recency rule: the share of customers last seen as long ago who placed no order in the next H days; or the
+BG/NBD score, exp(-expected orders in H days)). A withheld model's probability reaches nothing: the scorer's
+table, the card, its coupon and reasons, the risk bands, the what-if, campaign lists and the service all read the
+decision's risk, and say which rule it is (``churn_source``, ``churn_basis``).
 """
 from __future__ import annotations
 
@@ -24,11 +31,14 @@ if TYPE_CHECKING:
     from pipeline.customer.classifier import FittedClassifier
     from pipeline.value import ValueGrades
 
-__all__ = ["STATUSES", "FACT_NAMES", "Fact", "CardFacts", "card_facts", "customer_notes"]
+__all__ = ["STATUSES", "FACT_NAMES", "RULES", "Fact", "CardFacts", "RecencyRule", "ChurnRisk", "recency_rule",
+           "churn_risk", "card_facts", "customer_notes"]
 
 STATUSES = ("shown", "caveat", "hidden")
 #: The card's predictions that are graded (keys of the card's value / churn fields).
 FACT_NAMES = ("churn_probability", "p_alive", "expected_orders", "expected_spend", "next_order_date")
+#: Where a churn risk can come from: the churn model, or a simple rule graded against it (source -> name).
+RULES = {"model": "the churn model", "recency": "the recency rule", "btyd": "the BG/NBD score"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,12 @@ class CardFacts:
     facts: dict[str, Fact]
     segment_churn: dict[str, float] = field(default_factory=dict)
     horizon_days: int = 90
+    churn: ChurnRisk | None = None          # the dataset's decision about churn risk (None: not a transactions set)
+
+    @property
+    def churn_label(self) -> str:
+        """What the card's churn risk comes from ("the churn model", "the recency rule", ...)."""
+        return self.churn.label if self.churn is not None else RULES["model"]
 
     def get(self, name: str) -> Fact:
         """The fact of one prediction (shown without comment when it was not graded)."""
@@ -84,21 +100,156 @@ def _graded(grades: ValueGrades, key: str, baseline: str, what: str, h: int) -> 
                           f"assuming the same {what} as the previous {h} days ({errors}).")
 
 
-def _churn_fact(grades: ValueGrades | None, churn: FittedClassifier | None) -> Fact:
+@dataclass(frozen=True)
+class RecencyRule:
+    """The recency rule as a probability: the share of customers last seen ``recency_days`` ago who placed no order
+    in the next H days, fitted (monotone in recency, :class:`sklearn.isotonic.IsotonicRegression`) on the latest
+    fully observed period. ``recency``, ``rate``: its knots, interpolated between and clipped at the ends."""
+
+    recency: np.ndarray
+    rate: np.ndarray
+
+    def probability(self, recency_days: object) -> np.ndarray:
+        return np.interp(np.asarray(recency_days, dtype=float), self.recency, self.rate)
+
+
+def recency_rule(recency_days: object, churned: object) -> RecencyRule | None:
+    """:class:`RecencyRule` fitted on customers' recency and whether they then churned (None: fewer than 2
+    distinct recencies or one outcome only)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    x, y = np.asarray(recency_days, dtype=float), np.asarray(churned, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
+        return None
+    fit = IsotonicRegression(increasing=True, y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
+    return RecencyRule(np.asarray(fit.X_thresholds_, float), np.asarray(fit.y_thresholds_, float))
+
+
+@dataclass(frozen=True)
+class ChurnRisk:
+    """The one decision about churn risk on a dataset, and the only way to a customer's churn risk.
+
+    ``source``: ``"model"`` (the churn model held up) or the rule used instead (``"recency"``, ``"btyd"``; see
+    :data:`RULES`); ``fact``: what the card says about it; ``model``: the churn model, set only when it is used
+    (a withheld model is not reachable from here); ``recency``: the recency rule's calibration (kept so a swapped
+    model can fall back to it); ``aucs``: the graded ROC AUCs (``model``, ``recency``, ``btyd``) behind the choice.
+    """
+
+    source: str
+    fact: Fact
+    horizon_days: int = 90
+    model: FittedClassifier | None = field(default=None, repr=False)
+    recency: RecencyRule | None = field(default=None, repr=False)
+    aucs: dict[str, float] = field(default_factory=dict)
+    withheld: str = ""                  # the withheld model's description (its name only: it scores nothing)
+
+    @property
+    def uses_model(self) -> bool:
+        return self.source == "model"
+
+    @property
+    def label(self) -> str:
+        """``"the churn model"``, ``"the recency rule"`` or ``"the BG/NBD score"``."""
+        return RULES[self.source]
+
+    @property
+    def description(self) -> str:
+        """One sentence on what the churn risk is (the card's ``churn_model``)."""
+        if self.uses_model:
+            return self.model.description
+        h = self.horizon_days
+        off = f" Withheld on this data (no better than {self.label}): {self.withheld}" if self.withheld else ""
+        if self.source == "recency":
+            return (f"The recency rule: of the customers whose last order was as long ago, the share who placed no "
+                    f"order in the next {h} days (measured on the latest {h} days of the data).{off}")
+        return (f"The BG/NBD score: the chance of no order in the next {h} days from the orders BG/NBD expects "
+                f"(exp(-expected orders)).{off}")
+
+    def probability(self, features: pd.DataFrame) -> np.ndarray:
+        """The churn risk of every row of ``features`` (the churn features; ``recency_days`` for the recency rule,
+        ``btyd_expected_purchases`` or ``expected_orders`` for the BG/NBD score)."""
+        if self.uses_model:
+            return np.asarray(self.model.probability(features), dtype=float)
+        if self.source == "recency":
+            return self.recency.probability(features["recency_days"])
+        col = "btyd_expected_purchases" if "btyd_expected_purchases" in features else "expected_orders"
+        return np.exp(-pd.to_numeric(features[col], errors="coerce").to_numpy(float))
+
+    def basis(self, features: pd.DataFrame) -> np.ndarray:
+        """Per row, the rule and the customer's number it read (e.g. "the recency rule: 210 days since the last
+        order"); "" when the churn model is used (its drivers explain it)."""
+        n = len(features)
+        if self.uses_model:
+            return np.full(n, "", dtype=object)
+        if self.source == "recency":
+            days = pd.to_numeric(features["recency_days"], errors="coerce").to_numpy(float)
+            return np.array([f"{self.label}: {d:,.0f} day{'s' if round(d) != 1 else ''} since the last order"
+                             for d in days], dtype=object)
+        col = "btyd_expected_purchases" if "btyd_expected_purchases" in features else "expected_orders"
+        orders = pd.to_numeric(features[col], errors="coerce").to_numpy(float)
+        return np.array([f"{self.label}: {o:.2f} orders expected in the next {self.horizon_days} days"
+                         for o in orders], dtype=object)
+
+    def score(self, row: Mapping[str, Any], drivers: int = 5) -> tuple[float, pd.DataFrame, str]:
+        """Risk, drivers (the model's only) and basis of one customer's row (e.g. a what-if)."""
+        if self.uses_model:
+            p, table = self.model.score(pd.DataFrame([{f: row[f] for f in self.model.features}]), drivers)
+            return float(p), table, ""
+        frame = pd.DataFrame([dict(row)])
+        return float(self.probability(frame)[0]), pd.DataFrame(), str(self.basis(frame)[0])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "label": self.label, "status": self.fact.status, "note": self.fact.note,
+                "roc_auc": {k: round(float(v), 4) for k, v in self.aucs.items()}}
+
+
+def _aucs(grades: ValueGrades | None, churn: FittedClassifier | None) -> dict[str, float]:
+    """The graded ROC AUCs for "no order in the next H days": the model's, the BG/NBD score's and the recency
+    rule's (P(alive)'s recency baseline ranks who buys again; the same ranking reversed, the same AUC)."""
+    out: dict[str, float] = {}
+    auc = churn.metrics.get("roc_auc") if churn is not None else None
+    if isinstance(auc, (int, float)) and np.isfinite(auc):
+        out["model"] = float(auc)
+    for source, key in (("btyd", "churn_btyd"), ("recency", "p_alive_recency")):
+        row = grades.row(key) if grades is not None else None
+        if row is not None and np.isfinite(row["roc_auc"]):
+            out[source] = float(row["roc_auc"])
+    return out
+
+
+def churn_risk(grades: ValueGrades | None, churn: FittedClassifier | None, horizon_days: int = 90,
+               recency: RecencyRule | None = None) -> ChurnRisk:
+    """Decide, once per dataset, where churn risk comes from (see :class:`ChurnRisk`).
+
+    The churn model is used when its out-of-time ROC AUC beats every graded rule's; it is withheld when it does
+    not, and the best rule is used instead (the recency rule needs its calibration ``recency``; the BG/NBD score
+    is always available). Without grades (data too short) the model is used with a caveat.
+    """
+    aucs, h = _aucs(grades, churn), horizon_days
+    rules = {k: v for k, v in aucs.items() if k != "model" and (k != "recency" or recency is not None)}
+    best = max(rules, key=lambda k: (rules[k], k == "recency")) if rules else "btyd"
+    name = RULES[best]
     if churn is None:
-        return Fact("caveat", "A rough guide: no churn model could be trained, so the risk is the simple BG/NBD "
-                              "score (chance of no order from expected orders).")
-    auc = churn.metrics.get("roc_auc")
-    base = grades.row("churn_btyd") if grades is not None else None
-    if not isinstance(auc, (int, float)) or base is None or not np.isfinite(base["roc_auc"]):
-        return Fact("caveat", "A rough guide: the churn model could not be checked against the simple BG/NBD score "
-                              "on a later period (the data are too short).")
-    ranks = f"ROC AUC {auc:.2f} vs {base['roc_auc']:.2f}"
-    if auc > base["roc_auc"]:
-        return Fact("shown", f"Checked on a later period: the churn model tells churners apart better than the "
-                             f"simple BG/NBD score ({ranks}).")
-    return Fact("hidden", f"Not shown: on a later period the churn model told churners apart no better than the "
-                          f"simple BG/NBD score ({ranks}).")
+        return ChurnRisk(best, Fact("caveat", f"A rough guide: no churn model could be trained, so the risk is "
+                                              f"{name}'s."), h, None, recency, aucs)
+    if "model" not in aucs or not rules:
+        return ChurnRisk("model", Fact("caveat", f"A rough guide: the churn model could not be checked against "
+                                                 f"{name} on a later period (the data are too short)."),
+                         h, churn, recency, aucs)
+    ranks = f"ROC AUC {aucs['model']:.2f} vs {rules[best]:.2f}"
+    if aucs["model"] > rules[best]:
+        return ChurnRisk("model", Fact("shown", f"Checked on a later period: the churn model tells churners apart "
+                                                f"better than {_simple(best)} ({ranks})."), h, churn, recency, aucs)
+    return ChurnRisk(best, Fact("caveat", f"The risk shown is {name}'s. The churn model is withheld: on a later "
+                                          f"period it told churners apart no better than {_simple(best)} "
+                                          f"({ranks}), so nothing uses it."), h, None, recency, aucs,
+                     str(getattr(churn, "description", "") or ""))
+
+
+def _simple(source: str) -> str:
+    return {"btyd": "the simple BG/NBD score", "recency": "the simple recency rule"}[source]
 
 
 def _degenerate(btyd: BTYDModel) -> str | None:
@@ -145,21 +296,23 @@ def _next_order_fact(grades: ValueGrades | None, btyd: BTYDModel, h: int) -> Fac
 
 
 def card_facts(grades: ValueGrades | None, btyd: BTYDModel, churn: FittedClassifier | None, table: pd.DataFrame,
-               horizon_days: int, cfg: ValueConfig = ValueConfig()) -> CardFacts:
-    """The statuses of the card's predictions (``grades`` None: the data were too short to grade them)."""
+               horizon_days: int, cfg: ValueConfig = ValueConfig(), risk: ChurnRisk | None = None) -> CardFacts:
+    """The statuses of the card's predictions (``grades`` None: the data were too short to grade them); ``risk``:
+    the dataset's churn decision (:func:`churn_risk`; decided here from ``grades`` and ``churn`` when None)."""
     h = horizon_days
+    risk = risk if risk is not None else churn_risk(grades, churn, h)
     if grades is None:
         unchecked = Fact("caveat", "A rough guide: the data are too short to check this on a later period.")
         spend = orders = unchecked
     else:
         spend = _graded(grades, "spend_btyd", "spend_last", "spend", h)
         orders = _graded(grades, "orders_btyd", "orders_last", "number of orders", h)
-    facts = {"churn_probability": _churn_fact(grades, churn), "p_alive": _p_alive_fact(grades, btyd, cfg),
+    facts = {"churn_probability": risk.fact, "p_alive": _p_alive_fact(grades, btyd, cfg),
              "expected_orders": orders, "expected_spend": spend,
              "next_order_date": _next_order_fact(grades, btyd, h)}
     segment_churn = table.groupby("segment", observed=True)["churn_probability"].median().to_dict() \
         if {"segment", "churn_probability"} <= set(table.columns) else {}
-    return CardFacts(facts, {str(k): float(v) for k, v in segment_churn.items()}, h)
+    return CardFacts(facts, {str(k): float(v) for k, v in segment_churn.items()}, h, risk)
 
 
 def customer_notes(facts: CardFacts, row: Mapping[str, Any], scores: Mapping[str, Any] | None = None,
@@ -168,14 +321,13 @@ def customer_notes(facts: CardFacts, row: Mapping[str, Any], scores: Mapping[str
     churn_probability, risk_band, p_alive, expected_spend, frequency, monetary; ``scores``: r_score, f_score)."""
     notes, h = [], facts.horizon_days
     risk, p_alive = row.get("churn_probability"), row.get("p_alive")
+    source = facts.churn_label
     if not facts.get("churn_probability").visible:
-        notes.append("The coupon is still chosen with the churn model's risk, which is not shown because it did no "
-                     "better than the simple BG/NBD score on this data: treat the coupon's reason as a rough guide.")
         risk = None                     # no note compares a hidden risk with the segment or P(alive)
     if facts.get("p_alive").visible and risk is not None and p_alive is not None \
             and abs((1 - float(p_alive)) - float(risk)) >= cfg.contradiction_gap:
-        notes.append(f"Churn risk and P(alive) answer different questions: churn risk ({float(risk):.0%}, from the "
-                     f"churn model) is the chance of no order in the next {h} days; P(alive) ({float(p_alive):.0%}, "
+        notes.append(f"Churn risk and P(alive) answer different questions: churn risk ({float(risk):.0%}, from "
+                     f"{source}) is the chance of no order in the next {h} days; P(alive) ({float(p_alive):.0%}, "
                      "from BG/NBD) is the chance they have not left for good.")
     spend, monetary = row.get("expected_spend"), row.get("monetary")
     if facts.get("expected_spend").visible and row.get("frequency", 2) <= 1 and spend is not None \
@@ -186,8 +338,11 @@ def customer_notes(facts: CardFacts, row: Mapping[str, Any], scores: Mapping[str
         usual = facts.segment_churn.get(str(row.get("segment", "")))
         rf = f" (R{scores['r_score']}, F{scores['f_score']})" if scores else ""
         typical = f"; the segment's typical risk is {usual:.0%}" if usual is not None else ""
+        reads = {"model": ", which reads more than R and F", "recency": ", which reads the days since the last "
+                 "order only", "btyd": ", which reads the rhythm of all their orders"}
+        how = reads.get(facts.churn.source if facts.churn is not None else "model", "")
         notes.append(f"The segment '{row['segment']}' comes from the recency and frequency score rules{rf}; the churn "
-                     f"risk ({float(risk):.0%}) comes from the churn model, which reads more than R and F{typical}.")
+                     f"risk ({float(risk):.0%}) comes from {source}{how}{typical}.")
     return notes
 
 

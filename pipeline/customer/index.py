@@ -151,7 +151,8 @@ def coupon_inputs(table: pd.DataFrame, next_category: pd.Series) -> pd.DataFrame
                          "order_value": col("avg_order_value", np.nan).to_numpy(float),
                          "expected_spend": col("expected_spend", 0.0).to_numpy(float),
                          "p_alive": col("p_alive", 1.0).to_numpy(float),
-                         "next_category": next_category.reindex(table.index).fillna("").astype(str).to_numpy()},
+                         "next_category": next_category.reindex(table.index).fillna("").astype(str).to_numpy(),
+                         "churn_basis": col("churn_basis", "").fillna("").astype(str).to_numpy()},
                         index=np.arange(n))
 
 
@@ -172,7 +173,7 @@ def card_index(scorer: ModelScorer, next_items: pd.DataFrame | None = None) -> C
     recommender's ``top_k_table`` of every customer when the caller already has it."""
     table, lines = scorer.table, scorer.history.transactions
     index = CardIndex(table.index, scorer.coupons)
-    churn = scorer.churn
+    churn = scorer.risk.model if scorer.risk is not None else None        # None: withheld (a rule gives the risk)
     if churn is not None and churn.positive_index is not None:
         from pipeline.models import explain_rows
 

@@ -4,7 +4,7 @@
 recomputed; :func:`rescore_one` a copy that holds only that customer (their row, lines and returns), whose cost
 grows with the customer's lines, not with the dataset (what a service runs per request). The row is computed as
 the batch computes it: RFM, the behavioural features (return count and rate by :func:`pipeline.features.
-customer_features` from the returns), BTYD values, churn probability and band, cluster, next item; the 1-5 R/F/M
+customer_features` from the returns), BTYD values, churn risk and band (by the dataset's decision, ``ModelScorer.risk``), cluster, next item; the 1-5 R/F/M
 scores and the segment by rfm's rule against the population at build time. Belongs here: which lines a rescored
 customer has and the day they are scored as of; the rules themselves belong to features, rfm, clv and churn.
 """
@@ -115,7 +115,7 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     pop = history.population
     scores = pop.scores(*(float(row[c].iloc[0]) for c in ("recency_days", "frequency", "monetary")))
     row = row.assign(**scores, segment=pop.segment(scores["r_score"], scores["f_score"]))
-    attach_churn(row, scorer.churn, X, scorer.coupons.policy)
+    attach_churn(row, scorer.risk, X, scorer.coupons.policy)     # the dataset's decision: model or rule
     cluster = scorer.clusters.assign(row.iloc[0]) if scorer.clusters is not None else None
     row["cluster"] = pd.array([cluster], dtype="Int64")
     row["cluster_name"] = scorer.clusters.name(cluster, row.iloc[0]) if scorer.clusters is not None else ""

@@ -5,7 +5,9 @@ of the data, a BTYD model (P(alive), expected orders/spend, next order date), a 
 model when it fits the data, else a default logistic regression trained out of time), a clustering (the one saved
 on the Clusters page, else K-Means on log + standardised RFM with the recommended k) and the next-category
 recommender. The card (:mod:`pipeline.customer.card`) and the what-if (:mod:`pipeline.customer.whatif`) then read
-the scorer; a service builds one at start-up and rescores a customer when new purchases arrive
+the scorer; churn risk is read only through the dataset's decision (:attr:`ModelScorer.risk`, a
+:class:`pipeline.customer.facts.ChurnRisk`: the model's probability, or the simple rule that beat it, with its
+source), never from the churn model directly; a service builds one at start-up and rescores a customer when new purchases arrive
 (:meth:`ModelScorer.rescore`, in :mod:`pipeline.customer.rescoring`). Belongs here: what is fitted per dataset and the per-customer table it produces;
 not the card's layout nor the what-if's input rules.
 
@@ -36,7 +38,7 @@ from pipeline.store import Dataset
 if TYPE_CHECKING:
     from pipeline.churn import ChurnSplit
     from pipeline.clv import BTYDModel
-    from pipeline.customer.facts import CardFacts
+    from pipeline.customer.facts import CardFacts, ChurnRisk
     from pipeline.customer.index import CardIndex
     from pipeline.models.persist import ModelMetadata
     from pipeline.recommend import ItemRecommender
@@ -139,7 +141,9 @@ class ModelScorer:
 
     ``table`` has one row per customer (index ``customer_id``): for transactions the RFM columns, the churn
     features, BTYD predictions, ``churn_probability``, ``risk_band``, ``cluster``, ``cluster_name`` and
-    ``next_item``; for customer tables the attributes, cluster and the active model's prediction. Treat it as
+    ``next_item``; for customer tables the attributes, cluster and the active model's prediction. The churn
+    columns (``churn_probability``, ``risk_band``, ``churn_source``, ``churn_basis``) are the dataset's decision's
+    (``risk``): a withheld churn model's probability is in no column and no output. Treat it as
     read-only; :meth:`with_coupons` changes the coupon rules and :meth:`rescore` one customer, both as copies that
     share the fitted parts.
     """
@@ -150,7 +154,8 @@ class ModelScorer:
     typical: pd.Series                            # medians of numbers, most common text values (what-if start)
     settings: ScoringSettings = ScoringSettings()
     coupons: CouponSetup = field(default_factory=CouponSetup.load)
-    churn: FittedClassifier | None = None         # transactions: churn model (None: BG/NBD score)
+    churn: FittedClassifier | None = None         # transactions: the trained churn model (health, versions); a
+                                                  # customer's risk is read from ``risk``, never from here
     model: FittedClassifier | None = None         # customer tables: the active Model-lab model
     clusters: ClusterAssigner | None = None
     recommender: ItemRecommender | None = None
@@ -159,6 +164,7 @@ class ModelScorer:
     grades: ValueGrades | None = None             # transactions: the card's predictions graded out of time
     facts: CardFacts | None = None                # transactions: what the card may state as a fact, and why
     index: CardIndex | None = None                # transactions: every customer's card parts, computed once
+    risk: ChurnRisk | None = None                 # transactions: where churn risk comes from (model or rule)
 
     @property
     def ids(self) -> pd.Index:
@@ -170,6 +176,32 @@ class ModelScorer:
         """A learned policy is used only when some of its input columns are columns of this dataset's table."""
         learned = self.coupons.learned
         return learned is not None and any(c in self.table.columns for c in learned.feature_columns_)
+
+    def churn_risk(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The churn risk of every row of ``features`` by this dataset's decision (:attr:`risk`), same index:
+        ``churn_probability``, ``risk_band``, ``churn_source`` (model, recency or btyd) and ``churn_basis`` (the
+        rule and the number it read, "" for the model). What campaigns, as-of tables and exports should call."""
+        if self.risk is None:
+            raise DataError(f"churn risk: '{self.dataset_name}' is a customer table without purchases; this needs "
+                            "a transactions dataset.")
+        return risk_columns(self.risk, features, self.coupons.policy)
+
+    def with_churn(self, churn: FittedClassifier | None, features: pd.DataFrame) -> ModelScorer:
+        """A copy whose trained churn model is ``churn`` (e.g. a promoted champion; ``features``: the live churn
+        features, per customer id): the decision (:attr:`risk`, with the grades and rules it had), the churn
+        columns, the card facts and the card index recomputed; everything else shared."""
+        from pipeline.customer.facts import card_facts, churn_risk
+        from pipeline.customer.index import card_index
+
+        h = self.settings.horizon_days
+        risk = churn_risk(self.grades, churn, h, self.risk.recency if self.risk is not None else None)
+        table = self.table.copy()
+        attach_churn(table, risk, features.reindex(table.index), self.coupons.policy)
+        facts = card_facts(self.grades, self.history.btyd, churn, table, h, risk=risk)
+        swapped = dataclasses.replace(self, table=table, churn=churn, risk=risk, facts=facts)
+        if self.index is not None:          # the card index's drivers and coupons depend on the churn risk
+            swapped.index = dataclasses.replace(card_index(swapped), stale=self.index.stale)
+        return swapped
 
     def with_coupons(self, coupons: CouponSetup) -> ModelScorer:
         """A copy with other coupon rules (cheap: the fitted parts are shared)."""
@@ -191,6 +223,7 @@ class ModelScorer:
         next_category = str(self.category_of(pd.Series([next_item])).iloc[0])
         rec = recommend_coupon({"customer_id": customer_id, "segment": row["segment"],
                                 "churn_probability": float(row["churn_probability"]),
+                                "churn_basis": str(row.get("churn_basis") or ""),
                                 "order_value": float(row["avg_order_value"]),
                                 "expected_spend": float(row.get("expected_spend") or 0.0),
                                 "p_alive": float(row.get("p_alive", 1.0)), "next_category": next_category},
@@ -279,7 +312,7 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
         raise DataError(f"'{dataset.name}' has no transactions; load a dataset with purchases first.")
     from pipeline.churn import live_features
     from pipeline.clv import btyd_summary
-    from pipeline.customer.facts import card_facts
+    from pipeline.customer.facts import card_facts, churn_risk, recency_rule
     from pipeline.rfm import rfm_table
 
     tx, notes = dataset.transactions, []
@@ -291,12 +324,14 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
     summary = btyd_summary(tx)
     table = customer_rows(rfm, X_live, btyd.predict_table(summary))
     churn = churn or _churn_classifier(dataset, active, X_live, settings, notes, split)
-    attach_churn(table, churn, X_live.reindex(table.index), coupons.policy)
-    if churn is None:
-        notes.append("No churn model could be trained on these data; churn probability = exp(-expected orders in "
-                     f"{settings.horizon_days} days) from BG/NBD.")
     grades = _grades(dataset, settings, split)
-    facts = card_facts(grades, btyd, churn, table, settings.horizon_days)
+    risk = churn_risk(grades, churn, settings.horizon_days,
+                      recency_rule(split.X_test["recency_days"], split.y_test) if split is not None else None)
+    attach_churn(table, risk, X_live.reindex(table.index), coupons.policy)
+    if churn is None:
+        how = f" (exp(-expected orders in {settings.horizon_days} days) from BG/NBD)" if risk.source == "btyd" else ""
+        notes.append(f"No churn model could be trained on these data; churn risk is {risk.label}'s{how}.")
+    facts = card_facts(grades, btyd, churn, table, settings.horizon_days, risk=risk)
     clusters = clusters or _cluster_assigner(table, "transactions", clustering, settings.seed, notes)
     _attach_clusters(table, clusters)
     recommender, next_items = _recommender(tx, table, notes)
@@ -304,7 +339,7 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
                               ScorePopulation.of(rfm, rules), _positions(dataset.returns))
     scorer = ModelScorer(dataset.name, "transactions", table, _typical(table), settings, coupons, churn=churn,
                          clusters=clusters, recommender=recommender, history=history, notes=notes, grades=grades,
-                         facts=facts)
+                         facts=facts, risk=risk)
     from pipeline.customer.index import card_index
 
     scorer.index = card_index(scorer, next_items)
@@ -347,12 +382,29 @@ def customer_rows(rfm: pd.DataFrame, features: pd.DataFrame, btyd: pd.DataFrame)
     return table.join(btyd.rename(columns={"expected_purchases": "expected_orders"}), how="left")
 
 
-def attach_churn(table: pd.DataFrame, churn: FittedClassifier | None, features: pd.DataFrame,
+def risk_columns(risk: ChurnRisk, features: pd.DataFrame, policy: CouponPolicyConfig) -> pd.DataFrame:
+    """``churn_probability, risk_band, churn_source, churn_basis`` of every row of ``features`` by the decision
+    ``risk`` (same index)."""
+    p = risk.probability(features)
+    return pd.DataFrame({"churn_probability": p, "risk_band": risk_bands(p, policy), "churn_source": risk.source,
+                         "churn_basis": risk.basis(features)}, index=features.index)
+
+
+def attach_churn(table: pd.DataFrame, risk: ChurnRisk | FittedClassifier | None, features: pd.DataFrame,
                  policy: CouponPolicyConfig) -> None:
-    """Write ``churn_probability`` (the churn model's, else exp(-expected orders)) and ``risk_band`` (in place)."""
-    table["churn_probability"] = churn.probability(features) if churn else \
-        np.exp(-table["expected_orders"].to_numpy(float))
-    table["risk_band"] = risk_bands(table["churn_probability"], policy)
+    """Write the churn columns of :func:`risk_columns` into ``table`` (in place; ``features`` share its index).
+
+    ``risk`` is the dataset's decision (``ModelScorer.risk``). Passing a churn model or None instead is the old
+    form: it is wrapped as a decision that uses that model (None: the BG/NBD score) without checking whether the
+    model held up; callers should pass ``scorer.risk``."""
+    from pipeline.customer.facts import ChurnRisk, Fact
+
+    if not isinstance(risk, ChurnRisk):
+        risk = ChurnRisk("model", Fact("caveat", ""), policy.horizon_days, risk) if risk is not None else \
+            ChurnRisk("btyd", Fact("caveat", ""), policy.horizon_days)
+    cols = risk_columns(risk, features, policy)
+    for col in cols.columns:
+        table[col] = cols[col].to_numpy()
 
 
 def _typical(table: pd.DataFrame) -> pd.Series:

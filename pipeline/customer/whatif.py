@@ -46,6 +46,8 @@ class WhatIfResult:
     cluster_name: str = ""
     churn_probability: float | None = None
     risk_band: str = ""
+    churn_source: str = ""               # model, recency or btyd: the dataset's decision (ModelScorer.risk)
+    churn_basis: str = ""                # a rule's risk: the rule and the number it read
     drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
     value: dict = field(default_factory=dict)
     coupon: dict = field(default_factory=dict)
@@ -119,14 +121,13 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
     if scorer.clusters is not None:
         res.cluster = scorer.clusters.assign(row)
         res.cluster_name = scorer.clusters.name(res.cluster, row)         # what is true of this customer
-    if scorer.churn is not None:
-        frame = pd.DataFrame([{f: row[f] for f in scorer.churn.features}])
-        res.churn_probability, res.drivers = scorer.churn.score(frame, drivers)
-    else:
-        res.churn_probability = float(np.exp(-row["btyd_expected_purchases"]))
+    # the dataset's decision: the churn model's risk and drivers, or the rule that beat it and what it read
+    res.churn_probability, res.drivers, res.churn_basis = scorer.risk.score(row, drivers)
+    res.churn_source = scorer.risk.source
     res.risk_band = str(risk_bands([res.churn_probability], scorer.coupons.policy)[0])
     res.value = row.pop("_value")
-    row |= {"segment": res.segment, "churn_probability": res.churn_probability, "expected_spend":
+    row |= {"segment": res.segment, "churn_probability": res.churn_probability, "churn_basis": res.churn_basis,
+            "expected_spend":
             res.value["expected_spend"], "p_alive": res.value["p_alive"]}
     res.coupon = scorer.coupon(str(customer_id or "what-if"), row, str(base.get("next_item", "") or ""))[0]
     res.learned_coupon = scorer.learned_coupon(row)

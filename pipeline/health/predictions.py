@@ -182,11 +182,10 @@ def prediction_log(engine: Engine | str | None = None) -> PredictionLog:
 
 
 def card_row(card: Mapping[str, Any], model_version: str | None = None) -> dict[str, Any] | None:
-    """The log row of a customer card's churn score (also when the card hides it because it does not beat its
-    baseline: the model's score is what is monitored), or None when there is none (customer table)."""
+    """The log row of a customer card's churn score (the risk the card serves: the churn model's, or the rule's
+    when the model is withheld on the dataset, see the card's ``churn_source``), or None when there is none
+    (customer table)."""
     p = card.get("churn_probability")
-    if p is None:
-        p = (card.get("withheld") or {}).get("churn_probability")
     if p is None or card.get("as_of") is None:
         return None
     return {"customer_id": card["customer_id"], "score": p, "band": card.get("risk_band", ""),

@@ -178,21 +178,13 @@ def with_churn_model(scorer, pipeline, meta):
     :class:`pipeline.health.registry.ChampionWatcher`)."""
     from pipeline.churn import live_features
     from pipeline.customer.classifier import saved_classifier
-    from pipeline.customer.facts import card_facts
-    from pipeline.customer.index import card_index
-    from pipeline.customer.scoring import attach_churn
 
     if scorer.history is None:
         raise DataError("Only a transactions dataset's scorer has a churn model to swap.")
     churn = saved_classifier(pipeline, meta, source="champion")
     X, _ = live_features(scorer.history.transactions, scorer.history.returns, scorer.settings.horizon_days)
-    table = scorer.table.copy()
-    attach_churn(table, churn, X.reindex(table.index), scorer.coupons.policy)
+    swapped = scorer.with_churn(churn, X)     # the churn decision, risk columns, card facts and index recomputed
     note = f"Churn model {meta.extra.get('version', meta.model_key)} ({meta.model_label}) picked up at {now_iso()}."
     notes = [n for n in scorer.notes if not (n.startswith("Churn model ") and " picked up at " in n)]
-    swapped = dataclasses.replace(scorer, table=table, churn=churn, notes=[*notes, note],
-                                  facts=card_facts(scorer.grades, scorer.history.btyd, churn, table,
-                                                   scorer.settings.horizon_days))
-    if scorer.index is not None:          # the card index's drivers and coupons depend on the churn model
-        swapped.index = dataclasses.replace(card_index(swapped), stale=scorer.index.stale)
+    swapped.notes = [*notes, note]
     return swapped

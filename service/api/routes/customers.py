@@ -89,6 +89,10 @@ class CustomerCard(BaseModel):
     cluster_name: str = ""
     churn_probability: float | None = None
     risk_band: str = ""
+    churn_source: str = Field("", description="where churn_probability comes from: 'model' (the churn model), or "
+                              "the simple rule used because the model did no better on this data ('recency', "
+                              "'btyd'); a withheld model's probability is never returned")
+    churn_basis: str = Field("", description="for a rule's risk: the rule and the customer's number it read")
     churn_model: str = ""
     drivers: list[dict[str, Any]] = Field(default_factory=list, description="top reasons for this customer's churn "
                                           "risk (feature, value, contribution)")

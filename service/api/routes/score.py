@@ -42,6 +42,8 @@ class ScoreOut(BaseModel):
     cluster_name: str = ""
     churn_probability: float | None = None
     risk_band: str = ""
+    churn_source: str = ""
+    churn_basis: str = ""
     drivers: list[dict[str, Any]] = Field(default_factory=list)
     value: dict[str, Any] = Field(default_factory=dict)
     coupon: dict[str, Any] = Field(default_factory=dict)
