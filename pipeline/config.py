@@ -117,6 +117,7 @@ class ClusterConfig:
     max_categories: int = 50            # one-hot refuses text columns with more distinct values
     name_quantile: float = 0.5          # a cluster-name word's threshold: "high X" = X above this quantile of all
                                         # customers' X, "low X" = at or below it (pipeline.cluster.naming)
+    name_strong_quantiles: tuple[float, float] = (0.25, 0.75)  # "very low" at or below / "very high" above these
     name_mid_quantiles: tuple[float, float] = (0.25, 0.75)  # "average income": income between these quantiles
     name_min_share: float = 0.8         # a word is in a cluster's name only if it holds for this share of its members
     name_max_overall: float = 0.7       # ...and for at most this share of all customers (else it says nothing)

@@ -290,8 +290,9 @@ def test_name_clusters_by_hand():
 
 
 def test_cluster_words_hold_for_80_percent_by_hand():
-    """Median frequency 1.5, spend 55: cluster 1 has 4 of 5 above both (80%): "high spend, frequent"; with one
-    more one-order customer only 3 of 5 are frequent (60%) and the word is dropped."""
+    """Median frequency 1.5, spend 55: cluster 1 has 4 of 5 above both (80%): "high spend, frequent"; cluster 0
+    has 4 of 5 at the lower quartile of frequency (1): "very infrequent". With one more one-order customer in
+    cluster 1 only 3 of 5 are frequent (60%) and the word is dropped."""
     df = pd.DataFrame({"frequency": [1, 1, 1, 1, 2, 5, 6, 7, 8, 1.0],
                        "monetary": [10, 20, 30, 40, 50, 60, 70, 80, 90, 100.0]})
     labels = np.array([0] * 5 + [1] * 5)
@@ -299,13 +300,15 @@ def test_cluster_words_hold_for_80_percent_by_hand():
     words = cluster_words(df, labels, tf)
     assert [(w.text, w.side, w.threshold) for w in words[1]] == [("high spend", "high", 55.0),
                                                                  ("frequent", "high", 1.5)]
-    assert [w.text for w in words[0]] == ["low spend", "infrequent"]
+    assert [w.text for w in words[0]] == ["low spend", "very infrequent"]     # 4 of 5 at or below the lower quartile
     fewer = df.assign(frequency=[1, 1, 1, 1, 2, 1, 6, 7, 8, 1.0])
     tf_fewer = prepare_matrix(fewer, ["frequency", "monetary"], log_cols=[])[1]
     assert name_clusters(cluster_words(fewer, labels, tf_fewer))[0] == {0: "low spend, infrequent", 1: "high spend"}
     naming = cluster_names(df, labels, tf, X, np.array([X[labels == c].mean(axis=0) for c in (0, 1)]))
     # one customer: only the words true of them; the one-order customer of the "frequent" cluster is not frequent
-    assert naming.for_customers(df, labels, np.zeros(10))[8:] == ["high spend, frequent", "high spend"]
+    said = naming.for_customers(df, labels, np.zeros(10))
+    assert said[8:] == ["high spend, frequent", "high spend"]
+    assert said[:5] == ["low spend, very infrequent"] * 4 + ["low spend"]      # 2 orders: not even "infrequent"
     assert naming.for_customers(df, labels, np.full(10, 99.0)) == [UNLIKE_NAME] * 10     # far from both centres
     typed = naming.renamed({1: "big spenders"})
     assert typed.for_customers(df, labels, np.zeros(10))[9] == "big spenders"

@@ -3,8 +3,10 @@
 Every word of a cluster's name ("recent", "frequent", "high spend", "older", ...) is checked here independently of
 pipeline.cluster.naming, with pandas, from the customers' own values: a word holds for a customer when the value is
 above the dataset's median ("high" words: "lapsed", "frequent", "high spend", "older", "high income"), at or below
-it ("low" words) or between its quartiles ("average income"; "average": on every feature). A cluster's name: each word holds for >= 80% of its members. One customer's name (card, what-if,
-the Clusters page): each word holds for that customer, or the customer is "unlike any group".
+it ("low" words) or between its quartiles ("average income"; "average": on every feature); a strong word ("very
+frequent", "much older", "long lapsed") is beyond the upper / at or below the lower quartile. A cluster's name:
+each word holds for >= 80% of its members. One customer's name (card, what-if, the Clusters page): each word holds
+for that customer, or the customer is "unlike any group".
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ WORDS = {"lapsed": ("recency_days", True), "recent": ("recency_days", False),
          "average spend": ("monetary", None), "middle-aged": ("Age", None), "average income": (INCOME, None),
          "average spending score": (SCORE, None)}
 AVERAGE = {"recency_days", "frequency", "monetary"}, {"Age", INCOME, SCORE}    # "average": middle on every one
+#: strong words: above the upper quartile ("very frequent") or at or below the lower one ("very recent")
+STRONG = {"much older": "older", "much younger": "younger", "long lapsed": "lapsed",
+          **{f"very {w}": w for w, (_, high) in WORDS.items() if high is not None}}
+RECENT_OR_FREQUENT = {"recent", "frequent", "very recent", "very frequent"}
 NEUTRAL = re.compile(r"Group -?\d+ — mixed|noise")
 
 
@@ -39,7 +45,7 @@ def words_of(name: str) -> list[str]:
     if NEUTRAL.fullmatch(name):
         return []
     parts = name.split(", ")
-    unknown = [p for p in parts if p not in WORDS and p != "average"]
+    unknown = [p for p in parts if p not in WORDS and p not in STRONG and p != "average"]
     assert not unknown, f"name {name!r} has words this test cannot check: {unknown}"
     return parts
 
@@ -48,6 +54,9 @@ def holds(table: pd.DataFrame, word: str) -> pd.Series:
     if word == "average":
         cols = next(c for c in AVERAGE if c <= set(table.columns))
         return pd.concat([_middle(table[c]) for c in cols], axis=1).all(axis=1)
+    if word in STRONG:
+        col, high = WORDS[STRONG[word]]
+        return table[col] > table[col].quantile(0.75) if high else table[col] <= table[col].quantile(0.25)
     col, high = WORDS[word]
     if high is None:
         return _middle(table[col])
@@ -160,7 +169,7 @@ def test_what_if_400_days_one_order_is_never_recent_or_frequent(request, name):
     for monetary in spends:
         row = {"recency_days": 400.0, "frequency": 1.0, "monetary": float(monetary), "tenure_days": 400.0}
         said = a.name(a.assign(row), row)
-        assert said and not {"recent", "frequent"} & set(words_of(said) if said != UNLIKE_NAME else []), \
+        assert said and not RECENT_OR_FREQUENT & set(words_of(said) if said != UNLIKE_NAME else []), \
             f"{name}: 400 days / 1 order / {monetary:,.0f} called {said!r}"
 
 
@@ -174,7 +183,7 @@ def test_what_if_through_the_scorer_never_calls_a_lapsed_one_order_customer_rece
     best = str(scorer.table["monetary"].idxmax())
     for cid in (best, str(scorer.table["frequency"].idxmax())):
         res = pf.what_if(scorer, {"recency_days": 400, "frequency": 1, "tenure_days": 400}, cid)
-        assert res.cluster_name and not {"recent", "frequent"} & set(res.cluster_name.split(", ")), res.cluster_name
+        assert res.cluster_name and not RECENT_OR_FREQUENT & set(res.cluster_name.split(", ")), res.cluster_name
     own = pf.what_if(scorer, {}, best)                       # at the customer's own values: the card's name
     assert own.cluster_name == scorer.table.loc[best, "cluster_name"]
 

@@ -3,14 +3,14 @@
 Modules: ``features`` (the table and columns to cluster, :class:`CustomerFeatures` / :func:`prepare_matrix`),
 ``algorithms`` (K-Means, Gaussian mixture, Ward, HDBSCAN as :data:`METHODS`; :func:`fit_clusters`), ``selection``
 (:func:`cluster_metrics`, the k sweep :func:`select_k`), ``maps`` (features / PCA / t-SNE coordinates), ``naming``
-(profiles; names whose every word is true of the customers they are given to; user names), ``run`` (:func:`cluster_customers`, the one-call run), ``assign`` (new
-customers, picked customers, the saved clustering), ``embeddings`` (autoencoders as transformers, TensorFlow loaded
-lazily), ``compare`` (what every side-by-side comparison shares: arms scored in their own and a common space,
-stability across seeds), ``sequences`` (spend sequences, their embeddings versus K-Means on RFM), ``explore``
-(customer-table column stats, correlation, PCA variance, k sweeps) and ``table_embeddings`` (customer-table
-GRU/LSTM/dense embeddings versus K-Means and K-Means on PCA); import those three from their modules. This
-package depends only on the core modules (config, errors, log, exports, features, rfm), never on profile/lab or
-the app. Typical use (``customers`` has one row per customer)::
+(profiles; names whose every word is true of the customers they are given to; user names), ``run``
+(:func:`cluster_customers`, the one-call run), ``assign`` (new customers, picked customers, the saved clustering),
+``embeddings`` (autoencoders as transformers, TensorFlow loaded lazily), ``compare`` (what every side-by-side
+comparison shares: arms scored in their own and a common space, stability across seeds), ``sequences`` (spend
+sequences, their embeddings versus K-Means on RFM), ``explore`` (customer-table column stats, correlation, PCA
+variance, k sweeps) and ``table_embeddings`` (customer-table GRU/LSTM/dense embeddings versus K-Means and K-Means on
+PCA); import those three from their modules. This package depends only on the core modules (config, errors, log,
+exports, features, rfm), never on profile/lab or the app. Typical use (``customers`` has one row per customer)::
 
     X, tf = prepare_matrix(customers, ["recency_days", "frequency", "monetary"])
     sweep = select_k(X)                                  # table of metrics + recommended k and why

@@ -5,13 +5,15 @@ customer (:class:`Word`): a numeric word compares the customer's own value with 
 (``config.name_quantile`` of the feature over all customers: "high spend" = spend above the median, "low spend" =
 at or below it), a category word compares the category. A word enters a cluster's name only when it holds for at
 least ``config.name_min_share`` of the cluster's members and for at most ``config.name_max_overall`` of all customers
-(a word true of nearly everyone says nothing). A cluster with no such word is described by its middle words when
-they are true ("average income": between ``config.name_mid_quantiles`` of income; "average" when that holds on every
-feature) and is otherwise "Group N — mixed". Which words exist for which feature is :data:`NAME_RULES`
+(a word true of nearly everyone says nothing); its strong form ("very frequent": above the upper quartile) is used
+when that holds too. A cluster with no such word is described by its middle words when they are true ("average
+income": between ``config.name_mid_quantiles`` of income; "average" when that holds on every feature) and is
+otherwise "Group N — mixed". Which words exist for which feature is :data:`NAME_RULES`
 (configuration as data: a new feature vocabulary is a new row).
 
 One customer is named by :meth:`ClusterNames.for_customers`: the words of its cluster's name that hold for *that*
-customer, so a one-order customer is never called "frequent"; a customer further from its cluster's centre than
+customer (a strong word that does not, in its plain form when that does), so a one-order customer is never called
+"frequent"; a customer further from its cluster's centre than
 ``config.far_quantile`` of the members (in the scaled space used for assignment), or for whom no word of the name
 holds, is :data:`UNLIKE_NAME`. :func:`apply_names` takes the analyst's own names instead; a typed name is kept as
 typed, but the "unlike any group" rule still applies. Everything that describes clusters to a reader belongs here.
@@ -30,7 +32,8 @@ from pipeline.cluster.features import CustomerFeatures, as_category
 from pipeline.config import ClusterConfig
 from pipeline.errors import DataError
 
-__all__ = ["NOISE_NAME", "UNLIKE_NAME", "AVERAGE_NAME", "NAME_RULES", "Word", "is_generated_name", "ClusterNames",
+__all__ = ["NOISE_NAME", "UNLIKE_NAME", "AVERAGE_NAME", "NAME_RULES", "STRONG_WORDS", "strong_word", "Word",
+           "is_generated_name", "ClusterNames",
            "vocabulary", "cluster_words", "name_clusters", "cluster_names", "member_distances", "segment_mix",
            "cluster_profiles", "apply_names"]
 
@@ -58,6 +61,15 @@ NAME_RULES: tuple[tuple[str, str, str, str], ...] = (
 )
 AVERAGE_NAME = "average"
 
+#: The stronger form of a word, true beyond ``config.name_strong_quantiles`` ("very frequent": above the upper
+#: quartile); words not listed take "very ".
+STRONG_WORDS = {"older": "much older", "younger": "much younger", "lapsed": "long lapsed"}
+
+
+def strong_word(word: str) -> str:
+    """The stronger form of ``word`` ("frequent" -> "very frequent", "older" -> "much older")."""
+    return STRONG_WORDS.get(word, f"very {word}")
+
 
 @dataclass(frozen=True)
 class Word:
@@ -72,6 +84,14 @@ class Word:
     feature: str
     side: str
     threshold: float | str | tuple
+    plain: "Word | None" = None          # a strong word's plain form ("frequent" for "very frequent")
+
+    def said_of(self, table: pd.DataFrame) -> np.ndarray:
+        """What this word says of each row of ``table``: its text, its plain form's, or "" (object array)."""
+        out = np.where(self.holds_in(table), self.text, "").astype(object)
+        if self.plain is not None:
+            out[(out == "") & self.plain.holds_in(table)] = self.plain.text
+        return out
 
     def holds_in(self, table: pd.DataFrame) -> np.ndarray:
         """Whether the word is true of each row of ``table`` (boolean array)."""
@@ -100,15 +120,21 @@ def _words_for(feature: str, rules: Sequence[tuple[str, str, str, str]]) -> tupl
 
 def vocabulary(df: pd.DataFrame, numeric: Sequence[str], rules: Sequence[tuple[str, str, str, str]] = NAME_RULES,
                config: ClusterConfig = ClusterConfig()) -> list[Word]:
-    """The high and low word of every numeric feature (threshold: ``config.name_quantile`` of its values in
-    ``df``), then the middle words (between ``config.name_mid_quantiles``)."""
+    """The words of every numeric feature, each strong form before the plain one: "very high" (above the upper
+    ``config.name_strong_quantiles``, when that differs from the plain threshold), "high" (above
+    ``config.name_quantile`` of its values in ``df``), "very low", "low" (at or below); then the middle words
+    (between ``config.name_mid_quantiles``)."""
     out: list[Word] = []
     mids: list[Word] = []
     for f in numeric:
         values = pd.to_numeric(df[f], errors="coerce")
         threshold = float(values.quantile(config.name_quantile))
+        lo, hi = (float(values.quantile(q)) for q in config.name_strong_quantiles)
         high, low, mid = _words_for(str(f), rules)
-        out += [Word(high, f, "high", threshold), Word(low, f, "low", threshold)]
+        plain_high, plain_low = Word(high, f, "high", threshold), Word(low, f, "low", threshold)
+        out += [w for w in (Word(strong_word(high), f, "high", hi, plain_high) if hi > threshold else None, plain_high,
+                            Word(strong_word(low), f, "low", lo, plain_low) if lo < threshold else None, plain_low)
+                if w is not None]
         mids.append(Word(mid, f, "mid", tuple(float(values.quantile(q)) for q in config.name_mid_quantiles)))
     return out + mids
 
@@ -120,6 +146,7 @@ def is_generated_name(name: str, features: Sequence[str], rules: Sequence[tuple[
     if re.fullmatch(MIXED_NAME.format(cluster=r"-?\d+"), name) or name in (AVERAGE_NAME, NOISE_NAME):
         return True
     vocab = {w for f in features for w in _words_for(str(f), rules)} | {w for r in rules for w in r[1:]}
+    vocab |= {strong_word(w) for w in vocab}
     return all(p in vocab or p.startswith("mostly ") for p in re.sub(r" \(\d+\)$", "", name).split(", "))
 
 
@@ -161,6 +188,10 @@ def cluster_words(df: pd.DataFrame, labels: np.ndarray, tf: CustomerFeatures,
         true = [w for w in (*sorted(candidates, key=strength, reverse=True), *cats.get(int(cid), []))
                 if (h := holds[w] if w in holds else w.holds(frame[w.feature]))[member].mean() >= config.name_min_share
                 and h.mean() <= config.name_max_overall]
+        firsts: dict[tuple[str, str], Word] = {}
+        for w in true:                                     # the strong form when it holds, else the plain one
+            firsts.setdefault((w.feature, w.side if w.side != "is" else w.text), w)
+        true = [w for w in true if firsts[(w.feature, w.side if w.side != "is" else w.text)] is w]
         if not any(w.side in ("high", "low") for w in true):
             middle = [w for w in mids if holds[w][member].mean() >= config.name_min_share]
             average = Word(AVERAGE_NAME, "", "all", tuple(middle))
@@ -175,28 +206,32 @@ def name_clusters(words: Mapping[int, Sequence[Word | str]],
                   config: ClusterConfig = ClusterConfig()) -> tuple[dict[int, str], dict[int, list[Word | str]]]:
     """Unique names from each cluster's true words (strongest first): ``(names, words used in each name)``.
 
-    At most ``config.name_max_terms`` words; a cluster without a word is "Group N — mixed". Clusters sharing a name
-    get up to two more of their true words; a name still shared gets a number.
+    At most ``config.name_max_terms`` words; a cluster without a word is "Group N — mixed". Clusters whose names
+    hold the same words (in any order) get up to two more of their true words; names still alike get a number.
     """
     text = lambda w: w.text if isinstance(w, Word) else str(w)           # noqa: E731
 
     def pick(cid: int, limit: int) -> list:
         return list(words[cid])[:limit]
 
+    def alike(names: dict[int, str]) -> dict[int, str]:
+        return {cid: ", ".join(sorted(n.split(", "))) for cid, n in names.items()}
+
     used = {cid: pick(cid, config.name_max_terms) for cid in words}
     names = {cid: ", ".join(map(text, used[cid])) or MIXED_NAME.format(cluster=cid) for cid in words}
-    counts = pd.Series(names, dtype=object).value_counts()
+    key = alike(names)
+    counts = pd.Series(key, dtype=object).value_counts()
     for cid in words:
-        if counts[names[cid]] > 1 and len(words[cid]) > len(used[cid]):
+        if counts[key[cid]] > 1 and len(words[cid]) > len(used[cid]):
             used[cid] = pick(cid, config.name_max_terms + 2)
             names[cid] = ", ".join(map(text, used[cid]))
     seen: dict[str, int] = {}
-    counts = pd.Series(names, dtype=object).value_counts()
+    key = alike(names)
+    counts = pd.Series(key, dtype=object).value_counts()
     for cid in words:
-        if counts[names[cid]] > 1:
-            base = names[cid]
-            seen[base] = seen.get(base, 0) + 1
-            names[cid] = f"{base} ({seen[base]})"
+        if counts[key[cid]] > 1:
+            seen[key[cid]] = seen.get(key[cid], 0) + 1
+            names[cid] = f"{names[cid]} ({seen[key[cid]]})"
     return names, used
 
 
@@ -256,9 +291,10 @@ class ClusterNames:
             if not words:
                 out[m] = name
             else:
-                holds = np.column_stack([w.holds_in(frame.loc[m]) for w in words])
-                out[m] = [name if h.all() else ", ".join(w.text for w, ok in zip(words, h) if ok) or UNLIKE_NAME
-                          for h in holds]
+                said = np.column_stack([w.said_of(frame.loc[m]) for w in words])
+                full = np.array([w.text for w in words], dtype=object)
+                out[m] = [name if (row == full).all() else ", ".join(t for t in row if t) or UNLIKE_NAME
+                          for row in said]
             far = m & (dist > self.radius.get(c, np.inf))
             out[far] = UNLIKE_NAME
         return out.tolist()
