@@ -23,7 +23,8 @@ __all__ = ["K_SETTING", "NAMES_NOTE", "settings_inputs", "k_input", "analyst_det
 K_SETTING = "cluster_k"          # per-dataset workspace setting: {sweep settings signature: k chosen}
 
 NAMES_NOTE = (f"Each word of a generated name holds for at least {ClusterConfig().name_min_share:.0%} of the group "
-              "(high = above the median of all customers, low = at or below it, average = between the quartiles). "
+              "(high = above the median of all customers, low = at or below it, very = beyond the quartile, "
+              "average = between the quartiles). "
               "A customer is called only by the words true of them, and one further from the group's centre than "
               f"{ClusterConfig().far_quantile:.0%} of its members is “unlike any group”.")
 
