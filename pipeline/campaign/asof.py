@@ -42,9 +42,9 @@ class CampaignAudience:
         return "" if self.as_of is None else str(self.as_of.date())
 
 
-def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], str]:
-    """How a campaign's churn bands are computed on churn features as of a day, and a sentence saying which rule
-    is used when it is not the churn model.
+def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], str, bool]:
+    """How a campaign's churn bands are computed on churn features as of a day, a sentence saying which rule is
+    used when it is not the churn model, and whether ``scorer.table``'s churn columns already follow it.
 
     The dataset's one decision about churn risk (``scorer.risk``, read through ``scorer.churn_risk``) when the
     scorer has it; otherwise the model when the card facts show it, else the BG/NBD rule
@@ -54,7 +54,7 @@ def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFra
     if risk is not None:
         note = "" if risk.uses_model else (f"Churn bands use {risk.label}, not the churn model, which is withheld "
                                            f"on this dataset: {risk.fact.note}")
-        return scorer.churn_risk, note
+        return scorer.churn_risk, note, True
     facts, model, note = scorer.facts, scorer.churn, ""
     if model is None:
         note = ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders): no churn model "
@@ -72,7 +72,7 @@ def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFra
         return pd.DataFrame({"churn_probability": p, "risk_band": risk_bands(p, scorer.coupons.policy)},
                             index=features.index)
 
-    return columns, note
+    return columns, note, model is scorer.churn
 
 
 def _day(send_date) -> pd.Timestamp:
@@ -134,12 +134,12 @@ def campaign_audience(scorer: ModelScorer, send_date=None, rules: pd.DataFrame |
     if scorer.kind != "transactions" or scorer.history is None:
         return CampaignAudience(scorer.table, None, [])
     end = scorer.history.as_of
-    churn, why = churn_rule(scorer)
+    churn, why, table_follows = churn_rule(scorer)
     day = end if send_date is None else _day(send_date)
     notes = [why] if why else []
     if day >= end:
         table = scorer.table.assign(next_category=scorer.next_categories())
-        if getattr(scorer, "risk", None) is None:      # a scorer without the decision: its table used the model
+        if not table_follows:                      # the table's risk is a withheld model's: the rule's instead
             _assign(table, churn(table))
         return CampaignAudience(table, end, notes)
     return _as_of(scorer, day, churn, notes, rules)
