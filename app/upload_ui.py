@@ -24,6 +24,15 @@ _NONE = "— none —"
 _KINDS = {"transactions": "Transactions", "customers": "A customer table"}
 
 
+def _reason(text: str) -> str:
+    """A guess's reason as Markdown: the column names it quotes in backticks shown as code (Markdown inside a code
+    span is not interpreted), the rest escaped; escaped whole when the backticks do not pair up."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:
+        return ui.md(text)
+    return "".join(f"`{p}`" if i % 2 else ui.md(p) for i, p in enumerate(parts))
+
+
 def save(make: Callable[[], Dataset], label: str, how: str = "") -> bool:
     """Build a dataset, save it and make it current; on bad input (or any failure) say why in one message and keep
     everything as it was; ``how`` ends the success message (e.g. " with the mapping below"). Returns True when
@@ -66,9 +75,9 @@ def mapping_form(insp: Inspection, prev: Dataset | None, upload: Path, filename:
         return keys.upload_field(scope, field)
 
     st.caption(f"Guessed for **{ui.md(filename)}**{f' (sheet {ui.md(sheet)})' if sheet else ''} · "
-               f"**Kind:** {ui.md(insp.kind_reason)}")
+               f"**Kind:** {_reason(insp.kind_reason)}")
     if insp.reasons:
-        st.markdown("\n".join(f"- **{ROLES[r]}**: {ui.md(why)}" for r, why in insp.reasons.items()))
+        st.markdown("\n".join(f"- **{ROLES[r]}**: {_reason(why)}" for r, why in insp.reasons.items()))
     with st.form("mapping"):
         kinds = list(_KINDS)
         kind = st.radio("This file holds", kinds, index=kinds.index(prev.kind if prev else insp.kind),
@@ -112,14 +121,16 @@ def cleaning_report(ds: Dataset, upload: Path | None) -> None:
     dropped = [{"rule": REASONS[k], "rows dropped": v, "share of rows": v / max(rep["rows_in"], 1)}
                for k, v in rep["dropped"].items()]
     st.dataframe(dropped, hide_index=True, column_config={
+        "rows dropped": ui.count_column("rows dropped"),
         "share of rows": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
     fmt = rep.get("date_format_label") or rep["date_format"]
     st.caption(f"Dates read as {fmt} · {rep['date_min']} to {rep['date_max']} · "
                f"{rep['return_lines']:,} return lines kept aside for return rates.")
     if rep.get("kind_reason") or rep.get("mapping_reasons"):
         with st.expander("Why these columns"):
-            st.markdown("\n".join([f"- **Kind**: {ui.md(rep.get('kind_reason', ''))}"] +
-                                  [f"- **{ROLES[r]}**: {ui.md(why)}" for r, why in rep.get("mapping_reasons", {}).items()]))
+            st.markdown("\n".join([f"- **Kind**: {_reason(rep.get('kind_reason', ''))}"] +
+                                  [f"- **{ROLES[r]}**: {_reason(why)}"
+                                   for r, why in rep.get("mapping_reasons", {}).items()]))
     for note in rep.get("notes", []):
         st.info(note, icon=":material/info:")
 

@@ -195,8 +195,12 @@ def test_reload_keeps_the_dataset_and_a_card_link_opens_its_dataset(page, server
         page.wait_for_url(re.compile(f"ds={a_id}"))
         page.get_by_text("Current dataset: shop_a.csv").wait_for(timeout=120_000)
         _shot(page, "4_switched_to_a")
+        page.get_by_role("link", name="RFM segments").first.click()       # another page: the address keeps ?ds=
+        page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
+        page.wait_for_url(re.compile(f"ds={a_id}"))
         page.reload()                                                      # the same address, a new session
-        page.get_by_text("Current dataset: shop_a.csv").wait_for(timeout=120_000)
+        page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
+        _settled(page)
         expect(picker).to_have_value(re.compile("shop_a.csv"))
         assert _ds(page) == a_id
         _no_error(page, "after reload")
