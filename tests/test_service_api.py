@@ -88,11 +88,13 @@ def test_card_and_unknown_customer(env):
     expected = small_scorer().model.table.loc[cid]
     assert card["customer_id"] == cid and card["segment"] == expected["segment"]
     assert card["scores"]["r_score"] == expected["r_score"] and card["risk_band"] in ("Low", "Medium", "High")
-    churn = card["churn_probability"]                 # null when it does not beat BG/NBD here, kept under withheld
-    if card["facts"]["churn_probability"]["status"] == "hidden":
-        assert churn is None and "Not shown" in card["facts"]["churn_probability"]["note"]
-        churn = card["withheld"]["churn_probability"]
-    assert 0 <= churn <= 1 and card["drivers"] and card["coupon"]["reason"]
+    churn = card["churn_probability"]      # the model's, or the simple rule's when the model does no better here
+    assert churn == pytest.approx(expected["churn_probability"]) and card["churn_source"] == expected["churn_source"]
+    if card["churn_source"] == "model":
+        assert card["drivers"] and not card["churn_basis"]
+    else:                                  # a withheld model explains nothing; the coupon names the rule
+        assert not card["drivers"] and f"by {card['churn_basis']}" in card["coupon"]["reason"]
+    assert 0 <= churn <= 1 and card["coupon"]["reason"]
     assert card["source"] == "dataset" and "population" in card["scoring"]
     r = env.client.get("/customers/no-such-id", headers=env.h())
     assert r.status_code == 404 and "no-such-id" in r.json()["detail"]
