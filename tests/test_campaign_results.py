@@ -203,3 +203,22 @@ def test_cli_campaign_with_control_group(shop_csv, tmp_path, capsys):
     assert (out["send_date"] == s["send_date"]).all() and s["send_date"]
     code, _, err = _run(capsys, "campaign", shop_csv, "--control", "2", "--out", tmp_path / "x.csv")
     assert code == 2 and "between 0 and 1" in err
+
+
+def test_cli_campaign_sent_in_the_past_takes_customers_as_of_that_day(shop_csv, tmp_path, capsys):
+    """'campaign --sent' inside the data: the list is chosen from the purchases before the send date (its
+    segments are those of rfm_table with that snapshot), says so in audience_as_of, and is measured after it."""
+    from pipeline.ingest import build_dataset
+    from pipeline.rfm import rfm_table
+
+    tx = build_dataset(shop_csv, "shop.csv").transactions
+    sent = str((tx["date"].max().normalize() - pd.Timedelta(days=90)).date())
+    code, s, _ = _run(capsys, "campaign", shop_csv, "--segment", "Hibernating", "--name", "past", "--control", "0.3",
+                      "--sent", sent, "--out", tmp_path / "past.csv")
+    assert code == 0 and s["send_date"] == sent
+    out = cm.read_campaign_list(tmp_path / "past.csv")
+    assert (out["audience_as_of"] == sent).all()
+    before = rfm_table(tx[tx["date"] < sent], snapshot=sent)
+    assert set(out["customer_id"]) == set(before.loc[before["segment"] == "Hibernating", "customer_id"])
+    code, res, _ = _run(capsys, "campaign-results", tmp_path / "past.csv", shop_csv, "--min-group", 2, "--json")
+    assert code == 0 and res["status"] == "measured" and res["cost"] is not None
