@@ -147,3 +147,28 @@ def test_second_file_shows_its_own_guesses_and_apply_keeps_its_amounts(app):
     _upload(app, a_name, a)                                # A again: its own guesses, not B's
     assert not app.exception and _field(app, "Amount (line revenue)").value == "— none —"
     assert _field(app, "Category").value == "— none —"
+
+
+def test_another_sheet_of_a_workbook_starts_from_its_own_guesses(app, tmp_path):
+    """An Excel file with two sheets: the form of the second sheet shows that sheet's guesses (Amount = Sales), not
+    the first sheet's saved mapping or what its fields held."""
+    import pandas as pd
+
+    lines = pd.DataFrame({"Customer ID": ["A1", "A2", "A1", "A3"] * 5,
+                          "Order Date": pd.date_range("2023-01-01", periods=20, freq="7D").strftime("%Y-%m-%d"),
+                          "Quantity": [1, 2, 3, 4] * 5, "Unit Price": [2.5, 3.0, 1.25, 4.0] * 5})
+    sales = lines.drop(columns=["Quantity", "Unit Price"]).assign(Sales=[10.5, 20.0, 7.25, 3.0] * 5,
+                                                                  Category=["Toys", "Books"] * 10)
+    path = tmp_path / "two_sheets.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        lines.to_excel(xl, sheet_name="Lines", index=False)
+        sales.to_excel(xl, sheet_name="Sales", index=False)
+    app.file_uploader(key="uploader").upload(path.name, path.read_bytes(),
+                                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    app.run()
+    assert not app.exception and _field(app, "Unit price").value == "Unit Price"
+    assert _field(app, "Amount (line revenue)").value == "— none —"
+    _field(app, "Excel sheet").set_value("Sales").run()
+    assert not app.exception
+    assert (_field(app, "Amount (line revenue)").value, _field(app, "Category").value) == ("Sales", "Category")
+    assert _field(app, "Unit price").value == "— none —"
