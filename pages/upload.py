@@ -1,9 +1,10 @@
 """Upload: built-in samples, file upload, column mapping editor (with reasons), cleaning report (with warnings),
 preview."""
 
+import pandas as pd
 import streamlit as st
 
-from app import currency_ui, keys, state, ui, upload_ui, welcome
+from app import currency_ui, keys, labels_ui, state, ui, upload_ui, welcome
 from app.source_ui import database_form
 from pipeline.errors import DataError
 from pipeline.ingest import SAMPLES, build_dataset, inspect_file, sample_dataset
@@ -88,11 +89,16 @@ if ds.kind == "transactions":
     items = rep.get("monetary_unit") == "items"
     ui.metrics_row({"Rows read": f"{rep['rows_in']:,}", "Rows kept": f"{rep['rows_out']:,}",
                     "Customers": f"{rep['customers']:,}", "Invoices": f"{rep['invoices']:,}",
-                    "Items bought" if items else "Revenue": f"{rep['revenue']:,.0f}" if items
-                    else ui.money(rep["revenue"], 0)})
+                    ui.words("Revenue"): ui.money(rep["revenue"], 0)})            # "Items bought: 4,816 items"
     upload_ui.cleaning_report(ds, ws.upload_path(ds.extra.get("upload")))
     st.markdown("**Preview** (first 200 cleaned rows)")
-    st.dataframe(ds.transactions.head(200), hide_index=True)
+    preview = ds.transactions.head(200).dropna(axis=1, how="all")           # no column of empty cells
+    if items:                                                               # a line is worth its quantity
+        preview = preview.drop(columns=["unit_price", "amount"], errors="ignore")
+    preview = preview.fillna({c: "–" for c in preview.columns if not pd.api.types.is_numeric_dtype(preview[c])
+                              and not pd.api.types.is_datetime64_any_dtype(preview[c])})
+    st.dataframe(preview, hide_index=True, column_config=labels_ui.column_config(
+        preview.columns, date=st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD HH:mm")))
 else:
     ui.metrics_row({"Customers (rows)": f"{len(ds.customers):,}", "Columns": f"{ds.customers.shape[1] - 1}"})
     st.caption(f"A customer table: used by the Clusters and Model lab pages (RFM needs transactions). "

@@ -1,6 +1,6 @@
 """Every figure carries its unit: money with the dataset's currency, items on a basket log (no amount or price),
 thousands separators in tiles and tables, no "None" cell, and no percentage change against a near-empty previous
-period. ``pipeline.units`` is the one formatter; the pages (Overview, RFM, Cohorts & movement) are scanned as drawn
+period. ``pipeline.units`` is the one formatter; the pages (Upload, Overview, RFM, Cohorts & movement) are scanned as drawn
 on the synthetic sample and on a Kaggle-"Groceries"-shaped basket log (Member_number, Date, itemDescription)."""
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from pipeline.ingest import generate_raw
 from pipeline.overview import overview
 
 CURRENCY_SIGNS = re.compile(r"[£$€¥]|\b(GBP|USD|EUR|CHF)\b")
-BARE_BIG_NUMBER = re.compile(r"(?<![\d.,\-/:])\d{4,}(?![\d\-/:])")       # 4+ digits without separators (not a date)
-PAGES = ("pages/overview.py", "pages/rfm.py", "pages/movement.py")
+# 4+ digits without separators (not a date, not a year such as "before 1970")
+BARE_BIG_NUMBER = re.compile(r"(?<![\d.,\-/:])(?!(?:19|20)\d\d(?!\d))\d{4,}(?![\d\-/:])")
+PAGES = ("pages/upload.py", "pages/overview.py", "pages/rfm.py", "pages/movement.py")
 IDS = {"customer_id", "Customer", "invoice_id", "Order"}                  # ids are names, not figures
 
 
@@ -162,7 +163,7 @@ def test_a_basket_log_counts_items_everywhere(tmp_path):
     ov, rfm = seen["pages/overview.py"]["metrics"], seen["pages/rfm.py"]["metrics"]
     assert ov["Items bought"].endswith(" items") and ov["Items per order"].endswith(" items")
     assert "Revenue" not in ov and "Average order value" not in ov
-    assert rfm["Items bought"].endswith(" items")
+    assert rfm["Items bought"].endswith(" items") and seen["pages/upload.py"]["metrics"]["Items bought"].endswith(" items")
     for page, s in seen.items():
         assert not CURRENCY_SIGNS.search(s["text"]), (page, CURRENCY_SIGNS.search(s["text"]))
         assert " of the revenue" not in s["text"] and "of revenue per customer" not in s["text"], page
