@@ -274,7 +274,7 @@ def catalogue_editor(ws: Workspace, catalogue: pd.DataFrame) -> None:
 def recommender_check(ctx: Any) -> None:
     """Out-of-time hit rates of the next-purchase recommender against best sellers and buy-again, in one sentence
     first; K at or above the number of items is not shown (every method would score 100%)."""
-    from pipeline.recommend import hit_rate_verdict
+    from pipeline.recommend import hit_rate_verdict, item_kind
 
     if ctx.kind != "transactions":
         st.info("The next-purchase recommender needs transactions with products or categories.")
@@ -286,7 +286,7 @@ def recommender_check(ctx: Any) -> None:
         st.info(str(e), icon=":material/info:")
         return
     st.markdown(md(hit_rate_verdict(hits)))
-    what = "products" if hits["item_col"].iloc[0] == "product_id" else "categories"
+    what = item_kind(hits["item_col"].iloc[0])            # product ids or names (a basket log) are products
     table = hits.pivot(index="method", columns="k", values="hit_rate")
     table.columns = [f"Found in the top {k}" for k in table.columns]
     st.dataframe(table.reset_index().rename(columns={"method": "Method"}), hide_index=True, key="rec_hits",
