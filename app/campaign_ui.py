@@ -25,11 +25,20 @@ __all__ = ["send_date", "audience_as_of", "audience", "build_form", "built_campa
 _PCT = st.column_config.NumberColumn(format="percent")
 
 
-def _movement_cell() -> tuple[dict, str]:
+def _movement_cell(sent: dt.date | None, end: dt.date | None) -> tuple[dict, str]:
+    """Customers who moved between two segments; for a send date inside the data, between two dates that end the
+    day before it (what was known on the send date), with the same gap as the Cohorts & movement page's."""
     from app.insights import current_movement
     from pipeline.movement import cell_customers
 
     mv = current_movement()
+    if sent is not None and end is not None and sent < end:
+        last = sent - dt.timedelta(days=1)
+        try:
+            mv = current_movement(last - (mv.date_to - mv.date_from), last)
+        except DataError as e:
+            st.info(f"No movement as of the send date {sent}: {e}", icon=":material/info:")
+            return {"customer_ids": []}, ""
     cells = [(a, b) for (a, b), n in mv.counts.stack().items() if n > 0 and a != b]
     if not cells:
         st.info("No customer changed segment between the two dates.")
@@ -71,10 +80,13 @@ def audience_as_of(ctx: Any, sent: dt.date) -> cm.CampaignAudience | None:
     return aud
 
 
-def audience(ctx: Any, ws: Workspace, ds: Dataset, table: pd.DataFrame | None = None) -> tuple[dict, str]:
+def audience(ctx: Any, ws: Workspace, ds: Dataset, table: pd.DataFrame | None = None,
+             sent: dt.date | None = None) -> tuple[dict, str]:
     """Who the campaign is for, as keyword arguments of ``campaign_list``, and a plain description; ``table`` is
-    the per-customer table the choice is made in (the audience as of the send date; default ``ctx.table``)."""
+    the per-customer table the choice is made in (the audience as of the send date ``sent``; default
+    ``ctx.table``)."""
     table = ctx.table if table is None else table
+    end = ctx.history.as_of.date() if getattr(ctx, "history", None) is not None else None
     saved = {s["name"]: s["customer_ids"] for s in ws.list_segments(ds.id)}
     kinds = ["All customers", "Cluster", "Saved selection"]
     if ctx.kind == "transactions":
@@ -84,7 +96,7 @@ def audience(ctx: Any, ws: Workspace, ds: Dataset, table: pd.DataFrame | None = 
         seg = st.selectbox("Segment", sorted(table["segment"].unique()), key="camp_segment")
         return {"segment": seg}, f"Segment: {seg}"
     if by == "Movement cell":
-        return _movement_cell()
+        return _movement_cell(sent, end)
     if by == "Churn band":
         band = st.selectbox("Churn risk", RISK_BANDS, index=2, key="camp_band")
         return {"band": band}, f"{band} churn risk"
@@ -100,6 +112,11 @@ def audience(ctx: Any, ws: Workspace, ds: Dataset, table: pd.DataFrame | None = 
                     "movement cell on Cohorts & movement.")
             return {"customer_ids": []}, ""
         name = st.selectbox("Saved selection", list(saved), key="camp_saved")
+        if sent is not None and end is not None and sent < end:
+            st.caption(f"A saved selection was made on the data as they are now, not as of {sent}: if it was "
+                       "picked by segment, cluster or recent purchases, what its customers bought after the send "
+                       "date helped choose them. For a past send date, a segment, churn band or cluster is taken as "
+                       "of the send date.")
         return {"customer_ids": saved[name]}, f"Selection: {name}"
     return {}, "All customers"
 

@@ -21,7 +21,7 @@ with tab_build:
     sent = campaign_ui.send_date(ctx)
     aud = campaign_ui.audience_as_of(ctx, sent)
     if aud is not None:
-        choice, label = campaign_ui.audience(ctx, ws, ds, aud.table)
+        choice, label = campaign_ui.audience(ctx, ws, ds, aud.table, sent)
         campaign_ui.build_form(ctx, aud, ds, choice, label, sent)
     campaign_ui.built_campaign(ws, ctx)
 

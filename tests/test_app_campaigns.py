@@ -203,3 +203,10 @@ def test_movement_cell_audience(at):
     assert not at.exception and not at.error
     table = next(d.value for d in at.dataframe if "coupon_code" in d.value.columns)
     assert len(table) > 0 and set(table["group"]) <= {"treated", "control"}
+    # a past send date: the movement ends the day before it (what was known then), not at the end of the data
+    import datetime as dt
+
+    sent = at.date_input(key="camp_sent").value - dt.timedelta(days=60)
+    at.date_input(key="camp_sent").set_value(sent).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="camp_cell").label.endswith(f"and {sent - dt.timedelta(days=1)}")
