@@ -34,7 +34,7 @@ if TYPE_CHECKING:       # imported where used: pages that never cluster or score
 __all__ = [
     "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
     "LearnedPolicy", "workspace", "remember_workspace", "current_dataset_id", "set_current", "current_dataset",
-    "dataset_names", "datasets_with_customer",
+    "dataset_names", "dataset_with_customer",
     "dataset_key", "currency", "set_currency", "lab_run", "keep_lab_run", "segment_rules", "analysis_period", "rfm", "cluster_input",
     "cluster_sweep", "cluster_run", "cluster_names",
     "save_cluster_names",
@@ -241,11 +241,14 @@ def _customer_ids(ws_id: str, dataset_id: str, version: str) -> frozenset[str]:
     return frozenset(table["customer_id"].astype(str).unique()) if table is not None else frozenset()
 
 
-def datasets_with_customer(customer_id: str) -> list[str]:
-    """Ids of the saved datasets of this workspace that hold ``customer_id`` (the current one first)."""
+def dataset_with_customer(customer_id: str) -> str | None:
+    """Id of the saved dataset of this workspace that holds ``customer_id``: the current one when it does, else the
+    newest that does (None: none does). Other datasets are read only when the current one lacks the customer."""
     ws, cur = workspace(), current_dataset_id()
-    ids = sorted(dataset_names(), key=lambda i: i != cur)
-    return [i for i in ids if str(customer_id) in _customer_ids(ws.id, i, ws.dataset_version(i))]
+    for i in sorted(dataset_names(), key=lambda i: i != cur):
+        if str(customer_id) in _customer_ids(ws.id, i, ws.dataset_version(i)):
+            return i
+    return None
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading dataset…")

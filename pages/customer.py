@@ -18,12 +18,12 @@ def follow_link() -> None:
     cur, owner = state.current_dataset_id(), st.session_state.get(keys.CUSTOMER_DATASET)
     linked = st.query_params.get(keys.CUSTOMER_PARAM)
     if owner is None and linked:                        # this session opened the page from a link
-        holders = state.datasets_with_customer(linked)
-        if holders and holders[0] != cur:
+        holder = state.dataset_with_customer(linked)
+        if holder is not None and holder != cur:
             names = state.dataset_names()
-            st.session_state[keys.LINK_NOTE] = (f"Customer {linked} is in '{names[holders[0]]}', not in "
+            st.session_state[keys.LINK_NOTE] = (f"Customer {linked} is in '{names[holder]}', not in "
                                                 f"'{names.get(cur, cur)}': switched to that dataset.")
-            state.set_current(holders[0])
+            state.set_current(holder)
             st.rerun()
     elif owner is not None and owner != cur:            # another dataset: a customer id there is another person
         st.session_state.pop(keys.CUSTOMER_ID, None)
