@@ -44,8 +44,8 @@ def model_in_use(ws: Workspace, ds: Dataset) -> None:
                f"({s.get('horizon')}-day horizon); saved {meta.created[:10]}. Earlier versions: "
                f"{', '.join(v for v in store.versions() if v != current.ref) or 'none'}.")
     if check.loses:
-        st.warning(ui_md(f"The live model does not beat its simple rule: {check.loss()}. The Customer page does not "
-                         "show churn risk from it and says why."), icon=":material/warning:")
+        st.warning(ui_md(f"The live model does not beat its simple rule: {check.loss()}. The cards do not use its "
+                         "churn risk: they show the simple rule's and say which."), icon=":material/warning:")
 
 
 def ui_md(text: object) -> str:

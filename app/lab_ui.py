@@ -118,6 +118,10 @@ def _confirmation(ws: Workspace, ds: Dataset, mid: str) -> None:
         st.rerun()
 
 
+_SAVED_HEADERS = {"name": "Name", "model": "Model", "target": "Predicts", "kind": "Kind", "dataset": "Trained on",
+                  "created": "Saved (UTC)", "status": "Status"}
+
+
 def saved_models(ws: Workspace, ds: Dataset) -> None:
     """The saved models, the live one named and pre-selected, and the actions on the picked one."""
     current = live.live_model(ws, ds.id, ds.kind)
@@ -132,8 +136,9 @@ def saved_models(ws: Workspace, ds: Dataset) -> None:
         return
     refused = live.refused_ids(ws, ds.id)
     table = pd.DataFrame(saved).drop(columns=["id", "live"]).assign(
+        created=[str(m["created"])[:16].replace("T", " ") for m in saved],
         status=["live" if m["live"] else ("refused by Retrain now" if m["id"] in refused else "") for m in saved])
-    st.dataframe(worded(table), hide_index=True, key="lab_saved_table")
+    st.dataframe(worded(table.rename(columns=_SAVED_HEADERS)), hide_index=True, key="lab_saved_table")
     names = {m["id"]: f"{m['name']} · {m['model']} · {m['target']}" + (" · live" if m["live"] else "")
              for m in saved}
     ids = list(names)

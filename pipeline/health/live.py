@@ -123,8 +123,8 @@ class BaselineCheck:
         """The confirmation the Model lab shows before putting this model live."""
         parts = []
         if self.loses:
-            parts.append(f"{self.loss()} ({self.source}) — put it live anyway? The Customer page would then not "
-                         "show churn risk from it and would say why.")
+            parts.append(f"{self.loss()} ({self.source}) — put it live anyway? The cards would then not use its "
+                         "churn risk: they would show the simple rule's and say which.")
         if self.refused:
             parts.append(f"Retrain now refused this model: {self.refused}")
         if not self.loses:
