@@ -220,3 +220,31 @@ def test_saved_clustering_keeps_typed_names_and_regenerates_contradicting_genera
     assert set(members["cluster_name"]) == {"VIPs to call", UNLIKE_NAME}
     far = {"recency_days": 1.0, "frequency": 1e5, "monetary": 1e10}
     assert saved.name(typed, far) == UNLIKE_NAME
+
+
+def test_clusters_page_calls_a_far_new_customer_unlike_any_group(app):
+    """The Clusters page (AppTest from streamlit_app.py): a new customer far from every group is "unlike any group"
+    in the message and on the star; one in the middle of a group gets that group's name."""
+    import json
+
+    at = app
+    at.file_uploader(key="uploader").upload("Mall_Customers.csv", dataset("Mall_Customers.csv").read_bytes(),
+                                            "text/csv")
+    at.run()
+    at.switch_page("pages/clusters.py").run()
+    next(m for m in at.multiselect if m.label == "Features").set_value([INCOME, SCORE]).run()
+    at.toggle(key="clu_new_on").set_value(True)
+    inputs = {n.label: n for n in at.number_input}
+    inputs[INCOME].set_value(2000.0)
+    inputs[SCORE].set_value(1.0).run()
+    assert not at.exception
+    assert any(UNLIKE_NAME in w.value for w in at.warning), [w.value for w in at.warning]
+    star = next(t for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]
+                if t.get("name", "").startswith("new customer"))
+    assert UNLIKE_NAME in star["hovertemplate"]
+    profiles = at.data_editor[0].value
+    rich = profiles[(profiles[INCOME] > 60) & (profiles[SCORE] > 50)].iloc[0]
+    inputs = {n.label: n for n in at.number_input}
+    inputs[INCOME].set_value(float(rich[INCOME]))
+    inputs[SCORE].set_value(float(rich[SCORE])).run()
+    assert f"cluster {rich['cluster']}: {rich['name']}" in at.success[0].value
