@@ -148,3 +148,30 @@ def test_lab_verdict_lines_worded_headers_and_a_loss_needs_confirmation(at):
     assert not _pointer(at)
     _go(at, "model_health")
     assert _live_sentence(at).endswith("Default churn model (logistic regression).")
+
+
+def test_the_service_loads_and_the_watcher_follows_the_same_pointer(tmp_path):
+    """A model put live by hand in the Model lab is what the service loads at start and what its champion watcher
+    picks up while running (one pointer, not a Model-lab document beside the champion)."""
+    from health_data import cleaned
+    from pipeline.health import ChampionWatcher
+    from pipeline.health.live import live_model, put_live
+    from pipeline.health.retrain import retrain
+    from pipeline.models import ZooSettings, lab
+    from pipeline.store import Dataset
+    from service.scoring import load_scorer
+
+    root = tmp_path / "ws"
+    ws = Workspace("w", root)
+    tx, ret = cleaned("AAAAAA")
+    ds = ws.save_dataset(Dataset("regimes", "Regimes", "transactions", transactions=tx, returns=ret))
+    assert retrain(ws, ds, horizon_days=30)["promoted"]
+    watcher = ChampionWatcher(ws, ds.id)
+    res = lab.run_churn_comparison(tx, ret, 30, models=["logreg"], settings=ZooSettings(forest_trees=10))
+    lab.save_lab_model(ws, res, "logreg", "by hand", ds)
+    put_live(ws, ds, "by-hand", confirmed=True)
+    assert live_model(ws, ds.id).title == "Logistic regression 'by hand'"
+    pipe, meta = watcher.poll()
+    assert meta.extra["name"] == "by hand" and watcher.poll() is None
+    scorer = load_scorer("regimes", root, 30)
+    assert scorer.churn_version == "by-hand" and "Logistic regression 'by hand'" in scorer.model.churn.description
