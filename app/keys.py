@@ -65,7 +65,8 @@ def cluster_names_editor(signature: str) -> str:
 
 # ---- model lab (pages/model_lab.py) --------------------------------------------------------------------------------
 LAB_RESULTS = "lab_results"             # {dataset key: state.LabRun}: this session's model comparisons
-MODEL = "active_model"                  # str: id of the saved model made active for the Customer page
+MODEL = "active_model"                  # (dataset id, model id, "confirm" | "done", text): putting a model live
+#                                         waits for its confirmation, or its outcome is shown once (app/lab_ui.py)
 
 # ---- customer (pages/customer.py) ----------------------------------------------------------------------------------
 CUSTOMER_ID = "lookup_customer"         # str | None: the customer id picker (a widget)
