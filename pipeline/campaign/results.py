@@ -238,14 +238,16 @@ def redeemed_coupons(campaign: pd.DataFrame, window: pd.DataFrame, catalogue=Non
                           "cost_frac": arrays["cost_frac"]}, index=pd.Index(arrays["id"], name="coupon_id"))
     code = campaign.get("coupon_code", pd.Series("", index=campaign.index)).fillna("").astype(str).str.strip()
     held = campaign[(campaign["group"].astype(str).str.strip() == "treated") & (code != "")]
-    held = pd.DataFrame({"customer_id": held["customer_id"].astype(str), "coupon_id": held["coupon_id"].astype(str),
+    coupon = held["coupon_id"].astype(str) if "coupon_id" in held else pd.Series("", index=held.index)
+    held = pd.DataFrame({"customer_id": held["customer_id"].astype(str), "coupon_id": coupon,
                          "coupon_code": code[held.index]})
     notes: list[str] = []
     unknown = sorted(set(held["coupon_id"]) - set(rules.index))
     if unknown:
-        notes.append(f"Coupon(s) {', '.join(unknown[:5])} are no longer in the catalogue: their redemptions are "
-                     "counted without a cost.")
-    held = held.join(rules, on="coupon_id").fillna({"min_spend": 0.0, "cost_amount": 0.0, "cost_frac": 0.0})
+        shown = ", ".join(u or "(none)" for u in unknown[:5])
+        notes.append(f"Coupon(s) {shown} of the list are not in the coupon catalogue: their redemptions have no "
+                     "known cost, so the cost counts the other redeemed coupons only.")
+    held = held.join(rules, on="coupon_id").fillna({"min_spend": 0.0})         # unknown coupon: cost NaN
     orders = _orders(window)
     if redemptions is not None:
         if "coupon_code" not in redemptions:
@@ -361,9 +363,10 @@ def campaign_results(campaign: pd.DataFrame, transactions: pd.DataFrame, send_da
                            "revenue_per_customer": g["revenue"].mean()}).reindex(["treated", "control"])
     effects = _effects(per, confidence)
     redeemed, source, more = redeemed_coupons(campaign, window, catalogue, redemptions)
-    cost = round(float(redeemed["cost"].sum()), 2)
+    known = redeemed["cost"].sum(min_count=1) if len(redeemed) else 0.0
+    cost = None if pd.isna(known) else round(float(known), 2)
     incremental = round(float(effects.at[1, "difference"]) * int(groups.at["treated", "customers"]), 2)
-    net = round(margin * incremental - cost, 2)
+    net = None if cost is None else round(margin * incremental - cost, 2)
     notes += more + _no_buyers_note(group, transactions, window)
     return CampaignResults(cid, send, end, "measured", groups.rename_axis("group").reset_index(), effects, issued,
                            expected, len(redeemed), cost, source, incremental, net, confidence,
