@@ -80,6 +80,17 @@ def audience_as_of(ctx: Any, sent: dt.date) -> cm.CampaignAudience | None:
     return aud
 
 
+def _risk_source(ctx, ws: Workspace, ds: Dataset) -> None:
+    """Which model the bands come from: the dataset's live model (named as every page names it), or the simple
+    rule the cards use when that model is withheld."""
+    from pipeline.health.live import live_model
+
+    risk = getattr(ctx, "risk", None)
+    rule = f" Churn bands use {risk.label} (the live model is withheld on this dataset)." \
+        if risk is not None and not risk.uses_model else ""
+    st.caption(md(live_model(ws, ds.id, ds.kind).sentence() + rule))
+
+
 def audience(ctx: Any, ws: Workspace, ds: Dataset, table: pd.DataFrame | None = None,
              sent: dt.date | None = None) -> tuple[dict, str]:
     """Who the campaign is for, as keyword arguments of ``campaign_list``, and a plain description; ``table`` is
@@ -99,6 +110,7 @@ def audience(ctx: Any, ws: Workspace, ds: Dataset, table: pd.DataFrame | None = 
         return _movement_cell(sent, end)
     if by == "Churn band":
         band = st.selectbox("Churn risk", RISK_BANDS, index=2, key="camp_band")
+        _risk_source(ctx, ws, ds)
         return {"band": band}, f"{band} churn risk"
     if by == "Cluster":
         group = getattr(getattr(ctx, "clusters", None), "names", None) or {}     # the clusters' own names, not
@@ -250,11 +262,29 @@ def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: 
             "Bought (share)", format="percent"), "revenue": ui.money_column("Revenue", 2),
         "revenue_per_customer": ui.money_column("Revenue per customer", 2)})
     with st.expander("Details for analysts"):
-        st.dataframe(res.effects, hide_index=True, key="camp_res_effects")
+        st.dataframe(_effects_shown(res.effects), hide_index=True, key="camp_res_effects")
         st.caption(f"Purchases from {res.send_date.date()} up to (not including) {res.window_end.date()}. "
                    f"{res.confidence:.0%} intervals: conversion difference by Newcombe's hybrid score method (from "
                    "Wilson intervals), revenue per customer by Welch's t. Extra revenue = difference per customer × "
                    "treated customers; the cost counts redeemed coupons at the catalogue's cost per redemption.")
+
+
+def _effects_shown(effects: pd.DataFrame) -> pd.DataFrame:
+    """The treated-vs-control differences in words and units: the share who bought in % and points, revenue per
+    customer in the dataset's currency."""
+    rows = []
+    for r in effects.itertuples():
+        if r.metric == "conversion_rate":
+            pct, pts = (lambda x: f"{x:.1%}"), (lambda x: f"{x * 100:+.1f} points")
+            rows.append({"Measure": "Share who bought", "Treated": pct(r.treated), "Control": pct(r.control),
+                         "Difference": pts(r.difference), "Interval": f"{pts(r.ci_low)} to {pts(r.ci_high)}",
+                         "Method": r.method})
+        else:
+            signed = lambda x: ("+" if x >= 0 else "") + money(x)      # noqa: E731
+            rows.append({"Measure": "Revenue per customer", "Treated": money(r.treated), "Control": money(r.control),
+                         "Difference": signed(r.difference), "Interval": f"{signed(r.ci_low)} to {signed(r.ci_high)}",
+                         "Method": r.method})
+    return pd.DataFrame(rows)
 
 
 def catalogue_editor(ws: Workspace, catalogue: pd.DataFrame) -> None:

@@ -176,8 +176,10 @@ def test_campaign_with_control_group_saved_and_measured(at):
     assert (groups["buyers"] > 0).all()                                   # not 0 by construction
     summary = next(m.value for m in at.markdown if m.value.startswith("Treated customers bought at a rate of"))
     assert not re.search(r"\b[A-Z]{3} ?-?\d", summary)                    # one currency helper: no "GBP 0.00"
-    effects = next(d.value for d in at.dataframe if "ci_low" in d.value.columns)
-    assert (effects["ci_low"] <= effects["difference"]).all() and (effects["difference"] <= effects["ci_high"]).all()
+    effects = next(d.value for d in at.dataframe if "Interval" in d.value.columns).set_index("Measure")
+    assert list(effects.index) == ["Share who bought", "Revenue per customer"]
+    assert effects.loc["Share who bought", "Interval"].endswith(" points")
+    assert re.fullmatch(r"[+-]\D?[\d,]+\.\d\d to [+-]\D?[\d,]+\.\d\d", effects.loc["Revenue per customer", "Interval"])
     labels = {m.label: m.value for m in at.metric}
     assert "Coupon cost (redeemed)" in labels and "Coupon cost (expected)" not in labels
     assert any("Issued, not a cost" in c.value for c in at.caption)
