@@ -121,6 +121,11 @@ def test_refused_challenger_one_live_model_named_everywhere_and_a_confirmed_loss
     assert "%" in risk.value                                     # a risk is shown (the model's or a named rule's)
     assert any(t.startswith("**Churn risk**") for t in texts)   # and the card says why it is not the model's
 
+    # Campaigns: the churn bands name the same live model (and the rule they use instead)
+    _go(at, "campaigns")
+    at.radio(key="camp_by").set_value("Churn band").run()
+    assert not at.exception and any(t.startswith(lab_says) for t in _texts(at)), _texts(at)
+
 
 @pytest.mark.slow
 def test_lab_verdict_lines_worded_headers_and_a_loss_needs_confirmation(at):
