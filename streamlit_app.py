@@ -8,6 +8,7 @@ from app import state, ui
 PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="Customer segments", page_icon=":material/groups:", layout="wide")
+ui.style()                                              # the app's one stylesheet: no text cut off
 
 if ui.access_gate():
     loaded = state.current_dataset_id() is not None      # with data, the app opens on the Overview

@@ -28,7 +28,8 @@ NAMES_NOTE = (f"Each word of a generated name holds for at least {ClusterConfig(
               "A customer is called only by the words true of them, and one further from the group's centre than "
               f"{ClusterConfig().far_quantile:.0%} of its members is “unlike any group”.")
 
-_MAPS = {"auto": "auto (2 features as they are, else PCA)", "pca": "PCA", "tsne": "t-SNE (≤ 20k customers)"}
+_MAPS = {"auto": "Auto", "pca": "PCA", "tsne": "t-SNE"}          # short: the picker is a narrow column
+_MAPS_HELP = "Auto: two features as they are, more through PCA. t-SNE is offered up to 20,000 customers."
 
 
 def settings_inputs(inp: ClusterInput, dataset_id: str) -> state.ClusterSettings:
@@ -39,7 +40,8 @@ def settings_inputs(inp: ClusterInput, dataset_id: str) -> state.ClusterSettings
     method = c2.selectbox("Algorithm", list(METHODS), format_func=lambda m: METHODS[m].label, key="clu_method",
                           help="  \n".join(f"**{m.label}**: {m.note}" for m in METHODS.values()))
     projections = ["auto", "pca"] + (["tsne"] if len(inp.table) <= ClusterConfig().tsne_max else [])
-    projection = c3.selectbox("Map", projections, key=f"clu_projection_{dataset_id}", format_func=_MAPS.get)
+    projection = c3.selectbox("Map", projections, key=f"clu_projection_{dataset_id}", format_func=_MAPS.get,
+                              help=_MAPS_HELP)
     with st.expander("Transform options"):
         log = st.radio("Log transform", list(LOG_MODES), index=list(LOG_MODES).index(inp.default_log),
                        format_func=LOG_MODES.get, horizontal=True, key=f"clu_log_{dataset_id}")

@@ -23,6 +23,7 @@ from pipeline.cluster.explore import TableExploration, explore_table, numeric_fe
 from pipeline.cluster.table_embeddings import compare_table_embeddings, table_maps
 from pipeline.config import TableEmbeddingConfig
 from pipeline.errors import DataError
+from pipeline.labels import label
 
 __all__ = ["draw", "explore_tab", "embeddings_tab", "pca_figure", "elbow_figure", "heatmap_figure"]
 
@@ -55,10 +56,10 @@ def _columns_input(inp: ClusterInput, prefix: str) -> tuple[list[str], str] | No
     except DataError as e:
         st.info(f"{e} Upload a table with numeric columns (spend, income, counts, …).")
         return None
-    c1, c2 = st.columns([3, 1])
+    c1, c2 = st.columns([3, 2])                          # wide enough for the log transform's longest choice
     cols = c1.multiselect("Columns", numeric, default=numeric, key=f"{prefix}_cols_{state.dataset_key().dataset_id}",
-                          help="Numeric columns; blanks are filled with the column median, then each column is "
-                               "standardised (mean 0, spread 1).")
+                          format_func=label, help="Numeric columns; blanks are filled with the column median, then "
+                                                  "each column is standardised (mean 0, spread 1).")
     default_log = "all" if inp.segment_col else _CFG.log    # transactions: log RFM; tables: fill + standardise
     log = c2.selectbox("Log transform", list(LOG_MODES), index=list(LOG_MODES).index(default_log),
                        format_func=LOG_MODES.get, key=f"{prefix}_log")
@@ -154,7 +155,7 @@ def elbow_figure(ex: TableExploration) -> go.Figure:
 
 def _embedding_form(cols: list[str], log: str) -> tuple[dict, bool]:
     with st.form("tem_form"):
-        c1, c2, c3, c4, c5 = st.columns(5)
+        c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
         methods = c1.multiselect("Embeddings", list(TABLE_ENCODERS), default=list(_CFG.methods),
                                  format_func=TABLE_ENCODERS.get, key="tem_methods")
         k = c2.number_input("Clusters k (every method)", 2, 12, _CFG.k, key="tem_k")

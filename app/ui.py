@@ -18,7 +18,7 @@ from pipeline.store import Dataset
 __all__ = ["PAGES", "UPLOAD_PAGE", "RFM_PAGE", "CLUSTERS_PAGE", "MODEL_LAB_PAGE", "CUSTOMER_PAGE", "CAMPAIGNS_PAGE",
            "OVERVIEW_PAGE", "MOVEMENT_PAGE",
            "md", "money", "money_label", "money_column", "words", "count_column", "require_dataset", "downloads",
-           "metrics_row", "sidebar",
+           "metrics_row", "sidebar", "STYLE", "style",
            "access_gate"]
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -30,6 +30,32 @@ CUSTOMER_PAGE = PAGES / "customer.py"
 CAMPAIGNS_PAGE = PAGES / "campaigns.py"
 OVERVIEW_PAGE = PAGES / "overview.py"
 MOVEMENT_PAGE = PAGES / "movement.py"
+
+
+#: The app's only CSS: no text is cut off (tests/test_browser_layout.py). Metric values shrink with their tile
+#: (container query units) instead of ending in "…"; labels, deltas, buttons, tabs and multiselect chips wrap.
+STYLE = """<style>
+[data-testid="stMetric"] { container-type: inline-size; }
+[data-testid="stMetricValue"] { font-size: clamp(1.1rem, 11.5cqi, 2.25rem); }
+[data-testid="stMetricValue"] *, [data-testid="stMetricLabel"] *, [data-testid="stMetricDelta"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+[data-testid="stMetricLabel"] *, [data-testid="stMetricDelta"] * { overflow-wrap: anywhere; }
+[data-testid="stMetricLabel"] { height: auto !important; min-height: 1.5rem; }
+button [data-testid="stMarkdownContainer"], button [data-testid="stMarkdownContainer"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+button:has([data-testid="stMarkdownContainer"]) { height: auto; }
+[data-testid="stMultiSelectTagsContainer"] { flex-wrap: wrap !important; overflow-x: visible !important; }
+[data-testid="stMultiSelectTagsContainer"] [data-tag] { flex-shrink: 0; max-width: 100%; height: auto;
+  overflow: visible !important; min-width: 0; }
+[data-testid="stMultiSelectTagsContainer"] [data-tag] > span { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; max-width: none !important;
+  overflow-wrap: anywhere; }
+</style>"""
+
+
+def style() -> None:
+    """Put :data:`STYLE` on the page (called once by the router, before any page draws)."""
+    st.html(STYLE)
 
 
 def md(text: object) -> str:

@@ -1,0 +1,203 @@
+"""No text cut off: every page at 1440×900 and 1280×720, in a real browser (Debian's Chromium driven by Playwright),
+on the synthetic sample and on Online Retail uploaded whole.
+
+A visible text element is *clipped* when its content is wider than its box (``scrollWidth > clientWidth``) or when
+it ends with an ellipsis "…" that the data did not contain — in metrics, table cells and headers (``st.table``),
+tabs, buttons, select boxes, captions, page links, expanders and radio/segmented choices. Data-grid cells are drawn
+on a canvas the DOM cannot read: their columns get widths and formats in ``column_config`` instead (tested by
+``tests/test_units.py``). The test fails listing every clipped text as ``dataset / page / viewport: text``, and
+saves a screenshot of each page and viewport to ``tests/artifacts/layout_<dataset>_<page>_<width>.png``.
+
+One server and one browser; viewports are looped by resizing the window. Skipped (with the reason) without
+Chromium or Playwright; the Online Retail part is skipped with a message when ``online_retail.csv`` is absent.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DATASETS, ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+VIEWPORTS = ((1440, 900), (1280, 720))
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: Containers whose text must never be cut (Streamlit test ids); their descendants are checked too.
+CHECKED = ("stMetric", "stTable", "stTab", "stTabs", "stButton", "stDownloadButton", "stFormSubmitButton",
+           "stPageLink", "stSelectbox", "stMultiSelect", "stCaptionContainer", "stExpander", "stRadio",
+           "stButtonGroup", "stDateInput", "stTextInput", "stNumberInput", "stSidebarNavLink", "stAlert",
+           "stCheckbox", "stToggle", "stSlider", "stHeading")
+
+#: Texts of the app itself that end in "…" on purpose (not a cut)
+OWN_ELLIPSES = ("What if…",)
+
+_CLIPPED = """([ids, own]) => {
+  const roots = document.querySelectorAll(ids.map(t => `[data-testid="${t}"]`).join(','));
+  const out = [], seen = new Set();
+  const visible = e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return r.width >= 2 && r.height >= 2 && s.visibility !== 'hidden' && s.display !== 'none'
+           && !e.closest('[data-testid="stSpinner"], [aria-hidden="true"], [role="tabpanel"][hidden]'); };
+  for (const root of roots) {
+    for (const e of [root, ...root.querySelectorAll('*')]) {
+      if (seen.has(e) || !visible(e)) continue;
+      seen.add(e);
+      const tag = e.tagName.toLowerCase();
+      if (['svg', 'path', 'textarea', 'canvas'].includes(tag)) continue;
+      // the value shown by a select box or a date input is an <input>
+      if (tag === 'input' && !e.closest('[data-testid=stSelectbox], [data-testid=stDateInput]')) continue;
+      const text = (tag === 'input' ? e.value : (e.innerText || '')).trim().replace(/\\s+/g, ' ');
+      if (!text) continue;
+      const s = getComputedStyle(e);
+      const wide = e.scrollWidth > e.clientWidth + 1
+                   && (tag === 'input' || s.overflowX !== 'visible' || s.textOverflow === 'ellipsis');
+      const dots = e.children.length === 0 && text.endsWith('…') && !own.includes(text);
+      if (wide || dots) {
+        const id = (e.closest('[data-testid]') || root).getAttribute('data-testid');
+        out.push(`${id}: ${text.slice(0, 90)}` + (wide ? ` (${e.scrollWidth}px in ${e.clientWidth}px)` : ' (ellipsis)'));
+      }
+    }
+  }
+  return [...new Set(out)];
+}"""
+
+#: page label in the navigation -> text that shows the page has drawn
+PAGES = {
+    "Upload": "Current dataset",
+    "Overview": "Repeat-purchase rate",
+    "RFM segments": "What each segment means and what to do",
+    "Cohorts & movement": "Segment movement",
+    "Clusters": "Group profiles",
+    "Model lab": "Model lab",
+    "Model health": "Model health",
+    "Customer": "Churn risk",
+    "Campaigns": "Campaigns",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    pytest.importorskip("playwright.sync_api")
+    port = _free_port()
+    env = os.environ | {"SEGMENTS_WORKSPACE": str(tmp_path_factory.mktemp("ws")), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                             "--server.port", str(port), "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        pg = browser.new_page(viewport={"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
+        pg.set_default_timeout(120_000)
+        yield pg
+        browser.close()
+
+
+def _settle(page) -> None:
+    """Wait until the script has finished and every element has drawn (no spinner, skeleton or stale element)."""
+    page.wait_for_timeout(400)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=600_000)
+    page.wait_for_function("() => !document.querySelector("
+                           "'[data-testid=stSkeleton], [data-stale=true], [data-testid=stSpinner]')",
+                           timeout=600_000)
+    page.wait_for_timeout(300)
+
+
+def _tabs(page) -> list:
+    return page.locator('[data-testid="stTabs"] [role="tab"]').all()
+
+
+def _check(page, where: str, clipped: list[str]) -> None:
+    """Every viewport: the clipped texts of the page (and of each tab), and a screenshot of the page."""
+    for width, height in VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        _settle(page)
+        found = list(page.evaluate(_CLIPPED, [list(CHECKED), list(OWN_ELLIPSES)]))
+        for i, tab in enumerate(_tabs(page)[1:4], start=1):        # the first tabs of a page (their widgets draw)
+            tab.click()
+            _settle(page)
+            found += [f"[tab {i}] {t}" for t in page.evaluate(_CLIPPED, [list(CHECKED), list(OWN_ELLIPSES)])]
+        if len(_tabs(page)) > 1:
+            _tabs(page)[0].click()
+            _settle(page)
+        clipped += [f"{where} / {width}×{height}: {t}" for t in dict.fromkeys(found)]
+        assert page.get_by_text("Traceback").count() == 0, f"{where}: a traceback on the page"
+        _screenshot(page, where, width, height)
+
+
+def _screenshot(page, where: str, width: int, height: int) -> None:
+    """The whole page (the app scrolls inside its main block: the window grows to all of it for the shot)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^a-z0-9]+", "_", where.lower()).strip("_")
+    tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
+    page.set_viewport_size({"width": width, "height": min(max(tall, height), 8000)})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / f"layout_{name}_{width}.png"), full_page=True)
+    page.set_viewport_size({"width": width, "height": height})
+
+
+def _walk(page, server: str, ws: str, label: str, customer: str) -> list[str]:
+    clipped: list[str] = []
+    for nav, ready in PAGES.items():
+        if nav == "Customer":
+            page.goto(f"{server}/customer?ws={ws}&customer={customer}")
+        else:
+            page.get_by_test_id("stSidebarNav").get_by_role("link", name=nav, exact=True).first.click()
+        page.get_by_text(ready).first.wait_for(timeout=600_000)
+        _check(page, f"{label} / {nav}", clipped)
+    return clipped
+
+
+def test_no_text_is_cut_off_on_the_sample(page, server):
+    page.goto(f"{server}/?ws=layout_sample")
+    page.get_by_role("button", name=re.compile("Load Synthetic")).click()
+    page.get_by_text("Loaded").first.wait_for(timeout=300_000)
+    clipped = _walk(page, server, "layout_sample", "sample", "10001")
+    assert not clipped, "cut-off text:\n" + "\n".join(clipped)
+
+
+def test_no_text_is_cut_off_on_online_retail(page, server):
+    raw = DATASETS / "online_retail.csv"
+    if not raw.exists():
+        pytest.skip(f"Online Retail part skipped: {raw} is absent")
+    page.goto(f"{server}/?ws=layout_retail")
+    page.get_by_text("Upload a file").first.wait_for()
+    page.locator("input[type=file]").set_input_files(str(raw))
+    page.get_by_text(f"Loaded '{raw.name}'").wait_for(timeout=600_000)
+    clipped = _walk(page, server, "layout_retail", "Online Retail", "14646")
+    assert not clipped, "cut-off text:\n" + "\n".join(clipped)
