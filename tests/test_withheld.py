@@ -240,3 +240,35 @@ def test_cli_profile_json_of_a_basket_log_uses_the_rule(basket, tmp_path, capsys
     assert card["churn_probability"] == pytest.approx(a.table.at[cid, "churn_probability"])
     raw = basket["default"].probability(_features(a))[a.table.index.get_loc(cid)]
     assert not any(abs(x - raw) < 1e-12 for x in _numbers(card)) and card["drivers"] == []
+
+
+# ------------------------------------------------------------------- the same for P(alive) and expected spend
+
+def test_withheld_p_alive_and_expected_spend_do_not_move_the_coupon(basket):
+    """A hidden P(alive) is not used (1) and a hidden expected spend is replaced by the baseline that beat it (the
+    spend of the last H days), on the card, its index and the what-if."""
+    from pipeline.customer import customer_profile
+    from pipeline.customer.facts import Fact
+    from pipeline.customer.index import card_index
+    from pipeline.customer.whatif import what_if
+
+    a = basket["a"]
+    hidden = dataclasses.replace(a.facts, facts=a.facts.facts | {"p_alive": Fact("hidden", "Not shown."),
+                                                                 "expected_spend": Fact("hidden", "Not shown.")})
+
+    def variant(scale: float, indexed: bool):
+        t = a.table.assign(p_alive=a.table["p_alive"] * scale, expected_spend=a.table["expected_spend"] * 9 * scale)
+        s = dataclasses.replace(a, table=t, facts=hidden, index=None)
+        s.index = card_index(s) if indexed else None
+        return s
+
+    cards = [variant(scale, indexed) for scale in (0.2, 0.9) for indexed in (True, False)]
+    for cid in _ids(a, 12):
+        coupons = [customer_profile(s, cid).to_json()["coupon"] for s in cards]
+        assert all(c == coupons[0] for c in coupons[1:]), cid
+        ifs = [what_if(s, {}, cid).coupon for s in cards] + [what_if(s, {"recency_days": 150.0}, cid).coupon
+                                                            for s in cards[:1]]
+        assert all(c["coupon_id"] == coupons[0]["coupon_id"] for c in ifs[:-1])
+    used = hidden.usable(a.table)
+    assert (used["p_alive"] == 1).all()
+    np.testing.assert_allclose(used["expected_spend"], a.table["spend_90d"].fillna(0))

@@ -74,6 +74,20 @@ class CardFacts:
     def to_json(self) -> dict[str, dict[str, str]]:
         return {k: {"status": f.status, "note": f.note} for k, f in self.facts.items()}
 
+    def usable(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``expected_spend`` and ``p_alive`` of ``rows`` as a decision (the coupon policy) may use them: a hidden
+        expected spend is replaced by the baseline that beat it (the spend of the last H days, ``spend_<H>d``; 0
+        when the rows lack it), a hidden P(alive) by 1 (not used). Same index; what is shown is not changed."""
+        n = len(rows)
+        col = lambda c, default: pd.to_numeric(rows[c], errors="coerce").to_numpy(float) if c in rows \
+            else np.full(n, default)  # noqa: E731
+        spend, p_alive = col("expected_spend", 0.0), col("p_alive", 1.0)
+        if not self.get("expected_spend").visible:
+            spend = col(f"spend_{self.horizon_days}d", 0.0)
+        if not self.get("p_alive").visible:
+            p_alive = np.ones(n)
+        return pd.DataFrame({"expected_spend": spend, "p_alive": p_alive}, index=rows.index)
+
 
 def _fmt(x: float, digits: int = 2) -> str:
     return f"{x:,.{digits}f}"

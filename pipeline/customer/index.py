@@ -22,6 +22,7 @@ import pandas as pd
 from pipeline.coupons import CouponBatch, CouponRecommendation, coupon_batch
 
 if TYPE_CHECKING:
+    from pipeline.customer.facts import CardFacts
     from pipeline.customer.scoring import CouponSetup, ModelScorer
 
 __all__ = ["CardIndex", "Slices", "card_index", "top_items", "coupon_inputs", "product_column"]
@@ -142,10 +143,13 @@ def _item_slices(lines: pd.DataFrame, column: str) -> Slices:
     return Slices.of(top_items(lines, column), "customer_id", _empty_items(column))
 
 
-def coupon_inputs(table: pd.DataFrame, next_category: pd.Series) -> pd.DataFrame:
-    """The coupon policy's per-customer inputs from the scorer's table (``next_category``: per customer id)."""
+def coupon_inputs(table: pd.DataFrame, next_category: pd.Series, facts: CardFacts | None = None) -> pd.DataFrame:
+    """The coupon policy's per-customer inputs from the scorer's table (``next_category``: per customer id;
+    ``facts``: the dataset's card facts, whose withheld predictions are not used, see ``CardFacts.usable``)."""
     n = len(table)
     col = lambda c, default: table[c] if c in table else pd.Series(default, index=table.index)  # noqa: E731
+    if facts is not None:
+        table = table.assign(**facts.usable(table))
     return pd.DataFrame({"customer_id": table.index.astype(str), "segment": col("segment", "").to_numpy(),
                          "churn_probability": col("churn_probability", np.nan).to_numpy(float),
                          "order_value": col("avg_order_value", np.nan).to_numpy(float),
@@ -159,7 +163,7 @@ def coupon_inputs(table: pd.DataFrame, next_category: pd.Series) -> pd.DataFrame
 def _coupon_part(index: CardIndex, scorer: ModelScorer) -> None:
     """The coupons of every customer whose inputs the policy accepts (the others are left to the card, which
     then raises the policy's own message)."""
-    frame = coupon_inputs(scorer.table, scorer.next_categories())
+    frame = coupon_inputs(scorer.table, scorer.next_categories(), scorer.facts)
     churn, order = frame["churn_probability"].to_numpy(), frame["order_value"].to_numpy()
     ok = (churn >= 0) & (churn <= 1) & (order > 0) & np.isfinite(order)
     frame = frame[ok].reset_index(drop=True)

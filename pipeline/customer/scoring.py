@@ -219,14 +219,17 @@ class ModelScorer:
 
     def coupon(self, customer_id: str, row: Mapping, next_item: str) -> tuple[dict, pd.DataFrame]:
         """The expected-value coupon of one scored row (``segment, churn_probability, avg_order_value, ...``);
-        ``next_item``: the recommender's next item, whose category the policy's category coupons read."""
+        ``next_item``: the recommender's next item, whose category the policy's category coupons read. Withheld
+        predictions are not used (:meth:`pipeline.customer.facts.CardFacts.usable`)."""
         next_category = str(self.category_of(pd.Series([next_item])).iloc[0])
+        value = self.facts.usable(pd.DataFrame([dict(row)])).iloc[0] if self.facts is not None else \
+            {"expected_spend": float(row.get("expected_spend") or 0.0), "p_alive": float(row.get("p_alive", 1.0))}
         rec = recommend_coupon({"customer_id": customer_id, "segment": row["segment"],
                                 "churn_probability": float(row["churn_probability"]),
                                 "churn_basis": str(row.get("churn_basis") or ""),
                                 "order_value": float(row["avg_order_value"]),
-                                "expected_spend": float(row.get("expected_spend") or 0.0),
-                                "p_alive": float(row.get("p_alive", 1.0)), "next_category": next_category},
+                                "expected_spend": float(value["expected_spend"]),
+                                "p_alive": float(value["p_alive"]), "next_category": next_category},
                                self.coupons.prepared, self.coupons.policy)
         return coupon_fields(rec), rec.candidates
 
