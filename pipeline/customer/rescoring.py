@@ -4,9 +4,10 @@
 recomputed; :func:`rescore_one` a copy that holds only that customer (their row, lines and returns), whose cost
 grows with the customer's lines, not with the dataset (what a service runs per request). The row is computed as
 the batch computes it: RFM, the behavioural features (return count and rate by :func:`pipeline.features.
-customer_features` from the returns), BTYD values, churn risk and band (by the dataset's decision, ``ModelScorer.risk``), cluster, next item; the 1-5 R/F/M
-scores and the segment by rfm's rule against the population at build time. Belongs here: which lines a rescored
-customer has and the day they are scored as of; the rules themselves belong to features, rfm, clv and churn.
+customer_features` from the returns), BTYD values, churn risk and band (the dataset's decision,
+``ModelScorer.risk``), cluster, next item; the 1-5 R/F/M scores and the segment by rfm's rule against the
+population at build time. Belongs here: which lines a rescored customer has and the day they are scored as of; the
+rules themselves belong to features, rfm, clv and churn.
 """
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ retrain's comparison stays out of time.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
