@@ -191,6 +191,21 @@ def test_every_reason_is_non_empty_and_states_numbers():
     assert out["reason"].str.contains(r"\d+%").all()
 
 
+def test_a_rules_churn_risk_is_named_in_the_reason_and_changes_nothing_else():
+    """When churn risk comes from a simple rule (the churn model withheld on the dataset), the reason says which
+    rule and what it read; every number and the choice are those of the same risk without a basis."""
+    base = champion(customer_id="c2", segment="At Risk", churn_probability=0.68, expected_spend=0.0)
+    basis = "the recency rule: 210 days since the last order"
+    plain, ruled = (cp.recommend_batch(pd.DataFrame([base | extra]), small(), with_codes=False)
+                    for extra in ({}, {"churn_basis": basis}))
+    assert ruled["reason"].iloc[0].startswith(f"At Risk, High churn risk (68% by {basis}): ")
+    assert ruled["reason"].iloc[0].replace(f" by {basis}", "") == plain["reason"].iloc[0]
+    pd.testing.assert_frame_equal(ruled.drop(columns="reason"), plain.drop(columns="reason"))
+    one = cp.recommend_coupon(cp.CustomerContext("c2", "At Risk", 0.68, 50.0, churn_basis=basis), small())
+    assert f"(68% by {basis})" in one.reason and " by " not in cp.recommend_coupon(
+        cp.CustomerContext("c2", "At Risk", 0.68, 50.0), small()).reason
+
+
 def test_category_coupons_follow_the_predicted_next_category():
     cat = cp.load_catalogue(HEADER.encode() + b"dyn,15% off next,category,15,0,15%,*,*,,\n"
                                               b"toys,15% off toys,category,15,0,15%,*,*,Toys,\n")
