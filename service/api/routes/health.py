@@ -18,6 +18,9 @@ class HealthOut(BaseModel):
     churn_model_version: str | None = Field(None, description="the churn model served: 'v<N>' (the dataset's "
                                             "champion registry, changes when a promoted champion is picked up), "
                                             "a Model-lab id, 'default', 'bgnbd'; null for a customer table")
+    churn_risk: dict | None = Field(None, description="where the cards' churn risk comes from on this dataset: "
+                                    "source 'model', or the simple rule used because the model did no better "
+                                    "('recency', 'btyd'), with the note and the ROC AUCs behind the choice")
     clustering: str
     schema_version: int
 
@@ -28,6 +31,7 @@ def health(request: Request) -> dict:
     return {"status": "ok", "dataset": scorer.model.dataset_name, "kind": scorer.kind,
             "customers": scorer.n_customers, "model_version": scorer.version,
             "churn_model": scorer.info["churn_model"], "churn_model_version": scorer.churn_version,
+            "churn_risk": scorer.info.get("churn_risk"),
             "clustering": scorer.info["clustering"],
             "schema_version": state.schema_version}
 
