@@ -13,7 +13,7 @@ import pytest
 from conftest import dataset
 from pipeline import campaign as cm
 from pipeline.config import RFMConfig
-from pipeline.customer.facts import CardFacts, Fact
+from pipeline.customer.facts import Fact
 from pipeline.errors import DataError
 
 # Ten customers, send date 2024-03-01 (RFM snapshot = that day), data up to 2024-04-10.
@@ -172,16 +172,8 @@ def test_withheld_churn_model_is_not_used_for_churn_bands(scorer):
         def probability(self, X):
             return np.full(len(X), 0.99)
 
-    facts = pytest.importorskip("pipeline.customer.facts")
-    if not hasattr(facts, "ChurnRisk"):                      # before the decision object: the card facts decide
-        hidden = CardFacts({"churn_probability": Fact("hidden", "Not shown: no better than BG/NBD (ROC AUC 0.48).")})
-        withheld = dataclasses.replace(scorer, churn=Model(), facts=hidden)
-        aud = cm.campaign_audience(withheld, SENT)
-        assert np.allclose(aud.table["churn_probability"], np.exp(-aud.table["expected_orders"].to_numpy(float)))
-        assert any("BG/NBD rule" in n and "withheld" in n for n in aud.notes)
-        shown = dataclasses.replace(withheld, facts=CardFacts({"churn_probability": Fact("shown", "")}))
-        assert (cm.campaign_audience(shown, SENT).table["churn_probability"] == 0.99).all()
-        return
+    from pipeline.customer import facts
+
     h = scorer.settings.horizon_days
     note = "Not shown: no better than the recency rule (ROC AUC 0.48 vs 0.70)."
     rule = facts.RecencyRule(np.array([0.0, 100.0]), np.array([0.1, 0.9]))        # 0.1 + 0.008 x recency days
@@ -198,7 +190,19 @@ def test_withheld_churn_model_is_not_used_for_churn_bands(scorer):
     assert lst.loc[lst["group"] == "treated", "reason"].str.contains("by the recency rule").all()
     shown = dataclasses.replace(withheld, risk=facts.ChurnRisk("model", Fact("shown", ""), h, Model()))
     aud = cm.campaign_audience(shown, SENT)
-    assert (aud.table["churn_probability"] == 0.99).all() and aud.notes == []
+    assert (aud.table["churn_probability"] == 0.99).all() and not any("Churn bands" in n for n in aud.notes)
+
+
+def test_withheld_spend_and_p_alive_are_not_used_by_campaign_coupons(scorer):
+    """Expected spend and P(alive) withheld: the audience gives the coupon policy the spend of the 90 days before
+    the send date and no P(alive), and says so."""
+    hidden = Fact("hidden", "Not shown.")
+    withheld = dataclasses.replace(scorer, facts=dataclasses.replace(
+        scorer.facts, facts={**scorer.facts.facts, "expected_spend": hidden, "p_alive": hidden}))
+    aud = cm.campaign_audience(withheld, SENT)
+    assert aud.table.loc[["a1", "c1", "d1"], "expected_spend"].tolist() == [30.0, 100.0, 240.0]
+    assert (aud.table["p_alive"] == 1.0).all()
+    assert any("Expected spend is withheld" in n for n in aud.notes) and any("P(alive)" in n for n in aud.notes)
 
 
 # ---- Online Retail, sent 2011-09-01 --------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ that day: purchases dated before it. Taking end-of-data segments instead makes "
 the send date", so the measured conversion is 0 by construction. :func:`campaign_audience` recomputes the per-customer
 table of a :class:`~pipeline.customer.ModelScorer` as of the send date with the pipeline's own as-of functions
 (:func:`pipeline.rfm.rfm_table` with ``snapshot``, :func:`pipeline.churn.feature_table`, the BTYD summary before the
-day) and the scorer's fitted churn model and clustering; the churn risk follows the dataset's decision about
-churn (:func:`churn_rule`): when the churn model is withheld, the simple BG/NBD rule that held up is used, and said.
+day) and the scorer's fitted clustering; churn risk, expected spend and P(alive) follow the dataset's decisions
+(``scorer.risk``, ``scorer.facts``): a withheld prediction is replaced by the simple rule that held up, and said.
 A send date on or after the end of the data is the scorer's own table (end of data = the latest that is known).
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.coupons import risk_bands
 from pipeline.errors import DataError
 
 if TYPE_CHECKING:
@@ -42,37 +41,30 @@ class CampaignAudience:
         return "" if self.as_of is None else str(self.as_of.date())
 
 
-def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], str, bool]:
-    """How a campaign's churn bands are computed on churn features as of a day, a sentence saying which rule is
-    used when it is not the churn model, and whether ``scorer.table``'s churn columns already follow it.
+def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], str]:
+    """How a campaign's churn bands are computed on churn features as of a day (the dataset's one decision about
+    churn risk, ``scorer.risk``, through ``scorer.churn_risk``) and a sentence saying which rule is used when it is
+    not the churn model."""
+    risk = scorer.risk
+    if risk is None or risk.uses_model:
+        return scorer.churn_risk, ""
+    withheld = "withheld on this dataset" if risk.withheld else "not available"
+    return scorer.churn_risk, f"Churn bands use {risk.label}, not the churn model ({withheld}): {risk.fact.note}"
 
-    The dataset's one decision about churn risk (``scorer.risk``, read through ``scorer.churn_risk``) when the
-    scorer has it; otherwise the model when the card facts show it, else the BG/NBD rule
-    ``exp(-expected orders in H days)``. Returns a function from churn features (per customer id) to the churn
-    columns (``churn_probability``, ``risk_band``, ...)."""
-    risk = getattr(scorer, "risk", None)
-    if risk is not None:
-        note = "" if risk.uses_model else (f"Churn bands use {risk.label}, not the churn model, which is withheld "
-                                           f"on this dataset: {risk.fact.note}")
-        return scorer.churn_risk, note, True
-    facts, model, note = scorer.facts, scorer.churn, ""
-    if model is None:
-        note = ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders): no churn model "
-                "could be trained on these data.")
-    elif facts is not None and not facts.get("churn_probability").visible:
-        model, note = None, ("Churn bands use the simple BG/NBD rule (chance of no order from expected orders), "
-                             "not the churn model, which is withheld on this dataset: "
-                             f"{facts.get('churn_probability').note}")
 
-    def columns(features: pd.DataFrame) -> pd.DataFrame:
-        expected = features["btyd_expected_purchases"] if "btyd_expected_purchases" in features else \
-            features["expected_orders"]
-        p = np.asarray(model.probability(features), float) if model is not None else \
-            np.exp(-pd.to_numeric(expected, errors="coerce").to_numpy(float))
-        return pd.DataFrame({"churn_probability": p, "risk_band": risk_bands(p, scorer.coupons.policy)},
-                            index=features.index)
-
-    return columns, note, model is scorer.churn
+def _usable(scorer: ModelScorer, table: pd.DataFrame, notes: list[str]) -> None:
+    """Expected spend and P(alive) as the dataset's decisions allow the coupon policy to use them (in place): a
+    withheld expected spend is the spend of the last H days, a withheld P(alive) is not used."""
+    facts = scorer.facts
+    if facts is None or not hasattr(facts, "usable"):
+        return
+    _assign(table, facts.usable(table))
+    h = scorer.settings.horizon_days
+    if not facts.get("expected_spend").visible:
+        notes.append(f"Expected spend is withheld on this dataset: the coupons use each customer's spend in the "
+                     f"{h} days before the send date instead, the simple rule that did better.")
+    if not facts.get("p_alive").visible:
+        notes.append("P(alive) is withheld on this dataset: the coupons do not use it.")
 
 
 def _day(send_date) -> pd.Timestamp:
@@ -134,15 +126,15 @@ def campaign_audience(scorer: ModelScorer, send_date=None, rules: pd.DataFrame |
     if scorer.kind != "transactions" or scorer.history is None:
         return CampaignAudience(scorer.table, None, [])
     end = scorer.history.as_of
-    churn, why, table_follows = churn_rule(scorer)
+    churn, why = churn_rule(scorer)
     day = end if send_date is None else _day(send_date)
     notes = [why] if why else []
-    if day >= end:
+    if day >= end:                             # the scorer's table holds the decision's churn columns already
         table = scorer.table.assign(next_category=scorer.next_categories())
-        if not table_follows:                      # the table's risk is a withheld model's: the rule's instead
-            _assign(table, churn(table))
-        return CampaignAudience(table, end, notes)
-    return _as_of(scorer, day, churn, notes, rules)
+    else:
+        table = _as_of(scorer, day, churn, notes, rules)
+    _usable(scorer, table, notes)
+    return CampaignAudience(table, min(day, end), notes)
 
 
 def _assign(table: pd.DataFrame, columns: pd.DataFrame) -> None:
@@ -151,7 +143,7 @@ def _assign(table: pd.DataFrame, columns: pd.DataFrame) -> None:
 
 
 def _as_of(scorer: ModelScorer, day: pd.Timestamp, churn: Callable[[pd.DataFrame], pd.DataFrame],
-           notes: list[str], rules: pd.DataFrame | None) -> CampaignAudience:
+           notes: list[str], rules: pd.DataFrame | None) -> pd.DataFrame:
     from pipeline.churn import as_history, feature_table
     from pipeline.customer.scoring import customer_rows
     from pipeline.rfm import rfm_table
@@ -170,4 +162,4 @@ def _as_of(scorer: ModelScorer, day: pd.Timestamp, churn: Callable[[pd.DataFrame
     _assign(table, churn(features.reindex(table.index)))
     _clusters(scorer, table, notes)
     table["next_category"] = _next_items(lines, table, notes)
-    return CampaignAudience(table, day, notes)
+    return table
