@@ -1,9 +1,10 @@
 """The app factory. ``uvicorn service.main:app`` serves the dataset named by ``SEGMENTS_DATASET``.
 
-Start-up (lifespan): migrate the database, load the dataset, the model marked for lookup (else the default churn
-model), the saved clustering and the coupon catalogue, fit the scorer once; then serve. Every worker process does
-this for itself; the database is shared. For a saved transactions dataset a background task polls the dataset's
-churn champion pointer (``SEGMENTS_CHAMPION_POLL_SECONDS``) and swaps a newly promoted champion in without a restart.
+Start-up (lifespan): migrate the database, load the dataset, its live model (``pipeline.health.live``: the one
+pointer the app's pages read; else the default churn model), the saved clustering and the coupon catalogue, fit the
+scorer once; then serve. Every worker process does this for itself; the database is shared. For a saved
+transactions dataset a background task polls that pointer (``SEGMENTS_CHAMPION_POLL_SECONDS``) and swaps a newly
+promoted champion, or a model put live in the Model lab, in without a restart.
 """
 from __future__ import annotations
 

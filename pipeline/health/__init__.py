@@ -2,7 +2,9 @@
 
 Modules, each with one job: :mod:`~pipeline.health.backtest` (churn models graded at cutoffs every N days, with the
 baselines), :mod:`~pipeline.health.drift` (PSI of today's customers against the population a model learned from),
-:mod:`~pipeline.health.registry` (versions, the champion pointer a service polls, decisions, roll back),
+:mod:`~pipeline.health.registry` (versions, the live-model pointer a service polls, decisions, roll back),
+:mod:`~pipeline.health.live` (which model is live for a dataset, how every page names it, the check before putting
+one live),
 :mod:`~pipeline.health.retrain` (the challenger, the decision, scoring with the model in use),
 :mod:`~pipeline.health.predictions` (served and batch scores, joined with their outcomes),
 :mod:`~pipeline.health.sources` (a file path or a database query a dataset is read from) and
