@@ -271,3 +271,17 @@ def test_online_retail_sent_2011_09_01_matches_pandas(online_retail):
             n += 1
     assert (res.redeemed, res.cost) == (n, pytest.approx(cost, abs=0.05)) and 0 < n < res.coupons_issued
     assert res.summary.count("£") >= 2 and "GBP" not in res.summary
+
+
+def test_as_of_the_end_of_the_data_is_the_scorers_own_table(scorer):
+    """The as-of recomputation is the scorer's: taken at the end of the data it gives the card's segments, churn
+    columns and clusters exactly (one owner per figure, no second RFM)."""
+    from pipeline.campaign.asof import _as_of
+
+    end = scorer.history.as_of
+    mine = _as_of(scorer, end, scorer.churn_risk, [], None)
+    theirs = scorer.table.reindex(mine.index)
+    for col in ("segment", "recency_days", "frequency", "monetary", "risk_band", "cluster", "cluster_name"):
+        assert mine[col].astype(str).tolist() == theirs[col].astype(str).tolist(), col
+    assert np.allclose(mine["churn_probability"], theirs["churn_probability"])
+    assert len(mine) == len(scorer.table)

@@ -11,6 +11,7 @@ A send date on or after the end of the data is the scorer's own table (end of da
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -88,8 +89,8 @@ def _clusters(scorer: ModelScorer, table: pd.DataFrame, notes: list[str]) -> Non
         return
     vec = assigner.transformer.transform(table[list(assigner.transformer.features_)])
     nearest = ((vec[:, None, :] - assigner.centroids[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-    table["cluster"] = pd.array(assigner.centroid_ids[nearest].astype(int), dtype="Int64")
-    table["cluster_name"] = [assigner.name(int(c)) for c in table["cluster"]]
+    labels = pd.Series(assigner.centroid_ids[nearest].astype(int), index=table.index.astype(str))
+    dataclasses.replace(assigner, labels=labels).attach(table)       # named as the card names its customers
 
 
 def _next_items(lines: pd.DataFrame, table: pd.DataFrame, notes: list[str]) -> pd.Series:
