@@ -106,7 +106,7 @@ def _stats_section(table: pd.DataFrame, ex: TableExploration) -> None:
                + ("".join(f"  \nFill: {w}" for w in ex.warnings)))
     st.dataframe(ex.stats, hide_index=True, key="tex_stats", column_config={
         "missing_share": st.column_config.NumberColumn(format="percent"),
-        **{c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "std", "min", "median", "max")},
+        **{c: st.column_config.NumberColumn(format="localized") for c in ("mean", "std", "min", "median", "max")},
         "skew": st.column_config.NumberColumn(format="%.2f")})
     numeric = ex.stats[ex.stats["kind"] == "numeric"].set_index("column")
     if numeric.empty:
@@ -208,7 +208,7 @@ def embeddings_tab(inp: ClusterInput) -> None:
     st.subheader("Clusters in the original units")
     st.dataframe(cmp.profiles, hide_index=True, key="tem_profiles", column_config={
         "share": st.column_config.NumberColumn(format="percent"),
-        **{f: st.column_config.NumberColumn(format="%.2f") for f in cmp.space.transformer.numeric_}})
+        **{f: st.column_config.NumberColumn(label(f), format="%,.2f") for f in cmp.space.transformer.numeric_}})
     for pair in np.array_split(np.asarray(table["method"]), max(1, (len(table) + 1) // 2)):
         for col, method in zip(st.columns(2), pair):
             col.plotly_chart(charts.comparison_figure(maps, method), width="stretch", key=f"tem_map_{method}")
