@@ -54,6 +54,12 @@ def test_retrain_drift_history_backtest_and_rollback(at):
     assert set(table.loc[table["Role"] == "simple rule (baseline)", "Model"]) == {
         "Majority class (baseline)", "BG/NBD expected purchases (baseline)"}
     assert len(at.get("plotly_chart")) == 1
+    headers = [str(c) for df in at.dataframe for c in df.value.columns]
+    assert not [h for h in headers if "_" in h or h in ("psi", "mcc", "brier", "roc_auc")], headers
+    verdicts = [m.value for m in at.markdown if m.value.startswith("- ") and "simple rule" in m.value]
+    assert any(v.startswith("- v1 ") and "\\(live\\)" in v for v in verdicts), verdicts
+    assert any("Logistic regression \\(backtest, average of" in v for v in verdicts), verdicts
+    assert all(v.endswith(("use it", "keep the rule")) for v in verdicts)
 
     _save(at, "AAAAABB")                                    # new data: the behaviour flipped
     at.run()
