@@ -270,6 +270,15 @@ def test_withheld_p_alive_and_expected_spend_do_not_move_the_coupon(basket):
         ifs = [what_if(s, {}, cid).coupon for s in cards] + [what_if(s, {"recency_days": 150.0}, cid).coupon
                                                             for s in cards[:1]]
         assert all(c["coupon_id"] == coupons[0]["coupon_id"] for c in ifs[:-1])
+    from pipeline.campaign import campaign_list
+
+    lists = [campaign_list(s.table.assign(next_category=s.next_categories()), s.coupons.catalogue, s.coupons.policy,
+                           customer_ids=_ids(a, 12), campaign_id="w", control_share=0.0, facts=s.facts)
+             for s in cards[:2]]
+    pd.testing.assert_frame_equal(lists[0].drop(columns="expected_spend"), lists[1].drop(columns="expected_spend"))
+    for row in lists[0].itertuples():                        # the list's coupon is the card's
+        card = customer_profile(cards[0], row.customer_id).to_json()["coupon"]
+        assert (row.coupon_id, row.expected_value) == (card["coupon_id"], card["expected_value"])
     used = hidden.usable(a.table)
     assert (used["p_alive"] == 1).all()
     np.testing.assert_allclose(used["expected_spend"], a.table["spend_90d"].fillna(0))

@@ -81,9 +81,13 @@ def _next_categories(chosen: pd.DataFrame) -> np.ndarray:
 
 
 def _policy_coupons(chosen: pd.DataFrame, catalogue, config: CouponPolicyConfig,
-                    learned: LearnedCouponPolicy | None, values: Mapping[str, float] | None) -> pd.DataFrame:
-    """The coupon columns for the treated customers (expected-value policy, else the learned one)."""
+                    learned: LearnedCouponPolicy | None, values: Mapping[str, float] | None,
+                    facts=None) -> pd.DataFrame:
+    """The coupon columns for the treated customers (expected-value policy, else the learned one); ``facts``: the
+    dataset's :class:`pipeline.customer.facts.CardFacts`, whose withheld predictions the policy does not use."""
     ids = chosen.index.astype(str)
+    if facts is not None and "churn_probability" in chosen:
+        chosen = chosen.assign(**facts.usable(chosen))
     if "churn_probability" in chosen:
         inputs = pd.DataFrame({"customer_id": ids, "segment": chosen["segment"].to_numpy(),
                                "churn_probability": chosen["churn_probability"].to_numpy(float),
@@ -107,7 +111,7 @@ def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfi
                   customer_ids: Sequence | None = None, learned: LearnedCouponPolicy | None = None,
                   values: Mapping[str, float] | None = None, campaign_id: str = "campaign",
                   control_share: float = CampaignConfig().control_share, send_date: str | None = None,
-                  as_of: str | None = None) -> pd.DataFrame:
+                  as_of: str | None = None, facts=None) -> pd.DataFrame:
     """One row per selected customer: group, who they are, the coupon, its economics, why, and a unique code.
 
     ``control_share`` of the audience (drawn per customer and ``campaign_id`` by
@@ -116,7 +120,9 @@ def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfi
     expected-value policy with ``catalogue``; customer tables use ``learned`` (DataError when it is missing).
     Columns :data:`CAMPAIGN_COLUMNS`; ``send_date`` (YYYY-MM-DD or blank) is what the results are measured from;
     ``as_of`` (``audience_as_of``) the day ``table`` describes (:func:`pipeline.campaign.campaign_audience`), which
-    the results check is not after the send date.
+    the results check is not after the send date. ``facts`` (the scorer's ``facts``): a P(alive) or expected spend
+    withheld on the dataset is not used by the policy (:meth:`pipeline.customer.facts.CardFacts.usable`), as on
+    the card.
     """
     share = check_share(control_share)
     chosen = select_customers(table, segment=segment, cluster=cluster, band=band, customer_ids=customer_ids)
@@ -131,7 +137,7 @@ def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfi
                       reason=f"Control group: held out at random ({share:.0%} of the audience of campaign "
                              f"'{campaign_id}') to measure what the campaign adds; gets no coupon.")
     if (~control).any():
-        coupons = _policy_coupons(chosen[~control], catalogue, config, learned, values)
+        coupons = _policy_coupons(chosen[~control], catalogue, config, learned, values, facts)
         cols = ["coupon_id", "coupon_name", "coupon_code", "expected_value", "expected_cost", "incremental_revenue",
                 "reason"]
         out.loc[~control, cols] = coupons[cols].to_numpy()

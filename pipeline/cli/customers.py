@@ -61,7 +61,7 @@ def cmd_campaign(args) -> int:
     out = campaign_list(audience.table, coupons.catalogue, coupons.policy, segment=args.segment,
                         cluster=args.cluster, band=args.band, customer_ids=ids, learned=coupons.learned,
                         campaign_id=campaign_id_for(args.name), control_share=args.control, send_date=sent,
-                        as_of=audience.as_of_text)
+                        as_of=audience.as_of_text, facts=ctx.facts)
     data = to_excel_bytes(out, "campaign") if args.out.lower().endswith((".xlsx", ".xls")) else to_csv_bytes(out)
     Path(args.out).write_bytes(data)
     totals = campaign_totals(out, args.currency or "")
