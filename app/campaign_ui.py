@@ -146,7 +146,7 @@ def build_form(ctx: Any, aud: cm.CampaignAudience, ds: Dataset, choice: dict, la
             cid = cm.campaign_id_for(name)
             table = cm.campaign_list(aud.table, ctx.coupons.catalogue, ctx.coupons.policy, learned=ctx.coupons.learned,
                                      campaign_id=cid, control_share=share, send_date=str(sent), as_of=aud.as_of_text,
-                                     **choice)
+                                     facts=ctx.facts, **choice)       # withheld predictions: not in the policy
             meta = cm.SavedCampaign(cid, name.strip(), ds.id, label, share, str(sent), state.currency() or "")
             st.session_state[keys.CAMPAIGN_RESULT] = state.CampaignResult(state.dataset_key(), table, meta)
         except DataError as e:
