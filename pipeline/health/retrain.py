@@ -41,18 +41,20 @@ def grade(y: np.ndarray, score: np.ndarray, proba: bool, config: HealthConfig = 
 def decide(challenger: dict, champion: dict | None, baseline: dict,
            config: HealthConfig = HealthConfig()) -> tuple[bool, str]:
     """``(promote, reason)``: the challenger must beat the baseline and the champion by ``promote_margin``."""
+    from pipeline.labels import label
     from pipeline.models.metrics import HIGHER_IS_BETTER
 
-    m, margin = config.promote_metric, config.promote_margin
-    sign = 1.0 if HIGHER_IS_BETTER.get(m, True) else -1.0
-    ch, base = challenger.get(m), baseline.get(m)
+    key, margin = config.promote_metric, config.promote_margin
+    m = label(key)                                    # "ROC AUC": the reason is read by people
+    sign = 1.0 if HIGHER_IS_BETTER.get(key, True) else -1.0
+    ch, base = challenger.get(key), baseline.get(key)
     if ch is None or not np.isfinite(ch):
         return False, f"The challenger has no {m} on the latest window (one class only); nothing changes."
     if base is not None and np.isfinite(base) and sign * (ch - base) <= 0:
         return False, (f"Not promoted: the challenger's {m} {ch:.3f} does not beat the BG/NBD baseline "
                        f"({base:.3f}).")
     vs_base = f" (BG/NBD baseline {base:.3f})" if base is not None and np.isfinite(base) else ""
-    old = None if champion is None else champion.get(m)
+    old = None if champion is None else champion.get(key)
     if old is None or not np.isfinite(old):
         return True, f"Promoted: first model for this dataset with {m} {ch:.3f}{vs_base}."
     gain = sign * (ch - old)
