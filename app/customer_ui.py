@@ -13,9 +13,11 @@ from app import labels_ui, state, ui
 from app.ui import md, money
 from pipeline.labels import format_value, label
 from pipeline.customer import CouponSetup
+from pipeline.models.explain import driver_note
 from pipeline.errors import DataError
 
-__all__ = ["scoring_context", "coupon_box", "learned_box", "card", "what_if_values", "what_if_result"]
+__all__ = ["scoring_context", "coupon_box", "learned_box", "card", "what_if_key", "what_if_values",
+           "what_if_result"]
 
 
 def scoring_context() -> Any:
@@ -116,21 +118,27 @@ def _drivers(p) -> None:
         st.dataframe(_readable_drivers(p.drivers), hide_index=True, key="lookup_drivers",
                      column_config={"contribution": st.column_config.NumberColumn(
                          "Push towards " + ("churn" if p.kind == "transactions" else "the prediction"),
-                         format="%+.2f")} | {c: label(c) for c in ("feature", "value")})
+                         format="%+.2f"), "note": "Note"} | {c: label(c) for c in ("feature", "value")})
     if p.churn_model or not p.drivers.empty:
         with st.expander("Details for analysts"):
             if not p.drivers.empty:
-                st.dataframe(p.drivers.assign(value=p.drivers["value"].astype(str)), hide_index=True,
-                             key="lookup_drivers_raw")
+                raw = p.drivers.astype({c: str for c in ("value", "model_value") if c in p.drivers})
+                st.dataframe(raw, hide_index=True, key="lookup_drivers_raw",
+                             column_config={"model_value": "Value the model read"})
                 st.caption(f"Method: {md(p.drivers.attrs.get('method', ''))}.")
             st.caption(md(p.churn_model))
 
 
 def _readable_drivers(drivers: pd.DataFrame) -> pd.DataFrame:
-    """The drivers with human feature names and values written as every page writes them (``£754.50``)."""
+    """The drivers with human feature names and the customer's own values written as every page writes them
+    (``£754.50``); where the model caps a value (or has none of the customer's own), a note says so beside it."""
     cur = state.currency()
-    return drivers.assign(value=[format_value(f, v, cur) for f, v in zip(drivers["feature"], drivers["value"])],
-                          feature=drivers["feature"].map(label))
+    out = drivers.assign(value=[format_value(f, v, cur) for f, v in zip(drivers["feature"], drivers["value"])])
+    if "capped" in drivers and (drivers["capped"] != "").any():
+        out["note"] = [driver_note(c, format_value(f, m, cur)) for f, m, c in
+                       zip(drivers["feature"], drivers["model_value"], drivers["capped"])]
+    return out.drop(columns=[c for c in ("model_value", "capped") if c in out]) \
+        .assign(feature=drivers["feature"].map(label))
 
 
 def card(p) -> None:
@@ -155,11 +163,20 @@ def card(p) -> None:
             st.dataframe(p.candidates, hide_index=True)
 
 
+def what_if_key(name: str, cid: str | None, dataset_id: str | None = None) -> str:
+    """The widget key of one what-if input: per dataset (default: the current one) and customer, so nothing typed
+    for one dataset's customer (or the typical customer) is carried to another's."""
+    ds = dataset_id if dataset_id is not None else state.current_dataset_id()
+    return f"wi_{ds or 'none'}_{cid or 'new'}_{name}"
+
+
 def what_if_values(specs: list[dict], cid: str | None) -> dict:
-    """One input per what-if spec (``pipeline.customer.what_if_inputs``), four to a row; returns their values."""
+    """One input per what-if spec (``pipeline.customer.what_if_inputs``), four to a row; returns their values.
+    Inputs are keyed by the current dataset and the customer (:func:`what_if_key`)."""
     values, cols = {}, st.columns(min(4, max(len(specs), 1)))
+    ds = state.current_dataset_id()
     for i, s in enumerate(specs):
-        key = f"wi_{s['name']}_{cid or 'new'}"
+        key = what_if_key(s["name"], cid, ds)
         with cols[i % len(cols)]:
             if s["kind"] == "number":
                 values[s["name"]] = st.number_input(s["label"], s["min"], s["max"], s["value"], s["step"],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app import keys
+from app.customer_ui import what_if_key
 from conftest import dataset
 from pipeline.store import Workspace
 
@@ -84,7 +86,7 @@ def test_card_and_what_if_on_the_sample(at):
     assert any(c.value.startswith("**Expected next order**: Not shown: on the 90 days after") for c in at.caption)
     assert any(c.value.startswith("**P(alive)**: A rough guide") for c in at.caption)
     before = m["Churn risk"]
-    at.number_input(key=f"wi_recency_days_{pick}").set_value(700).run()
+    at.number_input(key=what_if_key("recency_days", pick, at.session_state["dataset_id"])).set_value(700).run()
     assert not at.exception
     after = [x.value for x in at.metric if x.label == "Churn risk"]
     assert after[0] == before and after[-1] != before and after[-1].endswith("High")   # the card stays, what-if moves
@@ -119,10 +121,46 @@ def test_customer_table_card_what_if_and_unknown_id(at):
     assert not at.exception and not at.error
     assert any(md.value.startswith("**Cluster ") for md in at.markdown)
     assert any("learned policy" in i.value for i in at.info)
-    key = "wi_Annual Income (k$)_0001"
+    ds = at.session_state["dataset_id"]
     first = [x.value for x in at.metric if x.label == "Cluster"][-1]
-    at.number_input(key=key).set_value(130).run()
-    at.number_input(key="wi_Spending Score (1-100)_0001").set_value(95).run()
+    at.number_input(key=what_if_key("Annual Income (k$)", "0001", ds)).set_value(130).run()
+    at.number_input(key=what_if_key("Spending Score (1-100)", "0001", ds)).set_value(95).run()
     assert not at.exception
     assert [x.value for x in at.metric if x.label == "Cluster"][-1] != first
 
+
+
+def test_what_if_inputs_are_keyed_by_dataset_and_customer():
+    keys = {what_if_key("recency_days", cid, ds) for cid in ("10254", None) for ds in ("a1", "b2")}
+    assert len(keys) == 4
+
+
+def test_what_if_inputs_are_not_carried_to_another_dataset(at):
+    """Issue 19, item 7: what is typed in one dataset's what-if is not where another dataset's starts. B is A's
+    export with the product names written differently: another dataset whose typical customer (the what-if's start)
+    is the same, so only the dataset in the inputs' keys keeps the two apart."""
+    from pipeline.ingest.samples import generate_raw
+
+    raw = generate_raw(n_customers=300, seed=5)
+    files = {"shop_a.csv": raw, "shop_b.csv": raw.assign(Description=raw["Description"].str.upper())}
+    ids = []
+    for name, frame in files.items():
+        at.file_uploader(key="uploader").upload(name, frame.to_csv(index=False).encode(), "text/csv")
+        at.run()
+        assert not at.exception
+        ids.append(at.session_state[keys.DATASET])
+    assert ids[0] != ids[1]
+    at.switch_page(PAGE).run()                                    # dataset B, the typical customer's what-if
+    assert not at.exception and not at.error
+
+    def recency():
+        return next(n for n in at.number_input if n.label.startswith("Recency"))
+
+    start = recency().value
+    recency().set_value(start + 500).run()
+    assert not at.exception and recency().value == start + 500
+    at.session_state[keys.DATASET] = ids[0]                       # switch to A (as the sidebar's pick does)
+    at.run()
+    assert not at.exception and not at.error
+    assert recency().value == start                               # A's own start, not what was typed for B
+    assert recency().key == what_if_key("recency_days", None, ids[0])

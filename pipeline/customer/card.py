@@ -117,9 +117,9 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
     prof.value = {k: _f(row[k]) for k in _VALUE_KEYS} | {
         "next_order_date": row["next_order_date"], "horizon_days": scorer.settings.horizon_days,
         "btyd_model": scorer.history.btyd.kind_}
-    one = row["frequency"] <= 1
-    prof.habits = {"avg_order_value": float(row["avg_order_value"]),
-                   "mean_days_between": None if one else float(row["mean_days_between"]),
+    one, one_day = row["frequency"] <= 1, row["tenure_days"] == row["recency_days"]   # one order / purchase day
+    prof.habits = {"avg_order_value": float(row["avg_order_value"]),       # no gap yet: none (not the model's fill)
+                   "mean_days_between": None if one or one_day else float(row["mean_days_between"]),
                    "first_purchase": row["first_purchase"], "last_purchase": row["last_purchase"],
                    "country": row.get("country")}
     _purchases(prof, scorer, cid, top, index, timeline)
@@ -130,8 +130,9 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
         prof.coupon, prof.candidates = coupon_fields(rec), rec.candidates
     prof.learned_coupon = scorer.learned_coupon(row)
     _facts(prof, scorer, row)
-    if one:
-        prof.notes.append("One purchase so far: there are no gaps between orders yet, and the BTYD estimates "
+    if one or one_day:
+        what = "One purchase" if one else f"All {row['frequency']:.0f} orders on one day"
+        prof.notes.append(f"{what} so far: there are no gaps between orders yet, and the BTYD estimates "
                           "(P(alive), expected orders, next order date) lean on the behaviour of similar customers.")
     if pd.isna(row["next_order_date"]) and prof.shows("next_order_date"):
         prof.notes.append(f"No next order is expected within {scorer.history.btyd.max_next_order_days:.0f} days.")
@@ -197,8 +198,15 @@ def purchase_timeline(scorer: ModelScorer, customer_id: object) -> pd.DataFrame:
     out = g.agg(date=("date", "min"), amount=("amount", "sum"), lines=("amount", "size"),
                 quantity=("quantity", "sum"))
     label = _item_label_column(lines)
-    out["top_category"] = g[label].agg(lambda s: s.mode().iloc[0] if s.notna().any() else "") if label else ""
-    return out.sort_values("date").reset_index()
+    out["top_category"] = _most_common(lines, label).reindex(out.index).fillna("").astype(str) if label else ""
+    return out.reset_index().sort_values(["date", "invoice_id"], kind="stable").reset_index(drop=True)
+
+
+def _most_common(lines: pd.DataFrame, label: str) -> pd.Series:
+    """Per invoice, its most common ``label`` (ties: the first in sort order, as ``Series.mode``)."""
+    counts = lines.dropna(subset=[label]).groupby(["invoice_id", label], sort=False, observed=True).size()
+    counts = counts.reset_index(name="n").sort_values(["invoice_id", "n", label], ascending=[True, False, True])
+    return counts.drop_duplicates("invoice_id").set_index("invoice_id")[label]
 
 
 def _item_label_column(lines: pd.DataFrame) -> str | None:

@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from pipeline.models import ZooSettings
     from pipeline.models.persist import ModelMetadata
 
-__all__ = ["ProbabilisticClassifier", "FittedClassifier", "saved_classifier", "default_churn_classifier"]
+__all__ = ["ProbabilisticClassifier", "FittedClassifier", "saved_classifier", "default_churn_classifier",
+           "GAP_FEATURES"]
+
+#: Features measured between a customer's purchase days: none of their own with a single purchase day.
+GAP_FEATURES = ("mean_days_between", "median_days_between", "std_days_between")
 
 
 class ProbabilisticClassifier(Protocol):
@@ -38,6 +42,9 @@ class FittedClassifier:
 
     ``positive_index`` is the class whose probability is reported (churned = 1 for churn models; ``None``: the
     predicted class of each row). ``bounds``: numeric column -> (min, max) seen in training; inputs are clipped.
+
+    What the model reads (:meth:`inputs`: clipped) is not what a person is shown (:meth:`shown_values`: the
+    customer's own figures); the drivers show the latter and say where the model caps them.
     """
 
     pipeline: ProbabilisticClassifier
@@ -52,7 +59,7 @@ class FittedClassifier:
     metrics: dict[str, object] = field(default_factory=dict)
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def _inputs(self, X: pd.DataFrame) -> pd.DataFrame:
+    def inputs(self, X: pd.DataFrame) -> pd.DataFrame:
         """The model's columns, numeric ones clipped to ``bounds`` (one vectorised step: on the what-if path)."""
         if not self.bounds:
             return X[self.features]
@@ -63,30 +70,48 @@ class FittedClassifier:
         data = {f: X[f].to_numpy() for f in self.features} | {c: values[:, j] for j, c in enumerate(cols)}
         return pd.DataFrame(data, index=X.index)[self.features]
 
+    _inputs = inputs
+
+    def shown_values(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The model's columns as a person is shown them: the rows' own values, not clipped; the days between
+        orders of a customer with one purchase day (tenure = recency) are missing, since there is no gap yet (the
+        model reads the tenure, a lower bound: :func:`pipeline.features.derive_features`)."""
+        own = X[self.features].copy()
+        gaps = [c for c in GAP_FEATURES if c in own]
+        if gaps and {"recency_days", "tenure_days"} <= set(X.columns):
+            one_day = (pd.to_numeric(X["tenure_days"], errors="coerce")
+                       == pd.to_numeric(X["recency_days"], errors="coerce")).to_numpy(bool)
+            if one_day.any():
+                own[gaps] = own[gaps].astype(float)
+                own.loc[one_day, gaps] = np.nan
+        return own
+
     def score(self, X: pd.DataFrame, top: int = 5) -> tuple[float, pd.DataFrame]:
         """Positive-class probability and the top drivers of a one-row frame (inputs prepared once)."""
         from pipeline.models import explain_row
 
-        Xi = self._inputs(X)
+        Xi = self.inputs(X)
         p = float(self.pipeline.predict_proba(Xi)[0, self.positive_index if self.positive_index is not None else 1])
-        drivers = explain_row(self.pipeline, Xi, self.reference, class_index=self.positive_index, top=top) \
-            if top else pd.DataFrame()
+        drivers = explain_row(self.pipeline, Xi, self.reference, class_index=self.positive_index, top=top,
+                              values=self.shown_values(X)) if top else pd.DataFrame()
         return p, drivers
 
     def proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities (rows x classes)."""
-        return self.pipeline.predict_proba(self._inputs(X))
+        return self.pipeline.predict_proba(self.inputs(X))
 
     def probability(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of the positive class for every row."""
         return self.proba(X)[:, self.positive_index if self.positive_index is not None else 1]
 
     def drivers(self, row: pd.DataFrame, top: int = 5, class_index: int | None = None) -> pd.DataFrame:
-        """Top per-customer contributions (``feature, value, contribution``; ``attrs['method']``)."""
+        """Top per-customer contributions (``feature, value, contribution, model_value, capped``;
+        ``attrs['method']``): values as shown (:meth:`shown_values`), contributions of what the model read."""
         from pipeline.models import explain_row
 
         idx = self.positive_index if class_index is None else class_index
-        return explain_row(self.pipeline, self._inputs(row), self.reference, class_index=idx, top=top)
+        return explain_row(self.pipeline, self.inputs(row), self.reference, class_index=idx, top=top,
+                           values=self.shown_values(row))
 
     def prediction(self, frame: pd.DataFrame) -> dict[str, object]:
         """The predicted class of a one-row frame: ``target, predicted, probability, class_index, model``."""

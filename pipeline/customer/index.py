@@ -70,6 +70,7 @@ class CardIndex:
     ids: pd.Index
     coupons: CouponSetup
     driver_inputs: pd.DataFrame | None = None       # the churn model's (clipped) inputs, one row per customer
+    driver_values: pd.DataFrame | None = None       # the same columns as the card shows them (own values)
     contributions: pd.DataFrame | None = None       # each customer's per-feature contributions
     coupon: CouponBatch | None = None
     coupon_rows: dict[str, int] = field(default_factory=dict)
@@ -91,8 +92,8 @@ class CardIndex:
         from pipeline.models import driver_table
 
         pos = self.ids.get_loc(customer_id)
-        return driver_table(self.driver_inputs.iloc[pos], self.contributions.iloc[pos], top,
-                            self.contributions.attrs["method"])
+        return driver_table(self.driver_values.iloc[pos], self.contributions.iloc[pos], top,
+                            self.contributions.attrs["method"], inputs=self.driver_inputs.iloc[pos])
 
     def coupon_for(self, customer_id: str, coupons: CouponSetup) -> CouponRecommendation | None:
         """The precomputed coupon, or None when it was computed with other rules or the inputs were invalid."""
@@ -181,7 +182,7 @@ def card_index(scorer: ModelScorer, next_items: pd.DataFrame | None = None) -> C
     if churn is not None and churn.positive_index is not None:
         from pipeline.models import explain_rows
 
-        index.driver_inputs = churn._inputs(table)
+        index.driver_inputs, index.driver_values = churn.inputs(table), churn.shown_values(table)
         index.contributions = explain_rows(churn.pipeline, index.driver_inputs, churn.reference,
                                            churn.positive_index)
     _coupon_part(index, scorer)

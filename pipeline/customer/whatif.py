@@ -6,7 +6,7 @@ owners, so a change to a feature cannot drift from the what-if. Features follow 
 and tenure through :func:`pipeline.features.derive_features` (other features are the customer's, or the typical
 customer's, made consistent; one order per visit); the BTYD inputs follow :func:`pipeline.clv.summary_from_rfm`;
 R/F/M scores use rfm's quantile rule (:func:`pipeline.rfm.population_score`). Inputs equal to the customer's own
-values give exactly the card's numbers.
+values give the card itself: its numbers are read from the card, not recomputed (one owner per figure).
 
 Customer tables (kind ``"customers"``): the inputs are the columns the clustering, the active model and the
 learned policy read; the result is the cluster, the model's prediction and the learned coupon.
@@ -114,6 +114,8 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
     if scorer.kind == "customers":
         return _table_what_if(scorer, base, inputs, drivers)
     row, notes = derive_row(scorer, base, inputs)
+    if customer_id is not None and _unchanged(base, inputs):
+        return _card_what_if(scorer, str(customer_id), row, drivers)
     res = WhatIfResult({k: row[k] for k in RFM_INPUTS}, notes=notes)
     pop = scorer.history.population
     res.scores = pop.scores(row["recency_days"], row["frequency"], row["monetary"])
@@ -133,6 +135,33 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
     res.learned_coupon = scorer.learned_coupon(row)
     if scorer.facts is not None:
         res.notes += customer_notes(scorer.facts, row | res.value | {"risk_band": res.risk_band}, res.scores)
+    return res
+
+
+def _unchanged(base: pd.Series, inputs: Mapping[str, object]) -> bool:
+    """Whether the inputs are the customer's own values (what the what-if starts from)."""
+    return all(math.isclose(float(inputs.get(k, base[k])), float(base[k]), rel_tol=1e-9, abs_tol=1e-9)
+               for k in RFM_INPUTS)
+
+
+def _card_what_if(scorer: ModelScorer, customer_id: str, row: dict, drivers: int) -> WhatIfResult:
+    """At the customer's own values the what-if is their card: every prediction read from the card's owner
+    (:func:`pipeline.customer.card.customer_profile`), never recomputed another way, so the two cannot differ."""
+    from dataclasses import fields
+
+    from pipeline.customer.card import CustomerProfile, customer_profile
+    from pipeline.customer.index import TOP
+
+    card = customer_profile(scorer, customer_id, top=drivers or TOP, timeline=False)
+    same = {f.name for f in fields(WhatIfResult)} & {f.name for f in fields(CustomerProfile)}
+    res = WhatIfResult({k: row[k] for k in RFM_INPUTS},
+                       **{k: getattr(card, k) for k in same - {"scores", "value", "drivers", "notes"}})
+    res.scores = {k: card.scores[k] for k in ("r_score", "f_score", "m_score")}
+    res.value = {k: card.value[k] for k in (*_VALUE_KEYS, "next_order_date")}
+    res.drivers = card.drivers if drivers else pd.DataFrame()
+    if scorer.facts is not None:
+        res.notes = customer_notes(scorer.facts, row | res.value | {"churn_probability": res.churn_probability,
+                                                                    "risk_band": res.risk_band}, res.scores)
     return res
 
 
@@ -156,7 +185,7 @@ def derive_row(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, object
     BTYD value under ``"_value"``, and notes on corrected inputs. Unchanged inputs keep the customer's row."""
     row = base.to_dict()
     new = {k: float(inputs.get(k, base[k])) for k in RFM_INPUTS}
-    if all(math.isclose(new[k], float(base[k]), rel_tol=1e-9, abs_tol=1e-9) for k in RFM_INPUTS):
+    if _unchanged(base, new):
         row["_value"] = {k: row.get(k) for k in _VALUE_KEYS} | {"next_order_date": row.get("next_order_date")}
         return row, []
     new, notes = _corrected_inputs(new)

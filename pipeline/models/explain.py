@@ -18,7 +18,7 @@ from pipeline.models.estimators import as_text, to_float
 from pipeline.models.zoo import output_sources
 
 __all__ = ["permutation_importance_table", "feature_reference", "explain_row", "explain_rows", "driver_table",
-           "predict_table"]
+           "driver_note", "predict_table"]
 
 
 def permutation_importance_table(pipeline: Pipeline, X: pd.DataFrame, y: Sequence, labels: Sequence,
@@ -51,20 +51,24 @@ def feature_reference(X: pd.DataFrame, types: Mapping[str, str]) -> dict[str, ob
 
 
 def explain_row(pipeline: Pipeline, row: pd.DataFrame, reference: Mapping[str, object] | None = None,
-                class_index: int | None = None, top: int = 5) -> pd.DataFrame:
+                class_index: int | None = None, top: int = 5, values: pd.DataFrame | None = None) -> pd.DataFrame:
     """Top drivers of one prediction, per original column (``feature, value, contribution``).
 
     XGBoost: SHAP values (``pred_contribs``, log-odds). Logistic regression: coefficient x standardized
     value (log-odds). Other models: occlusion - predicted probability minus the probability with the
     column set to its ``reference`` value. Positive pushes towards ``class_index`` (default: the
     positive class for binary targets, the predicted class otherwise). ``attrs["method"]`` names the method.
+    ``values``: the row's own values when ``row`` holds what the model reads after a step of its own (clipping):
+    the table then shows them, with ``model_value`` and ``capped`` (see :func:`driver_table`).
     """
     row = row.iloc[[0]]
     if class_index is None:
         proba = pipeline.predict_proba(row)[0]
         class_index = 1 if len(proba) == 2 else int(proba.argmax())
     contrib = explain_rows(pipeline, row, reference, class_index)
-    return driver_table(row.iloc[0], contrib.iloc[0], top, contrib.attrs["method"])
+    if values is None:
+        return driver_table(row.iloc[0], contrib.iloc[0], top, contrib.attrs["method"])
+    return driver_table(values.iloc[0], contrib.iloc[0], top, contrib.attrs["method"], inputs=row.iloc[0])
 
 
 def explain_rows(pipeline: Pipeline, X: pd.DataFrame, reference: Mapping[str, object] | None = None,
@@ -86,15 +90,49 @@ def explain_rows(pipeline: Pipeline, X: pd.DataFrame, reference: Mapping[str, ob
     return contrib
 
 
-def driver_table(values: pd.Series, contributions: pd.Series, top: int = 5, method: str = "") -> pd.DataFrame:
+def driver_table(values: pd.Series, contributions: pd.Series, top: int = 5, method: str = "",
+                 inputs: pd.Series | None = None) -> pd.DataFrame:
     """The top ``top`` drivers of one row (``feature, value, contribution``, largest absolute contribution first)
-    from its input ``values`` and its row of :func:`explain_rows`."""
-    table = pd.DataFrame({"feature": contributions.index, "value": [values[c] for c in contributions.index],
+    from its ``values`` and its row of :func:`explain_rows`.
+
+    ``inputs``: what the model read when that differs from what a person is shown (``values``, the row's own
+    figures): adds ``model_value`` and ``capped`` ("above" / "below": the own value lies beyond the model's cap,
+    which the model treats every larger / smaller value as; "filled": the row has no value of its own and the model
+    read a stand-in; "" otherwise). :func:`driver_note` says it in words.
+    """
+    features = list(contributions.index)
+    table = pd.DataFrame({"feature": features, "value": [values[c] for c in features],
                           "contribution": contributions.to_numpy()})
+    if inputs is not None:
+        table["model_value"] = [inputs[c] for c in features]
+        table["capped"] = [_capped(v, m) for v, m in zip(table["value"], table["model_value"])]
     table = table.reindex(table["contribution"].abs().sort_values(ascending=False).index).head(top)
     table = table.reset_index(drop=True)
     table.attrs["method"] = method
     return table
+
+
+def _capped(value: object, model_value: object) -> str:
+    """How a shown value relates to what the model read (see :func:`driver_table`)."""
+    try:
+        v, m = float(value), float(model_value)
+    except (TypeError, ValueError):
+        return ""
+    if np.isnan(m):
+        return ""
+    if np.isnan(v):
+        return "filled"
+    return "above" if v > m else "below" if v < m else ""
+
+
+def driver_note(capped: str, model_value: str) -> str:
+    """The words beside a driver whose value the model does not read as it is (``model_value`` already written
+    with its unit, e.g. ``£62,166.70``): "the model treats anything above £62,166.70 alike"."""
+    if capped in ("above", "below"):
+        return f"the model treats anything {capped} {model_value} alike"
+    if capped == "filled":
+        return f"none of their own yet: the model reads {model_value}"
+    return ""
 
 
 def _by_source(pipeline: Pipeline, values: np.ndarray) -> pd.DataFrame:
