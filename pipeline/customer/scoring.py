@@ -393,18 +393,10 @@ def risk_columns(risk: ChurnRisk, features: pd.DataFrame, policy: CouponPolicyCo
                          "churn_basis": risk.basis(features)}, index=features.index)
 
 
-def attach_churn(table: pd.DataFrame, risk: ChurnRisk | FittedClassifier | None, features: pd.DataFrame,
-                 policy: CouponPolicyConfig) -> None:
+def attach_churn(table: pd.DataFrame, risk: ChurnRisk, features: pd.DataFrame, policy: CouponPolicyConfig) -> None:
     """Write the churn columns of :func:`risk_columns` into ``table`` (in place; ``features`` share its index).
-
-    ``risk`` is the dataset's decision (``ModelScorer.risk``). Passing a churn model or None instead is the old
-    form: it is wrapped as a decision that uses that model (None: the BG/NBD score) without checking whether the
-    model held up; callers should pass ``scorer.risk``."""
-    from pipeline.customer.facts import ChurnRisk, Fact
-
-    if not isinstance(risk, ChurnRisk):
-        risk = ChurnRisk("model", Fact("caveat", ""), policy.horizon_days, risk) if risk is not None else \
-            ChurnRisk("btyd", Fact("caveat", ""), policy.horizon_days)
+    ``risk`` is the dataset's decision (``ModelScorer.risk``): there is no way to attach a model's probability
+    that the decision did not choose."""
     cols = risk_columns(risk, features, policy)
     for col in cols.columns:
         table[col] = cols[col].to_numpy()
