@@ -4,9 +4,10 @@ Belongs here: the per-dataset decision for each prediction the card shows (:clas
 scorer from the out-of-time grades of :func:`pipeline.value.grade_values`, the live BTYD fit and the churn model)
 and the per-customer notes that explain apparent contradictions (:func:`customer_notes`). A prediction is
 ``shown`` when it beats its naive baseline on this dataset on every graded measure, shown with a plain ``caveat``
-when it beats it on some (or could not be checked), and ``hidden`` when it beats it on none (churn risk, graded by one measure, is shown or hidden); P(alive) and the BTYD
+when it beats it on some (or could not be checked), and ``hidden`` when it beats it on none; P(alive) and the BTYD
 next-order date are hidden whenever the BTYD fit is degenerate (dropout at the boundary, or the empirical-rate
-fallback). The grading itself is in :mod:`pipeline.value`; the pages only read the statuses.
+fallback). The grading itself is in :mod:`pipeline.value`; the pages only read the statuses. A hidden prediction is
+not used either: decisions read :meth:`CardFacts.usable` (the coupon policy's expected spend and P(alive)).
 
 Churn risk is decided once here too (:class:`ChurnRisk`, built by :func:`churn_risk`): the churn model's probability
 when it told churners apart better than every simple rule graded on a later period, else the rule that did best
