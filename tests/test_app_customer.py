@@ -164,3 +164,21 @@ def test_what_if_inputs_are_not_carried_to_another_dataset(at):
     assert not at.exception and not at.error
     assert recency().value == start                               # A's own start, not what was typed for B
     assert recency().key == what_if_key("recency_days", None, ids[0])
+
+
+def test_a_capped_driver_says_so_beside_the_customers_own_value(monkeypatch):
+    """Issue 19, item 2: the drivers table shows the customer's own figure; where the churn model caps it (its
+    training range), the note beside it says what the model treats it as."""
+    import pandas as pd
+
+    from app import customer_ui, state
+
+    monkeypatch.setattr(state, "currency", lambda: "GBP")
+    drivers = pd.DataFrame({"feature": ["spend_90d", "recency_days", "mean_days_between"],
+                            "value": [101903.4, 30.0, float("nan")], "contribution": [-18.4, 0.2, 0.1],
+                            "model_value": [62166.7, 30.0, 200.0], "capped": ["above", "", "filled"]})
+    out = customer_ui._readable_drivers(drivers)
+    assert "101,903.40" in out["value"][0] and "62,166.70" not in out["value"][0]
+    assert out["note"][0].startswith("the model treats anything above ") and "62,166.70" in out["note"][0]
+    assert out["note"][1] == "" and out["note"][2].startswith("none of their own yet")
+    assert "model_value" not in out and "capped" not in out
