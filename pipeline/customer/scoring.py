@@ -12,7 +12,7 @@ source), never from the churn model directly; a service builds one at start-up a
 not the card's layout nor the what-if's input rules.
 
 Customer tables (kind ``"customers"``) have no purchases: their table holds the attributes, the cluster and the
-prediction of an active Model-lab model trained on such a table.
+prediction of the dataset's live model (``pipeline.health.live``) trained on such a table.
 """
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ class ModelScorer:
     coupons: CouponSetup = field(default_factory=CouponSetup.load)
     churn: FittedClassifier | None = None         # transactions: the trained churn model (health, versions); a
                                                   # customer's risk is read from ``risk``, never from here
-    model: FittedClassifier | None = None         # customer tables: the active Model-lab model
+    model: FittedClassifier | None = None         # customer tables: the dataset's live model
     clusters: ClusterAssigner | None = None
     recommender: ItemRecommender | None = None
     history: PurchaseHistory | None = None        # transactions only
@@ -304,7 +304,7 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
     settings : horizon and seed.
     coupons : coupon catalogue and policies (default: ``assets/coupons.csv``, default policy, no learned policy).
     rules : RFM segment rules (default ``assets/rfm_segments.csv``).
-    active : ``(pipeline, metadata)`` of the Model lab's active model (``pipeline.models.lab.active_model``), or None.
+    active : ``(pipeline, metadata)`` of the dataset's live model (``pipeline.health.live.load_live``), or None.
     clustering : ``(assignments, meta)`` from ``Workspace.load_clustering``, or None.
     churn, clusters : pre-built pieces (e.g. cached by the page); built here when None.
     """
@@ -421,7 +421,7 @@ def _churn_classifier(dataset: Dataset, active: ActiveModel | None, X_live: pd.D
         if kind == "churn" and not missing:
             return saved_classifier(pipe, meta)
         why = f"it predicts {meta.target!r}" if kind != "churn" else f"it needs columns {missing[:3]}"
-        notes.append(f"The active Model-lab model is not used for churn here ({why}); using the default model.")
+        notes.append(f"The live model is not used for churn here ({why}); using the default model.")
     try:
         return default_churn_classifier(dataset.transactions, dataset.returns, settings.horizon_days, settings.seed,
                                         split=split)
@@ -496,7 +496,7 @@ def _customer_table_scorer(dataset: Dataset, settings: ScoringSettings, coupons:
             table["predicted"] = np.asarray(model.class_labels, dtype=object)[proba.argmax(axis=1)]
             table["predicted_probability"] = proba.max(axis=1)
         else:
-            notes.append(f"The active Model-lab model ({meta.model_label}, target {meta.target!r}) does not fit "
+            notes.append(f"The live model ({meta.model_label}, target {meta.target!r}) does not fit "
                          "this table's columns; no prediction is shown.")
     clusters = clusters or _cluster_assigner(table, "customers", clustering, settings.seed, notes)
     _attach_clusters(table, clusters)
