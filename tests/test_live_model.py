@@ -68,7 +68,8 @@ def test_refused_challenger_one_live_model_named_everywhere_and_a_confirmed_loss
     at.button(key="health_retrain").click().run()
     assert not at.exception
     refusal = _plain(at.warning[0].value)
-    assert refusal.startswith("Not promoted: the challenger's ROC AUC 0.") and "does not beat the BG/NBD baseline" in refusal
+    assert refusal.startswith("Not promoted: the challenger's ROC AUC 0.")
+    assert "does not beat the BG/NBD baseline" in refusal
     assert _pointer(at).get("model_id") is None
 
     # the refused challenger is listed, but neither live nor pre-selected; every page names the default
