@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,9 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
     except ImportError as exc:
         raise DataError("The Spark engine needs PySpark: pip install -r requirements-spark.txt (and Java 17).") \
             from exc
+    if not s.remote and (s.master or "local").startswith("local"):
+        # local workers run this interpreter (a venv's), not whatever `python3` is first on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(s.app_name)
     if s.remote:
         builder = builder.remote(s.remote)
