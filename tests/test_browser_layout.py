@@ -3,7 +3,7 @@ on the synthetic sample and on Online Retail uploaded whole.
 
 A visible text element is *clipped* when its content is wider than its box (``scrollWidth > clientWidth``) or when
 it ends with an ellipsis "…" that the data did not contain — in metrics, table cells and headers (``st.table``),
-tabs, buttons, select boxes, captions, page links, expanders and radio/segmented choices. Data-grid cells are drawn
+tabs, buttons, select boxes, captions, page links, expanders (opened) and radio/segmented choices. Data-grid cells are drawn
 on a canvas the DOM cannot read: their columns get widths and formats in ``column_config`` instead (tested by
 ``tests/test_units.py``). The test fails listing every clipped text as ``dataset / page / viewport: text``, and
 saves a screenshot of each page and viewport to ``tests/artifacts/layout_<dataset>_<page>_<width>.png``.
@@ -138,6 +138,19 @@ def _settle(page) -> None:
     page.wait_for_timeout(300)
 
 
+_OPEN_EXPANDERS = """() => { let n = 0;
+  for (const d of document.querySelectorAll('[data-testid="stExpander"] details:not([open])')) {
+    const r = d.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0) { d.querySelector('summary').click(); n++; } }
+  return n; }"""
+
+
+def _open_expanders(page) -> None:
+    """Open every visible expander (client side, no rerun), so the text inside is checked too."""
+    if page.evaluate(_OPEN_EXPANDERS):
+        _settle(page)
+
+
 def _tabs(page) -> list:
     return page.locator('[data-testid="stTabs"] [role="tab"]').all()
 
@@ -147,10 +160,12 @@ def _check(page, where: str, clipped: list[str]) -> None:
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
         _settle(page)
+        _open_expanders(page)
         found = list(page.evaluate(_CLIPPED, [list(CHECKED), list(OWN_ELLIPSES)]))
         for i, tab in enumerate(_tabs(page)[1:4], start=1):        # the first tabs of a page (their widgets draw)
             tab.click()
             _settle(page)
+            _open_expanders(page)
             found += [f"[tab {i}] {t}" for t in page.evaluate(_CLIPPED, [list(CHECKED), list(OWN_ELLIPSES)])]
         if len(_tabs(page)) > 1:
             _tabs(page)[0].click()
