@@ -51,7 +51,8 @@ def learned_box(rec: dict | None) -> None:
     """The learned policy's coupon (acceptance × value) and its reason, if there is one."""
     if rec:
         with st.container(border=True):
-            st.markdown(f"**Learned policy: {md(rec['coupon'])}** · acceptance × value = {rec['expected_value']:.2f}")
+            st.markdown(f"**Learned policy: {md(rec['coupon'])}** · acceptance × value = "
+                        f"{md(money(rec['expected_value']))}")
             st.caption(md(rec["reason"]))
 
 
