@@ -194,15 +194,18 @@ def test_withheld_churn_model_is_not_used_for_churn_bands(scorer):
 
 
 def test_withheld_spend_and_p_alive_are_not_used_by_campaign_coupons(scorer):
-    """Expected spend and P(alive) withheld: the audience gives the coupon policy the spend of the 90 days before
-    the send date and no P(alive), and says so."""
+    """Expected spend and P(alive) withheld: the list's coupons are those of the spend of the 90 days before the
+    send date and no P(alive), the list shows no expected spend, and the audience says so."""
     hidden = Fact("hidden", "Not shown.")
-    withheld = dataclasses.replace(scorer, facts=dataclasses.replace(
-        scorer.facts, facts={**scorer.facts.facts, "expected_spend": hidden, "p_alive": hidden}))
-    aud = cm.campaign_audience(withheld, SENT)
-    assert aud.table.loc[["a1", "c1", "d1"], "expected_spend"].tolist() == [30.0, 100.0, 240.0]
-    assert (aud.table["p_alive"] == 1.0).all()
+    facts = dataclasses.replace(scorer.facts, facts={**scorer.facts.facts, "expected_spend": hidden, "p_alive": hidden})
+    aud = cm.campaign_audience(dataclasses.replace(scorer, facts=facts), SENT)
     assert any("Expected spend is withheld" in n for n in aud.notes) and any("P(alive)" in n for n in aud.notes)
+    kw = dict(campaign_id="wake-up", control_share=0.0, send_date=SENT, as_of=aud.as_of_text)
+    lst = cm.campaign_list(aud.table, CATALOGUE, facts=facts, **kw)
+    by_rule = cm.campaign_list(aud.table.assign(expected_spend=aud.table["spend_90d"], p_alive=1.0), CATALOGUE, **kw)
+    assert lst["coupon_id"].tolist() == by_rule["coupon_id"].tolist()
+    assert lst["expected_value"].tolist() == by_rule["expected_value"].tolist()
+    assert lst["expected_spend"].isna().all()
 
 
 # ---- Online Retail, sent 2011-09-01 --------------------------------------------------------------------------------

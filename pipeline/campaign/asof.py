@@ -5,8 +5,9 @@ that day: purchases dated before it. Taking end-of-data segments instead makes "
 the send date", so the measured conversion is 0 by construction. :func:`campaign_audience` recomputes the per-customer
 table of a :class:`~pipeline.customer.ModelScorer` as of the send date with the pipeline's own as-of functions
 (:func:`pipeline.rfm.rfm_table` with ``snapshot``, :func:`pipeline.churn.feature_table`, the BTYD summary before the
-day) and the scorer's fitted clustering; churn risk, expected spend and P(alive) follow the dataset's decisions
-(``scorer.risk``, ``scorer.facts``): a withheld prediction is replaced by the simple rule that held up, and said.
+day) and the scorer's fitted clustering; churn risk follows the dataset's decision (``scorer.risk``): a withheld
+churn model is replaced by the simple rule that held up, and said (withheld expected spend and P(alive) are left out
+of the coupon policy by ``campaign_list(facts=)``, and said here too).
 A send date on or after the end of the data is the scorer's own table (end of data = the latest that is known).
 """
 from __future__ import annotations
@@ -53,13 +54,12 @@ def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFra
     return scorer.churn_risk, f"Churn bands use {risk.label}, not the churn model ({withheld}): {risk.fact.note}"
 
 
-def _usable(scorer: ModelScorer, table: pd.DataFrame, notes: list[str]) -> None:
-    """Expected spend and P(alive) as the dataset's decisions allow the coupon policy to use them (in place): a
-    withheld expected spend is the spend of the last H days, a withheld P(alive) is not used."""
+def _withheld_notes(scorer: ModelScorer, notes: list[str]) -> None:
+    """Say which of the policy's inputs are withheld on this dataset (``campaign_list(facts=scorer.facts)`` then
+    leaves them out, as :meth:`pipeline.customer.facts.CardFacts.usable` says)."""
     facts = scorer.facts
-    if facts is None or not hasattr(facts, "usable"):
+    if facts is None:
         return
-    _assign(table, facts.usable(table))
     h = scorer.settings.horizon_days
     if not facts.get("expected_spend").visible:
         notes.append(f"Expected spend is withheld on this dataset: the coupons use each customer's spend in the "
@@ -134,7 +134,7 @@ def campaign_audience(scorer: ModelScorer, send_date=None, rules: pd.DataFrame |
         table = scorer.table.assign(next_category=scorer.next_categories())
     else:
         table = _as_of(scorer, day, churn, notes, rules)
-    _usable(scorer, table, notes)
+    _withheld_notes(scorer, notes)
     return CampaignAudience(table, min(day, end), notes)
 
 

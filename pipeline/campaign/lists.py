@@ -145,6 +145,8 @@ def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfi
         out[col] = pd.to_numeric(out[col], errors="coerce")
     out["churn_probability"] = pd.to_numeric(out["churn_probability"], errors="coerce").round(4)
     out["expected_spend"] = pd.to_numeric(out["expected_spend"], errors="coerce").round(2)
+    if facts is not None and not facts.get("expected_spend").visible:
+        out["expected_spend"] = np.nan              # withheld on this dataset: no figure in the list either
     out["campaign_id"], out["send_date"], out["audience_as_of"] = str(campaign_id), send_date or "", as_of or ""
     return out[list(CAMPAIGN_COLUMNS)]
 
