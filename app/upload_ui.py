@@ -138,8 +138,9 @@ def cleaning_report(ds: Dataset, upload: Path | None) -> None:
 def _warning(ds: Dataset, w: dict, upload: Path | None) -> None:
     st.warning(f"**{w['share']:.0%} of the rows ({w['rows']:,}) were dropped by one rule: {w['label'].lower()}.** "
                f"{w['fix']}", icon=":material/warning:")
-    if w.get("examples"):
-        st.dataframe(w["examples"], hide_index=True)
+    if w.get("examples"):                          # the empty cell that made the rule drop a row says so
+        st.dataframe([{k: "(empty)" if v is None or v == "" else v for k, v in row.items()} for row in w["examples"]],
+                     hide_index=True)
     if w.get("switch") and upload is not None:
         if st.button(f"Keep these rows: switch off “{w['label'].split(' (')[0].lower()}”", key=f"keep_{w['rule']}",
                      icon=":material/undo:"):

@@ -21,7 +21,8 @@ CURRENCY_SIGNS = re.compile(r"[£$€¥]|\b(GBP|USD|EUR|CHF)\b")
 # 4+ digits without separators (not a date, not a year such as "before 1970")
 BARE_BIG_NUMBER = re.compile(r"(?<![\d.,\-/:])(?!(?:19|20)\d\d(?!\d))\d{4,}(?![\d\-/:])")
 PAGES = ("pages/upload.py", "pages/overview.py", "pages/rfm.py", "pages/movement.py")
-IDS = {"customer_id", "Customer", "invoice_id", "Order"}                  # ids are names, not figures
+IDS = {"customer_id", "Customer", "invoice_id", "Order", "product_id", "Product code",   # ids are names, not figures
+       "CustomerID", "InvoiceNo", "StockCode"}
 
 
 # ---- the formatter -----------------------------------------------------------------------------------------------
@@ -188,3 +189,16 @@ def test_a_near_empty_previous_period_shows_no_percent_change(tmp_path):
     assert m["Returning customers"].delta == "too few to compare"           # not "+1,166.7%"
     assert not any(x.delta and "%" in x.delta for x in at.metric)
     assert any("too few returning customers in the previous period to compare" in c.value for c in at.caption)
+
+
+def test_online_retail_figures_carry_pounds_and_separators(tmp_path):
+    from conftest import dataset
+
+    raw = dataset("online_retail.csv")
+    at = AppTest.from_file(APP, default_timeout=600).run()
+    at.file_uploader(key="uploader").upload(raw.name, raw.read_bytes(), "text/csv").run()
+    assert not at.exception
+    seen = _walk(at)
+    ov = seen["pages/overview.py"]["metrics"]
+    assert ov["Revenue"].startswith("£") and seen["pages/rfm.py"]["metrics"]["Revenue"] == "£8,887,209"
+    assert [b for s in seen.values() for b in s["scan"]] == [], "\n".join(b for s in seen.values() for b in s["scan"])
