@@ -165,6 +165,8 @@ def _top(lines: pd.DataFrame, column: str, n: int = 5) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------ comparing
 
 def _same(a: object, b: object, rel: float = 1e-9, abs_: float = 1e-6) -> bool:
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     missing = lambda x: x is None or (not isinstance(x, str) and pd.isna(x))  # noqa: E731
     if missing(a) or missing(b):
         return missing(a) and missing(b)
@@ -238,9 +240,17 @@ def _drivers(scorer: pf.ModelScorer, drivers: pd.DataFrame, t: pd.Series, check)
     risk = getattr(scorer, "risk", None)
     model = risk.model if risk is not None else scorer.churn
     bounds = model.bounds if model is not None else {}
+    facts = scorer.facts
+    hidden = {f for f, name in (("btyd_p_alive", "p_alive"), ("btyd_expected_purchases", "expected_orders"),
+                                ("btyd_expected_spend", "expected_spend"))
+              if facts is not None and not facts.get(name).visible}
     for _, d in drivers.iterrows():
         f = d["feature"]
         own = t[f]
+        if f in hidden:                                  # a withheld prediction: no number, here either
+            check(f"driver {f} withheld", (d["value"], d.get("model_value"), d.get("capped")),
+                  (None, None, "withheld"))
+            continue
         check(f"driver {f}", d["value"], own, abs_=1e-9)
         read = own
         if f in bounds and pd.notna(own):

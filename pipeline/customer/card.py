@@ -11,13 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from pipeline.customer.facts import customer_notes
 from pipeline.customer.index import NEXT_ITEMS, TOP, CardIndex, product_column, top_items
 from pipeline.customer.scoring import ModelScorer, coupon_fields
 
-__all__ = ["CustomerProfile", "customer_profile", "purchase_timeline"]
+__all__ = ["CustomerProfile", "customer_profile", "purchase_timeline", "withhold_drivers"]
+
+#: Driver features that are the card's graded predictions (``pipeline.churn.BTYD_FEATURES`` -> fact name).
+_PREDICTION_FEATURES = {"btyd_p_alive": "p_alive", "btyd_expected_purchases": "expected_orders",
+                        "btyd_expected_spend": "expected_spend"}
 
 _SCORE_KEYS = ("recency_days", "frequency", "monetary", "tenure_days", "r_score", "f_score", "m_score")
 _VALUE_KEYS = ("p_alive", "expected_orders", "expected_spend", "expected_aov", "days_to_next_order")
@@ -114,6 +119,7 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
         prof.drivers = index.drivers(cid, top) if index is not None and index.contributions is not None \
             else risk.model.drivers(scorer.table.loc[[cid]], top)
     prof.churn_model = risk.description
+    prof.drivers = withhold_drivers(prof.drivers, scorer.facts)     # a withheld prediction is withheld here too
     prof.value = {k: _f(row[k]) for k in _VALUE_KEYS} | {
         "next_order_date": row["next_order_date"], "horizon_days": scorer.settings.horizon_days,
         "btyd_model": scorer.history.btyd.kind_}
@@ -137,6 +143,24 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
     if pd.isna(row["next_order_date"]) and prof.shows("next_order_date"):
         prof.notes.append(f"No next order is expected within {scorer.history.btyd.max_next_order_days:.0f} days.")
     return prof
+
+
+def withhold_drivers(drivers: pd.DataFrame, facts: object) -> pd.DataFrame:
+    """The drivers without the numbers of predictions withheld on this dataset (``facts``: its
+    :class:`~pipeline.customer.facts.CardFacts`, or None): their ``value`` and ``model_value`` are None and
+    ``capped`` says "withheld"; the contribution (what the model made of it) stays."""
+    if facts is None or drivers.empty or "feature" not in drivers:
+        return drivers
+    hidden = drivers["feature"].map(_PREDICTION_FEATURES).map(
+        lambda name: isinstance(name, str) and not facts.get(name).visible).to_numpy(bool)
+    if not hidden.any():
+        return drivers
+    out = drivers.copy()
+    for col in ("value", "model_value"):
+        if col in out:
+            out[col] = out[col].astype(object).where(~hidden, None)
+    out["capped"] = np.where(hidden, "withheld", out["capped"] if "capped" in out else "")
+    return out
 
 
 def _facts(prof: CustomerProfile, scorer: ModelScorer, row: pd.Series) -> None:

@@ -126,6 +126,9 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
     # the dataset's decision: the churn model's risk and drivers, or the rule that beat it and what it read
     res.churn_probability, res.drivers, res.churn_basis = scorer.risk.score(row, drivers)
     res.churn_source = scorer.risk.source
+    from pipeline.customer.card import withhold_drivers
+
+    res.drivers = withhold_drivers(res.drivers, scorer.facts)
     res.risk_band = str(risk_bands([res.churn_probability], scorer.coupons.policy)[0])
     res.value = row.pop("_value")
     row |= {"segment": res.segment, "churn_probability": res.churn_probability, "churn_basis": res.churn_basis,

@@ -132,6 +132,8 @@ def driver_note(capped: str, model_value: str) -> str:
         return f"the model treats anything {capped} {model_value} alike"
     if capped == "filled":
         return f"none of their own yet: the model reads {model_value}"
+    if capped == "withheld":
+        return "not shown: this prediction does not hold up on this dataset"
     return ""
 
 
