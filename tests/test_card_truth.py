@@ -7,7 +7,8 @@ next order), the drivers table's values, the purchase timeline, the top categori
 evaluated at the customer's own values - is compared with an independent pandas computation from the cleaned lines
 as of the card's date (the day after the last line). The models are the scorer's: predictions are checked by
 feeding the models the independently computed inputs. A driver the model caps must say so (``capped``) and carry
-the value the model read (the training bound). The counts of mismatches per kind are in the assertion message.
+the value the model read (the training bound); a driver that is a prediction withheld on the dataset shows no
+number. The counts of mismatches per kind are printed (``-s``) and in the assertion message.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 
 from conftest import dataset
 from pipeline import customer as pf
+
 N_CUSTOMERS = 200
 SEED = 19
 GAP_FEATURES = ("mean_days_between", "median_days_between", "std_days_between")   # none with one purchase day
