@@ -65,4 +65,4 @@ def at(app):
     return app
 
 
-pytest_plugins = ["spark_support"]
+pytest_plugins = ["spark_support", "browser_support"]

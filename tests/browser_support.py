@@ -1,0 +1,77 @@
+"""Real-browser fixtures (a pytest plugin, see conftest.py): the app on a free port with its own workspace folder,
+and Debian's Chromium driven by Playwright at 1440×900.
+
+``server`` is module-scoped (one Streamlit process per test file), ``page`` is a fresh browser per test. Where Chromium
+or Playwright is missing the tests skip saying what to install (fail under ``CI=true``). The server's output goes to
+a log file whose tail is shown when it does not start. Screenshots go to :data:`ARTIFACTS` (git-ignored).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, require_module, unavailable
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+VIEWPORT = {"width": 1440, "height": 900}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """URL of the app (streamlit_app.py) started for this test module, on an empty workspace."""
+    if not Path(CHROMIUM).exists():
+        unavailable("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    require_module("playwright.sync_api", "Playwright is not installed (pip install -r requirements-dev.txt)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("app")
+    env = os.environ | {"SEGMENTS_WORKSPACE": str(folder / "ws"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    log = folder / "streamlit.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+                                 "--server.port", str(port), "--server.headless", "true",
+                                 "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(240):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + log.read_text(errors="replace")[-2000:])
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def page(server):
+    """A new headless Chromium page at 1440×900 (60 s default timeout), closed after the test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport=VIEWPORT)
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
