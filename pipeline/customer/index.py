@@ -148,9 +148,9 @@ def coupon_inputs(table: pd.DataFrame, next_category: pd.Series, facts: CardFact
     """The coupon policy's per-customer inputs from the scorer's table (``next_category``: per customer id;
     ``facts``: the dataset's card facts, whose withheld predictions are not used, see ``CardFacts.usable``)."""
     n = len(table)
-    col = lambda c, default: table[c] if c in table else pd.Series(default, index=table.index)  # noqa: E731
     if facts is not None:
         table = table.assign(**facts.usable(table))
+    col = lambda c, default: table[c] if c in table else pd.Series(default, index=table.index)  # noqa: E731
     return pd.DataFrame({"customer_id": table.index.astype(str), "segment": col("segment", "").to_numpy(),
                          "churn_probability": col("churn_probability", np.nan).to_numpy(float),
                          "order_value": col("avg_order_value", np.nan).to_numpy(float),
