@@ -13,21 +13,13 @@ Chromium or Playwright; the Online Retail part is skipped with a message when ``
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import DATASETS, ROOT
+from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from conftest import dataset
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "tests" / "artifacts"
 VIEWPORTS = ((1440, 900), (1280, 720))
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -83,45 +75,14 @@ PAGES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
-    pytest.importorskip("playwright.sync_api")
-    port = _free_port()
-    env = os.environ | {"SEGMENTS_WORKSPACE": str(tmp_path_factory.mktemp("ws")), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                             "--server.port", str(port), "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(120):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
 def page(server):
+    """One browser for the whole file (module-scoped, unlike browser_support's page): viewports are switched by
+    resizing."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         pg = browser.new_page(viewport={"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
         pg.set_default_timeout(120_000)
         yield pg
@@ -207,9 +168,7 @@ def test_no_text_is_cut_off_on_the_sample(page, server):
 
 
 def test_no_text_is_cut_off_on_online_retail(page, server):
-    raw = DATASETS / "online_retail.csv"
-    if not raw.exists():
-        pytest.skip(f"Online Retail part skipped: {raw} is absent")
+    raw = dataset("online_retail.csv")
     page.goto(f"{server}/?ws=layout_retail")
     page.get_by_text("Upload a file").first.wait_for()
     page.locator("input[type=file]").set_input_files(str(raw))
