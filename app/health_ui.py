@@ -114,8 +114,9 @@ def auc_figure(backtest: dict | None, realised: pd.DataFrame) -> go.Figure | Non
             fig.add_scatter(x=pd.to_datetime(g["cutoff"]), y=g["roc_auc"], name=label, mode="lines+markers",
                             line={"dash": "dash" if g["baseline"].iloc[0] else "solid"})
     models = realised[~realised["baseline"].astype(bool)] if not realised.empty else realised
-    for version, g in models.groupby("model_version") if not models.empty else []:
-        fig.add_scatter(x=pd.to_datetime(g["month"]), y=g["roc_auc"], name=f"realised: {version}",
+    by = "predicted_by" if "predicted_by" in models else "model_version"    # a model version, or the rule's name
+    for name, g in models.groupby(by) if not models.empty else []:
+        fig.add_scatter(x=pd.to_datetime(g["month"]), y=g["roc_auc"], name=f"realised: {name}",
                         mode="markers", marker={"size": 12, "symbol": "diamond"})
     if not fig.data:
         return None
@@ -126,7 +127,10 @@ def auc_figure(backtest: dict | None, realised: pd.DataFrame) -> go.Figure | Non
 
 
 def realised_display(table: pd.DataFrame) -> pd.DataFrame:
-    return worded(table)
+    """The realised table in words: who made the predictions (a model version, or the rule used while the model
+    is withheld) names each row; the codes behind it are dropped."""
+    return worded(table.drop(columns=[c for c in ("churn_source", "model_version") if c in table and
+                                      "predicted_by" in table]))
 
 
 def realised_table(dataset_id: str) -> pd.DataFrame:

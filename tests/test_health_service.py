@@ -76,5 +76,7 @@ def test_served_cards_are_logged_with_their_score_band_and_version(backend, tmp_
         assert list(log["source"]) == ["service", "service"] and set(log["customer_id"]) == {cid}
         first = log.iloc[0]
         assert first["score"] == pytest.approx(_churn(card)) and first["band"] == card["risk_band"]
-        assert first["model_version"] == card["model_version"] and first["outcome"] is None
+        assert first["churn_source"] == card["churn_source"] and first["outcome"] is None
+        # the model version only when the model produced the score (a rule's row keeps none: issue 19)
+        assert first["model_version"] == (card["model_version"] if card["churn_source"] == "model" else "")
         assert log.iloc[1]["score"] == pytest.approx(_churn(posted.json()["card"]))

@@ -1,11 +1,18 @@
 """The prediction log: every churn score served or batch-scored, joined later with what really happened.
 
 One row per prediction in the table ``health_predictions`` (SQLAlchemy; the service's database,
-``SEGMENTS_DATABASE_URL``, default SQLite ``service.db`` in the workspace root): dataset, customer, model version,
-score, band, the day the score speaks about (``as_of``), when it was made, and by whom (``service`` or ``batch``).
-Once the dataset holds H days of purchases after ``as_of``, :meth:`PredictionLog.join_outcomes` writes the realised
-outcome (1 = no purchase in ``[as_of, as_of + H)``); :meth:`PredictionLog.realised` then gives ROC AUC, precision in
-the riskiest share, Brier score and calibration per model version and month, next to the base-rate baseline.
+``SEGMENTS_DATABASE_URL``, default SQLite ``service.db`` in the workspace root): dataset, customer, what produced
+the score (``churn_source``: ``model``, or the rule used while the model is withheld on the dataset, ``recency`` or
+``btyd``; see :class:`pipeline.customer.facts.ChurnRisk`), the model version (only when the model produced the
+score; ``""`` for a rule's), score, band, the day the score speaks about (``as_of``), when it was made, and by whom
+(``service`` or ``batch``). Once the dataset holds H days of purchases after ``as_of``,
+:meth:`PredictionLog.join_outcomes` writes the realised outcome (1 = no purchase in ``[as_of, as_of + H)``);
+:meth:`PredictionLog.realised` then gives ROC AUC, precision in the riskiest share, Brier score and calibration per
+month and per model version or rule, next to the base-rate baseline: a model is graded on its own scores only.
+
+The table's schema is versioned (:data:`MIGRATIONS`, recorded in ``health_predictions_schema``; the log lives in
+the service's database but is written by the app and ``refresh`` too, so it migrates itself when opened). Rows
+logged before version 2 have no ``churn_source`` and are read as the model's, as they were.
 """
 from __future__ import annotations
 
@@ -20,14 +27,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (Column, DateTime, Engine, Float, Index, Integer, MetaData, String, Table, bindparam, select,
-                        update)
+from sqlalchemy import (Column, Connection, DateTime, Engine, Float, Index, Integer, MetaData, String, Table,
+                        bindparam, inspect, select, text, update)
+from sqlalchemy.exc import DBAPIError
 
 from pipeline.config import HORIZON_DAYS, HealthConfig, workspace_root
 from pipeline.errors import DataError
 from pipeline.log import logger
 
-__all__ = ["TABLE_NAME", "database_url", "PredictionLog", "prediction_log", "card_row", "ServedLog", "served_log"]
+__all__ = ["TABLE_NAME", "MIGRATIONS", "SOURCE_LABELS", "database_url", "PredictionLog", "prediction_log", "card_row",
+           "ServedLog", "served_log"]
 
 TABLE_NAME = "health_predictions"
 _md = MetaData()
@@ -44,10 +53,71 @@ _table = Table(
     Column("source", String(16), nullable=False),
     Column("outcome", Integer, nullable=True),
     Column("outcome_at", DateTime, nullable=True),
+    Column("churn_source", String(16), nullable=True),      # model | recency | btyd; NULL: logged before v2 (model)
 )
 Index("ix_health_predictions_pending", _table.c.dataset, _table.c.outcome, _table.c.as_of)
+_schema = Table("health_predictions_schema", _md,
+                Column("version", Integer, primary_key=True, autoincrement=False),
+                Column("applied_at", DateTime, nullable=False))
+#: How a rule's rows are named where a model version would stand (Model health's realised table and chart); the keys
+#: are the rules of :data:`pipeline.customer.facts.RULES` (a test keeps them equal).
+SOURCE_LABELS = {"recency": "Recency rule (used while the model is withheld)",
+                 "btyd": "BG/NBD score (used while the model is withheld)"}
 _ready: weakref.WeakSet = weakref.WeakSet()
 _engines: dict[str, Engine] = {}
+
+
+def _v1_initial(conn: Connection) -> None:
+    """health_predictions as first shipped (frozen: created only when missing)."""
+    md = MetaData()
+    t = Table(TABLE_NAME, md,
+              Column("id", Integer, primary_key=True, autoincrement=True),
+              Column("dataset", String(64), nullable=False),
+              Column("customer_id", String(64), nullable=False),
+              Column("model_version", String(96), nullable=False),
+              Column("score", Float, nullable=False),
+              Column("band", String(16), nullable=False),
+              Column("as_of", DateTime, nullable=False),
+              Column("scored_at", DateTime, nullable=False),
+              Column("source", String(16), nullable=False),
+              Column("outcome", Integer, nullable=True),
+              Column("outcome_at", DateTime, nullable=True))
+    Index("ix_health_predictions_pending", t.c.dataset, t.c.outcome, t.c.as_of)
+    md.create_all(conn, checkfirst=True)
+
+
+def _v2_churn_source(conn: Connection) -> None:
+    """health_predictions.churn_source: what produced each score (model, recency or btyd)."""
+    if "churn_source" not in {c["name"] for c in inspect(conn).get_columns(TABLE_NAME)}:
+        conn.execute(text(f"ALTER TABLE {TABLE_NAME} ADD COLUMN churn_source VARCHAR(16)"))
+
+
+#: (version, function) of the prediction log's schema; append only, never edit a shipped one.
+MIGRATIONS = [(1, _v1_initial), (2, _v2_churn_source)]
+
+
+def _upgrade(engine: Engine, attempts: int = 5) -> int:
+    """Apply the missing :data:`MIGRATIONS` in one transaction and record them; returns the version reached.
+    PostgreSQL: under an advisory lock (concurrent openers wait). SQLite: the write lock serialises writers, and a
+    writer that lost a race (the other one's DDL committed first) retries and finds the work done."""
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x4EA17B})
+                _schema.create(conn, checkfirst=True)
+                done = {int(v) for v in conn.execute(select(_schema.c.version)).scalars()}
+                now = datetime.now(timezone.utc).replace(tzinfo=None)
+                for version, migrate in MIGRATIONS:
+                    if version not in done:
+                        migrate(conn)
+                        conn.execute(_schema.insert().values(version=version, applied_at=now))
+                return max(v for v, _ in MIGRATIONS)
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def database_url() -> str:
@@ -72,23 +142,31 @@ class PredictionLog:
             engine = _engines.setdefault(url, make_engine(url))
         self.engine = engine
         if engine not in _ready:
-            _md.create_all(engine, checkfirst=True)
+            _upgrade(engine)
             _ready.add(engine)
 
     def record(self, dataset_id: str, rows: pd.DataFrame | Iterable[Mapping[str, Any]],
                source: str = "batch") -> int:
-        """Append predictions: rows with ``customer_id, score, band, model_version, as_of``; returns the count."""
+        """Append predictions: rows with ``customer_id, score, band, model_version, as_of`` and optionally
+        ``churn_source`` (what produced the score, see :data:`pipeline.customer.facts.RULES`; default ``model``).
+        A rule's row keeps no model version (the model did not produce it). Returns the count."""
         frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
         if frame.empty:
             return 0
         missing = [c for c in ("customer_id", "score", "band", "model_version", "as_of") if c not in frame]
         if missing:
             raise DataError(f"prediction log: rows lack {missing}.")
+        made_by = frame["churn_source"].fillna("model").astype(str) if "churn_source" in frame else \
+            pd.Series("model", index=frame.index)
+        unknown = sorted(set(made_by) - {"model", *SOURCE_LABELS})
+        if unknown:
+            raise DataError(f"prediction log: churn_source {unknown} is not one of {['model', *SOURCE_LABELS]}.")
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        records = [{"dataset": dataset_id, "customer_id": str(r.customer_id)[:64], "model_version":
-                    str(r.model_version)[:96], "score": float(r.score), "band": str(r.band)[:16],
-                    "as_of": pd.Timestamp(r.as_of).to_pydatetime(), "scored_at": now, "source": source}
-                   for r in frame.itertuples(index=False)]
+        records = [{"dataset": dataset_id, "customer_id": str(r.customer_id)[:64], "churn_source": by,
+                    "model_version": str(r.model_version)[:96] if by == "model" else "", "score": float(r.score),
+                    "band": str(r.band)[:16], "as_of": pd.Timestamp(r.as_of).to_pydatetime(), "scored_at": now,
+                    "source": source}
+                   for r, by in zip(frame.itertuples(index=False), made_by)]
         with self.engine.begin() as conn:
             conn.execute(_table.insert(), records)
         return len(records)
@@ -103,9 +181,10 @@ class PredictionLog:
         return row is not None
 
     def frame(self, dataset_id: str) -> pd.DataFrame:
-        """Every logged prediction of a dataset."""
+        """Every logged prediction of a dataset (``churn_source`` ``model`` for rows logged before it was kept)."""
         with self.engine.connect() as conn:
-            return pd.read_sql(select(_table).where(_table.c.dataset == dataset_id), conn)
+            out = pd.read_sql(select(_table).where(_table.c.dataset == dataset_id), conn)
+        return out.assign(churn_source=out["churn_source"].fillna("model").astype(str))
 
     def join_outcomes(self, dataset_id: str, transactions: pd.DataFrame,
                       horizon_days: int = HORIZON_DAYS) -> int:
@@ -137,25 +216,30 @@ class PredictionLog:
         return len(params)
 
     def realised(self, dataset_id: str, config: HealthConfig = HealthConfig()) -> pd.DataFrame:
-        """Realised quality per model version and month of ``as_of`` (predictions with an outcome), with a
-        base-rate baseline row per month (everyone scored at the month's churn rate: ROC AUC 0.5)."""
+        """Realised quality per month of ``as_of`` (predictions with an outcome) and per producer: a model version
+        (its own scores only) or a rule used while the model was withheld (``model_version`` "", ``predicted_by``
+        names the rule, :data:`SOURCE_LABELS`), with a base-rate baseline row per month (everyone scored at the
+        month's churn rate: ROC AUC 0.5)."""
         from pipeline.health.retrain import grade
 
         done = self.frame(dataset_id).dropna(subset=["outcome"])
-        cols = ["month", "model_version", "baseline", "n", "churn_rate", "mean_score", "roc_auc", "top_precision",
-                "brier"]
+        cols = ["month", "predicted_by", "churn_source", "model_version", "baseline", "n", "churn_rate",
+                "mean_score", "roc_auc", "top_precision", "brier"]
         if done.empty:
             return pd.DataFrame(columns=cols)
-        done = done.assign(month=pd.to_datetime(done["as_of"]).dt.strftime("%Y-%m"))
+        done = done.assign(month=pd.to_datetime(done["as_of"]).dt.strftime("%Y-%m"),
+                           model_version=done["model_version"].where(done["churn_source"] == "model", ""))
         rows = []
-        for (month, version), g in done.groupby(["month", "model_version"]):
+        for (month, by, version), g in done.groupby(["month", "churn_source", "model_version"]):
             m = grade(g["outcome"].to_numpy(int), g["score"].to_numpy(float), True, config)
-            rows.append({"month": month, "model_version": version, "baseline": False, "n": m["n"],
+            rows.append({"month": month, "predicted_by": version if by == "model" else SOURCE_LABELS[by],
+                         "churn_source": by, "model_version": version, "baseline": False, "n": m["n"],
                          "churn_rate": m["churn_rate"], "mean_score": float(g["score"].mean()),
                          "roc_auc": m["roc_auc"], "top_precision": m["top_precision"], "brier": m["brier"]})
         for month, g in done.groupby("month"):
             rate = float(g["outcome"].mean())
-            rows.append({"month": month, "model_version": "base rate (baseline)", "baseline": True, "n": len(g),
+            rows.append({"month": month, "predicted_by": "base rate (baseline)", "churn_source": "",
+                         "model_version": "base rate (baseline)", "baseline": True, "n": len(g),
                          "churn_rate": rate, "mean_score": rate, "roc_auc": 0.5, "top_precision": rate,
                          "brier": rate * (1 - rate)})
         return pd.DataFrame(rows, columns=cols).sort_values(["month", "baseline", "model_version"],
@@ -163,10 +247,11 @@ class PredictionLog:
 
     def calibration(self, dataset_id: str, model_version: str | None = None,
                     bins: int = HealthConfig.calibration_bins) -> pd.DataFrame:
-        """Realised calibration: per score bin, the mean score and the share that really churned."""
+        """Realised calibration: per score bin, the mean score and the share that really churned (``model_version``:
+        that model's own scores only)."""
         done = self.frame(dataset_id).dropna(subset=["outcome"])
         if model_version is not None:
-            done = done[done["model_version"] == model_version]
+            done = done[(done["model_version"] == model_version) & (done["churn_source"] == "model")]
         if done.empty:
             return pd.DataFrame(columns=["model_version", "bin", "n", "mean_score", "churned"])
         edges = np.linspace(0, 1, bins + 1)
@@ -182,14 +267,17 @@ def prediction_log(engine: Engine | str | None = None) -> PredictionLog:
 
 
 def card_row(card: Mapping[str, Any], model_version: str | None = None) -> dict[str, Any] | None:
-    """The log row of a customer card's churn score (the risk the card serves: the churn model's, or the rule's
-    when the model is withheld on the dataset, see the card's ``churn_source``), or None when there is none
-    (customer table)."""
+    """The log row of a customer card's churn score: the risk the card serves and what produced it (the card's
+    ``churn_source``: the churn model, or the rule used while the model is withheld on the dataset; a card without
+    it is the model's). The model version (``model_version`` or the card's) is kept only for the model's score.
+    None when the card has no churn score (customer table)."""
     p = card.get("churn_probability")
     if p is None or card.get("as_of") is None:
         return None
+    by = str(card.get("churn_source") or "model")
+    version = (model_version or card.get("model_version") or "unknown") if by == "model" else ""
     return {"customer_id": card["customer_id"], "score": p, "band": card.get("risk_band", ""),
-            "model_version": model_version or card.get("model_version") or "unknown", "as_of": card["as_of"]}
+            "churn_source": by, "model_version": version, "as_of": card["as_of"]}
 
 
 class ServedLog:

@@ -155,8 +155,10 @@ def _metadata(dataset: Dataset, split, key: str, fitted, types: dict, metrics: d
 def score_customers(store: HealthStore, dataset: Dataset, horizon_days: int = HORIZON_DAYS,
                     X_live: pd.DataFrame | None = None) -> pd.DataFrame:
     """Churn score and risk band of every customer as of the end of the data, by the champion (else the default
-    logistic regression of the Customer page): ``customer_id, score, band, model_version, as_of``. ``X_live``: the
-    live features when the caller has them (:func:`pipeline.churn.live_features`)."""
+    logistic regression of the Customer page): ``customer_id, score, band, churn_source, model_version, as_of``.
+    These are the model's own scores (``churn_source`` "model"), also while the dataset withholds the model: the
+    prediction log grades the model on them; no card or decision reads them. ``X_live``: the live features when
+    the caller has them (:func:`pipeline.churn.live_features`)."""
     from pipeline.churn import data_span, live_features
     from pipeline.coupons import risk_bands
     from pipeline.customer.classifier import default_churn_classifier, saved_classifier
@@ -167,7 +169,7 @@ def score_customers(store: HealthStore, dataset: Dataset, horizon_days: int = HO
     X = X_live if X_live is not None else live_features(dataset.transactions, dataset.returns, horizon_days)[0]
     p = clf.probability(X)
     return pd.DataFrame({"customer_id": X.index.astype(str), "score": p, "band": risk_bands(p),
-                         "model_version": f"{dataset.id}/{version or 'default'}",
+                         "churn_source": "model", "model_version": f"{dataset.id}/{version or 'default'}",
                          "as_of": data_span(dataset.transactions)[1]})
 
 
