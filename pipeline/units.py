@@ -16,11 +16,14 @@ import pandas as pd
 
 from pipeline.currency import currency, format_money
 
-__all__ = ["ITEMS", "MIN_BASE", "DASH", "is_missing", "spend", "spend_short", "spend_format", "spend_unit", "spend_words", "count",
-           "percent", "change_text"]
+__all__ = ["ITEMS", "MIN_BASE", "DASH", "UNKNOWN", "is_missing", "spend", "spend_exact", "spend_short", "spend_format",
+           "spend_unit", "spend_words", "count", "percent", "change_text"]
 
 ITEMS = "items"
 DASH = "–"
+#: The unit of a figure nobody stated (a policy run on a bare table, outside any dataset): written as a plain number,
+#: neither currency nor items, rather than a guessed unit. A dataset's figures always have a unit (a code or None).
+UNKNOWN = "unknown"
 #: Smallest previous value (customers, orders) a relative change is computed against.
 MIN_BASE = 20
 
@@ -53,6 +56,23 @@ def spend(x, code: str | None, decimals: int = 2) -> str:
     if is_missing(x):
         return DASH
     return format_money(x, code, decimals) if code else _items(x, decimals)
+
+
+def spend_exact(x, code: str | None, decimals: int = 2, signed: bool = False) -> str:
+    """Spend at exactly ``decimals`` places whatever the unit, optionally with its sign: for figures computed from
+    spend, where a fraction of an item is the figure (a coupon's expected value of ``+0.05 items``), unlike
+    :func:`spend`, which rounds items to whole or tenths. ``+£0.05``, ``-£1.20``, ``+0.05 CHF``, ``1.20 items``;
+    ``code`` :data:`UNKNOWN` gives a plain ``+0.05``; missing as a dash."""
+    if is_missing(x):
+        return DASH
+    x = float(x)
+    text = f"{abs(x):,.{decimals}f}"
+    sign = "-" if x < 0 and float(text.replace(",", "")) != 0 else "+" if signed else ""
+    if code == UNKNOWN:
+        return f"{sign}{text}"
+    if not code:
+        return f"{sign}{text} {ITEMS}"
+    return sign + format_money(abs(x), code, decimals)
 
 
 def spend_short(x, code: str | None) -> str:

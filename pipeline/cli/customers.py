@@ -55,7 +55,7 @@ def cmd_campaign(args) -> int:
 
     ctx = _context(args)
     ids = Path(args.ids).read_text().split() if args.ids else None
-    coupons = ctx.coupons
+    coupons = _in_currency(ctx.coupons, args.currency)
     sent = args.sent or (str(ctx.history.as_of.date()) if ctx.history is not None else None)
     audience = campaign_audience(ctx, sent)               # customers as they were on the send date
     out = campaign_list(audience.table, coupons.catalogue, coupons.policy, segment=args.segment,
@@ -64,12 +64,23 @@ def cmd_campaign(args) -> int:
                         as_of=audience.as_of_text, facts=ctx.facts)
     data = to_excel_bytes(out, "campaign") if args.out.lower().endswith((".xlsx", ".xls")) else to_csv_bytes(out)
     Path(args.out).write_bytes(data)
-    totals = campaign_totals(out, args.currency or "")
+    totals = campaign_totals(out, coupons.policy.currency or "")
     print_json(to_jsonable({"file": args.file, "out": args.out, "campaign_id": campaign_id_for(args.name),
                             "send_date": sent, "control_share": args.control, **totals.to_dict(),
                             "summary": campaign_summary(out).to_dict(orient="records"),
                             "notes": ctx.notes + audience.notes}))
     return 0
+
+
+def _in_currency(coupons, code: str | None):
+    """The scorer's coupon setup (its policy in the dataset's unit) with the currency ``--currency`` names, when
+    given: it corrects a guessed currency; a basket log's spend is items, which no currency turns into money."""
+    if not code:
+        return coupons
+    if coupons.policy.currency is None:
+        raise DataError(f"--currency {code}: this file's spend is counted in items (it has no amounts or prices), "
+                        "so its figures have no currency; leave --currency out.")
+    return coupons.in_unit(code)
 
 
 def cmd_campaign_results(args) -> int:
@@ -155,7 +166,8 @@ def _campaign_commands(sub) -> None:
                    help="share of the audience held out as the control group, no coupon (default 0.1)")
     p.add_argument("--sent", help="send date YYYY-MM-DD (default the day after the last purchase); the audience is "
                                   "chosen from the purchases before it")
-    p.add_argument("--currency", help="currency of the money figures, e.g. GBP (shown with the totals)")
+    p.add_argument("--currency", help="currency of the money figures, e.g. GBP, in the totals and the coupon reasons "
+                                      "(default: the file's, guessed from its amounts and countries)")
     _context_args(p)
     p = sub.add_parser("campaign-results", help="treated vs control after the send date: conversion and revenue "
                                                 "per customer with 95%% intervals, cost; JSON")

@@ -25,7 +25,9 @@ import pandas as pd
 
 from pipeline.config import HORIZON_DAYS
 from pipeline.coupons.catalogue import PERCENT_KINDS, coupon_codes, load_catalogue, text_values
+from pipeline.currency import currency as currency_of
 from pipeline.errors import DataError
+from pipeline.units import UNKNOWN, spend_exact
 
 __all__ = [
     "CouponPolicyConfig", "CustomerContext", "CouponRecommendation", "risk_band", "risk_bands",
@@ -54,6 +56,15 @@ class CouponPolicyConfig:
     code_prefix: str = "CPN"
     code_length: int = 10                           # base32 characters after the prefix (50 bits)
     seed: int = 0
+    # The unit of the spend figures the policy reads and writes in its reasons: an ISO code ("GBP": "£0.05"),
+    # None for spend counted in items (a basket log: "0.05 items", and the reason says a coupon's money is counted
+    # in items), or UNKNOWN (pipeline.units.UNKNOWN, the default: nobody said, plain numbers, never a guessed
+    # unit). build_scorer sets it from the dataset and ModelScorer.with_coupons keeps it.
+    currency: str | None = UNKNOWN
+
+    def __post_init__(self) -> None:
+        if self.currency is not None and self.currency != UNKNOWN:
+            object.__setattr__(self, "currency", currency_of(self.currency).code)   # DataError naming the codes
 
 
 
@@ -260,9 +271,15 @@ def _best_eligible(ev: dict) -> np.ndarray:
     return masked.argmax(axis=1) if masked.shape[1] else np.full(masked.shape[0], -1)
 
 
+#: Said on a basket log (spend counted in items) after a reason with figures: a coupon's money is not money there.
+ITEMS_NOTE = ("Figures are in items bought, not money: this dataset has no amounts, so a coupon's value is counted "
+              "in items.")
+
+
 def _reasons(ctx: dict, cat: dict, ev: dict, chosen: np.ndarray, guarded: np.ndarray,
              config: CouponPolicyConfig) -> list[str]:
-    """One human-readable sentence per customer, built from the policy's numbers."""
+    """One human-readable sentence per customer, built from the policy's numbers, every figure in
+    ``config.currency`` (:func:`pipeline.units.spend_exact`)."""
     n = len(chosen)
     rows = np.arange(n)
     best = _best_eligible(ev)
@@ -274,29 +291,38 @@ def _reasons(ctx: dict, cat: dict, ev: dict, chosen: np.ndarray, guarded: np.nda
     names = cat["name"][pick].tolist() if len(cat["name"]) else [""] * n
     mins = cat["min_spend"][pick].tolist() if len(cat["name"]) else [0.0] * n
     seg = [s or "Unsegmented" for s in ctx["segment"].tolist()]
+    unit = config.currency
+    amt = lambda x: spend_exact(x, unit)                         # noqa: E731
+    signed = lambda x: spend_exact(x, unit, signed=True)         # noqa: E731
+    items = unit is None
+    spend_words = "expected items bought" if items else "expected spend"
     out = []
     for i, (c, g, b) in enumerate(zip(chosen.tolist(), guarded.tolist(), best.tolist())):
         by = f" by {ctx['basis'][i]}" if ctx["basis"][i] else ""
         head = f"{seg[i]}, {ctx['band'][i]} churn risk ({ctx['churn'][i]:.0%}{by})"
-        gain = (f"gain {gains[i]:.2f} = {extra[i]:.1%} more likely to buy x {value[i]:.2f} margin at stake"
-                + (f" + {stretch[i]:.2f} from baskets stretched to the {mins[i]:.2f} minimum" if stretch[i] >= 0.005 else ""))
+        gain = (f"gain {amt(gains[i])} = {extra[i]:.1%} more likely to buy x {amt(value[i])} margin at stake"
+                + (f" + {amt(stretch[i])} from baskets stretched to the {amt(mins[i])} minimum"
+                   if stretch[i] >= 0.005 else ""))
+        figures = True
         if c >= 0 and g:
-            out.append(f"{head}, high value: the catalogue explicitly targets them with '{names[i]}' "
-                       f"(expected value {evs[i]:+.2f}: {gain}, cost {costs[i]:.2f}).")
+            text = (f"{head}, high value: the catalogue explicitly targets them with '{names[i]}' "
+                    f"(expected value {signed(evs[i])}: {gain}, cost {amt(costs[i])}).")
         elif c >= 0:
-            out.append(f"{head}: '{names[i]}' has the best expected value of {n_elig[i]} eligible coupon(s), "
-                       f"{evs[i]:+.2f} ({gain}; minus {costs[i]:.2f} expected discount cost).")
+            text = (f"{head}: '{names[i]}' has the best expected value of {n_elig[i]} eligible coupon(s), "
+                    f"{signed(evs[i])} ({gain}; minus {amt(costs[i])} expected discount cost).")
         elif g:
             spend = ctx["expected_spend"][i]
-            worth = f"{spend:.2f} expected spend in {config.horizon_days} days" if spend > 0 else seg[i]
-            alt = f"; best eligible '{names[i]}' would be {evs[i]:+.2f}" if b >= 0 and n_elig[i] else ""
-            out.append(f"{head}, high value ({worth}): no discount. They are {1 - ctx['churn'][i]:.0%} likely to "
-                       f"buy anyway, so a coupon would mostly discount purchases already coming{alt}.")
+            worth = f"{amt(spend)} {spend_words} in {config.horizon_days} days" if spend > 0 else seg[i]
+            alt = f"; best eligible '{names[i]}' would be {signed(evs[i])}" if b >= 0 and n_elig[i] else ""
+            figures = spend > 0 or bool(alt)
+            text = (f"{head}, high value ({worth}): no discount. They are {1 - ctx['churn'][i]:.0%} likely to "
+                    f"buy anyway, so a coupon would mostly discount purchases already coming{alt}.")
         elif n_elig[i]:
-            out.append(f"{head}: no coupon. None of the {n_elig[i]} eligible coupon(s) pays for itself; best "
-                       f"'{names[i]}' is {evs[i]:+.2f} ({gain}; minus {costs[i]:.2f} expected discount cost).")
+            text = (f"{head}: no coupon. None of the {n_elig[i]} eligible coupon(s) pays for itself; best "
+                    f"'{names[i]}' is {signed(evs[i])} ({gain}; minus {amt(costs[i])} expected discount cost).")
         else:
-            out.append(f"{head}: no coupon. The catalogue has none eligible for this segment and risk band.")
+            text, figures = f"{head}: no coupon. The catalogue has none eligible for this segment and risk band.", False
+        out.append(f"{text} {ITEMS_NOTE}" if items and figures else text)
     return out
 
 

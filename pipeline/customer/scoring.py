@@ -70,6 +70,13 @@ class CouponSetup:
         if self.prepared is None:
             object.__setattr__(self, "prepared", prepare_catalogue(self.catalogue))
 
+    def in_unit(self, currency: str | None) -> CouponSetup:
+        """This setup with the policy's figures in ``currency`` (see ``CouponPolicyConfig.currency``); itself when
+        they already are (so a card index computed with it stays valid)."""
+        if self.policy.currency == currency:
+            return self
+        return dataclasses.replace(self, policy=dataclasses.replace(self.policy, currency=currency))
+
     @classmethod
     def load(cls, catalogue: object = None, policy: CouponPolicyConfig = CouponPolicyConfig(),
              learned: LearnedCouponPolicy | None = None) -> CouponSetup:
@@ -204,8 +211,10 @@ class ModelScorer:
         return swapped
 
     def with_coupons(self, coupons: CouponSetup) -> ModelScorer:
-        """A copy with other coupon rules (cheap: the fitted parts are shared)."""
-        return dataclasses.replace(self, coupons=coupons)
+        """A copy with other coupon rules (cheap: the fitted parts are shared). The policy keeps this dataset's
+        unit (``CouponPolicyConfig.currency``, set by :func:`build_scorer`): other rules do not change what the
+        data are counted in."""
+        return dataclasses.replace(self, coupons=coupons.in_unit(self.coupons.policy.currency))
 
     def require(self, customer_id: object) -> str:
         """The id as stored; DataError naming similar ids when it is unknown."""
@@ -307,12 +316,20 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
     active : ``(pipeline, metadata)`` of the dataset's live model (``pipeline.health.live.load_live``), or None.
     clustering : ``(assignments, meta)`` from ``Workspace.load_clustering``, or None.
     churn, clusters : pre-built pieces (e.g. cached by the page); built here when None.
+
+    The coupon policy's figures are put in the dataset's unit (``CouponPolicyConfig.currency``: its currency, or
+    None when spend is counted in items), whatever ``coupons`` said.
     """
     coupons = coupons or CouponSetup.load()
     if dataset.kind == "customers":
         return _customer_table_scorer(dataset, settings, coupons, active, clustering, clusters)
     if dataset.transactions is None or dataset.transactions.empty:
         raise DataError(f"'{dataset.name}' has no transactions; load a dataset with purchases first.")
+    from pipeline.currency import dataset_currency
+
+    tx = dataset.transactions
+    coupons = coupons.in_unit(dataset_currency(dataset.kind, dataset.report, dataset.extra,
+                                               tx["country"] if "country" in tx.columns else None))
     from pipeline.churn import live_features
     from pipeline.clv import btyd_summary
     from pipeline.customer.facts import card_facts, churn_risk, recency_rule
