@@ -13,8 +13,10 @@ from app import labels_ui, state, ui
 from app.ui import md, money
 from pipeline.labels import format_value, label
 from pipeline.customer import CouponSetup
+from pipeline.customer.clusters import cluster_label
 from pipeline.models.explain import driver_note
 from pipeline.errors import DataError
+from pipeline.units import spend_exact
 
 __all__ = ["scoring_context", "coupon_box", "learned_box", "card", "what_if_key", "what_if_values",
            "what_if_result"]
@@ -41,9 +43,8 @@ def scoring_context() -> Any:
 def coupon_box(coupon: dict) -> None:
     """The expected-value coupon and its reason."""
     with st.container(border=True):
-        ev = coupon["expected_value"]
-        st.markdown(f"**Coupon: {md(coupon['coupon_name'])}** · expected value "
-                    f"{md(('+' if ev >= 0 else '−') + money(abs(ev)))}")
+        ev = spend_exact(coupon["expected_value"], state.currency(), signed=True)   # as the reason writes it
+        st.markdown(f"**Coupon: {md(coupon['coupon_name'])}** · expected value {md(ev)}")
         st.caption(md(coupon["reason"]))
 
 
@@ -95,7 +96,7 @@ def _transaction_metrics(p) -> None:
     shown = (items["name"].where(items["name"].astype(str) != "", items["item"]) if "name" in items
              else items.get("item"))
     likely = ", ".join(shown.astype(str)) if len(items) else "–"
-    st.markdown(f"**Cluster {p.cluster}**: {md(p.cluster_name)} · **Likely next**: {md(likely)}")
+    st.markdown(f"**{md(p.cluster_label or 'No cluster')}** · **Likely next**: {md(likely)}")
     coupon_box(p.coupon)
 
 
@@ -148,7 +149,7 @@ def card(p) -> None:
     if p.kind == "transactions":
         _transaction_metrics(p)
     else:
-        st.markdown(f"**Cluster {p.cluster}**: {md(p.cluster_name)}")
+        st.markdown(f"**{md(p.cluster_label or 'No cluster')}**")
         if p.prediction:
             ui.metrics_row({f"Predicted {p.prediction['target']}":
                             f"{p.prediction['predicted']} ({p.prediction['probability']:.0%})"})
@@ -161,7 +162,11 @@ def card(p) -> None:
     _drivers(p)
     if len(p.candidates):
         with st.expander("Expected value of every coupon"):
-            st.dataframe(p.candidates, hide_index=True)
+            st.dataframe(p.candidates, hide_index=True, column_config={
+                "coupon_id": "Coupon id", "coupon_name": "Coupon", "eligible": "Eligible",
+                "extra_purchase_probability": st.column_config.NumberColumn("More likely to buy", format="percent"),
+                "gain": ui.money_column("Gain", 2), "cost": ui.money_column("Expected cost", 2),
+                "expected_value": ui.money_column("Expected value", 2)})
 
 
 def what_if_key(name: str, cid: str | None, dataset_id: str | None = None) -> str:
@@ -193,7 +198,7 @@ def what_if_result(res, facts: dict | None = None) -> None:
     ``facts`` (``CardFacts.to_json()``) hides the predictions that do not hold up on this dataset."""
     f = facts or {}
     shown = {"Segment": res.segment} if res.segment else {}
-    shown["Cluster"] = "–" if res.cluster is None else str(res.cluster)
+    shown["Cluster"] = cluster_label(res.cluster, res.cluster_name, short=True)
     if res.churn_probability is not None:
         shown |= {"Churn risk": _shown(f, "churn_probability", f"{res.churn_probability:.0%} · {res.risk_band}"),
                   "P(alive)": _shown(f, "p_alive", f"{res.value['p_alive']:.0%}"),
@@ -201,8 +206,8 @@ def what_if_result(res, facts: dict | None = None) -> None:
     if res.prediction:
         shown[f"Predicted {res.prediction['target']}"] = f"{res.prediction['predicted']} ({res.prediction['probability']:.0%})"
     ui.metrics_row(shown)
-    if res.cluster is not None:
-        st.caption(f"Cluster {res.cluster}: {md(res.cluster_name)}")
+    if res.cluster_label:
+        st.caption(md(res.cluster_label))
     if res.coupon:
         coupon_box(res.coupon)
     learned_box(res.learned_coupon)

@@ -258,7 +258,7 @@ class Scorer:
             raise UnknownCustomer(customer_id)
         res = what_if(self.model, dict(inputs), customer_id)
         out = {k: getattr(res, k) for k in ("inputs", "segment", "scores", "cluster", "cluster_name",
-                                             "churn_probability", "risk_band", "churn_source", "churn_basis",
+                                             "cluster_label", "churn_probability", "risk_band", "churn_source", "churn_basis",
                                              "value", "coupon", "prediction", "learned_coupon", "notes")}
         out["drivers"] = res.drivers.to_dict(orient="records")
         out["value"] = {k: (str(v.date()) if isinstance(v, pd.Timestamp) else v) for k, v in (out["value"] or {})

@@ -2,6 +2,8 @@
 customer tables). Campaign export, coupon catalogue, learned policy and recommender: test_app_campaigns.py."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import keys
@@ -43,7 +45,7 @@ def test_customer_link_opens_the_card(at):
     at.switch_page(PAGE).run()
     assert not at.exception and not at.error
     assert at.selectbox(key="lookup_customer").value == "0003"
-    assert any(md.value.startswith("**Cluster ") for md in at.markdown)
+    assert any(md.value.startswith(("**Cluster ", "**Unlike any group")) for md in at.markdown)
     assert at.query_params["customer"] == "0003"
     at.selectbox(key="lookup_customer").set_value("0005").run()   # another pick: the link follows
     assert not at.exception and at.query_params["customer"] == "0005"
@@ -81,6 +83,11 @@ def test_card_and_what_if_on_the_sample(at):
     assert len(drivers) == 5
     assert any("Default churn model" in c.value for c in at.caption)
     assert any(md.value.startswith("**Coupon:") for md in at.markdown)
+    coupon = next(md.value for md in at.markdown if md.value.startswith("**Coupon:"))
+    assert re.search(r"expected value [+-]£\d", coupon.replace("\\", "")), coupon     # issue 19 item 4: units
+    reason = next(r for r in (c.value.replace("\\", "") for c in at.caption) if "churn risk (" in r)
+    figures = re.findall(r"£?\d[\d,]*\.\d\d", re.sub(r"\(\d+% by [^)]*\)", "", reason))
+    assert all(f.startswith("£") for f in figures), reason
     # graded out of time on the sample: the BG/NBD next-order date misses by more than "the last gap repeats"
     assert m["Expected next order"] == "not shown"
     assert any(c.value.startswith("**Expected next order**: Not shown: on the 90 days after") for c in at.caption)
@@ -119,7 +126,7 @@ def test_customer_table_card_what_if_and_unknown_id(at):
     assert not at.exception and "not in" in at.error[0].value and "0001" in at.error[0].value
     at.selectbox(key="lookup_customer").set_value("0001").run()
     assert not at.exception and not at.error
-    assert any(md.value.startswith("**Cluster ") for md in at.markdown)
+    assert any(md.value.startswith(("**Cluster ", "**Unlike any group")) for md in at.markdown)
     assert any("learned policy" in i.value for i in at.info)
     ds = at.session_state["dataset_id"]
     first = [x.value for x in at.metric if x.label == "Cluster"][-1]
@@ -128,6 +135,27 @@ def test_customer_table_card_what_if_and_unknown_id(at):
     assert not at.exception
     assert [x.value for x in at.metric if x.label == "Cluster"][-1] != first
 
+
+
+def test_a_customer_unlike_any_group_is_not_shown_in_a_cluster(at):
+    """Issue 19, item 8: a customer far from every centre reads "Unlike any group (nearest: cluster N — its
+    name)" on the card, never "Cluster N: unlike any group"; the what-if tile says none, nearest N."""
+    from pipeline.cluster import UNLIKE_NAME
+    from pipeline.customer import build_scorer
+
+    _mall(at)
+    ws = Workspace(at.session_state["workspace_id"])
+    scorer = build_scorer(ws.load_dataset(at.session_state["dataset_id"]))       # the page's default clustering
+    t = scorer.table
+    far = t.index[t["cluster_name"] == UNLIKE_NAME]
+    assert len(far), "some Mall customer is far from every centre"
+    cid, c = far[0], int(t.loc[far[0], "cluster"])
+    at.selectbox(key="lookup_customer").set_value(cid).run()
+    assert not at.exception and not at.error
+    text = [md.value.replace("\\", "") for md in at.markdown] + [x.value.replace("\\", "") for x in at.caption]
+    assert any(f"Unlike any group (nearest: cluster {c} — {scorer.clusters.names[c]})" in v for v in text), text
+    assert not any(f"Cluster {c}" in v and UNLIKE_NAME in v for v in text), text
+    assert [x.value for x in at.metric if x.label == "Cluster"][-1] == f"none (nearest {c})"
 
 
 def test_what_if_inputs_are_keyed_by_dataset_and_customer():

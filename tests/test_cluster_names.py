@@ -248,3 +248,43 @@ def test_clusters_page_calls_a_far_new_customer_unlike_any_group(app):
     inputs[INCOME].set_value(float(rich[INCOME]))
     inputs[SCORE].set_value(float(rich[SCORE])).run()
     assert f"cluster {rich['cluster']}: {rich['name']}" in at.success[0].value
+
+
+# ---- how a customer's cluster reads beside its number (issue 19, item 8) -----------------------------------------
+def test_a_customer_unlike_any_group_is_never_shown_as_in_the_nearest_cluster():
+    """"Cluster 3: unlike any group" reads as if the customer were in cluster 3: the label says they are in no
+    group and names the nearest one second; a named customer reads "Cluster 3: <name>"."""
+    from pipeline.customer.clusters import cluster_label
+
+    names = {3: "frequent, recent"}
+    assert cluster_label(3, UNLIKE_NAME, names) == "Unlike any group (nearest: cluster 3 — frequent, recent)"
+    assert cluster_label(3, UNLIKE_NAME) == "Unlike any group (nearest: cluster 3)"
+    assert cluster_label(3, "recent", names) == "Cluster 3: recent"
+    assert cluster_label(-1, "noise", names) == "In no cluster (noise)" and cluster_label(None, "", names) == ""
+    assert [cluster_label(c, n, names, short=True) for c, n in ((3, UNLIKE_NAME), (3, "recent"), (None, ""))] == \
+        ["none (nearest 3)", "3", "–"]
+
+
+def test_card_what_if_and_service_json_label_a_far_customer_unlike_any_group():
+    """Through the scorer: a what-if far from every centre and any card whose customer is "unlike any group"
+    carry the label (the card's JSON, which the service returns, too); other cards read "Cluster N: name"."""
+    from pipeline import customer as pf
+    from pipeline.ingest import generate_transactions
+    from pipeline.store import Dataset
+
+    tx, ret = generate_transactions(n_customers=400, seed=3)
+    scorer = pf.build_scorer(Dataset("t400", "synthetic 400", "transactions", transactions=tx, returns=ret))
+    names = scorer.clusters.names
+    far = pf.what_if(scorer, {"recency_days": 1, "frequency": 500, "monetary": 5e7, "tenure_days": 2000})
+    assert far.cluster_name == UNLIKE_NAME, far.cluster_name
+    assert far.cluster_label == f"Unlike any group (nearest: cluster {far.cluster} — {names[far.cluster]})"
+    t = scorer.table
+    unlike, named = t.index[t["cluster_name"] == UNLIKE_NAME], t.index[t["cluster_name"] != UNLIKE_NAME]
+    assert len(unlike) and len(named)
+    for cid in (unlike[0], named[0]):
+        card = pf.customer_profile(scorer, cid, timeline=False)
+        c = int(t.loc[cid, "cluster"])
+        want = f"Unlike any group (nearest: cluster {c} — {names[c]})" if cid in unlike else \
+            f"Cluster {c}: {t.loc[cid, 'cluster_name']}"
+        assert card.cluster_label == want and card.to_json()["cluster_label"] == want
+        assert pf.what_if(scorer, {}, cid).cluster_label == want          # the what-if at their own values

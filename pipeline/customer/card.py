@@ -38,7 +38,9 @@ class CustomerProfile:
     segment: str = ""
     scores: dict = field(default_factory=dict)          # recency_days, frequency, monetary, tenure_days, r/f/m
     cluster: int | None = None
-    cluster_name: str = ""
+    cluster_name: str = ""                              # what this customer is called ("unlike any group": far
+                                                        # from every centre, in no group)
+    cluster_label: str = ""                             # the two as shown (pipeline.customer.clusters.cluster_label)
     churn_probability: float | None = None
     risk_band: str = ""
     churn_source: str = ""                              # model, recency or btyd (pipeline.customer.facts.RULES)
@@ -71,8 +73,8 @@ class CustomerProfile:
         from pipeline.exports import to_jsonable
 
         out = {k: getattr(self, k) for k in ("customer_id", "kind", "segment", "scores", "cluster", "cluster_name",
-                                             "churn_probability", "risk_band", "churn_source", "churn_basis",
-                                             "churn_model")}
+                                             "cluster_label", "churn_probability", "risk_band", "churn_source",
+                                             "churn_basis", "churn_model")}
         out |= self.value
         withheld = [k for k in self.facts if k in out and not self.shows(k)]
         out |= dict.fromkeys(withheld) | {"withheld": withheld, "facts": self.facts}
@@ -111,6 +113,7 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
     prof.scores = {k: (int(row[k]) if k.endswith("_score") else float(row[k])) for k in _SCORE_KEYS}
     prof.cluster = None if pd.isna(row["cluster"]) else int(row["cluster"])
     prof.cluster_name = str(row["cluster_name"])
+    prof.cluster_label = _cluster_label(scorer, prof.cluster, prof.cluster_name)
     prof.churn_probability, prof.risk_band = float(row["churn_probability"]), str(row["risk_band"])
     index = _index(scorer, cid)
     risk = scorer.risk                              # the dataset's decision: the churn model, or the rule that beat it
@@ -194,12 +197,19 @@ def _purchases(prof: CustomerProfile, scorer: ModelScorer, cid: str, top: int, i
             else rec.top_k(cid, NEXT_ITEMS)
 
 
+def _cluster_label(scorer: ModelScorer, cluster: int | None, name: str) -> str:
+    from pipeline.customer.clusters import cluster_label
+
+    return scorer.clusters.label(cluster, name) if scorer.clusters is not None else cluster_label(cluster, name)
+
+
 def _table_profile(scorer: ModelScorer, cid: str, top: int) -> CustomerProfile:
     row = scorer.table.loc[cid]
     extra = {"cluster", "cluster_name", "predicted", "predicted_probability"}
     prof = CustomerProfile(cid, "customers", attributes={k: v for k, v in row.items() if k not in extra})
     prof.cluster = None if pd.isna(row["cluster"]) else int(row["cluster"])
     prof.cluster_name = str(row["cluster_name"])
+    prof.cluster_label = _cluster_label(scorer, prof.cluster, prof.cluster_name)
     if scorer.model is not None:
         prof.prediction = scorer.model.prediction(scorer.table.loc[[cid]])
         prof.drivers = scorer.model.drivers(scorer.table.loc[[cid]], top, class_index=prof.prediction["class_index"])

@@ -19,10 +19,33 @@ from pipeline.errors import DataError
 if TYPE_CHECKING:
     from pipeline.cluster import ClusterNames, CustomerFeatures
 
-__all__ = ["RFM_CLUSTER_FEATURES", "ClusterAssigner", "saved_cluster_assigner", "default_cluster_assigner"]
+__all__ = ["RFM_CLUSTER_FEATURES", "ClusterAssigner", "cluster_label", "saved_cluster_assigner",
+           "default_cluster_assigner"]
 
 #: Default clustering inputs of a transactions dataset.
 RFM_CLUSTER_FEATURES = ("recency_days", "frequency", "monetary")
+
+
+def cluster_label(cluster: int | None, name: str, names: Mapping[int, str] | None = None,
+                  short: bool = False) -> str:
+    """How one customer's cluster reads wherever its number is shown (card, what-if, service): ``Cluster 3:
+    frequent, recent`` (``name``: what this customer is called, :meth:`ClusterAssigner.name`). A customer far from
+    every centre is in no group, so the number comes second: ``Unlike any group (nearest: cluster 3 — frequent,
+    recent)`` (``names``: the clusters' own names); clustering noise reads ``In no cluster (noise)``; no cluster
+    is "". ``short``: for a tile, ``3`` / ``none (nearest 3)`` / ``none`` / "–"."""
+    from pipeline.cluster import NOISE, UNLIKE_NAME
+
+    if cluster is None or pd.isna(cluster):
+        return "–" if short else ""
+    c = int(cluster)
+    if c == NOISE:
+        return "none" if short else "In no cluster (noise)"
+    if name == UNLIKE_NAME:
+        if short:
+            return f"none (nearest {c})"
+        own = (names or {}).get(c)
+        return f"Unlike any group (nearest: cluster {c}{f' — {own}' if own else ''})"
+    return str(c) if short else f"Cluster {c}: {name}" if name else f"Cluster {c}"
 
 
 @dataclass
@@ -53,6 +76,10 @@ class ClusterAssigner:
             return self.names.get(int(cluster), f"cluster {cluster}")
         frame = self._frame(row)
         return self.naming.for_customers(frame, [int(cluster)], self._distances(frame, [int(cluster)]))[0]
+
+    def label(self, cluster: int | None, name: str, short: bool = False) -> str:
+        """:func:`cluster_label` with this clustering's names."""
+        return cluster_label(cluster, name, self.names, short)
 
     def _frame(self, row: Mapping[str, object] | pd.Series | pd.DataFrame) -> pd.DataFrame:
         if isinstance(row, pd.DataFrame):

@@ -44,6 +44,7 @@ class WhatIfResult:
     scores: dict = field(default_factory=dict)
     cluster: int | None = None
     cluster_name: str = ""
+    cluster_label: str = ""              # as shown: "Unlike any group (nearest: cluster 3 — ...)" (cluster_label)
     churn_probability: float | None = None
     risk_band: str = ""
     churn_source: str = ""               # model, recency or btyd: the dataset's decision (ModelScorer.risk)
@@ -123,6 +124,7 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
     if scorer.clusters is not None:
         res.cluster = scorer.clusters.assign(row)
         res.cluster_name = scorer.clusters.name(res.cluster, row)         # what is true of this customer
+        res.cluster_label = scorer.clusters.label(res.cluster, res.cluster_name)
     # the dataset's decision: the churn model's risk and drivers, or the rule that beat it and what it read
     res.churn_probability, res.drivers, res.churn_basis = scorer.risk.score(row, drivers)
     res.churn_source = scorer.risk.source
@@ -212,6 +214,7 @@ def _table_what_if(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, ob
     if scorer.clusters is not None:
         res.cluster = scorer.clusters.assign(frame)
         res.cluster_name = scorer.clusters.name(res.cluster, frame)
+        res.cluster_label = scorer.clusters.label(res.cluster, res.cluster_name)
     if scorer.model is not None:
         res.prediction = scorer.model.prediction(frame)
         res.drivers = scorer.model.drivers(frame, drivers, class_index=res.prediction["class_index"]) if drivers \

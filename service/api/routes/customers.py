@@ -87,6 +87,9 @@ class CustomerCard(BaseModel):
                                      "tenure_days and the 1-5 r_score, f_score, m_score")
     cluster: int | None = None
     cluster_name: str = ""
+    cluster_label: str = Field("", description="the cluster as shown: 'Cluster 3: recent, frequent', or 'Unlike any "
+                               "group (nearest: cluster 3 — recent, frequent)' when cluster_name is 'unlike any group' "
+                               "(far from every centre, in no group; cluster is then the nearest)")
     churn_probability: float | None = None
     risk_band: str = ""
     churn_source: str = Field("", description="where churn_probability comes from: 'model' (the churn model), or "

@@ -40,6 +40,9 @@ class ScoreOut(BaseModel):
     scores: dict[str, Any] = Field(default_factory=dict)
     cluster: int | None = None
     cluster_name: str = ""
+    cluster_label: str = Field("", description="the cluster as shown: 'Cluster 3: recent, frequent', or 'Unlike any "
+                               "group (nearest: cluster 3 — recent, frequent)' when cluster_name is 'unlike any group' "
+                               "(far from every centre, in no group; cluster is then the nearest)")
     churn_probability: float | None = None
     risk_band: str = ""
     churn_source: str = ""
