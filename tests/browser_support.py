@@ -75,3 +75,25 @@ def page(server):
         pg.set_default_timeout(60_000)
         yield pg
         browser.close()
+
+
+def settled(page, timeout: float = 60_000) -> None:
+    """Wait until the script run has finished and every element has drawn (no spinner, skeleton or stale element)."""
+    page.wait_for_timeout(400)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton], [data-stale=true]')",
+                           timeout=timeout)
+
+
+def screenshot(page, name: str) -> None:
+    """tests/artifacts/<name>.png of the whole page (the app scrolls inside its main block: the window grows to all
+    of it for the picture, then back); a page showing a traceback fails the test."""
+    settled(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    size = page.viewport_size
+    tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
+    page.set_viewport_size({"width": size["width"], "height": min(max(tall, size["height"]), 8000)})
+    settled(page)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
+    assert page.get_by_text("Traceback").count() == 0, name

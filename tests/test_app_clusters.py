@@ -11,7 +11,6 @@ import pytest
 from app.cluster_charts import selected_ids
 from conftest import ROOT, dataset
 from pipeline.store import Workspace
-from test_browser_e2e import page, server  # noqa: F401  (fixtures: Chromium page, app server)
 
 INCOME, SCORE = "Annual Income (k$)", "Spending Score (1-100)"
 PAGE = "pages/clusters.py"

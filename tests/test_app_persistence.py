@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -89,12 +90,14 @@ def test_model_lab_results_survive_a_reload(at):
     at.button(key=TRAIN).click().run()
     assert not at.exception and not at.error
     sentence = next(m.value for m in at.markdown if "ranks riskiest" in m.value)
+    before = next(df.value for df in at.dataframe if "Role" in df.value.columns)      # the metric table, worded
     again = _reload(at.session_state["workspace_id"])
     again.switch_page("pages/model_lab.py").run()
     assert not again.exception
     assert next(m.value for m in again.markdown if "ranks riskiest" in m.value) == sentence
-    table = next(df.value for df in again.dataframe if "role" in df.value.columns)
-    assert "logreg" in set(table["key"])
+    table = next(df.value for df in again.dataframe if "Role" in df.value.columns)
+    pd.testing.assert_frame_equal(table, before)
+    assert (table["Role"] != "model").any()                                          # with its baseline rows
     assert again.selectbox(key="lab_save_model").options              # the fitted models came back too
 
 
@@ -166,7 +169,6 @@ def _two_customer_tables(at, shift: int) -> tuple[str, str]:
     returns the two dataset ids."""
     import io
 
-    import pandas as pd
 
     from app import keys
     from conftest import dataset

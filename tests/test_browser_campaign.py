@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from browser_support import ARTIFACTS
+from browser_support import ARTIFACTS, screenshot, settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -29,24 +29,8 @@ def _type_date(field, day: date) -> None:
     field.page.get_by_role("heading", level=1).first.click()
 
 
-def _settled(page) -> None:
-    page.wait_for_timeout(500)
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
-    page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton], [data-stale=true]')")
-
-
 def _shot(page, name: str) -> None:
-    """tests/artifacts/campaign_<name>.png of the whole page (the app scrolls inside its main block: the window is
-    grown to all of it for the picture)."""
-    _settled(page)
-    ARTIFACTS.mkdir(exist_ok=True)
-    size = page.viewport_size
-    tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
-    page.set_viewport_size({"width": size["width"], "height": min(max(tall, size["height"]), 8000)})
-    _settled(page)
-    page.screenshot(path=str(ARTIFACTS / f"campaign_{name}.png"), full_page=True)
-    page.set_viewport_size(size)
-    assert page.get_by_text("Traceback").count() == 0, name
+    screenshot(page, f"campaign_{name}")
 
 
 def test_past_campaign_built_saved_and_measured_in_the_browser(page, server):
@@ -61,10 +45,10 @@ def test_past_campaign_built_saved_and_measured_in_the_browser(page, server):
         sent = end - timedelta(days=60)
         _type_date(sent_field, sent)
         page.get_by_text(f"Customers as they were on {sent}").first.wait_for()
-        _settled(page)
+        settled(page)
         page.get_by_label("Campaign name", exact=True).and_(page.get_by_role("textbox")).fill("browser past campaign")
         page.get_by_label("Campaign name", exact=True).and_(page.get_by_role("textbox")).press("Enter")
-        _settled(page)
+        settled(page)
         page.get_by_role("button", name="Build campaign list").click()
         page.get_by_text("Download CSV").first.wait_for()
         page.get_by_role("button", name=re.compile("Save campaign 'browser past campaign'")).click()
@@ -87,7 +71,7 @@ def test_past_campaign_built_saved_and_measured_in_the_browser(page, server):
         days = page.get_by_role("spinbutton", name="Days counted from the send date")
         days.fill("90")
         days.press("Enter")
-        _settled(page)
+        settled(page)
         page.get_by_role("button", name="Measure results").click()
         page.get_by_text(re.compile("Too short to measure: the data cover only 60 of the 90 days")).first.wait_for()
         assert page.get_by_text(re.compile("^Treated customers bought at a rate of")).count() == 0

@@ -18,29 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import ARTIFACTS
+from browser_support import ARTIFACTS, screenshot, settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _settled(page) -> None:
-    """The script run has finished and every element has drawn."""
-    page.wait_for_timeout(400)
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
-    page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton], [data-stale=true]')")
-
-
 def _shot(page, name: str) -> None:
-    """tests/artifacts/flows_<name>.png of the whole page (the app scrolls inside its main block: the window grows
-    to all of it for the shot)."""
-    _settled(page)
-    ARTIFACTS.mkdir(exist_ok=True)
-    size = page.viewport_size
-    tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
-    page.set_viewport_size({"width": size["width"], "height": min(max(tall, size["height"]), 8000)})
-    _settled(page)
-    page.screenshot(path=str(ARTIFACTS / f"flows_{name}.png"), full_page=True)
-    page.set_viewport_size(size)
+    screenshot(page, f"flows_{name}")
 
 
 def _no_error(page, where: str) -> None:
@@ -57,7 +41,7 @@ def _ds(page) -> str | None:
 def _upload(page, path: Path) -> None:
     page.locator("input[type=file]").set_input_files(str(path))
     page.get_by_text(f"Loaded '{path.name}'").wait_for(timeout=120_000)
-    _settled(page)
+    settled(page)
 
 
 def _picked(page, label: str) -> str:
@@ -93,7 +77,7 @@ def test_upload_a_then_b_then_apply_keeps_b_amounts_and_currency(page, server, t
         page.get_by_role("button", name="Apply mapping and clean").click()
         page.get_by_text(f"Loaded '{name}' with the mapping").wait_for(timeout=120_000)
         page.get_by_text(f"Current dataset: {name}").wait_for(timeout=120_000)
-        _settled(page)
+        settled(page)
         _no_error(page, "after Apply")
         tile = page.get_by_test_id("stMetric").filter(has_text="Revenue").first
         value = tile.get_by_test_id("stMetricValue").inner_text()
@@ -147,7 +131,7 @@ def test_reload_keeps_the_dataset_and_a_card_link_opens_its_dataset(page, server
         page.wait_for_url(re.compile(f"ds={a_id}"))
         page.reload()                                                      # the same address, a new session
         page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
-        _settled(page)
+        settled(page)
         expect(picker).to_have_value(re.compile("shop_a.csv"))
         assert _ds(page) == a_id
         _no_error(page, "after reload")
@@ -155,14 +139,14 @@ def test_reload_keeps_the_dataset_and_a_card_link_opens_its_dataset(page, server
         page.goto(f"{server}/customer?ws=flows_links&customer={b_customer}")   # an older link: no ?ds=
         page.get_by_text(f"Customer {b_customer} is in 'shop_b.csv'").wait_for(timeout=120_000)
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
-        _settled(page)
+        settled(page)
         expect(picker).to_have_value(re.compile("shop_b.csv"))
         assert _ds(page) == b_id and f"customer={b_customer}" in page.url
         _no_error(page, "older card link")
         _shot(page, "6_card_link_other_dataset")
         page.goto(f"{server}/customer?ws=flows_links&ds={a_id}&customer={a_customer}")   # a link naming A
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
-        _settled(page)
+        settled(page)
         expect(picker).to_have_value(re.compile("shop_a.csv"))
         assert _ds(page) == a_id
         _no_error(page, "card link with ?ds=")
