@@ -51,10 +51,12 @@ def basket():
     frame = _basket_frame()
     res = clean_frame(frame)
     assert (res.transactions["amount"] == 1).all()          # spend counted in items
-    ds = Dataset("basket", "basket", "transactions", transactions=res.transactions, returns=res.returns)
+    ds = Dataset("basket", "basket", "transactions", transactions=res.transactions, returns=res.returns,
+                 report=res.report.to_dict())                  # monetary_unit: items (no currency)
     default = default_churn_classifier(ds.transactions, ds.returns)          # what build_scorer trains
     loser_a, loser_b = _model(default, 0.48), _model(default, 0.48, scale=2.5)
     a = build_scorer(ds, churn=loser_a)
+    assert a.coupons.policy.currency is None                  # coupon reasons count items, not money
     build = lambda churn: build_scorer(ds, churn=churn, clusters=a.clusters)   # noqa: E731
     return {"frame": frame, "default": default, "a": a, "b": build(loser_b),
             "shown": build(_model(default, 0.99, scale=2.5)), "loser_a": loser_a, "loser_b": loser_b}
