@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -124,11 +125,34 @@ def _drivers(p) -> None:
     if p.churn_model or not p.drivers.empty:
         with st.expander("Details for analysts"):
             if not p.drivers.empty:
-                raw = p.drivers.astype({c: str for c in ("value", "model_value") if c in p.drivers})
-                st.dataframe(raw, hide_index=True, key="lookup_drivers_raw",
-                             column_config={"model_value": "Value the model read"})
+                st.dataframe(_analyst_drivers(p.drivers), hide_index=True, key="lookup_drivers_raw")
                 st.caption(f"Method: {md(p.drivers.attrs.get('method', ''))}.")
             st.caption(md(p.churn_model))
+
+
+_ANALYST_COLUMNS = {"feature": "Feature (model name)", "value": "Customer's value", "contribution": "Contribution",
+                    "model_value": "Value the model read", "capped": "Capped"}
+
+
+def _plain(v: object) -> str:
+    """A model input as text: numbers with separators (4 significant digits below 1), categories as they are."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return "–"
+    if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+        return f"{float(v):,.4g}" if abs(float(v)) < 1 else f"{float(v):,.2f}"
+    return str(v)
+
+
+def _analyst_drivers(drivers: pd.DataFrame) -> pd.DataFrame:
+    """The drivers as the model sees them, for analysts: model feature names, plain numbers with separators (no
+    unit: some are counts, some money, some scores), a dash where there is no value; headers in words."""
+    out = drivers[[c for c in _ANALYST_COLUMNS if c in drivers]].copy()
+    for c in ("value", "contribution", "model_value"):
+        if c in out:
+            out[c] = out[c].map(_plain)
+    if "capped" in out:
+        out["capped"] = out["capped"].fillna("").replace("", "–")
+    return out.rename(columns=_ANALYST_COLUMNS)
 
 
 def _readable_drivers(drivers: pd.DataFrame) -> pd.DataFrame:

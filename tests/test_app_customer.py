@@ -79,8 +79,9 @@ def test_card_and_what_if_on_the_sample(at):
         assert label in m, label
     assert at.query_params["customer"] == pick                    # a shareable link to this card
     assert at.get("plotly_chart"), "purchase timeline"
-    drivers = next(d.value for d in at.dataframe if "contribution" in d.value.columns)
+    drivers = next(d.value for d in at.dataframe if "Contribution" in d.value.columns)   # analysts: worded headers
     assert len(drivers) == 5
+    assert not drivers.isin(["None", "nan"]).any().any()
     assert any("Default churn model" in c.value for c in at.caption)
     assert any(md.value.startswith("**Coupon:") for md in at.markdown)
     coupon = next(md.value for md in at.markdown if md.value.startswith("**Coupon:"))
