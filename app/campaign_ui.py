@@ -179,7 +179,7 @@ def built_campaign(ws: Workspace, ctx: Any = None) -> None:
                    "minimum spend. Net value: the margin on it minus the expected discount cost. The control group "
                    "gets nothing and measures what the campaign really adds (Saved campaigns tab).")
     st.dataframe(cm.campaign_summary(table), hide_index=True, key="camp_summary", column_config={
-        "coupon": "Coupon", "customers": "Customers", "share": st.column_config.NumberColumn("Share", format="percent"),
+        "coupon": "Coupon", "customers": ui.count_column("Customers"), "share": st.column_config.NumberColumn("Share", format="percent"),
         "total_expected_value": ui.money_column("Net value (total)", 2),
         "mean_expected_value": ui.money_column("Net value (each)", 2),
         "total_expected_cost": ui.money_column("Cost (total)", 2)})
@@ -258,7 +258,7 @@ def campaign_results(ws: Workspace, ds: Dataset, meta: cm.SavedCampaign, table: 
                f"{res.coupons_issued:,} coupons, expected to cost {money(res.issued_expected_cost)} when the list "
                "was built.")
     st.dataframe(res.groups, hide_index=True, key="camp_res_groups", column_config={
-        "group": "Group", "customers": "Customers", "buyers": "Bought", "conversion_rate": st.column_config.NumberColumn(
+        "group": "Group", "customers": ui.count_column("Customers"), "buyers": ui.count_column("Bought"), "conversion_rate": st.column_config.NumberColumn(
             "Bought (share)", format="percent"), "revenue": ui.money_column("Revenue", 2),
         "revenue_per_customer": ui.money_column("Revenue per customer", 2)})
     with st.expander("Details for analysts"):

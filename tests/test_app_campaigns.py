@@ -184,6 +184,8 @@ def test_campaign_with_control_group_saved_and_measured(at):
     assert "Coupon cost (redeemed)" in labels and "Coupon cost (expected)" not in labels
     assert any("Issued, not a cost" in c.value for c in at.caption)
     assert not any("same customer ids" in c.value for c in at.caption)
+    from test_units import _scan                                        # issue 19 item 4: separators, no "None"
+    assert _scan(at, "campaign results") == []
 
     # a window longer than the purchases after the send date: "too short", no numbers
     at.number_input(key="camp_res_days").set_value(90).run()

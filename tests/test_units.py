@@ -22,7 +22,7 @@ CURRENCY_SIGNS = re.compile(r"[£$€¥]|\b(GBP|USD|EUR|CHF)\b")
 BARE_BIG_NUMBER = re.compile(r"(?<![\d.,\-/:])(?!(?:19|20)\d\d(?!\d))\d{4,}(?![\d\-/:])")
 PAGES = ("pages/upload.py", "pages/overview.py", "pages/rfm.py", "pages/movement.py")
 IDS = {"customer_id", "Customer", "invoice_id", "Order", "product_id", "Product code",   # ids are names, not figures
-       "CustomerID", "InvoiceNo", "StockCode"}
+       "CustomerID", "InvoiceNo", "StockCode", "coupon_code", "Coupon code"}
 
 
 # ---- the formatter -----------------------------------------------------------------------------------------------
