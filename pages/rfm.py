@@ -7,7 +7,7 @@ import streamlit as st
 from app import labels_ui, rfm_ui, state, ui
 from app.ui import md
 from pipeline.errors import DataError
-from pipeline.labels import hover_labels, label, readable
+from pipeline.labels import format_value, hover_labels, label, readable
 from pipeline.rfm import filter_customers, load_segment_rules, rf_grid, segment_summary
 
 ds = ui.require_dataset("transactions")
@@ -39,9 +39,9 @@ with tab_seg:
     st.plotly_chart(rfm_ui.treemap(summary, currency), width="stretch", key="rfm_treemap")
     st.markdown("**What each segment means and what to do**")
     st.table(readable(summary[["segment", "description", "action"]]).set_index(label("segment")))
-    figures = summary.drop(columns=["description", "action"])
-    st.dataframe(figures, hide_index=True, width="stretch", key="rfm_summary",
-                 column_config=labels_ui.column_config(figures.columns))
+    figures = summary.drop(columns=["description", "action"])      # a table that wraps: no sideways scroll at 1280
+    shown_figures = figures.apply(lambda c: c.map(lambda v: format_value(c.name, v, currency)))
+    st.table(shown_figures.rename(columns=lambda c: ui.words(label(c))).set_index(label("segment")))
 with tab_grid:
     grid = rf_grid(rfm)
     fig = px.imshow(grid, text_auto=True, color_continuous_scale="Blues", aspect="auto",
