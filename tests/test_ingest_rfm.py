@@ -130,3 +130,16 @@ def test_online_retail_duplicates_kept_option():
 
     rep = clean_file(dataset("online_retail.csv"), options=CleaningOptions(drop_duplicates=False)).report
     assert rep.revenue == pytest.approx(8_911_407.90, abs=0.01)
+
+
+def test_a_long_cell_in_a_warnings_example_row_says_it_was_cut():
+    """Issue 19 item 10: example rows of a dropping rule are cut at 80 characters with "…", never silently."""
+    from pipeline.ingest.clean import clean_frame
+
+    long_name = "GIFT SET " * 15                                    # 135 characters
+    frame = pd.DataFrame({"CustomerID": ["1", None, "2", None], "InvoiceDate": ["2011-01-01"] * 4,
+                          "InvoiceNo": ["1", "2", "3", "4"], "Description": [long_name] * 4,
+                          "Quantity": [1] * 4, "UnitPrice": [2.5] * 4})
+    warning = next(w for w in clean_frame(frame).report.to_dict()["warnings"] if w["rule"] == "missing_customer_id")
+    cells = [v for row in warning["examples"] for v in row.values() if isinstance(v, str) and v.startswith("GIFT")]
+    assert cells and all(len(c) == 80 and c.endswith("…") for c in cells)

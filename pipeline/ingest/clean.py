@@ -350,7 +350,15 @@ def _examples_sql(con: duckdb.DuckDBPyConnection, table: str, shown: list[str], 
         rows = con.execute(f"SELECT * FROM ({inner}) WHERE {cond} LIMIT {n}").fetchall()
     except duckdb.Error:      # examples are a courtesy: never fail cleaning over them
         return []
-    return [{c: (None if v is None else str(v)[:80]) for c, v in zip(shown, r[:len(shown)])} for r in rows]
+    return [{c: _example_cell(v) for c, v in zip(shown, r[:len(shown)])} for r in rows]
+
+
+def _example_cell(value: object, width: int = 80) -> str | None:
+    """A raw cell of an example row, cut at ``width`` characters with "…" saying so."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def mapping_reasons(guess: MappingGuess | None, mapping: dict[str, str | None]) -> dict[str, str]:
