@@ -10,9 +10,11 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from app import keys, state, ui
+from pipeline import units
 from pipeline.config import ROLES, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest import REASONS, Inspection, build_dataset
@@ -118,11 +120,10 @@ def cleaning_report(ds: Dataset, upload: Path | None) -> None:
     for w in rep.get("warnings", []):
         _warning(ds, w, upload)
     st.markdown("**Cleaning report**")
-    dropped = [{"rule": REASONS[k], "rows dropped": v, "share of rows": v / max(rep["rows_in"], 1)}
-               for k, v in rep["dropped"].items()]
-    st.dataframe(dropped, hide_index=True, column_config={
-        "rows dropped": ui.count_column("rows dropped"),
-        "share of rows": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+    dropped = pd.DataFrame([{"Rule": REASONS[k], "Rows dropped": f"{v:,}",
+                             "Share of rows": units.percent(v / max(rep["rows_in"], 1), 1)}
+                            for k, v in rep["dropped"].items()])
+    st.table(dropped.set_index("Rule"))                  # a table wraps the rule's words; a grid cut them off
     fmt = rep.get("date_format_label") or rep["date_format"]
     st.caption(f"Dates read as {fmt} · {rep['date_min']} to {rep['date_max']} · "
                f"{rep['return_lines']:,} return lines kept aside for return rates.")
