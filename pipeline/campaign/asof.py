@@ -68,13 +68,14 @@ def _withheld_notes(scorer: ModelScorer, notes: list[str]) -> None:
         notes.append("P(alive) is withheld on this dataset: the coupons do not use it.")
 
 
-def _day(send_date) -> pd.Timestamp:
+def send_day(send_date, who: str = "campaign") -> pd.Timestamp:
+    """The send date as a day (midnight); ``DataError`` naming ``who`` when it is not a date."""
     try:
         day = pd.Timestamp(send_date)
-    except (TypeError, ValueError) as e:
-        raise DataError(f"campaign: send date {send_date!r} is not a date; use YYYY-MM-DD.") from e
+    except (TypeError, ValueError):
+        day = pd.NaT
     if pd.isna(day):
-        raise DataError(f"campaign: send date {send_date!r} is not a date; use YYYY-MM-DD.")
+        raise DataError(f"{who}: send date {send_date!r} is not a date; use YYYY-MM-DD.")
     return day.normalize()
 
 
@@ -128,7 +129,7 @@ def campaign_audience(scorer: ModelScorer, send_date=None, rules: pd.DataFrame |
         return CampaignAudience(scorer.table, None, [])
     end = scorer.history.as_of
     churn, why = churn_rule(scorer)
-    day = end if send_date is None else _day(send_date)
+    day = end if send_date is None else send_day(send_date)
     notes = [why] if why else []
     if day >= end:                             # the scorer's table holds the decision's churn columns already
         table = scorer.table.assign(next_category=scorer.next_categories())

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.campaign.asof import send_day
 from pipeline.config import CampaignConfig
 from pipeline.coupons import CouponPolicyConfig
 from pipeline.currency import currency as currency_of
@@ -124,13 +125,7 @@ def _send_date(campaign: pd.DataFrame, send_date) -> pd.Timestamp:
             raise DataError("campaign results: the list has no single send date; give the date the campaign was "
                             "sent (YYYY-MM-DD).")
         send_date = given[0]
-    try:
-        day = pd.Timestamp(send_date)
-    except (TypeError, ValueError) as e:
-        raise DataError(f"campaign results: send date {send_date!r} is not a date; use YYYY-MM-DD.") from e
-    if pd.isna(day):
-        raise DataError(f"campaign results: send date {send_date!r} is not a date; use YYYY-MM-DD.")
-    return day.normalize()
+    return send_day(send_date, "campaign results")
 
 
 def _audience_notes(campaign: pd.DataFrame, send: pd.Timestamp) -> list[str]:
