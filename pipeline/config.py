@@ -203,6 +203,46 @@ class ChurnDataConfig:
     max_customers: int = 200_000              # larger train/test sets: a seeded random sample (SEED)
 
 
+# --- Multi-slice training data (pipeline.slices) and the models trained on it ---
+__all__ += ["SliceConfig"]
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    """How past cutoffs are stacked into one training set (pipeline.slices) and how the churn model learns from
+    them (pipeline.models.sliced)."""
+
+    step_days: int = 30                       # days between stacked cutoffs
+    max_slices: int = 12                      # at most this many past cutoffs per model
+    max_rows: int = 120_000                   # stacked rows above this: the same random share of every slice
+    churn_model: str = "logreg"               # the card's churn model family (a zoo key), trained on the slices
+    early_stopping_rounds: int = 30           # boosted trees stop when the validation slice stops improving
+    calibration: str = "sigmoid"              # probabilities calibrated on the validation slice (Platt)
+    random_state: int = SEED
+
+
+# --- Spend and next-order forecasts trained on slices (pipeline.predict) ---
+__all__ += ["SpendConfig", "NextOrderConfig"]
+
+
+@dataclass(frozen=True)
+class SpendConfig:
+    """The spend-in-the-next-H-days forecast (pipeline.predict.spend) and its interval."""
+
+    interval: float = 0.80                    # split-conformal interval level, calibrated on the validation slice
+    threads: int = 1                          # OpenMP threads of the gradient-boosting models
+    random_state: int = SEED
+
+
+@dataclass(frozen=True)
+class NextOrderConfig:
+    """The next-order forecast (pipeline.predict.next_order): a discrete-time hazard over weekly periods."""
+
+    period_days: int = 7                      # one hazard period
+    interval: float = 0.80                    # split-conformal interval level, calibrated on the validation slice
+    threads: int = 1
+    random_state: int = SEED
+
 # --- Model lab orchestration (pipeline.models.lab) ---
 __all__ += ["LabConfig"]
 

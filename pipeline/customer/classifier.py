@@ -20,6 +20,7 @@ from pipeline.errors import DataError
 
 if TYPE_CHECKING:
     from pipeline.churn import ChurnSplit
+    from pipeline.slices import SliceSet
     from pipeline.models import ZooSettings
     from pipeline.models.persist import ModelMetadata
 
@@ -146,63 +147,75 @@ def saved_classifier(pipeline: ProbabilisticClassifier, meta: ModelMetadata,
 
 def default_churn_classifier(transactions: pd.DataFrame, returns: pd.DataFrame | None,
                              horizon_days: int = HORIZON_DAYS, seed: int = SEED,
-                             split: ChurnSplit | None = None) -> FittedClassifier:
-    """Logistic regression on the churn features, trained on the latest labelled period.
+                             split: ChurnSplit | None = None, slices: SliceSet | None = None) -> FittedClassifier:
+    """The card's churn model: ``SliceConfig.churn_model`` (logistic regression on ``sign * log1p`` of the
+    behavioural and BTYD features) trained on stacked past cutoffs, calibrated on the newest
+    (:func:`pipeline.models.sliced.fit_sliced`).
 
-    Out-of-time check first: trained on customers as of ``end - 2H`` (labels from the next H days) and scored
-    on customers as of ``end - H``; its ROC AUC is reported (``split``: that out-of-time split, when the caller
-    already built it). The model used is then refitted on the ``end - H`` customers (labels from the last H
-    days) and scores everyone as of the end of the data.
-
-    A linear model extrapolates, so two guards: numeric features that hardly vary in training (standard deviation
-    below ``1e-3`` x their mean, e.g. BG/NBD P(alive) when its dropout parameters sit at the boundary, as on UCI
-    Online Retail) are left out, and inputs are clipped to the range seen in training.
+    Out-of-time check first: trained on the slices whose labels end by ``end - H`` and scored on the customers
+    as of ``end - H`` (labelled by the last H days); its ROC AUC is reported. The model used is then trained the
+    same way on the slices whose labels end by the end of the data and scores everyone as of the end.
+    ``slices``: the dataset's :class:`pipeline.slices.SliceSet` (built here when None; ``split`` is kept for
+    callers that hold one and is not needed). Inputs are clipped to the range seen in training.
     """
-    from pipeline.models import ZooSettings, build_pipeline, feature_reference
+    from pipeline.config import SliceConfig
+    from pipeline.models import ZooSettings, feature_reference
+    from pipeline.slices import SliceSet
 
-    settings = ZooSettings(random_state=seed)
-    X, y, types, metrics, how = _churn_training_set(transactions, returns, horizon_days, settings, split)
-    left_out = [c for c in X.columns if c not in types]
-    X = X[list(types)]
-    pipe = build_pipeline("logreg", types, settings).fit(X, y)
-    flat = f" ({', '.join(left_out)} left out: almost constant in training)" if left_out else ""
-    desc = (f"Default churn model: logistic regression on {len(types)} behavioural and BTYD features{flat}, trained "
-            f"on {len(y):,} customers labelled by their purchases in the last {horizon_days} days; {how}. "
-            "Mark a model in the Model lab to use it instead.")
+    settings, config = ZooSettings(random_state=seed), SliceConfig()
+    slices = slices or SliceSet(transactions, returns, horizon_days)
+    end, H = slices.end, slices.H
+    metrics, how = {}, "no out-of-time check: the data are too short for two periods"
+    try:
+        test = slices.at(end - H)
+        check, _, n_rows = _fit_on_slices(slices, end - H, config.churn_model, settings, config)
+        y = test.y["churned"].to_numpy() if test.y is not None else np.array([])
+        if len(np.unique(y)) == 2:
+            from sklearn.metrics import roc_auc_score
+
+            metrics = {"roc_auc": float(roc_auc_score(y, check.predict_proba(test.X[_inputs(check)])[:, 1])),
+                       "n_test": len(y), "train_cutoff": str((end - 2 * H).date()),
+                       "test_cutoff": str((end - H).date())}
+            how = (f"out-of-time ROC AUC {metrics['roc_auc']:.3f} (trained on past cutoffs up to "
+                   f"{metrics['train_cutoff']}, tested on customers as of {metrics['test_cutoff']})")
+    except DataError:
+        pass
+    pipe, X, n_rows = _fit_on_slices(slices, end, config.churn_model, settings, config)
+    types = pipe.named_steps["prep"].feature_names_in_
+    types = {c: ("categorical" if c == "country" else "numeric") for c in types}
+    n_slices = X.attrs.get("slices", 1)
+    desc = (f"Default churn model: logistic regression on {len(types)} behavioural and BTYD features, trained on "
+            f"{n_rows:,} customer x cutoff rows from {n_slices} past cutoff{'s' if n_slices != 1 else ''} (each "
+            f"labelled by the {horizon_days} days after it) and calibrated on the latest; {how}. Mark a model in "
+            "the Model lab to use it instead.")
     bounds = {c: (float(X[c].min()), float(X[c].max())) for c, t in types.items() if t == "numeric"}
     return FittedClassifier(pipe, list(types), [0, 1], "churned", "Logistic regression (default)", "default", desc,
-                            feature_reference(X, types), 1, metrics, bounds)
+                            feature_reference(X[list(types)], types), 1, metrics, bounds)
 
 
-def _churn_training_set(transactions: pd.DataFrame, returns: pd.DataFrame | None, horizon_days: int,
-                        settings: ZooSettings, split: ChurnSplit | None = None
-                        ) -> tuple[pd.DataFrame, pd.Series, dict[str, str], dict[str, object], str]:
-    """The latest labelled period (X, y), the feature types kept, the out-of-time check's metrics and its wording."""
-    from sklearn.metrics import roc_auc_score
-
-    from pipeline.churn import churn_dataset, data_span, out_of_time_split
-    from pipeline.models import build_pipeline, feature_types
-
-    try:
-        split = split or out_of_time_split(transactions, returns, horizon_days)
-        X, y = split.X_test, split.y_test
-        types = _varying(X, feature_types(X))
-        check = build_pipeline("logreg", types, settings).fit(split.X_train[list(types)], split.y_train)
-        metrics = {"roc_auc": float(roc_auc_score(y, check.predict_proba(X[list(types)])[:, 1])), "n_test": len(y),
-                   "train_cutoff": split.info["train"]["cutoff"], "test_cutoff": split.info["test"]["cutoff"]}
-        how = (f"out-of-time ROC AUC {metrics['roc_auc']:.3f} (trained as of {metrics['train_cutoff']}, "
-               f"tested on customers as of {metrics['test_cutoff']})")
-    except DataError:                       # not enough history for a check: train on the last period only
-        end = data_span(transactions)[1]
-        X, y, _ = churn_dataset(transactions, returns, end - pd.Timedelta(days=horizon_days), horizon_days)
-        types, metrics = _varying(X, feature_types(X)), {}
-        how = "no out-of-time check: the data are too short for two periods"
-    return X, y, types, metrics, how
+def _inputs(pipe) -> list[str]:
+    return list(pipe.named_steps["prep"].feature_names_in_)
 
 
-def _varying(X: pd.DataFrame, types: dict[str, str]) -> dict[str, str]:
-    """Feature types without the numeric columns that hardly vary (std below 1e-3 x |mean|, or constant)."""
-    def flat(c: str) -> bool:
-        v = pd.to_numeric(X[c], errors="coerce")
-        return not v.std() > 1e-3 * abs(v.mean())
-    return {c: t for c, t in types.items() if t != "numeric" or not flat(c)}
+def _fit_on_slices(slices: SliceSet, cutoff: pd.Timestamp, name: str, settings: ZooSettings,
+                   config) -> tuple[object, pd.DataFrame, int]:
+    """``(pipeline, training X, rows)`` of family ``name`` for use at ``cutoff``: trained on the older slices
+    whose labels end by ``cutoff``, validated and calibrated on the newest (trained on it alone when it is the
+    only one)."""
+    from pipeline.models.sliced import churn_types, fit_sliced
+
+    cuts = slices.training_cutoffs(cutoff)
+    if not cuts:
+        raise DataError(f"churn: no labelled period ends by {pd.Timestamp(cutoff).date()}; the data are too short "
+                        "for a churn model.")
+    valid = slices.at(cuts[0])
+    train_cuts = cuts[1:] or cuts[:1]
+    X, y = slices.stack(train_cuts)
+    if valid.y is None or len(np.unique(y["churned"])) < 2:
+        raise DataError("churn: the training periods hold one class only; use a longer horizon or more data.")
+    types = churn_types(X)
+    Xv, yv = (valid.X, valid.y["churned"]) if len(cuts) > 1 else (None, None)
+    pipe = fit_sliced(name, X, y["churned"], Xv, yv, types=types, settings=settings, config=config)
+    X = X[list(types)]
+    X.attrs["slices"] = len(train_cuts)
+    return pipe, X, len(X)

@@ -16,7 +16,8 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline.lazy import keras as lazy_keras
 
-__all__ = ["ToFloat", "ToText", "SteadyScaler", "SubsampledClassifier", "KerasMLPClassifier", "to_float", "as_text"]
+__all__ = ["ToFloat", "ToText", "SignedLog", "SteadyScaler", "SubsampledClassifier", "PlattScaled", "KerasMLPClassifier",
+           "to_float", "as_text"]
 
 
 class _Columnwise(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -44,6 +45,15 @@ class ToText(_Columnwise):
     def transform(self, X):
         frame = pd.DataFrame(X)
         return np.column_stack([_column_text(frame[c]) for c in frame.columns])
+
+
+class SignedLog(_Columnwise):
+    """``sign(x) * log(1 + |x|)`` of every column: counts and amounts with long tails become nearly normal, so a
+    linear model is not driven by a few very large customers (missing values stay missing)."""
+
+    def transform(self, X):
+        a = np.asarray(X, dtype=float)
+        return np.sign(a) * np.log1p(np.abs(a))
 
 
 class SteadyScaler(StandardScaler):
@@ -115,6 +125,32 @@ class SubsampledClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class PlattScaled(ClassifierMixin, BaseEstimator):
+    """A fitted binary classifier whose probability is recalibrated: ``sigmoid(slope * logit(p) + intercept)``
+    (Platt scaling fitted on a later period by :func:`pipeline.models.sliced.fit_sliced`). The ranking is the
+    estimator's own."""
+
+    def __init__(self, estimator=None, slope: float = 1.0, intercept: float = 0.0):
+        self.estimator = estimator
+        self.slope = slope
+        self.intercept = intercept
+
+    def fit(self, X, y=None):               # already fitted: calibration is set by the caller
+        return self
+
+    @property
+    def classes_(self):
+        return self.estimator.classes_
+
+    def predict_proba(self, X):
+        p = np.clip(self.estimator.predict_proba(X)[:, 1], 1e-9, 1 - 1e-9)
+        q = 1.0 / (1.0 + np.exp(-(self.slope * np.log(p / (1 - p)) + self.intercept)))
+        return np.column_stack([1 - q, q])
+
+    def predict(self, X):
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
 
 
 class KerasMLPClassifier(ClassifierMixin, BaseEstimator):

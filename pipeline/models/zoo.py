@@ -27,7 +27,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from pipeline.config import SEED
 from pipeline.errors import DataError
-from pipeline.models.estimators import KerasMLPClassifier, SteadyScaler, SubsampledClassifier, ToFloat, ToText
+from pipeline.models.estimators import (KerasMLPClassifier, SignedLog, SteadyScaler, SubsampledClassifier, ToFloat,
+                                        ToText)
 
 __all__ = [
     "ZooSettings", "ModelSpec", "REGISTRY", "fast_models", "feature_types", "build_preprocessor", "build_pipeline",
@@ -61,6 +62,7 @@ class ZooSettings:
     min_category_count: int | None = 10  # rarer categories are pooled as "infrequent" (None: no pooling)
     max_categories: int | None = 30      # per categorical column, infrequent pool included (None: no limit)
     min_rows: int = 20
+    log_numbers: bool = False          # numbers through SignedLog before scaling (the sliced churn model)
 
 
 @dataclass(frozen=True)
@@ -180,13 +182,14 @@ def _check_numeric(s: pd.Series, col: str) -> None:
 
 
 def build_preprocessor(types: Mapping[str, str], settings: ZooSettings | None = None) -> ColumnTransformer:
-    """Numbers: to float, median impute, standardize (numerically constant columns only centred: SteadyScaler). Categories: to text, impute ``"missing"``, one-hot
+    """Numbers: to float (then ``sign * log1p|x|`` when ``settings.log_numbers``), median impute, standardize (numerically constant columns only centred: SteadyScaler). Categories: to text, impute ``"missing"``, one-hot
     with unknown categories ignored and rare ones pooled (``min_frequency``/``max_categories``)."""
     s = settings or ZooSettings()
     numeric = [c for c, t in types.items() if t == "numeric"]
     categorical = [c for c, t in types.items() if t == "categorical"]
-    num = Pipeline([("to_float", ToFloat()), ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                    ("scale", SteadyScaler())])
+    log = [("log", SignedLog())] if s.log_numbers else []
+    num = Pipeline([("to_float", ToFloat()), *log,
+                    ("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", SteadyScaler())])
     cat = Pipeline([("to_text", ToText()), ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
                     ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=s.min_category_count,
                                              max_categories=s.max_categories, sparse_output=False))])
