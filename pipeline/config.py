@@ -240,6 +240,14 @@ class NextOrderConfig:
 
     period_days: int = 7                      # one hazard period
     interval: float = 0.80                    # split-conformal interval level, calibrated on the validation slice
+    max_rows: int = 300_000                   # person-period rows of the training slices; above it the same seeded
+                                              # share of every slice's customers
+    max_iter: int = 300                       # boosting rounds at most (early-stopped on the validation slice)
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 100
+    l2_regularization: float = 1.0
+    early_stopping_rounds: int = 20
     threads: int = 1
     random_state: int = SEED
 
