@@ -248,6 +248,7 @@ class NextOrderConfig:
     min_samples_leaf: int = 100
     l2_regularization: float = 1.0
     early_stopping_rounds: int = 20
+    single_slice_valid: float = 0.3           # only one past slice: this random share of it validates instead
     threads: int = 1
     random_state: int = SEED
 

@@ -130,7 +130,16 @@ def test_value_rows_grade_the_baselines_customers(synthetic):
     assert 0 <= {r["key"]: r for r in rows}["p_order_hazard"]["roc_auc"] <= 1
 
 
-def test_too_short_data_is_refused(synthetic):
-    _, _, slices, _, _ = synthetic
+def test_one_past_cutoff_validates_on_a_share_and_none_is_refused(synthetic):
+    from pipeline.config import SliceConfig
+    from pipeline.slices import SliceSet
+
+    tx, ret, slices, cutoff, _ = synthetic
+    single = SliceSet(tx, ret, config=SliceConfig(max_slices=1))
+    assert len(single.training_cutoffs(cutoff)) == 1
+    forecast = fit_next_order(single, cutoff, FAST)
+    assert "One past cutoff only" in forecast.info["note"]
+    out = forecast.predict(next_order_features(single, cutoff))
+    assert (out["next_low"] <= out["next_days"]).all() and (out["next_days"] <= out["next_high"]).all()
     with pytest.raises(DataError):
-        fit_next_order(slices, slices.start + pd.Timedelta(days=120), FAST)
+        fit_next_order(slices, slices.start + pd.Timedelta(days=100), FAST)

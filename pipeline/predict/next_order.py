@@ -19,7 +19,8 @@ validation slice (later than every training row): half of its customers (seeded)
 half calibrate the interval split-conformally: the interval is the conditional distribution's central range between
 the levels ``beta`` and ``1 - beta``, with ``beta`` the largest level that holds ``interval`` (80 %) of those
 customers' actual next-order days (nested conformal prediction, the conformity score of an actual day ``y`` being
-``min(G(y), 1 - G(y - 1))`` with ``G`` its conditional CDF).
+``min(G(y), 1 - G(y - 1))`` with ``G`` its conditional CDF). With one past cutoff only, a seeded share of its
+customers plays the validation slice (said in ``info["note"]``).
 
 Belongs here: the person-period expansion, the hazard model, its quantiles and interval, and the rows
 :mod:`pipeline.value` grades it by (:func:`next_order_rows`). The slices are :mod:`pipeline.slices`'.
@@ -37,7 +38,7 @@ from pipeline.config import NextOrderConfig, ValueConfig
 from pipeline.errors import DataError
 
 __all__ = ["GAP_COLUMNS", "n_periods", "person_periods", "order_gaps", "next_order_features", "NextOrderForecast",
-           "fit_next_order", "next_order_rows"]
+           "fit_next_order", "next_order_forecast", "next_order_rows"]
 
 #: Per-customer columns the hazard model reads beside the slice's features (:func:`order_gaps`).
 GAP_COLUMNS = ("visits", "last_gap_days", "gap_due_days")
@@ -212,47 +213,67 @@ def _stacked(slices, cutoffs, visits) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat(Xs), pd.concat(ys)
 
 
+def _split(slices, cuts, visits, config: NextOrderConfig):
+    """``(X, y, Xv, yv, note)``: the training rows (older slices) and the validation slice (the newest); with one
+    past slice only, a seeded ``single_slice_valid`` share of its customers validates instead (not later in time:
+    said in the note)."""
+    if len(cuts) >= 2:
+        return (*_stacked(slices, cuts[1:], visits), *_stacked(slices, cuts[:1], visits), "")
+    X, y = _stacked(slices, cuts, visits)
+    valid = np.random.default_rng(config.random_state).random(len(X)) < config.single_slice_valid
+    note = (f"One past cutoff only: {config.single_slice_valid:.0%} of its customers (seeded) checked the model "
+            "instead of a later period, so the interval's coverage over time is less certain.")
+    return X.loc[~valid], y.loc[~valid], X.loc[valid], y.loc[valid], note
+
+
 def fit_next_order(slices, cutoff, config: NextOrderConfig = NextOrderConfig()) -> NextOrderForecast:
     """Fit the weekly hazard model for use at ``cutoff`` from ``slices.training_cutoffs(cutoff)`` (see the module
     docstring): older slices train, the newest early-stops (half its customers) and calibrates the interval (the
-    other half). Raises :class:`DataError` when fewer than two labelled slices precede ``cutoff``."""
+    other half). Raises :class:`DataError` when no labelled slice precedes ``cutoff`` or it holds no reorder."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     cuts = slices.training_cutoffs(cutoff)
-    if len(cuts) < 2:
-        raise DataError("next order: at least two past cutoffs are needed (one to learn from, one to check on); "
-                        "the data are too short for this horizon.")
+    if not cuts:
+        raise DataError("next order: no past cutoff to learn from; the data are too short for this horizon.")
     H, p = slices.horizon_days, config.period_days
-    K = n_periods(H, p)
     visits = _visits(slices.transactions)
-    X, y = _stacked(slices, cuts[1:], visits)
-    Xv, yv = _stacked(slices, cuts[:1], visits)
+    X, y, Xv, yv, note = _split(slices, cuts, visits, config)
     cols = _hazard_features(X)
     share = min(1.0, config.max_rows / max(1.0, float(person_periods(y["next_days"], H, p).shape[0])))
     keep = _sample(y, share, config.random_state)
     X, y = X.loc[keep], y.loc[keep]
     pp = person_periods(y["next_days"], H, p)
     F = _period_frame(X, cols, pp["row"].to_numpy(), pp["period"].to_numpy(), p)
-
     half = np.random.default_rng(config.random_state).random(len(Xv)) < 0.5     # early stopping | calibration
     ppv = person_periods(yv["next_days"].to_numpy()[half], H, p)
-    Xs = Xv.loc[half]
-    Fv = _period_frame(Xs, cols, ppv["row"].to_numpy(), ppv["period"].to_numpy(), p)
+    Fv = _period_frame(Xv.loc[half], cols, ppv["row"].to_numpy(), ppv["period"].to_numpy(), p)
+    if pp["event"].nunique() < 2 or ppv["event"].nunique() < 2:
+        raise DataError("next order: the past cutoffs hold no reorder (or only reorders); too little data.")
     model = HistGradientBoostingClassifier(
         learning_rate=config.learning_rate, max_iter=config.max_iter, max_leaf_nodes=config.max_leaf_nodes,
         min_samples_leaf=config.min_samples_leaf, l2_regularization=config.l2_regularization,
         early_stopping=True, n_iter_no_change=config.early_stopping_rounds, scoring="loss",
         random_state=config.random_state)
-    if pp["event"].nunique() < 2 or ppv["event"].nunique() < 2:
-        raise DataError("next order: the past slices hold no reorder (or only reorders); too little data.")
     with threadpool_limits(config.threads):
         model.fit(F, pp["event"].to_numpy(), X_val=Fv, y_val=ppv["event"].to_numpy())
     forecast = NextOrderForecast(model, cols, H, config, beta=0.5 - config.interval / 2)
     forecast.beta = _conformal_beta(forecast, Xv.loc[~half], yv.loc[~half, "next_days"], config.interval)
-    forecast.info = {"cutoff": str(pd.Timestamp(cutoff).date()), "training_slices": [str(c.date()) for c in cuts[1:]],
+    forecast.info = {"cutoff": str(pd.Timestamp(cutoff).date()),
+                     "training_slices": [str(c.date()) for c in cuts[1:]] or [str(cuts[0].date())],
                      "validation_slice": str(cuts[0].date()), "person_periods": len(F), "sample_share": share,
-                     "iterations": int(model.n_iter_), "periods": K}
+                     "iterations": int(model.n_iter_), "periods": n_periods(H, p),
+                     "calibration_reorderers": int(yv.loc[~half, "next_days"].notna().sum()), "note": note}
     return forecast
+
+
+def next_order_forecast(slices, cutoff, config: NextOrderConfig = NextOrderConfig()) -> NextOrderForecast:
+    """:func:`fit_next_order`, fitted once per (cutoff, config) for these slices when they keep fitted models
+    (``SliceSet.memo``), so the grading and the card share one fit."""
+    c = pd.Timestamp(cutoff).normalize()
+    memo = getattr(slices, "memo", None)
+    if memo is None:
+        return fit_next_order(slices, c, config)
+    return memo(("next_order", c, config), lambda: fit_next_order(slices, c, config))
 
 
 def _conformal_beta(forecast: NextOrderForecast, X: pd.DataFrame, next_days: pd.Series, level: float) -> float:
@@ -280,7 +301,7 @@ def next_order_rows(slices, test_cutoff, cfg: ValueConfig = ValueConfig(),
     from pipeline.value import last_gap_days, next_order_days
 
     test = pd.Timestamp(test_cutoff).normalize()
-    forecast = fit_next_order(slices, test, config)
+    forecast = next_order_forecast(slices, test, config)
     X = next_order_features(slices, test)
     pred = forecast.predict(X)
     tx, h = slices.transactions, slices.horizon_days
