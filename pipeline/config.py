@@ -230,6 +230,19 @@ class SpendConfig:
     """The spend-in-the-next-H-days forecast (pipeline.predict.spend) and its interval."""
 
     interval: float = 0.80                    # split-conformal interval level, calibrated on the validation slice
+    conformal_share: float = 0.5              # share of the validation slice's customers kept for the interval
+    single_slice_valid: float = 0.3           # only one past slice: this random share of it validates instead
+    gini_tolerance: float = 0.01              # choice: lowest validation MAE among forecasts ranking this close
+                                              # to the best validation Gini
+    btyd_blend: float = 0.5                   # weight of BG/NBD x Gamma-Gamma in the blended candidates
+    max_rows: int = 120_000                   # stacked training rows at most (SliceSet.stack's seeded sampling)
+    max_iter: int = 300                       # boosting rounds at most (early-stopped on the validation slice)
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 40
+    l2_regularization: float = 1.0
+    early_stopping_rounds: int = 20
+    min_buyers: int = 30                      # fewer buyers in training: spend if buying is their average
     threads: int = 1                          # OpenMP threads of the gradient-boosting models
     random_state: int = SEED
 
