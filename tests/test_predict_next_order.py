@@ -60,6 +60,10 @@ def test_quantiles_interpolate_inside_the_week():
     # every order falls on days 8..14 evenly: median day 11, 10 % at day 8 (7.7 -> 8), 90 % at day 14 (13.3 -> 14)
     assert out.loc["x", "next_days"] == 11 and out.loc["x", "next_low"] == 8 and out.loc["x", "next_high"] == 14
     assert out.loc["x", "p_order"] == pytest.approx(1.0)
+    assert f.cdf_at(np.zeros((1, 14)) + np.r_[0, 0, np.ones(12)], [10.5]).tolist() == [0.5]
+    dated = f.predict(X, as_of="2024-03-01")             # the last observed day is 29 Feb: day 11 = 11 March
+    assert dated.loc["x", "next_date"] == pd.Timestamp("2024-03-11")
+    assert "11 Mar 2024" in dated.loc["x", "description"]
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +132,8 @@ def test_value_rows_grade_the_baselines_customers(synthetic):
     assert hazard["mae"] >= 0 and 0 <= hazard["coverage"] <= 1 and hazard["width"] > 0
     assert np.isnan(hazard["gini"]) and np.isnan(hazard["top_share"])
     assert 0 <= {r["key"]: r for r in rows}["p_order_hazard"]["roc_auc"] <= 1
+    typical = {r["key"]: r for r in rows}["next_order_typical"]
+    assert typical["role"] == "BASELINE" and typical["n"] == hazard["n"] and np.isnan(typical["coverage"])
 
 
 def test_one_past_cutoff_validates_on_a_share_and_none_is_refused(synthetic):
