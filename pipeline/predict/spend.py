@@ -318,8 +318,8 @@ def _describe(fc: SpendForecast, chosen: str, v: dict[str, Any], h: int) -> str:
                  "no later slice exists, so out-of-time coverage is not checked)")
     g = v["candidates"][chosen]
     return (f"Expected spend = {what}; {learnt}, chosen on the validation slice (MAE {g['mae']:,.2f}, "
-            f"normalised Gini {g['gini']:.3f}). {fc.interval:.0%} interval: split-conformal, calibrated on {when}, "
-            f"where it held {v['interval_coverage']:.0%} of actual spends.")
+            f"normalised Gini {g['gini']:.3f}). {fc.interval:.0%} interval: split-conformal, calibrated on {when}; "
+            "its coverage on a later period is graded by value.")
 
 
 # ------------------------------------------------------------------------------------------------ grading
