@@ -42,7 +42,6 @@ __all__ = ["GAP_COLUMNS", "n_periods", "person_periods", "order_gaps", "next_ord
 
 #: Per-customer columns the hazard model reads beside the slice's features (:func:`order_gaps`).
 GAP_COLUMNS = ("visits", "last_gap_days", "gap_due_days")
-_PERIOD = ("period", "since_last", "since_over_mean_gap", "since_over_last_gap")
 
 
 def n_periods(horizon_days: int, period_days: int = NextOrderConfig.period_days) -> int:
