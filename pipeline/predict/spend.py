@@ -162,9 +162,9 @@ def _buy_models(Xtr, ytr, Xva, yva, config: SpendConfig) -> dict[str, tuple[Any,
     if len(np.unique(churned)) < 2:
         return {}
     out: dict[str, tuple[Any, tuple[str, ...]]] = {}
-    cols = tuple(churn_types(Xtr))
-    out["logreg"] = (fit_sliced("logreg", Xtr, churned, Xva, yva["churned"].to_numpy(int), types=dict(
-        churn_types(Xtr))), cols)
+    types = churn_types(Xtr)                  # the churn model's own inputs (the country included)
+    out["logreg"] = (fit_sliced("logreg", Xtr, churned, Xva, yva["churned"].to_numpy(int), types=types),
+                     tuple(types))
     num = _numeric(Xtr)
     stop = len(np.unique(yva["churned"])) == 2
     clf = _boosting("classifier", config, stop)
