@@ -58,7 +58,7 @@ def learned_box(rec: dict | None) -> None:
             st.caption(md(rec["reason"]))
 
 
-_FACT_LABELS = {"churn_probability": "Churn risk", "p_alive": "P(alive)", "expected_orders": "Expected orders",
+_FACT_LABELS = {"churn_probability": "Churn risk", "p_alive": "Chance of buying again", "expected_orders": "Expected orders",
                 "expected_spend": "Expected spend", "next_order_date": "Expected next order"}
 
 
@@ -79,7 +79,7 @@ def _transaction_metrics(p) -> None:
     nxt = v["next_order_date"]
     ui.metrics_row({"Segment": p.segment,
                     "Churn risk": _shown(f, "churn_probability", f"{p.churn_probability:.0%} · {p.risk_band}"),
-                    "P(alive)": _shown(f, "p_alive", f"{v['p_alive']:.0%}"), "Expected next order":
+                    "Chance of buying again": _shown(f, "p_alive", f"{v['p_alive']:.0%}"), "Expected next order":
                     _shown(f, "next_order_date", "none expected" if pd.isna(nxt) else str(pd.Timestamp(nxt).date()))})
     ui.metrics_row({"Days since last order": f"{s['recency_days']:.0f}", "Orders": f"{s['frequency']:.0f}",
                     "Spend": money(s["monetary"]),
@@ -225,7 +225,7 @@ def what_if_result(res, facts: dict | None = None) -> None:
     shown["Cluster"] = cluster_label(res.cluster, res.cluster_name, short=True)
     if res.churn_probability is not None:
         shown |= {"Churn risk": _shown(f, "churn_probability", f"{res.churn_probability:.0%} · {res.risk_band}"),
-                  "P(alive)": _shown(f, "p_alive", f"{res.value['p_alive']:.0%}"),
+                  "Chance of buying again": _shown(f, "p_alive", f"{res.value['p_alive']:.0%}"),
                   "Expected spend": _shown(f, "expected_spend", money(res.value["expected_spend"]))}
     if res.prediction:
         shown[f"Predicted {res.prediction['target']}"] = f"{res.prediction['predicted']} ({res.prediction['probability']:.0%})"

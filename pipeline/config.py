@@ -218,6 +218,16 @@ class SliceConfig:
     churn_model: str = "logreg"               # the card's churn model family (a zoo key), trained on the slices
     early_stopping_rounds: int = 30           # boosted trees stop when the validation slice stops improving
     calibration: str = "sigmoid"              # probabilities calibrated on the validation slice (Platt)
+    single_slice_valid: float = 0.3           # only one past slice: this random share of it validates instead
+    # tree families on stacked slices (many rows, slowly drifting periods): shallower, larger leaves, more trees
+    # than the Model lab's defaults; boosted trees stop early on the validation slice
+    tree_max_depth: int = 5
+    min_leaf_share: float = 0.005             # smallest leaf of a tree / forest: this share of the training rows
+    xgb_trees: int = 1000
+    xgb_max_depth: int = 4
+    xgb_learning_rate: float = 0.03
+    xgb_min_child_weight: float = 20.0
+    xgb_reg_lambda: float = 5.0
     random_state: int = SEED
 
 

@@ -62,6 +62,14 @@ class SliceSet:
         self.start, self.end = self.history.span()
         self._slices: dict[pd.Timestamp, Slice] = {}
         self._visits: pd.DataFrame | None = None
+        self._memo: dict[object, object] = {}
+
+    def memo(self, key: object, make):
+        """``make()`` computed once per ``key`` for these slices (a model fitted for a cutoff is shared by the
+        grading and the card)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     @property
     def H(self) -> pd.Timedelta:

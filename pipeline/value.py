@@ -41,12 +41,15 @@ __all__ = ["TARGETS", "BASELINES", "METRICS", "ValueGrades", "window_activity", 
 TARGETS = {"spend": "Spend in the next H days", "orders": "Orders in the next H days",
            "next_order": "Days to the next order", "p_alive": "Buys again in the next H days (P(alive))",
            "churn": "No order in the next H days (churn)"}
-_COLUMNS = ["target", "model", "role", "n", "mae", "median_ae", "gini", "top_share", "roc_auc"]
+_COLUMNS = ["target", "model", "role", "n", "mae", "median_ae", "gini", "top_share", "roc_auc", "brier",
+            "calibration_error", "coverage", "width"]
 #: Per target: the baseline row every other row is compared with, and the metrics compared.
 BASELINES = {"spend": "spend_last", "orders": "orders_last", "next_order": "next_order_last_gap",
-             "p_alive": "p_alive_recency"}
+             "p_alive": "p_alive_recency", "churn": "churn_btyd"}
 METRICS = {"spend": ("mae", "gini", "top_share"), "orders": ("mae", "gini", "top_share"),
-           "next_order": ("mae", "median_ae"), "p_alive": ("roc_auc",)}
+           "next_order": ("mae", "median_ae"), "p_alive": ("roc_auc",), "churn": ("roc_auc", "brier")}
+#: Metrics where lower is better (the others: higher is better).
+LOWER_IS_BETTER = ("mae", "median_ae", "brier", "calibration_error")
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class ValueGrades:
                     or not (np.isfinite(mine[m]) and np.isfinite(base[m])):
                 out[m] = None
             else:
-                out[m] = bool(mine[m] < base[m]) if m in ("mae", "median_ae") else bool(mine[m] > base[m])
+                out[m] = bool(mine[m] < base[m]) if m in LOWER_IS_BETTER else bool(mine[m] > base[m])
         return out
 
     def verdict(self, key: str) -> dict[str, bool | None]:
@@ -181,22 +184,40 @@ def spend_regressor(cfg: ValueConfig = ValueConfig()):
                                          learning_rate=cfg.regressor_learning_rate, random_state=cfg.random_state)
 
 
-def _regression_row(key: str, target: str, model: str, role: str, actual, predicted, cfg: ValueConfig) -> dict:
+def _row(key: str, target: str, model: str, role: str, n: int, **metrics: float) -> dict:
+    """One graded row: every metric column present (NaN when not measured)."""
+    nan = float("nan")
+    return {"key": key, "target": target, "model": model, "role": role, "n": int(n),
+            **{c: float(metrics.get(c, nan)) for c in _COLUMNS[4:]}}
+
+
+def _regression_row(key: str, target: str, model: str, role: str, actual, predicted, cfg: ValueConfig,
+                    low=None, high=None) -> dict:
+    """MAE, median absolute error, normalised Gini, top share; with an interval ``[low, high]`` its coverage
+    (share of actual values inside) and mean width."""
     a, p = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
-    err = np.abs(a - p)
-    return {"key": key, "target": target, "model": model, "role": role, "n": len(a),
-            "mae": float(err.mean()) if len(a) else float("nan"),
-            "median_ae": float(np.median(err)) if len(a) else float("nan"),
-            "gini": normalized_gini(a, p), "top_share": top_share(a, p, cfg.top_share), "roc_auc": float("nan")}
+    err, n = np.abs(a - p), len(a)
+    extra = {}
+    if low is not None and high is not None and n:
+        lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+        extra = {"coverage": float(np.mean((a >= lo) & (a <= hi))), "width": float(np.mean(hi - lo))}
+    return _row(key, target, model, role, n, mae=float(err.mean()) if n else float("nan"),
+                median_ae=float(np.median(err)) if n else float("nan"), gini=normalized_gini(a, p),
+                top_share=top_share(a, p, cfg.top_share), **extra)
 
 
-def _auc_row(key: str, target: str, model: str, role: str, y, score) -> dict:
+def _auc_row(key: str, target: str, model: str, role: str, y, score, probability: bool = False) -> dict:
+    """ROC AUC of ``score`` for ``y``; when ``score`` is a probability, also the Brier score and calibration
+    error."""
     from sklearn.metrics import roc_auc_score
 
-    y = np.asarray(y)
+    from pipeline.health.backtest import calibration_error
+
+    y, score = np.asarray(y, dtype=float), np.asarray(score, dtype=float)
     auc = float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else float("nan")
-    return {"key": key, "target": target, "model": model, "role": role, "n": len(y), "mae": float("nan"),
-            "median_ae": float("nan"), "gini": float("nan"), "top_share": float("nan"), "roc_auc": auc}
+    extra = {"brier": float(np.mean((score - y) ** 2)), "calibration_error": calibration_error(y, score)} \
+        if probability and len(y) else {}
+    return _row(key, target, model, role, len(y), roc_auc=auc, **extra)
 
 
 def _spend_rows(split, tx: pd.DataFrame, cuts: dict[str, pd.Timestamp], h: int, cfg: ValueConfig) -> list[dict]:
@@ -246,24 +267,48 @@ def _next_order_rows(split, tx: pd.DataFrame, test: pd.Timestamp, h: int, cfg: V
     ]
 
 
-def _ranking_rows(split) -> list[dict]:
-    """P(alive) vs recency for "buys again", and the BG/NBD churn score (the card's churn model must beat it)."""
+def _ranking_rows(split, slices) -> list[dict]:
+    """Who buys again / who churns: BG/NBD P(alive), the churn model's chance of an order (1 - its risk) and the
+    recency baseline; the card's churn model against the BG/NBD score and the recency rule (its churn rate by
+    days since the last order, fitted on the period before)."""
     from pipeline.churn import baseline_churn_score
+    from pipeline.customer.classifier import churn_check
+    from pipeline.customer.facts import recency_rule
 
-    again = 1 - split.y_test.to_numpy()
-    X = split.X_test
-    return [
-        _auc_row("p_alive_btyd", "p_alive", "BG/NBD P(alive)", "model", again, X["btyd_p_alive"]),
-        _auc_row("p_alive_recency", "p_alive", "More recent = more alive (baseline)", "BASELINE", again,
-                 -X["recency_days"].to_numpy(float)),
-        _auc_row("churn_btyd", "churn", "BG/NBD expected purchases (baseline)", "BASELINE",
-                 split.y_test.to_numpy(), baseline_churn_score(X)),
-    ]
+    y = split.y_test.to_numpy()
+    again, X = 1 - y, split.X_test
+    rows = [_auc_row("p_alive_btyd", "p_alive", "BG/NBD P(alive)", "model", again, X["btyd_p_alive"])]
+    check = churn_check(slices)
+    if check is not None:
+        p = check["proba"].reindex(X.index).to_numpy(float)
+        rows.append(_auc_row("p_alive_churn_model", "p_alive", "1 - the churn model's risk (chance of an order)",
+                             "model", again, 1 - p, probability=True))
+    rows += [_auc_row("p_alive_recency", "p_alive", "More recent = more alive (baseline)", "BASELINE", again,
+                      -X["recency_days"].to_numpy(float))]
+    if check is not None:
+        rows.append(_auc_row("churn_model", "churn", "The churn model (stacked past cutoffs, calibrated)", "model",
+                             y, check["proba"].reindex(X.index).to_numpy(float), probability=True))
+    rows.append(_auc_row("churn_btyd", "churn", "BG/NBD expected purchases (baseline)", "BASELINE", y,
+                         baseline_churn_score(X), probability=True))
+    rule = recency_rule(split.X_train["recency_days"], split.y_train)
+    if rule is not None:
+        rows.append(_auc_row("churn_recency", "churn", "The recency rule (baseline)", "BASELINE", y,
+                             rule.probability(X["recency_days"]), probability=True))
+    return rows
+
+
+def _sliced_rows(rows, slices, test: pd.Timestamp, cfg: ValueConfig) -> list[dict]:
+    """The rows of a forecast trained on stacked past cutoffs (none when the data are too short for it)."""
+    try:
+        return rows(slices, test, cfg)
+    except DataError:
+        return []
 
 
 @logged("value_grades")
 def grade_values(transactions: pd.DataFrame, returns: pd.DataFrame | None = None,
-                 horizon_days: int = HORIZON_DAYS, *, split=None, cfg: ValueConfig = ValueConfig()) -> ValueGrades:
+                 horizon_days: int = HORIZON_DAYS, *, split=None, slices=None,
+                 cfg: ValueConfig = ValueConfig()) -> ValueGrades:
     """Grade every prediction of the card out of time (see the module docstring).
 
     Parameters
@@ -271,19 +316,27 @@ def grade_values(transactions: pd.DataFrame, returns: pd.DataFrame | None = None
     transactions, returns : canonical tables (``pipeline.ingest``).
     horizon_days : H.
     split : a :class:`pipeline.churn.ChurnSplit` already built for these data and H (else built here).
+    slices : the data's :class:`pipeline.slices.SliceSet` for H (else built here): the models trained on stacked
+        past cutoffs learn from it, and the card's models reuse what was fitted for the grading.
     cfg : top share, minimum graded customers, the regressor's settings.
     """
     from pipeline.churn import out_of_time_split
+    from pipeline.slices import SliceSet
 
     t0 = time.perf_counter()
     split = split or out_of_time_split(transactions, returns, horizon_days)
     h = int(split.info["horizon_days"])
+    slices = slices or SliceSet(transactions, returns, h)
     if split.btyd_test is None:
         raise DataError("value: the out-of-time split has no BTYD model for the test cutoff; build it with "
                         "pipeline.churn.out_of_time_split.")
     cuts = {k: pd.Timestamp(split.info[k]["cutoff"]) for k in ("train", "test")}
-    rows = (_spend_rows(split, transactions, cuts, h, cfg) + _next_order_rows(split, transactions, cuts["test"], h, cfg)
-            + _ranking_rows(split))
+    from pipeline.predict.next_order import next_order_rows
+    from pipeline.predict.spend import spend_rows
+
+    rows = (_spend_rows(split, transactions, cuts, h, cfg) + _sliced_rows(spend_rows, slices, cuts["test"], cfg)
+            + _next_order_rows(split, transactions, cuts["test"], h, cfg)
+            + _sliced_rows(next_order_rows, slices, cuts["test"], cfg) + _ranking_rows(split, slices))
     table = pd.DataFrame(rows, columns=["key", *_COLUMNS]).set_index("key")
     info = {"horizon_days": h, "train_cutoff": split.info["train"]["cutoff"],
             "test_cutoff": split.info["test"]["cutoff"], "test_window": split.info["test"]["label_window"],

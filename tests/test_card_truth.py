@@ -135,6 +135,9 @@ def _predictions(scorer: pf.ModelScorer, tx: pd.DataFrame, as_of: pd.Timestamp, 
         t["churn_probability"] = scorer.churn.probability(X)
     else:
         t["churn_probability"] = np.exp(-t["expected_orders"])
+    facts = getattr(scorer, "facts", None)         # the chance of buying again: its graded source
+    if facts is not None and getattr(facts, "again_source", "btyd") == "churn_model":
+        t["p_alive"] = 1.0 - t["churn_probability"]
     from pipeline.coupons import risk_bands
 
     t["risk_band"] = risk_bands(t["churn_probability"], scorer.coupons.policy)

@@ -47,7 +47,7 @@ def test_planted_change_drops_backtest_auc_at_that_date():
     t = res.table
     assert {"cutoff", "model", "roc_auc", "n_customers", "churn_rate", "baseline", "top_precision",
             "brier"} <= set(t.columns)
-    assert set(t.loc[t["baseline"], "model"]) == {"majority", "bgnbd"}
+    assert set(t.loc[t["baseline"], "model"]) == {"majority", "bgnbd", "recency_rule"}
     model = t[t["model"] == "logreg"].set_index("cutoff")["roc_auc"]
     assert FLIP in model.index
     before = model[model.index < FLIP]

@@ -77,7 +77,7 @@ def test_when_the_naive_baseline_is_exact_nothing_beats_it(steady_grades):
     assert t.loc["spend_last", "mae"] == pytest.approx(0.0) and t.loc["orders_last", "mae"] == pytest.approx(0.0)
     assert t.loc["next_order_last_gap", "mae"] == pytest.approx(0.0) and t.loc["next_order_last_gap", "n"] == 20
     assert set(t.loc[t["role"] == "BASELINE"].index) == {"spend_last", "orders_last", "next_order_last_gap",
-                                                         "p_alive_recency", "churn_btyd"}
+                                                         "p_alive_recency", "churn_btyd", "churn_recency"}
     assert not any(steady_grades.verdict("spend_btyd").values())
     assert steady_grades.verdict("next_order_btyd") == {"mae": False, "median_ae": False}
 

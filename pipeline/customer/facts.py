@@ -62,6 +62,15 @@ class CardFacts:
     segment_churn: dict[str, float] = field(default_factory=dict)
     horizon_days: int = 90
     churn: ChurnRisk | None = None          # the dataset's decision about churn risk (None: not a transactions set)
+    again_source: str = "btyd"              # the chance of buying again: "btyd" (P(alive)) or "churn_model"
+
+    def chance_again(self, rows: pd.DataFrame) -> np.ndarray:
+        """The card's chance of buying again (``p_alive``) of ``rows`` by the source graded best: BG/NBD P(alive)
+        (``btyd_p_alive``, else ``p_alive``) or 1 - the churn model's risk (``churn_probability``)."""
+        if self.again_source == "churn_model":
+            return 1.0 - pd.to_numeric(rows["churn_probability"], errors="coerce").to_numpy(float)
+        col = "btyd_p_alive" if "btyd_p_alive" in rows else "p_alive"
+        return pd.to_numeric(rows[col], errors="coerce").to_numpy(float)
 
     @property
     def churn_label(self) -> str:
@@ -85,8 +94,8 @@ class CardFacts:
         spend, p_alive = col("expected_spend", 0.0), col("p_alive", 1.0)
         if not self.get("expected_spend").visible:
             spend = col(f"spend_{self.horizon_days}d", 0.0)
-        if not self.get("p_alive").visible:
-            p_alive = np.ones(n)
+        if not self.get("p_alive").visible or self.again_source != "btyd":
+            p_alive = np.ones(n)            # the policy's P(alive) is BG/NBD's; 1 - churn risk would count it twice
         return pd.DataFrame({"expected_spend": spend, "p_alive": p_alive}, index=rows.index)
 
 
@@ -276,22 +285,40 @@ def _degenerate(btyd: BTYDModel) -> str | None:
     return None
 
 
-def _p_alive_fact(grades: ValueGrades | None, btyd: BTYDModel, cfg: ValueConfig) -> Fact:
+def _p_alive_fact(grades: ValueGrades | None, btyd: BTYDModel, cfg: ValueConfig,
+                  risk: ChurnRisk | None = None) -> tuple[Fact, str]:
+    """The chance of buying again and where it comes from: of BG/NBD P(alive) (unless its fit is degenerate) and
+    1 - the churn model's risk (only when churn risk comes from the model), the one that told who bought again
+    best on a later period, shown when it beat "more recent = more alive"."""
+    base = grades.row("p_alive_recency") if grades is not None else None
     why = _degenerate(btyd)
-    if why:
-        return Fact("hidden", f"Not shown: {why}, so it is about the same for everyone.")
-    mine, base = (grades.row(k) if grades is not None else None for k in ("p_alive_btyd", "p_alive_recency"))
-    if mine is None or base is None or not np.isfinite(mine["roc_auc"]):
-        return Fact("caveat", "A rough guide: P(alive) could not be checked on a later period.")
-    ranks = f"ROC AUC {mine['roc_auc']:.2f} vs {base['roc_auc']:.2f}"
-    if mine["roc_auc"] < cfg.min_p_alive_auc:
+    candidates = {}
+    for source, key in (("btyd", "p_alive_btyd"), ("churn_model", "p_alive_churn_model")):
+        row = grades.row(key) if grades is not None else None
+        usable = (source == "btyd" and not why) or (source == "churn_model" and risk is not None
+                                                     and risk.uses_model)
+        if usable and row is not None and np.isfinite(row["roc_auc"]):
+            candidates[source] = float(row["roc_auc"])
+    if not candidates:
+        if why:
+            return Fact("hidden", f"Not shown: {why}, so it is about the same for everyone."), "btyd"
+        return Fact("caveat", "A rough guide: P(alive) could not be checked on a later period."), "btyd"
+    source = max(candidates, key=lambda k: (candidates[k], k == "churn_model"))
+    auc = candidates[source]
+    what = {"btyd": "BG/NBD's P(alive)", "churn_model": "1 - the churn model's risk"}[source]
+    if base is None or not np.isfinite(base["roc_auc"]):
+        return Fact("caveat", f"A rough guide ({what}): it could not be compared with how recently they bought."), \
+            source
+    ranks = f"ROC AUC {auc:.2f} vs {base['roc_auc']:.2f}"
+    if auc < cfg.min_p_alive_auc:
         return Fact("hidden", f"Not shown: on a later period it hardly told who bought again "
-                              f"(ROC AUC {mine['roc_auc']:.2f}; 0.5 is chance).")
-    if mine["roc_auc"] > base["roc_auc"]:
-        return Fact("shown", f"Checked on a later period: P(alive) told who bought again better than how recently "
-                             f"they bought ({ranks}).")
-    return Fact("caveat", f"A rough guide: on a later period P(alive) told who bought again less well than simply "
-                          f"how recently they bought ({ranks}).")
+                              f"(ROC AUC {auc:.2f}; 0.5 is chance)."), source
+    if auc > base["roc_auc"]:
+        return Fact("shown", f"Checked on a later period: {what} told who bought again in the next "
+                             f"{grades.info.get('horizon_days', 90)} days better than how recently they bought "
+                             f"({ranks})."), source
+    return Fact("caveat", f"A rough guide: on a later period {what} told who bought again less well than simply "
+                          f"how recently they bought ({ranks})."), source
 
 
 def _next_order_fact(grades: ValueGrades | None, btyd: BTYDModel, h: int) -> Fact:
@@ -322,12 +349,13 @@ def card_facts(grades: ValueGrades | None, btyd: BTYDModel, churn: FittedClassif
     else:
         spend = _graded(grades, "spend_btyd", "spend_last", "spend", h)
         orders = _graded(grades, "orders_btyd", "orders_last", "number of orders", h)
-    facts = {"churn_probability": risk.fact, "p_alive": _p_alive_fact(grades, btyd, cfg),
+    again, again_source = _p_alive_fact(grades, btyd, cfg, risk)
+    facts = {"churn_probability": risk.fact, "p_alive": again,
              "expected_orders": orders, "expected_spend": spend,
              "next_order_date": _next_order_fact(grades, btyd, h)}
     segment_churn = table.groupby("segment", observed=True)["churn_probability"].median().to_dict() \
         if {"segment", "churn_probability"} <= set(table.columns) else {}
-    return CardFacts(facts, {str(k): float(v) for k, v in segment_churn.items()}, h, risk)
+    return CardFacts(facts, {str(k): float(v) for k, v in segment_churn.items()}, h, risk, again_source)
 
 
 def customer_notes(facts: CardFacts, row: Mapping[str, Any], scores: Mapping[str, Any] | None = None,

@@ -117,6 +117,8 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     scores = pop.scores(*(float(row[c].iloc[0]) for c in ("recency_days", "frequency", "monetary")))
     row = row.assign(**scores, segment=pop.segment(scores["r_score"], scores["f_score"]))
     attach_churn(row, scorer.risk, X, scorer.coupons.policy)     # the dataset's decision: model or rule
+    if scorer.facts is not None:                                 # the chance of buying again, by its graded source
+        row["p_alive"] = scorer.facts.chance_again(row)
     cluster = scorer.clusters.assign(row.iloc[0]) if scorer.clusters is not None else None
     row["cluster"] = pd.array([cluster], dtype="Int64")
     row["cluster_name"] = scorer.clusters.name(cluster, row.iloc[0]) if scorer.clusters is not None else ""

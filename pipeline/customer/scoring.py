@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from pipeline.customer.index import CardIndex
     from pipeline.models.persist import ModelMetadata
     from pipeline.recommend import ItemRecommender
+    from pipeline.slices import SliceSet
     from pipeline.value import ValueGrades
 
 __all__ = ["ScoringSettings", "CouponSetup", "ScorePopulation", "PurchaseHistory", "ModelScorer", "build_scorer",
@@ -205,6 +206,7 @@ class ModelScorer:
         table = self.table.copy()
         attach_churn(table, risk, features.reindex(table.index), self.coupons.policy)
         facts = card_facts(self.grades, self.history.btyd, churn, table, h, risk=risk)
+        table["p_alive"] = facts.chance_again(table)
         swapped = dataclasses.replace(self, table=table, churn=churn, risk=risk, facts=facts)
         if self.index is not None:          # the card index's drivers and coupons depend on the churn risk
             swapped.index = dataclasses.replace(card_index(swapped), stale=self.index.stale)
@@ -339,12 +341,15 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
     rfm = rfm_table(tx, rules=rules).set_index("customer_id")
     rfm.index = rfm.index.astype(str)
     split = _split(dataset, settings)
+    from pipeline.slices import SliceSet
+
+    slices = SliceSet(tx, dataset.returns, settings.horizon_days)     # past cutoffs the churn model learns from
     X_live, btyd = (split.X_live, split.btyd_live) if split is not None else \
         live_features(tx, dataset.returns, settings.horizon_days)
     summary = btyd_summary(tx)
     table = customer_rows(rfm, X_live, btyd.predict_table(summary))
-    churn = churn or _churn_classifier(dataset, active, X_live, settings, notes, split)
-    grades = _grades(dataset, settings, split)
+    churn = churn or _churn_classifier(dataset, active, X_live, settings, notes, slices)
+    grades = _grades(dataset, settings, split, slices)
     risk = churn_risk(grades, churn, settings.horizon_days,
                       recency_rule(split.X_test["recency_days"], split.y_test) if split is not None else None)
     attach_churn(table, risk, X_live.reindex(table.index), coupons.policy)
@@ -352,6 +357,7 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
         how = f" (exp(-expected orders in {settings.horizon_days} days) from BG/NBD)" if risk.source == "btyd" else ""
         notes.append(f"No churn model could be trained on these data; churn risk is {risk.label}'s{how}.")
     facts = card_facts(grades, btyd, churn, table, settings.horizon_days, risk=risk)
+    table["p_alive"] = facts.chance_again(table)
     clusters = clusters or _cluster_assigner(table, "transactions", clustering, settings.seed, notes)
     _attach_clusters(table, clusters)
     recommender, next_items = _recommender(tx, table, notes)
@@ -387,12 +393,13 @@ def _split(dataset: Dataset, settings: ScoringSettings) -> ChurnSplit | None:
         return None
 
 
-def _grades(dataset: Dataset, settings: ScoringSettings, split: ChurnSplit | None) -> ValueGrades | None:
+def _grades(dataset: Dataset, settings: ScoringSettings, split: ChurnSplit | None,
+            slices: SliceSet) -> ValueGrades | None:
     """The card's predictions graded on the split (None without a split: the card then says they are unchecked)."""
     from pipeline.value import grade_values
 
     return None if split is None else grade_values(dataset.transactions, dataset.returns, settings.horizon_days,
-                                                   split=split)
+                                                   split=split, slices=slices)
 
 
 def customer_rows(rfm: pd.DataFrame, features: pd.DataFrame, btyd: pd.DataFrame) -> pd.DataFrame:
@@ -430,7 +437,7 @@ def _typical(table: pd.DataFrame) -> pd.Series:
 
 def _churn_classifier(dataset: Dataset, active: ActiveModel | None, X_live: pd.DataFrame,
                       settings: ScoringSettings, notes: list[str],
-                      split: ChurnSplit | None = None) -> FittedClassifier | None:
+                      slices: SliceSet | None = None) -> FittedClassifier | None:
     if active is not None:
         pipe, meta = active
         kind = meta.extra.get("kind")
@@ -441,7 +448,7 @@ def _churn_classifier(dataset: Dataset, active: ActiveModel | None, X_live: pd.D
         notes.append(f"The live model is not used for churn here ({why}); using the default model.")
     try:
         return default_churn_classifier(dataset.transactions, dataset.returns, settings.horizon_days, settings.seed,
-                                        split=split)
+                                        slices=slices)
     except DataError as exc:
         notes.append(f"Default churn model not trained: {exc}")
         return None

@@ -133,6 +133,9 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
     res.drivers = withhold_drivers(res.drivers, scorer.facts)
     res.risk_band = str(risk_bands([res.churn_probability], scorer.coupons.policy)[0])
     res.value = row.pop("_value")
+    if scorer.facts is not None:            # the chance of buying again, by its graded source
+        res.value["p_alive"] = float(scorer.facts.chance_again(pd.DataFrame([{
+            "btyd_p_alive": res.value["p_alive"], "churn_probability": res.churn_probability}]))[0])
     row |= {"segment": res.segment, "churn_probability": res.churn_probability, "churn_basis": res.churn_basis,
             "expected_spend":
             res.value["expected_spend"], "p_alive": res.value["p_alive"]}

@@ -1,12 +1,15 @@
 """Rolling-origin backtest of churn models: does a score hold up month after month?
 
 For cutoffs every N days across the data (counted back from the latest labelled cutoff ``end - H``, so the last row
-is the window retraining is judged on), each model is trained on the customers as of ``cutoff - H`` labelled by the
-H days that followed, then scores the customers as of ``cutoff`` and is graded on the next H days
-(:func:`pipeline.churn.churn_dataset`, the same honest split as the Model lab). Models come from the one zoo
-(:func:`pipeline.models.train_and_evaluate`); the majority class and the BG/NBD expected-purchases score are the
-baseline rows, always present and marked. Per cutoff x model: ROC AUC, precision among the riskiest ``top_share``
-of customers, Brier score, customers and churn rate.
+is the window retraining is judged on), each model learns from the past cutoffs whose label windows end by the
+cutoff (:mod:`pipeline.slices`: stacked customer x cutoff rows, each slice with its own BG/NBD fit as features; the
+newest of them is the validation slice for early stopping and calibration, :func:`pipeline.models.sliced.fit_sliced`,
+the same training as the card's churn model), then scores the customers as of the cutoff and is graded on the next
+H days. The baselines are always present and marked: the majority class (the training churn rate), the BG/NBD
+score exp(-expected purchases) and the recency rule (the churn rate by days since the last order on the validation
+slice, isotonic). Per cutoff x model: ROC AUC, precision among the riskiest ``top_share`` of customers, Brier score,
+calibration error (mean |observed - predicted| over ``calibration_bins`` equal-width bins, weighted by rows),
+customers and churn rate. A cutoff whose test customers break the churn dataset's rules is skipped with a note.
 """
 from __future__ import annotations
 
@@ -21,11 +24,11 @@ from pipeline.config import HORIZON_DAYS, ChurnDataConfig, HealthConfig
 from pipeline.errors import DataError
 
 __all__ = ["BacktestResult", "BACKTEST_COLUMNS", "backtest_cutoffs", "run_backtest", "top_share_precision",
-           "churn_score_baseline"]
+           "calibration_error", "churn_score_baseline"]
 
 #: Columns of :attr:`BacktestResult.table`, one row per cutoff x model.
-BACKTEST_COLUMNS = ("cutoff", "model", "label", "baseline", "roc_auc", "top_precision", "brier", "n_customers",
-                    "churn_rate", "train_cutoff")
+BACKTEST_COLUMNS = ("cutoff", "model", "label", "baseline", "roc_auc", "top_precision", "brier", "calibration_error",
+                    "n_customers", "churn_rate", "train_cutoff", "train_slices")
 
 Progress = Callable[[int, int, str], None]
 
@@ -53,6 +56,18 @@ def top_share_precision(y_true: Sequence, score: Sequence, share: float = Health
         return float("nan")
     n = max(1, int(np.ceil(share * len(y))))
     return float(y[np.argsort(-s, kind="stable")[:n]].mean())
+
+
+def calibration_error(y_true: Sequence, proba: Sequence, bins: int = HealthConfig.calibration_bins) -> float:
+    """Expected calibration error: over ``bins`` equal-width probability bins, |churn rate - mean probability|
+    weighted by the bin's share of rows (0 = calibrated; NaN without rows)."""
+    y, p = np.asarray(y_true, dtype=float), np.clip(np.asarray(proba, dtype=float), 0.0, 1.0)
+    if len(y) == 0:
+        return float("nan")
+    b = np.minimum((p * bins).astype(int), bins - 1)
+    n = np.bincount(b, minlength=bins)
+    gap = np.abs(np.bincount(b, weights=y, minlength=bins) - np.bincount(b, weights=p, minlength=bins))
+    return float(gap.sum() / len(y)) if n.sum() else float("nan")
 
 
 def churn_score_baseline(X_train: pd.DataFrame, X_test: pd.DataFrame):
@@ -94,72 +109,95 @@ def backtest_cutoffs(transactions: pd.DataFrame, horizon_days: int = HORIZON_DAY
 def run_backtest(transactions: pd.DataFrame, returns: pd.DataFrame | None, horizon_days: int = HORIZON_DAYS,
                  every_days: int = HealthConfig.backtest_every_days, models: Sequence[str] = (),
                  progress: Progress | None = None, *, config: HealthConfig = HealthConfig(),
-                 rules: ChurnDataConfig | None = None) -> BacktestResult:
+                 rules: ChurnDataConfig | None = None, slices=None) -> BacktestResult:
     """Train and grade ``models`` (default: the fast zoo models) plus the baselines at every cutoff.
 
-    A cutoff whose training or test set breaks the churn dataset's rules (too few customers, one class) is
-    skipped with a note; DataError when no cutoff is left.
+    ``slices``: the dataset's :class:`pipeline.slices.SliceSet` for this horizon (built here when None). A cutoff
+    whose test set breaks the churn dataset's rules (too few customers, one class) is skipped with a note;
+    DataError when no cutoff is left.
     """
     from pipeline.models import fast_models
+    from pipeline.slices import SliceSet
 
     t0 = time.perf_counter()
     models = list(models) or [m for m in fast_models() if m != "majority"]
+    rules = rules or ChurnDataConfig()
     cutoffs = backtest_cutoffs(transactions, horizon_days, every_days, rules)
-    cache: dict[pd.Timestamp, tuple] = {}
+    slices = slices or SliceSet(transactions, returns, horizon_days, rules=rules)
     frames, notes = [], []
     for i, cut in enumerate(cutoffs):
         if progress is not None:
             progress(i, len(cutoffs), f"Cutoff {cut.date()}")
         try:
-            train = _labelled(cache, transactions, returns, cut - pd.Timedelta(days=horizon_days), horizon_days,
-                              "training", rules)
-            test = _labelled(cache, transactions, returns, cut, horizon_days, "test", rules)
+            frames.append(_grade(slices, cut, models, config, rules))
         except DataError as exc:
             notes.append(f"Cutoff {cut.date()} skipped: {exc}")
-            continue
-        frames.append(_grade(train, test, models, cut, horizon_days, config))
     if progress is not None:
         progress(len(cutoffs), len(cutoffs), "done")
     if not frames:
         raise DataError("backtest: no cutoff could be graded. " + " ".join(notes[:2]))
     table = pd.concat(frames, ignore_index=True)[list(BACKTEST_COLUMNS)]
     settings = {"horizon_days": int(horizon_days), "every_days": int(every_days), "models": models,
-                "top_share": config.top_share, "cutoffs": [str(c.date()) for c in cutoffs]}
+                "top_share": config.top_share, "cutoffs": [str(c.date()) for c in cutoffs],
+                "slice_step_days": slices.config.step_days}
     return BacktestResult(table, settings, notes, time.perf_counter() - t0)
 
 
-def _labelled(cache: dict, transactions: pd.DataFrame, returns: pd.DataFrame | None, cutoff: pd.Timestamp,
-              horizon_days: int, name: str, rules: ChurnDataConfig | None) -> tuple:
-    """``(X, y, info)`` of one cutoff, computed once (a test cutoff is often a later training cutoff)."""
-    from pipeline.churn import churn_dataset
-
-    if cutoff not in cache:
-        try:
-            cache[cutoff] = churn_dataset(transactions, returns, cutoff, horizon_days, name=name, rules=rules)
-        except DataError as exc:
-            cache[cutoff] = exc
-    hit = cache[cutoff]
-    if isinstance(hit, DataError):
-        raise hit
-    return hit
+def _check_test(y: pd.Series, cutoff: pd.Timestamp, rules: ChurnDataConfig) -> None:
+    churned = int(y.sum())
+    if len(y) < rules.min_customers or min(churned, len(y) - churned) < rules.min_class_count:
+        raise DataError(f"the test set as of {cutoff.date()} has {len(y):,} customers of whom {churned:,} churned "
+                        f"(at least {rules.min_customers} customers and {rules.min_class_count} of each class "
+                        "needed).")
 
 
-def _grade(train: tuple, test: tuple, models: list[str], cutoff: pd.Timestamp, horizon_days: int,
-           config: HealthConfig) -> pd.DataFrame:
-    """One cutoff: fit every model on ``train``, grade models and baselines on ``test``."""
-    from pipeline.models import train_and_evaluate
+def _grade(slices, cutoff: pd.Timestamp, models: list[str], config: HealthConfig,
+           rules: ChurnDataConfig) -> pd.DataFrame:
+    """One cutoff: fit every model on the slices before it, grade models and baselines on its customers."""
+    from pipeline.churn import baseline_churn_score
+    from pipeline.customer.facts import recency_rule
+    from pipeline.models import REGISTRY
+    from pipeline.models.lab import BASELINE_KEY
+    from pipeline.models.sliced import churn_types, fit_sliced
 
-    (X_tr, y_tr, _), (X_te, y_te, info) = train, test
-    key, base = churn_score_baseline(X_tr, X_te)
-    result = train_and_evaluate(X_tr, y_tr, X_te, y_te, models, extra_baseline_scores={key: base})
-    y = (np.asarray(result.y_test) == result.labels[1]).astype(int)
-    rows = []
-    for name, row in result.table.iterrows():
-        proba = np.asarray(result.proba[name], dtype=float)
-        score = proba[:, 1] if proba.ndim == 2 else proba
-        rows.append({"model": name, "label": row["model"], "baseline": bool(row["baseline"]),
-                     "roc_auc": row["roc_auc"], "top_precision": top_share_precision(y, score, config.top_share),
-                     "brier": row["brier"]})
-    return pd.DataFrame(rows).assign(cutoff=str(cutoff.date()), n_customers=int(info["n_customers"]),
-                                     churn_rate=float(info["churn_rate"]),
-                                     train_cutoff=str((cutoff - pd.Timedelta(days=horizon_days)).date()))
+    test = slices.at(cutoff)
+    cuts = slices.training_cutoffs(cutoff)
+    if not cuts:
+        raise DataError("no labelled period ends before it.")
+    _check_test(test.y["churned"], cutoff, rules)
+    valid, train_cuts = slices.at(cuts[0]), (cuts[1:] or cuts[:1])
+    X, Y = slices.stack(train_cuts)
+    y_tr = Y["churned"].to_numpy()
+    if len(np.unique(y_tr)) < 2:
+        raise DataError("its training periods hold one class only.")
+    Xv, yv = (valid.X, valid.y["churned"]) if len(cuts) > 1 else (None, None)
+    types = churn_types(X)
+    y = test.y["churned"].to_numpy()
+    scores = {}
+    for name in models:
+        pipe = fit_sliced(name, X, y_tr, Xv, yv, types=types, settings=_zoo(), config=slices.config)
+        scores[name] = (REGISTRY[name].label, False, pipe.predict_proba(test.X[list(types)])[:, 1])
+    rule_on = valid if len(cuts) > 1 else slices.at(train_cuts[0])
+    recency = recency_rule(rule_on.X["recency_days"], rule_on.y["churned"])
+    scores["majority"] = (REGISTRY["majority"].label, True, np.full(len(y), float(y_tr.mean())))
+    scores[BASELINE_KEY] = ("BG/NBD expected purchases (baseline)", True, baseline_churn_score(test.X))
+    if recency is not None:
+        scores["recency_rule"] = ("Recency rule (baseline)", True, recency.probability(test.X["recency_days"]))
+    rows = [{"model": key, "label": label, "baseline": base, **_metrics(y, p, config)}
+            for key, (label, base, p) in scores.items()]
+    return pd.DataFrame(rows).assign(cutoff=str(cutoff.date()), n_customers=len(y), churn_rate=float(y.mean()),
+                                     train_cutoff=str(cuts[0].date()), train_slices=len(train_cuts))
+
+
+def _zoo():
+    from pipeline.models import ZooSettings
+
+    return ZooSettings()
+
+
+def _metrics(y: np.ndarray, p: np.ndarray, config: HealthConfig) -> dict[str, float]:
+    from sklearn.metrics import roc_auc_score
+
+    return {"roc_auc": float(roc_auc_score(y, p)), "top_precision": top_share_precision(y, p, config.top_share),
+            "brier": float(np.mean((p - y) ** 2)), "calibration_error": calibration_error(y, p,
+                                                                                       config.calibration_bins)}

@@ -128,17 +128,24 @@ class SubsampledClassifier(ClassifierMixin, BaseEstimator):
 
 
 class PlattScaled(ClassifierMixin, BaseEstimator):
-    """A fitted binary classifier whose probability is recalibrated: ``sigmoid(slope * logit(p) + intercept)``
-    (Platt scaling fitted on a later period by :func:`pipeline.models.sliced.fit_sliced`). The ranking is the
-    estimator's own."""
+    """A fitted binary classifier (a whole ``Pipeline(prep -> model)``, reading the raw feature table) whose
+    probability is recalibrated on a later period: ``sigmoid(slope * logit(p) + weight * log1p(X[anchor]) +
+    intercept)`` (:func:`pipeline.models.sliced.blend`; ``anchor``: the BG/NBD expected-purchases column, None:
+    plain Platt scaling). The ranking is the estimator's own when ``weight`` is 0."""
 
-    def __init__(self, estimator=None, slope: float = 1.0, intercept: float = 0.0):
+    def __init__(self, estimator=None, slope: float = 1.0, intercept: float = 0.0, weight: float = 0.0,
+                 anchor: str | None = None):
         self.estimator = estimator
         self.slope = slope
         self.intercept = intercept
+        self.weight = weight
+        self.anchor = anchor
 
     def fit(self, X, y=None):               # already fitted: calibration is set by the caller
         return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
 
     @property
     def classes_(self):
@@ -146,7 +153,11 @@ class PlattScaled(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         p = np.clip(self.estimator.predict_proba(X)[:, 1], 1e-9, 1 - 1e-9)
-        q = 1.0 / (1.0 + np.exp(-(self.slope * np.log(p / (1 - p)) + self.intercept)))
+        z = self.slope * np.log(p / (1 - p)) + self.intercept
+        if self.anchor is not None and self.weight:
+            raw = pd.to_numeric(pd.DataFrame(X)[self.anchor], errors="coerce").fillna(0.0).to_numpy(float)
+            z = z + self.weight * np.log1p(np.clip(raw, 0.0, None))
+        q = 1.0 / (1.0 + np.exp(-z))
         return np.column_stack([1 - q, q])
 
     def predict(self, X):

@@ -44,11 +44,15 @@ class ZooSettings:
     random_state: int = SEED
     n_jobs: int = 1                    # XGBoost's OpenMP threads busy-wait on shared cores: 2 was 10x slower
     tree_max_depth: int = 8
+    tree_min_leaf: int = 5
     forest_trees: int = 200
     xgb_trees: int = 300
     xgb_max_depth: int = 6
     xgb_learning_rate: float = 0.05
     xgb_colsample: float = 0.8         # share of (one-hot) columns each XGBoost tree sees
+    xgb_min_child_weight: float = 1.0
+    xgb_reg_lambda: float = 1.0
+    forest_min_leaf: int = 2
     svm_max_samples: int = 5000        # the SVM trains on a stratified sample above this many rows
     svm_c: float = 1.0
     calibration_cv: int = 3
@@ -87,11 +91,11 @@ def _logreg(s: ZooSettings) -> BaseEstimator:
 
 
 def _tree(s: ZooSettings) -> BaseEstimator:
-    return DecisionTreeClassifier(max_depth=s.tree_max_depth, min_samples_leaf=5, random_state=s.random_state)
+    return DecisionTreeClassifier(max_depth=s.tree_max_depth, min_samples_leaf=s.tree_min_leaf, random_state=s.random_state)
 
 
 def _forest(s: ZooSettings) -> BaseEstimator:
-    return RandomForestClassifier(n_estimators=s.forest_trees, min_samples_leaf=2, n_jobs=s.n_jobs,
+    return RandomForestClassifier(n_estimators=s.forest_trees, min_samples_leaf=s.forest_min_leaf, n_jobs=s.n_jobs,
                                   random_state=s.random_state)
 
 
@@ -99,7 +103,8 @@ def _xgboost(s: ZooSettings) -> BaseEstimator:
     from xgboost import XGBClassifier
 
     return XGBClassifier(n_estimators=s.xgb_trees, max_depth=s.xgb_max_depth, learning_rate=s.xgb_learning_rate,
-                         subsample=0.8, colsample_bytree=s.xgb_colsample, tree_method="hist", n_jobs=s.n_jobs,
+                         subsample=0.8, colsample_bytree=s.xgb_colsample, min_child_weight=s.xgb_min_child_weight,
+                         reg_lambda=s.xgb_reg_lambda, tree_method="hist", n_jobs=s.n_jobs,
                          random_state=s.random_state)
 
 
