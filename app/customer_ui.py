@@ -67,6 +67,35 @@ def _shown(facts: dict, name: str, text: str) -> str:
     return "not shown" if facts.get(name, {}).get("status") == "hidden" else text
 
 
+def spend_text(v: dict) -> str:
+    """Expected spend, with its 80% range when the spend forecast gives one ("£755 (80%: £78–£1,432)")."""
+    text = money(v["expected_spend"])
+    if v.get("spend_high") is not None and v.get("spend_low") is not None:
+        text += f" (80%: {money(v['spend_low'])}–{money(v['spend_high'])})"
+    return text
+
+
+def _next_label(v: dict) -> str:
+    return {"rule": "Usual gap between orders", "hazard": f"Next order, if within {v.get('horizon_days', 90)} d"}.get(
+        v.get("next_source"), "Expected next order")
+
+
+def next_order_text(v: dict) -> str:
+    """The next order as the card's facts chose it: the hazard's date with its 80% range, the rule itself
+    ("usually every 36 days"), or BG/NBD's date."""
+    nxt = v.get("next_order_date")
+    if v.get("next_source") == "rule":
+        gap = v.get("usual_gap_days")
+        return "no gap yet (one purchase day)" if gap is None else f"usually every {gap:,.0f} days"
+    if nxt is None or pd.isna(nxt):
+        return "none expected"
+    text = str(pd.Timestamp(nxt).date())
+    lo, hi = v.get("next_order_low"), v.get("next_order_high")
+    if lo is not None and hi is not None and not (pd.isna(lo) or pd.isna(hi)):
+        text += f" (80%: {pd.Timestamp(lo):%d %b}–{pd.Timestamp(hi):%d %b %Y})"
+    return text
+
+
 def _fact_captions(facts: dict) -> None:
     """One plain line for each prediction shown with a caveat or not shown (``pipeline.customer.facts``)."""
     for name, fact in facts.items():
@@ -76,18 +105,17 @@ def _fact_captions(facts: dict) -> None:
 
 def _transaction_metrics(p) -> None:
     s, v, h, f = p.scores, p.value, p.habits, p.facts
-    nxt = v["next_order_date"]
     ui.metrics_row({"Segment": p.segment,
                     "Churn risk": _shown(f, "churn_probability", f"{p.churn_probability:.0%} · {p.risk_band}"),
-                    "Chance of buying again": _shown(f, "p_alive", f"{v['p_alive']:.0%}"), "Expected next order":
-                    _shown(f, "next_order_date", "none expected" if pd.isna(nxt) else str(pd.Timestamp(nxt).date()))})
+                    "Chance of buying again": _shown(f, "p_alive", f"{v['p_alive']:.0%}"),
+                    _next_label(v): _shown(f, "next_order_date", next_order_text(v))})
     ui.metrics_row({"Days since last order": f"{s['recency_days']:.0f}", "Orders": f"{s['frequency']:.0f}",
                     "Spend": money(s["monetary"]),
                     "Avg order value": money(h["avg_order_value"]),
                     "Days between orders": "–" if h["mean_days_between"] is None else f"{h['mean_days_between']:.0f}"})
     ui.metrics_row({f"Expected orders ({v['horizon_days']} d)": _shown(f, "expected_orders",
                                                                        f"{v['expected_orders']:.2f}"),
-                    f"Expected spend ({v['horizon_days']} d)": _shown(f, "expected_spend", money(v["expected_spend"])),
+                    f"Expected spend ({v['horizon_days']} d)": _shown(f, "expected_spend", spend_text(v)),
                     "First order": str(pd.Timestamp(h["first_purchase"]).date()),
                     "Last order": str(pd.Timestamp(h["last_purchase"]).date())})
     st.caption(f"Scores out of 5 (5 = best): recency {s['r_score']}, orders {s['f_score']}, spend {s['m_score']} "
@@ -226,7 +254,7 @@ def what_if_result(res, facts: dict | None = None) -> None:
     if res.churn_probability is not None:
         shown |= {"Churn risk": _shown(f, "churn_probability", f"{res.churn_probability:.0%} · {res.risk_band}"),
                   "Chance of buying again": _shown(f, "p_alive", f"{res.value['p_alive']:.0%}"),
-                  "Expected spend": _shown(f, "expected_spend", money(res.value["expected_spend"]))}
+                  "Expected spend": _shown(f, "expected_spend", spend_text(res.value))}
     if res.prediction:
         shown[f"Predicted {res.prediction['target']}"] = f"{res.prediction['predicted']} ({res.prediction['probability']:.0%})"
     ui.metrics_row(shown)

@@ -32,7 +32,7 @@ from pipeline.features import customer_features, numeric_feature_columns, resolv
 __all__ = [
     "LABEL", "BTYD_FEATURES", "BASELINE_SCORE_COLUMN", "ChurnSplit", "History", "FrameHistory", "as_history",
     "data_span", "feature_table", "btyd_columns", "churn_labels", "churn_dataset", "out_of_time_split",
-    "live_features", "baseline_churn_score",
+    "live_features", "baseline_churn_score", "FEATURE_DECIMALS", "steady",
 ]
 
 LABEL = "churned"
@@ -158,7 +158,23 @@ def feature_table(transactions: pd.DataFrame | History, returns: pd.DataFrame | 
         raise DataError(f"churn: no purchases before {as_of.date()}; choose a later cutoff date.")
     summary = history.btyd_summary(as_of)
     model = BTYDModel(horizon_days=horizon_days).fit(summary)
-    return feats.join(btyd_columns(model.predict_table(summary)).reindex(feats.index)), model
+    X = feats.join(btyd_columns(model.predict_table(summary, next_order=False)).reindex(feats.index))
+    return steady(X), model
+
+
+#: Decimals the feature values are defined to: sums of the same amounts in another order differ in the 15th
+#: digit (224.90999999999994 vs 224.91), and a tree model that split between the two would score the same customer
+#: two ways; rounded, every engine and every order gives the same inputs.
+FEATURE_DECIMALS = 9
+
+
+def steady(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` with its numeric columns rounded to :data:`FEATURE_DECIMALS` decimals (the others unchanged)."""
+    num = [c for c in X.columns if pd.api.types.is_float_dtype(X[c])]
+    if num:
+        X = X.copy()
+        X[num] = X[num].round(FEATURE_DECIMALS)
+    return X
 
 
 def btyd_columns(predictions: pd.DataFrame) -> pd.DataFrame:

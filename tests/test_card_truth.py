@@ -127,6 +127,9 @@ def _predictions(scorer: pf.ModelScorer, tx: pd.DataFrame, as_of: pd.Timestamp, 
         t[k] = btyd[k]
     fill = {c: t[c].fillna(t["tenure_days"]) for c in ("mean_days_between", "median_days_between")}
     X = t.assign(**fill, std_days_between=t["std_days_between"].fillna(0.0))  # the model's documented stand-ins
+    from pipeline.churn import steady
+
+    X = steady(X)                                 # the features are defined to 9 decimals (pipeline.churn)
     risk = getattr(scorer, "risk", None)          # the dataset's decision: the churn model or the rule that beat it
     if risk is not None:
         t["churn_probability"] = risk.probability(X)
@@ -138,9 +141,38 @@ def _predictions(scorer: pf.ModelScorer, tx: pd.DataFrame, as_of: pd.Timestamp, 
     facts = getattr(scorer, "facts", None)         # the chance of buying again: its graded source
     if facts is not None and getattr(facts, "again_source", "btyd") == "churn_model":
         t["p_alive"] = 1.0 - t["churn_probability"]
+    _forecasts(scorer, visit, as_of, X, t)
     from pipeline.coupons import risk_bands
 
     t["risk_band"] = risk_bands(t["churn_probability"], scorer.coupons.policy)
+
+
+def _forecasts(scorer, visit: pd.DataFrame, as_of: pd.Timestamp, X: pd.DataFrame, t: pd.DataFrame) -> None:
+    """Spend and next order by the sources the card's facts chose, from the independent inputs: the spend forecast
+    on the features, the hazard on them plus the last gap between purchase days, or the rule (last day + gap)."""
+    facts, fc = getattr(scorer, "facts", None), getattr(scorer, "forecasts", None)
+    last_two = visit.sort_values("day").groupby("cid").tail(2).groupby("cid")["day"]
+    gap = (last_two.max() - last_two.min()).dt.days.astype(float)
+    gap = gap.where(gap > 0).reindex(t.index)
+    due = gap + (last_two.max().reindex(t.index) - (as_of - pd.Timedelta(days=1))).dt.days.astype(float)
+    t["usual_gap_days"] = gap
+    for k in ("spend_low", "spend_high", "next_order_low", "next_order_high"):
+        t[k] = None
+    if facts is None or fc is None:
+        return
+    if facts.spend_source == "forecast":
+        pred = fc.spend.predict(X)
+        for k in ("expected_spend", "spend_low", "spend_high"):
+            t[k] = pred[k]
+    last = as_of - pd.Timedelta(days=1)
+    if facts.next_source == "hazard":
+        visits = visit.groupby("cid").size().astype(float).reindex(t.index)
+        pred = fc.next_order.predict(X.assign(visits=visits, last_gap_days=gap, gap_due_days=due), as_of=as_of)
+        t["days_to_next_order"], t["next_order_date"] = pred["next_days"], pred["next_date"]
+        t["next_order_low"], t["next_order_high"] = pred["next_date_low"], pred["next_date_high"]
+    elif facts.next_source == "rule":
+        t["days_to_next_order"] = due
+        t["next_order_date"] = last + pd.to_timedelta(due, unit="D")
 
 
 def _timeline(lines: pd.DataFrame) -> pd.DataFrame:
@@ -216,7 +248,7 @@ def _card_mismatches(scorer: pf.ModelScorer, truth: pd.DataFrame, positions: dic
     if getattr(p, "churn_basis", None) is not None and "churn_basis" in t:
         check("tile churn basis", p.churn_basis, t["churn_basis"])
     for k in ("p_alive", "expected_orders", "expected_spend", "expected_aov", "days_to_next_order",
-              "next_order_date"):
+              "next_order_date", "spend_low", "spend_high", "usual_gap_days", "next_order_low", "next_order_high"):
         check(f"tile {k}", p.value[k], t[k], abs_=1e-9)
     _drivers(scorer, p.drivers, t, check)
     lines = scorer.history.transactions.iloc[positions[cid]]
@@ -287,7 +319,7 @@ def _what_if(scorer: pf.ModelScorer, p: pf.CustomerProfile, t: pd.Series, check)
     check("what-if cluster", res.cluster, p.cluster)
     check("what-if cluster_name", res.cluster_name, p.cluster_name)
     for k in ("p_alive", "expected_orders", "expected_spend", "expected_aov", "days_to_next_order",
-              "next_order_date"):
+              "next_order_date", "spend_low", "spend_high", "usual_gap_days", "next_order_low", "next_order_high"):
         check(f"what-if {k}", res.value[k], p.value[k], abs_=1e-12)
     for k in ("coupon_id", "expected_value", "reason"):
         check(f"what-if coupon {k}", res.coupon.get(k), p.coupon.get(k), abs_=1e-12)

@@ -193,11 +193,13 @@ class BTYDModel(BaseEstimator):
         x, tx, T = self._arrays(X["frequency"], X["recency"], X["T"])
         return self._purchases(self.horizon_days / self.unit_days, x, tx, T)
 
-    def predict_table(self, X: pd.DataFrame, as_of=None) -> pd.DataFrame:
+    def predict_table(self, X: pd.DataFrame, as_of=None, next_order: bool = True) -> pd.DataFrame:
         """P(alive), expected purchases / order value / spend in the horizon, days to and date of the next order.
 
         ``as_of`` (default ``X.attrs["cutoff"]``) is the summary's cutoff; next-order dates count from the day
         before it (the last observed day). CLV over the horizon = expected purchases x expected order value.
+        ``next_order=False`` leaves out the next-order columns (a bisection, 98 % of the cost; feature tables do
+        not read them).
         """
         x, tx, T = self._arrays(X["frequency"], X["recency"], X["T"])
         m = X["monetary_value"] if "monetary_value" in X else np.zeros(len(X))
@@ -206,6 +208,8 @@ class BTYDModel(BaseEstimator):
         out["expected_purchases"] = self._purchases(self.horizon_days / self.unit_days, x, tx, T)
         out["expected_aov"] = self._aov(x, m)
         out["expected_spend"] = out["expected_purchases"] * out["expected_aov"]
+        if not next_order:
+            return out
         out["days_to_next_order"] = self._days_to_next(x, tx, T)
         as_of = as_of if as_of is not None else X.attrs.get("cutoff")
         if as_of is None:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipeline.customer.facts import customer_notes
 from pipeline.customer.index import NEXT_ITEMS, TOP, CardIndex, product_column, top_items
-from pipeline.customer.scoring import ModelScorer, coupon_fields
+from pipeline.customer.scoring import FORECAST_DATES, FORECAST_NUMBERS, ModelScorer, coupon_fields
 
 __all__ = ["CustomerProfile", "customer_profile", "purchase_timeline", "withhold_drivers"]
 
@@ -26,6 +26,9 @@ _PREDICTION_FEATURES = {"btyd_p_alive": "p_alive", "btyd_expected_purchases": "e
 
 _SCORE_KEYS = ("recency_days", "frequency", "monetary", "tenure_days", "r_score", "f_score", "m_score")
 _VALUE_KEYS = ("p_alive", "expected_orders", "expected_spend", "expected_aov", "days_to_next_order")
+#: What is withheld with a hidden prediction.
+_RELATED = {"expected_spend": ("spend_low", "spend_high"),
+            "next_order_date": ("days_to_next_order", *FORECAST_DATES)}
 _TIMELINE_COLUMNS = ["invoice_id", "date", "amount", "lines", "quantity", "top_category"]
 
 
@@ -77,7 +80,8 @@ class CustomerProfile:
                                              "churn_basis", "churn_model")}
         out |= self.value
         withheld = [k for k in self.facts if k in out and not self.shows(k)]
-        out |= dict.fromkeys(withheld) | {"withheld": withheld, "facts": self.facts}
+        out |= dict.fromkeys(withheld) | dict.fromkeys(r for k in withheld for r in _RELATED.get(k, ()))
+        out |= {"withheld": withheld, "facts": self.facts}
         out |= {k: getattr(self, k) for k in ("habits", "coupon", "attributes", "prediction", "notes")}
         out["drivers"] = self.drivers.to_dict(orient="records")
         out["top_categories"] = self.top_categories.to_dict(orient="records")
@@ -123,9 +127,13 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
             else risk.model.drivers(scorer.table.loc[[cid]], top)
     prof.churn_model = risk.description
     prof.drivers = withhold_drivers(prof.drivers, scorer.facts)     # a withheld prediction is withheld here too
-    prof.value = {k: _f(row[k]) for k in _VALUE_KEYS} | {
+    facts = scorer.facts
+    prof.value = {k: _f(row[k]) for k in _VALUE_KEYS} | {k: _f(row.get(k)) for k in FORECAST_NUMBERS} | {
+        k: row.get(k) for k in FORECAST_DATES} | {
         "next_order_date": row["next_order_date"], "horizon_days": scorer.settings.horizon_days,
-        "btyd_model": scorer.history.btyd.kind_}
+        "btyd_model": scorer.history.btyd.kind_,
+        "spend_source": facts.spend_source if facts is not None else "btyd",
+        "next_source": facts.next_source if facts is not None else "btyd"}
     one, one_day = row["frequency"] <= 1, row["tenure_days"] == row["recency_days"]   # one order / purchase day
     prof.habits = {"avg_order_value": float(row["avg_order_value"]),       # no gap yet: none (not the model's fill)
                    "mean_days_between": None if one or one_day else float(row["mean_days_between"]),
@@ -144,7 +152,9 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
         prof.notes.append(f"{what} so far: there are no gaps between orders yet, and the BTYD estimates "
                           "(P(alive), expected orders, next order date) lean on the behaviour of similar customers.")
     if pd.isna(row["next_order_date"]) and prof.shows("next_order_date"):
-        prof.notes.append(f"No next order is expected within {scorer.history.btyd.max_next_order_days:.0f} days.")
+        prof.notes.append("One purchase day so far: there is no usual gap between orders yet."
+                          if prof.value["next_source"] == "rule" else
+                          f"No next order is expected within {scorer.history.btyd.max_next_order_days:.0f} days.")
     return prof
 
 

@@ -63,6 +63,8 @@ class CardFacts:
     horizon_days: int = 90
     churn: ChurnRisk | None = None          # the dataset's decision about churn risk (None: not a transactions set)
     again_source: str = "btyd"              # the chance of buying again: "btyd" (P(alive)) or "churn_model"
+    spend_source: str = "btyd"              # expected spend: "btyd" (BG/NBD x Gamma-Gamma) or "forecast"
+    next_source: str = "btyd"               # next order: "btyd" (BG/NBD date), "hazard" or "rule" (the last gap)
 
     def chance_again(self, rows: pd.DataFrame) -> np.ndarray:
         """The card's chance of buying again (``p_alive``) of ``rows`` by the source graded best: BG/NBD P(alive)
@@ -101,6 +103,25 @@ class CardFacts:
 
 def _fmt(x: float, digits: int = 2) -> str:
     return f"{x:,.{digits}f}"
+
+
+#: The predictors of expected spend the card may show (source -> graded row, name).
+SPEND_SOURCES = {"btyd": ("spend_btyd", "BG/NBD x Gamma-Gamma"), "forecast": ("spend_hybrid", "the spend forecast")}
+
+
+def _spend_fact(grades: ValueGrades | None, h: int) -> tuple[Fact, str]:
+    """Expected spend from the graded predictor that beat "the same as the last H days" on the most measures
+    (ties: the smaller average miss): BG/NBD x Gamma-Gamma or the spend forecast learnt on past cutoffs."""
+    if grades is None:
+        return Fact("caveat", "A rough guide: the data are too short to check this on a later period."), "btyd"
+    scored = {}
+    for source, (key, _) in SPEND_SOURCES.items():
+        if grades.row(key) is not None:
+            wins = sum(bool(v) for v in grades.verdict(key).values())
+            scored[source] = (wins, -float(grades.row(key)["mae"]))
+    source = max(scored, key=lambda k: scored[k]) if scored else "btyd"
+    fact = _graded(grades, SPEND_SOURCES[source][0], "spend_last", "spend", h)
+    return Fact(fact.status, f"From {SPEND_SOURCES[source][1]}. {fact.note}" if fact.note else fact.note), source
 
 
 def _graded(grades: ValueGrades, key: str, baseline: str, what: str, h: int) -> Fact:
@@ -321,20 +342,36 @@ def _p_alive_fact(grades: ValueGrades | None, btyd: BTYDModel, cfg: ValueConfig,
                           f"how recently they bought ({ranks})."), source
 
 
-def _next_order_fact(grades: ValueGrades | None, btyd: BTYDModel, h: int) -> Fact:
-    why = _degenerate(btyd)
-    if why:
-        return Fact("hidden", f"Not shown: {why}, so its dates are not a forecast.")
-    verdict = grades.verdict("next_order_btyd") if grades is not None else {}
-    if verdict.get("mae") is None:
-        return Fact("caveat", "A rough guide: the expected next order could not be checked on a later period.")
-    mine, base = grades.row("next_order_btyd"), grades.row("next_order_last_gap")
-    misses = f"{mine['mae']:.0f} days on average vs {base['mae']:.0f}"
-    if verdict["mae"]:
-        return Fact("shown", f"Checked on the {h} days after {grades.info['test_cutoff']}: closer than assuming the "
-                             f"last gap between orders repeats ({misses}).")
-    return Fact("hidden", f"Not shown: on the {h} days after {grades.info['test_cutoff']} it "
-                          f"missed by more than simply assuming the last gap between orders repeats ({misses}).")
+def _next_order_fact(grades: ValueGrades | None, btyd: BTYDModel, h: int) -> tuple[Fact, str]:
+    """The next order: of the BG/NBD date (unless its fit is degenerate) and the weekly hazard's median date
+    given an order within H, the one that missed by least on a later period when it beat "the last gap between
+    orders repeats"; when neither did, the card shows that rule itself, labelled as the rule (source "rule")."""
+    base = grades.row("next_order_last_gap") if grades is not None else None
+    if base is None or grades.verdict("next_order_btyd").get("mae") is None:
+        why = _degenerate(btyd)
+        if why:
+            return Fact("hidden", f"Not shown: {why}, so its dates are not a forecast."), "btyd"
+        return Fact("caveat", "A rough guide: the expected next order could not be checked on a later period."), \
+            "btyd"
+    candidates = {}
+    for source, key in (("btyd", "next_order_btyd"), ("hazard", "next_order_hazard")):
+        row = grades.row(key)
+        if row is not None and grades.verdict(key).get("mae") and not (source == "btyd" and _degenerate(btyd)):
+            candidates[source] = float(row["mae"])
+    when = f"the {h} days after {grades.info['test_cutoff']}"
+    if not candidates:
+        return Fact("caveat", f"The usual gap between their orders, not a forecast: on {when} no model dated the "
+                              f"next order better than assuming the last gap repeats ({base['mae']:.0f} days "
+                              "off on average)."), "rule"
+    source = min(candidates, key=candidates.get)
+    misses = f"{candidates[source]:.0f} days on average vs {base['mae']:.0f}"
+    if source == "hazard":
+        cov = grades.row("next_order_hazard")["coverage"]
+        inside = f"; {cov:.0%} of next orders fell inside its 80% range" if np.isfinite(cov) else ""
+        return Fact("shown", f"Checked on {when}: for customers who ordered again within {h} days, closer than "
+                             f"assuming the last gap between orders repeats ({misses}{inside})."), source
+    return Fact("shown", f"Checked on {when}: closer than assuming the last gap between orders repeats "
+                         f"({misses})."), source
 
 
 def card_facts(grades: ValueGrades | None, btyd: BTYDModel, churn: FittedClassifier | None, table: pd.DataFrame,
@@ -344,18 +381,19 @@ def card_facts(grades: ValueGrades | None, btyd: BTYDModel, churn: FittedClassif
     h = horizon_days
     risk = risk if risk is not None else churn_risk(grades, churn, h)
     if grades is None:
-        unchecked = Fact("caveat", "A rough guide: the data are too short to check this on a later period.")
-        spend = orders = unchecked
+        orders = Fact("caveat", "A rough guide: the data are too short to check this on a later period.")
     else:
-        spend = _graded(grades, "spend_btyd", "spend_last", "spend", h)
         orders = _graded(grades, "orders_btyd", "orders_last", "number of orders", h)
+    spend, spend_source = _spend_fact(grades, h)
     again, again_source = _p_alive_fact(grades, btyd, cfg, risk)
+    next_fact, next_source = _next_order_fact(grades, btyd, h)
     facts = {"churn_probability": risk.fact, "p_alive": again,
              "expected_orders": orders, "expected_spend": spend,
-             "next_order_date": _next_order_fact(grades, btyd, h)}
+             "next_order_date": next_fact}
     segment_churn = table.groupby("segment", observed=True)["churn_probability"].median().to_dict() \
         if {"segment", "churn_probability"} <= set(table.columns) else {}
-    return CardFacts(facts, {str(k): float(v) for k, v in segment_churn.items()}, h, risk, again_source)
+    return CardFacts(facts, {str(k): float(v) for k, v in segment_churn.items()}, h, risk, again_source,
+                     spend_source, next_source)
 
 
 def customer_notes(facts: CardFacts, row: Mapping[str, Any], scores: Mapping[str, Any] | None = None,

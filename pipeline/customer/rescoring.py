@@ -119,6 +119,10 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     attach_churn(row, scorer.risk, X, scorer.coupons.policy)     # the dataset's decision: model or rule
     if scorer.facts is not None:                                 # the chance of buying again, by its graded source
         row["p_alive"] = scorer.facts.chance_again(row)
+    from pipeline.customer.scoring import forecast_columns
+
+    for col, values in forecast_columns(scorer.facts, scorer.forecasts, X.reindex(row.index), lines, as_of).items():
+        row[col] = values.to_numpy()                             # spend and next order by their graded sources
     cluster = scorer.clusters.assign(row.iloc[0]) if scorer.clusters is not None else None
     row["cluster"] = pd.array([cluster], dtype="Int64")
     row["cluster_name"] = scorer.clusters.name(cluster, row.iloc[0]) if scorer.clusters is not None else ""

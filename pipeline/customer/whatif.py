@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline.clv import summary_from_rfm
 from pipeline.coupons import risk_bands
 from pipeline.customer.facts import customer_notes
-from pipeline.customer.scoring import ModelScorer
+from pipeline.customer.scoring import FORECAST_DATES, FORECAST_NUMBERS, ModelScorer
 from pipeline.errors import DataError
 from pipeline.features import DERIVATION_INPUTS, derive_features
 
@@ -165,7 +165,7 @@ def _card_what_if(scorer: ModelScorer, customer_id: str, row: dict, drivers: int
     res = WhatIfResult({k: row[k] for k in RFM_INPUTS},
                        **{k: getattr(card, k) for k in same - {"scores", "value", "drivers", "notes"}})
     res.scores = {k: card.scores[k] for k in ("r_score", "f_score", "m_score")}
-    res.value = {k: card.value[k] for k in (*_VALUE_KEYS, "next_order_date")}
+    res.value = {k: card.value.get(k) for k in (*_VALUE_KEYS, "next_order_date", *FORECAST_NUMBERS, *FORECAST_DATES)}
     res.drivers = card.drivers if drivers else pd.DataFrame()
     if scorer.facts is not None:
         res.notes = customer_notes(scorer.facts, row | res.value | {"churn_probability": res.churn_probability,
@@ -194,7 +194,8 @@ def derive_row(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, object
     row = base.to_dict()
     new = {k: float(inputs.get(k, base[k])) for k in RFM_INPUTS}
     if _unchanged(base, new):
-        row["_value"] = {k: row.get(k) for k in _VALUE_KEYS} | {"next_order_date": row.get("next_order_date")}
+        row["_value"] = {k: row.get(k) for k in (*_VALUE_KEYS, "next_order_date", *FORECAST_NUMBERS,
+                                                 *FORECAST_DATES)}
         return row, []
     new, notes = _corrected_inputs(new)
     row.update({k: float(v) for k, v in derive_features(new, row).items()})
@@ -206,7 +207,36 @@ def derive_row(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, object
     row["_value"] = {"p_alive": btyd["p_alive"], "expected_orders": btyd["expected_purchases"],
                      "expected_aov": btyd["expected_aov"], "expected_spend": btyd["expected_spend"],
                      "days_to_next_order": None if not np.isfinite(days) else days, "next_order_date": nxt}
+    row["_value"] |= _forecast_value(scorer, row, new)
     return row, notes
+
+
+def _forecast_value(scorer: ModelScorer, row: dict, new: dict[str, float]) -> dict:
+    """Spend and next order of a hypothetical customer by the sources the card's facts chose: the spend forecast
+    reads the derived features; the next-order hazard and the rule read gaps taken as even (the last gap = the
+    mean gap, tenure / (orders - 1)); with one order there is no gap and no date."""
+    facts, fc, out = scorer.facts, scorer.forecasts, {}
+    if facts is None or fc is None:
+        return out
+    frame = pd.DataFrame([row])
+    if facts.spend_source == "forecast" and fc.spend is not None:
+        out |= {k: float(v) for k, v in fc.spend.predict(frame).iloc[0].items()}
+    F, T, R = new["frequency"], new["tenure_days"], new["recency_days"]
+    gap = (T - R) / (F - 1) if F > 1 and T > R else float("nan")
+    out["usual_gap_days"] = gap if np.isfinite(gap) else None
+    if facts.next_source not in ("hazard", "rule"):
+        return out
+    due = gap - R if np.isfinite(gap) else float("nan")
+    last = scorer.history.as_of - pd.Timedelta(days=1)
+    out |= {"days_to_next_order": None, "next_order_date": None, "next_order_low": None, "next_order_high": None}
+    if facts.next_source == "rule" and np.isfinite(due):
+        out |= {"days_to_next_order": due, "next_order_date": last + pd.Timedelta(days=due)}
+    elif facts.next_source == "hazard" and fc.next_order is not None:
+        gaps = frame.assign(visits=F, last_gap_days=gap, gap_due_days=due)
+        pred = fc.next_order.predict(gaps, as_of=scorer.history.as_of).iloc[0]
+        out |= {"days_to_next_order": float(pred["next_days"]), "next_order_date": pred["next_date"],
+                "next_order_low": pred["next_date_low"], "next_order_high": pred["next_date_high"]}
+    return out
 
 
 def _table_what_if(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, object],

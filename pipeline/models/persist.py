@@ -52,7 +52,8 @@ META_FILE, SKOPS_FILE = "meta.json", "pipeline.skops"
 SAFE_TYPES = frozenset({
     "numpy.dtype",
     "pipeline.models.estimators.ToFloat", "pipeline.models.estimators.ToText",
-    "pipeline.models.estimators.SteadyScaler",
+    "pipeline.models.estimators.SteadyScaler", "pipeline.models.estimators.SignedLog",
+    "pipeline.models.estimators.PlattScaled",
     "pipeline.models.estimators.SubsampledClassifier", "pipeline.models.estimators.KerasMLPClassifier",
     "pipeline.models.persist.ExternalModel",
     "sklearn.tree._tree.Tree",

@@ -99,10 +99,21 @@ class CustomerCard(BaseModel):
     churn_model: str = ""
     drivers: list[dict[str, Any]] = Field(default_factory=list, description="top reasons for this customer's churn "
                                           "risk (feature, value, contribution)")
-    p_alive: float | None = None
+    p_alive: float | None = Field(None, description="chance of buying again in the next H days, from the source "
+                                  "graded best on this data (BG/NBD P(alive), or 1 - the churn model's risk)")
     expected_orders: float | None = None
     expected_spend: float | None = None
-    next_order_date: str | None = None
+    spend_low: float | None = Field(None, description="80% range of the spend in the next H days (the spend "
+                                    "forecast; null when the card shows BG/NBD's figure)")
+    spend_high: float | None = None
+    next_order_date: str | None = Field(None, description="next order: the hazard model's median date given an "
+                                        "order within H days, BG/NBD's date, or the rule 'the last gap repeats' "
+                                        "(next_source says which)")
+    next_order_low: str | None = Field(None, description="80% range of the next order's date (hazard model only)")
+    next_order_high: str | None = None
+    usual_gap_days: float | None = Field(None, description="days between the customer's last two purchase days")
+    spend_source: str = ""
+    next_source: str = ""
     coupon: dict[str, Any] = Field(default_factory=dict, description="coupon_id, coupon_name, expected_value, "
                                    "reason, risk_band")
     notes: list[str] = Field(default_factory=list)
