@@ -31,7 +31,7 @@ from pipeline.errors import DataError
 from pipeline.features import require_transactions
 from pipeline.log import logged
 
-__all__ = ["ItemRecommender", "choose_item_column", "item_kind", "ITEM_COLUMNS", "top_sellers", "hit_rate_at_k", "hit_rate_verdict",
+__all__ = ["ItemRecommender", "item_similarity", "choose_item_column", "item_kind", "ITEM_COLUMNS", "top_sellers", "hit_rate_at_k", "hit_rate_verdict",
            "BUY_AGAIN", "COSINE", "TOP_SELLERS"]
 
 COSINE, TOP_SELLERS, BUY_AGAIN = "Item-item cosine", "Top sellers", "Buy again (own most-bought)"
@@ -79,6 +79,13 @@ def _item_categories(tx: pd.DataFrame, item_col: str) -> pd.Series:
     return known.groupby(item_col)["category"].agg(lambda s: s.value_counts().index[0])
 
 
+def item_similarity(bought: sp.csr_matrix) -> sp.csr_matrix:
+    """Item x item cosine similarity of a binary customer x item matrix (float32)."""
+    co = (bought.T @ bought).tocsr().astype(np.float32)
+    inv = sp.diags(1.0 / np.sqrt(np.maximum(co.diagonal(), 1.0)).astype(np.float32))
+    return (inv @ co @ inv).tocsr()
+
+
 class ItemRecommender(BaseEstimator):
     """Item-to-item cosine recommender (scikit-learn style: ``fit`` returns self, fitted attributes end in ``_``).
 
@@ -112,9 +119,7 @@ class ItemRecommender(BaseEstimator):
         self.bought_.data[:] = 1.0
         self.weights_ = counts.copy()
         self.weights_.data = np.log1p(self.weights_.data)
-        co = (self.bought_.T @ self.bought_).tocsr().astype(np.float32)
-        inv = sp.diags(1.0 / np.sqrt(np.maximum(co.diagonal(), 1.0)).astype(np.float32))
-        self.similarity_ = (inv @ co @ inv).tocsr()
+        self.similarity_ = item_similarity(self.bought_)
         self.popularity_ = np.asarray(self.bought_.sum(axis=0)).ravel()   # customers who bought each item
         self.item_names_ = _item_labels(tx, self.item_col_)
         self.item_categories_ = _item_categories(tx, self.item_col_)

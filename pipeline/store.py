@@ -109,7 +109,7 @@ class Workspace:
                     df.to_parquet(tmp / f"{name}.parquet", index=False)
             ds.created = ds.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
             meta = {"id": ds.id, "name": ds.name, "kind": ds.kind, "mapping": ds.mapping, "report": ds.report,
-                    "created": ds.created, "extra": ds.extra}
+                    "created": ds.created, "extra": ds.extra, "content_hash": _tables_hash(tmp)}
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
             self._swap_dir(tmp, final)
         finally:
@@ -201,6 +201,24 @@ class Workspace:
     def delete_dataset(self, dataset_id: str) -> None:
         shutil.rmtree(self._ds_dir(dataset_id), ignore_errors=True)
 
+    def dataset_content_hash(self, dataset_id: str) -> str:
+        """SHA-256 of the dataset's saved tables and of what its meta.json says about them (kind, mapping, report,
+        extra: e.g. the currency), independent of when it was saved: what fitted pieces are keyed by
+        (:mod:`pipeline.customer.scorer_store`). Datasets saved before the hash was kept are hashed from their
+        files."""
+        d = self._ds_dir(dataset_id)
+        try:
+            meta = json.loads((d / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise DataError(f"Dataset {dataset_id!r} is not in this workspace (it may have been deleted).") from e
+        tables = meta.get("content_hash") or _tables_hash(d)
+        about = {k: meta.get(k) for k in ("id", "name", "kind", "mapping", "report", "extra")}
+        return hashlib.sha256(f"{tables}|{json.dumps(about, sort_keys=True, default=str)}".encode()).hexdigest()
+
+    def scorer_dir(self, dataset_id: str) -> Path:
+        """Where a dataset's fitted scorer pieces are kept (inside its folder: a re-saved dataset drops them)."""
+        return self._ds_dir(dataset_id) / "scorer"
+
     def dataset_version(self, dataset_id: str) -> str:
         """Changes whenever the dataset is saved again: use it in cache keys."""
         meta = self._ds_dir(dataset_id) / "meta.json"
@@ -268,6 +286,17 @@ class Workspace:
         p = self.path / "models"
         p.mkdir(exist_ok=True)
         return p
+
+
+def _tables_hash(folder: Path) -> str:
+    """SHA-256 of a dataset folder's table files (names and bytes)."""
+    h = hashlib.sha256()
+    for name in ("transactions", "returns", "customers"):
+        path = folder / f"{name}.parquet"
+        if path.exists():
+            h.update(f"{name}:{path.stat().st_size}:".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def find_saved_datasets(name: str, root: Path) -> list[tuple["Workspace", str]]:

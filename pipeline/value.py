@@ -91,6 +91,16 @@ class ValueGrades:
                 row["beats_baseline"] = self.verdict(row["key"])
         return to_jsonable({"info": self.info, "rows": rows, "notes": self.notes})
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ValueGrades:
+        """The grades back from :meth:`to_json` (missing metrics as NaN; ``beats_baseline`` is recomputed)."""
+        rows = [{k: v for k, v in row.items() if k != "beats_baseline"} for row in doc.get("rows", [])]
+        table = pd.DataFrame(rows, columns=["key", *_COLUMNS]).set_index("key")
+        for col in _COLUMNS[4:]:
+            table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
+        table["n"] = table["n"].astype(int)
+        return cls(table, dict(doc.get("info", {})), list(doc.get("notes", [])))
+
 
 # ------------------------------------------------------------------------------------------------- measures
 

@@ -68,6 +68,26 @@ class ClusterAssigner:
     description: str
     naming: ClusterNames | None = None
 
+    def to_dict(self) -> dict:
+        """Labels, names, centres, source and description, JSON-safe; the fitted ``transformer`` and ``naming``
+        are saved on their own (rebuild with :meth:`from_dict`)."""
+        return {"labels": {"ids": [str(i) for i in self.labels.index], "clusters": [int(c) for c in self.labels]},
+                "names": {str(k): str(v) for k, v in self.names.items()},
+                "centroids": np.asarray(self.centroids, dtype=float).tolist(),
+                "centroid_shape": list(np.shape(self.centroids)),
+                "centroid_ids": [int(c) for c in self.centroid_ids], "source": self.source,
+                "description": self.description}
+
+    @classmethod
+    def from_dict(cls, d: Mapping, transformer: CustomerFeatures | None = None,
+                  naming: ClusterNames | None = None) -> ClusterAssigner:
+        """The assigner of :meth:`to_dict` with its fitted ``transformer`` and ``naming``."""
+        labels = pd.Series(np.asarray(d["labels"]["clusters"], dtype=int),
+                           index=pd.Index(d["labels"]["ids"]))
+        centroids = np.asarray(d["centroids"], dtype=float).reshape(d["centroid_shape"])
+        return cls(labels, {int(k): str(v) for k, v in d["names"].items()}, transformer, centroids,
+                   np.asarray(d["centroid_ids"], dtype=int), str(d["source"]), str(d["description"]), naming)
+
     def name(self, cluster: int | None, row: Mapping[str, object] | pd.Series | pd.DataFrame | None = None) -> str:
         """The cluster's name ("" for no cluster); given the customer's ``row``, what this customer is called."""
         if cluster is None or pd.isna(cluster):

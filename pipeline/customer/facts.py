@@ -157,6 +157,14 @@ class RecencyRule:
     def probability(self, recency_days: object) -> np.ndarray:
         return np.interp(np.asarray(recency_days, dtype=float), self.recency, self.rate)
 
+    def to_dict(self) -> dict[str, list[float]]:
+        """JSON-safe knots (rebuild with :meth:`from_dict`)."""
+        return {"recency": [float(v) for v in self.recency], "rate": [float(v) for v in self.rate]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RecencyRule:
+        return cls(np.asarray(d["recency"], dtype=float), np.asarray(d["rate"], dtype=float))
+
 
 def recency_rule(recency_days: object, churned: object) -> RecencyRule | None:
     """:class:`RecencyRule` fitted on customers' recency and whether they then churned (None: fewer than 2

@@ -41,7 +41,7 @@ from pipeline.models.estimators import KerasMLPClassifier, SubsampledClassifier
 
 __all__ = [
     "FORMAT_VERSION", "SAFE_TYPES", "LEGACY_MODULES", "ModelMetadata", "ExternalModel", "build_metadata", "data_hash",
-    "library_versions", "save_model", "load_model", "version_warnings", "read_metadata",
+    "library_versions", "save_model", "load_model", "save_object", "load_object", "version_warnings", "read_metadata",
 ]
 
 FORMAT_VERSION = 1
@@ -59,6 +59,11 @@ SAFE_TYPES = frozenset({
     "sklearn.tree._tree.Tree",
     "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.StratifiedKFold", "sklearn.utils._bunch.Bunch",
+    # the fitted pieces of a customer scorer (pipeline.customer.scorer_store): gradient-boosting trees and the
+    # clustering's feature transformer and names (plain data: no code runs when they are built)
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "pipeline.cluster.features.CustomerFeatures", "pipeline.config.ClusterConfig",
+    "pipeline.cluster.naming.ClusterNames", "pipeline.cluster.naming.Word",
 })
 
 #: Module paths that saved files may name, written before ``pipeline/models.py`` and ``pipeline/persist.py``
@@ -166,6 +171,24 @@ def load_model(directory: str | Path) -> tuple[Pipeline, ModelMetadata]:
     if not isinstance(pipeline, Pipeline):
         raise DataError(f"'{directory}' does not hold a model pipeline; it may have been tampered with.")
     return pipeline, meta
+
+
+def save_object(obj: Any, path: str | Path) -> Path:
+    """Write one fitted estimator (or another object made of allow-listed types) as a skops file; returns the
+    path. XGBoost and Keras models are not handled here (use :func:`save_model`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(obj, path)
+    return path
+
+
+def load_object(path: str | Path) -> Any:
+    """Load a file written by :func:`save_object`: only when every type in it is on :data:`SAFE_TYPES` (or a
+    skops default). Raises DataError otherwise - nothing from such a file is executed."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"'{path}' is missing; the saved pieces are incomplete.")
+    return _load_skops(path)
 
 
 def read_metadata(directory: str | Path) -> ModelMetadata:

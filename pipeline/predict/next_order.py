@@ -132,6 +132,21 @@ class NextOrderForecast:
     beta: float
     info: dict = field(default_factory=dict)
 
+    def to_dict(self) -> dict:
+        """Every field but the fitted ``model``, JSON-safe (rebuild with :meth:`from_dict`)."""
+        from dataclasses import asdict
+
+        from pipeline.exports import to_jsonable
+
+        return to_jsonable({"columns": list(self.columns), "horizon_days": int(self.horizon_days),
+                            "config": asdict(self.config), "beta": float(self.beta), "info": self.info})
+
+    @classmethod
+    def from_dict(cls, d: dict, model: object) -> NextOrderForecast:
+        """The forecast of :meth:`to_dict` with its fitted ``model``."""
+        return cls(model, list(d["columns"]), int(d["horizon_days"]), NextOrderConfig(**d["config"]),
+                   float(d["beta"]), dict(d.get("info", {})))
+
     @property
     def bounds(self) -> np.ndarray:
         """Day boundaries of the periods: ``0, 7, 14, ..., H``."""

@@ -35,7 +35,7 @@ Belongs here: the spend model, its interval, its choice and the rows :mod:`pipel
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,22 @@ class SpendForecast:
         half = self.quantile * (m + self.offset)
         return pd.DataFrame({"expected_spend": m, "spend_low": np.clip(m - half, 0.0, None), "spend_high": m + half},
                             index=X.index)
+
+    #: The fitted estimators (saved on their own, e.g. with skops); every other field is JSON (:meth:`to_dict`).
+    MODELS = ("buy_model", "amount_model", "direct_model")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field but the :attr:`MODELS`, JSON-safe (rebuild with :meth:`from_dict`)."""
+        from pipeline.exports import to_jsonable
+
+        return to_jsonable({f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.MODELS})
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], models: dict[str, Any]) -> SpendForecast:
+        """The forecast of :meth:`to_dict` with its fitted ``models`` (name -> estimator or None)."""
+        kw = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
+        kw["columns"], kw["buy_columns"] = tuple(kw["columns"]), tuple(kw["buy_columns"])
+        return cls(**kw, **{m: models.get(m) for m in cls.MODELS})
 
 
 # ------------------------------------------------------------------------------------------------ parts
