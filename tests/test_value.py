@@ -77,7 +77,8 @@ def test_when_the_naive_baseline_is_exact_nothing_beats_it(steady_grades):
     assert t.loc["spend_last", "mae"] == pytest.approx(0.0) and t.loc["orders_last", "mae"] == pytest.approx(0.0)
     assert t.loc["next_order_last_gap", "mae"] == pytest.approx(0.0) and t.loc["next_order_last_gap", "n"] == 20
     assert set(t.loc[t["role"] == "BASELINE"].index) == {"spend_last", "orders_last", "next_order_last_gap",
-                                                         "p_alive_recency", "churn_btyd", "churn_recency"}
+                                                         "p_alive_recency", "churn_btyd", "churn_recency",
+                                                         "next_order_typical"}
     assert not any(steady_grades.verdict("spend_btyd").values())
     assert steady_grades.verdict("next_order_btyd") == {"mae": False, "median_ae": False}
 
@@ -88,8 +89,9 @@ def test_the_card_hides_what_the_baseline_beats(steady_grades):
     table = pd.DataFrame({"segment": ["A", "A"], "churn_probability": [0.1, 0.3]})
     facts = card_facts(steady_grades, btyd, churn, table, 90)
     assert facts.get("expected_spend").status == "hidden" and "Not shown" in facts.get("expected_spend").note
-    assert facts.get("next_order_date").status == "hidden"
-    assert "last gap between orders repeats" in facts.get("next_order_date").note
+    # no model beats "the last gap repeats" (exact here): the card shows that rule itself, labelled as the rule
+    assert facts.get("next_order_date").status == "caveat" and facts.next_source == "rule"
+    assert "assuming the last gap repeats" in facts.get("next_order_date").note
     assert facts.segment_churn == {"A": pytest.approx(0.2)}
 
 
@@ -133,7 +135,9 @@ def test_split_verdicts_get_a_caveat_and_losers_are_hidden():
     split = card_facts(_grades((13, 0.7, 0.5), (12, 0.6, 0.4), next_btyd=50, p_alive=(0.6, 0.8), churn_base=0.9),
                        FIT, SimpleNamespace(metrics={"roc_auc": 0.8}), TABLE, 90)
     assert split.get("expected_spend").status == "caveat" and "misses by more" in split.get("expected_spend").note
-    assert split.get("next_order_date").status == "hidden"
+    # no model dated the next order better than the last gap: the card shows that rule itself, labelled as such
+    assert split.get("next_order_date").status == "caveat" and split.next_source == "rule"
+    assert split.get("next_order_date").note.startswith("The usual gap between their orders, not a forecast")
     # a churn model that loses is withheld: the card's risk is the rule that beat it, said in the note
     assert split.get("p_alive").status == "caveat" and split.get("churn_probability").status == "caveat"
     assert split.churn.source == "btyd" and split.churn.model is None
@@ -147,10 +151,43 @@ def test_split_verdicts_get_a_caveat_and_losers_are_hidden():
 
 def test_a_degenerate_fit_hides_p_alive_and_the_next_order_date():
     facts = card_facts(_grades((10, 0.7, 0.5), (12, 0.6, 0.4)), DEGENERATE, None, TABLE, 90)
-    assert facts.get("p_alive").status == "hidden" and facts.get("next_order_date").status == "hidden"
+    assert facts.get("p_alive").status == "hidden" and facts.next_source == "rule"      # BG/NBD's date is not used
     assert "degenerate" in facts.get("p_alive").note and facts.get("expected_spend").status == "shown"
+    assert card_facts(None, DEGENERATE, None, TABLE, 90).get("next_order_date").status == "hidden"
     unchecked = card_facts(None, FIT, SimpleNamespace(metrics={}), TABLE, 90)
     assert all(f.status == "caveat" for k, f in unchecked.facts.items() if k != "next_order_date")
+
+
+def _with(grades: value.ValueGrades, *rows: dict) -> value.ValueGrades:
+    extra = pd.DataFrame(list(rows)).set_index("key")
+    return value.ValueGrades(pd.concat([grades.table, extra]), grades.info)
+
+
+def _row(key, target, **m) -> dict:
+    return {"key": key, "target": target, "model": key, "role": "model", "n": 100, "mae": np.nan,
+            "median_ae": np.nan, "gini": np.nan, "top_share": np.nan, "roc_auc": np.nan} | m
+
+
+def test_the_card_takes_each_prediction_from_the_source_graded_best():
+    """Spend from the forecast when it beats the rule on more measures than BG/NBD x Gamma-Gamma; the next order
+    from the hazard when it misses by least; the chance of buying again from 1 - the churn model's risk when that
+    ranks best and the model is the dataset's churn risk (never from a withheld model)."""
+    g = _with(_grades((13, 0.7, 0.5), (12, 0.6, 0.4), next_btyd=35.0, p_alive=(0.6, 0.7)),
+              _row("spend_hybrid", "spend", mae=11.0, median_ae=11.0, gini=0.72, top_share=0.5),
+              _row("next_order_hazard", "next_order", mae=20.0, median_ae=15.0, coverage=0.8),
+              _row("p_alive_churn_model", "p_alive", roc_auc=0.85))
+    used = card_facts(g, FIT, SimpleNamespace(metrics={"roc_auc": 0.85}), TABLE, 90)
+    assert (used.spend_source, used.next_source, used.again_source) == ("forecast", "hazard", "churn_model")
+    assert used.get("expected_spend").status == "shown" and used.get("expected_spend").note.startswith(
+        "From the spend forecast.")
+    assert "80% of next orders fell inside its 80% range" in used.get("next_order_date").note
+    assert "1 - the churn model's risk" in used.get("p_alive").note
+    rows = pd.DataFrame({"btyd_p_alive": [0.9, 0.4], "churn_probability": [0.3, 0.6]})
+    assert used.chance_again(rows) == pytest.approx([0.7, 0.4])
+    assert used.usable(rows.assign(expected_spend=[1.0, 2.0]))["p_alive"].tolist() == [1.0, 1.0]   # not twice
+    withheld = card_facts(g, FIT, SimpleNamespace(metrics={"roc_auc": 0.65}), TABLE, 90)    # loses to BG/NBD 0.7
+    assert withheld.churn.source == "btyd" and withheld.again_source == "btyd"
+    assert withheld.chance_again(rows) == pytest.approx([0.9, 0.4])
 
 
 # ----------------------------------------------------------------------------------- notes on disagreements
@@ -210,8 +247,11 @@ def test_card_json_nulls_hidden_predictions_and_names_them_under_withheld():
     card = pf.customer_profile(ctx, "c00").to_json()
     json.dumps(card)
     assert card["facts"]["expected_spend"]["status"] == "hidden" and card["expected_spend"] is None
-    assert {"expected_spend", "next_order_date"} <= set(card["withheld"])          # names only, no values
-    assert card["facts"]["next_order_date"]["status"] == "hidden" and card["next_order_date"] is None
+    assert "expected_spend" in card["withheld"] and card["spend_low"] is None      # names only, no values
+    # the next order is the rule itself: every 30 days, the next due 30 days after the last purchase day
+    assert card["next_source"] == "rule" and card["usual_gap_days"] == 30 and "next_order_date" not in card["withheld"]
+    last = pd.Timestamp(card["habits"]["last_purchase"]).normalize()
+    assert card["next_order_date"] == str((last + pd.Timedelta(days=30)).date())
 
 
 def test_cli_value_table_has_baseline_rows(tmp_path, capsys):
