@@ -69,12 +69,16 @@ def currencies() -> list[Currency]:
 
 def currency(code: str) -> Currency:
     """The currency with ISO ``code``; ``DataError`` for an unknown code."""
-    t = _table()
-    code = (code or "").strip().upper()
-    if code not in t.index:
-        raise DataError(f"Unknown currency {code!r}; use one of {', '.join(t.index)}.")
-    r = t.loc[code]
-    return Currency(r["code"], r["symbol"], r["name"], bool(r["prefix"]))
+    found = _by_code().get((code or "").strip().upper())
+    if found is None:
+        raise DataError(f"Unknown currency {code!r}; use one of {', '.join(_table().index)}.")
+    return found
+
+
+@lru_cache(maxsize=1)
+def _by_code() -> dict[str, Currency]:
+    """Every currency by ISO code, read once (:func:`currency` is called per formatted amount)."""
+    return {c.code: c for c in currencies()}
 
 
 def _country_currency(counts: pd.Series | None) -> tuple[str | None, float]:
