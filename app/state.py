@@ -464,7 +464,8 @@ def _clustering_signature(ws: Workspace, dataset_id: str) -> str:
 
 @st.cache_resource(max_entries=4, show_spinner="Scoring every customer: churn model, clusters, customer value…")
 def _profile_context(key: DatasetKey, active_sig: str, clustering_sig: str, rules_json: str, horizon: int):
-    from pipeline.customer import ScoringSettings, build_scorer
+    from pipeline.customer import ScoringSettings
+    from pipeline.customer.scorer_store import ensure_scorer
     from pipeline.health.live import load_live
 
     ws = Workspace(key.workspace_id)
@@ -473,9 +474,10 @@ def _profile_context(key: DatasetKey, active_sig: str, clustering_sig: str, rule
         active = load_live(ws, key.dataset_id) if active_sig else None
     except DataError as e:
         active, notes = None, [f"The live model could not be loaded ({e}); using the default model."]
-    ctx = build_scorer(_load_key(key), rules=pd.DataFrame(json.loads(rules_json)), active=active,
-                       clustering=ws.load_clustering(key.dataset_id) if clustering_sig else None,
-                       settings=ScoringSettings(horizon_days=horizon))
+    # fitted once per dataset version and inputs, then read back from the workspace (pipeline.customer.scorer_store)
+    ctx = ensure_scorer(ws, key.dataset_id, _load_key(key), rules=pd.DataFrame(json.loads(rules_json)),
+                        active=active, clustering=ws.load_clustering(key.dataset_id) if clustering_sig else None,
+                        settings=ScoringSettings(horizon_days=horizon))
     ctx.notes[:0] = notes
     return ctx
 

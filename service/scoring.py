@@ -99,8 +99,14 @@ def load_scorer(dataset: str, workspace: Path | None, horizon_days: int | None =
         clustering = ws.load_clustering(ds.id)
         catalogue, _warning = workspace_catalogue(ws)
     settings = ScoringSettings(horizon_days=horizon_days) if horizon_days else ScoringSettings()
-    scorer = build_scorer(ds, settings=settings, coupons=CouponSetup.load(catalogue), active=active,
-                          clustering=clustering)
+    if ws is not None:          # a saved dataset: fitted once per version, then read back (the app shares it)
+        from pipeline.customer.scorer_store import ensure_scorer
+
+        scorer = ensure_scorer(ws, ds.id, ds, settings=settings, coupons=CouponSetup.load(catalogue),
+                               active=active, clustering=clustering)
+    else:
+        scorer = build_scorer(ds, settings=settings, coupons=CouponSetup.load(catalogue), active=active,
+                              clustering=clustering)
     return Scorer(ds.id, scorer, cache_size, workspace=ws, champion_serial=serial,
                   churn_version=_churn_version(scorer, active, active_id, ds.id))
 
