@@ -69,7 +69,8 @@ def currencies() -> list[Currency]:
 
 def currency(code: str) -> Currency:
     """The currency with ISO ``code``; ``DataError`` for an unknown code."""
-    found = _by_code().get((code or "").strip().upper())
+    code = (code or "").strip().upper()
+    found = _by_code().get(code)
     if found is None:
         raise DataError(f"Unknown currency {code!r}; use one of {', '.join(_table().index)}.")
     return found
