@@ -31,8 +31,8 @@ DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
 H = 90
 NAMES = {"or": "Online Retail", "cdnow": "CDNOW (master file)"}
 SPEED = {"or": {"value": 30.0, "backtest": 60.0}}        # seconds, whole command in a fresh process
-#: Per prediction: the value target, the metric that picks its best model row, whether higher is better, the
-#: comparison rows (BG/NBD and the rules) in the order shown.
+#: Per prediction (``value``'s target): its title, the metric that picks its best model row, whether higher is
+#: better, and the comparison rows (BG/NBD and the rules) in the order shown.
 PREDICTIONS = {
     "churn": ("Churn (no order in 90 days)", "roc_auc", True, ("churn_btyd", "churn_recency")),
     "p_alive": ("Chance of buying again", "roc_auc", True, ("p_alive_btyd", "p_alive_recency")),
@@ -43,7 +43,8 @@ PREDICTIONS = {
 VALUE_COLUMNS = (("n", "n", "{:,.0f}"), ("ROC AUC", "roc_auc", "{:.3f}"), ("Brier", "brier", "{:.3f}"),
                  ("calib. error", "calibration_error", "{:.3f}"), ("MAE", "mae", "{:,.2f}"),
                  ("Gini", "gini", "{:.3f}"), ("80% coverage", "coverage", "{:.1%}"))
-BACKTEST_RULES = {"bgnbd": "BG/NBD expected purchases (baseline)", "recency_rule": "Recency rule (baseline)"}
+#: The backtest's comparison rows, shown after the model families.
+BACKTEST_RULES = ("bgnbd", "recency_rule")
 
 
 def data_file(name: str, tmp: str) -> Path | None:
@@ -60,9 +61,10 @@ def data_file(name: str, tmp: str) -> Path | None:
 def run_cli(*args: str) -> tuple[dict, float]:
     """``python -m pipeline ARGS`` in a fresh process: its JSON and the whole command's wall time."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
-    return json.loads(out), time.perf_counter() - t0
+    done = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"python -m pipeline {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(done.stdout), time.perf_counter() - t0
 
 
 def fmt(value, pattern: str) -> str:
