@@ -43,19 +43,19 @@ def test_a_model_at_a_cutoff_learns_only_from_slices_whose_labels_end_by_it():
 
 
 def test_the_churn_model_never_reads_lines_on_or_after_its_cutoff():
-    from pipeline.customer.classifier import _fit_on_slices
+    from pipeline.customer.classifier import fit_on_slices
     from pipeline.models import ZooSettings
 
     tx, _ = generate_transactions(400, seed=5)
     s = SliceSet(tx, None, horizon_days=60)
     t = s.end - pd.Timedelta(days=60)
-    pipe, X, _ = _fit_on_slices(s, t, "logreg", ZooSettings(), SliceConfig())
+    pipe, X, _ = fit_on_slices(s, t, "logreg", ZooSettings(), SliceConfig())
     future = tx["date"] >= t
     changed = tx.copy()
     changed.loc[future, "amount"] *= 3                             # the future is different...
     changed = changed.drop(changed.index[future][::2])             # ...and half of it never happened
     s2 = SliceSet(changed, None, horizon_days=60)
-    pipe2, X2, _ = _fit_on_slices(s2, t, "logreg", ZooSettings(), SliceConfig())
+    pipe2, X2, _ = fit_on_slices(s2, t, "logreg", ZooSettings(), SliceConfig())
     test = s.at(t).X
     assert np.allclose(pipe.predict_proba(test[list(X.columns)]), pipe2.predict_proba(test[list(X2.columns)]))
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pipeline.models.persist import ModelMetadata
 
 __all__ = ["ProbabilisticClassifier", "FittedClassifier", "saved_classifier", "default_churn_classifier",
-           "churn_check", "GAP_FEATURES"]
+           "churn_check", "fit_on_slices", "GAP_FEATURES"]
 
 #: Features measured between a customer's purchase days: none of their own with a single purchase day.
 GAP_FEATURES = ("mean_days_between", "median_days_between", "std_days_between")
@@ -170,7 +170,8 @@ def default_churn_classifier(transactions: pd.DataFrame, returns: pd.DataFrame |
         metrics = check["metrics"]
         how = (f"out-of-time ROC AUC {metrics['roc_auc']:.3f} (trained on past cutoffs up to "
                f"{metrics['train_cutoff']}, tested on customers as of {metrics['test_cutoff']})")
-    pipe, X, n_rows = _fit_on_slices(slices, slices.end, config.churn_model, settings, config)
+    pipe, X, y = fit_on_slices(slices, slices.end, config.churn_model, settings, config)
+    n_rows = len(y)
     types = {c: ("numeric" if pd.api.types.is_numeric_dtype(X[c]) else "categorical") for c in X.columns}
     n_slices = X.attrs.get("slices", 1)
     desc = (f"Default churn model: logistic regression on {len(types)} behavioural and BTYD features, trained on "
@@ -201,7 +202,7 @@ def churn_check(slices: SliceSet, name: str | None = None, seed: int = SEED) -> 
         end, H = slices.end, slices.H
         try:
             test = slices.at(end - H)
-            pipe, X, _ = _fit_on_slices(slices, end - H, name, ZooSettings(random_state=seed), config)
+            pipe, X, _ = fit_on_slices(slices, end - H, name, ZooSettings(random_state=seed), config)
         except DataError:
             return None
         y = test.y["churned"]
@@ -215,9 +216,9 @@ def churn_check(slices: SliceSet, name: str | None = None, seed: int = SEED) -> 
     return slices.memo(("churn_check", name, seed), make)
 
 
-def _fit_on_slices(slices: SliceSet, cutoff: pd.Timestamp, name: str, settings: ZooSettings,
-                   config) -> tuple[object, pd.DataFrame, int]:
-    """``(pipeline, training X, rows)`` of family ``name`` for use at ``cutoff``: trained on the older slices
+def fit_on_slices(slices: SliceSet, cutoff: pd.Timestamp, name: str, settings: ZooSettings,
+                   config) -> tuple[object, pd.DataFrame, pd.Series]:
+    """``(pipeline, training X, training labels)`` of family ``name`` for use at ``cutoff``: trained on the older slices
     whose labels end by ``cutoff``, validated and calibrated on the newest (trained on it alone when it is the
     only one)."""
     from pipeline.models.sliced import churn_types, fit_sliced
@@ -236,4 +237,4 @@ def _fit_on_slices(slices: SliceSet, cutoff: pd.Timestamp, name: str, settings: 
     pipe = fit_sliced(name, X, y["churned"], Xv, yv, types=types, settings=settings, config=config)
     X = X[list(types)]
     X.attrs["slices"] = len(train_cuts)
-    return pipe, X, len(X)
+    return pipe, X, y["churned"]

@@ -1,8 +1,8 @@
 """Champion/challenger retraining of a dataset's churn model, and scoring with the model in use.
 
-:func:`retrain` trains a challenger (a zoo model, :class:`pipeline.config.HealthConfig` ``challenger_model``) on the
-newest labelled window that still has an out-of-time test after it - customers as of ``end - 2H`` labelled by the
-next H days - and grades it, the current champion and the BG/NBD baseline on the same latest window (customers as of
+:func:`retrain` trains a challenger (a zoo model, :class:`pipeline.config.HealthConfig` ``challenger_model``) as the
+card's churn model is trained: on stacked past cutoffs whose labels end by ``end - H`` (the newest, customers as of
+``end - 2H`` labelled by the next H days, validates and calibrates it; :mod:`pipeline.slices`) - and grades it, the current champion and the BG/NBD baseline on the same latest window (customers as of
 ``end - H``, labelled by the last H days; :func:`pipeline.churn.out_of_time_split`). The challenger is promoted only
 if it beats the baseline and the champion by at least ``promote_margin``; either way it is saved as a version and the
 decision is recorded with both sets of metrics and the reason (:class:`pipeline.health.registry.HealthStore`).
@@ -80,11 +80,11 @@ def retrain(ws: Workspace, dataset: Dataset, *, model: str | None = None, horizo
     store = HealthStore(ws, dataset.id)
     split = split or out_of_time_split(dataset.transactions, dataset.returns, horizon_days)
     key = model or config.challenger_model
-    fitted, types, metrics, baseline = _challenger(split, key, config)
+    fitted, types, training, slices, metrics, baseline = _challenger(dataset, split, key, config)
     champ_version = store.champion()
     champion = _grade_champion(store, champ_version, split, config)
     promote, reason = decide(metrics, champion, baseline, config)
-    meta = _metadata(dataset, split, key, fitted, types, metrics, baseline)
+    meta = _metadata(dataset, split, key, fitted, types, metrics, baseline, training, slices)
     version = store.save_version(fitted, meta)
     if promote:
         store.set_champion(version)
@@ -98,20 +98,29 @@ def retrain(ws: Workspace, dataset: Dataset, *, model: str | None = None, horizo
     return entry
 
 
-def _challenger(split, key: str, config: HealthConfig):
-    """Fit the challenger with the zoo; its metrics and the BG/NBD baseline's on the latest window."""
-    from pipeline.models import REGISTRY, train_and_evaluate
+def _challenger(dataset: Dataset, split, key: str, config: HealthConfig):
+    """Fit the challenger as the card's churn model is fitted (:func:`pipeline.customer.classifier.fit_on_slices`:
+    stacked past cutoffs whose labels end by the latest window, early-stopped and calibrated on the newest); its
+    metrics and the BG/NBD baseline's on the latest window. Returns the fitted pipeline, its feature types, the
+    training ``(X, y)``, the slices, its metrics and the baseline's."""
+    from pipeline.churn import baseline_churn_score
+    from pipeline.customer.classifier import fit_on_slices
+    from pipeline.models import REGISTRY, ZooSettings
+    from pipeline.config import SliceConfig
+    from pipeline.slices import SliceSet
 
     if key not in REGISTRY or REGISTRY[key].baseline:
         raise DataError(f"retrain: unknown challenger model {key!r}; choose one of "
                         f"{[k for k, s in REGISTRY.items() if not s.baseline]}.")
-    bkey, base = churn_score_baseline(split.X_train, split.X_test)
-    result = train_and_evaluate(split.X_train, split.y_train, split.X_test, split.y_test, [key],
-                                extra_baseline_scores={bkey: base})
+    h = int(split.info["horizon_days"])
+    slices = SliceSet(dataset.transactions, dataset.returns, h)
+    cutoff = pd.Timestamp(split.info["test"]["cutoff"])
+    pipe, X, y_train = fit_on_slices(slices, cutoff, key, ZooSettings(), SliceConfig())
+    types = {c: ("numeric" if pd.api.types.is_numeric_dtype(X[c]) else "categorical") for c in X.columns}
     y = split.y_test.to_numpy(dtype=int)
-    metrics = grade(y, result.proba[key][:, 1], True, config)
-    baseline = grade(y, result.proba[bkey], False, config)
-    return result.pipelines[key], result.feature_types, metrics, baseline
+    metrics = grade(y, pipe.predict_proba(split.X_test[list(types)])[:, 1], True, config)
+    baseline = grade(y, baseline_churn_score(split.X_test), False, config)
+    return pipe, types, (X, y_train), slices, metrics, baseline
 
 
 def _grade_champion(store: HealthStore, version: str | None, split, config: HealthConfig) -> dict | None:
@@ -129,7 +138,8 @@ def _grade_champion(store: HealthStore, version: str | None, split, config: Heal
     return grade(split.y_test.to_numpy(dtype=int), proba[:, col], True, config) | {"version": version}
 
 
-def _metadata(dataset: Dataset, split, key: str, fitted, types: dict, metrics: dict, baseline: dict):
+def _metadata(dataset: Dataset, split, key: str, fitted, types: dict, metrics: dict, baseline: dict,
+              training: tuple[pd.DataFrame, pd.Series], slices):
     from pipeline.churn import LABEL
     from pipeline.exports import to_jsonable
     from pipeline.health.drift import population_profile
@@ -139,15 +149,17 @@ def _metadata(dataset: Dataset, split, key: str, fitted, types: dict, metrics: d
 
     info = split.info
     train_cut = pd.Timestamp(info["train"]["cutoff"])
+    newest = slices.at(train_cut)                    # the newest training period: the drift reference
     seg = rfm_table(dataset.transactions, snapshot=train_cut).set_index("customer_id")["segment"]
-    X = split.X_train[list(types)]
+    X, y = training[0][list(types)], training[1]
     extra = {"name": f"Churn model of {dataset.name}", "kind": "churn",
              "settings": {"horizon": int(info["horizon_days"]), "cutoff": info["test"]["cutoff"],
-                          "train_cutoff": info["train"]["cutoff"], "models": [key]},
+                          "train_cutoff": info["train"]["cutoff"], "models": [key],
+                          "training_slices": int(X.attrs.get("slices", 1))},
              "dataset": {"id": dataset.id, "name": dataset.name},
              "health": {"trained": now_iso(), "baseline": baseline, "data_end": info["data_end"],
-                        "population": population_profile(X, seg)}}
-    return build_metadata(key, REGISTRY[key].label, LABEL, X, split.y_train, types, [0, 1],
+                        "population": population_profile(newest.X[list(types)], seg)}}
+    return build_metadata(key, REGISTRY[key].label, LABEL, X, y.to_numpy(), types, [0, 1],
                           {k: v for k, v in metrics.items() if k != "n"}, reference=feature_reference(X, types),
                           extra=to_jsonable(extra))
 
