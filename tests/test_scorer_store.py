@@ -232,3 +232,22 @@ def test_customer_tables_are_built_not_stored(tmp_path):
     ws.save_dataset(Dataset("c1", "customers", "customers", customers=customers))
     scorer = ss.ensure_scorer(ws, "c1", ws.load_dataset("c1"))
     assert scorer.kind == "customers" and not ws.scorer_dir("c1").exists()
+
+
+def test_at_most_three_bundles_are_kept_and_a_resaved_dataset_drops_them(saved, tmp_path):
+    import os
+
+    ws = Workspace("k", root=tmp_path)
+    ds = saved["ds"]
+    ws.save_dataset(Dataset("t400", "synthetic 400", "transactions", transactions=ds.transactions,
+                            returns=ds.returns))
+    parent = ws.scorer_dir("t400")
+    for i in range(5):
+        (parent / f"bundle{i}").mkdir(parents=True)
+        os.utime(parent / f"bundle{i}", (1_000_000 + i, 1_000_000 + i))
+    (parent / ".bundle9.x.tmp").mkdir()
+    ss._prune(parent)
+    assert sorted(p.name for p in parent.iterdir()) == ["bundle2", "bundle3", "bundle4"]
+    ws.save_dataset(Dataset("t400", "synthetic 400", "transactions", transactions=ds.transactions,
+                            returns=ds.returns))
+    assert not parent.exists()
