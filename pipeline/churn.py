@@ -236,9 +236,9 @@ def churn_dataset(transactions: pd.DataFrame | History, returns: pd.DataFrame | 
     return X, y, info
 
 
-def _labelled(history: History, cutoff, horizon_days: int, name: str,
-              rules: ChurnDataConfig) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], BTYDModel]:
-    """:func:`churn_dataset` plus the BTYD model fitted before the cutoff."""
+def _labelled(history: History, cutoff, horizon_days: int, name: str, rules: ChurnDataConfig,
+              slices=None) -> tuple[pd.DataFrame, pd.Series, dict[str, Any], BTYDModel]:
+    """:func:`churn_dataset` plus the BTYD model fitted before the cutoff (read from ``slices`` when given)."""
     h = _horizon(horizon_days)
     start, end = history.span()
     cutoff = history.day(cutoff)
@@ -249,8 +249,13 @@ def _labelled(history: History, cutoff, horizon_days: int, name: str,
                         f"{start.date()} to {(end - pd.Timedelta(days=1)).date()}; choose a cutoff between "
                         f"{(start + pd.Timedelta(days=1)).date()} and {(end - pd.Timedelta(days=h)).date()} "
                         "or a shorter horizon.")
-    X, model = feature_table(history, None, cutoff, h)
-    X, y, sampled = _sample(X, churn_labels(history, X.index, cutoff, h), name, rules)
+    if slices is not None and slices.horizon_days == h:
+        part = slices.at(cutoff)
+        X, model, labels = part.X, part.btyd, part.y["churned"].rename(LABEL)
+    else:
+        X, model = feature_table(history, None, cutoff, h)
+        labels = churn_labels(history, X.index, cutoff, h)
+    X, y, sampled = _sample(X, labels, name, rules)
     _check_classes(y, name, cutoff, rules)
     info = {
         "cutoff": str(cutoff.date()), "label_window": [str(cutoff.date()), str((label_end - pd.Timedelta(days=1))
@@ -271,10 +276,12 @@ def live_features(transactions: pd.DataFrame | History, returns: pd.DataFrame | 
 
 def out_of_time_split(transactions: pd.DataFrame | History, returns: pd.DataFrame | None,
                       horizon_days: int = ChurnConfig.horizon_days, test_cutoff=None,
-                      rules: ChurnDataConfig | None = None) -> ChurnSplit:
+                      rules: ChurnDataConfig | None = None, slices=None) -> ChurnSplit:
     """Train with cutoff ``test_cutoff - H``, test with ``test_cutoff`` (default ``end - H``), live as of ``end``.
 
     ``transactions`` is a canonical frame (with ``returns``) or a :class:`History` (``returns`` None).
+    ``slices``: the same data's :class:`pipeline.slices.SliceSet` for this horizon: its feature tables are used
+    instead of computing them again (they are the same tables).
     """
     rules = rules or ChurnDataConfig()
     history = as_history(transactions, returns)
@@ -290,9 +297,12 @@ def out_of_time_split(transactions: pd.DataFrame | History, returns: pd.DataFram
                         f"span {span} days ({start.date()} to {(end - pd.Timedelta(days=1)).date()}); choose a "
                         f"horizon of at most {longest} days" + (" or an earlier test cutoff" if test_cutoff
                                                                 else "") + ".")
-    X_tr, y_tr, info_tr, _ = _labelled(history, train_cut, h, "training", rules)
-    X_te, y_te, info_te, btyd_test = _labelled(history, test_cut, h, "test", rules)
-    X_live, model = live_features(history, None, h)
+    X_tr, y_tr, info_tr, _ = _labelled(history, train_cut, h, "training", rules, slices)
+    X_te, y_te, info_te, btyd_test = _labelled(history, test_cut, h, "test", rules, slices)
+    if slices is not None:
+        X_live, model = slices.at(end).X, slices.at(end).btyd
+    else:
+        X_live, model = live_features(history, None, h)
     info = {"horizon_days": h, "data_start": str(start.date()), "data_end": str((end - pd.Timedelta(days=1))
                                                                                  .date()),
             "train": info_tr, "test": info_te,

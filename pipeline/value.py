@@ -334,9 +334,9 @@ def grade_values(transactions: pd.DataFrame, returns: pd.DataFrame | None = None
     from pipeline.slices import SliceSet
 
     t0 = time.perf_counter()
-    split = split or out_of_time_split(transactions, returns, horizon_days)
+    slices = slices or SliceSet(transactions, returns, split.info["horizon_days"] if split else horizon_days)
+    split = split or out_of_time_split(transactions, returns, horizon_days, slices=slices)
     h = int(split.info["horizon_days"])
-    slices = slices or SliceSet(transactions, returns, h)
     if split.btyd_test is None:
         raise DataError("value: the out-of-time split has no BTYD model for the test cutoff; build it with "
                         "pipeline.churn.out_of_time_split.")

@@ -52,7 +52,7 @@ def test_retrain_drift_history_backtest_and_rollback(at):
     assert not at.exception and not at.error
     table = next(df.value for df in at.dataframe if "Churners in the riskiest 10%" in df.value.columns)
     assert set(table.loc[table["Role"] == "simple rule (baseline)", "Model"]) == {
-        "Majority class (baseline)", "BG/NBD expected purchases (baseline)"}
+        "Majority class (baseline)", "BG/NBD expected purchases (baseline)", "Recency rule (baseline)"}
     assert len(at.get("plotly_chart")) == 1
     headers = [str(c) for df in at.dataframe for c in df.value.columns]
     assert not [h for h in headers if "_" in h or h in ("psi", "mcc", "brier", "roc_auc")], headers

@@ -257,6 +257,8 @@ def test_engine_history_on_duckdb_equals_frames(tmp_path):
     assert on_engine.info["test"]["n_customers"] > 200
     for part in ("X_train", "X_test", "X_live"):
         got, want = getattr(on_engine, part), getattr(on_frames, part).sort_index()
-        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=0, atol=1e-9)
+        # features are rounded to 9 decimals (pipeline.churn.steady): sums that differ in the 12th digit may round
+        # one unit apart
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=0, atol=1.5e-9)
     for part in ("y_train", "y_test"):
         pd.testing.assert_series_equal(getattr(on_engine, part), getattr(on_frames, part).sort_index())

@@ -404,10 +404,10 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
     tx, notes = dataset.transactions, []
     rfm = rfm_table(tx, rules=rules).set_index("customer_id")
     rfm.index = rfm.index.astype(str)
-    split = _split(dataset, settings)
     from pipeline.slices import SliceSet
 
     slices = SliceSet(tx, dataset.returns, settings.horizon_days)     # past cutoffs the churn model learns from
+    split = _split(dataset, settings, slices)
     X_live, btyd = (split.X_live, split.btyd_live) if split is not None else \
         live_features(tx, dataset.returns, settings.horizon_days)
     summary = btyd_summary(tx)
@@ -449,12 +449,13 @@ def coupon_fields(rec: CouponRecommendation) -> dict:
             "reason": rec.reason, "risk_band": rec.risk_band}
 
 
-def _split(dataset: Dataset, settings: ScoringSettings) -> ChurnSplit | None:
-    """The out-of-time split the churn model and the grades share (None: the data are too short for one)."""
+def _split(dataset: Dataset, settings: ScoringSettings, slices: SliceSet) -> ChurnSplit | None:
+    """The out-of-time split the churn model and the grades share (None: the data are too short for one); its
+    feature tables are the slices'."""
     from pipeline.churn import out_of_time_split
 
     try:
-        return out_of_time_split(dataset.transactions, dataset.returns, settings.horizon_days)
+        return out_of_time_split(dataset.transactions, dataset.returns, settings.horizon_days, slices=slices)
     except DataError:
         return None
 
