@@ -143,7 +143,7 @@ def targets(name: str, rows: dict[str, dict], means: dict[str, dict], seconds: d
         out += [f"- Churn backtest: best family ({f['label']}) mean ROC AUC {f['roc_auc']:.3f} vs BG/NBD "
                 f"{bg['roc_auc']:.3f} ({f['roc_auc'] - bg['roc_auc']:+.3f}; target >= +0.010): "
                 f"{mark(f['roc_auc'] - bg['roc_auc'] >= 0.01)}",
-                f"- Churn backtest: no family below BG/NBD on average: "
+                "- Churn backtest: no family below BG/NBD on average: "
                 + (mark(True) if not below else f"{mark(False)} ({', '.join(below)})"),
                 f"- Churn backtest: {f['label']} mean Brier {f['brier']:.4f} vs BG/NBD {bg['brier']:.4f}: "
                 f"{mark(f['brier'] < bg['brier'])}; mean calibration error {f['calibration_error']:.3f} "

@@ -16,7 +16,8 @@ import pandas as pd
 
 from pipeline.customer.facts import customer_notes
 from pipeline.customer.index import NEXT_ITEMS, TOP, CardIndex, product_column, top_items
-from pipeline.customer.scoring import FORECAST_DATES, FORECAST_NUMBERS, ModelScorer, coupon_fields
+from pipeline.customer.forecasts import FORECAST_DATES, FORECAST_NUMBERS
+from pipeline.customer.scoring import ModelScorer, coupon_fields
 
 __all__ = ["CustomerProfile", "customer_profile", "purchase_timeline", "withhold_drivers"]
 

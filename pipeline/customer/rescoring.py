@@ -119,7 +119,7 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     attach_churn(row, scorer.risk, X, scorer.coupons.policy)     # the dataset's decision: model or rule
     if scorer.facts is not None:                                 # the chance of buying again, by its graded source
         row["p_alive"] = scorer.facts.chance_again(row)
-    from pipeline.customer.scoring import forecast_columns
+    from pipeline.customer.forecasts import forecast_columns
 
     for col, values in forecast_columns(scorer.facts, scorer.forecasts, X.reindex(row.index), lines, as_of).items():
         row[col] = values.to_numpy()                             # spend and next order by their graded sources

@@ -377,7 +377,8 @@ def _load(folder: Path, dataset: Dataset, fingerprint: str, coupons: CouponSetup
     from pipeline.clv import BTYDModel
     from pipeline.customer.clusters import ClusterAssigner
     from pipeline.customer.facts import RecencyRule, card_facts, churn_risk
-    from pipeline.customer.scoring import (CouponSetup, Forecasts, ModelScorer, PurchaseHistory, ScorePopulation,
+    from pipeline.customer.forecasts import Forecasts
+    from pipeline.customer.scoring import (CouponSetup, ModelScorer, PurchaseHistory, ScorePopulation,
                                            ScoringSettings, _positions, _typical)
     from pipeline.models.persist import load_object
     from pipeline.value import ValueGrades

@@ -23,7 +23,8 @@ import pandas as pd
 from pipeline.clv import summary_from_rfm
 from pipeline.coupons import risk_bands
 from pipeline.customer.facts import customer_notes
-from pipeline.customer.scoring import FORECAST_DATES, FORECAST_NUMBERS, ModelScorer
+from pipeline.customer.forecasts import FORECAST_DATES, FORECAST_NUMBERS
+from pipeline.customer.scoring import ModelScorer
 from pipeline.errors import DataError
 from pipeline.features import DERIVATION_INPUTS, derive_features
 

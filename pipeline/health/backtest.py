@@ -24,7 +24,7 @@ from pipeline.config import HORIZON_DAYS, ChurnDataConfig, HealthConfig
 from pipeline.errors import DataError
 
 __all__ = ["BacktestResult", "BACKTEST_COLUMNS", "backtest_cutoffs", "run_backtest", "top_share_precision",
-           "calibration_error", "churn_score_baseline"]
+           "calibration_error"]
 
 #: Columns of :attr:`BacktestResult.table`, one row per cutoff x model.
 BACKTEST_COLUMNS = ("cutoff", "model", "label", "baseline", "roc_auc", "top_precision", "brier", "calibration_error",
@@ -68,19 +68,6 @@ def calibration_error(y_true: Sequence, proba: Sequence, bins: int = HealthConfi
     n = np.bincount(b, minlength=bins)
     gap = np.abs(np.bincount(b, weights=y, minlength=bins) - np.bincount(b, weights=p, minlength=bins))
     return float(gap.sum() / len(y)) if n.sum() else float("nan")
-
-
-def churn_score_baseline(X_train: pd.DataFrame, X_test: pd.DataFrame):
-    """The BG/NBD baseline row of a churn comparison (as in the Model lab): ``(key, ScoreBaseline)``."""
-    from pipeline.churn import baseline_churn_score
-    from pipeline.models import ScoreBaseline
-    from pipeline.models.lab import BASELINE_KEY
-
-    return BASELINE_KEY, ScoreBaseline("BG/NBD expected purchases (baseline)",
-                                       test_score=baseline_churn_score(X_test),
-                                       train_score=baseline_churn_score(X_train),
-                                       description="exp(-expected purchases in H) from a BG/NBD fit before the "
-                                                   "cutoff")
 
 
 def backtest_cutoffs(transactions: pd.DataFrame, horizon_days: int = HORIZON_DAYS,

@@ -2,8 +2,9 @@
 
 :func:`retrain` trains a challenger (a zoo model, :class:`pipeline.config.HealthConfig` ``challenger_model``) as the
 card's churn model is trained: on stacked past cutoffs whose labels end by ``end - H`` (the newest, customers as of
-``end - 2H`` labelled by the next H days, validates and calibrates it; :mod:`pipeline.slices`) - and grades it, the current champion and the BG/NBD baseline on the same latest window (customers as of
-``end - H``, labelled by the last H days; :func:`pipeline.churn.out_of_time_split`). The challenger is promoted only
+``end - 2H`` labelled by the next H days, validates and calibrates it; :mod:`pipeline.slices`) - and grades it, the
+current champion and the BG/NBD baseline on the same latest window (customers as of ``end - H``, labelled by the
+last H days; :func:`pipeline.churn.out_of_time_split`). The challenger is promoted only
 if it beats the baseline and the champion by at least ``promote_margin``; either way it is saved as a version and the
 decision is recorded with both sets of metrics and the reason (:class:`pipeline.health.registry.HealthStore`).
 The version that is promoted is exactly the model that was graded (no refit on unseen labels), so the next
@@ -18,7 +19,7 @@ import pandas as pd
 
 from pipeline.config import HORIZON_DAYS, HealthConfig
 from pipeline.errors import DataError
-from pipeline.health.backtest import churn_score_baseline, top_share_precision
+from pipeline.health.backtest import top_share_precision
 from pipeline.health.registry import HealthStore, now_iso
 from pipeline.store import Dataset, Workspace
 

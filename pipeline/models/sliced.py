@@ -7,8 +7,8 @@
 and the probability is calibrated on it together with the slice's BG/NBD score (:func:`blend`: Platt scaling with
 log(1 + expected purchases) as a second input), so no family ranks below what BG/NBD alone knows on the latest
 period. A logistic regression's blend is folded into its coefficients (it stays a logistic regression with exact
-explanations); other families are wrapped in :class:`~pipeline.models.estimators.PlattScaled`. Linear models read ``sign * log1p|x|`` of the numbers
-(``ZooSettings.log_numbers``). Numeric columns that hardly vary in training (a degenerate BG/NBD P(alive)) are
+explanations); other families are wrapped in :class:`~pipeline.models.estimators.PlattScaled`. Linear models read
+``sign * log1p|x|`` of the numbers (``ZooSettings.log_numbers``). Numeric columns that hardly vary in training (a degenerate BG/NBD P(alive)) are
 left out (:func:`varying_types`).
 """
 from __future__ import annotations
