@@ -305,6 +305,7 @@ class ValueConfig:
     top_share: float = 0.10                   # "share of next-period revenue captured by the top 10%"
     min_graded: int = 20                      # fewer graded customers than this: no verdict (too few to say)
     min_p_alive_auc: float = 0.55             # P(alive) must rank who buys again at least this well
+    min_signal_auc: float = 0.55              # churn: no model or rule ranks better than this = no signal; rules shown
     contradiction_gap: float = 0.4            # card numbers this far apart (as probabilities) get a one-line "why"
     regressor_iterations: int = 200           # the spend model (gradient boosting, Poisson loss)
     regressor_learning_rate: float = 0.05

@@ -190,6 +190,17 @@ def test_the_card_takes_each_prediction_from_the_source_graded_best():
     assert withheld.chance_again(rows) == pytest.approx([0.9, 0.4])
 
 
+def test_on_data_without_signal_the_card_says_so_and_shows_the_rules():
+    """Every model and rule near chance (ROC AUC ~0.5): churn risk is the best rule's, said plainly, even when
+    the model is a hair better; the chance of buying again is not shown; spend and next order follow the rules."""
+    g = _grades((13, 0.01, 0.1), (12, 0.02, 0.1), next_btyd=45.0, p_alive=(0.51, 0.52), churn_base=0.52)
+    facts = card_facts(g, FIT, SimpleNamespace(metrics={"roc_auc": 0.53}), TABLE, 90)
+    assert facts.churn.source == "btyd" and facts.churn.model is None
+    assert facts.get("churn_probability").note.startswith("No signal on these data")
+    assert facts.get("p_alive").status == "hidden" and facts.get("expected_spend").status == "hidden"
+    assert facts.next_source == "rule"
+
+
 # ----------------------------------------------------------------------------------- notes on disagreements
 
 def _facts(p_alive: str = "shown", spend: str = "shown") -> CardFacts:

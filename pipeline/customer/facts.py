@@ -278,7 +278,8 @@ def churn_risk(grades: ValueGrades | None, churn: FittedClassifier | None, horiz
 
     The churn model is used when its out-of-time ROC AUC beats every graded rule's; it is withheld when it does
     not, and the best rule is used instead (the recency rule needs its calibration ``recency``; the BG/NBD score
-    is always available). Without grades (data too short) the model is used with a caveat.
+    is always available). When nothing ranks better than ``ValueConfig.min_signal_auc`` the data hold no signal:
+    the best rule is used and the card says so. Without grades (data too short) the model is used with a caveat.
     """
     aucs, h = _aucs(grades, churn), horizon_days
     rules = {k: v for k, v in aucs.items() if k != "model" and (k != "recency" or recency is not None)}
@@ -292,6 +293,13 @@ def churn_risk(grades: ValueGrades | None, churn: FittedClassifier | None, horiz
                                                  f"{name} on a later period (the data are too short)."),
                          h, churn, recency, aucs)
     ranks = f"ROC AUC {aucs['model']:.2f} vs {rules[best]:.2f}"
+    top = max(aucs.values())
+    if top < ValueConfig().min_signal_auc:             # nothing tells churners apart: the rule, said plainly
+        return ChurnRisk(best, Fact("caveat", f"No signal on these data: on a later period neither the churn model "
+                                              f"nor a simple rule told churners apart much better than chance (best "
+                                              f"ROC AUC {top:.2f}; 0.5 is chance). The risk shown is {name}'s, a "
+                                              "rough guide only."), h, None, recency, aucs,
+                         str(getattr(churn, "description", "") or ""))
     if aucs["model"] > rules[best]:
         return ChurnRisk("model", Fact("shown", f"Checked on a later period: the churn model tells churners apart "
                                                 f"better than {_simple(best)} ({ranks})."), h, churn, recency, aucs)
