@@ -60,8 +60,28 @@ def _card(at):
     return at
 
 
+@pytest.fixture
+def learns_nothing(monkeypatch):
+    """Retraining's challenger is trained on shuffled labels: a model that learned nothing (ROC AUC ~0.5), so the
+    flow of a challenger that loses to BG/NBD is walked on the sample, where every real family now beats it."""
+    import numpy as np
+
+    from pipeline.customer import classifier
+    from pipeline.models import build_pipeline
+
+    real = classifier.fit_on_slices
+
+    def shuffled(slices, cutoff, name, settings, config):
+        _, X, y = real(slices, cutoff, name, settings, config)
+        types = {c: ("numeric" if c != "country" else "categorical") for c in X.columns}
+        noise = np.random.default_rng(0).permutation(y.to_numpy())
+        return build_pipeline(name, types, settings).fit(X, noise), X, y
+
+    monkeypatch.setattr(classifier, "fit_on_slices", shuffled)
+
+
 @pytest.mark.slow
-def test_refused_challenger_one_live_model_named_everywhere_and_a_confirmed_loss(at):
+def test_refused_challenger_one_live_model_named_everywhere_and_a_confirmed_loss(at, learns_nothing):
     at.button(key="sample_synthetic").click().run()
     assert not at.exception and at.session_state["dataset_id"] == DS
     _go(at, "model_health")

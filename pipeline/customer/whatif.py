@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipeline.churn import FEATURE_DECIMALS
 from pipeline.clv import summary_from_rfm
 from pipeline.coupons import risk_bands
 from pipeline.customer.facts import customer_notes
@@ -199,10 +200,11 @@ def derive_row(scorer: ModelScorer, base: pd.Series, inputs: Mapping[str, object
                                                  *FORECAST_DATES)}
         return row, []
     new, notes = _corrected_inputs(new)
-    row.update({k: float(v) for k, v in derive_features(new, row).items()})
+    row.update({k: round(float(v), FEATURE_DECIMALS) for k, v in derive_features(new, row).items()})
     h = scorer.history
     btyd = h.btyd.predict_one(**summary_from_rfm(**new), horizon_days=scorer.settings.horizon_days)
-    row.update({f"btyd_{k}": btyd[k] for k in ("p_alive", "expected_purchases", "expected_aov", "expected_spend")})
+    row.update({f"btyd_{k}": round(float(btyd[k]), FEATURE_DECIMALS)       # as every feature table holds them
+                for k in ("p_alive", "expected_purchases", "expected_aov", "expected_spend")})
     days = btyd["days_to_next_order"]
     nxt = None if not np.isfinite(days) else h.as_of - pd.Timedelta(days=1) + pd.Timedelta(days=math.ceil(days))
     row["_value"] = {"p_alive": btyd["p_alive"], "expected_orders": btyd["expected_purchases"],
