@@ -11,7 +11,7 @@ from pipeline.labels import FORMATS, format_value, hover_labels, label, readable
 def test_known_columns_and_formats():
     assert label("revenue_share") == "Share of revenue" and value_format("revenue_share") == "share"
     assert label("r_score") == "Recency score (5 = most recent)"
-    assert label("btyd_expected_spend") == "Expected spend (next 90 days)"
+    assert label("btyd_expected_spend") == "Expected spend (BG/NBD x Gamma-Gamma)"   # beside the spend forecast
     assert all(label(c) != c for c in RFM_COLUMNS)                  # no raw name on the RFM page
     assert {value_format(c) for c in RFM_COLUMNS} <= set(FORMATS)
 
