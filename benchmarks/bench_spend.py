@@ -11,31 +11,19 @@ touches, the same grading at the previous cutoff (the validation slice's).
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.cli.common import transactions  # noqa: E402
+from benchmarks.bench_next_order import load  # noqa: E402  (the same two datasets, read the same way)
 from pipeline.config import ValueConfig  # noqa: E402
 from pipeline.predict.spend import fit_spend, spend_rows  # noqa: E402
 from pipeline.slices import SliceSet  # noqa: E402
 from pipeline.value import _regression_row  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
-
-
-def load(name: str):
-    if name == "or":
-        return transactions(str(DATA)) if DATA.exists() else (None, None)
-    from pipeline.ingest import load_cdnow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "cdnow_master.csv"
-        load_cdnow("master").to_csv(path, index=False)
-        return transactions(str(path))
 
 
 def _line(label: str, row: dict) -> str:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from pipeline.customer.card import CustomerProfile, customer_profile, purchase_timeline
 from pipeline.customer.classifier import FittedClassifier, default_churn_classifier, saved_classifier
 from pipeline.customer.clusters import ClusterAssigner, default_cluster_assigner, saved_cluster_assigner
+from pipeline.customer.index import suggest_ids
 from pipeline.customer.scoring import (CouponSetup, ModelScorer, PurchaseHistory, ScorePopulation, ScoringSettings,
-                                       build_scorer, suggest_ids)
+                                       build_scorer)
 from pipeline.customer.whatif import RFM_INPUTS, WhatIfResult, derive_row, what_if, what_if_inputs
 
 __all__ = [

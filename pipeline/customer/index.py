@@ -20,12 +20,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline.coupons import CouponBatch, CouponRecommendation, coupon_batch
+from pipeline.errors import DataError
 
 if TYPE_CHECKING:
+    from pipeline.recommend import ItemRecommender
     from pipeline.customer.facts import CardFacts
     from pipeline.customer.scoring import CouponSetup, ModelScorer
 
-__all__ = ["CardIndex", "Slices", "card_index", "top_items", "coupon_inputs", "product_column"]
+__all__ = ["CardIndex", "Slices", "card_index", "top_items", "coupon_inputs", "product_column", "suggest_ids",
+           "fit_recommender", "next_item"]
 
 NEXT_ITEMS = 3       # the card's "likely next" list
 TOP = 5              # the card's top categories / products (the default ``top`` of the card)
@@ -205,3 +208,42 @@ def _top_products(lines: pd.DataFrame) -> Slices:
     by_name = _item_slices(lines[named], "product_name")
     by_name.fallback = _item_slices(lines[~named], "product_id")
     return by_name
+
+
+def suggest_ids(scorer: ModelScorer, text: str, limit: int = 10) -> list[str]:
+    """Ids starting with ``text`` first, then ids containing it (case-insensitive), at most ``limit``."""
+    text = str(text or "").strip().lower()
+    ids = scorer.table.index.to_series().astype(str)
+    if not text:
+        return ids.head(limit).tolist()
+    low = ids.str.lower()
+    starts = ids[low.str.startswith(text)]
+    contains = ids[low.str.contains(text, regex=False) & ~low.str.startswith(text)]
+    return pd.concat([starts, contains]).head(limit).tolist()
+
+
+def fit_recommender(tx: pd.DataFrame, table: pd.DataFrame,
+                 notes: list[str]) -> tuple[ItemRecommender | None, pd.DataFrame | None]:
+    """The fitted recommender and every customer's next items (the card's list; its first is ``next_item``)."""
+    from pipeline.recommend import ItemRecommender
+
+    try:
+        rec = ItemRecommender().fit(tx)
+    except DataError as exc:
+        notes.append(f"No next-purchase recommendations: {exc}")
+        table["next_item"] = ""
+        return None, None
+    top = rec.top_k_table(table.index, NEXT_ITEMS)      # ranked best first: the first is rec.next_item's answer
+    first = top.groupby("customer_id", sort=False)["item"].first()
+    table["next_item"] = first.reindex(table.index).fillna("").astype(str)
+    return rec, top
+
+
+def next_item(recommender: ItemRecommender | None, customer_id: str) -> str:
+    """The recommender's next item for one customer ("" without a recommender or for a customer it never saw)."""
+    if recommender is None:
+        return ""
+    try:
+        return str(recommender.next_item([customer_id]).iloc[0])
+    except (DataError, IndexError):
+        return ""

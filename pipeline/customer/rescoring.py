@@ -104,7 +104,8 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     """One customer's table row from their lines and returns, as the batch computes it (see :func:`rescore`)."""
     from pipeline.churn import btyd_columns
     from pipeline.clv import btyd_summary
-    from pipeline.customer.scoring import attach_churn, customer_rows, next_item
+    from pipeline.customer.index import next_item
+    from pipeline.customer.scoring import attach_churn, customer_rows
     from pipeline.features import customer_features
     lines = history.lines(cid)
     as_of = scored_as_of(cid, history)

@@ -46,8 +46,7 @@ if TYPE_CHECKING:
     from pipeline.slices import SliceSet
     from pipeline.value import ValueGrades
 
-__all__ = ["ScoringSettings", "CouponSetup", "ScorePopulation", "PurchaseHistory", "ModelScorer", "build_scorer",
-           "suggest_ids"]
+__all__ = ["ScoringSettings", "CouponSetup", "ScorePopulation", "PurchaseHistory", "ModelScorer", "build_scorer"]
 
 
 @dataclass(frozen=True)
@@ -225,6 +224,8 @@ class ModelScorer:
         cid = str(customer_id).strip()
         if cid in self.table.index:
             return cid
+        from pipeline.customer.index import suggest_ids
+
         close = suggest_ids(self, cid, 5) if cid else []
         hint = f"; similar ids: {', '.join(close)}" if close else f"; ids look like {', '.join(self.table.index[:3])}"
         raise DataError(f"customer id {cid!r} is not in '{self.dataset_name}' ({len(self.table):,} customers){hint}. "
@@ -284,18 +285,6 @@ class ModelScorer:
             raise DataError(f"{what}: '{self.dataset_name}' is a customer table without purchases; this needs a "
                             "transactions dataset.")
         return self.history
-
-
-def suggest_ids(scorer: ModelScorer, text: str, limit: int = 10) -> list[str]:
-    """Ids starting with ``text`` first, then ids containing it (case-insensitive), at most ``limit``."""
-    text = str(text or "").strip().lower()
-    ids = scorer.table.index.to_series().astype(str)
-    if not text:
-        return ids.head(limit).tolist()
-    low = ids.str.lower()
-    starts = ids[low.str.startswith(text)]
-    contains = ids[low.str.contains(text, regex=False) & ~low.str.startswith(text)]
-    return pd.concat([starts, contains]).head(limit).tolist()
 
 
 # ----------------------------------------------------------------------------------------------- building
@@ -364,7 +353,9 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
     assign_columns(table, forecast_columns(facts, forecasts, X_live.reindex(table.index), tx, slices.end))
     clusters = clusters or _cluster_assigner(table, "transactions", clustering, settings.seed, notes)
     _attach_clusters(table, clusters)
-    recommender, next_items = _recommender(tx, table, notes)
+    from pipeline.customer.index import fit_recommender
+
+    recommender, next_items = fit_recommender(tx, table, notes)
     history = PurchaseHistory(tx, dataset.returns, _positions(tx), summary.attrs["cutoff"], btyd,
                               ScorePopulation.of(rfm, rules), _positions(dataset.returns))
     scorer = ModelScorer(dataset.name, "transactions", table, _typical(table), settings, coupons, churn=churn,
@@ -478,34 +469,6 @@ def _attach_clusters(table: pd.DataFrame, clusters: ClusterAssigner | None) -> N
         table["cluster"], table["cluster_name"] = pd.NA, ""
     else:
         clusters.attach(table)
-
-
-def _recommender(tx: pd.DataFrame, table: pd.DataFrame,
-                 notes: list[str]) -> tuple[ItemRecommender | None, pd.DataFrame | None]:
-    """The fitted recommender and every customer's next items (the card's list; its first is ``next_item``)."""
-    from pipeline.customer.index import NEXT_ITEMS
-    from pipeline.recommend import ItemRecommender
-
-    try:
-        rec = ItemRecommender().fit(tx)
-    except DataError as exc:
-        notes.append(f"No next-purchase recommendations: {exc}")
-        table["next_item"] = ""
-        return None, None
-    top = rec.top_k_table(table.index, NEXT_ITEMS)      # ranked best first: the first is rec.next_item's answer
-    first = top.groupby("customer_id", sort=False)["item"].first()
-    table["next_item"] = first.reindex(table.index).fillna("").astype(str)
-    return rec, top
-
-
-def next_item(recommender: ItemRecommender | None, customer_id: str) -> str:
-    """The recommender's next item for one customer ("" without a recommender or for a customer it never saw)."""
-    if recommender is None:
-        return ""
-    try:
-        return str(recommender.next_item([customer_id]).iloc[0])
-    except (DataError, IndexError):
-        return ""
 
 
 def _customer_table_scorer(dataset: Dataset, settings: ScoringSettings, coupons: CouponSetup,
