@@ -15,10 +15,13 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.errors import DataError
+from service.api.errors import body_unreadable, validation_failed, writable
 from service.api.routes import campaigns, coupons, customers, health, score
 from service.core.config import Settings, get_settings
 from pipeline.health.predictions import served_log
@@ -123,7 +126,10 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
 
     @app.exception_handler(DataError)
     async def _data_error(request: Request, exc: DataError) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]}, 422)
+        return JSONResponse({"detail": [{"loc": ["body"], "msg": writable(str(exc)), "type": "value_error"}]}, 422)
+
+    app.add_exception_handler(RequestValidationError, validation_failed)  # never echoes NaN / surrogates (a 500)
+    app.add_exception_handler(StarletteHTTPException, body_unreadable)    # 400 says why the body is unreadable
 
     return app
 

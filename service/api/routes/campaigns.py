@@ -7,33 +7,32 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictInt
 
 from service import coupons as book
 from service.api.deps import ERRORS, SessionDep, require_scope
-from service.api.routes.coupons import CAMPAIGN_ID
-from service.api.schemas import Problem, Strict, utc
+from service.api.schemas import CAMPAIGN_ID_PATTERN, FiniteNumber, LabelText, NameText, Problem, Strict, utc
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
-CampaignId = Annotated[str, Path(pattern=CAMPAIGN_ID, description="letters, digits, '_', '-', '.' (1-64)")]
+CampaignId = Annotated[str, Path(pattern=CAMPAIGN_ID_PATTERN, description="letters, digits, '_', '-', '.' (1-64)")]
 
 
 class Audience(Strict):
     """Who may get a coupon; an empty list means no restriction on that criterion."""
 
-    segments: list[Annotated[StrictStr, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    segments: list[LabelText] = Field(default_factory=list, max_length=50)
     risk_bands: list[Literal["Low", "Medium", "High"]] = Field(default_factory=list, max_length=3)
     clusters: list[Annotated[StrictInt, Field(ge=-1, le=10_000)]] = Field(default_factory=list, max_length=100)
 
 
 class CampaignIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    control_share: Annotated[StrictFloat | StrictInt, Field(ge=0, le=0.9)] = Field(
+    name: NameText
+    control_share: Annotated[FiniteNumber, Field(ge=0, le=0.9)] = Field(
         0.1, description="share of the audience held out (no coupon), drawn per customer and campaign")
     max_coupons: Annotated[StrictInt, Field(ge=0, le=100_000_000)] | None = Field(
         None, description="at most this many coupons (null: no limit)")
-    max_value: Annotated[StrictFloat | StrictInt, Field(ge=0, le=1e12)] | None = Field(
+    max_value: Annotated[FiniteNumber, Field(ge=0, le=1e12)] | None = Field(
         None, description="at most this much coupon value in money (null: no limit)")
     audience: Audience = Field(default_factory=Audience)
 

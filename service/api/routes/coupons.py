@@ -5,21 +5,22 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from pydantic import BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, Field
 
 from service import coupons as book
 from service.api.deps import ERRORS, SessionDep, require_scope
 from service.api.routes.customers import current_card
-from service.api.schemas import Problem, Strict, utc
+from service.api.schemas import ID_PATTERN, CampaignIdText, FiniteNumber, IdText, Problem, Strict, utc
 
 router = APIRouter(prefix="/coupons", tags=["coupons"])
 
-CAMPAIGN_ID = r"^[A-Za-z0-9_.-]{1,64}$"
+#: A coupon code in a path (``CPN-7KQ2M9XA``): no control characters, at most 32 characters.
+CouponCode = Annotated[str, Path(min_length=1, max_length=32, pattern=ID_PATTERN)]
 
 
 class IssueIn(Strict):
-    customer_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
-    campaign: str = Field(pattern=CAMPAIGN_ID, description="campaign id (create it with PUT /campaigns/{id})")
+    customer_id: IdText
+    campaign: CampaignIdText = Field(description="campaign id (create it with PUT /campaigns/{id})")
 
 
 class DecisionOut(BaseModel):
@@ -41,7 +42,7 @@ class DecisionOut(BaseModel):
 
 
 class RedeemIn(Strict):
-    order_amount: Annotated[StrictFloat | StrictInt, Field(gt=0, le=1_000_000)]
+    order_amount: Annotated[FiniteNumber, Field(gt=0, le=1_000_000)]
 
 
 class RedeemOut(BaseModel):
@@ -87,7 +88,7 @@ def issue(body: IssueIn, request: Request, session: SessionDep, _key=Depends(req
 @router.post("/{code}/redeem", response_model=RedeemOut,
              responses=ERRORS | {404: {"model": Problem}, 409: {"model": Problem}},
              summary="Redeem a code once (a second redeem is 409)")
-def redeem(code: Annotated[str, Path(min_length=1, max_length=32)], body: RedeemIn, request: Request,
+def redeem(code: CouponCode, body: RedeemIn, request: Request,
            _key=Depends(require_scope("issue"))) -> dict:
     try:
         d = book.redeem(request.app.state.sessions, code, float(body.order_amount))

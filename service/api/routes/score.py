@@ -5,30 +5,41 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from service.api.deps import ERRORS, require_scope
-from service.api.schemas import Problem, Strict
+from service.api.schemas import FiniteNumber, IdText, NameText, Problem, Strict, text
 from service.scoring import UnknownCustomer
 
 router = APIRouter(tags=["score"])
 
-Number = StrictFloat | StrictInt
 _RFM = ("recency_days", "frequency", "monetary", "tenure_days")
+
+
+def _attribute_kind(value: object) -> str | None:
+    if isinstance(value, str):
+        return "text"
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+#: A customer table's input: a finite number (a numeric column) or a short text (a category).
+AttributeValue = Annotated[
+    Annotated[Annotated[FiniteNumber, Field(ge=-1e12, le=1e12)], Tag("number")] | Annotated[text(200, 0), Tag("text")],
+    Discriminator(_attribute_kind, custom_error_type="attribute_value",
+                  custom_error_message="must be a number or text")]
 
 
 class ScoreIn(Strict):
     """Transactions datasets: any of recency_days, frequency, monetary, tenure_days (the rest are the customer's,
     or the typical customer's). Customer tables: ``attributes``, the table's columns (e.g. annual income)."""
 
-    customer_id: str | None = Field(None, min_length=1, max_length=64,
-                                    description="start from this customer's values instead of the typical customer")
-    recency_days: Annotated[Number, Field(ge=1, le=36_500)] | None = None
-    frequency: Annotated[Number, Field(ge=1, le=1_000_000)] | None = None
-    monetary: Annotated[Number, Field(gt=0, le=1_000_000_000)] | None = None
-    tenure_days: Annotated[Number, Field(ge=1, le=36_500)] | None = None
-    attributes: dict[str, Annotated[Number, Field(ge=-1e12, le=1e12)] | Annotated[StrictStr, Field(max_length=200)]] \
-        | None = Field(None, max_length=200)
+    customer_id: IdText | None = Field(None, description="start from this customer's values instead of the "
+                                                         "typical customer")
+    recency_days: Annotated[FiniteNumber, Field(ge=1, le=36_500)] | None = None
+    frequency: Annotated[FiniteNumber, Field(ge=1, le=1_000_000)] | None = None
+    monetary: Annotated[FiniteNumber, Field(gt=0, le=1_000_000_000)] | None = None
+    tenure_days: Annotated[FiniteNumber, Field(ge=1, le=36_500)] | None = None
+    attributes: dict[NameText, AttributeValue] | None = Field(None, max_length=200)
 
 
 class ScoreOut(BaseModel):
