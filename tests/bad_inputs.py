@@ -35,10 +35,11 @@ def _parquet(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _zip() -> bytes:
+def _zip(members: dict[str, str | bytes] | None = None) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("data.csv", GOOD)
+        for name, data in (members or {"data.csv": GOOD}).items():
+            z.writestr(name, data)
     return buf.getvalue()
 
 
@@ -70,8 +71,10 @@ def cases() -> list[tuple[str, str, bytes, tuple[str, str]]]:
         ("png_renamed", "img.csv", b"\x89PNG\r\n\x1a\n" + bytes(300), ("error", "image")),
         ("jpeg_renamed", "img.csv", b"\xff\xd8\xff\xe0" + bytes(300), ("error", "image")),
         ("pdf_renamed", "doc.csv", b"%PDF-1.7\n" + bytes(300), ("error", "PDF")),
-        ("gzip", "data.csv", gzip.compress(g.encode()), ("error", "compressed")),
-        ("zip", "data.csv", _zip(), ("error", "zip archive")),
+        ("gzip_cut_short", "data.csv.gz", gzip.compress(g.encode())[:60], ("error", "gzip file is corrupt or cut")),
+        ("zip_without_table", "a.zip", _zip({"logo.png": b"\x89PNG\r\n\x1a\n" + bytes(300)}),
+         ("error", "No file in this zip archive reads as a table")),
+        ("json_empty_array", "e.json", b"[ ]", ("error", "holds no records")),
         ("old_xls", "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), ("error", r"\.xls")),
         ("corrupt_xlsx", "x.xlsx", b"PK\x03\x04" + b"xl/workbook.xml" + bytes(200), ("error", "could not be opened")),
         ("corrupt_parquet", "p.parquet", b"PAR1" + bytes(100), ("error", "Parquet file could not be read")),
@@ -81,6 +84,8 @@ def cases() -> list[tuple[str, str, bytes, tuple[str, str]]]:
         ("cp1252_euro", "w.csv", g.replace("Mug", "Mug €5").encode("cp1252"), ("ok", "transactions")),
         ("utf16_bom", "u.csv", g.encode("utf-16"), ("ok", "transactions")),
         ("utf8_bom", "u.csv", g.encode("utf-8-sig"), ("ok", "transactions")),
+        ("gzip", "data.csv", gzip.compress(g.encode()), ("ok", "transactions")),      # named by content, not suffix
+        ("zip", "data.zip", _zip(), ("ok", "transactions")),
         ("semicolon_decimal_comma", "s.csv", g.replace(",", ";").replace("5.00", "5,00").replace("20.00", "20,00")
          .replace("2.00", "2,00").encode(), ("ok", "transactions")),
         ("tab_txt", "t.txt", g.replace(",", "\t").encode(), ("ok", "transactions")),

@@ -16,7 +16,8 @@ from pipeline.ingest.read import PREVIEW_ROWS
 PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 
 #: modules of pipeline.ingest, lowest layer first: each may import only modules before it
-LAYERS = ["db", "sniff", "read", "dates", "values", "mapping", "clean", "samples", "datasets"]
+LAYERS = ["db", "unpack", "sniff", "excel", "jsonfile", "csvfile", "dates", "values", "platforms", "mapping", "parts",
+          "read", "clean", "samples", "datasets"]
 
 
 def _settings(con) -> tuple:

@@ -9,7 +9,7 @@ and the cleaned lines come back through Parquet (:mod:`pipeline.engines.load`).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,12 +20,12 @@ from pipeline.errors import DataError
 from pipeline.ingest.clean import clean_frame, clean_raw
 from pipeline.ingest.db import quote_ident
 from pipeline.ingest.mapping import MappingGuess, guess_customer_id, propose_mapping
-from pipeline.ingest.read import RawTable, open_file
+from pipeline.ingest.read import RawTable, is_many, open_file
 from pipeline.ingest.samples import generate_raw, load_cdnow
 from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff
 from pipeline.store import Dataset, content_hash
 
-__all__ = ["Inspection", "inspect_file", "build_dataset", "customer_table", "sample_dataset", "SAMPLES"]
+__all__ = ["Inspection", "inspect_file", "parts_note", "build_dataset", "customer_table", "sample_dataset", "SAMPLES"]
 
 #: built-in samples: key -> (label, description); the label is the dataset's name, short enough for the sidebar's
 #: picker (sizes go in the description)
@@ -41,7 +41,8 @@ SAMPLES = {
 @dataclass
 class Inspection:
     """What an upload looks like before it is cleaned: format, columns, preview, the guessed mapping with a reason
-    per role, and the kind of table with its reason."""
+    per role, and the kind of table with its reason. ``parts``: every sheet of a workbook or file of a zip archive
+    in one line each (``Part.line``), the one read (``sheet``) among them."""
 
     info: FileInfo
     sheet: str | None
@@ -54,16 +55,37 @@ class Inspection:
     reasons: dict[str, str]
     kind_reason: str
     date_format: str | None = None
+    parts: list = field(default_factory=list)
+
+    @property
+    def other_parts(self) -> list:
+        """The sheets or archive files not read, one :class:`~pipeline.ingest.parts.Part` each."""
+        return [p for p in self.parts if p.name != self.sheet]
 
 
 def inspect_file(path: str | Path, filename: str | None = None, sheet: str | None = None) -> Inspection:
-    """Sniff and read a file, guess the column mapping (names and a sample spread over the file) and whether it is
-    transactions or a customer table; the customer id's reason counts its values over the whole file."""
+    """Sniff and read a file (also compressed, a zip archive, a folder or a glob), guess the column mapping (names and
+    a sample spread over the file) and whether it is transactions or a customer table; the customer id's reason
+    counts its values over the whole file. ``sheet`` names a workbook's sheet or a zip archive's file (default: the
+    one that reads as transactions, then as a customer table)."""
     raw = open_file(path, filename, sheet)
-    guess = propose_mapping(raw.columns, raw.content)
-    n, reasons = _whole_file_counts(raw, guess)
+    try:
+        guess = propose_mapping(raw.columns, raw.content)
+        n, reasons = _whole_file_counts(raw, guess)
+    finally:
+        raw.con.close()
     return Inspection(raw.info, raw.sheet, raw.columns, raw.sample, n, guess.mapping, guess.kind, guess.id_column,
-                      reasons, guess.kind_reason, guess.date_format)
+                      reasons, guess.kind_reason, guess.date_format, list(raw.parts))
+
+
+def parts_note(raw: RawTable) -> str | None:
+    """The report's note on a workbook's or archive's other parts: which one was read and what the others hold."""
+    if raw.sheet is None or len(raw.parts) < 2:
+        return None
+    what = "sheet" if raw.info is not None and raw.info.format == "excel" and raw.info.container != "zip" else "file"
+    others = "; ".join(p.line for p in raw.parts if p.name != raw.sheet)
+    return (f"Read {what} {raw.sheet!r}; the others: {others}. Pick another with the sheet selector (--sheet on the "
+            "command line).")
 
 
 def _whole_file_counts(raw: RawTable, guess: MappingGuess) -> tuple[int, dict[str, str]]:
@@ -112,17 +134,24 @@ def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, 
                   id_column: str | None = None, engine: str | None = None) -> Dataset:
     """Read, map and clean an uploaded file into a Dataset (not yet saved). The id is the file's content hash.
 
+    The file may be CSV or other delimited text, JSON Lines or a JSON array of records, Excel or Parquet, also
+    compressed (gzip, bzip2, zstd) or in a zip archive; ``sheet`` names a workbook's sheet or an archive's file
+    (default: the one that reads as transactions, then as a customer table).
+
     ``engine`` (default ``SEGMENTS_ENGINE``, else ``duckdb``; see :func:`pipeline.engines.engine_name`): on
     ``spark`` a CSV or Parquet file is read and cleaned by Spark, which writes the cleaned lines to Parquet that
     are read back here (:mod:`pipeline.engines.load`); Excel files, whitespace-aligned or header-less text and
     customer tables are read on DuckDB, as a note in the report and ``extra["engine_note"]`` say. On either engine
-    ``path`` may also be a folder or glob of CSV or Parquet files (partitioned Parquet included), and on Spark
-    ``table:NAME`` or ``jdbc:URL#TABLE``; the id of such a source hashes its location and cleaned lines.
+    ``path`` may also be a folder or glob of CSV, JSON or Parquet files (partitioned Parquet included; on DuckDB the
+    id hashes the files' contents), and on Spark ``table:NAME`` or ``jdbc:URL#TABLE``; the id of such a source
+    hashes its location and cleaned lines.
     """
     from pipeline.engines import engine_name
     from pipeline.engines.load import engine_source
 
     name = engine_name(engine)
+    if name == "duckdb" and is_many(path):
+        return _duckdb_dataset(Path(path), filename, mapping, kind, options, sheet, id_column)
     source = engine_source(path)
     if source is not None:
         return _engine_dataset(name, source, filename, mapping, kind, options, id_column)
@@ -138,8 +167,11 @@ def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, 
 
 def _not_on_engine(info: FileInfo, kind: str | None) -> str | None:
     """Why a single file is read on DuckDB rather than the chosen engine (None: the engine reads it alike)."""
+    if info.container is not None:
+        what = "Zip archives" if info.container == "zip" else f"{info.container} files".capitalize()
+        return f"{what.replace('Bz2', 'Bzip2')} are read on DuckDB (one machine)"
     if info.format not in ("csv", "parquet"):
-        return f"{info.format.capitalize()} files are read on DuckDB (one machine)"
+        return f"{_FORMAT_NAMES.get(info.format, info.format)} files are read on DuckDB (one machine)"
     if info.format == "csv" and info.delimiter == WHITESPACE:
         return "Whitespace-aligned text is read on DuckDB (one machine)"
     if info.format == "csv" and info.encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")):
@@ -151,10 +183,16 @@ def _not_on_engine(info: FileInfo, kind: str | None) -> str | None:
     return None
 
 
-def _file_id(path: Path, sheet: str | None) -> str:
-    with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    return content_hash(f"{digest}:{sheet}".encode())
+_FORMAT_NAMES = {"excel": "Excel", "json": "JSON", "zip": "Zip"}
+
+
+def _file_id(path: Path, sheet: str | None, files: tuple[Path, ...] = ()) -> str:
+    """The content hash of a file (and the sheet or archive file read), or of every file of a folder or glob."""
+    digests = []
+    for f in files or (path,):
+        with open(f, "rb") as fh:
+            digests.append(hashlib.file_digest(fh, "sha256").hexdigest())
+    return content_hash(f"{':'.join(digests)}:{sheet}".encode())
 
 
 def _duckdb_dataset(path: Path, filename: str, mapping: dict | None, kind: str | None, options: CleaningOptions,
@@ -166,24 +204,26 @@ def _duckdb_dataset(path: Path, filename: str, mapping: dict | None, kind: str |
     guess = propose_mapping(raw.columns, raw.content)
     mapping = mapping or guess.mapping
     kind = kind or guess.kind
-    ds_id = _file_id(path, raw.sheet)
     info = raw.info
+    ds_id = _file_id(path, raw.sheet, info.files)
     extra = {"format": info.format, "encoding": info.encoding, "delimiter": info.delimiter, "sheet": raw.sheet,
-             "sheets": list(info.sheets), "filename": filename, "upload": path.name, "engine": "duckdb"}
-    note = None
+             "sheets": list(info.sheets), "filename": filename, "upload": path.name, "engine": "duckdb",
+             "container": info.container, "parts": [p.to_dict() for p in raw.parts]}
+    if info.files:
+        extra |= {"location": str(path), "files": len(info.files)}
+    note, read_note = None, parts_note(raw)
     if requested is not None and requested != "duckdb":
         why = why or "Customer tables (one row per customer) are read on DuckDB (one machine)"
         note = f"{why}, not on the {requested} engine, which reads CSV and Parquet order lines."
         extra["engine_note"] = note
     if kind == "customers":
         ds = _customer_dataset(raw, ds_id, filename, id_column or guess.id_column, extra, guess.kind_reason)
-        if note:
-            ds.report["notes"] = [note]
+        if note or read_note:
+            ds.report["notes"] = [n for n in (read_note, note) if n]
         return ds
     result = clean_raw(raw, mapping, options, guess)
     report = result.report.to_dict() | {"engine": "duckdb"}
-    if note:
-        report["notes"] = [*report["notes"], note]
+    report["notes"] = [*([read_note] if read_note else []), *report["notes"], *([note] if note else [])]
     money = currency_extra(result.transactions, report, raw.content, result.mapping)
     return Dataset(ds_id, filename, "transactions", transactions=result.transactions, returns=result.returns,
                    mapping=result.mapping, report=report, extra=extra | {"options": options.__dict__} | money)

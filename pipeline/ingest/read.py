@@ -1,34 +1,43 @@
-"""Read a sniffed file (CSV, Excel, Parquet) or an in-memory frame into a DuckDB table of text columns.
+"""Read a sniffed file (CSV, JSON, Excel, Parquet; compressed, in a zip archive, or a folder or glob of them) or an
+in-memory frame into a DuckDB table of text columns.
 
-This is the one read path: :func:`open_file` (sniff, pick the sheet, load) and :func:`open_frame` return a
+This is the one read path: :func:`open_file` (sniff, unpack, pick the sheet or archive member, load) and
+:func:`open_frame` return a
 :class:`RawTable` that cleaning (:mod:`pipeline.ingest.clean`), the Upload page (via :mod:`pipeline.ingest.datasets`),
 the CLI and the built-in samples all start from. Every column is read as text; typing is done later by cleaning
 under rules it can report on. How each format is parsed (CSV fallbacks, transcoding, whitespace-aligned text, files
-without a header row, Excel sheets through calamine, Parquet nesting), and the spread sample that content detection
-reads, belong here; deciding *what* a file is belongs to :mod:`pipeline.ingest.sniff`.
+without a header row, Excel sheets through :mod:`~pipeline.ingest.excel`, JSON records through
+:mod:`~pipeline.ingest.jsonfile`, Parquet nesting, several files with one header read as one table), and the spread
+sample that content detection reads, belong here; deciding *what* a file is belongs to :mod:`pipeline.ingest.sniff`,
+unpacking containers to :mod:`pipeline.ingest.unpack`, and which sheet or member to read to
+:mod:`pipeline.ingest.parts`. A compressed file or an archive member is unpacked to a temporary file that is loaded
+into a table and removed.
 """
 from __future__ import annotations
 
-import functools
 import re
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, TypeVar
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline.config import DuckDBConfig
 from pipeline.errors import DataError
+from pipeline.ingest.csvfile import plain_copy, read_csv_into, utf8_copy
 from pipeline.ingest.db import connect, sql_string
+from pipeline.ingest.excel import sheet_frame, workbook_sheets
+from pipeline.ingest.jsonfile import load_json
+from pipeline.ingest.parts import Part, best_part, judge, unreadable
 from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff, split_lines
+from pipeline.ingest.unpack import (
+    decompress, extract_member, inner_name, is_pattern, list_files,
+)
 from pipeline.log import step
 
 __all__ = ["RawTable", "open_file", "open_frame", "load_raw", "read_raw", "first_data_sheet", "spread_sample",
-           "PREVIEW_ROWS", "SPREAD_ROWS"]
+           "is_many", "PREVIEW_ROWS", "SPREAD_ROWS"]
 
 #: rows of the raw table kept as a pandas preview (the first rows of the file)
 PREVIEW_ROWS = 1000
@@ -44,7 +53,8 @@ class RawTable:
     """A file or frame loaded into DuckDB table ``table`` (all text), with its first :data:`PREVIEW_ROWS` rows
     (``sample``) and about :data:`SPREAD_ROWS` rows spread over the whole file (``spread``), both pandas text frames.
 
-    ``info`` and ``sheet`` are None for an in-memory frame.
+    ``info`` and ``sheet`` are None for an in-memory frame. ``sheet`` is the workbook sheet or the archive member
+    read; ``parts`` describes every sheet or member in one line each (:class:`~pipeline.ingest.parts.Part`).
     """
 
     con: duckdb.DuckDBPyConnection
@@ -54,6 +64,7 @@ class RawTable:
     sheet: str | None = None
     table: str = "raw"
     spread: pd.DataFrame | None = None
+    parts: tuple[Part, ...] = ()
 
     @property
     def content(self) -> pd.DataFrame:
@@ -68,7 +79,7 @@ class RawTable:
         except duckdb.InvalidInputException as e:
             if self.info is None or "unicode" not in str(e).lower():
                 raise
-        info = FileInfo(self.info.path, "csv", "cp1252", self.info.delimiter, header=self.info.header)
+        info = replace(self.info, encoding="cp1252")
         object.__setattr__(self, "info", info)
         self.con.execute(f"DROP VIEW IF EXISTS {self.table}")
         load_raw(self.con, info, None, self.table)
@@ -86,15 +97,125 @@ class RawTable:
 
 def open_file(path: str | Path, filename: str | None = None, sheet: str | None = None,
               config: DuckDBConfig | None = None) -> RawTable:
-    """Sniff and load a file into a fresh connection; an Excel file's first sheet with data unless ``sheet``."""
+    """Sniff, unpack and load a file into a fresh connection; also a folder or glob of files with one header.
+
+    A workbook's sheet and a zip archive's file are chosen by content (transactions, then a customer table) unless
+    ``sheet`` names one; ``RawTable.parts`` lists them all.
+    """
     con = connect(config)
-    info = sniff(path, filename)
-    sheet = sheet or first_data_sheet(info)
-    columns = load_raw(con, info, sheet)
-    head = con.execute(f"SELECT * FROM raw LIMIT {PREVIEW_ROWS}").df()
-    raw = RawTable(con, columns, head, info, sheet)
-    object.__setattr__(raw, "spread", raw.decoded(lambda: spread_sample(con, raw.info, columns, head)))
+    try:
+        if is_many(path):
+            info, chosen, parts = _many_info(path), None, ()
+            load_raw(con, info)
+        else:
+            info = sniff(path, filename)
+            info, chosen, parts = _open_into(con, info, filename or Path(path).name, sheet, "raw")
+        columns = [r[0] for r in con.execute("DESCRIBE raw").fetchall()]
+        head = con.execute(f"SELECT * FROM raw LIMIT {PREVIEW_ROWS}").df()
+        raw = RawTable(con, columns, head, info, chosen, parts=parts)
+        object.__setattr__(raw, "spread", raw.decoded(lambda: spread_sample(con, raw.info, columns, head)))
+    except BaseException:
+        con.close()
+        raise
     return raw
+
+
+def is_many(path: str | Path) -> bool:
+    """True when ``path`` names several files to read as one table: a folder, or a glob that is not a file."""
+    p = Path(path)
+    return p.is_dir() or (not p.exists() and is_pattern(str(path)))
+
+
+def first_data_sheet(info: FileInfo) -> str | None:
+    """The sheet of a workbook read when none is named: chosen by content (None for other formats)."""
+    if info.format != "excel":
+        return None
+    return _choose(_sheet_parts(info), "sheet of this Excel file").name
+
+
+def _open_into(con: duckdb.DuckDBPyConnection, info: FileInfo, name: str, sheet: str | None, table: str,
+               utf8: bool = True, temp: bool = False) -> tuple[FileInfo, str | None, tuple[Part, ...]]:
+    """Load the file ``info`` describes into ``table``, unpacking a compressed file or a zip archive on the way;
+    (the file's info, the sheet or member read, the parts listed). ``temp``: ``info.path`` is an unpacked copy
+    that will be removed, so it is loaded into a table; ``utf8``: whether all of it is UTF-8."""
+    if info.container in ("gzip", "bz2", "zstd"):
+        inner = inner_name(name)
+        tmp, utf8 = decompress(info.path, info.container, suffix=Path(inner).suffix)
+        try:
+            got, chosen, parts = _open_into(con, sniff(tmp, inner, check_size=False), inner, sheet, table, utf8, True)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return replace(got, path=info.path, container=info.container), chosen, parts
+    if info.format == "zip":
+        return _open_zip(con, info, sheet, table)
+    if info.format == "excel":
+        parts = _sheet_parts(info)
+        chosen = sheet or _choose(parts, "sheet of this Excel file").name
+        load_raw(con, info, chosen, table)
+        return info, chosen, tuple(parts)
+    if not utf8 and info.encoding in ("utf-8", "utf-8-sig"):   # judged on the whole unpacked file
+        info = replace(info, encoding="cp1252")
+    load_raw(con, info, None, table, keep=not temp)
+    return info, None, ()
+
+
+def _sheet_parts(info: FileInfo) -> list[Part]:
+    return [judge(name, df.head(SPREAD_ROWS), rows=len(df)) for name, df in workbook_sheets(info.path).items()]
+
+
+def _choose(parts: list[Part], what: str) -> Part:
+    """The part read when none is named; DataError when none holds a table."""
+    best = best_part(parts)
+    if best is not None:
+        return best
+    if all(p.kind == "empty" for p in parts):
+        raise DataError(f"Every {what} is empty. Put the table on a sheet with a header row.")
+    raise DataError(f"No {what} holds a table: " + "; ".join(p.line for p in parts[:5])[:300] + ".")
+
+
+def _open_zip(con: duckdb.DuckDBPyConnection, info: FileInfo, member: str | None,
+              table: str) -> tuple[FileInfo, str | None, tuple[Part, ...]]:
+    """Load one file of a zip archive: ``member``, else each file is read and the one whose content reads as
+    transactions (then a customer table, then any table) is kept."""
+    members = list(info.sheets)
+    if not members:
+        raise DataError("This zip archive holds no files. Zip the CSV, Excel, JSON or Parquet file, or upload it "
+                        "as it is.")
+    if member is not None:
+        if member not in members:
+            raise DataError(f"{member!r} is not in this zip archive; it holds {', '.join(members[:20])}.")
+        got = _open_member(con, info.path, member, table)
+        return replace(got, path=info.path, container="zip", sheets=tuple(members)), member, ()
+    parts, infos = [], {}
+    for i, m in enumerate(members):
+        try:
+            infos[m] = _open_member(con, info.path, m, f"_part_{i}")
+            sample = con.execute(f"SELECT * FROM _part_{i} LIMIT {SPREAD_ROWS}").df()
+            parts.append(judge(m, sample, rows=con.execute(f"SELECT count(*) FROM _part_{i}").fetchone()[0]))
+        except DataError as e:
+            parts.append(unreadable(m, str(e)))
+    best = best_part(parts)
+    if best is None:
+        raise DataError("No file in this zip archive reads as a table: " + "; ".join(
+            p.line for p in parts[:5])[:300] + ". Zip the CSV, Excel, JSON or Parquet file.")
+    for i, m in enumerate(members):
+        if m == best.name:
+            con.execute(f"ALTER TABLE _part_{i} RENAME TO {table}")
+        else:
+            con.execute(f"DROP TABLE IF EXISTS _part_{i}")
+    readable = tuple(p.name for p in parts if p.kind != "unreadable")
+    return replace(infos[best.name], path=info.path, container="zip", sheets=readable), best.name, tuple(parts)
+
+
+def _open_member(con: duckdb.DuckDBPyConnection, path: Path, member: str, table: str) -> FileInfo:
+    """One file of a zip archive, extracted to a temporary file, loaded into ``table`` and removed."""
+    name = Path(member).name
+    tmp, utf8 = extract_member(path, member)
+    try:
+        got, _, _ = _open_into(con, sniff(tmp, name, check_size=False), name, None, table, utf8, True)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return got
 
 
 def open_frame(df: pd.DataFrame, config: DuckDBConfig | None = None) -> RawTable:
@@ -118,7 +239,10 @@ def spread_sample(con: duckdb.DuckDBPyConnection, info: FileInfo, columns: list[
     full scan). Anything else (small files, Excel, Parquet, transcoded or whitespace-aligned text) is sampled by
     DuckDB at evenly spaced row numbers.
     """
-    if _is_view(con, table) and info.path.stat().st_size > SMALL_FILE_BYTES:
+    if info.container == "folder":       # several files behind a view: one sampling scan
+        spread = con.execute(f"SELECT * FROM {table} USING SAMPLE reservoir({SPREAD_ROWS} ROWS) REPEATABLE (0)").df()
+        return pd.concat([head.head(200), spread], ignore_index=True)
+    if _is_view(con, table) and info.container is None and info.path.stat().st_size > SMALL_FILE_BYTES:
         rows = _rows_at_offsets(info, len(columns))
         if len(rows) >= 50:
             body = pd.DataFrame(rows, columns=columns, dtype=object).replace("", None)
@@ -156,30 +280,40 @@ def read_raw(path: str | Path, sheet: str | None = None, limit: int | None = Non
     return open_file(path, filename, sheet).frame(limit)
 
 
-def load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None = None, table: str = "raw") -> list[str]:
-    """Load a file into DuckDB table ``table`` with every column as text; return the column names.
+def load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None = None, table: str = "raw",
+             keep: bool = True) -> list[str]:
+    """Load a sniffed file (CSV, JSON, Parquet, a workbook's ``sheet``), or the files of a folder or glob, into DuckDB
+    table ``table`` with every column as text; return the column names. ``keep``: the file stays where it is, so a
+    UTF-8 CSV may be read behind a view (False: an unpacked copy about to be removed; always a table).
 
     Raises
     ------
     DataError
         When the file cannot be parsed as a table, or has no data rows.
     """
-    with step("read", format=info.format, encoding=info.encoding, bytes=info.path.stat().st_size) as log:
-        cols = _load_raw(con, info, sheet, table)
+    size = sum(f.stat().st_size for f in info.files) if info.files else info.path.stat().st_size
+    with step("read", format=info.format, encoding=info.encoding, bytes=size, files=len(info.files) or 1) as log:
+        cols = _load_raw(con, info, sheet, table, keep)
         log["columns"] = len(cols)
     return cols
 
 
-def _load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None, table: str) -> list[str]:
-    if info.format == "csv":
-        _load_csv(con, info, table)
+def _load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None, table: str, keep: bool) -> list[str]:
+    if info.container == "folder":
+        _load_many(con, info, table)
+    elif info.format == "csv":
+        _load_csv(con, info, table, keep)
+    elif info.format == "json":
+        _load_json(con, info, table)
     elif info.format == "parquet":
         _load_parquet(con, info, table)
-    else:
-        df = _read_excel(info, sheet)
+    elif info.format == "excel":
+        df = sheet_frame(info.path, sheet or first_data_sheet(info))
         con.register("_excel_df", df)
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _excel_df")
         con.unregister("_excel_df")
+    else:
+        raise DataError(f"A {info.format} file is opened by open_file, not loaded directly.")
     cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     if info.format == "csv" and len(cols) == 1 and re.search(r"[:^~#/ ]\S", cols[0]):
         raise DataError(f"Only one column was found (header {cols[0][:60]!r}): the values seem to be separated by "
@@ -189,69 +323,91 @@ def _load_raw(con: duckdb.DuckDBPyConnection, info: FileInfo, sheet: str | None,
     return cols
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str) -> None:
+def _load_csv(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str, keep: bool = True) -> None:
     """A UTF-8 file stays on disk behind a view (one pass when cleaning); a transcoded copy (another encoding, or
-    whitespace-aligned text rewritten with tabs) is loaded into a table and removed."""
-    src, delim = info.path, info.delimiter
-    if info.delimiter == WHITESPACE:
-        src, delim = _aligned_to_tsv(info.path, info.encoding), "\t"
-    elif info.encoding not in ("utf-8", "utf-8-sig"):
-        src = _transcode_to_utf8(info.path, info.encoding)
-    what = "VIEW" if src == info.path else "TABLE"
+    whitespace-aligned text rewritten with tabs) or an unpacked file is loaded into a table and removed."""
+    src = utf8_copy(info)
+    delim = "\t" if info.delimiter == WHITESPACE else info.delimiter
+    what = "VIEW" if src == info.path and keep else "TABLE"
     try:
-        _read_csv(con, what, table, src, delim.replace("'", "''"), info.header)
+        read_csv_into(con, what, table, f"'{sql_string(src)}'", delim.replace("'", "''"), info.header)
     finally:
         if src != info.path:
             src.unlink(missing_ok=True)
 
 
-def _transcode_to_utf8(path: Path, encoding: str) -> Path:
-    out = Path(tempfile.mkstemp(suffix=".csv")[1])
-    with open(path, encoding=encoding, errors="replace", newline="") as src, \
-            open(out, "w", encoding="utf-8", newline="") as dst:
-        while chunk := src.read(1 << 22):
-            dst.write(chunk.replace("\x00", ""))
-    return out
+def _load_json(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str) -> None:
+    src = utf8_copy(info)
+    try:
+        load_json(con, f"'{sql_string(src)}'", table)
+    finally:
+        if src != info.path:
+            src.unlink(missing_ok=True)
 
 
-def _aligned_to_tsv(path: Path, encoding: str) -> Path:
-    """Whitespace-aligned text rewritten as a tab-separated UTF-8 copy (runs of spaces become one tab)."""
-    out = Path(tempfile.mkstemp(suffix=".tsv")[1])
-    with open(path, encoding=encoding, errors="replace", newline="") as src, \
-            open(out, "w", encoding="utf-8", newline="\n") as dst:
-        for line in src:
-            if line.strip():
-                dst.write("\t".join(line.split()) + "\n")
-    return out
+#: files a folder of exports often holds beside the data, left out of a folder or glob
+_NOT_DATA = re.compile(r"(?i)(^(readme|license|licence|changelog)\b.*|.*\.(md|pdf|png|jpe?g|gif|html?|xml|ya?ml|log|"
+                       r"crc|py|sh|ini|toml))$")
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, what: str, table: str, src: Path, delim: str, header: bool) -> None:
-    """Strict reading first; short rows padded with nulls next; then the single-threaded reader, which also copes
-    with quoted line breaks together with short rows. Without a header row columns are named column_1, column_2…"""
-    base = (f"read_csv('{sql_string(src)}', delim='{delim}', header={str(header).lower()}, all_varchar=true, "
-            "quote='\"', escape='\"', strict_mode=false, max_line_size=20000000")
-    error, empty = None, None
-    for extra in ("", ", null_padding=true", ", null_padding=true, parallel=false"):
+def _many_info(location: str | Path) -> FileInfo:
+    """What the files of a folder or glob are: one format (CSV, JSON or Parquet) read as one table, with the dialect
+    of the first file. Files that are not data (README, images, checksums) are left out."""
+    files = [f for f in list_files(location) if not _NOT_DATA.fullmatch(f.name)]
+    if not files:
+        raise DataError(f"{str(location)!r} holds no data files (only notes, images or checksums).")
+    infos = [sniff(f, check_size=False) for f in files]
+    formats = sorted({i.format for i in infos})
+    if len(formats) > 1:
+        first = {fmt: next(f.name for f, i in zip(files, infos) if i.format == fmt) for fmt in formats}
+        raise DataError(f"{str(location)!r} mixes {' and '.join(f'{k} ({v})' for k, v in first.items())} files. "
+                        "Name the files of one kind with a pattern, e.g. exports/*.csv.")
+    if formats[0] not in ("csv", "json", "parquet"):
+        raise DataError(f"{str(location)!r}: {formats[0]} files are read one at a time; folders and globs are read "
+                        "when they hold CSV, JSON or Parquet files.")
+    plain = all(i.encoding in ("utf-8", "utf-8-sig") and i.delimiter != WHITESPACE and i.container in (None, "gzip",
+                "zstd") for i in infos) and len({i.container for i in infos}) == 1
+    return replace(infos[0], path=Path(location), container="folder", files=tuple(files),
+                   encoding=infos[0].encoding if plain else "mixed")
+
+
+def _load_many(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str) -> None:
+    """The files of a folder or glob as one table, columns matched by name (``union_by_name``): UTF-8 CSV or JSON
+    behind a view (gzip and zstd read by DuckDB), Parquet (hive partitions as columns) in a table; files in other
+    encodings, bzip2 or whitespace-aligned text through UTF-8 copies loaded into a table."""
+    files = list(info.files)
+    if info.format == "parquet":
+        hive = any("=" in part for f in files for part in f.relative_to(info.path).parts[:-1]) \
+            if info.path.is_dir() else False
+        listed = _sql_list(files)
         try:
-            _create(con, what, table, f"{base}{extra})", header)
-            if con.execute(f"SELECT count(*) FROM (SELECT * FROM {table} LIMIT 20000)").fetchone()[0]:
-                return
-            empty = empty or extra
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet({listed}, "
+                        f"hive_partitioning = {str(hive).lower()}, union_by_name = true)")
         except duckdb.Error as e:
-            error = e
-    if empty is not None:   # it parses, but has no data rows: load_raw says so
-        _create(con, what, table, f"{base}{empty})", header)
+            raise DataError(f"The Parquet files could not be read ({str(e).splitlines()[0][:200]}).") from e
+        _flatten_to_text(con, table)
         return
-    raise DataError(f"The CSV could not be read ({str(error).splitlines()[0][:200]}). Check that it is a comma-, "
-                    "semicolon-, tab- or pipe-separated table with one header row.") from error
+    copies: list[Path] = []
+    try:
+        if info.encoding == "mixed" or info.encoding not in ("utf-8", "utf-8-sig"):
+            for f in files:
+                copies.append(plain_copy(f))
+            files, what, codec = copies, "TABLE", None
+        else:
+            what, codec = "VIEW", sniff(files[0], check_size=False).container
+        listed = _sql_list(files)
+        if info.format == "json":
+            load_json(con, listed, table)
+        else:
+            read_csv_into(con, what, table, listed, info.delimiter.replace("'", "''"), info.header,
+                      ", union_by_name=true" + (f", compression='{codec}'" if codec else ""))
+    finally:
+        for c in copies:
+            c.unlink(missing_ok=True)
 
 
-def _create(con: duckdb.DuckDBPyConnection, what: str, table: str, source: str, header: bool) -> None:
-    select = "*"
-    if not header:
-        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        select = ", ".join(f'"{n}" AS column_{i}' for i, n in enumerate(names, 1))
-    con.execute(f"CREATE OR REPLACE {what} {table} AS SELECT {select} FROM {source}")
+def _sql_list(files: list[Path]) -> str:
+    return "[" + ", ".join(f"'{sql_string(f)}'" for f in files) + "]"
 
 
 def _load_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str) -> None:
@@ -272,88 +428,3 @@ def _flatten_to_text(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {exprs} FROM {table}")
 
 
-def first_data_sheet(info: FileInfo) -> str | None:
-    """The first sheet of a workbook that holds data (None for other formats)."""
-    if info.format != "excel":
-        return None
-    for s in info.sheets:
-        if not _excel_sheet(info.path, info.path.stat().st_mtime_ns, s).dropna(how="all").empty:
-            return s
-    raise DataError("Every sheet of this Excel file is empty. Put the table on a sheet with a header row.")
-
-
-@functools.lru_cache(maxsize=1)
-def _excel_sheet(path: Path, mtime_ns: int, sheet: str) -> pd.DataFrame:
-    """One sheet read by calamine (Rust; ~10x faster than openpyxl) as text: date cells become ISO text, whole
-    numbers lose their ``.0``, empty cells are None. The first row is the header. Cached for the one file being read,
-    so finding the data sheet costs no second read."""
-    from python_calamine import CalamineWorkbook
-
-    try:
-        with CalamineWorkbook.from_path(str(path)) as wb:
-            rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-    except Exception as e:  # calamine raises its own error types for corrupt workbooks
-        raise DataError(f"This Excel file could not be read ({type(e).__name__}). Re-save it as .xlsx or CSV.") from e
-    while rows and all(v == "" or v is None for v in rows[0]):      # blank rows above the header
-        rows = rows[1:]
-    if not rows:
-        return pd.DataFrame()
-    width = max(len(r) for r in rows)
-    header = [_cell_text(v) or f"column_{j + 1}" for j, v in enumerate(list(rows[0]) + [""] * (width - len(rows[0])))]
-    body = rows[1:]
-    cols = [_excel_column([r[j] if j < len(r) else None for r in body]) for j in range(width)]
-    return pa.Table.from_arrays(cols, names=[str(j) for j in range(width)]).to_pandas().set_axis(header, axis=1)
-
-
-def _excel_column(values: list) -> pa.Array:
-    """One column of cells as Arrow text: a column of one type (numbers, dates) is converted in C by Arrow; a mixed
-    column (``85123A`` beside ``71053``) cell by cell."""
-    values = [None if v == "" else v for v in values]
-    try:
-        arr = pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array([_cell_text(v) for v in values], type=pa.string())
-    if pa.types.is_timestamp(arr.type):
-        return pc.strftime(arr.cast(pa.timestamp("s"), safe=False), "%Y-%m-%d %H:%M:%S")
-    if pa.types.is_null(arr.type):
-        return arr.cast(pa.string())
-    return pc.cast(arr, pa.string())
-
-
-def _cell_text(v: object) -> str | None:
-    """A calamine cell as text: ``''`` -> None, ``17850.0`` -> ``17850``, a datetime -> ``2010-12-01 08:26:00``."""
-    t = type(v)
-    if t is str:
-        return v or None
-    if t is float:
-        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
-    if v is None:
-        return None
-    if t is bool or t is int:
-        return str(v)
-    if hasattr(v, "hour") and hasattr(v, "day"):
-        return v.isoformat(sep=" ")
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return str(v)
-
-
-def _read_excel(info: FileInfo, sheet: str | None) -> pd.DataFrame:
-    sheet = sheet or first_data_sheet(info)
-    if sheet not in info.sheets:
-        raise DataError(f"Sheet {sheet!r} is not in this workbook; it has {', '.join(info.sheets)}.")
-    df = _excel_sheet(info.path, info.path.stat().st_mtime_ns, sheet).copy()
-    if df.dropna(how="all").empty or df.shape[1] == 0:
-        raise DataError(f"Sheet {sheet!r} is empty. Pick the sheet that holds the table.")
-    df.columns = _unique_names([str(c) for c in df.columns])
-    return df
-
-
-def _unique_names(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        k = seen.get(n, 0)
-        out.append(n if k == 0 else f"{n}_{k}")
-        seen[n] = k + 1
-    return out

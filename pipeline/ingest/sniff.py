@@ -1,5 +1,9 @@
 """Find out what a file is before reading it: format, text encoding, delimiter and (for Excel) the sheet names.
 
+A gzip, bzip2 or zstd file is judged by the first megabyte of the file inside it (``orders.csv.gz`` and a bare
+``export.gz`` alike); a zip archive lists its files; JSON Lines and JSON arrays of records are told from CSV by
+their first characters (see :mod:`pipeline.ingest.unpack` for the containers themselves).
+
 Everything that looks at a file's bytes to decide *how* to read it belongs here (magic numbers, byte-order marks,
 encodings, delimiters, whitespace-aligned text and whether the first row is a header); the reading itself is
 :mod:`pipeline.ingest.read`. Files that are not tables are refused here with a :class:`DataError` saying what to do.
@@ -11,14 +15,15 @@ import csv
 import io
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.config import max_upload_bytes
 from pipeline.errors import DataError
+from pipeline.ingest.unpack import CODEC_NAMES, compression_of, inner_name, peek, zip_members
 
-__all__ = ["FileInfo", "sniff", "detect_encoding", "detect_delimiter", "detect_header", "split_lines", "sheet_names",
-           "WHITESPACE"]
+__all__ = ["FileInfo", "sniff", "sniff_bytes", "detect_encoding", "detect_delimiter", "detect_header", "split_lines",
+           "sheet_names", "cell_type", "WHITESPACE"]
 
 DELIMITERS = (",", ";", "\t", "|")
 #: the "delimiter" of whitespace-aligned text: columns separated by runs of spaces (``00001  19970101  1  11.77``)
@@ -34,31 +39,52 @@ class FileInfo:
     """What :func:`sniff` found out about a file."""
 
     path: Path
-    format: str                      # "csv" | "excel" | "parquet"
+    format: str                      # "csv" | "excel" | "parquet" | "json" | "zip"
     encoding: str = "utf-8"
     delimiter: str = ","             # one of DELIMITERS, or WHITESPACE for whitespace-aligned text
     sheets: tuple[str, ...] = field(default_factory=tuple)
     header: bool = True              # False: the first row is data; columns are named column_1, column_2, ...
+    #: "gzip" | "bz2" | "zstd": ``path`` is this compressed stream of a ``format`` file; "zip": an archive whose
+    #: files are ``sheets`` (once read: its table-like files, the one read among them); "folder": a folder or glob
+    container: str | None = None
+    files: tuple[Path, ...] = field(default_factory=tuple)      # a folder or glob: the files read as one table
 
 
-def sniff(path: str | Path, filename: str | None = None) -> FileInfo:
-    """Find a file's format, text encoding, delimiter and (for Excel) sheet names.
+def sniff(path: str | Path, filename: str | None = None, check_size: bool = True) -> FileInfo:
+    """Find a file's format, text encoding, delimiter and (for Excel) sheet names; a gzip, bzip2 or zstd file is
+    judged by the file inside it (``container`` names the codec), a zip archive lists its files in ``sheets``.
 
     Raises
     ------
     DataError
-        When the file is too big, empty, or not a table (zip, old .xls, image, PDF, binary).
+        When the file is too big (unless ``check_size`` is False: a file unpacked here), empty, corrupt, or not a
+    table (old .xls, image, PDF, tar, binary).
     """
     path = Path(path)
     name = (filename or path.name).lower()
     size = path.stat().st_size
-    if size > max_upload_bytes():
+    if check_size and size > max_upload_bytes():
         raise DataError(f"The file is {size / 2**20:,.0f} MB, over the {max_upload_bytes() / 2**20:,.0f} MB limit. "
                         "Export fewer columns or a shorter period, or save it as Parquet (much smaller).")
-    head = path.read_bytes()[:SAMPLE_BYTES] if path.stat().st_size < 4 * SAMPLE_BYTES else _read_head(path)
+    head = _read_head(path)
     if not head.strip():
         raise DataError(_EMPTY)
-    binary = _binary_format(path, name, head)
+    codec = compression_of(head)
+    if codec is None:
+        return sniff_bytes(path, name, head)
+    inner = peek(path, codec, SAMPLE_BYTES)
+    if not inner.strip():
+        raise DataError(f"The file inside this {CODEC_NAMES[codec]} file is empty. "
+                        "Compress the export again, or upload it uncompressed.")
+    if compression_of(inner) is not None:
+        raise DataError(f"This {CODEC_NAMES[codec]} file holds another compressed file. Compress the table once.")
+    return replace(sniff_bytes(path, inner_name(name), inner, listed=False), container=codec)
+
+
+def sniff_bytes(path: Path, name: str, head: bytes, listed: bool = True) -> FileInfo:
+    """What the first bytes ``head`` of a file (named ``name``, at ``path``) say it is; ``listed``: ``path`` holds
+    these bytes as they are, so a workbook's sheets and an archive's files can be listed from it."""
+    binary = _binary_format(path, name, head, listed)
     if binary is not None:
         return binary
     encoding = detect_encoding(head)
@@ -66,12 +92,18 @@ def sniff(path: str | Path, filename: str | None = None) -> FileInfo:
     _require_text(text)
     if len(head) == SAMPLE_BYTES:       # the last line of the sample may be cut
         text = text[:max(text.rfind("\n"), 0)] or text
+    if _JSON.match(text):
+        return FileInfo(path, "json", encoding=encoding)
     delimiter = detect_delimiter(text)
     return FileInfo(path, "csv", encoding=encoding, delimiter=delimiter,
                     header=detect_header(split_lines(text.splitlines()[:60], delimiter)))
 
 
-_BINARY = "This file looks binary, not a text table. Upload a CSV, Excel (.xlsx) or Parquet file."
+#: JSON records: an object (JSON Lines, or one object wrapping a list of records) or an array of objects
+_JSON = re.compile(r"\A\ufeff?\s*(\{\s*(\"|\})|\[\s*(\{|\]))")
+
+
+_BINARY = "This file looks binary, not a text table. Upload a CSV, Excel (.xlsx), JSON or Parquet file."
 
 
 def _require_text(text: str) -> None:
@@ -82,19 +114,23 @@ def _require_text(text: str) -> None:
         raise DataError(_BINARY)
 
 
-def _binary_format(path: Path, name: str, head: bytes) -> FileInfo | None:
-    """Parquet or Excel by their magic numbers; refuse other known binary formats; None for text."""
+def _binary_format(path: Path, name: str, head: bytes, listed: bool = True) -> FileInfo | None:
+    """Parquet, Excel or a zip archive by their magic numbers; refuse other known binary formats; None for text."""
     if head.startswith(b"PAR1"):
         return FileInfo(path, "parquet")
     if head.startswith(b"PK\x03\x04"):
         if name.endswith((".xlsx", ".xlsm")) or b"xl/" in head[:4096] or b"[Content_Types].xml" in head[:4096]:
-            return FileInfo(path, "excel", sheets=tuple(sheet_names(path)))
-        raise DataError("This is a zip archive. Unzip it and upload the CSV, Excel or Parquet file inside.")
+            return FileInfo(path, "excel", sheets=tuple(sheet_names(path)) if listed else ())
+        return FileInfo(path, "zip", sheets=tuple(zip_members(path)) if listed else (), container="zip")
+    if head.startswith(b"PK\x05\x06"):
+        raise DataError("This zip archive is empty. Zip the CSV, Excel, JSON or Parquet file, or upload it as it is.")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise DataError("This is an old binary Excel file (.xls). Save it as .xlsx or CSV in Excel and upload that.")
-    if head[:8].startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"\x1f\x8b")):
-        raise DataError("This file is an image, PDF or compressed file, not a table. "
-                        "Upload a CSV, Excel (.xlsx) or Parquet file.")
+    if head[257:262] == b"ustar":
+        raise DataError("This is a tar archive. Upload the CSV, Excel, JSON or Parquet file inside, or a zip of it.")
+    if head[:8].startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF")):
+        raise DataError("This file is an image or a PDF, not a table. Upload a CSV, Excel (.xlsx), JSON or Parquet "
+                        "file.")
     return None
 
 
@@ -158,7 +194,8 @@ _DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?|\d{1,2}[- ][A-Za-z
                    r"|[A-Za-z]{3,9} \d{1,2},? \d{4}.*")
 
 
-def _cell_type(value: str) -> str:
+def cell_type(value: str) -> str:
+    """``number``, ``date``, ``text`` or ``''`` (blank) for one cell's text."""
     v = value.strip()
     if not v:
         return ""
@@ -175,11 +212,11 @@ def detect_header(rows: list[list[str]]) -> bool:
     first, rest = rows[0], rows[1:]
     typed = False
     for j, cell in enumerate(first):
-        below = Counter(_cell_type(r[j]) for r in rest if j < len(r)) - Counter({"": len(rest)})
+        below = Counter(cell_type(r[j]) for r in rest if j < len(r)) - Counter({"": len(rest)})
         if not below:
             continue
         kind = below.most_common(1)[0][0]
-        if _cell_type(cell) not in ("", kind):
+        if cell_type(cell) not in ("", kind):
             return True
         typed = typed or kind != "text"
     return not typed

@@ -1,0 +1,106 @@
+"""CSV and other delimited text into DuckDB: UTF-8 copies of text DuckDB cannot read as it is (other encodings,
+whitespace-aligned columns, bzip2), and DuckDB's CSV reader with its fallbacks for short rows and quoted line breaks.
+
+Sniffing the dialect is :mod:`pipeline.ingest.sniff`; choosing what to read is :mod:`pipeline.ingest.read`.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import DataError
+from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff
+from pipeline.ingest.unpack import decompress, inner_name
+
+__all__ = ["read_csv_into", "utf8_copy", "plain_copy"]
+
+
+def utf8_copy(info: FileInfo) -> Path:
+    """``info.path`` when it is UTF-8 text DuckDB reads as it is, else a UTF-8 copy (transcoded, or whitespace-aligned
+    text rewritten with tabs) that the caller removes."""
+    if info.format == "csv" and info.delimiter == WHITESPACE:
+        return _aligned_to_tsv(info.path, info.encoding)
+    if info.encoding not in ("utf-8", "utf-8-sig"):
+        return _transcode_to_utf8(info.path, info.encoding)
+    return info.path
+
+
+def _transcode_to_utf8(path: Path, encoding: str) -> Path:
+    out = Path(tempfile.mkstemp(suffix=".csv")[1])
+    with open(path, encoding=encoding, errors="replace", newline="") as src, \
+            open(out, "w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(1 << 22):
+            dst.write(chunk.replace("\x00", ""))
+    return out
+
+
+def _aligned_to_tsv(path: Path, encoding: str) -> Path:
+    """Whitespace-aligned text rewritten as a tab-separated UTF-8 copy (runs of spaces become one tab)."""
+    out = Path(tempfile.mkstemp(suffix=".tsv")[1])
+    with open(path, encoding=encoding, errors="replace", newline="") as src, \
+            open(out, "w", encoding="utf-8", newline="\n") as dst:
+        for line in src:
+            if line.strip():
+                dst.write("\t".join(line.split()) + "\n")
+    return out
+
+
+def read_csv_into(con: duckdb.DuckDBPyConnection, what: str, table: str, files_sql: str, delim: str, header: bool,
+              extra_options: str = "") -> None:
+    """Strict reading first; short rows padded with nulls next; then the single-threaded reader, which also copes
+    with quoted line breaks together with short rows. Without a header row columns are named column_1, column_2…
+    ``files_sql``: a quoted path or a SQL list of paths."""
+    base = (f"read_csv({files_sql}, delim='{delim}', header={str(header).lower()}, all_varchar=true, "
+            f"quote='\"', escape='\"', strict_mode=false, max_line_size=20000000{extra_options}")
+    error, empty = None, None
+    for extra in ("", ", null_padding=true", ", null_padding=true, parallel=false"):
+        try:
+            _create(con, what, table, f"{base}{extra})", header)
+            if con.execute(f"SELECT count(*) FROM (SELECT * FROM {table} LIMIT 20000)").fetchone()[0]:
+                return
+            empty = empty or extra
+        except duckdb.Error as e:
+            error = e
+    if empty is not None:   # it parses, but has no data rows: load_raw says so
+        _create(con, what, table, f"{base}{empty})", header)
+        return
+    raise DataError(f"The CSV could not be read ({str(error).splitlines()[0][:200]}). Check that it is a comma-, "
+                    "semicolon-, tab- or pipe-separated table with one header row.") from error
+
+
+def _create(con: duckdb.DuckDBPyConnection, what: str, table: str, source: str, header: bool) -> None:
+    select = "*"
+    if not header:
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        select = ", ".join(f'"{n}" AS column_{i}' for i, n in enumerate(names, 1))
+    con.execute(f"CREATE OR REPLACE {what} {table} AS SELECT {select} FROM {source}")
+
+
+def plain_copy(path: Path) -> Path:
+    """A UTF-8, uncompressed, delimited copy of one file of a folder (the caller removes it)."""
+    info = sniff(path, check_size=False)
+    if info.container is None:
+        out = utf8_copy(info)
+        return out if out != path else _copied(path)
+    tmp, utf8 = decompress(path, info.container, suffix=Path(inner_name(path.name)).suffix)
+    try:
+        inner = sniff(tmp, inner_name(path.name), check_size=False)
+        if not utf8 and inner.encoding in ("utf-8", "utf-8-sig"):
+            inner = replace(inner, encoding="cp1252")
+        out = utf8_copy(inner)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if out != tmp:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _copied(path: Path) -> Path:
+    out = Path(tempfile.mkstemp(suffix=path.suffix)[1])
+    shutil.copyfile(path, out)
+    return out
