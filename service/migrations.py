@@ -85,9 +85,31 @@ def _v1_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v2_traffic(conn: Connection) -> None:
+    """Line numbers unique per invoice, cards counting their lines, idempotency keys, per-key burst."""
+    conn.execute(text("ALTER TABLE transactions ADD COLUMN line_no INTEGER"))
+    conn.execute(text("ALTER TABLE customer_cards ADD COLUMN line_count INTEGER"))   # NULL: rebuilt at start-up
+    conn.execute(text("ALTER TABLE api_keys ADD COLUMN burst FLOAT"))
+    md = MetaData()
+    tx = Table("transactions", md, Column("dataset", String(64)), Column("customer_id", String(64)),
+               Column("invoice_id", String(64)), Column("line_no", Integer))
+    Index("uq_transactions_invoice_line", tx.c.dataset, tx.c.customer_id, tx.c.invoice_id, tx.c.line_no,
+          unique=True).create(conn)
+    idem = Table("idempotency_keys", md,
+                 Column("api_key_id", BigInteger, primary_key=True, autoincrement=False),
+                 Column("key", String(255), primary_key=True),
+                 Column("request_hash", String(64), nullable=False),
+                 Column("status_code", Integer, nullable=False),
+                 Column("response", Text, nullable=False),
+                 Column("created_at", DateTime, nullable=False))
+    idem.create(conn)
+    Index("ix_idempotency_keys_created_at", idem.c.created_at).create(conn)
+
+
 #: (version, function); append only.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
+    (2, _v2_traffic),
 ]
 
 _version_table = Table("schema_version", MetaData(),

@@ -3,7 +3,10 @@
 
 Correctness lives here: ``uq_decision_campaign_customer`` makes a coupon decision idempotent (one answer per
 customer and campaign), ``coupon_decisions.code`` is unique, and the budget counters on ``campaigns`` are only
-ever changed by a conditional ``UPDATE`` (see :mod:`service.coupons`).
+ever changed by a conditional ``UPDATE`` (see :mod:`service.coupons`). ``uq_transactions_invoice_line`` stores a
+purchase line of a given invoice once (a client's blind retry cannot count it twice), ``idempotency_keys`` keeps
+the answer to each ``Idempotency-Key``, and a card records how many lines it was built from
+(``customer_cards.line_count``), so a card behind its lines is found and rebuilt (:mod:`service.transactions`).
 """
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import (BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "SchemaVersion", "ApiKey", "Transaction", "CustomerCard", "Campaign", "CouponDecision"]
+__all__ = ["Base", "SchemaVersion", "ApiKey", "Transaction", "CustomerCard", "Campaign", "CouponDecision",
+           "IdempotencyKey"]
 
 #: Auto-increment 64-bit id on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -41,6 +45,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(200))
     rate_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    burst: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -49,7 +54,9 @@ class Transaction(Base):
     """A purchase line (amount > 0) or a return (amount < 0) received by the API, per dataset and customer."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_customer", "dataset", "customer_id", "id"),)
+    __table_args__ = (Index("ix_transactions_customer", "dataset", "customer_id", "id"),
+                      Index("uq_transactions_invoice_line", "dataset", "customer_id", "invoice_id", "line_no",
+                            unique=True))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     dataset: Mapped[str] = mapped_column(String(64))
@@ -61,11 +68,14 @@ class Transaction(Base):
     unit_price: Mapped[float | None] = mapped_column(Float, nullable=True)
     amount: Mapped[float] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+    #: the line's number within its invoice (1, 2, ...) when the client gave an invoice id; NULL otherwise (NULLs
+    #: never collide in a unique index, so invoice-less lines are not deduplicated by content)
+    line_no: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class CustomerCard(Base):
-    """The latest card of a customer who has API transactions (JSON), computed from every line up to
-    ``last_transaction_id``; a newer computation only replaces an older one."""
+    """The card of a customer who has API transactions (JSON), built from exactly ``line_count`` stored lines
+    (NULL: unknown, rebuilt); ``last_transaction_id`` is the newest of them."""
 
     __tablename__ = "customer_cards"
 
@@ -74,6 +84,7 @@ class CustomerCard(Base):
     last_transaction_id: Mapped[int] = mapped_column(BigInteger)
     card: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    line_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Campaign(Base):
@@ -115,3 +126,17 @@ class CouponDecision(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     order_amount: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class IdempotencyKey(Base):
+    """The answer given to a POST sent with an ``Idempotency-Key`` header (per API key): a repeat with the same
+    body gets this answer again; the same key with another body is refused."""
+
+    __tablename__ = "idempotency_keys"
+
+    api_key_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)

@@ -73,7 +73,7 @@ def database(backend: str, tmp_path: Path):
         admin.dispose()
 
 
-def make_key(url: str, name: str, scopes=ALL_SCOPES, rate: float | None = None) -> str:
+def make_key(url: str, name: str, scopes=ALL_SCOPES, rate: float | None = None, burst: float | None = None) -> str:
     from service.core.db import make_engine, session_factory
     from service.keys import create_key
     from service.migrations import upgrade
@@ -82,7 +82,7 @@ def make_key(url: str, name: str, scopes=ALL_SCOPES, rate: float | None = None) 
     try:
         upgrade(engine)
         with session_factory(engine)() as s:
-            return create_key(s, name, list(scopes), rate)
+            return create_key(s, name, list(scopes), rate, burst)
     finally:
         engine.dispose()
 

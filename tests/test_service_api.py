@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -30,8 +31,9 @@ def env(request, tmp_path):
 
     with database(request.param, tmp_path) as url:
         keys = {"all": make_key(url, "all"), "reader": make_key(url, "reader", ["read"]),
-                "slow": make_key(url, "slow", ALL_SCOPES, rate=1.0)}
-        settings = Settings(database_url=url, rate_limit_burst=3, max_body_bytes=200_000, log_requests=True)
+                "slow": make_key(url, "slow", ALL_SCOPES, rate=1.0, burst=3)}
+        settings = Settings(database_url=url, max_body_bytes=200_000, log_requests=True,
+                            key_cache_seconds=0.3)
         with TestClient(create_app(settings, scorer=small_scorer())) as client:
             yield Env(client, keys, url)
 
@@ -69,6 +71,7 @@ def test_revoked_key_is_refused(env):
     with session_factory(engine)() as s:
         assert revoke_key(s, "reader")
     engine.dispose()
+    time.sleep(0.35)                                         # a checked key is remembered key_cache_seconds
     assert env.client.get(f"/customers/{cid}", headers=env.h("reader")).status_code == 401
 
 

@@ -25,7 +25,7 @@ def db(request, tmp_path):
 
 def test_migrations_are_versioned_idempotent_and_match_the_models(db):
     engine, _ = db
-    assert current_version(engine) == 1 and upgrade(engine) == 1
+    assert current_version(engine) == 2 and upgrade(engine) == 2
     insp = inspect(engine)
     for table in Base.metadata.sorted_tables:
         got = {c["name"]: c["nullable"] for c in insp.get_columns(table.name)}
@@ -39,9 +39,9 @@ def test_concurrent_upgrades_apply_each_migration_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'race.db'}"
     engines = [make_engine(url) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(upgrade, engines)) == [1, 1, 1, 1]
+        assert list(pool.map(upgrade, engines)) == [2, 2, 2, 2]
     with engines[0].connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() == 1
+        assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() == 2
     for e in engines:
         e.dispose()
 
@@ -115,14 +115,79 @@ def test_redeem_once_under_concurrency(db):
     assert sorted(_parallel(20, attempt)) == ["conflict"] * 19 + ["ok"]
 
 
-def test_newer_card_wins(db):
-    from service.transactions import store_card, stored_card
+def _summary(rows: list[dict]) -> dict:
+    """A card stand-in: a pure function of the lines it was built from."""
+    return {"n": len(rows), "total": round(sum(r["amount"] for r in rows), 2)}
+
+
+def _purchase(amount: float, invoice: str | None = None, line_no: int | None = None) -> dict:
+    from datetime import datetime
+
+    return {"date": datetime(2024, 5, 1, 12), "amount": amount, "quantity": None, "unit_price": None,
+            "invoice_id": invoice or "API-20240501", "product_id": None, "line_no": line_no}
+
+
+def test_concurrent_purchases_for_one_customer_leave_no_stale_card(db):
+    """20 purchases for one customer at once: the stored card is built from exactly the committed lines."""
+    from service.transactions import behind, card_state, write_purchases
 
     _, factory = db
-    store_card(factory, "ds", "c", 5, {"v": 5})
-    store_card(factory, "ds", "c", 3, {"v": 3})          # computed from fewer transactions: ignored
+    for rnd in range(3):
+        _parallel(20, lambda i, c=f"c{rnd}": write_purchases(factory, "ds", c, [_purchase(1.0 + i)], _summary))
+        with factory() as s:
+            card, built_from, n = card_state(s, "ds", f"c{rnd}")
+            assert n == built_from == 20 and card == {"n": 20, "total": sum(1.0 + i for i in range(20))}
+            assert behind(s, "ds") == []
+
+
+def test_card_behind_its_lines_is_found_and_rebuilt(db):
+    from sqlalchemy import update
+
+    from service.models import CustomerCard
+    from service.transactions import behind, card_state, rebuild, write_purchases
+
+    _, factory = db
+    write_purchases(factory, "ds", "a", [_purchase(5.0)], _summary)
+    write_purchases(factory, "ds", "b", [_purchase(7.0)], _summary)
+    with factory() as s:                                     # a card written before line counts existed
+        s.execute(update(CustomerCard).where(CustomerCard.customer_id == "b").values(line_count=None))
+        s.commit()
+        assert behind(s, "ds") == ["b"]
+    assert rebuild(factory, "ds", "b", _summary) == {"n": 1, "total": 7.0}
     with factory() as s:
-        assert stored_card(s, "ds", "c") == {"v": 5}
-    store_card(factory, "ds", "c", 9, {"v": 9})
+        assert behind(s, "ds") == [] and card_state(s, "ds", "b")[1:] == (1, 1)
+
+
+def test_invoice_line_is_stored_once(db):
+    import pytest
+
+    from service.transactions import LineConflict, write_purchases
+
+    _, factory = db
+    first, _ = write_purchases(factory, "ds", "c", [_purchase(3.0, "INV1", 1), _purchase(4.0, "INV1", 2)], _summary)
+    again, _ = write_purchases(factory, "ds", "c", [_purchase(3.0, "INV1", 1), _purchase(4.0, "INV1", 2)], _summary)
+    assert len(first.ids) == 2 and again.ids == [] and again.skipped == 2 and again.card == {"n": 2, "total": 7.0}
+    more, _ = write_purchases(factory, "ds", "c", [_purchase(3.0, "INV1", 1), _purchase(9.0, "INV1", 3)], _summary)
+    assert len(more.ids) == 1 and more.skipped == 1 and more.card == {"n": 3, "total": 16.0}
+    with pytest.raises(LineConflict):                        # same invoice line, another amount
+        write_purchases(factory, "ds", "c", [_purchase(3.5, "INV1", 1)], _summary)
+
+
+def test_idempotency_key_stores_once_and_refuses_another_body(db):
+    import pytest
+
+    from service.idempotency import IdempotentRequest, KeyReused
+    from service.transactions import card_state, write_purchases
+
+    _, factory = db
+    idem = IdempotentRequest.of(1, "k-1", "POST", "/customers/c/transactions", {"a": 1})
+    answers = _parallel(10, lambda i: write_purchases(factory, "ds", "c", [_purchase(2.0)], _summary, idem,
+                                                       lambda w: {"ids": w.ids}))
+    fresh = [w for w, stored in answers if w is not None]
+    replays = [stored for w, stored in answers if stored is not None]
+    assert len(fresh) == 1 and len(replays) == 9 and all(r["body"] == {"ids": fresh[0].ids} for r in replays)
     with factory() as s:
-        assert stored_card(s, "ds", "c") == {"v": 9}
+        assert card_state(s, "ds", "c")[1:] == (1, 1)
+    other = IdempotentRequest.of(1, "k-1", "POST", "/customers/c/transactions", {"a": 2})
+    with pytest.raises(KeyReused):
+        write_purchases(factory, "ds", "c", [_purchase(2.0)], _summary, other)

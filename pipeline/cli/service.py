@@ -26,6 +26,7 @@ def _service_env(args) -> None:
 def cmd_serve(args) -> int:
     """Serve the scoring API (blocks until stopped)."""
     _service_env(args)
+    os.environ["SEGMENTS_WORKERS"] = str(args.workers)      # rate limits are split across workers without Redis
     from service.main import serve
 
     serve(args.host, args.port, args.workers)
@@ -45,7 +46,7 @@ def _key_action(session, args) -> None:
         if not args.name:
             raise DataError("api-key create: give --name.")
         scopes = parse_scopes(args.scopes)
-        key = create_key(session, args.name, scopes, args.rate)
+        key = create_key(session, args.name, scopes, args.rate, args.burst)
         print_json({"name": args.name, "scopes": scopes, "key": key,
                     "note": "Shown once: only its SHA-256 is stored. Send it as 'Authorization: Bearer <key>'."})
 
@@ -90,5 +91,7 @@ def add_commands(sub) -> None:
     p.add_argument("--scopes", default="read", help="comma-separated: read,score,issue,admin (default read)")
     p.add_argument("--rate", type=float, help="requests per second for this key (default "
                                               "SEGMENTS_RATE_LIMIT_PER_SECOND)")
+    p.add_argument("--burst", type=float, help="requests this key may send at once (default: one second at its "
+                                               "--rate; without --rate SEGMENTS_RATE_LIMIT_BURST)")
     _common(p)
     p.set_defaults(func=cmd_api_key)

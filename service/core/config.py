@@ -30,6 +30,17 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; default SQLite (WAL) file service.db in the workspace")
     rate_limit_per_second: float = Field(100.0, gt=0, description="default sustained requests/s per API key")
     rate_limit_burst: float = Field(200.0, gt=0, description="requests a key may send at once above the rate")
+    redis_url: str = Field("", description="Redis URL (redis://127.0.0.1:6379/0) for rate limits shared by every "
+                                           "worker; without it each worker enforces its share (rate / workers)")
+    workers: int = Field(1, ge=1, description="worker processes serving (set by `serve --workers`); splits the "
+                                              "rate limits when there is no Redis")
+    key_cache_seconds: float = Field(5.0, ge=0, description="how long a checked API key is remembered per worker "
+                                                            "(a revoked key stops working within this time)")
+    max_inflight_writes: int = Field(4, ge=1, description="POST/PUT requests one worker runs at once; above it "
+                                                          "503 with Retry-After at once instead of a queue")
+    max_inflight: int = Field(64, ge=1, description="requests of any kind one worker runs at once (503 above; "
+                                                    "/health and /metrics always answer)")
+    idempotency_hours: float = Field(24.0, gt=0, description="how long an Idempotency-Key's answer is kept")
     max_body_bytes: int = Field(1_000_000, gt=0, description="largest request body accepted (413 above)")
     card_cache_size: int = Field(20_000, ge=0, description="customer cards kept in memory per worker")
     horizon_days: int | None = Field(None, ge=1, description="churn/spend horizon in days (default pipeline's)")

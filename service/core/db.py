@@ -34,7 +34,7 @@ def make_engine(url: str) -> Engine:
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() != "sqlite":
-        return create_engine(u, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_engine(u, pool_size=16, max_overflow=16, pool_timeout=2, pool_pre_ping=True)
     engine = create_engine(u, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20,
                            max_overflow=20)
 

@@ -9,7 +9,8 @@ router = APIRouter(tags=["health"])
 
 
 class HealthOut(BaseModel):
-    status: str
+    status: str = Field(description="'ok', or 'degraded' while this worker sheds load (503s in the last 10 s) or "
+                                    "runs its maximum of writes")
     dataset: str
     kind: str
     customers: int
@@ -23,12 +24,15 @@ class HealthOut(BaseModel):
                                     "('recency', 'btyd'), with the note and the ROC AUCs behind the choice")
     clustering: str
     schema_version: int
+    load: dict = Field(default_factory=dict, description="this worker's requests in flight, its limits and how many "
+                                                         "it has shed (503)")
 
 
 @router.get("/health", response_model=HealthOut, summary="Liveness and what is loaded (no key needed)")
-def health(request: Request) -> dict:
+async def health(request: Request) -> dict:
+    """Answered on the event loop from memory (no thread, no database), so it is fast under any load."""
     scorer, state = request.app.state.scorer, request.app.state
-    return {"status": "ok", "dataset": scorer.model.dataset_name, "kind": scorer.kind,
+    return {"status": "degraded" if state.load.degraded() else "ok", "load": state.load.to_json(), "dataset": scorer.model.dataset_name, "kind": scorer.kind,
             "customers": scorer.n_customers, "model_version": scorer.version,
             "churn_model": scorer.info["churn_model"], "churn_model_version": scorer.churn_version,
             "churn_risk": scorer.info.get("churn_risk"),
@@ -38,5 +42,5 @@ def health(request: Request) -> dict:
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (requests, latency, model)",
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
-def metrics(request: Request) -> str:
+async def metrics(request: Request) -> str:
     return request.app.state.metrics.render()
