@@ -25,6 +25,7 @@ from pipeline.errors import DataError
 from pipeline.ingest.dates import date_expr, describe_format, detect_date_format, time_suffixes
 from pipeline.ingest.db import quote_ident, scratch
 from pipeline.ingest.mapping import ROLES, MappingGuess, propose_mapping, validate_mapping
+from pipeline.ingest.platforms import prepare_orders
 from pipeline.ingest.read import RawTable, open_file, open_frame
 from pipeline.ingest.values import id_expr, number_expr, text_expr
 from pipeline.log import step
@@ -126,6 +127,7 @@ def _clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
     notes: list[str] = []
     if sample is None or not len(sample):
         sample = con.execute(f"SELECT * FROM {table} LIMIT {CLEAN_SAMPLE_ROWS}").df()
+    table, notes = prepare_orders(con, table, m, sample)    # platform exports; order fields filled within orders
     dates = _column(sample, m["date"]).dropna()
     fmt = _date_format(dates, m["date"], options, notes)
     exprs = _typed_exprs(sample, m, fmt, time_suffixes(dates, fmt), notes)
@@ -234,7 +236,7 @@ def _drop_rules(m: dict[str, str | None], options: CleaningOptions, invoices: pd
         lit = prefix.upper().replace("'", "''")
         cancel = f"(upper(_inv) LIKE '{lit}%' AND regexp_full_match(_inv, '{pattern.replace(chr(39), chr(39) * 2)}'))"
     is_cancel = " OR ".join(filter(None, [
-        cancel, "_qty < 0", "(_qty IS NULL AND _amount < 0)" if m["amount"] else None,
+        cancel, "_qty < 0", "(_amount < 0 AND (_qty IS NULL OR _qty_raw IS NULL))" if m["amount"] else None,
     ]))
     rules = [
         ("missing_customer_id", "_cust IS NULL", options.drop_missing_customer),

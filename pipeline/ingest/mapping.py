@@ -18,6 +18,7 @@ import pandas as pd
 from pipeline.config import ROLES
 from pipeline.errors import DataError
 from pipeline.ingest.dates import DATE_SHARE, describe_format, detect_date_format
+from pipeline.ingest.platforms import Platform, platform_mapping, recognise
 from pipeline.ingest.values import ColumnProfile, profile_column
 
 __all__ = ["SYNONYMS", "ROLE_WORDS", "MappingGuess", "normalize_name", "name_tokens", "propose_mapping",
@@ -187,7 +188,11 @@ def _values_say(role: str, col: _Column | None) -> str:
 
 def propose_mapping(columns: list[str], sample: pd.DataFrame | None = None) -> MappingGuess:
     """Guess every role in :data:`pipeline.config.ROLES` from the column names and a sample's values, with reasons,
-    and the kind of table (see :class:`MappingGuess`). Each column plays at most one role."""
+    and the kind of table (see :class:`MappingGuess`). Each column plays at most one role. A platform's export
+    (:mod:`pipeline.ingest.platforms`, recognised by headers and content) is mapped as the platform documents it."""
+    platform = recognise(columns, sample)
+    if platform is not None and (guess := _platform_guess(platform, columns, sample)) is not None:
+        return guess
     cols = _profiles(columns, sample)
     candidates = sorted(
         ((score, -list(ROLES).index(role), -i, role, c) for role in ROLES for i, c in enumerate(columns)
@@ -205,6 +210,19 @@ def propose_mapping(columns: list[str], sample: pd.DataFrame | None = None) -> M
         guess_customer_id(sample) if sample is not None else None)
     fmt = cols[mapping["date"]].date_format if mapping["date"] in cols else None
     return MappingGuess(mapping, reasons, kind, why, id_col, fmt)
+
+
+def _platform_guess(p: Platform, columns: list[str], sample: pd.DataFrame | None) -> MappingGuess | None:
+    """The mapping of a recognised platform export (None when its customer or date column is missing)."""
+    found, reasons = platform_mapping(p, columns, sample)
+    mapping: dict[str, str | None] = dict.fromkeys(ROLES) | found
+    if not mapping["customer_id"] or not mapping["date"]:
+        return None
+    cols = _profiles([mapping["date"]], sample)
+    fmt = cols[mapping["date"]].date_format if mapping["date"] in cols else None
+    why = (f"transactions: read as a {p.label} (its documented columns and status values), one line per "
+           f"{'order line' if mapping['product_name'] else 'order or payment'}")
+    return MappingGuess(mapping, reasons, "transactions", why, mapping["customer_id"], fmt, [f"Read as a {p.label}."])
 
 
 def _by_content(mapping: dict[str, str | None], reasons: dict[str, str], cols: dict[str, _Column]) -> None:
