@@ -2,7 +2,8 @@
 
 Start-up (lifespan): migrate the database, load the dataset, its live model (``pipeline.health.live``: the one
 pointer the app's pages read; else the default churn model), the saved clustering and the coupon catalogue, fit the
-scorer once; then serve. Every worker process does this for itself; the database is shared. For a saved
+scorer once, rebuild every stored card that is behind its lines (a crash between versions, a hand edit) and drop
+expired idempotency keys; then serve. Every worker process does this for itself; the database is shared. For a saved
 transactions dataset a background task polls that pointer (``SEGMENTS_CHAMPION_POLL_SECONDS``) and swaps a newly
 promoted champion, or a model put live in the Model lab, in without a restart.
 """
@@ -20,6 +21,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
+
 from pipeline.errors import DataError
 from service.api.errors import body_unreadable, validation_failed, writable
 from service.api.routes import campaigns, coupons, customers, health, score
@@ -27,7 +30,9 @@ from service.core.config import Settings, get_settings
 from pipeline.health.predictions import served_log
 from service.core.db import make_engine, session_factory
 from service.core.observability import Metrics, ObservabilityMiddleware
+from service.core.backpressure import Load, LoadShedder
 from service.core.ratelimit import RateLimiter
+from service.keys import KeyCache
 from service.migrations import upgrade
 
 __all__ = ["create_app", "serve", "app"]
@@ -49,6 +54,22 @@ def _model_info(s) -> dict[str, str]:
 
 def _event(**fields) -> str:
     return json.dumps(fields)
+
+
+def repair_cards(sessions, scorer, settings: Settings) -> int:
+    """Rebuild the stored cards that were not built from exactly their customer's lines; drop expired
+    idempotency keys. Returns the number of cards rebuilt."""
+    from service import transactions as store
+    from service.idempotency import purge
+
+    purge(sessions, settings.idempotency_hours)
+    if scorer.kind != "transactions":
+        return 0
+    with sessions() as s:
+        stale = store.behind(s, scorer.dataset_id)
+    for cid in stale:
+        store.rebuild(sessions, scorer.dataset_id, cid, lambda rows, c=cid: scorer.rescore(c, rows))
+    return len(stale)
 
 
 async def watch_champion(app: FastAPI, watcher, every: float, metrics: Metrics) -> None:
@@ -94,12 +115,15 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
         app.state.engine, app.state.sessions = engine, session_factory(engine)
         app.state.scorer = scorer or await run_in_threadpool(_load_scorer, settings)
         s = app.state.scorer
+        repaired = await run_in_threadpool(repair_cards, app.state.sessions, s, settings)
+        app.state.keys = KeyCache(app.state.sessions, settings.key_cache_seconds)
         metrics.info["model_info"] = _model_info(s)
         watcher = s.champion_watcher() if settings.champion_poll_seconds > 0 else None
         task = asyncio.create_task(watch_champion(app, watcher, settings.champion_poll_seconds, metrics),
                                    name="champion-watcher") if watcher is not None else None
         app.state.champion_task = task
         log.info(_event(event="ready", seconds=round(time.perf_counter() - t0, 2), customers=s.n_customers,
+                        cards_repaired=repaired, shared_rate_limits=app.state.limiter.shared,
                         model_version=s.version, churn_model_version=s.churn_version,
                         champion_poll_seconds=settings.champion_poll_seconds if task else 0))
         try:
@@ -118,11 +142,21 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
                   description="Segments, scores and issues coupons as purchases arrive, on the same `pipeline` "
                               "code as the dashboard. Authenticate with `Authorization: Bearer <API key>` "
                               "(`python -m pipeline api-key create`); `/health` and `/metrics` are public.")
-    app.state.settings, app.state.metrics, app.state.limiter = settings, metrics, RateLimiter()
+    app.state.settings, app.state.metrics = settings, metrics
+    app.state.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.workers,
+                                    settings.redis_url)
+    app.state.load = Load(settings.max_inflight, settings.max_inflight_writes)
     for module in (customers, score, coupons, campaigns, health):
         app.include_router(module.router)
+    app.add_middleware(LoadShedder, load=app.state.load)          # inside: shed requests are logged and counted
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
                        log=settings.log_requests)
+
+    @app.exception_handler(SQLAlchemyTimeout)
+    async def _busy(request: Request, exc: Exception) -> JSONResponse:       # no database connection in time
+        app.state.load.last_shed = time.monotonic()
+        return JSONResponse({"detail": "busy: no database connection free; retry after 1 s (Retry-After)."}, 503,
+                            headers={"Retry-After": "1"})
 
     @app.exception_handler(DataError)
     async def _data_error(request: Request, exc: DataError) -> JSONResponse:

@@ -4,13 +4,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from pipeline.health.predictions import served_log
 from service import transactions as store
-from service.api.deps import ERRORS, SessionDep, require_scope
-from service.api.schemas import Problem, Strict
+from service.api.deps import ERRORS, IdempotencyHeader, idempotent, invalid, require_scope
+from service.api.schemas import ID_PATTERN, MAX_ID_LENGTH, FiniteNumber, IdText, Problem, Strict
+from service.idempotency import HEADER, REPLAYED, KeyReused
+from service.keys import KeyInfo
 from service.scoring import SCORING_NOTE, UnknownCustomer
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -18,9 +20,9 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 #: Largest money amount (absolute) or quantity one line may carry: anything above is a typo or an attack.
 MAX_AMOUNT = 1_000_000.0
 MAX_LINES = 1000
-CustomerId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$",
+CustomerId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN,
                                  description="customer id as in the dataset (text)")]
-Number = StrictFloat | StrictInt
+Number = FiniteNumber
 
 
 class TransactionIn(Strict):
@@ -31,9 +33,12 @@ class TransactionIn(Strict):
                                                     "quantity and unit_price instead")
     quantity: Number | None = Field(None, description="units (negative = returned units)")
     unit_price: Number | None = Field(None, description="price per unit (>= 0)")
-    invoice_id: str | None = Field(None, min_length=1, max_length=64, description="order id; lines without one "
-                                   "on the same day form one order")
-    product_id: str | None = Field(None, min_length=1, max_length=64)
+    invoice_id: IdText | None = Field(None, description="order id; lines without one on the same day form one "
+                                                        "order")
+    product_id: IdText | None = None
+    line: StrictInt | None = Field(None, ge=1, le=100_000, description="the line's number within its invoice; "
+                                   "default its position among this request's lines of that invoice. A line of an "
+                                   "invoice is stored once: an identical repeat is skipped")
 
     @field_validator("date")
     @classmethod
@@ -125,15 +130,25 @@ class CustomerCard(BaseModel):
 
 
 class TransactionsOut(BaseModel):
-    stored: int = Field(description="lines stored (committed before this answer)")
+    stored: int = Field(description="lines stored by this request (committed with the card before this answer)")
+    skipped: int = Field(0, description="lines of this request stored already (same invoice, line number and "
+                         "values: a retry), not stored again")
     transaction_ids: list[int]
+    replayed: bool = Field(False, description="true when nothing new was stored: the answer to an earlier request "
+                           "with the same Idempotency-Key, or every line a repeat of a stored one")
     card: CustomerCard
 
 
 def current_card(request: Request, session, customer_id: str) -> dict:
-    """The latest card: the one stored after API purchases, else the dataset's. 404 for an unknown id."""
+    """The latest card: the one stored after API purchases (rebuilt first when lines arrived that it was not
+    built from), else the dataset's. 404 for an unknown id."""
     scorer = request.app.state.scorer
-    card = store.stored_card(session, scorer.dataset_id, customer_id)
+    card, built_from, n_lines = store.card_state(session, scorer.dataset_id, customer_id)
+    if n_lines and built_from != n_lines:
+        session.close()
+        card = store.rebuild(request.app.state.sessions, scorer.dataset_id, customer_id,
+                             lambda rows: scorer.rescore(customer_id, rows))
+        request.app.state.metrics.count("cards_rebuilt")
     if card is not None:
         return card
     try:
@@ -145,44 +160,71 @@ def current_card(request: Request, session, customer_id: str) -> dict:
 
 @router.get("/{customer_id}", response_model=CustomerCard, responses=ERRORS | {404: {"model": Problem}},
             summary="A customer's card: segment, scores, cluster, churn risk and drivers, value, coupon")
-def get_customer(customer_id: CustomerId, request: Request, session: SessionDep,
-                 _key=Depends(require_scope("read"))) -> dict:
-    card = current_card(request, session, customer_id)
+def get_customer(customer_id: CustomerId, request: Request, _key=Depends(require_scope("read"))) -> dict:
+    with request.app.state.sessions() as session:
+        card = current_card(request, session, customer_id)
     served_log(request.app.state.engine).record_card(request.app.state.scorer.dataset_id, card)  # model health
     return card
 
 
 @router.post("/{customer_id}/transactions", response_model=TransactionsOut, status_code=201,
              responses=ERRORS | {409: {"model": Problem}},
-             summary="Store purchases, then return the customer's recomputed card (a new id creates a customer)")
-def post_transactions(customer_id: CustomerId, body: TransactionsIn, request: Request, session: SessionDep,
-                      _key=Depends(require_scope("score"))) -> dict:
+             summary="Store purchases and the customer's recomputed card in one transaction, return the card (a "
+                     "new id creates a customer); send an Idempotency-Key to retry safely")
+def post_transactions(customer_id: CustomerId, body: TransactionsIn, request: Request, response: Response,
+                      key: Annotated[KeyInfo, Depends(require_scope("score"))],
+                      idempotency_key: IdempotencyHeader = None) -> dict:
     scorer = request.app.state.scorer
     if scorer.kind != "transactions":
         raise HTTPException(409, "transactions: this service serves a customer table (no purchases); load a "
                                  "transactions dataset to send purchases.")
-    lines = [_line(t, customer_id) for t in body.transactions]
-    if not any(ln["amount"] > 0 for ln in lines) and not scorer.knows(customer_id) and \
-            not store.has_transactions(session, scorer.dataset_id, customer_id):
-        raise HTTPException(409, f"transactions: customer {customer_id!r} is new and every line is a return; send at "
-                                 "least one purchase (amount > 0) first.")
-    session.close()                      # the read transaction must not hold SQLite's snapshot during the write
-    ids = store.append(request.app.state.sessions, scorer.dataset_id, customer_id, lines)
-    request.app.state.metrics.count("transactions_stored", len(ids))
-    with request.app.state.sessions() as s:
-        rows = store.lines_for(s, scorer.dataset_id, customer_id)
-    card = scorer.rescore(customer_id, [_as_dict(r) for r in rows])
-    store.store_card(request.app.state.sessions, scorer.dataset_id, customer_id, rows[-1].id, card)
-    served_log(request.app.state.engine).record_card(scorer.dataset_id, card)                    # model health
-    return {"stored": len(ids), "transaction_ids": ids, "card": card}
+    lines = _lines(body.transactions)
+    if not any(ln["amount"] > 0 for ln in lines) and not scorer.knows(customer_id):
+        with request.app.state.sessions() as s:
+            known = store.has_transactions(s, scorer.dataset_id, customer_id)
+        if not known:
+            raise HTTPException(409, f"transactions: customer {customer_id!r} is new and every line is a return; "
+                                     "send at least one purchase (amount > 0) first.")
+    idem = idempotent(key, idempotency_key, request, body)
+    try:
+        written, stored = store.write_purchases(request.app.state.sessions, scorer.dataset_id, customer_id, lines,
+                                                lambda rows: scorer.rescore(customer_id, rows), idem, _answer)
+    except store.LineConflict as exc:
+        raise HTTPException(409, f"transactions: {exc}") from None
+    except KeyReused as exc:
+        raise invalid(("header", HEADER), str(exc)) from None
+    if stored is not None:                                   # the answer to an earlier request with this key
+        response.headers[REPLAYED] = "true"
+        response.status_code = stored["status_code"]
+        return stored["body"] | {"replayed": True}
+    request.app.state.metrics.count("transactions_stored", len(written.ids))
+    served_log(request.app.state.engine).record_card(scorer.dataset_id, written.card)            # model health
+    out = _answer(written)
+    if not written.ids:                                      # every line a repeat of a stored one
+        response.status_code = 200
+        out["replayed"] = True
+    return out
 
 
-def _line(t: TransactionIn, customer_id: str) -> dict:
-    day = t.date.strftime("%Y%m%d")
-    return {"date": t.date, "amount": float(t.amount), "quantity": t.quantity, "unit_price": t.unit_price,
-            "invoice_id": t.invoice_id or f"API-{day}", "product_id": t.product_id}
+def _answer(w: store.Written) -> dict:
+    return {"stored": len(w.ids), "skipped": w.skipped, "transaction_ids": w.ids, "replayed": False, "card": w.card}
 
 
-def _as_dict(row) -> dict:
-    return {"date": row.date, "amount": row.amount, "quantity": row.quantity, "unit_price": row.unit_price,
-            "invoice_id": row.invoice_id, "product_id": row.product_id}
+def _lines(items: list[TransactionIn]) -> list[dict]:
+    """Stored lines: an invoice's lines numbered (the client's ``line``, else their position in the request);
+    lines without an invoice get the day's API invoice and no number."""
+    seen: dict[str, int] = {}
+    out = []
+    for t in items:
+        line_no = None
+        if t.invoice_id is not None:
+            seen[t.invoice_id] = seen.get(t.invoice_id, 0) + 1
+            line_no = t.line if t.line is not None else seen[t.invoice_id]
+        out.append({"date": t.date, "amount": float(t.amount), "quantity": t.quantity, "unit_price": t.unit_price,
+                    "invoice_id": t.invoice_id or f"API-{t.date.strftime('%Y%m%d')}", "product_id": t.product_id,
+                    "line_no": line_no})
+    numbered = [(ln["invoice_id"], ln["line_no"]) for ln in out if ln["line_no"] is not None]
+    if len(set(numbered)) != len(numbered):
+        raise invalid(("body", "transactions"), "two lines of one invoice have the same line number; number "
+                                                "each line of an invoice once")
+    return out
