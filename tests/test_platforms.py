@@ -298,7 +298,7 @@ def test_shopify_order_fields_reach_every_line(tmp_path):
     assert len(tx) == 8 and tx["customer_id"].notna().all() and (tx["country"].notna()).all()
     mug = tx[(tx["invoice_id"] == "#1001") & (tx["product_name"] == "Mug")].iloc[0]
     assert mug["customer_id"] == "ann@example.com" and str(mug["date"]) == "2024-05-01 10:00:00"
-    assert any("carried to 5 other lines of 3 orders" in n for n in res.report.notes)      # #1001, #1002, #1004
+    assert any("carried to 5 other lines of 4 orders" in n for n in res.report.notes)   # #1001-2, #1004-5
 
 
 @pytest.mark.parametrize("header,kept", [
@@ -344,7 +344,7 @@ def test_first_line_only_fields_are_filled_within_each_order(tmp_path):
     assert (rep.rows_out, rep.customers, rep.invoices) == (9, 2, 4) and rep.revenue == pytest.approx(184.62)
     assert rep.dropped["missing_customer_id"] == 2 and rep.dropped["unparseable_date"] == 0
     assert not rep.notes[0].startswith("Read as a")
-    assert any("carried to 5 other lines of 3 orders" in n for n in rep.notes)
+    assert any("carried to 6 other lines of 4 orders" in n for n in rep.notes)   # 536369: its date
     france = res.transactions[res.transactions["invoice_id"] == "536368"]
     assert list(france["country"]) == ["France"]
     assert set(res.transactions.loc[res.transactions["invoice_id"] == "536367", "country"]) == {"United Kingdom"}
@@ -355,7 +355,7 @@ def test_a_line_id_is_no_order_id_so_nothing_is_filled(tmp_path):
     lines = FIRST_LINE_ONLY.splitlines()
     out = [lines[0]] + [f"{i}{line[6:]}" for i, line in enumerate(lines[1:], 900001)]
     res = clean_file(_write(tmp_path, "line_ids", "\n".join(out) + "\n"))
-    assert res.report.dropped["missing_customer_id"] == 6 and res.report.rows_out == 5
+    assert res.report.dropped["missing_customer_id"] == 7 and res.report.rows_out == 4      # 5 + 536369's 2
     assert not any("carried to" in n for n in res.report.notes)
 
 
@@ -375,9 +375,14 @@ V2,,2024-01-02,9.00
                                                                     "date": "Date", "amount": "Amount"})
     assert res.report.dropped["missing_customer_id"] == 2 and not any("carried to" in n for n in res.report.notes)
     assert set(res.transactions["customer_id"]) == {"c1", "c2", "c3", "c4"}
-    lines = FIRST_LINE_ONLY.splitlines()
-    lines[2] = lines[2].replace(",3.39,,", ",3.39,12583,")          # 536365 now names two customers
-    res = clean_file(_write(tmp_path, "disagree", "\n".join(lines) + "\n"))
-    tx = res.transactions
-    assert set(tx.loc[tx["invoice_id"] == "536365", "customer_id"]) == {"17850", "12583"}   # nothing overwritten
-    assert res.report.dropped["missing_customer_id"] == 3          # 536365's third line and 536369's two
+    # 40 orders of 3 lines, customer and date on the first line only; order 7 names a second customer on line 2
+    rows = ["Order,Customer,Date,Item,Amount"]
+    for k in range(40):
+        rows += [f"O{k},c{k % 9},2024-02-{k % 28 + 1:02d},a,10.00", f"O{k},{'x9' if k == 7 else ''},,b,5.00",
+                 f"O{k},,,c,2.50"]
+    res = clean_file(_write(tmp_path, "disagree", "\n".join(rows) + "\n"))
+    tx, rep = res.transactions, res.report
+    assert set(tx.loc[tx["invoice_id"] == "O7", "customer_id"]) == {"c7", "x9"}     # nothing overwritten
+    assert rep.dropped["missing_customer_id"] == 1 and rep.rows_out == 119         # only O7's third line
+    assert rep.revenue == pytest.approx(40 * 17.50 - 2.50)
+    assert any("carried to 80 other lines of 40 orders" in n for n in rep.notes)

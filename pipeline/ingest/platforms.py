@@ -34,8 +34,9 @@ __all__ = ["PLATFORMS", "Platform", "fill_decision", "platform_mapping", "prepar
 FILL_HEAD_ROWS = 20000
 #: a column whose distinct values cover more than this share of the head's lines is no order id: never fill by it
 ORDER_ID_MAX_DISTINCT = 0.9
-#: share of the orders (with two filled values) whose lines may disagree before a column is not filled at all
-FILL_MAX_CONFLICTS = 0.02
+#: share of the orders of several lines (holding the value on one at least) whose lines may disagree, beyond which a
+#: column is not filled at all (it is no order-level field: customers differ within the "orders")
+FILL_MAX_CONFLICTS = 0.05
 #: share of the sampled status (or kind) values that must be the platform's own words
 VOCABULARY_SHARE = 0.8
 
@@ -235,14 +236,15 @@ def _content_fits(p: Platform, names: dict[str, str], sample: pd.DataFrame | Non
 
 
 def recognise(columns: list[str], sample: pd.DataFrame | None = None) -> Platform | None:
-    """The platform whose export this is: at least 60% (and 4) of its documented headers are present, and the
-    content agrees (:func:`_content_fits`); the best-covered platform when several do. None for any other file."""
+    """The platform whose export this is: at least 60% (and 4) of its documented headers are present (or, in an
+    export cut down to a few columns, at least 6 of them make up 75% of the file's), and the content agrees
+    (:func:`_content_fits`); the best-covered platform when several do. None for any other file."""
     names = _present(columns)
     scored = []
     for p in PLATFORMS:
         hits = sum(m in names for m in p.markers)
         share = hits / len(p.markers)
-        if hits >= 4 and share >= 0.6:
+        if hits >= 4 and (share >= 0.6 or (hits >= 6 and hits >= 0.75 * len(names))):
             scored.append((share, hits, p))
     for _, _, p in sorted(scored, key=lambda t: (t[0], t[1]), reverse=True):
         if _content_fits(p, names, sample):
@@ -292,8 +294,8 @@ def fill_decision(con: duckdb.DuckDBPyConnection, table: str, order: str, candid
     per = ", ".join(f"count({_blank(c)}) AS n{i}, min({_blank(c)}) AS lo{i}, max({_blank(c)}) AS hi{i}"
                     for i, c in enumerate(candidates))
     stats = ", ".join(f"sum(CASE WHEN n{i} > 0 AND n{i} < n THEN 1 ELSE 0 END), "
-                      f"sum(CASE WHEN lo{i} <> hi{i} THEN 1 ELSE 0 END), sum(CASE WHEN n{i} > 1 THEN 1 ELSE 0 END)"
-                      for i in range(len(candidates)))
+                      f"sum(CASE WHEN lo{i} <> hi{i} THEN 1 ELSE 0 END), "
+                      f"sum(CASE WHEN n > 1 AND n{i} > 0 THEN 1 ELSE 0 END)" for i in range(len(candidates)))
     row = con.execute(f"""
         SELECT count(*), sum(n), {stats} FROM (
             SELECT count(*) AS n, {per} FROM (SELECT * FROM {table} LIMIT {FILL_HEAD_ROWS})
@@ -303,8 +305,8 @@ def fill_decision(con: duckdb.DuckDBPyConnection, table: str, order: str, candid
         return []
     out = []
     for i, c in enumerate(candidates):
-        mixed, conflicts, several = (row[2 + 3 * i] or 0), (row[3 + 3 * i] or 0), (row[4 + 3 * i] or 0)
-        if mixed and conflicts <= FILL_MAX_CONFLICTS * max(several, 1):
+        mixed, conflicts, informative = (row[2 + 3 * i] or 0), (row[3 + 3 * i] or 0), (row[4 + 3 * i] or 0)
+        if mixed > conflicts and conflicts <= FILL_MAX_CONFLICTS * informative:
             out.append(c)
     return out
 
@@ -322,13 +324,12 @@ def _fill(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], order:
                          f"THEN min({b}) {w} ELSE {quote_ident(c)} END AS {quote_ident(c)}")
         else:
             exprs.append(quote_ident(c))
-    was = " OR ".join(f"{_blank(c)} IS NULL" for c in fill)
+    was = ", ".join(f"{_blank(c)} IS NULL AS _w{i}" for i, c in enumerate(fill))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _orders_filled_w AS SELECT {', '.join(exprs)}, "
-                f"({was}) AS _was_blank FROM {table}")
-    now = " OR ".join(f"{_blank(c)} IS NULL" for c in fill)
-    lines, orders = con.execute(
-        f"SELECT sum(CASE WHEN _was_blank AND NOT ({now}) THEN 1 ELSE 0 END), "
-        f"count(DISTINCT CASE WHEN _was_blank AND NOT ({now}) THEN {key} END) FROM _orders_filled_w").fetchone()
+                f"{', '.join(f'_w{i}' for i in range(len(fill)))} FROM (SELECT *, {was} FROM {table})")
+    got = " OR ".join(f"(_w{i} AND {_blank(c)} IS NOT NULL)" for i, c in enumerate(fill))
+    lines, orders = con.execute(f"SELECT sum(CASE WHEN {got} THEN 1 ELSE 0 END), "
+                                f"count(DISTINCT CASE WHEN {got} THEN {key} END) FROM _orders_filled_w").fetchone()
     con.execute(f"CREATE OR REPLACE TEMP VIEW _orders_filled AS SELECT "
                 f"{', '.join(quote_ident(c) for c in columns)} FROM _orders_filled_w")
     names = ", ".join(f"`{c}`" for c in fill)
