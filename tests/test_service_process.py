@@ -88,6 +88,7 @@ def test_kill9_during_load_then_restart(server_env):
             issued = s.scalar(select(func.count()).where(CouponDecision.outcome == "issued"))
             camp = s.get(Campaign, "crash")
             assert camp.issued_count == issued <= 40
+            assert _cards_behind(s) == []               # lines and card commit together: none behind
         engine.dispose()
 
         server = Server(csv, tmp, url)                  # restart on the same database
@@ -101,6 +102,17 @@ def test_kill9_during_load_then_restart(server_env):
             _hundred_concurrent_issues(c, key)
     finally:
         server.stop()
+
+
+def _cards_behind(s) -> list:
+    """Customers whose stored card was not built from exactly their stored lines (any dataset)."""
+    from service.models import CustomerCard, Transaction
+
+    n = select(Transaction.dataset, Transaction.customer_id, func.count().label("n")) \
+        .group_by(Transaction.dataset, Transaction.customer_id).subquery()
+    return s.execute(select(n.c.customer_id).outerjoin(
+        CustomerCard, (CustomerCard.dataset == n.c.dataset) & (CustomerCard.customer_id == n.c.customer_id))
+        .where(CustomerCard.line_count.is_(None) | (CustomerCard.line_count != n.c.n))).all()
 
 
 def _hundred_concurrent_issues(c: httpx.Client, key: str) -> None:
