@@ -151,10 +151,10 @@ def _sa_url(url: str) -> str:
         else url
 
 
-def make_key(ws: Path, url: str) -> str:
+def make_key(ws: Path, url: str, root: Path = ROOT) -> str:
     out = subprocess.run([sys.executable, "-m", "pipeline", "api-key", "create", "--name", "bench-load",
                           "--scopes", "read,score", "--rate", "1000000", "--workspace", str(ws),
-                          "--database-url", url], cwd=ROOT, capture_output=True, text=True, check=True,
+                          "--database-url", url], cwd=root, capture_output=True, text=True, check=True,
                          env={**os.environ, "SEGMENTS_LOG_LEVEL": "WARNING"})
     return json.loads(out.stdout[out.stdout.index("{"):])["key"]
 
@@ -162,14 +162,14 @@ def make_key(ws: Path, url: str) -> str:
 class Server:
     """``python -m pipeline serve --workers N`` in its own process group (stopped as a group)."""
 
-    def __init__(self, dataset: str, ws: Path, url: str, workers: int, log_requests: bool):
+    def __init__(self, dataset: str, ws: Path, url: str, workers: int, log_requests: bool, root: Path = ROOT):
         self.port = free_port()
         self.log_path = ws / "server.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - open while the server runs; closed by stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "serve", "--dataset", dataset, "--workspace", str(ws),
              "--database-url", url, "--port", str(self.port), "--workers", str(workers)],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=root, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "SEGMENTS_LOG_LEVEL": "WARNING",
                  "SEGMENTS_LOG_REQUESTS": "true" if log_requests else "false"})
 
@@ -255,8 +255,9 @@ def post_reqs(key: str, ids: list[str], n: int, seed: int, tag: str, day: str) -
 
 
 def retry_failed(port: int, reqs: list[Req], res: dict, rate: float, passes: int = 3) -> dict:
-    """Send every request that got no 201 again (same body, same Idempotency-Key), up to ``passes`` times, once
-    ``/health`` answers; ``Retry-After`` is honoured (at most 10 s). Final status per request and pass counts."""
+    """Send every request that got no 201 again (same body, same Idempotency-Key), up to ``passes`` times (until a
+    pass acknowledges none), once ``/health`` answers; ``Retry-After`` is honoured (at most 10 s). Final status per
+    request and pass counts."""
     final = res["status"].copy()
     replayed = np.array([bool(x) for x in res["replayed"]])
     wait, log = 0.0, []
@@ -276,6 +277,8 @@ def retry_failed(port: int, reqs: list[Req], res: dict, rate: float, passes: int
             replayed[i] |= bool(out["replayed"][j])
         wait = max([r for r in out["retry_after"] if r is not None], default=0.0)
         log.append({"retried": len(todo), "status": _counts(out["status"])})
+        if not (np.asarray(out["status"]) == 201).any():
+            break                                           # no progress: a fourth try would not do better
     return {"final": final, "replayed": replayed, "passes": log}
 
 
@@ -323,65 +326,76 @@ def health_window(res: dict, overload_s: float) -> dict:
 
 
 def run_db(db: str, args, ids: list[str], day: str) -> dict:
-    """Every phase against a fresh server and database; rows, integrity checks and notes."""
+    """Every phase against a fresh server and database; rows, integrity checks and notes. A server whose
+    ``/health`` does not answer within ``--recover`` s before a phase (or before the retries) is stopped and
+    started again on the same database, and the notes say so."""
     rows, phases, notes, run = [], [], [], f"LT{uuid.uuid4().hex[:6]}"
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-load-{db}-"))
     with store(db, args.pg_url, tmp) as url:
-        key = make_key(tmp, url)
-        server = Server(args.dataset, tmp, url, args.workers, args.log_requests)
-        port = server.port
+        key = make_key(tmp, url, args.server_root)
+        srv: list[Server] = []
+
+        def start() -> None:
+            srv.append(Server(args.dataset, tmp, url, args.workers, args.log_requests, args.server_root))
+            notes.append(f"ready in {srv[-1].wait_ready():.1f} s")
+
+        def ensure_up(label: str) -> None:
+            back = wait_healthy(srv[-1].port, args.recover)
+            if back is not None and back > 1:
+                notes.append(f"before {label}: /health answered again after {back:.1f} s")
+            if back is None:
+                notes.append(f"before {label}: /health not answering within {args.recover:g} s; server stopped "
+                             f"by {srv[-1].stop()}, restarted on the same database")
+                start()
+
+        def get_phase(rate: float) -> None:
+            warm = int(rate * args.warmup)
+            reqs = get_reqs(key, ids, warm + int(rate * args.duration), seed=int(rate))
+            res = fire(srv[-1].port, [{"name": "get", "reqs": reqs, "rate": rate, "timeout": args.timeout,
+                                       "procs": procs_for(rate, args)}], procs_for(rate, args))["get"]
+            rows.append(stats(res, rate, warm, f"GET /customers/{{id}} @ {rate:g}/s"))
+
+        def post_phase(name: str, rate: float, seconds: float, tag: str, health: bool) -> None:
+            reqs, lines = post_reqs(key, ids, int(rate * seconds), seed=int(rate) + 7, tag=tag, day=day)
+            specs = [{"name": "post", "reqs": reqs, "rate": rate, "timeout": args.timeout, "parse_json": True,
+                      "procs": procs_for(rate, args)}]
+            if health:
+                n = int((seconds + args.health_tail) * 10)
+                specs.append({"name": "health", "reqs": [Req("GET", "/health")] * n, "rate": 10.0,
+                              "timeout": args.timeout, "max_conns": 64, "proc_offset": procs_for(rate, args)})
+            res = fire(srv[-1].port, specs, procs_for(rate, args) + health)
+            rows.append(stats(res["post"], rate, 0, name))
+            if health:
+                h = stats(res["health"], 10.0, 0, f"  GET /health every 100 ms (to +{args.health_tail:g} s)")
+                rows.append(h | {"health": health_window(res["health"], seconds)})
+            ensure_up(f"the retries of {name}")
+            retry = retry_failed(srv[-1].port, reqs, res["post"], min(rate, args.post_rate))
+            phases.append((name, tag, lines, res["post"]["status"], retry))
+
+        todo = [(f"GET @ {r:g}/s", lambda r=r: get_phase(r)) for r in args.rates if "get" in args.scenarios]
+        if "post" in args.scenarios:
+            todo.append((f"POST @ {args.post_rate:g}/s", lambda: post_phase(
+                f"POST /customers/{{id}}/transactions @ {args.post_rate:g}/s", args.post_rate, args.duration,
+                f"{run}-p", False)))
+        if "overload" in args.scenarios:
+            todo.append(("the overload", lambda: post_phase(
+                f"POST overload @ {args.overload_rate:g}/s for {args.overload_duration:g} s",
+                args.overload_rate, args.overload_duration, f"{run}-o", True)))
         try:
-            notes.append(f"ready in {server.wait_ready():.1f} s ({args.workers} workers, {len(ids):,} customers)")
-
-            def get_phase(rate: float) -> None:
-                warm = int(rate * args.warmup)
-                reqs = get_reqs(key, ids, warm + int(rate * args.duration), seed=int(rate))
-                res = fire(port, [{"name": "get", "reqs": reqs, "rate": rate, "timeout": args.timeout,
-                                   "procs": procs_for(rate, args)}], procs_for(rate, args))["get"]
-                rows.append(stats(res, rate, warm, f"GET /customers/{{id}} @ {rate:g}/s"))
-
-            def post_phase(name: str, rate: float, seconds: float, tag: str, health: bool) -> None:
-                reqs, lines = post_reqs(key, ids, int(rate * seconds), seed=int(rate) + 7, tag=tag, day=day)
-                specs = [{"name": "post", "reqs": reqs, "rate": rate, "timeout": args.timeout, "parse_json": True,
-                          "procs": procs_for(rate, args)}]
-                if health:
-                    n = int((seconds + args.health_tail) * 10)
-                    specs.append({"name": "health", "reqs": [Req("GET", "/health")] * n, "rate": 10.0,
-                                  "timeout": args.timeout, "max_conns": 64, "proc_offset": procs_for(rate, args)})
-                res = fire(port, specs, procs_for(rate, args) + health)
-                rows.append(stats(res["post"], rate, 0, name))
-                if health:
-                    h = stats(res["health"], 10.0, 0, "  GET /health every 100 ms (to +10 s)")
-                    rows.append(h | {"health": health_window(res["health"], seconds)})
-                retry = retry_failed(port, reqs, res["post"], min(rate, args.post_rate))
-                phases.append((name, tag, lines, res["post"]["status"], retry))
-
-            todo = [(f"GET @ {r:g}/s", lambda r=r: get_phase(r)) for r in args.rates if "get" in args.scenarios]
-            if "post" in args.scenarios:
-                todo.append((f"POST @ {args.post_rate:g}/s", lambda: post_phase(
-                    f"POST /customers/{{id}}/transactions @ {args.post_rate:g}/s", args.post_rate, args.duration,
-                    f"{run}-p", False)))
-            if "overload" in args.scenarios:
-                todo.append(("overload", lambda: post_phase(
-                    f"POST overload @ {args.overload_rate:g}/s for {args.overload_duration:g} s",
-                    args.overload_rate, args.overload_duration, f"{run}-o", True)))
+            start()
             for label, phase in todo:
-                back = wait_healthy(port, args.recover)
-                if back is None:
-                    notes.append(f"before {label}: /health not answering within {args.recover:g} s; skipped "
-                                 "this and the remaining phases")
-                    break
-                if back > 1:
-                    notes.append(f"before {label}: /health answered again after {back:.1f} s")
+                ensure_up(label)
                 phase()
-            back = wait_healthy(port, args.recover)
+            back = wait_healthy(srv[-1].port, args.recover)
             notes.append("after the last phase: " + (f"/health answered after {back:.1f} s" if back is not None
                                                      else f"/health not answering within {args.recover:g} s"))
         finally:
-            notes.append(f"server stopped by {server.stop()}")
+            if srv:
+                notes.append(f"server stopped by {srv[-1].stop()}")
         db_lines = committed(url, run)
     checks = [integrity(name, tag, lines, first, retry, db_lines) for name, tag, lines, first, retry in phases]
-    return {"db": db, "rows": rows, "integrity": checks, "notes": notes, "workspace": str(tmp)}
+    return {"db": db, "workers": args.workers, "customers": len(ids), "rows": rows, "integrity": checks,
+            "notes": notes, "workspace": str(tmp)}
 
 
 def procs_for(rate: float, args) -> int:
@@ -398,7 +412,10 @@ COLS = [("scenario", "scenario", 44, "s"), ("sent", "sent", 6, "d"), ("2xx", "2x
 
 def report(results: list[dict]) -> None:
     for r in results:
-        print(f"\n== {r['db']} ==  " + "; ".join(r["notes"]))
+        print(f"\n== {r['db']}" + (f" ({r['workers']} workers, {r['customers']:,} customers)" if "workers" in r
+                                    else "") + " ==")
+        for note in r["notes"]:
+            print(f"  {note}")
         print(" ".join(f"{h:{'<' if f == 's' else '>'}{w}}" for _, h, w, f in COLS))
         for row in r["rows"]:
             line = " ".join(f"{row[c]:{'<' if f == 's' else '>'}{w}{f}}" for c, _, w, f in COLS)
@@ -445,6 +462,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="synthetic", help="a sample (synthetic, cdnow) or a file, e.g. "
                                                            "/work/shared/datasets/online_retail.csv")
     ap.add_argument("--pg-url", default=PG_URL)
+    ap.add_argument("--server-root", type=Path, default=ROOT, help="the source tree whose service is measured "
+                    "(e.g. an older commit unpacked with 'git archive'); default this repository")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per GET and POST phase")
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds at the same rate before each GET phase")
     ap.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[500.0, 1000.0],
