@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit code (2 with one line on stderr for any error)."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "sheet", None) and getattr(args, "file", None):    # --sheet: read as FILE#SHEET everywhere
+        args.file = f"{args.file}#{args.sheet}"
     if "SEGMENTS_LOG_LEVEL" not in os.environ:   # keep stderr for the one-line error; opt in to step logs
         logger.setLevel("WARNING")
     try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.cli.common import columns, dataset, dataset_currency, file_cmd, json_flag, print_json
-from pipeline.errors import DataError
+from pipeline.cli.common import (columns, dataset, dataset_currency, file_cmd, json_flag, print_json,
+                                 require_input)
 
 __all__ = ["add_commands", "cmd_cluster", "cmd_explore", "cmd_embed"]
 
@@ -22,8 +22,7 @@ def cmd_cluster(args) -> int:
     from pipeline.ingest import build_dataset
     from pipeline.exports import to_csv_bytes
 
-    if not Path(args.file).is_file():
-        raise DataError(f"File {args.file!r} does not exist.")
+    require_input(args.file)
     ds = build_dataset(args.file, Path(args.file).name, options=CleaningOptions(dayfirst=args.dayfirst))
     inp = clustering_input(ds.kind, ds.transactions, ds.returns, ds.customers)
     features = columns(args.features) or inp.default_features

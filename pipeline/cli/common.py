@@ -15,7 +15,7 @@ from typing import Callable
 from pipeline.errors import DataError
 
 __all__ = ["print_json", "load_clean", "transactions", "dataset", "connection_currency", "dataset_currency",
-           "columns", "model_list", "file_cmd", "json_flag"]
+           "columns", "model_list", "file_cmd", "json_flag", "require_input"]
 
 
 def print_json(obj) -> None:
@@ -33,9 +33,16 @@ def load_clean(path: str, dayfirst: bool | None = None, engine: str | None = Non
         from pipeline.cli import engines
 
         return engines.load_clean(path, dayfirst, engine)
-    if not Path(path).is_file():
-        raise DataError(f"File {path!r} does not exist.")
+    require_input(path)
     return clean_in_duckdb(path, CleaningOptions(dayfirst=dayfirst))
+
+
+def require_input(path: str) -> None:
+    """DataError unless ``path`` names a file (``FILE#SHEET`` too), a folder or a glob of files."""
+    from pipeline.ingest.read import is_many, split_selector
+
+    if not Path(split_selector(path)[0]).is_file() and not is_many(path):
+        raise DataError(f"File {path!r} does not exist.")
 
 
 def transactions(path: str, dayfirst: bool | None = None):
@@ -53,8 +60,8 @@ def dataset(path: str, dayfirst: bool | None = None, engine: str | None = None):
     from pipeline.engines.load import engine_source
     from pipeline.ingest import build_dataset
 
-    if not Path(path).is_file() and engine_source(path) is None:
-        raise DataError(f"File {path!r} does not exist.")
+    if engine_source(path) is None:
+        require_input(path)
     return build_dataset(path, Path(path).name, options=CleaningOptions(dayfirst=dayfirst), engine=engine)
 
 
@@ -100,7 +107,10 @@ def json_flag(p: argparse.ArgumentParser) -> None:
 def file_cmd(sub, name: str, help: str, func: Callable) -> argparse.ArgumentParser:
     """Add the subcommand ``name`` taking a FILE argument and ``--dayfirst``, run by ``func``."""
     p = sub.add_parser(name, help=help)
-    p.add_argument("file", help="CSV, Excel or Parquet file")
+    p.add_argument("file", help="CSV, JSON, Excel or Parquet file (also .gz, .bz2, .zst, .zip), or a folder or glob "
+                                "of files with one header")
     p.add_argument("--dayfirst", action="store_true", default=None, help="read ambiguous dates as day-first")
+    p.add_argument("--sheet", help="the workbook sheet or the zip archive's file to read (default: the one that reads "
+                                   "as transactions, then as a customer table); same as FILE#SHEET")
     p.set_defaults(func=func)
     return p

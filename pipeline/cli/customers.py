@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.cli.common import (columns, connection_currency, dataset, file_cmd, json_flag, load_clean,
-                                 print_json, transactions)
+                                 print_json, require_input, transactions)
 from pipeline.cli.engines import add_engine_option
 from pipeline.errors import DataError
 
@@ -25,8 +25,7 @@ def _responses(path: str):
     """A coupon-response history file as a table (CSV, Excel or Parquet; no id column needed)."""
     from pipeline.ingest import build_dataset
 
-    if not Path(path).is_file():
-        raise DataError(f"File {path!r} does not exist.")
+    require_input(path)
     return build_dataset(path, Path(path).name, kind="customers").customers.drop(columns=["customer_id"])
 
 

@@ -12,9 +12,8 @@ import argparse
 import os
 from pathlib import Path
 
-from pipeline.cli.common import columns, file_cmd, json_flag, model_list, print_json, transactions
+from pipeline.cli.common import columns, file_cmd, json_flag, model_list, print_json, require_input, transactions
 from pipeline.cli.engines import add_engine_option
-from pipeline.errors import DataError
 
 __all__ = ["add_commands", "cmd_churn", "cmd_train"]
 
@@ -57,8 +56,7 @@ def cmd_train(args) -> int:
     from pipeline.ingest import build_dataset
     from pipeline.models.lab import run_table_comparison
 
-    if not Path(args.file).is_file():
-        raise DataError(f"File {args.file!r} does not exist.")
+    require_input(args.file)
     ds = build_dataset(args.file, Path(args.file).name, kind="customers")
     result = run_table_comparison(ds.customers, args.target, columns(args.features), model_list(args.models),
                                   args.imbalance, args.cv, numeric=columns(args.numeric) or (),

@@ -1,8 +1,8 @@
 """The DuckDB engine (the default): one machine, embedded, fast.
 
-A single file goes through the one read path of :mod:`pipeline.ingest.read` (sniffing, encodings, Excel, …);
-folders and globs of CSV or Parquet files (hive-partitioned Parquet included) are read by DuckDB behind a view of
-text columns, sampled on the way. Parquet outputs are folders, as Spark writes them.
+A file, a folder or a glob goes through the one read path of :mod:`pipeline.ingest.read` (sniffing, encodings,
+compression, archives, Excel, JSON; folders and globs of CSV, JSON or Parquet files read as one table, hive-partitioned
+Parquet included). Parquet outputs are folders, as Spark writes them.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pandas as pd
 
 from pipeline.engines.base import Engine, Source
 from pipeline.errors import DataError
-from pipeline.ingest.db import connect, quote_ident, sql_string
-from pipeline.ingest.read import PREVIEW_ROWS, SPREAD_ROWS, RawTable, open_file
+from pipeline.ingest.db import sql_string
+from pipeline.ingest.read import RawTable, open_file
 
 __all__ = ["DuckDBEngine"]
 
@@ -30,25 +30,7 @@ class DuckDBEngine(Engine):
         if source.kind != "path":
             raise DataError(f"The DuckDB engine reads files, folders and globs; {source.kind} sources need "
                             "--engine spark.")
-        if source.is_single_file():
-            return open_file(source.location)
-        files = source.files()
-        con = connect()
-        listed = "[" + ", ".join(f"'{sql_string(f)}'" for f in files) + "]"
-        if source.format(files) == "parquet":
-            reader = f"read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
-        else:
-            info = source.csv_info(files)
-            reader = (f"read_csv({listed}, all_varchar = true, header = {str(info.header).lower()}, "
-                      f"delim = '{sql_string(info.delimiter)}', union_by_name = true)")
-        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-        text = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in columns)
-        con.execute(f"CREATE VIEW raw AS SELECT {text} FROM {reader}")
-        head = con.execute(f"SELECT * FROM raw LIMIT {PREVIEW_ROWS}").df()
-        spread = con.execute(f"SELECT * FROM raw USING SAMPLE reservoir({SPREAD_ROWS} ROWS) REPEATABLE (0)").df()
-        if head.empty:
-            raise DataError(f"{source.location!r} has no data rows.")
-        return RawTable(con, columns, head, spread=pd.concat([head.head(200), spread], ignore_index=True))
+        return open_file(source.location)     # a file, a folder or a glob: the one read path
 
     def write_parquet(self, con: duckdb.DuckDBPyConnection, table: str, out: str | Path) -> Path:
         out = _fresh(out)

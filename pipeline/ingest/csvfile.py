@@ -5,7 +5,6 @@ Sniffing the dialect is :mod:`pipeline.ingest.sniff`; choosing what to read is :
 """
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +13,7 @@ import duckdb
 
 from pipeline.errors import DataError
 from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff
-from pipeline.ingest.unpack import decompress, inner_name
+from pipeline.ingest.unpack import copy_file, decompress, inner_name
 
 __all__ = ["read_csv_into", "utf8_copy", "plain_copy"]
 
@@ -81,14 +80,16 @@ def _create(con: duckdb.DuckDBPyConnection, what: str, table: str, source: str, 
 
 
 def plain_copy(path: Path) -> Path:
-    """A UTF-8, uncompressed, delimited copy of one file of a folder (the caller removes it)."""
+    """A UTF-8, uncompressed copy of one file of a folder (the caller removes it); its encoding is judged on the
+    whole file (a UTF-8 head with cp1252 bytes further on is transcoded as cp1252)."""
     info = sniff(path, check_size=False)
-    if info.container is None:
-        out = utf8_copy(info)
-        return out if out != path else _copied(path)
-    tmp, utf8 = decompress(path, info.container, suffix=Path(inner_name(path.name)).suffix)
+    name = inner_name(path.name) if info.container else path.name
+    if info.container:
+        tmp, utf8 = decompress(path, info.container, suffix=Path(name).suffix)
+    else:
+        tmp, utf8 = copy_file(path)
     try:
-        inner = sniff(tmp, inner_name(path.name), check_size=False)
+        inner = sniff(tmp, name, check_size=False)
         if not utf8 and inner.encoding in ("utf-8", "utf-8-sig"):
             inner = replace(inner, encoding="cp1252")
         out = utf8_copy(inner)
@@ -97,10 +98,4 @@ def plain_copy(path: Path) -> Path:
         raise
     if out != tmp:
         tmp.unlink(missing_ok=True)
-    return out
-
-
-def _copied(path: Path) -> Path:
-    out = Path(tempfile.mkstemp(suffix=path.suffix)[1])
-    shutil.copyfile(path, out)
     return out

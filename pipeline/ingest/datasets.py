@@ -20,7 +20,7 @@ from pipeline.errors import DataError
 from pipeline.ingest.clean import clean_frame, clean_raw
 from pipeline.ingest.db import quote_ident
 from pipeline.ingest.mapping import MappingGuess, guess_customer_id, propose_mapping
-from pipeline.ingest.read import RawTable, is_many, open_file
+from pipeline.ingest.read import RawTable, is_many, open_file, split_selector
 from pipeline.ingest.samples import generate_raw, load_cdnow
 from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff
 from pipeline.store import Dataset, content_hash
@@ -150,6 +150,7 @@ def build_dataset(path: str | Path, filename: str, mapping: dict | None = None, 
     from pipeline.engines.load import engine_source
 
     name = engine_name(engine)
+    path, sheet, filename = split_selector(path, sheet, filename)
     if name == "duckdb" and is_many(path):
         return _duckdb_dataset(Path(path), filename, mapping, kind, options, sheet, id_column)
     source = engine_source(path)

@@ -67,13 +67,14 @@ def judge(name: str, frame: pd.DataFrame, rows: int | None = None) -> Part:
 
 def unreadable(name: str, why: str) -> Part:
     """A part that could not be read, with the one-line reason."""
-    return Part(name, None, 0, "unreadable", f"not a table ({why.rstrip('.')})")
+    first = why.split(". ")[0].rstrip(".")
+    return Part(name, None, 0, "unreadable", f"not a table ({first[:120]})")
 
 
 def best_part(parts: list[Part]) -> Part | None:
-    """The part to read when none is named: transactions, else a customer table, else any table (first in file order
-    among equals); None when no part holds a table."""
-    ranked = [p for p in parts if KIND_RANK.get(p.kind, -1) >= KIND_RANK["table"]]
+    """The part to read when none is named: transactions, else a customer table, else any table, else notes (first
+    in file order among equals); None when every part is empty or unreadable."""
+    ranked = [p for p in parts if KIND_RANK.get(p.kind, -1) >= KIND_RANK["notes"]]
     return max(ranked, key=lambda p: (KIND_RANK[p.kind], -parts.index(p))) if ranked else None
 
 

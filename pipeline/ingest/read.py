@@ -37,7 +37,7 @@ from pipeline.ingest.unpack import (
 from pipeline.log import step
 
 __all__ = ["RawTable", "open_file", "open_frame", "load_raw", "read_raw", "first_data_sheet", "spread_sample",
-           "is_many", "PREVIEW_ROWS", "SPREAD_ROWS"]
+           "is_many", "split_selector", "PREVIEW_ROWS", "SPREAD_ROWS"]
 
 #: rows of the raw table kept as a pandas preview (the first rows of the file)
 PREVIEW_ROWS = 1000
@@ -100,8 +100,9 @@ def open_file(path: str | Path, filename: str | None = None, sheet: str | None =
     """Sniff, unpack and load a file into a fresh connection; also a folder or glob of files with one header.
 
     A workbook's sheet and a zip archive's file are chosen by content (transactions, then a customer table) unless
-    ``sheet`` names one; ``RawTable.parts`` lists them all.
+    ``sheet`` names one (or ``path`` ends in ``#NAME``, see :func:`split_selector`); ``RawTable.parts`` lists them.
     """
+    path, sheet, filename = split_selector(path, sheet, filename)
     con = connect(config)
     try:
         if is_many(path):
@@ -118,6 +119,22 @@ def open_file(path: str | Path, filename: str | None = None, sheet: str | None =
         con.close()
         raise
     return raw
+
+
+def split_selector(path: str | Path, sheet: str | None = None,
+                   filename: str | None = None) -> tuple[str | Path, str | None, str | None]:
+    """``book.xlsx#Orders`` or ``exports.zip#2011/orders.csv`` (when no file has that whole name) as (path, sheet,
+    filename without the ``#NAME``): how the command line's ``--sheet`` reaches every command; ``sheet``, when given,
+    wins. Anything else is returned as it is."""
+    text = str(path)
+    if "#" not in text or Path(text).exists():
+        return path, sheet, filename
+    base, _, selector = text.rpartition("#")
+    if not base or not Path(base).exists():
+        return path, sheet, filename
+    if filename is not None and filename.endswith(f"#{selector}"):
+        filename = filename[:-len(selector) - 1]
+    return base, sheet or selector, filename
 
 
 def is_many(path: str | Path) -> bool:
@@ -365,16 +382,16 @@ def _many_info(location: str | Path) -> FileInfo:
     if formats[0] not in ("csv", "json", "parquet"):
         raise DataError(f"{str(location)!r}: {formats[0]} files are read one at a time; folders and globs are read "
                         "when they hold CSV, JSON or Parquet files.")
-    plain = all(i.encoding in ("utf-8", "utf-8-sig") and i.delimiter != WHITESPACE and i.container in (None, "gzip",
-                "zstd") for i in infos) and len({i.container for i in infos}) == 1
+    plain = all(i.encoding in ("utf-8", "utf-8-sig") and i.delimiter != WHITESPACE and i.container is None
+                for i in infos)
     return replace(infos[0], path=Path(location), container="folder", files=tuple(files),
                    encoding=infos[0].encoding if plain else "mixed")
 
 
 def _load_many(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str) -> None:
-    """The files of a folder or glob as one table, columns matched by name (``union_by_name``): UTF-8 CSV or JSON
-    behind a view (gzip and zstd read by DuckDB), Parquet (hive partitions as columns) in a table; files in other
-    encodings, bzip2 or whitespace-aligned text through UTF-8 copies loaded into a table."""
+    """The files of a folder or glob as one table, columns matched by name (``union_by_name``): plain UTF-8 CSV
+    behind a view, Parquet (hive partitions as columns) and JSON in a table; compressed files, other encodings and
+    whitespace-aligned text through plain UTF-8 copies loaded into a table and removed."""
     files = list(info.files)
     if info.format == "parquet":
         hive = any("=" in part for f in files for part in f.relative_to(info.path).parts[:-1]) \
@@ -392,15 +409,15 @@ def _load_many(con: duckdb.DuckDBPyConnection, info: FileInfo, table: str) -> No
         if info.encoding == "mixed" or info.encoding not in ("utf-8", "utf-8-sig"):
             for f in files:
                 copies.append(plain_copy(f))
-            files, what, codec = copies, "TABLE", None
+            files, what = copies, "TABLE"
         else:
-            what, codec = "VIEW", sniff(files[0], check_size=False).container
+            what = "VIEW"
         listed = _sql_list(files)
+        delim = "\t" if info.delimiter == WHITESPACE else info.delimiter
         if info.format == "json":
             load_json(con, listed, table)
         else:
-            read_csv_into(con, what, table, listed, info.delimiter.replace("'", "''"), info.header,
-                      ", union_by_name=true" + (f", compression='{codec}'" if codec else ""))
+            read_csv_into(con, what, table, listed, delim.replace("'", "''"), info.header, ", union_by_name=true")
     finally:
         for c in copies:
             c.unlink(missing_ok=True)

@@ -100,7 +100,7 @@ def sniff_bytes(path: Path, name: str, head: bytes, listed: bool = True) -> File
 
 
 #: JSON records: an object (JSON Lines, or one object wrapping a list of records) or an array of objects
-_JSON = re.compile(r"\A\ufeff?\s*(\{\s*(\"|\})|\[\s*(\{|\]))")
+_JSON = re.compile(r"\A\ufeff?\s*(\{\s*(\"|\})|\[\s*(\{|\[|\]|\"|-?\d|true|false|null))")
 
 
 _BINARY = "This file looks binary, not a text table. Upload a CSV, Excel (.xlsx), JSON or Parquet file."

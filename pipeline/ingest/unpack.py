@@ -20,7 +20,7 @@ import pyarrow as pa
 from pipeline.config import max_upload_bytes
 from pipeline.errors import DataError
 
-__all__ = ["compression_of", "peek", "decompress", "inner_name", "zip_members", "peek_member", "extract_member",
+__all__ = ["compression_of", "peek", "decompress", "copy_file", "inner_name", "zip_members", "peek_member", "extract_member",
            "list_files", "unpacked_limit", "is_pattern", "CODEC_NAMES"]
 
 #: magic number -> codec (pyarrow's name)
@@ -85,6 +85,18 @@ def decompress(path: Path, codec: str, suffix: str = "") -> tuple[Path, bool]:
     except (OSError, pa.ArrowException) as e:
         out.unlink(missing_ok=True)
         raise _corrupt(codec, e) from e
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return out, utf8
+
+
+def copy_file(path: Path, suffix: str = "") -> tuple[Path, bool]:
+    """A copy of an uncompressed file in a temporary file (the caller removes it) and whether all of it is UTF-8."""
+    out = Path(tempfile.mkstemp(suffix=suffix or path.suffix or ".copy")[1])
+    try:
+        with open(path, "rb") as src, open(out, "wb") as dst:
+            utf8 = _copy(src, dst, "copied")
     except BaseException:
         out.unlink(missing_ok=True)
         raise
