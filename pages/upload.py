@@ -14,8 +14,9 @@ st.title("Upload")
 welcome.intro(bool(ws.list_datasets()))
 st.caption("Transactions (one row per order line: customer, date, and an amount, quantity × price, or nothing — a "
            "basket log counts items) or a customer table (one row per customer). CSV/TSV/TXT with any common "
-           "delimiter, whitespace-aligned text, with or without a header row, in any common encoding; Excel (.xlsx) "
-           "or Parquet.")
+           "delimiter, whitespace-aligned text, with or without a header row, in any common encoding; JSON Lines or "
+           "JSON arrays of records; Excel (.xlsx; the sheet that holds transactions is found) or Parquet; any of "
+           "these compressed (.gz, .bz2, .zst) or in a .zip.")
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the file…")
@@ -30,7 +31,8 @@ for col, (key, (label, desc)) in zip(cols[1:], SAMPLES.items()):
         upload_ui.save(lambda key=key: sample_dataset(key), label)
         st.rerun()
 
-up = st.file_uploader("Upload a file (CSV, TSV, TXT, Excel .xlsx, Parquet)", key="uploader")
+up = st.file_uploader("Upload a file (CSV, TSV, TXT, JSON, Excel .xlsx, Parquet; also .gz, .bz2, .zst, .zip)",
+                      key="uploader")
 if up is not None and st.session_state.get(keys.UPLOAD_DONE) != up.file_id:
     st.session_state[keys.UPLOAD_DONE] = up.file_id
     path = ws.stage_upload(up.getvalue(), up.name)
@@ -66,7 +68,10 @@ if upload is not None:
         first = _inspect(str(upload), target.filename, None)
         sheets = list(first.info.sheets)
         current = base.extra.get("sheet") if base else first.sheet
-        sheet = st.selectbox("Excel sheet", sheets, index=sheets.index(current) if current in sheets else 0,
+        lines = {p.name: p.line for p in first.parts}                  # "Orders — 1,204 rows × 8 columns: …"
+        label = "File in the archive" if first.info.container == "zip" else "Excel sheet"
+        sheet = st.selectbox(label, sheets, index=sheets.index(current) if current in sheets else 0,
+                             format_func=lambda n: lines.get(n, n),
                              key=keys.upload_field(upload.name, "sheet")) if sheets else None
         insp = _inspect(str(upload), target.filename, sheet)
         same_sheet = base is not None and base.extra.get("sheet") in (None, insp.sheet)

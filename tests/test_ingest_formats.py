@@ -336,3 +336,19 @@ def test_workbook_of_notes_only_is_read_as_it_is(tmp_path):
     _workbook(path, {"Blank": "x\n", "Ids": "CustomerID\nA1\nA2\nA3\n"})
     ins = inspect_file(path)
     assert ins.sheet == "Ids" and ins.kind == "customers"
+
+
+# ---- the Upload page ---------------------------------------------------------------------------------------------
+
+def test_upload_page_reads_a_zip_and_lists_its_files(app, tmp_path):
+    """A zip of customers and orders uploaded: the orders are loaded; the picker lists every file in one line."""
+    path = tmp_path / "shop.zip"
+    path.write_bytes(_zip({"customers.csv": CUSTOMERS, "orders.csv": ORDERS}))
+    app.file_uploader(key="uploader").upload(path.name, path.read_bytes(), "application/zip").run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert "Loaded" in app.success[0].value
+    picker = next(s for s in app.selectbox if s.label == "File in the archive")
+    orders = inspect_file(path).parts[1]
+    assert picker.value == "orders.csv" and orders.line.startswith("orders.csv — 5 rows × 6 columns: dates in")
+    assert picker.options == ["customers.csv — 4 rows × 3 columns: a customer table (one row per `CustomerID`)",
+                              orders.line]
