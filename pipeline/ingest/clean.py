@@ -11,6 +11,7 @@ numbers, ids) is owned by :mod:`pipeline.ingest.dates` and :mod:`pipeline.ingest
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -332,7 +333,8 @@ def _examples(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], ex
             found = _examples_sql(cur, "_sample", shown, exprs, rules, rule, n)
         if found:
             return found
-    with con.cursor() as cur:       # a failed query must not leave the cleaning connection busy
+    cursor = getattr(con, "cursor", None)     # a failed query must not leave the cleaning connection busy
+    with (cursor() if cursor else contextlib.nullcontext(con)) as cur:      # (Spark's connection has no cursors)
         return _examples_sql(cur, table, shown, exprs, rules, rule, n)
 
 

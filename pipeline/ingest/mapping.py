@@ -66,6 +66,10 @@ ROLE_WORDS: dict[str, frozenset[str]] = {
 }
 _ID_WORDS = frozenset({"id", "no", "nr", "number", "num", "code", "key", "ref", "nummer", "numero", "identifier"})
 _NOT_ID_WORDS = frozenset({"name", "date", "datum", "time", "description", "type", "email", "mail", "city", "segment"})
+#: an e-mail column names the customer (``Email``, ``Customer Email``, ``billing_email``, ``From Email Address``)
+#: unless it is the seller's side of the money (``To Email Address``, ``Merchant Email``)
+_EMAIL_WORDS = frozenset({"email", "mail", "emailaddress"})
+_NOT_BUYER_WORDS = frozenset({"to", "seller", "merchant", "shop", "store", "vendor", "supplier", "staff", "employee"})
 _ID_ROLES = ("customer_id", "invoice_id", "product_id")
 _NUMBER_ROLES = ("quantity", "unit_price", "amount")
 _TEXT_ROLES = ("product_name", "category", "country")
@@ -108,6 +112,8 @@ def _name_score(role: str, column: str) -> float:
     words = ROLE_WORDS[role]
     hits = [t for t in tokens if t in words]
     if role in _ID_ROLES:
+        if role == "customer_id" and _EMAIL_WORDS & set(tokens) and not _NOT_BUYER_WORDS & set(tokens):
+            return 1.5      # shop and payment exports name customers by e-mail: below any customer id column
         if any(t in _NOT_ID_WORDS for t in tokens):
             return 0.0
         if role == "product_id" and not hits and {"product", "item"} & set(tokens) & set(tokens[:-1]):
