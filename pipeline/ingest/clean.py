@@ -25,6 +25,7 @@ from pipeline.config import TX_COLUMNS, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest.dates import date_expr, describe_format, detect_date_format, time_suffixes
 from pipeline.ingest.db import quote_ident, scratch
+from pipeline.ingest.lines import flag_rows, rule_counts, write_views
 from pipeline.ingest.mapping import ROLES, MappingGuess, propose_mapping, validate_mapping
 from pipeline.ingest.platforms import prepare_orders
 from pipeline.ingest.read import RawTable, open_file, open_frame
@@ -46,7 +47,7 @@ REASONS = {
     "unparseable_number": "Quantity, price or amount is not a number",
     "zero_quantity": "Quantity is zero",
     "nonpositive_price": "Price or amount is zero or negative",
-    "duplicate_row": "Exact duplicate of an earlier row",
+    "duplicate_row": "Exact duplicate of an earlier row (every mapped column equal)",
 }
 
 #: rule -> the CleaningOptions flag that switches it off (None: the rule cannot be switched off, the fix is elsewhere)
@@ -55,6 +56,9 @@ RULE_SWITCHES: dict[str, str | None] = {
     "cancellation_or_return": "drop_cancellations", "unparseable_number": None, "zero_quantity": None,
     "nonpositive_price": "drop_nonpositive_price", "duplicate_row": "drop_duplicates",
 }
+#: drop reason -> the code ``_flagged._drop`` holds (duplicates are found after the rules, see ingest.lines)
+_CODES = {name: i for i, name in enumerate(REASONS) if name != "duplicate_row"}
+_RETURN = _CODES["cancellation_or_return"]
 _FIXES = {
     "missing_customer_id": "Rows without a customer id cannot be given to a customer: check that the customer id "
                            "column is the right one.",
@@ -108,44 +112,43 @@ class CleanResult:
 
 def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
                 options: CleaningOptions = CleaningOptions(), table: str = "raw",
-                sample: pd.DataFrame | None = None) -> CleaningReport:
-    """Clean DuckDB table ``table`` into tables ``tx`` and ``tx_returns`` (canonical columns); return the report.
+                sample: pd.DataFrame | None = None, lines: bool = True) -> CleaningReport:
+    """Clean DuckDB table ``table`` into views ``tx`` and ``tx_keys`` and table ``tx_returns`` (canonical columns,
+    see :mod:`pipeline.ingest.lines`); return the report.
 
     ``sample``: rows spread over the table (:attr:`RawTable.content`) from which the date and number formats are
-    chosen; default the table's first rows.
+    chosen; default the table's first rows. ``lines``: keep every typed column of the lines for ``tx`` (False: only
+    what the report, RFM and the currency read; ``tx`` then types the raw table again when it is read).
     """
-    with step("clean", roles=sorted(r for r, c in mapping.items() if c)) as log:
-        report = _clean_table(con, mapping, options, table, sample)
+    with step("clean", roles=sorted(r for r, c in mapping.items() if c), lines=lines) as log:
+        report = _clean_table(con, mapping, options, table, sample, lines)
         log.update(rows_in=report.rows_in, rows_out=report.rows_out, dropped=report.dropped,
                    date_format=report.date_format, warnings=[w["rule"] for w in report.warnings])
     return report
 
 
 def _clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None], options: CleaningOptions,
-                 table: str, sample: pd.DataFrame | None) -> CleaningReport:
+                 table: str, sample: pd.DataFrame | None, lines: bool = True) -> CleaningReport:
     columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     m = validate_mapping(mapping, columns)
     notes: list[str] = []
     if sample is None or not len(sample):
         sample = con.execute(f"SELECT * FROM {table} LIMIT {CLEAN_SAMPLE_ROWS}").df()
-    table, notes = prepare_orders(con, table, m, sample)    # platform exports; order fields filled within orders
+    table, notes = prepare_orders(con, table, m, sample, columns)    # platform exports; order-level fields
     dates = _column(sample, m["date"]).dropna()
     fmt = _date_format(dates, m["date"], options, notes)
     exprs = _typed_exprs(sample, m, fmt, time_suffixes(dates, fmt), notes)
-    hashed = columns if len(columns) <= 256 else [c for c in m.values() if c]
-    if len(hashed) < len(columns):
-        notes.append(f"The file has {len(columns):,} columns: exact duplicates were judged on the {len(hashed)} "
-                     "mapped columns.")
+    keys = [c for c in dict.fromkeys(m.values()) if c]      # exact duplicates: equal in every mapped column
     rules = _drop_rules(m, options, _column(sample, m["invoice_id"]) if m["invoice_id"] else None, notes)
-    _flag_rows(con, table, exprs, rules, hashed)
-    counts = dict(con.execute("SELECT _drop, count(*) FROM _flagged WHERE _drop IS NOT NULL GROUP BY 1").fetchall())
-    _write_outputs(con, bool(m["invoice_id"]), options)
-    report = _report(con, counts, fmt, notes)
+    flag_rows(con, table, exprs, rules, _CODES, keys, _RETURN, lines)
+    n_in, counts, n_ret = rule_counts(con, _CODES, _RETURN)
+    write_views(con, bool(m["invoice_id"]), options.drop_duplicates, _RETURN, lines)
+    report = _report(con, n_in, counts, n_ret, fmt, notes)
     report.monetary_unit = "currency" if (m["amount"] or m["unit_price"]) else "items"
     if report.monetary_unit == "items":
         report.notes.append("No amount or price column: spend is counted in items bought (each line worth its "
                             "quantity, or 1), never as money. Segments, clusters and churn work as usual.")
-    report.warnings = _warnings(con, table, columns, exprs, rules, report, options, sample)
+    report.warnings = _warnings(con, table, columns, exprs, rules, report, options, sample, keys)
     return report
 
 
@@ -252,61 +255,24 @@ def _drop_rules(m: dict[str, str | None], options: CleaningOptions, invoices: pd
     return [(name, cond) for name, cond, on in rules if on]
 
 
-def _flag_rows(con: duckdb.DuckDBPyConnection, table: str, exprs: dict[str, str], rules: list[tuple[str, str]],
-               hashed: list[str]) -> None:
-    """One pass over the file into temp table ``_flagged``: typed columns, the drop reason and a 64-bit hash of the
-    raw row. Exact duplicates are rows with equal hashes, far cheaper than comparing every text column (two distinct
-    rows among ten million collide with a probability of about 3e-6)."""
-    drop_case = "CASE " + " ".join(f"WHEN {cond} THEN '{name}'" for name, cond in rules) + " END"
-    typed = ", ".join(f"{expr} AS {alias}" for alias, expr in exprs.items())
-    raw_cols = ", ".join(quote_ident(c) for c in hashed)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _flagged AS
-        SELECT *, {drop_case} AS _drop FROM (SELECT {typed}, hash({raw_cols}) AS _h FROM {table})""")
-
-
-def _write_outputs(con: duckdb.DuckDBPyConnection, has_invoice: bool, options: CleaningOptions) -> None:
-    """View ``tx`` (kept rows, duplicates removed; nothing copied) and table ``tx_returns`` (cancellations and
-    returns)."""
-    invoice = "_inv" if has_invoice else "_cust || '|' || strftime(_date, '%Y-%m-%d')"
-    select_tx = f"""_cust AS customer_id, {invoice} AS invoice_id, _date AS date, _qty AS quantity,
-        _price AS unit_price, _amount AS amount, _product_id AS product_id, _product_name AS product_name,
-        _category AS category, _country AS country"""
-    cols = "_cust, _date, _amount, _inv, _qty, _price, _product_id, _product_name, _category, _country"
-    keep = f"SELECT {cols} FROM _flagged WHERE _drop IS NULL"
-    if options.drop_duplicates:
-        # duplicates are rare: find the repeated 64-bit row hashes (an aggregate on one integer), keep every other row
-        # as it is (an anti join against that small table) and one row per repeated hash
-        con.execute("CREATE OR REPLACE TEMP TABLE _dup AS SELECT _h FROM _flagged WHERE _drop IS NULL "
-                    "GROUP BY _h HAVING count(*) > 1")
-        anyv = ", ".join(f"any_value({c}) AS {c}" for c in cols.split(", "))
-        keep = (f"SELECT {cols} FROM _flagged ANTI JOIN _dup USING (_h) WHERE _drop IS NULL UNION ALL "
-                f"SELECT {anyv} FROM _flagged SEMI JOIN _dup USING (_h) WHERE _drop IS NULL GROUP BY _h")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW tx AS SELECT {select_tx} FROM ({keep})")
-    con.execute(f"""CREATE OR REPLACE TABLE tx_returns AS SELECT {select_tx.replace('_qty AS', 'abs(_qty) AS')
-                    .replace('_amount AS', 'abs(_amount) AS')} FROM _flagged
-        WHERE _drop = 'cancellation_or_return' AND _cust IS NOT NULL AND _date IS NOT NULL""")
-
-
-def _report(con: duckdb.DuckDBPyConnection, counts: dict[str, int], fmt: str, notes: list[str]) -> CleaningReport:
-    n_in = con.execute("SELECT count(*) FROM _flagged").fetchone()[0]
+def _report(con: duckdb.DuckDBPyConnection, n_in: int, counts: dict[str, int], n_ret: int, fmt: str,
+            notes: list[str]) -> CleaningReport:
     n_out, n_cust, n_inv, revenue, dmin, dmax = con.execute(
         "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT invoice_id), coalesce(sum(amount), 0),"
-        " min(date)::VARCHAR, max(date)::VARCHAR FROM tx").fetchone()
+        " min(date)::VARCHAR, max(date)::VARCHAR FROM tx_keys").fetchone()
     counts["duplicate_row"] = n_in - sum(counts.values()) - n_out
     dropped = {k: int(counts.get(k, 0)) for k in REASONS}
     if n_out == 0:
         worst = max(dropped, key=dropped.get)
         raise DataError(f"No usable rows are left after cleaning: {dropped[worst]:,} of {n_in:,} rows were dropped "
                         f"because: {REASONS[worst].lower()}. Check the column mapping and the cleaning options.")
-    n_ret = con.execute("SELECT count(*) FROM tx_returns").fetchone()[0]
     return CleaningReport(int(n_in), int(n_out), dropped, int(n_cust), int(n_inv), round(float(revenue), 2),
                           int(n_ret), fmt, dmin, dmax, notes, date_format_label=describe_format(fmt))
 
 
 def _warnings(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], exprs: dict[str, str],
               rules: list[tuple[str, str]], report: CleaningReport, options: CleaningOptions,
-              sample: pd.DataFrame) -> list[dict]:
+              sample: pd.DataFrame, keys: list[str]) -> list[dict]:
     """One warning per rule that dropped more than ``options.warn_share`` of the rows: the rule, its share, two
     example rows (as read from the file) and the option that switches it off (or what to check instead)."""
     out = []
@@ -316,35 +282,38 @@ def _warnings(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], ex
             continue
         switch = RULE_SWITCHES[rule]
         out.append({"rule": rule, "label": REASONS[rule], "rows": rows, "share": round(share, 4),
-                    "examples": _examples(con, table, columns, exprs, rules, rule, sample), "switch": switch,
+                    "examples": _examples(con, table, columns, exprs, rules, rule, sample, keys),
+                    "switch": switch,
                     "fix": f"Switch this rule off if these rows are real purchases ({switch}=False)." if switch
                     else _FIXES[rule]})
     return out
 
 
 def _examples(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], exprs: dict[str, str],
-              rules: list[tuple[str, str]], rule: str, sample: pd.DataFrame, n: int = 2) -> list[dict]:
+              rules: list[tuple[str, str]], rule: str, sample: pd.DataFrame, keys: list[str],
+              n: int = 2) -> list[dict]:
     """``n`` raw rows (text as in the file, first 12 columns) dropped by ``rule``: found in the sample when it
-    holds some (a rule dropping > 10% of rows almost always does), else by a scan of the table."""
+    holds some (a rule dropping > 10% of rows almost always does), else by a scan of the table. Duplicates are
+    rows equal in every mapped column (``keys``)."""
     shown = columns[:12]
     if rule != "duplicate_row" and set(columns) <= set(sample.columns) and sample.columns.is_unique:
         with scratch() as cur:
             cur.register("_sample", sample[columns].astype(object).where(sample[columns].notna(), None))
-            found = _examples_sql(cur, "_sample", shown, exprs, rules, rule, n)
+            found = _examples_sql(cur, "_sample", shown, exprs, rules, rule, keys, n)
         if found:
             return found
     cursor = getattr(con, "cursor", None)     # a failed query must not leave the cleaning connection busy
     with (cursor() if cursor else contextlib.nullcontext(con)) as cur:      # (Spark's connection has no cursors)
-        return _examples_sql(cur, table, shown, exprs, rules, rule, n)
+        return _examples_sql(cur, table, shown, exprs, rules, rule, keys, n)
 
 
 def _examples_sql(con: duckdb.DuckDBPyConnection, table: str, shown: list[str], exprs: dict[str, str],
-                  rules: list[tuple[str, str]], rule: str, n: int) -> list[dict]:
+                  rules: list[tuple[str, str]], rule: str, keys: list[str], n: int) -> list[dict]:
     raw = ", ".join(f"{quote_ident(c)} AS {quote_ident('_raw_' + str(i))}" for i, c in enumerate(shown))
     if rule == "duplicate_row":
         cond = "_n > 1"
         inner = (f"SELECT *, count(*) OVER (PARTITION BY _h) AS _n FROM (SELECT {raw}, "
-                 f"hash({', '.join(quote_ident(c) for c in shown)}) AS _h FROM {table}) ")
+                 f"hash({', '.join(quote_ident(c) for c in keys)}) AS _h FROM {table}) ")
     else:
         cond = f"_drop = '{rule}'"
         typed = ", ".join(f"{e} AS {a}" for a, e in exprs.items())
@@ -403,10 +372,10 @@ def clean_raw(raw: RawTable, mapping: dict[str, str | None], options: CleaningOp
 
 
 def clean_raw_table(raw: RawTable, mapping: dict[str, str | None], options: CleaningOptions,
-                    guess: MappingGuess | None) -> CleaningReport:
+                    guess: MappingGuess | None, lines: bool = True) -> CleaningReport:
     """Clean ``raw`` into ``tx`` and ``tx_returns`` on its connection (DuckDB or another engine's); the report, with
     the mapping's reasons from ``guess`` (None: every column was chosen)."""
-    report = raw.decoded(lambda: clean_table(raw.con, mapping, options, raw.table, raw.content))
+    report = raw.decoded(lambda: clean_table(raw.con, mapping, options, raw.table, raw.content, lines))
     report.mapping_reasons = mapping_reasons(guess, validate_mapping(mapping, raw.columns))
     report.kind_reason = guess.kind_reason if guess is not None else "transactions: chosen in the mapping"
     return report
@@ -444,9 +413,12 @@ def clean_file(path: str | Path, mapping: dict[str, str | None] | None = None,
 
 
 def clean_in_duckdb(path: str | Path, options: CleaningOptions = CleaningOptions(),
-                    mapping: dict[str, str | None] | None = None) -> tuple[duckdb.DuckDBPyConnection, CleaningReport]:
-    """Read and clean a file keeping the result inside DuckDB (``tx``, ``tx_returns``) for SQL steps such as RFM:
-    no pandas copy of the order lines. The mapping is guessed when not given. Returns (connection, report)."""
+                    mapping: dict[str, str | None] | None = None,
+                    lines: bool = True) -> tuple[duckdb.DuckDBPyConnection, CleaningReport]:
+    """Read and clean a file keeping the result inside DuckDB (``tx``, ``tx_keys``, ``tx_returns``) for SQL steps
+    such as RFM: no pandas copy of the order lines. The mapping is guessed when not given. ``lines=False`` when only
+    the report and ``tx_keys`` (RFM, currency) will be read: the lines are then not kept, and ``tx`` reads the file
+    again. Returns (connection, report)."""
     raw = open_file(path)
     m, guess = _transactions_mapping(raw, mapping)
-    return raw.con, clean_raw_table(raw, m, options, guess)
+    return raw.con, clean_raw_table(raw, m, options, guess, lines)

@@ -31,7 +31,7 @@ from pipeline.ingest.values import decimal_comma, profile_column
 __all__ = ["PLATFORMS", "Platform", "fill_decision", "platform_mapping", "prepare_orders", "recognise"]
 
 #: lines of the table's head read to decide whether order-level fields are filled only on some lines of an order
-FILL_HEAD_ROWS = 20000
+FILL_HEAD_ROWS = 5000
 #: a column whose distinct values cover more than this share of the head's lines is no order id: never fill by it
 ORDER_ID_MAX_DISTINCT = 0.9
 #: share of the orders of several lines (holding the value on one at least) whose lines may disagree, beyond which a
@@ -496,11 +496,14 @@ def _apply_platform(con: duckdb.DuckDBPyConnection, src: str, columns: list[str]
 
 
 def prepare_orders(con: duckdb.DuckDBPyConnection, table: str, mapping: dict[str, str | None],
-                   sample: pd.DataFrame | None = None) -> tuple[str, list[str]]:
+                   sample: pd.DataFrame | None = None, columns: list[str] | None = None) -> tuple[str, list[str]]:
     """The table cleaning should read instead of ``table``, and the notes saying what was done: order-level fields
     filled within an order (any file, see :func:`fill_decision`), and a recognised platform's rules (unpaid orders
-    and other money movements left out, refunds as return lines). ``table`` itself when nothing applies."""
-    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    and other money movements left out, refunds as return lines). ``table`` itself when nothing applies.
+
+    ``sample``: rows spread over the table (a file whose sample shows no blank in the order-level columns is not
+    looked at again); ``columns``: the table's columns when known."""
+    columns = columns or [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     m = {role: col for role, col in mapping.items() if col and col in columns}
     p = recognise(columns, sample)
     notes: list[str] = []
@@ -509,13 +512,35 @@ def prepare_orders(con: duckdb.DuckDBPyConnection, table: str, mapping: dict[str
     if order:
         extra = _Cols.of(p, columns).order_level if p is not None else ()
         wanted = [m.get("customer_id"), m.get("date"), m.get("country"), *extra]
-        fill = fill_decision(con, table, order, [c for c in dict.fromkeys(wanted) if c and c != order])
+        wanted = [c for c in dict.fromkeys(wanted) if c and c != order]
+        fill = fill_decision(con, table, order, wanted) if _may_need_fill(sample, order, wanted) else []
         if fill:
             src = _fill(con, table, columns, order, fill, notes)
     if p is not None:
         src = _apply_platform(con, src, columns, m, p, sample, notes)
         notes.insert(0, _platform_note(p, m))
     return src, notes
+
+
+def _may_need_fill(sample: pd.DataFrame | None, order: str, columns: list[str]) -> bool:
+    """False when the sample already shows there is nothing to fill: no blank in ``columns``, or (the sample holding
+    runs of consecutive lines) 20 orders of several lines and none with a value on some lines and a blank on others.
+    Saves reading the table's head again for most files."""
+    if sample is None or sample.empty or order not in sample.columns or not sample.columns.is_unique:
+        return True
+    cols = [c for c in columns if c in sample.columns]
+    blank = {c: sample[c].isna() | (sample[c].astype(str).str.strip() == "") for c in cols}
+    if not any(b.any() for b in blank.values()):
+        return False
+    key = sample[order].where(sample[order].astype(str).str.strip() != "")
+    several = key.notna() & key.duplicated(keep=False)
+    if key[several].nunique() < 20:
+        return True
+    for b in blank.values():
+        per = b[several].groupby(key[several]).agg(["any", "all"])
+        if (per["any"] & ~per["all"]).any():
+            return True
+    return False
 
 
 def _platform_note(p: Platform, m: dict[str, str]) -> str:
