@@ -8,10 +8,8 @@ where refunds are written, which fields only an order's first line carries.
 
 :func:`prepare_orders` runs before cleaning types the raw table, in SQL on the cleaning connection:
 
-* **Order-level fields filled within an order**, for any file (a rule by shape, not by name): when an order column
-  is mapped, repeats (an order id, not a line id), and within an order the customer, date or country are present on
-  some lines and blank on others, the blanks take the order's one value. Only blanks are filled, never a value
-  overwritten, and an order whose lines disagree is left as it is.
+* **Order-level fields filled within an order**, for any file (:mod:`pipeline.ingest.orderfill`, a rule by shape,
+  not by name): the customer, date or country written on some lines of an order only take the order's one value.
 * **Platform rules**: unpaid orders (pending, voided, failed) and lines that are no sales (PayPal withdrawals,
   holds, currency conversions) are left out with a note; refunds written as an amount on the order (or line) become
   return lines, as cleaning represents returns (negative quantity or amount).
@@ -26,17 +24,16 @@ import pandas as pd
 
 from pipeline.ingest.dates import detect_date_format
 from pipeline.ingest.db import quote_ident
+from pipeline.ingest.orderfill import (
+    blank_sql,
+    fill_decision,
+    fill_orders,
+    may_need_fill,
+)
 from pipeline.ingest.values import decimal_comma, profile_column
 
-__all__ = ["PLATFORMS", "Platform", "fill_decision", "platform_mapping", "prepare_orders", "recognise"]
+__all__ = ["PLATFORMS", "Platform", "platform_mapping", "prepare_orders", "recognise"]
 
-#: lines of the table's head read to decide whether order-level fields are filled only on some lines of an order
-FILL_HEAD_ROWS = 5000
-#: a column whose distinct values cover more than this share of the head's lines is no order id: never fill by it
-ORDER_ID_MAX_DISTINCT = 0.9
-#: share of the orders of several lines (holding the value on one at least) whose lines may disagree, beyond which a
-#: column is not filled at all (it is no order-level field: customers differ within the "orders")
-FILL_MAX_CONFLICTS = 0.05
 #: share of the sampled status (or kind) values that must be the platform's own words
 VOCABULARY_SHARE = 0.8
 
@@ -278,67 +275,6 @@ _ROLE_WORDS = {"customer_id": "customer (e-mail or customer id)", "invoice_id": 
                "product_id": "item SKU", "category": "category", "country": "country"}
 
 
-# --- order-level fields carried to every line of their order ------------------------------------------------------
-
-def _blank(col: str) -> str:
-    return f"NULLIF(trim({quote_ident(col)}), '')"
-
-
-def fill_decision(con: duckdb.DuckDBPyConnection, table: str, order: str, candidates: list[str]) -> list[str]:
-    """The ``candidates`` to fill within an order of column ``order``, judged on the table's first
-    :data:`FILL_HEAD_ROWS` lines: the order column repeats (an order id, not a line id: distinct values cover at
-    most :data:`ORDER_ID_MAX_DISTINCT` of the lines), some orders hold a value on some lines and a blank on others,
-    and almost no order (:data:`FILL_MAX_CONFLICTS`) holds two different values."""
-    if not candidates:
-        return []
-    per = ", ".join(f"count({_blank(c)}) AS n{i}, min({_blank(c)}) AS lo{i}, max({_blank(c)}) AS hi{i}"
-                    for i, c in enumerate(candidates))
-    stats = ", ".join(f"sum(CASE WHEN n{i} > 0 AND n{i} < n THEN 1 ELSE 0 END), "
-                      f"sum(CASE WHEN lo{i} <> hi{i} THEN 1 ELSE 0 END), "
-                      f"sum(CASE WHEN n > 1 AND n{i} > 0 THEN 1 ELSE 0 END)" for i in range(len(candidates)))
-    row = con.execute(f"""
-        SELECT count(*), sum(n), {stats} FROM (
-            SELECT count(*) AS n, {per} FROM (SELECT * FROM {table} LIMIT {FILL_HEAD_ROWS})
-            WHERE {_blank(order)} IS NOT NULL GROUP BY {_blank(order)})""").fetchone()
-    orders, lines = row[0] or 0, row[1] or 0
-    if not lines or orders > ORDER_ID_MAX_DISTINCT * lines:
-        return []
-    out = []
-    for i, c in enumerate(candidates):
-        mixed, conflicts, informative = (row[2 + 3 * i] or 0), (row[3 + 3 * i] or 0), (row[4 + 3 * i] or 0)
-        if mixed > conflicts and conflicts <= FILL_MAX_CONFLICTS * informative:
-            out.append(c)
-    return out
-
-
-def _fill(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], order: str, fill: list[str],
-          notes: list[str]) -> str:
-    """Table ``_orders_filled``: every column of ``table``, blanks of ``fill`` taking their order's one value."""
-    key = _blank(order)
-    w = f"OVER (PARTITION BY {key})"
-    exprs = []
-    for c in columns:
-        if c in fill:
-            b = _blank(c)
-            exprs.append(f"CASE WHEN {b} IS NULL AND {key} IS NOT NULL AND min({b}) {w} = max({b}) {w} "
-                         f"THEN min({b}) {w} ELSE {quote_ident(c)} END AS {quote_ident(c)}")
-        else:
-            exprs.append(quote_ident(c))
-    was = ", ".join(f"{_blank(c)} IS NULL AS _w{i}" for i, c in enumerate(fill))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _orders_filled_w AS SELECT {', '.join(exprs)}, "
-                f"{', '.join(f'_w{i}' for i in range(len(fill)))} FROM (SELECT *, {was} FROM {table})")
-    got = " OR ".join(f"(_w{i} AND {_blank(c)} IS NOT NULL)" for i, c in enumerate(fill))
-    lines, orders = con.execute(f"SELECT sum(CASE WHEN {got} THEN 1 ELSE 0 END), "
-                                f"count(DISTINCT CASE WHEN {got} THEN {key} END) FROM _orders_filled_w").fetchone()
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _orders_filled AS SELECT "
-                f"{', '.join(quote_ident(c) for c in columns)} FROM _orders_filled_w")
-    names = ", ".join(f"`{c}`" for c in fill)
-    notes.append(f"Order-level fields ({names}) were written only on some lines of an order (by `{order}`): "
-                 f"carried to {int(lines or 0):,} other lines of {int(orders or 0):,} orders. Only blanks were "
-                 "filled; orders whose lines disagree were left as they are.")
-    return "_orders_filled"
-
-
 # --- platform rules: unpaid orders, lines that are no sales, refunds ----------------------------------------------
 
 def _negative(expr: str) -> str:
@@ -437,7 +373,7 @@ def _refund_rows(p: Platform, c: _Cols, m: dict[str, str | None], columns: list[
         own = {col: quote_ident(col) for col in keep}
         inner = f"SELECT *, {refund_text} AS _r, {refund_num} AS _rn FROM {src}"
     else:                             # refunds written on the order: one return line per order
-        key = _blank(inv)
+        key = blank_sql(inv)
         own = {col: (f"_v{i}" if col != inv else "_k") for i, col in enumerate(keep)}
         aggs = "".join(f", max({quote_ident(col)}) AS _v{i}" for i, col in enumerate(keep) if col != inv)
         inner = (f"SELECT {key} AS _k{aggs}, max({refund_text}) AS _r, max({refund_num}) AS _rn FROM {src} "
@@ -457,7 +393,7 @@ def _apply_platform(con: duckdb.DuckDBPyConnection, src: str, columns: list[str]
         return src
     money = m.get("amount") or m.get("unit_price")
     comma = bool(money) and decimal_comma(_values(sample, money))
-    inv = _blank(m["invoice_id"]) if m.get("invoice_id") else "NULL"
+    inv = blank_sql(m["invoice_id"]) if m.get("invoice_id") else "NULL"
     n_other, n_unpaid, n_orders = con.execute(
         f"SELECT sum(CASE WHEN {not_sale} THEN 1 ELSE 0 END), "
         f"sum(CASE WHEN NOT ({not_sale}) AND {unpaid} THEN 1 ELSE 0 END), "
@@ -477,7 +413,7 @@ def _apply_platform(con: duckdb.DuckDBPyConnection, src: str, columns: list[str]
     if c.payer and m.get("customer_id") and m.get("amount"):
         cust = m["customer_id"]
         sel = ", ".join(
-            f"CASE WHEN {_negative(quote_ident(m['amount']))} AND {_blank(c.payer)} IS NOT NULL "
+            f"CASE WHEN {_negative(quote_ident(m['amount']))} AND {blank_sql(c.payer)} IS NOT NULL "
             f"THEN {quote_ident(c.payer)} ELSE {quote_ident(cust)} END AS {quote_ident(cust)}" if col == cust
             else quote_ident(col) for col in columns)
         kept = f"SELECT {sel} FROM ({kept})"
@@ -513,34 +449,13 @@ def prepare_orders(con: duckdb.DuckDBPyConnection, table: str, mapping: dict[str
         extra = _Cols.of(p, columns).order_level if p is not None else ()
         wanted = [m.get("customer_id"), m.get("date"), m.get("country"), *extra]
         wanted = [c for c in dict.fromkeys(wanted) if c and c != order]
-        fill = fill_decision(con, table, order, wanted) if _may_need_fill(sample, order, wanted) else []
+        fill = fill_decision(con, table, order, wanted) if may_need_fill(sample, order, wanted) else []
         if fill:
-            src = _fill(con, table, columns, order, fill, notes)
+            src = fill_orders(con, table, columns, order, fill, notes)
     if p is not None:
         src = _apply_platform(con, src, columns, m, p, sample, notes)
         notes.insert(0, _platform_note(p, m))
     return src, notes
-
-
-def _may_need_fill(sample: pd.DataFrame | None, order: str, columns: list[str]) -> bool:
-    """False when the sample already shows there is nothing to fill: no blank in ``columns``, or (the sample holding
-    runs of consecutive lines) 20 orders of several lines and none with a value on some lines and a blank on others.
-    Saves reading the table's head again for most files."""
-    if sample is None or sample.empty or order not in sample.columns or not sample.columns.is_unique:
-        return True
-    cols = [c for c in columns if c in sample.columns]
-    blank = {c: sample[c].isna() | (sample[c].astype(str).str.strip() == "") for c in cols}
-    if not any(b.any() for b in blank.values()):
-        return False
-    key = sample[order].where(sample[order].astype(str).str.strip() != "")
-    several = key.notna() & key.duplicated(keep=False)
-    if key[several].nunique() < 20:
-        return True
-    for b in blank.values():
-        per = b[several].groupby(key[several]).agg(["any", "all"])
-        if (per["any"] & ~per["all"]).any():
-            return True
-    return False
 
 
 def _platform_note(p: Platform, m: dict[str, str]) -> str:
