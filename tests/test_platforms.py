@@ -401,3 +401,32 @@ def test_platform_rules_run_alike_on_spark(tmp_path, spark_engine, monkeypatch, 
         pd.testing.assert_frame_equal(*(x.sort_values(list(x.columns)).reset_index(drop=True) for x in (a, b)))
     assert spark.report["revenue"] == duck.report["revenue"] == pytest.approx(CASES[key][4])
     assert spark.report["notes"][0] == duck.report["notes"][0]
+
+
+@pytest.mark.parametrize("key", list(CASES))
+@pytest.mark.parametrize("seed", [1, 2])
+def test_mangled_platform_exports_give_a_result_or_one_clear_error(tmp_path, key, seed):
+    """A third of the cells of each export replaced by junk (blanks, words, quotes, signs): cleaning gives a report
+    or one DataError, never another exception."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from pipeline.errors import DataError
+
+    rng = np.random.default_rng(seed)
+    junk = ["", "n/a", "-", "#", "1e309", "'; DROP TABLE raw; --", "(12.50)", "-0", "pending", "refunded", "💥"]
+    rows = list(csv.reader(io.StringIO(CASES[key][0])))
+    for row in rows[1:]:
+        for j in range(len(row)):
+            if rng.random() < 0.33:
+                row[j] = junk[rng.integers(len(junk))]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    try:
+        rep = clean_file(_write(tmp_path, key, out.getvalue())).report
+    except DataError as e:
+        assert "\n" not in str(e)
+    else:
+        assert rep.rows_out >= 1 and all(isinstance(n, str) for n in rep.notes)

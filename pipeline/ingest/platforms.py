@@ -82,14 +82,15 @@ PLATFORMS: tuple[Platform, ...] = (
         ("name", "email", "financialstatus", "paidat", "fulfillmentstatus", "currency", "subtotal", "total",
          "createdat", "lineitemquantity", "lineitemname", "lineitemprice", "lineitemsku", "refundedamount",
          "billingname", "shippingcountry", "cancelledat", "paymentmethod"),
-        {"customer_id": ("email",), "invoice_id": ("name", "id"), "date": ("createdat", "paidat"),
+        {"customer_id": ("email",), "invoice_id": ("name", "ordernumber", "orderid", "id"),
+         "date": ("createdat", "paidat"),
          "quantity": ("lineitemquantity",), "unit_price": ("lineitemprice",), "product_name": ("lineitemname",),
          "product_id": ("lineitemsku",), "country": ("shippingcountry", "billingcountry")},
         status=("financialstatus",),
         vocabulary=frozenset({"pending", "authorized", "partiallypaid", "paid", "partiallyrefunded", "refunded",
                               "voided", "expired"}),
         unpaid=frozenset({"pending", "voided", "expired"}),
-        refund=("refundedamount",),
+        refund=("refundedamount", "amountrefunded"),
         order_level=("email", "financialstatus", "paidat", "currency", "createdat", "shippingcountry",
                      "billingcountry", "cancelledat")),
     Platform(
@@ -443,6 +444,17 @@ def prepare_orders(con: duckdb.DuckDBPyConnection, table: str, mapping: dict[str
     m = {role: col for role, col in mapping.items() if col and col in columns}
     p = recognise(columns, sample)
     notes: list[str] = []
+    try:
+        return _prepare(con, table, columns, m, p, sample, notes), notes
+    except duckdb.Error as e:       # never fail cleaning over these rules; a decoding error is the reader's to fix
+        if "unicode" in str(e).lower():
+            raise
+        what = f"the {p.label} rules" if p is not None else "carrying order-level fields to every line"
+        return table, [f"The file is read as it is: {what} could not be applied ({str(e).splitlines()[0][:120]})."]
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], m: dict[str, str],
+             p: Platform | None, sample: pd.DataFrame | None, notes: list[str]) -> str:
     src = table
     order = m.get("invoice_id")
     if order:
@@ -455,7 +467,7 @@ def prepare_orders(con: duckdb.DuckDBPyConnection, table: str, mapping: dict[str
     if p is not None:
         src = _apply_platform(con, src, columns, m, p, sample, notes)
         notes.insert(0, _platform_note(p, m))
-    return src, notes
+    return src
 
 
 def _platform_note(p: Platform, m: dict[str, str]) -> str:
