@@ -43,6 +43,8 @@ __all__ = ["RawTable", "open_file", "open_frame", "load_raw", "read_raw", "first
 PREVIEW_ROWS = 1000
 #: rows of the sample spread over the whole file that content detection (roles, dates, numbers) reads
 SPREAD_ROWS = 2000
+#: files of a zip archive read to choose the one that holds the table (the others are listed, and can be named)
+MAX_MEMBERS_READ = 20
 #: a CSV up to this size is sampled by DuckDB (a full scan is cheap); bigger ones at byte offsets
 SMALL_FILE_BYTES = 8 << 20
 _T = TypeVar("_T")
@@ -205,6 +207,10 @@ def _open_zip(con: duckdb.DuckDBPyConnection, info: FileInfo, member: str | None
         return replace(got, path=info.path, container="zip", sheets=tuple(members)), member, ()
     parts, infos = [], {}
     for i, m in enumerate(members):
+        if i >= MAX_MEMBERS_READ:
+            parts.append(Part(m, None, 0, "not read", f"not read (only the first {MAX_MEMBERS_READ} files are "
+                                                      "judged; name it with sheet=)"))
+            continue
         try:
             infos[m] = _open_member(con, info.path, m, f"_part_{i}")
             sample = con.execute(f"SELECT * FROM _part_{i} LIMIT {SPREAD_ROWS}").df()
