@@ -168,3 +168,25 @@ def test_rate_limit_holds_across_workers():
         w = [RateLimiter(100.0, 200.0, workers, redis_url) for _ in range(2)]
         allowed = sum(w[i % 2].allow(key)[0] for i in range(100))
         assert 10 <= allowed <= 12, (redis_url, allowed)
+
+
+def test_redeem_retried_with_its_idempotency_key_gets_the_first_answer(api):
+    c, _ = api
+    assert c.put("/campaigns/retry", json={"name": "Retry", "control_share": 0.0}).status_code == 201
+    code = None
+    for cid in small_scorer().model.table.index[:60]:
+        d = c.post("/coupons/issue", json={"customer_id": cid, "campaign": "retry"},
+                   headers={"Idempotency-Key": f"issue-{cid}"})
+        again = c.post("/coupons/issue", json={"customer_id": cid, "campaign": "retry"},
+                       headers={"Idempotency-Key": f"issue-{cid}"})
+        assert d.status_code == again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == d.json()
+        if d.json()["outcome"] == "issued":
+            code, minimum = d.json()["code"], d.json()["min_spend"]
+            break
+    assert code, "no coupon issued to the first 60 customers"
+    body = {"order_amount": max(minimum, 1.0) + 10}
+    first = c.post(f"/coupons/{code}/redeem", json=body, headers={"Idempotency-Key": "redeem-1"})
+    retry = c.post(f"/coupons/{code}/redeem", json=body, headers={"Idempotency-Key": "redeem-1"})
+    assert first.status_code == retry.status_code == 200 and retry.json() == first.json()
+    assert c.post(f"/coupons/{code}/redeem", json=body).status_code == 409        # without the key: a 2nd redeem

@@ -1,16 +1,21 @@
-"""``POST /coupons/issue`` (idempotent, budgeted, with a control group) and ``POST /coupons/{code}/redeem``."""
+"""``POST /coupons/issue`` (idempotent, budgeted, with a control group) and ``POST /coupons/{code}/redeem``.
+
+Both take an ``Idempotency-Key``: a retried redeem with the same key gets the first answer (not a 409)."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
 from service import coupons as book
-from service.api.deps import ERRORS, SessionDep, require_scope
+from service.api.deps import ERRORS, IdempotencyHeader, SessionDep, idempotent, invalid, require_scope
 from service.api.routes.customers import current_card
 from service.api.schemas import ID_PATTERN, CampaignIdText, FiniteNumber, IdText, Problem, Strict, utc
+from service.idempotency import HEADER, REPLAYED, KeyReused
+from service.keys import KeyInfo
 
 router = APIRouter(prefix="/coupons", tags=["coupons"])
 
@@ -64,7 +69,26 @@ def _decision(d, replayed: bool) -> dict:
 @router.post("/issue", response_model=DecisionOut, responses=ERRORS | {404: {"model": Problem},
                                                                        409: {"model": Problem}},
              summary="Apply the campaign's policy: a unique code, no coupon (with the reason) or control group")
-def issue(body: IssueIn, request: Request, session: SessionDep, _key=Depends(require_scope("issue"))) -> dict:
+def issue(body: IssueIn, request: Request, session: SessionDep, response: Response,
+          key: Annotated[KeyInfo, Depends(require_scope("issue"))], idempotency_key: IdempotencyHeader = None) -> dict:
+    idem = idempotent(key, idempotency_key, request, body)
+    if idem is None:
+        return _issue(body, request, session)
+    return _replayable(idem, request, response, lambda: jsonable_encoder(_issue(body, request, session)))
+
+
+def _replayable(idem, request: Request, response: Response, work) -> dict:
+    """``work()``'s answer stored under the Idempotency-Key, or the answer stored before (marked replayed)."""
+    try:
+        body, replayed = idem.run(request.app.state.sessions, 200, work)
+    except KeyReused as exc:
+        raise invalid(("header", HEADER), str(exc)) from None
+    if replayed:
+        response.headers[REPLAYED] = "true"
+    return body
+
+
+def _issue(body: IssueIn, request: Request, session) -> dict:
     scorer = request.app.state.scorer
     try:
         campaign = book.get_campaign(session, body.campaign, scorer.dataset_id)
@@ -88,8 +112,15 @@ def issue(body: IssueIn, request: Request, session: SessionDep, _key=Depends(req
 @router.post("/{code}/redeem", response_model=RedeemOut,
              responses=ERRORS | {404: {"model": Problem}, 409: {"model": Problem}},
              summary="Redeem a code once (a second redeem is 409)")
-def redeem(code: CouponCode, body: RedeemIn, request: Request,
-           _key=Depends(require_scope("issue"))) -> dict:
+def redeem(code: CouponCode, body: RedeemIn, request: Request, response: Response,
+           key: Annotated[KeyInfo, Depends(require_scope("issue"))], idempotency_key: IdempotencyHeader = None) -> dict:
+    idem = idempotent(key, idempotency_key, request, body)
+    if idem is None:
+        return _redeem(code, body, request)
+    return _replayable(idem, request, response, lambda: jsonable_encoder(_redeem(code, body, request)))
+
+
+def _redeem(code: str, body: RedeemIn, request: Request) -> dict:
     try:
         d = book.redeem(request.app.state.sessions, code, float(body.order_amount))
     except book.NotFound as exc:
