@@ -16,8 +16,8 @@ from pipeline.ingest.read import PREVIEW_ROWS
 PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 
 #: modules of pipeline.ingest, lowest layer first: each may import only modules before it
-LAYERS = ["db", "unpack", "sniff", "excel", "jsonfile", "csvfile", "dates", "values", "platforms", "mapping", "parts",
-          "read", "clean", "samples", "datasets"]
+LAYERS = ["db", "unpack", "sniff", "excel", "jsonfile", "csvfile", "dates", "values", "orderfill", "platforms",
+          "mapping", "parts", "read", "clean", "samples", "datasets"]
 
 
 def _settings(con) -> tuple:

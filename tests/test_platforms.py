@@ -430,3 +430,15 @@ def test_mangled_platform_exports_give_a_result_or_one_clear_error(tmp_path, key
         assert "\n" not in str(e)
     else:
         assert rep.rows_out >= 1 and all(isinstance(n, str) for n in rep.notes)
+
+
+def test_magento_dates_in_icu_medium_format(tmp_path):
+    """Magento on a recent ICU writes "Mar 9, 2024, 10:20:31 AM" with a narrow no-break space before AM/PM."""
+    import re
+
+    text = re.sub(r'"(\w{3} \d{1,2}, \d{4}) (\d{1,2}:\d{2}:\d{2}) (AM|PM)"', "\"\\1, \\2\u202f\\3\"", MAGENTO)
+    assert text.count("\u202f") == 7
+    res = clean_file(_write(tmp_path, "magento_icu", text))
+    assert res.report.notes[0].startswith("Read as a Magento / Adobe Commerce orders export")
+    assert (res.report.customers, res.report.invoices, res.report.revenue) == (3, 5, pytest.approx(361.75))
+    assert res.report.date_min == "2024-03-09 10:20:31" and res.report.date_max == "2024-03-28 15:00:00"

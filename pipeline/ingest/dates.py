@@ -22,7 +22,8 @@ DATE_FORMATS = (
     "%d/%b/%Y", "%Y-%b-%d", "EXCEL",
 )
 #: times of day tried after a date layout, most common first
-TIME_SUFFIXES = (" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p", "T%H:%M:%S", "")
+TIME_SUFFIXES = (" %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p", "T%H:%M:%S", "",
+                 ", %I:%M:%S %p", ", %H:%M:%S")     # "Mar 9, 2024, 10:20:31 AM" (ICU's medium format, e.g. Magento)
 #: share of a sample one format must read for a column to count as dates when guessing roles
 DATE_SHARE = 0.95
 
@@ -36,7 +37,7 @@ def _strptime_list(fmt: str, suffixes: tuple[str, ...] = TIME_SUFFIXES) -> str:
 def date_expr(fmt: str, col: str, suffixes: tuple[str, ...] = TIME_SUFFIXES) -> str:
     """DuckDB SQL reading the (already quoted) text column ``col`` as a naive TIMESTAMP in format ``fmt``, with any
     of the times of day in ``suffixes`` (tried in that order)."""
-    c = f"trim({col})"
+    c = f"replace(trim({col}), '\u202f', ' ')"       # ICU writes a narrow no-break space before AM/PM
     if fmt == "ISO":      # the fast path: 2011-12-09 12:50:00, 2011-12-09T12:50, 2011-12-09
         return f"TRY_CAST({col} AS TIMESTAMP)"
     if fmt == "ISOTZ":    # with a UTC offset: converted to UTC, then naive
@@ -67,7 +68,7 @@ def detect_date_format(values: pd.Series, dayfirst: bool | None = None,
     ``(format, share_parsed, ambiguous)``; ``ambiguous`` is True when both month-first and day-first read every
     value (all days ≤ 12), in which case ``dayfirst`` decides (month-first when None).
     """
-    v = pd.Series(values).dropna().astype(str).str.strip()
+    v = pd.Series(values).dropna().astype(str).str.replace("\u202f", " ").str.strip()
     v = v[(v != "") & (v.str.len() <= 64)].drop_duplicates().head(2000)
     formats = _candidates(v, serials)
     if v.empty or not formats:
