@@ -65,12 +65,11 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------------------------------------- firing streams
-def fire(port: int, specs: list[dict], procs: int, lead: float = 1.0) -> dict[str, dict]:
-    """Run streams ``specs`` (name, reqs, rate, and Stream options) from client processes starting together in
-    ``lead`` s; a stream with ``procs`` > 1 is dealt round-robin over that many processes. Results per stream name,
-    in request order, with numpy arrays."""
+def fire(port: int, specs: list[dict], procs: int) -> dict[str, dict]:
+    """Run streams ``specs`` (name, reqs, rate, and Stream options) from client processes that start together once
+    all are up; a stream with ``procs`` > 1 is dealt round-robin over that many processes. Results per stream
+    name, in request order, with numpy arrays."""
     ctx = mp.get_context("spawn")
-    start = time.monotonic() + lead
     per_proc: list[list[Stream]] = [[] for _ in range(max(procs, 1))]
     for spec in specs:
         n_p = spec.pop("procs", 1)
@@ -79,17 +78,24 @@ def fire(port: int, specs: list[dict], procs: int, lead: float = 1.0) -> dict[st
             items = [(i, r) for i, r in enumerate(reqs) if i % n_p == p]
             opts = dict(spec, max_conns=max(spec.get("max_conns", 256) // n_p, 8))
             per_proc[(p + spec.get("proc_offset", 0)) % len(per_proc)].append(
-                Stream(items=items, start=start, **{k: v for k, v in opts.items() if k != "proc_offset"}))
+                Stream(items=items, start=0.0, **{k: v for k, v in opts.items() if k != "proc_offset"}))
     queues, workers = [], []
     for streams in per_proc:
         if streams:
-            q = ctx.Queue()
-            w = ctx.Process(target=client_process, args=(HOST, port, streams, q))
+            q, go = ctx.Queue(), ctx.Queue()
+            w = ctx.Process(target=client_process, args=(HOST, port, streams, q, go))
             w.start()
-            queues.append((q, streams))
+            queues.append((q, go, streams))
             workers.append(w)
+    for q, _, _ in queues:                                   # every client process is up and has its requests
+        status, detail = q.get()
+        if status != "ready":
+            raise RuntimeError(f"client process failed: {detail}")
+    start = time.monotonic() + 0.3
+    for _, go, _ in queues:
+        go.put(start)
     merged: dict[str, dict] = {}
-    for q, streams in queues:
+    for q, _, streams in queues:
         status, results = q.get()
         if status != "ok":
             raise RuntimeError(f"client process failed: {results}")

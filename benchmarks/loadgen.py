@@ -174,9 +174,14 @@ async def run_streams(host: str, port: int, streams: list[Stream]) -> list[dict]
     return [s.results for s in streams]
 
 
-def client_process(host: str, port: int, streams: list[Stream], queue) -> None:
-    """Entry point of a client process: run ``streams`` and put their results on ``queue``."""
+def client_process(host: str, port: int, streams: list[Stream], queue, go) -> None:
+    """Entry point of a client process: say ``ready`` on ``queue``, take the common start time (monotonic seconds)
+    from ``go``, run ``streams`` from then and put their results on ``queue``."""
     try:
+        queue.put(("ready", None))
+        start = go.get()
+        for s in streams:
+            s.start = start
         queue.put(("ok", asyncio.run(run_streams(host, port, streams))))
     except BaseException as exc:                           # noqa: BLE001 - reported by the parent
         queue.put(("error", repr(exc)))
