@@ -338,6 +338,25 @@ def test_workbook_of_notes_only_is_read_as_it_is(tmp_path):
     assert ins.sheet == "Ids" and ins.kind == "customers"
 
 
+def test_workbook_inside_a_zip_and_a_hash_in_a_real_file_name(tmp_path):
+    book = tmp_path / "book.xlsx"
+    _workbook(book, {"Notes": NOTES, "Orders": ORDERS})
+    path = tmp_path / "export#1.zip"                 # a real '#' in the name is not read as a selector
+    path.write_bytes(_zip({"README.txt": NOTES, "report.xlsx": book.read_bytes()}))
+    ins = inspect_file(path)
+    assert ins.sheet == "report.xlsx" and ins.kind == "transactions" and ins.info.format == "excel"
+    assert _counts(clean_file(path).report) == HAND
+
+
+def test_folder_of_json_lines(tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    for k, rows in enumerate((EVENTS[:2], EVENTS[2:])):
+        (folder / f"part-{k}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    ds = build_dataset(folder, "events")
+    assert (ds.report["customers"], ds.report["rows_out"], ds.report["revenue"]) == (3, 4, 54.25)
+
+
 # ---- the Upload page ---------------------------------------------------------------------------------------------
 
 def test_upload_page_reads_a_zip_and_lists_its_files(app, tmp_path):
