@@ -442,3 +442,28 @@ def test_magento_dates_in_icu_medium_format(tmp_path):
     assert res.report.notes[0].startswith("Read as a Magento / Adobe Commerce orders export")
     assert (res.report.customers, res.report.invoices, res.report.revenue) == (3, 5, pytest.approx(361.75))
     assert res.report.date_min == "2024-03-09 10:20:31" and res.report.date_max == "2024-03-28 15:00:00"
+
+
+ORDER_TOTAL_ON_LINES = """\
+Order number,Date created,Contact email,Item,Qty,Price,Total,Currency
+2001,2024-07-01,ana@example.com,Pen,2,3.00,16.00,EUR
+2001,2024-07-01,ana@example.com,Pad,1,10.00,16.00,EUR
+2002,2024-07-02,ben@example.com,Pen,1,3.00,7.50,EUR
+2002,2024-07-02,ben@example.com,Ink,1,4.50,7.50,EUR
+2003,2024-07-03,ana@example.com,Pad,2,10.00,23.00,EUR
+2003,2024-07-03,ana@example.com,Pen,1,3.00,23.00,EUR
+2004,2024-07-04,cy@example.com,Ink,3,4.50,16.50,EUR
+2004,2024-07-04,cy@example.com,Pen,1,3.00,16.50,EUR
+2005,2024-07-05,ben@example.com,Pad,1,10.00,13.00,EUR
+2005,2024-07-05,ben@example.com,Pen,1,3.00,13.00,EUR
+"""
+# No known platform. "Total" is the order's total written on each of its lines: the lines are worth Qty × Price:
+# 2001 16.00, 2002 7.50, 2003 23.00, 2004 16.50, 2005 13.00 = 76.00 (the Total column summed per line: 152.00).
+
+
+def test_an_order_total_written_on_every_line_is_no_line_amount(tmp_path):
+    res = clean_file(_write(tmp_path, "order_total", ORDER_TOTAL_ON_LINES))
+    assert res.mapping["customer_id"] == "Contact email" and res.mapping["amount"] is None
+    assert (res.mapping["quantity"], res.mapping["unit_price"]) == ("Qty", "Price")
+    assert (res.report.customers, res.report.invoices, res.report.revenue) == (3, 5, pytest.approx(76.00))
+    assert "holds the order's total" in res.report.mapping_reasons["unit_price"]

@@ -19,7 +19,7 @@ from pipeline.config import ROLES
 from pipeline.errors import DataError
 from pipeline.ingest.dates import DATE_SHARE, describe_format, detect_date_format
 from pipeline.ingest.platforms import Platform, platform_mapping, recognise
-from pipeline.ingest.values import ColumnProfile, profile_column
+from pipeline.ingest.values import ColumnProfile, parse_numbers, profile_column
 
 __all__ = ["SYNONYMS", "ROLE_WORDS", "MappingGuess", "normalize_name", "name_tokens", "propose_mapping",
            "guess_mapping", "guess_customer_id", "detect_kind", "validate_mapping"]
@@ -211,11 +211,39 @@ def propose_mapping(columns: list[str], sample: pd.DataFrame | None = None) -> M
             evidence = _values_say(role, cols.get(c))
             reasons[role] = f"`{c}` — named like {ROLES[role].lower()}" + (f"; {evidence}" if evidence else "")
     _by_content(mapping, reasons, cols)
+    _order_total_is_no_line_amount(mapping, reasons, sample)
     kind, why = _kind(mapping, cols)
     id_col = mapping["customer_id"] if kind == "transactions" else (
         guess_customer_id(sample) if sample is not None else None)
     fmt = cols[mapping["date"]].date_format if mapping["date"] in cols else None
     return MappingGuess(mapping, reasons, kind, why, id_col, fmt)
+
+
+def _order_total_is_no_line_amount(mapping: dict[str, str | None], reasons: dict[str, str],
+                                   sample: pd.DataFrame | None) -> None:
+    """Unmap an amount column that holds the order's total on its lines (the same value on every line of an order
+    whose items differ, or a value on one line and blanks on the others) when quantity and price are mapped: each
+    line is then worth quantity × price, never the order's total once per line. Judged on orders of several lines
+    in the sample (at least 5)."""
+    inv, amount, qty, price = (mapping[r] for r in ("invoice_id", "amount", "quantity", "unit_price"))
+    if not (inv and amount and qty and price) or sample is None or not sample.columns.is_unique:
+        return
+    key = sample[inv].where(sample[inv].astype(str).str.strip() != "")
+    several = key.notna() & key.duplicated(keep=False)
+    if key[several].nunique() < 5:
+        return
+    lines = pd.DataFrame({"k": key, "a": parse_numbers(sample[amount]),
+                          "line": parse_numbers(sample[qty]) * parse_numbers(sample[price])})[several]
+    g = lines.groupby("k")
+    one_value = g["a"].nunique() <= 1
+    blanks = g["a"].apply(lambda a: bool(a.isna().any() and a.notna().any()))
+    order_level = one_value & (blanks | (g["line"].nunique() > 1))
+    if order_level.mean() >= 0.8:
+        mapping["amount"] = None
+        reasons.pop("amount", None)
+        reasons["unit_price"] = reasons.get("unit_price", f"`{price}`") + (
+            f"; amount = `{qty}` × `{price}`: `{amount}` holds the order's total on its lines "
+            f"({order_level.sum():,} of {len(order_level):,} sampled orders of several lines)")
 
 
 def _platform_guess(p: Platform, columns: list[str], sample: pd.DataFrame | None) -> MappingGuess | None:
