@@ -77,15 +77,15 @@ def _count(session: Session, dataset: str, customer_id: str) -> int:
 
 
 def card_state(session: Session, dataset: str, customer_id: str) -> tuple[dict | None, int | None, int]:
-    """(stored card or None, the number of lines it was built from, the number of lines stored now)."""
-    n = select(func.count()).select_from(Transaction).where(Transaction.dataset == dataset,
-                                                           Transaction.customer_id == customer_id) \
-        .scalar_subquery()
-    row = session.execute(select(CustomerCard.card, CustomerCard.line_count, n).where(
-        CustomerCard.dataset == dataset, CustomerCard.customer_id == customer_id)).first()
-    if row is None:
-        return None, None, _count(session, dataset, customer_id)
-    return json.loads(row[0]), row[1], int(row[2])
+    """(stored card or None, the number of lines it was built from, the number of lines stored now): one query."""
+    mine = (CustomerCard.dataset == dataset) & (CustomerCard.customer_id == customer_id)
+    row = session.execute(select(
+        select(CustomerCard.card).where(mine).scalar_subquery(),
+        select(CustomerCard.line_count).where(mine).scalar_subquery(),
+        select(func.count()).select_from(Transaction).where(Transaction.dataset == dataset,
+                                                            Transaction.customer_id == customer_id)
+        .scalar_subquery())).one()
+    return (None if row[0] is None else json.loads(row[0])), row[1], int(row[2] or 0)
 
 
 def behind(session: Session, dataset: str) -> list[str]:
