@@ -5,7 +5,6 @@ Sniffing the dialect is :mod:`pipeline.ingest.sniff`; choosing what to read is :
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import duckdb
 
 from pipeline.errors import DataError
 from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff
-from pipeline.ingest.unpack import copy_file, decompress, inner_name
+from pipeline.ingest.unpack import copy_file, decompress, inner_name, temp_path
 
 __all__ = ["read_csv_into", "utf8_copy", "plain_copy"]
 
@@ -29,7 +28,7 @@ def utf8_copy(info: FileInfo) -> Path:
 
 
 def _transcode_to_utf8(path: Path, encoding: str) -> Path:
-    out = Path(tempfile.mkstemp(suffix=".csv")[1])
+    out = temp_path(".csv")
     with open(path, encoding=encoding, errors="replace", newline="") as src, \
             open(out, "w", encoding="utf-8", newline="") as dst:
         while chunk := src.read(1 << 22):
@@ -39,7 +38,7 @@ def _transcode_to_utf8(path: Path, encoding: str) -> Path:
 
 def _aligned_to_tsv(path: Path, encoding: str) -> Path:
     """Whitespace-aligned text rewritten as a tab-separated UTF-8 copy (runs of spaces become one tab)."""
-    out = Path(tempfile.mkstemp(suffix=".tsv")[1])
+    out = temp_path(".tsv")
     with open(path, encoding=encoding, errors="replace", newline="") as src, \
             open(out, "w", encoding="utf-8", newline="\n") as dst:
         for line in src:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import glob
+import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,8 +21,8 @@ import pyarrow as pa
 from pipeline.config import max_upload_bytes
 from pipeline.errors import DataError
 
-__all__ = ["compression_of", "peek", "decompress", "copy_file", "inner_name", "zip_members", "peek_member", "extract_member",
-           "list_files", "unpacked_limit", "is_pattern", "CODEC_NAMES"]
+__all__ = ["CODEC_NAMES", "compression_of", "copy_file", "decompress", "extract_member", "inner_name", "is_pattern",
+           "list_files", "peek", "temp_path", "unpacked_limit", "zip_members"]
 
 #: magic number -> codec (pyarrow's name)
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\x28\xb5\x2f\xfd", "zstd"))
@@ -31,6 +32,13 @@ _SUFFIXES = (".gz", ".gzip", ".bz2", ".bzip2", ".zst", ".zstd")
 #: a decompressed file may be this many times the upload limit
 UNPACK_FACTOR = 20
 _CHUNK = 1 << 22
+
+
+def temp_path(suffix: str) -> Path:
+    """A new empty temporary file (its descriptor closed: only the name is kept); the caller removes it."""
+    fd, name = tempfile.mkstemp(suffix=suffix)
+    os.close(fd)
+    return Path(name)
 
 
 def unpacked_limit() -> int:
@@ -47,7 +55,8 @@ def compression_of(head: bytes) -> str | None:
 
 
 def inner_name(name: str) -> str:
-    """The name of the file inside a compressed one: ``orders.csv.gz`` -> ``orders.csv``, ``export.gz`` -> ``export``."""
+    """The name of the file inside a compressed one: ``orders.csv.gz`` -> ``orders.csv``, ``export.gz`` -> ``export``.
+    """
     low = name.lower()
     for s in _SUFFIXES:
         if low.endswith(s):
@@ -78,7 +87,7 @@ def decompress(path: Path, codec: str, suffix: str = "") -> tuple[Path, bool]:
     DataError
         The stream is corrupt or cut short, or it decompresses to more than :func:`unpacked_limit` bytes.
     """
-    out = Path(tempfile.mkstemp(suffix=suffix or ".unpacked")[1])
+    out = temp_path(suffix or ".unpacked")
     try:
         with pa.input_stream(str(path), compression=codec) as src, open(out, "wb") as dst:
             utf8 = _copy(src, dst, CODEC_NAMES[codec])
@@ -93,7 +102,7 @@ def decompress(path: Path, codec: str, suffix: str = "") -> tuple[Path, bool]:
 
 def copy_file(path: Path, suffix: str = "") -> tuple[Path, bool]:
     """A copy of an uncompressed file in a temporary file (the caller removes it) and whether all of it is UTF-8."""
-    out = Path(tempfile.mkstemp(suffix=suffix or path.suffix or ".copy")[1])
+    out = temp_path(suffix or path.suffix or ".copy")
     try:
         with open(path, "rb") as src, open(out, "wb") as dst:
             utf8 = _copy(src, dst, "copied")
@@ -132,20 +141,10 @@ def zip_members(path: Path) -> list[str]:
             and not Path(i.filename).name.startswith((".", "~$")) and i.file_size > 0]
 
 
-def peek_member(path: Path, member: str, n: int) -> tuple[bytes, int]:
-    """The first ``n`` bytes of a zip member and its uncompressed size."""
-    try:
-        with zipfile.ZipFile(path) as z, z.open(member) as fh:
-            return fh.read(n), z.getinfo(member).file_size
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
-        raise DataError(f"{member!r} in this zip archive could not be read ({str(e)[:120]}). Zip the files "
-                        "again, or upload the table inside.") from e
-
-
 def extract_member(path: Path, member: str) -> tuple[Path, bool]:
     """A zip member copied to a temporary file with its own suffix (the caller removes it), and whether it is all
     UTF-8; capped at :func:`unpacked_limit` bytes."""
-    out = Path(tempfile.mkstemp(suffix="".join(Path(member).suffixes[-2:]) or ".unpacked")[1])
+    out = temp_path("".join(Path(member).suffixes[-2:]) or ".unpacked")
     try:
         with zipfile.ZipFile(path) as z, z.open(member) as src, open(out, "wb") as dst:
             utf8 = _copy(src, dst, "zip")
