@@ -16,7 +16,7 @@ from pipeline.ingest.read import PREVIEW_ROWS
 PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 
 #: modules of pipeline.ingest, lowest layer first: each may import only modules before it
-LAYERS = ["db", "unpack", "sniff", "excel", "jsonfile", "csvfile", "dates", "values", "orderfill", "platforms",
+LAYERS = ["db", "unpack", "sniff", "excel", "jsonfile", "csvfile", "dates", "values", "lines", "orderfill", "platforms",
           "mapping", "parts", "read", "clean", "samples", "datasets"]
 
 

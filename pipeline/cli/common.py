@@ -23,9 +23,9 @@ def print_json(obj) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def load_clean(path: str, dayfirst: bool | None = None, engine: str | None = None):
+def load_clean(path: str, dayfirst: bool | None = None, engine: str | None = None, lines: bool = True):
     """Read and clean a transactions file inside DuckDB (or on ``--engine``/``SEGMENTS_ENGINE``); returns
-    (connection, report)."""
+    (connection, report). ``lines=False``: only the report and ``tx_keys`` will be read (see ingest.lines)."""
     from pipeline.config import CleaningOptions
     from pipeline.ingest import clean_in_duckdb
 
@@ -34,7 +34,7 @@ def load_clean(path: str, dayfirst: bool | None = None, engine: str | None = Non
 
         return engines.load_clean(path, dayfirst, engine)
     require_input(path)
-    return clean_in_duckdb(path, CleaningOptions(dayfirst=dayfirst))
+    return clean_in_duckdb(path, CleaningOptions(dayfirst=dayfirst), lines=lines)
 
 
 def require_input(path: str) -> None:
@@ -72,7 +72,7 @@ def connection_currency(con, report) -> str | None:
 
     if getattr(report, "monetary_unit", "currency") == "items":
         return None
-    counts = con.execute("SELECT country, count(*) AS n FROM tx WHERE country IS NOT NULL GROUP BY 1").df()
+    counts = con.execute("SELECT country, count(*) AS n FROM tx_keys WHERE country IS NOT NULL GROUP BY 1").df()
     return guess_currency(country_counts=counts.set_index("country")["n"]).code
 
 

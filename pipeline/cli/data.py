@@ -16,7 +16,7 @@ __all__ = ["add_commands", "cmd_clean", "cmd_rfm", "cmd_btyd", "cmd_value"]
 
 def cmd_clean(args) -> int:
     """Print the cleaning report of ``args.file``."""
-    _, report = load_clean(args.file, args.dayfirst, args.engine)
+    _, report = load_clean(args.file, args.dayfirst, args.engine, lines=False)
     print_json(report.to_dict())
     return 0
 
@@ -26,8 +26,8 @@ def cmd_rfm(args) -> int:
     from pipeline.exports import to_csv_bytes
     from pipeline.rfm import default_snapshot, rfm_from_connection, segment_summary
 
-    con, report = load_clean(args.file, args.dayfirst, args.engine)
-    rfm = rfm_from_connection(con, "tx", snapshot=args.snapshot or default_snapshot(report.date_max))
+    con, report = load_clean(args.file, args.dayfirst, args.engine, lines=False)
+    rfm = rfm_from_connection(con, "tx_keys", snapshot=args.snapshot or default_snapshot(report.date_max))
     cols = ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment"]
     if args.out:
         Path(args.out).write_bytes(to_csv_bytes(rfm[cols]))

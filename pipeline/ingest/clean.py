@@ -25,7 +25,7 @@ from pipeline.config import TX_COLUMNS, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest.dates import date_expr, describe_format, detect_date_format, time_suffixes
 from pipeline.ingest.db import quote_ident, scratch
-from pipeline.ingest.lines import flag_rows, rule_counts, write_views
+from pipeline.ingest.lines import flag_rows, rule_counts, typed_sql, write_views
 from pipeline.ingest.mapping import ROLES, MappingGuess, propose_mapping, validate_mapping
 from pipeline.ingest.platforms import prepare_orders
 from pipeline.ingest.read import RawTable, open_file, open_frame
@@ -112,24 +112,27 @@ class CleanResult:
 
 def clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
                 options: CleaningOptions = CleaningOptions(), table: str = "raw",
-                sample: pd.DataFrame | None = None, lines: bool = True) -> CleaningReport:
+                sample: pd.DataFrame | None = None, lines: bool = True,
+                columns: list[str] | None = None) -> CleaningReport:
     """Clean DuckDB table ``table`` into views ``tx`` and ``tx_keys`` and table ``tx_returns`` (canonical columns,
     see :mod:`pipeline.ingest.lines`); return the report.
 
     ``sample``: rows spread over the table (:attr:`RawTable.content`) from which the date and number formats are
     chosen; default the table's first rows. ``lines``: keep every typed column of the lines for ``tx`` (False: only
     what the report, RFM and the currency read; ``tx`` then types the raw table again when it is read).
+    ``columns``: the table's columns when known (saves binding the file's reader once more).
     """
     with step("clean", roles=sorted(r for r, c in mapping.items() if c), lines=lines) as log:
-        report = _clean_table(con, mapping, options, table, sample, lines)
+        report = _clean_table(con, mapping, options, table, sample, lines, columns)
         log.update(rows_in=report.rows_in, rows_out=report.rows_out, dropped=report.dropped,
                    date_format=report.date_format, warnings=[w["rule"] for w in report.warnings])
     return report
 
 
 def _clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None], options: CleaningOptions,
-                 table: str, sample: pd.DataFrame | None, lines: bool = True) -> CleaningReport:
-    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+                 table: str, sample: pd.DataFrame | None, lines: bool = True,
+                 columns: list[str] | None = None) -> CleaningReport:
+    columns = columns or [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     m = validate_mapping(mapping, columns)
     notes: list[str] = []
     if sample is None or not len(sample):
@@ -140,9 +143,10 @@ def _clean_table(con: duckdb.DuckDBPyConnection, mapping: dict[str, str | None],
     exprs = _typed_exprs(sample, m, fmt, time_suffixes(dates, fmt), notes)
     keys = [c for c in dict.fromkeys(m.values()) if c]      # exact duplicates: equal in every mapped column
     rules = _drop_rules(m, options, _column(sample, m["invoice_id"]) if m["invoice_id"] else None, notes)
-    flag_rows(con, table, exprs, rules, _CODES, keys, _RETURN, lines)
+    typed = typed_sql(table, exprs, rules, _CODES, keys)
+    flag_rows(con, typed, _RETURN, lines)
     n_in, counts, n_ret = rule_counts(con, _CODES, _RETURN)
-    write_views(con, bool(m["invoice_id"]), options.drop_duplicates, _RETURN, lines)
+    write_views(con, typed, bool(m["invoice_id"]), options.drop_duplicates, _RETURN, lines)
     report = _report(con, n_in, counts, n_ret, fmt, notes)
     report.monetary_unit = "currency" if (m["amount"] or m["unit_price"]) else "items"
     if report.monetary_unit == "items":
@@ -375,9 +379,11 @@ def clean_raw_table(raw: RawTable, mapping: dict[str, str | None], options: Clea
                     guess: MappingGuess | None, lines: bool = True) -> CleaningReport:
     """Clean ``raw`` into ``tx`` and ``tx_returns`` on its connection (DuckDB or another engine's); the report, with
     the mapping's reasons from ``guess`` (None: every column was chosen)."""
-    report = raw.decoded(lambda: clean_table(raw.con, mapping, options, raw.table, raw.content, lines))
+    report = raw.decoded(lambda: clean_table(raw.con, mapping, options, raw.table, raw.content, lines, raw.columns))
     report.mapping_reasons = mapping_reasons(guess, validate_mapping(mapping, raw.columns))
     report.kind_reason = guess.kind_reason if guess is not None else "transactions: chosen in the mapping"
+    if getattr(raw, "parts_note", None):      # a workbook's or archive's other sheets/files, one line each
+        report.notes.insert(0, raw.parts_note)
     return report
 
 
