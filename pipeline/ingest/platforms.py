@@ -289,8 +289,8 @@ def _nonzero(expr: str) -> str:
 
 
 def _positive_text(expr: str) -> str:
-    """The text of an amount without its sign (``-12.50`` -> ``12.50``, ``(12.50)`` -> ``12.50``)."""
-    return f"regexp_replace(trim({expr}), '^[-(]+|[)]+$', '', 'g')"
+    """The text of an amount without its sign (``-12.50``, ``$-12.50``, ``(12.50)`` -> ``12.50``, ``$12.50``)."""
+    return f"regexp_replace(trim({expr}), '[-()]', '', 'g')"
 
 
 def _number(expr: str, comma: bool) -> str:
