@@ -319,8 +319,11 @@ def test_workbook_cover_sheet_first_transactions_second(tmp_path):
     assert any(n.startswith("Read sheet 'Orders'; the others: Notes — 3 rows × 1 column") for n in ds.report["notes"])
     picked = build_dataset(path, path.name, sheet="Customers")
     assert picked.kind == "customers" and len(picked.customers) == 4
-    out = _cli("clean", str(path), "--sheet", "Orders")
+    out = _cli("clean", str(path))                    # the command line lists the other sheets too
     assert out.returncode == 0 and {k: json.loads(out.stdout)[k] for k in HAND} == HAND
+    assert json.loads(out.stdout)["notes"][0].startswith("Read sheet 'Orders'; the others: Notes — 3 rows")
+    out = _cli("clean", str(path), "--sheet", "Customers")
+    assert out.returncode == 2 and "customer table" in out.stderr and out.stderr.count("\n") == 1
 
 
 def test_workbook_with_customers_and_transactions_reads_the_transactions(tmp_path):

@@ -25,7 +25,7 @@ from pipeline.ingest.samples import generate_raw, load_cdnow
 from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff
 from pipeline.store import Dataset, content_hash
 
-__all__ = ["Inspection", "inspect_file", "parts_note", "build_dataset", "customer_table", "sample_dataset", "SAMPLES"]
+__all__ = ["Inspection", "inspect_file", "build_dataset", "customer_table", "sample_dataset", "SAMPLES"]
 
 #: built-in samples: key -> (label, description); the label is the dataset's name, short enough for the sidebar's
 #: picker (sizes go in the description)
@@ -76,16 +76,6 @@ def inspect_file(path: str | Path, filename: str | None = None, sheet: str | Non
         raw.con.close()
     return Inspection(raw.info, raw.sheet, raw.columns, raw.sample, n, guess.mapping, guess.kind, guess.id_column,
                       reasons, guess.kind_reason, guess.date_format, list(raw.parts))
-
-
-def parts_note(raw: RawTable) -> str | None:
-    """The report's note on a workbook's or archive's other parts: which one was read and what the others hold."""
-    if raw.sheet is None or len(raw.parts) < 2:
-        return None
-    what = "sheet" if raw.info is not None and raw.info.format == "excel" and raw.info.container != "zip" else "file"
-    others = "; ".join(p.line for p in raw.parts if p.name != raw.sheet)
-    return (f"Read {what} {raw.sheet!r}; the others: {others}. Pick another with the sheet selector (--sheet on the "
-            "command line).")
 
 
 def _whole_file_counts(raw: RawTable, guess: MappingGuess) -> tuple[int, dict[str, str]]:
@@ -212,19 +202,20 @@ def _duckdb_dataset(path: Path, filename: str, mapping: dict | None, kind: str |
              "container": info.container, "parts": [p.to_dict() for p in raw.parts]}
     if info.files:
         extra |= {"location": str(path), "files": len(info.files)}
-    note, read_note = None, parts_note(raw)
+    note = None
     if requested is not None and requested != "duckdb":
         why = why or "Customer tables (one row per customer) are read on DuckDB (one machine)"
         note = f"{why}, not on the {requested} engine, which reads CSV and Parquet order lines."
         extra["engine_note"] = note
     if kind == "customers":
         ds = _customer_dataset(raw, ds_id, filename, id_column or guess.id_column, extra, guess.kind_reason)
-        if note or read_note:
-            ds.report["notes"] = [n for n in (read_note, note) if n]
+        if note or raw.parts_note:       # cleaning notes a transactions table's parts itself
+            ds.report["notes"] = [n for n in (raw.parts_note, note) if n]
         return ds
     result = clean_raw(raw, mapping, options, guess)
     report = result.report.to_dict() | {"engine": "duckdb"}
-    report["notes"] = [*([read_note] if read_note else []), *report["notes"], *([note] if note else [])]
+    if note:
+        report["notes"] = [*report["notes"], note]
     money = currency_extra(result.transactions, report, raw.content, result.mapping)
     return Dataset(ds_id, filename, "transactions", transactions=result.transactions, returns=result.returns,
                    mapping=result.mapping, report=report, extra=extra | {"options": options.__dict__} | money)

@@ -87,6 +87,17 @@ class RawTable:
         load_raw(self.con, info, None, self.table)
         return fn()
 
+    @property
+    def parts_note(self) -> str | None:
+        """The report's note on a workbook's or an archive's other parts: which one was read, what the others hold."""
+        if self.sheet is None or len(self.parts) < 2:
+            return None
+        what = "sheet" if self.info is not None and self.info.format == "excel" and self.info.container != "zip" \
+            else "file"
+        others = "; ".join(p.line for p in self.parts if p.name != self.sheet)
+        return (f"Read {what} {self.sheet!r}; the others: {others}. Pick another with the sheet selector (--sheet on "
+                "the command line).")
+
     def n_rows(self) -> int:
         """Number of data rows."""
         return int(self.con.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
