@@ -58,26 +58,25 @@ def fill_decision(con: duckdb.DuckDBPyConnection, table: str, order: str, candid
 
 
 def fill_orders(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], order: str, fill: list[str],
-          notes: list[str]) -> str:
-    """Table ``_orders_filled``: every column of ``table``, blanks of ``fill`` taking their order's one value."""
+                notes: list[str]) -> str:
+    """View ``_orders_filled``: every column of ``table``, blanks of ``fill`` taking their order's one value (an
+    order whose lines hold two values keeps its blanks). One small aggregate per order (table ``_orders_agg``),
+    joined to the lines when the view is read; a note counts the lines and orders filled."""
     key = blank_sql(order)
-    w = f"OVER (PARTITION BY {key})"
-    exprs = []
-    for c in columns:
-        if c in fill:
-            b = blank_sql(c)
-            exprs.append(f"CASE WHEN {b} IS NULL AND {key} IS NOT NULL AND min({b}) {w} = max({b}) {w} "
-                         f"THEN min({b}) {w} ELSE {quote_ident(c)} END AS {quote_ident(c)}")
-        else:
-            exprs.append(quote_ident(c))
-    was = ", ".join(f"{blank_sql(c)} IS NULL AS _w{i}" for i, c in enumerate(fill))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _orders_filled_w AS SELECT {', '.join(exprs)}, "
-                f"{', '.join(f'_w{i}' for i in range(len(fill)))} FROM (SELECT *, {was} FROM {table})")
-    got = " OR ".join(f"(_w{i} AND {blank_sql(c)} IS NOT NULL)" for i, c in enumerate(fill))
-    lines, orders = con.execute(f"SELECT sum(CASE WHEN {got} THEN 1 ELSE 0 END), "
-                                f"count(DISTINCT CASE WHEN {got} THEN {key} END) FROM _orders_filled_w").fetchone()
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _orders_filled AS SELECT "
-                f"{', '.join(quote_ident(c) for c in columns)} FROM _orders_filled_w")
+    per = ", ".join(f"min({blank_sql(c)}) AS _v{i}, min({blank_sql(c)}) = max({blank_sql(c)}) AS _ok{i}, "
+                    f"count({blank_sql(c)}) AS _n{i}" for i, c in enumerate(fill))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _orders_agg AS SELECT {key} AS _k, count(*) AS _n, {per} "
+                f"FROM {table} WHERE {key} IS NOT NULL GROUP BY {key}")
+    exprs = [f"CASE WHEN {blank_sql(c)} IS NULL AND _o._ok{fill.index(c)} THEN _o._v{fill.index(c)} "
+             f"ELSE _t.{quote_ident(c)} END AS {quote_ident(c)}" if c in fill else f"_t.{quote_ident(c)}"
+             for c in columns]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _orders_filled AS SELECT {', '.join(exprs)} FROM {table} AS _t "
+                f"LEFT JOIN _orders_agg AS _o ON {key} = _o._k")
+    # lines filled in an order: the most blanks one column fills there (the lines lacking the order's fields)
+    filled = [f"CASE WHEN _ok{i} AND _n{i} > 0 THEN _n - _n{i} ELSE 0 END" for i in range(len(fill))]
+    most = filled[0] if len(filled) == 1 else f"greatest({', '.join(filled)})"
+    lines, orders = con.execute(f"SELECT sum(_m), sum(CASE WHEN _m > 0 THEN 1 ELSE 0 END) "
+                                f"FROM (SELECT {most} AS _m FROM _orders_agg)").fetchone()
     names = ", ".join(f"`{c}`" for c in fill)
     notes.append(f"Order-level fields ({names}) were written only on some lines of an order (by `{order}`): "
                  f"carried to {int(lines or 0):,} other lines of {int(orders or 0):,} orders. Only blanks were "
