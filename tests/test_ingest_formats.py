@@ -170,6 +170,19 @@ def test_zip_without_a_table_is_refused_in_one_line(tmp_path, members, message):
     assert "\n" not in str(err.value)
 
 
+def test_password_protected_zip_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "locked.zip"
+    path.write_bytes(_zip({"orders.csv": ORDERS}))
+    data = bytearray(path.read_bytes())
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):          # set the "encrypted" flag bit in both headers
+        at = data.index(sig) + (6 if sig == b"PK\x03\x04" else 8)
+        data[at] |= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="No file in this zip archive reads as a table: orders.csv: not a table "
+                                        r"\('orders.csv' in this zip archive is password-protected\)"):
+        inspect_file(path)
+
+
 def test_corrupt_zip_is_refused_in_one_line(tmp_path):
     data = _zip({"orders.csv": ORDERS * 50})
     path = tmp_path / "cut.zip"

@@ -148,6 +148,10 @@ def extract_member(path: Path, member: str) -> tuple[Path, bool]:
     try:
         with zipfile.ZipFile(path) as z, z.open(member) as src, open(out, "wb") as dst:
             utf8 = _copy(src, dst, "zip")
+    except RuntimeError as e:           # zipfile's "File ... is encrypted, password required"
+        out.unlink(missing_ok=True)
+        raise DataError(f"{member!r} in this zip archive is password-protected. Zip it without a password, or "
+                        "upload the table inside.") from e
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
         out.unlink(missing_ok=True)
         raise DataError(f"{member!r} in this zip archive could not be read ({str(e)[:120]}). Zip the files "
