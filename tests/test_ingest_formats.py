@@ -170,6 +170,19 @@ def test_zip_without_a_table_is_refused_in_one_line(tmp_path, members, message):
     assert "\n" not in str(err.value)
 
 
+def test_zip_member_with_a_damaged_stream_is_refused_in_one_line(tmp_path):
+    data = bytearray(_zip({"orders.csv": ORDERS * 20}))
+    start = 30 + len("orders.csv")                      # the local header, then the deflated bytes
+    for k in range(start + 3, start + 40, 7):
+        data[k] ^= 0x5A
+    path = tmp_path / "damaged.zip"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"No file in this zip archive reads as a table: orders.csv: not a table "
+                                        r"\('orders.csv' in this zip archive could not be read") as err:
+        build_dataset(path, path.name)
+    assert "\n" not in str(err.value)
+
+
 def test_password_protected_zip_is_refused_in_one_line(tmp_path):
     path = tmp_path / "locked.zip"
     path.write_bytes(_zip({"orders.csv": ORDERS}))

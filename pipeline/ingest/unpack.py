@@ -14,6 +14,7 @@ import glob
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,6 +33,8 @@ _SUFFIXES = (".gz", ".gzip", ".bz2", ".bzip2", ".zst", ".zstd")
 #: a decompressed file may be this many times the upload limit
 UNPACK_FACTOR = 20
 _CHUNK = 1 << 22
+#: what zipfile raises on a damaged archive or member (zlib.error: a corrupt deflate stream)
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, zlib.error)
 
 
 def temp_path(suffix: str) -> Path:
@@ -134,7 +137,7 @@ def zip_members(path: Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except _ZIP_ERRORS as e:
         raise DataError(f"This zip archive is corrupt or cut short ({str(e)[:120]}). Zip the files again, or "
                         "upload the table inside.") from e
     return [i.filename for i in infos if not i.is_dir() and not i.filename.startswith("__MACOSX/")
@@ -152,7 +155,7 @@ def extract_member(path: Path, member: str) -> tuple[Path, bool]:
         out.unlink(missing_ok=True)
         raise DataError(f"{member!r} in this zip archive is password-protected. Zip it without a password, or "
                         "upload the table inside.") from e
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+    except _ZIP_ERRORS as e:
         out.unlink(missing_ok=True)
         raise DataError(f"{member!r} in this zip archive could not be read ({str(e)[:120]}). Zip the files "
                         "again, or upload the table inside.") from e
