@@ -14,6 +14,7 @@ import pandas as pd
 from pipeline.config import RFM_COLUMNS, RFMConfig
 from pipeline.errors import DataError
 from pipeline.ingest.db import connect
+from pipeline.ingest.lines import CUSTOMER_TOTALS
 from pipeline.log import step
 
 __all__ = ["load_segment_rules", "quantile_scores", "population_score", "assign_segments", "rfm_table",
@@ -83,24 +84,32 @@ def default_snapshot(last_date) -> pd.Timestamp:
 
 
 def rfm_from_connection(con: duckdb.DuckDBPyConnection, table: str = "tx", snapshot=None,
-                        rules: pd.DataFrame | None = None, n_bins: int = 5, start=None) -> pd.DataFrame:
+                        rules: pd.DataFrame | None = None, n_bins: int = 5, start=None,
+                        totals: str | None = None) -> pd.DataFrame:
     """RFM table from canonical transactions held in DuckDB table ``table``; columns :data:`RFM_COLUMNS`.
-    ``start`` (a day) leaves out purchases before it; the default snapshot is still the day after the last one."""
-    if snapshot is None:
-        last = con.execute(f"SELECT max(date) FROM {table}").fetchone()[0]
-        if last is None:
-            raise DataError("There are no transactions to compute RFM from.")
+    ``start`` (a day) leaves out purchases before it; the default snapshot is still the day after the last one.
+    ``totals``: a table of the per-customer totals of ``table`` (``tx_customers``, written by cleaning), read instead
+    of the lines when every purchase is before the snapshot and no ``start`` is set (one row per customer)."""
+    source, params = None, []
+    if totals is not None and start is None:
+        last = con.execute(f"SELECT max(last_purchase) FROM {totals}").fetchone()[0]
+        if last is not None and (snapshot is None or pd.Timestamp(last) < pd.Timestamp(snapshot)):
+            source = totals
+    if source is None:
+        if snapshot is None:
+            last = con.execute(f"SELECT max(date) FROM {table}").fetchone()[0]
+            if last is None:
+                raise DataError("There are no transactions to compute RFM from.")
+        since = " AND date >= ?::TIMESTAMP" if start is not None else ""
+        source = f"(SELECT customer_id, {CUSTOMER_TOTALS} FROM {table} WHERE date < ?::TIMESTAMP{since} GROUP BY 1)"
     snap = default_snapshot(last) if snapshot is None else pd.Timestamp(snapshot)
-    since = " AND date >= ?::TIMESTAMP" if start is not None else ""
+    if source != totals:
+        params = [snap] + ([pd.Timestamp(start)] if start is not None else [])
     df = con.execute(f"""
-        SELECT customer_id,
-               date_diff('day', max(date)::DATE, ?::DATE) AS recency_days,
-               count(DISTINCT invoice_id) AS frequency,
-               round(sum(amount), 2) AS monetary,
-               min(date) AS first_purchase, max(date) AS last_purchase,
-               date_diff('day', min(date)::DATE, ?::DATE) AS tenure_days
-        FROM {table} WHERE date < ?::TIMESTAMP{since} GROUP BY customer_id ORDER BY customer_id""",
-        [snap, snap, snap] + ([pd.Timestamp(start)] if start is not None else [])).df()
+        SELECT customer_id, date_diff('day', last_purchase::DATE, ?::DATE) AS recency_days, frequency,
+               round(monetary, 2) AS monetary, first_purchase, last_purchase,
+               date_diff('day', first_purchase::DATE, ?::DATE) AS tenure_days
+        FROM {source} ORDER BY customer_id""", [snap, snap, *params]).df()
     if df.empty:
         raise DataError(f"No purchases before the snapshot date {snap.date()}; pick a later snapshot.")
     df["customer_id"] = df["customer_id"].astype("string")

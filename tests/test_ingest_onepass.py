@@ -96,3 +96,15 @@ def test_every_cleaning_statement_transpiles_to_spark(csv_path):
     for sql in statements:
         body = sql.split(" AS ", 1)[1] if sql.lstrip().upper().startswith("CREATE") else sql
         assert to_spark(body)
+
+
+def test_rfm_from_the_customer_totals_equals_rfm_from_the_lines(csv_path):
+    from pipeline.rfm import rfm_from_connection
+
+    con, _ = clean_in_duckdb(csv_path, lines=False)
+    from_lines = rfm_from_connection(con, "tx_keys")
+    from_totals = rfm_from_connection(con, "tx_keys", totals="tx_customers")
+    pd.testing.assert_frame_equal(from_lines, from_totals)
+    assert dict(zip(from_totals["customer_id"], from_totals["monetary"])) == {"0007": 6.0, "0042": 30.0, "0100": 102.0}
+    early = rfm_from_connection(con, "tx_keys", snapshot="2011-01-18", totals="tx_customers")   # lines before it
+    assert set(early["customer_id"]) == {"0042", "0007"} and early.attrs["snapshot"] == "2011-01-18"

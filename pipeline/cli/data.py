@@ -27,7 +27,8 @@ def cmd_rfm(args) -> int:
     from pipeline.rfm import default_snapshot, rfm_from_connection, segment_summary
 
     con, report = load_clean(args.file, args.dayfirst, args.engine, lines=False)
-    rfm = rfm_from_connection(con, "tx_keys", snapshot=args.snapshot or default_snapshot(report.date_max))
+    rfm = rfm_from_connection(con, "tx_keys", snapshot=args.snapshot or default_snapshot(report.date_max),
+                              totals="tx_customers")
     cols = ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment"]
     if args.out:
         Path(args.out).write_bytes(to_csv_bytes(rfm[cols]))

@@ -25,7 +25,7 @@ from pipeline.config import TX_COLUMNS, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest.dates import date_expr, describe_format, detect_date_format, time_suffixes
 from pipeline.ingest.db import quote_ident, scratch
-from pipeline.ingest.lines import flag_rows, rule_counts, typed_sql, write_views
+from pipeline.ingest.lines import flag_rows, report_totals, rule_counts, typed_sql, write_views
 from pipeline.ingest.mapping import ROLES, MappingGuess, propose_mapping, validate_mapping
 from pipeline.ingest.platforms import prepare_orders
 from pipeline.ingest.read import RawTable, open_file, open_frame
@@ -261,9 +261,7 @@ def _drop_rules(m: dict[str, str | None], options: CleaningOptions, invoices: pd
 
 def _report(con: duckdb.DuckDBPyConnection, n_in: int, counts: dict[str, int], n_ret: int, fmt: str,
             notes: list[str]) -> CleaningReport:
-    n_out, n_cust, n_inv, revenue, dmin, dmax = con.execute(
-        "SELECT count(*), count(DISTINCT customer_id), count(DISTINCT invoice_id), coalesce(sum(amount), 0),"
-        " min(date)::VARCHAR, max(date)::VARCHAR FROM tx_keys").fetchone()
+    n_out, n_cust, n_inv, revenue, dmin, dmax = report_totals(con)
     counts["duplicate_row"] = n_in - sum(counts.values()) - n_out
     dropped = {k: int(counts.get(k, 0)) for k in REASONS}
     if n_out == 0:

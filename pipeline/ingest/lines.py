@@ -8,6 +8,9 @@ aggregate, then an anti join against that small table) and the views written by 
 
 * ``tx_keys`` — customer_id, invoice_id, date, amount and country of every cleaned line: what the report, RFM and
   the currency read;
+* ``tx_customers`` — one row per customer of ``tx_keys`` (first and last purchase, distinct invoices, spend, lines),
+  computed with the report's totals in one aggregate (:func:`report_totals`); RFM reads it
+  (:func:`pipeline.rfm.rfm_from_connection` with ``totals``);
 * ``tx`` — the cleaned lines with every canonical column (:data:`pipeline.config.TX_COLUMNS`);
 * table ``tx_returns`` — cancellations and returns.
 
@@ -22,11 +25,14 @@ from typing import Any
 
 from pipeline.ingest.db import quote_ident
 
-__all__ = ["drop_case", "flag_rows", "rule_counts", "typed_sql", "write_views"]
+__all__ = ["CUSTOMER_TOTALS", "drop_case", "flag_rows", "report_totals", "rule_counts", "typed_sql", "write_views"]
 
 #: the columns every cleaned line keeps in ``_flagged``, and those kept only with ``lines=True`` (and for returns)
 NARROW = ("_cust", "_inv", "_date", "_amount", "_country")
 WIDE = ("_qty", "_price", "_product_id", "_product_name", "_category")
+#: per customer of canonical lines (customer_id, invoice_id, date, amount): the figures RFM is made of
+CUSTOMER_TOTALS = ("min(date) AS first_purchase, max(date) AS last_purchase, count(DISTINCT invoice_id) AS frequency, "
+                   "sum(amount) AS monetary, count(*) AS lines")
 
 
 def drop_case(rules: list[tuple[str, str]], codes: dict[str, int]) -> str:
@@ -99,3 +105,16 @@ def write_views(con: Any, typed: str, has_invoice: bool, drop_duplicates: bool, 
     returned = full.replace("_qty AS", "abs(_qty) AS").replace("_amount AS", "abs(_amount) AS")
     con.execute(f"CREATE OR REPLACE TABLE tx_returns AS SELECT {returned} FROM _flagged "
                 f"WHERE _drop = {return_code} AND _cust IS NOT NULL AND _date IS NOT NULL")
+
+
+def report_totals(con: Any) -> tuple:
+    """Table ``tx_customers`` (:data:`CUSTOMER_TOTALS` per customer of ``tx_keys``) and, from the same aggregate,
+    the report's (lines, customers, invoices, revenue, first date, last date)."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _totals AS SELECT customer_id, grouping(customer_id) AS _all,
+        {CUSTOMER_TOTALS} FROM tx_keys GROUP BY GROUPING SETS ((customer_id), ())""")
+    con.execute("CREATE OR REPLACE TEMP VIEW tx_customers AS SELECT customer_id, first_purchase, last_purchase, "
+                "frequency, monetary, lines FROM _totals WHERE _all = 0")
+    return con.execute("""SELECT coalesce(max(lines) FILTER (WHERE _all = 1), 0), count(customer_id),
+        coalesce(max(frequency) FILTER (WHERE _all = 1), 0), coalesce(max(monetary) FILTER (WHERE _all = 1), 0),
+        max(first_purchase) FILTER (WHERE _all = 1)::VARCHAR, max(last_purchase) FILTER (WHERE _all = 1)::VARCHAR
+        FROM _totals""").fetchone()
