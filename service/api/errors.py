@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from service.api.schemas import forbidden_character
+from service.api.schemas import CAMPAIGN_ID_PATTERN, ID_PATTERN, TEXT_PATTERN, forbidden_character
 
 __all__ = ["MAX_ERRORS", "body_unreadable", "validation_failed", "writable"]
 
@@ -28,6 +28,12 @@ _MESSAGES = {
     "finite_number": "Input should be a finite number: NaN, Infinity, -Infinity and numbers too large for a "
                      "64-bit float (e.g. 1e400) are refused",
     "string_unicode": "Input should be text without lone surrogates (U+D800-U+DFFF)",
+}
+#: What a pattern means, said in words (path ids are checked by pattern only).
+_PATTERNS = {
+    ID_PATTERN: "String should not contain control characters (U+0000-U+001F, U+007F)",
+    TEXT_PATTERN: "String should not contain control characters (U+0000-U+001F, U+007F)",
+    CAMPAIGN_ID_PATTERN: "String should be a campaign id: letters, digits, '_', '-', '.' (1-64 characters)",
 }
 
 
@@ -65,6 +71,8 @@ def _describe(error: dict) -> dict:
         reason = (error.get("ctx") or {}).get("error", "not JSON")
         pos = loc[1] if len(loc) > 1 else "?"
         msg = f"the body is not valid JSON: {reason} at character {pos}"
+    elif kind == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") in _PATTERNS:
+        msg = _PATTERNS[error["ctx"]["pattern"]]
     else:
         msg = _MESSAGES.get(kind) or str(error.get("msg", "invalid value"))
     value = error.get("input")
