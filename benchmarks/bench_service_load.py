@@ -124,6 +124,9 @@ def stats(res: dict, rate: float, skip: int = 0, name: str = "") -> dict:
            "5xx": int(((st >= 500) & (st != 503)).sum()), "timeout": int((st == 0).sum()),
            "conn_err": int((st == -1).sum())}
     row.update({f"p{q}": float(np.percentile(ms, q)) for q in (50, 95, 99)} | {"max": float(ms.max())})
+    for label, mask in (("2xx", (st >= 200) & (st < 300)), ("503", st == 503)):
+        row[f"by_status_{label}"] = {f"p{q}": float(np.percentile(ms[mask], q)) for q in (50, 95)} | \
+            {"max": float(ms[mask].max())} if mask.any() else None
     row["ok_per_s"] = row["2xx"] / span if span > 0 else float("nan")
     row["lag_p99"], row["lag_max"] = float(np.percentile(lag, 99) * 1e3), float(lag.max() * 1e3)
     row["client_behind"] = row["lag_p99"] > LAG_LIMIT_MS
@@ -427,6 +430,10 @@ def report(results: list[dict]) -> None:
             line = " ".join(f"{row[c]:{'<' if f == 's' else '>'}{w}{f}}" for c, _, w, f in COLS)
             flag = "  << client behind schedule" if row["client_behind"] else ""
             print(line + flag)
+            if row["503"] and row["2xx"]:
+                ok, shed = row["by_status_2xx"], row["by_status_503"]
+                print(f"{'':4}2xx answers p50 {ok['p50']:.1f} / p95 {ok['p95']:.1f} / max {ok['max']:.0f} ms; "
+                      f"503 answers p50 {shed['p50']:.1f} / p95 {shed['p95']:.1f} / max {shed['max']:.0f} ms")
             if "health" in row:
                 h = row["health"]
                 last = "never" if h["last_bad_s"] is None else f"last at +{h['last_bad_s']:.1f} s"
