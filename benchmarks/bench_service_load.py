@@ -88,15 +88,16 @@ def fire(port: int, specs: list[dict], procs: int) -> dict[str, dict]:
             queues.append((q, go, streams))
             workers.append(w)
     for q, _, _ in queues:                                   # every client process is up and has its requests
-        status, detail = q.get()
+        status, detail = q.get(timeout=180)
         if status != "ready":
             raise RuntimeError(f"client process failed: {detail}")
     start = time.monotonic() + 0.3
     for _, go, _ in queues:
         go.put(start)
     merged: dict[str, dict] = {}
+    limit = max(len(s.items) / s.rate + s.timeout for ss in per_proc for s in ss) + 120
     for q, _, streams in queues:
-        status, results = q.get()
+        status, results = q.get(timeout=limit)
         if status != "ok":
             raise RuntimeError(f"client process failed: {results}")
         for s, res in zip(streams, results):
@@ -116,8 +117,10 @@ def fire(port: int, specs: list[dict], procs: int) -> dict[str, dict]:
 def stats(res: dict, rate: float, skip: int = 0, name: str = "") -> dict:
     """Counts and latencies (ms, from the scheduled time) of the requests after the first ``skip``."""
     st, lat, lag, sched = (res[k][skip:] for k in ("status", "lat", "lag", "sched"))
+    if not len(st):
+        raise ValueError(f"{name}: no requests to measure (give a longer --duration)")
     ms = lat * 1e3
-    span = float((sched + lat).max() - sched.min()) if len(st) else float("nan")
+    span = float((sched + lat).max() - sched.min())
     row = {"scenario": name, "rate": rate, "sent": len(st),
            "2xx": int(((st >= 200) & (st < 300)).sum()), "4xx": int(((st >= 400) & (st < 500) & (st != 429)).sum()),
            "429": int((st == 429).sum()), "503": int((st == 503).sum()),
