@@ -133,7 +133,7 @@ def stats(res: dict, rate: float, skip: int = 0, name: str = "") -> dict:
     row["ok_per_s"] = row["2xx"] / span if span > 0 else float("nan")
     row["lag_p99"], row["lag_max"] = float(np.percentile(lag, 99) * 1e3), float(lag.max() * 1e3)
     row["client_behind"] = row["lag_p99"] > LAG_LIMIT_MS
-    row["load1"] = os.getloadavg()[0]
+    row["load1"], row["srv_cpu_ms"] = os.getloadavg()[0], float("nan")
     return row
 
 
@@ -363,9 +363,11 @@ def run_db(db: str, args, ids: list[str], day: str) -> dict:
         def get_phase(rate: float) -> None:
             warm = int(rate * args.warmup)
             reqs = get_reqs(key, ids, warm + int(rate * args.duration), seed=int(rate))
+            cpu = _server_cpu(srv[-1].proc.pid)
             res = fire(srv[-1].port, [{"name": "get", "reqs": reqs, "rate": rate, "timeout": args.timeout,
                                        "procs": procs_for(rate, args)}], procs_for(rate, args))["get"]
-            rows.append(stats(res, rate, warm, f"GET /customers/{{id}} @ {rate:g}/s"))
+            rows.append(stats(res, rate, warm, f"GET /customers/{{id}} @ {rate:g}/s")
+                        | {"srv_cpu_ms": (_server_cpu(srv[-1].proc.pid) - cpu) / len(reqs) * 1e3})
 
         def post_phase(name: str, rate: float, seconds: float, tag: str, health: bool) -> None:
             reqs, lines = post_reqs(key, ids, int(rate * seconds), seed=int(rate) + 7, tag=tag, day=day)
@@ -375,8 +377,10 @@ def run_db(db: str, args, ids: list[str], day: str) -> dict:
                 n = int((seconds + args.health_tail) * 10)
                 specs.append({"name": "health", "reqs": [Req("GET", "/health")] * n, "rate": 10.0,
                               "timeout": args.timeout, "max_conns": 64, "proc_offset": procs_for(rate, args)})
+            cpu = _server_cpu(srv[-1].proc.pid)
             res = fire(srv[-1].port, specs, procs_for(rate, args) + health)
-            rows.append(stats(res["post"], rate, 0, name))
+            rows.append(stats(res["post"], rate, 0, name)
+                        | {"srv_cpu_ms": (_server_cpu(srv[-1].proc.pid) - cpu) / len(reqs) * 1e3})
             if health:
                 h = stats(res["health"], 10.0, 0, f"  GET /health every 100 ms (to +{args.health_tail:g} s)")
                 rows.append(h | {"health": health_window(res["health"], seconds)})
@@ -419,7 +423,8 @@ COLS = [("scenario", "scenario", 44, "s"), ("sent", "sent", 6, "d"), ("2xx", "2x
         ("429", "429", 4, "d"), ("503", "503", 5, "d"), ("5xx", "5xx", 5, "d"), ("timeout", "t/o", 5, "d"),
         ("conn_err", "conn", 4, "d"), ("p50", "p50 ms", 8, ".1f"), ("p95", "p95 ms", 8, ".1f"),
         ("p99", "p99 ms", 8, ".1f"), ("max", "max ms", 8, ".0f"), ("ok_per_s", "ok/s", 6, ".0f"),
-        ("lag_p99", "lag99", 6, ".1f"), ("lag_max", "lag max", 7, ".1f"), ("load1", "load", 5, ".1f")]
+        ("lag_p99", "lag99", 6, ".1f"), ("lag_max", "lag max", 7, ".1f"), ("srv_cpu_ms", "cpu/req", 7, ".2f"),
+        ("load1", "load", 5, ".1f")]
 
 
 def report(results: list[dict]) -> None:
@@ -509,7 +514,9 @@ def main() -> None:
     report(results)
     print("\nLatency from each request's scheduled send time over every request (a time-out counts with its "
           f"{args.timeout:g} s); ok/s = 2xx answers per second; lag = the client's own delay in starting a request "
-          f"(ms; p99 above {LAG_LIMIT_MS:g} ms flags the row); load = 1-minute load average after the phase.")
+          f"(ms; p99 above {LAG_LIMIT_MS:g} ms flags the row); cpu/req = the server's CPU time (user + system, "
+          "all its processes) during the phase per request sent, in ms: unlike the latencies it does not depend on "
+          "other work on the machine; load = 1-minute load average after the phase.")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": {k: sorted(v) if isinstance(v, set) else v
                                                         for k, v in vars(args).items()}, "results": results},
