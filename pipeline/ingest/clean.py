@@ -1,7 +1,8 @@
 """Turn a raw table plus a column mapping into canonical transactions, returns and a cleaning report.
 
-All typing and filtering runs in DuckDB. Each dropped row is counted under the first rule it breaks, in the order
-of :data:`REASONS`; exact duplicate rows are counted among the rows that survive the other rules. No loss is silent:
+All typing and filtering runs in DuckDB, in one pass over the raw table (:mod:`pipeline.ingest.lines`). Each dropped
+row is counted under the first rule it breaks, in the order of :data:`REASONS`; exact duplicates (rows equal in every
+mapped column) are counted among the rows that survive the other rules. No loss is silent:
 a rule that drops more than ``CleaningOptions.warn_share`` of the rows becomes a warning (the rule, the share, two
 example rows and the option that switches it off). Transactions without an amount or a price (basket logs) are
 kept, each line worth its quantity (or 1): spend is then counted in items, never as money. The drop rules,
