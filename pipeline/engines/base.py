@@ -117,10 +117,11 @@ class Engine(ABC):
         """A (small, per-customer) frame of this engine on the driver."""
 
     def clean(self, source: str | Path | Source, options: CleaningOptions = CleaningOptions(),
-              mapping: dict[str, str | None] | None = None) -> tuple[Any, CleaningReport]:
-        """Read and clean ``source`` into views ``tx`` and ``tx_returns`` on this engine; (connection, report).
-        The mapping is guessed on the driver from the sample when not given."""
+              mapping: dict[str, str | None] | None = None, lines: bool = True) -> tuple[Any, CleaningReport]:
+        """Read and clean ``source`` into views ``tx``, ``tx_keys`` and ``tx_returns`` on this engine; (connection,
+        report). The mapping is guessed on the driver from the sample when not given. ``lines=False``: only the
+        report, ``tx_keys`` and ``tx_customers`` will be read (see :mod:`pipeline.ingest.lines`)."""
         raw = self.open_source(source if isinstance(source, Source) else Source.parse(source))
         guess = propose_mapping(raw.columns, raw.content)
         m = mapping or guess.mapping
-        return raw.con, clean_raw_table(raw, m, options, guess)
+        return raw.con, clean_raw_table(raw, m, options, guess, lines)
