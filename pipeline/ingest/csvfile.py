@@ -14,7 +14,7 @@ from pipeline.errors import DataError
 from pipeline.ingest.sniff import WHITESPACE, FileInfo, sniff
 from pipeline.ingest.unpack import copy_file, decompress, inner_name, temp_path
 
-__all__ = ["read_csv_into", "utf8_copy", "plain_copy"]
+__all__ = ["plain_copy", "read_csv_into", "utf8_copy"]
 
 
 def utf8_copy(info: FileInfo) -> Path:
@@ -52,22 +52,50 @@ def read_csv_into(con: duckdb.DuckDBPyConnection, what: str, table: str, files_s
     """Strict reading first; short rows padded with nulls next; then the single-threaded reader, which also copes
     with quoted line breaks together with short rows. Without a header row columns are named column_1, column_2…
     ``files_sql``: a quoted path or a SQL list of paths."""
-    base = (f"read_csv({files_sql}, delim='{delim}', header={str(header).lower()}, all_varchar=true, "
-            f"quote='\"', escape='\"', strict_mode=false, max_line_size=20000000{extra_options}")
+    options = (f"delim='{delim}', header={str(header).lower()}, all_varchar=true, quote='\"', escape='\"', "
+               f"strict_mode=false, max_line_size=20000000{extra_options}")
     error, empty = None, None
     for extra in ("", ", null_padding=true", ", null_padding=true, parallel=false"):
-        try:
-            _create(con, what, table, f"{base}{extra})", header)
-            if con.execute(f"SELECT count(*) FROM (SELECT * FROM {table} LIMIT 20000)").fetchone()[0]:
-                return
-            empty = empty or extra
-        except duckdb.Error as e:
-            error = e
+        for source in _sources(con, files_sql, f"{options}{extra}"):
+            try:
+                _create(con, what, table, source, header)
+                if con.execute(f"SELECT count(*) FROM (SELECT * FROM {table} LIMIT 20000)").fetchone()[0]:
+                    return
+                empty = empty or source
+            except duckdb.Error as e:
+                error = e
     if empty is not None:   # it parses, but has no data rows: load_raw says so
-        _create(con, what, table, f"{base}{empty})", header)
+        _create(con, what, table, empty, header)
         return
     raise DataError(f"The CSV could not be read ({str(error).splitlines()[0][:200]}). Check that it is a comma-, "
                     "semicolon-, tab- or pipe-separated table with one header row.") from error
+
+
+def _sources(con: duckdb.DuckDBPyConnection, files_sql: str, options: str) -> list[str]:
+    """The ``read_csv`` calls to try, in order: for one file, the dialect DuckDB's sniffer finds under ``options``
+    made explicit (columns, new line, skipped rows, comment; ``auto_detect=false``), so that every later statement
+    over the view binds in about a millisecond instead of sniffing the file again (22 ms on Online Retail, ~190 ms
+    on 10M lines); then, and for a list of files (columns matched by name per file), the auto-detecting call."""
+    auto = f"read_csv({files_sql}, {options})"
+    if files_sql.startswith("["):
+        return [auto]
+    try:
+        got = con.execute(f"SELECT Columns, NewLineDelimiter, SkipRows, Comment FROM sniff_csv({files_sql}, "
+                          f"{options})").fetchone()
+    except duckdb.Error:
+        return [auto]
+    if not got or not got[0]:
+        return [auto]
+    columns, new_line, skip, comment = got
+    listed = ", ".join(f"'{_sql(c['name'])}': 'VARCHAR'" for c in columns)
+    comment = "" if comment in (None, "(empty)") else comment
+    pinned = (f"read_csv({files_sql}, {options}, auto_detect=false, columns={{{listed}}}, "
+              f"new_line='{_sql(new_line)}', skip={int(skip)}, comment='{_sql(comment)}')")
+    return [pinned, auto]
+
+
+def _sql(text: str) -> str:
+    return str(text).replace("'", "''")
 
 
 def _create(con: duckdb.DuckDBPyConnection, what: str, table: str, source: str, header: bool) -> None:
