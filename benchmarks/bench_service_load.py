@@ -48,11 +48,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_service import _server_cpu
-from benchmarks.loadgen import Req, Stream, client_process, run_streams, trivial_server
+from benchmarks.loadgen import (
+    LAG_LIMIT_MS,
+    Req,
+    Stream,
+    fire,
+    run_streams,
+    stats,
+    trivial_server,
+)
 
 PG_URL = os.environ.get("SEGMENTS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 HOST = "127.0.0.1"
-LAG_LIMIT_MS = 5.0
 RETRYABLE = {0, -1, 429} | set(range(500, 600))
 
 
@@ -62,79 +69,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
-
-
-# ---------------------------------------------------------------------------------------------- firing streams
-def fire(port: int, specs: list[dict], procs: int) -> dict[str, dict]:
-    """Run streams ``specs`` (name, reqs, rate, and Stream options) from client processes that start together once
-    all are up; a stream with ``procs`` > 1 is dealt round-robin over that many processes. Results per stream
-    name, in request order, with numpy arrays."""
-    ctx = mp.get_context("spawn")
-    per_proc: list[list[Stream]] = [[] for _ in range(max(procs, 1))]
-    for spec in specs:
-        n_p = spec.pop("procs", 1)
-        reqs = spec.pop("reqs")
-        for p in range(n_p):
-            items = [(i, r) for i, r in enumerate(reqs) if i % n_p == p]
-            opts = dict(spec, max_conns=max(spec.get("max_conns", 256) // n_p, 8))
-            per_proc[(p + spec.get("proc_offset", 0)) % len(per_proc)].append(
-                Stream(items=items, start=0.0, **{k: v for k, v in opts.items() if k != "proc_offset"}))
-    queues, workers = [], []
-    for streams in per_proc:
-        if streams:
-            q, go = ctx.Queue(), ctx.Queue()
-            w = ctx.Process(target=client_process, args=(HOST, port, streams, q, go))
-            w.start()
-            queues.append((q, go, streams))
-            workers.append(w)
-    for q, _, _ in queues:                                   # every client process is up and has its requests
-        status, detail = q.get(timeout=180)
-        if status != "ready":
-            raise RuntimeError(f"client process failed: {detail}")
-    start = time.monotonic() + 0.3
-    for _, go, _ in queues:
-        go.put(start)
-    merged: dict[str, dict] = {}
-    limit = max(len(s.items) / s.rate + s.timeout for ss in per_proc for s in ss) + 120
-    for q, _, streams in queues:
-        status, results = q.get(timeout=limit)
-        if status != "ok":
-            raise RuntimeError(f"client process failed: {results}")
-        for s, res in zip(streams, results):
-            m = merged.setdefault(s.name, {k: [] for k in res})
-            for k, v in res.items():
-                m[k].extend(v)
-    for w in workers:
-        w.join()
-    for m in merged.values():
-        order = np.argsort(m["index"])
-        for k in m:
-            m[k] = np.asarray(m[k], dtype=float if k in ("sched", "lag", "lat") else object)[order]
-        m["status"] = m["status"].astype(int)
-    return merged
-
-
-def stats(res: dict, rate: float, skip: int = 0, name: str = "") -> dict:
-    """Counts and latencies (ms, from the scheduled time) of the requests after the first ``skip``."""
-    st, lat, lag, sched = (res[k][skip:] for k in ("status", "lat", "lag", "sched"))
-    if not len(st):
-        raise ValueError(f"{name}: no requests to measure (give a longer --duration)")
-    ms = lat * 1e3
-    span = float((sched + lat).max() - sched.min())
-    row = {"scenario": name, "rate": rate, "sent": len(st),
-           "2xx": int(((st >= 200) & (st < 300)).sum()), "4xx": int(((st >= 400) & (st < 500) & (st != 429)).sum()),
-           "429": int((st == 429).sum()), "503": int((st == 503).sum()),
-           "5xx": int(((st >= 500) & (st != 503)).sum()), "timeout": int((st == 0).sum()),
-           "conn_err": int((st == -1).sum())}
-    row.update({f"p{q}": float(np.percentile(ms, q)) for q in (50, 95, 99)} | {"max": float(ms.max())})
-    for label, mask in (("2xx", (st >= 200) & (st < 300)), ("503", st == 503)):
-        row[f"by_status_{label}"] = {f"p{q}": float(np.percentile(ms[mask], q)) for q in (50, 95)} | \
-            {"max": float(ms[mask].max())} if mask.any() else None
-    row["ok_per_s"] = row["2xx"] / span if span > 0 else float("nan")
-    row["lag_p99"], row["lag_max"] = float(np.percentile(lag, 99) * 1e3), float(lag.max() * 1e3)
-    row["client_behind"] = row["lag_p99"] > LAG_LIMIT_MS
-    row["load1"], row["srv_cpu_ms"] = os.getloadavg()[0], float("nan")
-    return row
 
 
 # ------------------------------------------------------------------------------------------------- the server
@@ -364,7 +298,7 @@ def run_db(db: str, args, ids: list[str], day: str) -> dict:
             warm = int(rate * args.warmup)
             reqs = get_reqs(key, ids, warm + int(rate * args.duration), seed=int(rate))
             cpu = _server_cpu(srv[-1].proc.pid)
-            res = fire(srv[-1].port, [{"name": "get", "reqs": reqs, "rate": rate, "timeout": args.timeout,
+            res = fire(HOST, srv[-1].port, [{"name": "get", "reqs": reqs, "rate": rate, "timeout": args.timeout,
                                        "procs": procs_for(rate, args)}], procs_for(rate, args))["get"]
             rows.append(stats(res, rate, warm, f"GET /customers/{{id}} @ {rate:g}/s")
                         | {"srv_cpu_ms": (_server_cpu(srv[-1].proc.pid) - cpu) / len(reqs) * 1e3})
@@ -378,7 +312,7 @@ def run_db(db: str, args, ids: list[str], day: str) -> dict:
                 specs.append({"name": "health", "reqs": [Req("GET", "/health")] * n, "rate": 10.0,
                               "timeout": args.timeout, "max_conns": 64, "proc_offset": procs_for(rate, args)})
             cpu = _server_cpu(srv[-1].proc.pid)
-            res = fire(srv[-1].port, specs, procs_for(rate, args) + health)
+            res = fire(HOST, srv[-1].port, specs, procs_for(rate, args) + health)
             rows.append(stats(res["post"], rate, 0, name)
                         | {"srv_cpu_ms": (_server_cpu(srv[-1].proc.pid) - cpu) / len(reqs) * 1e3})
             if health:
@@ -470,7 +404,7 @@ def self_test(args) -> list[dict]:
             for procs in (1, 2):
                 n = int(rate * args.duration)
                 spec = {"name": "t", "reqs": [Req("GET", "/")] * n, "rate": rate, "procs": procs}
-                res = fire(port, [spec], procs)["t"]
+                res = fire(HOST, port, [spec], procs)["t"]
                 rows.append(stats(res, rate, 0, f"trivial GET @ {rate}/s, {procs} client process(es)"))
     finally:
         srv.terminate()

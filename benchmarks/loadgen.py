@@ -11,6 +11,10 @@ a millisecond, which matters on a machine where the server's two workers share t
 just enough HTTP/1.1: keep-alive, ``Content-Length`` and chunked bodies, one retry on a fresh connection when a
 reused idle connection turns out to be closed before any byte of the answer (uvicorn drops idle ones after 5 s).
 
+:func:`fire` deals streams over client processes that start together once all are up (a slow process start-up
+does not show as lag) and merges their results; :func:`stats` turns one stream's results into counts by status,
+latency percentiles, goodput and the client's lag.
+
 Clocks: ``time.monotonic`` (the event loop's clock; CLOCK_MONOTONIC, the same in every process of the machine),
 so several client processes can share one schedule. Status codes: the HTTP status, ``0`` for a request with no
 complete answer within its timeout (counted from its scheduled time), ``-1`` for a connection error.
@@ -20,12 +24,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Req", "Stream", "client_process", "run_streams", "trivial_server"]
+import numpy as np
+
+__all__ = ["LAG_LIMIT_MS", "Req", "Stream", "client_process", "fire", "run_streams", "stats", "trivial_server"]
 
 TIMEOUT, CONN_ERROR = 0, -1
+#: A client whose p99 lag in starting requests passes this (ms) fell behind its schedule.
+LAG_LIMIT_MS = 5.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +195,78 @@ def client_process(host: str, port: int, streams: list[Stream], queue, go) -> No
         queue.put(("ok", asyncio.run(run_streams(host, port, streams))))
     except BaseException as exc:                           # noqa: BLE001 - reported by the parent
         queue.put(("error", repr(exc)))
+
+
+def fire(host: str, port: int, specs: list[dict], procs: int) -> dict[str, dict]:
+    """Run streams ``specs`` (name, reqs, rate, and Stream options) from client processes that start together once
+    all are up; a stream with ``procs`` > 1 is dealt round-robin over that many processes. Results per stream
+    name, in request order, with numpy arrays."""
+    ctx = mp.get_context("spawn")
+    per_proc: list[list[Stream]] = [[] for _ in range(max(procs, 1))]
+    for spec in specs:
+        n_p = spec.pop("procs", 1)
+        reqs = spec.pop("reqs")
+        for p in range(n_p):
+            items = [(i, r) for i, r in enumerate(reqs) if i % n_p == p]
+            opts = dict(spec, max_conns=max(spec.get("max_conns", 256) // n_p, 8))
+            per_proc[(p + spec.get("proc_offset", 0)) % len(per_proc)].append(
+                Stream(items=items, start=0.0, **{k: v for k, v in opts.items() if k != "proc_offset"}))
+    queues, workers = [], []
+    for streams in per_proc:
+        if streams:
+            q, go = ctx.Queue(), ctx.Queue()
+            w = ctx.Process(target=client_process, args=(host, port, streams, q, go))
+            w.start()
+            queues.append((q, go, streams))
+            workers.append(w)
+    for q, _, _ in queues:                                   # every client process is up and has its requests
+        status, detail = q.get(timeout=180)
+        if status != "ready":
+            raise RuntimeError(f"client process failed: {detail}")
+    start = time.monotonic() + 0.3
+    for _, go, _ in queues:
+        go.put(start)
+    merged: dict[str, dict] = {}
+    limit = max(len(s.items) / s.rate + s.timeout for ss in per_proc for s in ss) + 120
+    for q, _, streams in queues:
+        status, results = q.get(timeout=limit)
+        if status != "ok":
+            raise RuntimeError(f"client process failed: {results}")
+        for s, res in zip(streams, results):
+            m = merged.setdefault(s.name, {k: [] for k in res})
+            for k, v in res.items():
+                m[k].extend(v)
+    for w in workers:
+        w.join()
+    for m in merged.values():
+        order = np.argsort(m["index"])
+        for k in m:
+            m[k] = np.asarray(m[k], dtype=float if k in ("sched", "lag", "lat") else object)[order]
+        m["status"] = m["status"].astype(int)
+    return merged
+
+
+def stats(res: dict, rate: float, skip: int = 0, name: str = "") -> dict:
+    """Counts and latencies (ms, from the scheduled time) of the requests after the first ``skip``."""
+    st, lat, lag, sched = (res[k][skip:] for k in ("status", "lat", "lag", "sched"))
+    if not len(st):
+        raise ValueError(f"{name}: no requests to measure (give a longer --duration)")
+    ms = lat * 1e3
+    span = float((sched + lat).max() - sched.min())
+    row = {"scenario": name, "rate": rate, "sent": len(st),
+           "2xx": int(((st >= 200) & (st < 300)).sum()), "4xx": int(((st >= 400) & (st < 500) & (st != 429)).sum()),
+           "429": int((st == 429).sum()), "503": int((st == 503).sum()),
+           "5xx": int(((st >= 500) & (st != 503)).sum()), "timeout": int((st == 0).sum()),
+           "conn_err": int((st == -1).sum())}
+    row.update({f"p{q}": float(np.percentile(ms, q)) for q in (50, 95, 99)} | {"max": float(ms.max())})
+    for label, mask in (("2xx", (st >= 200) & (st < 300)), ("503", st == 503)):
+        row[f"by_status_{label}"] = {f"p{q}": float(np.percentile(ms[mask], q)) for q in (50, 95)} | \
+            {"max": float(ms[mask].max())} if mask.any() else None
+    row["ok_per_s"] = row["2xx"] / span if span > 0 else float("nan")
+    row["lag_p99"], row["lag_max"] = float(np.percentile(lag, 99) * 1e3), float(lag.max() * 1e3)
+    row["client_behind"] = row["lag_p99"] > LAG_LIMIT_MS
+    row["load1"], row["srv_cpu_ms"] = os.getloadavg()[0], float("nan")
+    return row
 
 
 def trivial_server(port: int, ready) -> None:
