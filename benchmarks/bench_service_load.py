@@ -8,7 +8,8 @@ key made with ``python -m pipeline api-key create`` (rate 10^6/s), and ``python 
 its own process group; ready when ``/health`` answers and the workers have stopped loading (CPU quiet). Then:
 
 - ``GET /customers/{id}`` at each ``--rates`` (default 500 and 1000/s) for ``--duration`` s after ``--warmup`` s
-  at the same rate (not counted), ids drawn at random from the dataset's customers;
+  at the same rate (not counted), ids drawn at random from the dataset's customers (``--prewarm RATE``: first GET
+  every id a few times, so the phases read cached cards);
 - ``POST /customers/{id}/transactions`` at ``--post-rate`` (50/s): a random customer, 1-3 lines, an
   ``Idempotency-Key`` and an invoice id unique to the request;
 - overload: POSTs at ``--overload-rate`` (300/s) for ``--overload-duration`` (5 s) while another process polls
@@ -294,13 +295,19 @@ def run_db(db: str, args, ids: list[str], day: str) -> dict:
                              f"by {srv[-1].stop()}, restarted on the same database")
                 start()
 
-        def get_phase(rate: float) -> None:
+        def get_phase(rate: float, prewarm: bool = False) -> None:
             warm = int(rate * args.warmup)
             reqs = get_reqs(key, ids, warm + int(rate * args.duration), seed=int(rate))
+            if prewarm:      # every id (workers + 1) times, shuffled: most cards computed by both workers first
+                warm = len(ids) * (args.workers + 1)
+                order = random.Random(1).sample(ids * (args.workers + 1), warm)
+                auth = (("Authorization", f"Bearer {key}"),)
+                reqs = [Req("GET", f"/customers/{quote(c, safe='')}", headers=auth) for c in order]
             cpu = _server_cpu(srv[-1].proc.pid)
             res = fire(HOST, srv[-1].port, [{"name": "get", "reqs": reqs, "rate": rate, "timeout": args.timeout,
                                        "procs": procs_for(rate, args)}], procs_for(rate, args))["get"]
-            rows.append(stats(res, rate, warm, f"GET /customers/{{id}} @ {rate:g}/s")
+            rows.append(stats(res, rate, 0 if prewarm else warm, "prewarm: GET every id (not a target)" if prewarm
+                              else f"GET /customers/{{id}} @ {rate:g}/s")
                         | {"srv_cpu_ms": (_server_cpu(srv[-1].proc.pid) - cpu) / len(reqs) * 1e3})
 
         def post_phase(name: str, rate: float, seconds: float, tag: str, health: bool) -> None:
@@ -323,6 +330,8 @@ def run_db(db: str, args, ids: list[str], day: str) -> dict:
             phases.append((name, tag, lines, res["post"]["status"], retry))
 
         todo = [(f"GET @ {r:g}/s", lambda r=r: get_phase(r)) for r in args.rates if "get" in args.scenarios]
+        if args.prewarm and "get" in args.scenarios:
+            todo.insert(0, ("the prewarm", lambda: get_phase(args.prewarm, prewarm=True)))
         if "post" in args.scenarios:
             todo.append((f"POST @ {args.post_rate:g}/s", lambda: post_phase(
                 f"POST /customers/{{id}}/transactions @ {args.post_rate:g}/s", args.post_rate, args.duration,
@@ -421,6 +430,8 @@ def main() -> None:
                     "(e.g. an older commit unpacked with 'git archive'); default this repository")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per GET and POST phase")
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds at the same rate before each GET phase")
+    ap.add_argument("--prewarm", type=float, default=0.0, metavar="RATE", help="first GET every customer (workers "
+                    "+ 1) times at RATE/s, so the GET phases measure cached cards; default 0: cold, random ids")
     ap.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[500.0, 1000.0],
                     help="GET rates, comma-separated")
     ap.add_argument("--post-rate", type=float, default=50.0)
