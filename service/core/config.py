@@ -36,10 +36,12 @@ class Settings(BaseSettings):
                                               "rate limits when there is no Redis")
     key_cache_seconds: float = Field(5.0, ge=0, description="how long a checked API key is remembered per worker "
                                                             "(a revoked key stops working within this time)")
-    max_inflight_writes: int = Field(4, ge=1, description="POST/PUT requests one worker runs at once; above it "
+    max_inflight_writes: int = Field(2, ge=1, description="POST/PUT requests one worker runs at once; above it "
                                                           "503 with Retry-After at once instead of a queue")
-    max_inflight: int = Field(64, ge=1, description="requests of any kind one worker runs at once (503 above; "
-                                                    "/health and /metrics always answer)")
+    max_inflight: int = Field(8, ge=1, description="requests of any kind one worker runs at once (503 above; "
+                                                   "/health and /metrics always answer). Kept small: scoring is "
+                                                   "CPU-bound Python, so more threads only queue for the GIL and "
+                                                   "slow the event loop that answers 503s and /health")
     idempotency_hours: float = Field(24.0, gt=0, description="how long an Idempotency-Key's answer is kept")
     max_body_bytes: int = Field(1_000_000, gt=0, description="largest request body accepted (413 above)")
     card_cache_size: int = Field(20_000, ge=0, description="customer cards kept in memory per worker")
