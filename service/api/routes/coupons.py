@@ -71,16 +71,17 @@ def _decision(d, replayed: bool) -> dict:
              summary="Apply the campaign's policy: a unique code, no coupon (with the reason) or control group")
 def issue(body: IssueIn, request: Request, session: SessionDep, response: Response,
           key: Annotated[KeyInfo, Depends(require_scope("issue"))], idempotency_key: IdempotencyHeader = None) -> dict:
-    idem = idempotent(key, idempotency_key, request, body)
-    if idem is None:
-        return _issue(body, request, session)
-    return _replayable(idem, request, response, lambda: jsonable_encoder(_issue(body, request, session)))
+    return _replayable(idempotent(key, idempotency_key, request, body), request, response,
+                       lambda: _issue(body, request, session))
 
 
 def _replayable(idem, request: Request, response: Response, work) -> dict:
-    """``work()``'s answer stored under the Idempotency-Key, or the answer stored before (marked replayed)."""
+    """``work()``'s answer (no Idempotency-Key), stored under the key, or the answer stored before for it (marked
+    replayed)."""
+    if idem is None:
+        return work()
     try:
-        body, replayed = idem.run(request.app.state.sessions, 200, work)
+        body, replayed = idem.run(request.app.state.sessions, 200, lambda: jsonable_encoder(work()))
     except KeyReused as exc:
         raise invalid(("header", HEADER), str(exc)) from None
     if replayed:
@@ -114,10 +115,8 @@ def _issue(body: IssueIn, request: Request, session) -> dict:
              summary="Redeem a code once (a second redeem is 409)")
 def redeem(code: CouponCode, body: RedeemIn, request: Request, response: Response,
            key: Annotated[KeyInfo, Depends(require_scope("issue"))], idempotency_key: IdempotencyHeader = None) -> dict:
-    idem = idempotent(key, idempotency_key, request, body)
-    if idem is None:
-        return _redeem(code, body, request)
-    return _replayable(idem, request, response, lambda: jsonable_encoder(_redeem(code, body, request)))
+    return _replayable(idempotent(key, idempotency_key, request, body), request, response,
+                       lambda: _redeem(code, body, request))
 
 
 def _redeem(code: str, body: RedeemIn, request: Request) -> dict:
