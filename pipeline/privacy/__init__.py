@@ -1,5 +1,8 @@
-"""Data protection: what is held about one customer and where (:mod:`~pipeline.privacy.holdings`: the one search
-both commands use), erasure (:mod:`~pipeline.privacy.erase`, ``python -m pipeline forget``) and subject access
-(:mod:`~pipeline.privacy.subject`, ``python -m pipeline export-customer``). Submodules are imported by name; this
-package imports nothing so each command stays light.
+"""Data protection. Submodules are imported by name (this package imports nothing, so each command stays light):
+
+* :mod:`~pipeline.privacy.holdings` - the one search for everything held about one customer, used by both:
+* :mod:`~pipeline.privacy.erase` - erasure (``python -m pipeline forget``), with a receipt;
+* :mod:`~pipeline.privacy.subject` - subject access (``python -m pipeline export-customer``);
+* :mod:`~pipeline.privacy.audit`, :mod:`~pipeline.privacy.retention`, :mod:`~pipeline.privacy.pseudonym` - the
+  audit log, retention of logs and API purchases, and pseudonymised exports.
 """
