@@ -43,10 +43,10 @@ def plain_duckdb(path: Path) -> None:
 
 
 def pipeline_rfm(path: Path):
-    from pipeline.ingest import clean_in_duckdb
+    from pipeline.engines.duckdb import DuckDBEngine
     from pipeline.rfm import default_snapshot, rfm_from_connection
 
-    con, report = clean_in_duckdb(path)   # what `python -m pipeline rfm` runs
+    con, report = DuckDBEngine().clean(path)   # what `python -m pipeline rfm` runs
     return rfm_from_connection(con, snapshot=default_snapshot(report.date_max))
 
 

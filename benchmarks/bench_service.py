@@ -3,7 +3,7 @@ arrival rate (open loop: latency counts from the scheduled send time, so a slow 
 
 Run: ``python benchmarks/bench_service.py [--get-rate 200] [--post-rate 50] [--seconds 60] [--workers 1]``
 Targets (issue 12): start-up <= 15 s; ``GET /customers/{id}`` p95 <= 20 ms at 200 requests/s for 60 s, 0 errors;
-``POST /customers/{id}/transactions`` p95 <= 50 ms at 50 requests/s. The server is ``python -m pipeline serve``
+``POST /customers/{id}/transactions`` p95 <= 50 ms at 50 requests/s. The server is ``python -m service serve``
 with SQLite (WAL) in a temporary workspace; ids are drawn uniformly from the dataset's customers (so most GETs
 are a customer's first card in this worker), POSTs add one purchase to a random existing customer. A request
 without an answer within 5 s counts as an error (and its 5 s as its latency). Each figure comes with the
@@ -142,7 +142,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     log = open(tmp / "server.log", "wb")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--dataset", str(DATA), "--workspace",
+    proc = subprocess.Popen([sys.executable, "-m", "service", "serve", "--dataset", str(DATA), "--workspace",
                              str(tmp), "--database-url", url, "--port", str(port), "--workers", str(args.workers)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "SEGMENTS_LOG_LEVEL": "WARNING", "SEGMENTS_LOG_REQUESTS": "false"})

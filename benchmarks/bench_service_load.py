@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_service_load.py [--db sqlite|postgres|both] [--qu
 (``--dataset /work/shared/datasets/online_retail.csv`` for Online Retail; ``--self-test`` checks the client alone).
 
 For each database: a fresh store (a temporary SQLite file, or a new PostgreSQL schema dropped afterwards), an API
-key made with ``python -m pipeline api-key create`` (rate 10^6/s), and ``python -m pipeline serve --workers 2`` in
+key made with ``python -m service api-key create`` (rate 10^6/s), and ``python -m service serve --workers 2`` in
 its own process group; ready when ``/health`` answers and the workers have stopped loading (CPU quiet). Then:
 
 - ``GET /customers/{id}`` at each ``--rates`` (default 500 and 1000/s) for ``--duration`` s after ``--warmup`` s
@@ -99,7 +99,7 @@ def _sa_url(url: str) -> str:
 
 
 def make_key(ws: Path, url: str, root: Path = ROOT) -> str:
-    out = subprocess.run([sys.executable, "-m", "pipeline", "api-key", "create", "--name", "bench-load",
+    out = subprocess.run([sys.executable, "-m", "service", "api-key", "create", "--name", "bench-load",
                           "--scopes", "read,score", "--rate", "1000000", "--workspace", str(ws),
                           "--database-url", url], cwd=root, capture_output=True, text=True, check=True,
                          env={**os.environ, "SEGMENTS_LOG_LEVEL": "WARNING"})
@@ -107,14 +107,14 @@ def make_key(ws: Path, url: str, root: Path = ROOT) -> str:
 
 
 class Server:
-    """``python -m pipeline serve --workers N`` in its own process group (stopped as a group)."""
+    """``python -m service serve --workers N`` in its own process group (stopped as a group)."""
 
     def __init__(self, dataset: str, ws: Path, url: str, workers: int, log_requests: bool, root: Path = ROOT):
         self.port = free_port()
         self.log_path = ws / "server.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - open while the server runs; closed by stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "serve", "--dataset", dataset, "--workspace", str(ws),
+            [sys.executable, "-m", "service", "serve", "--dataset", dataset, "--workspace", str(ws),
              "--database-url", url, "--port", str(self.port), "--workers", str(workers)],
             cwd=root, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "SEGMENTS_LOG_LEVEL": "WARNING",

@@ -31,7 +31,7 @@ import tempfile  # noqa: E402
 
 port = free_port()
 ws = tempfile.mkdtemp(prefix="stale_")
-proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--dataset", "synthetic", "--workspace", ws,
+proc = subprocess.Popen([sys.executable, "-m", "service", "serve", "--dataset", "synthetic", "--workspace", ws,
                          "--database-url", url, "--port", str(port), "--workers", "2"], cwd=str(ROOT),
                         stdout=open(f"{ws}/log", "wb"), stderr=subprocess.STDOUT,
                         env={**os.environ, "SEGMENTS_LOG_REQUESTS": "false"}, start_new_session=True)

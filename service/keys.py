@@ -1,4 +1,4 @@
-"""Create, list, revoke and check API keys (used by ``python -m pipeline api-key`` and the auth dependency).
+"""Create, list, revoke and check API keys (used by ``python -m service api-key`` and the auth dependency).
 
 Requests check their key against :class:`KeyCache`: a key found (or not found) is remembered for a few seconds
 (``SEGMENTS_KEY_CACHE_SECONDS``, default 5), so a request costs no database connection for it; a revoked key stops

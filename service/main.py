@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
     app = FastAPI(title="Customer segments scoring service", version="1.0.0", lifespan=lifespan,
                   description="Segments, scores and issues coupons as purchases arrive, on the same `pipeline` "
                               "code as the dashboard. Authenticate with `Authorization: Bearer <API key>` "
-                              "(`python -m pipeline api-key create`); `/health` and `/metrics` are public.")
+                              "(`python -m service api-key create`); `/health` and `/metrics` are public.")
     app.state.settings, app.state.metrics = settings, metrics
     app.state.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.workers,
                                     settings.redis_url)
@@ -169,7 +169,7 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Run uvicorn (``python -m pipeline serve``). One worker: the dataset is loaded before the port opens, so a
+    """Run uvicorn (``python -m service serve``). One worker: the dataset is loaded before the port opens, so a
     bad dataset is a one-line DataError; several: each worker process loads it (``service.main:app``)."""
     import uvicorn
 

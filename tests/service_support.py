@@ -94,14 +94,14 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m pipeline serve`` in a subprocess on a free port."""
+    """``python -m service serve`` in a subprocess on a free port."""
 
     def __init__(self, dataset: str, workspace: Path, database_url: str, env: dict | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(workspace / f"server-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "serve", "--dataset", dataset, "--workspace", str(workspace),
+            [sys.executable, "-m", "service", "serve", "--dataset", dataset, "--workspace", str(workspace),
              "--database-url", database_url, "--port", str(self.port)],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "SEGMENTS_LOG_LEVEL": "WARNING", "SEGMENTS_LOG_REQUESTS": "false", **(env or {})})

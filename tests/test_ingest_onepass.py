@@ -8,7 +8,8 @@ import pytest
 
 from fixtures import frame
 from pipeline.config import CleaningOptions
-from pipeline.ingest import clean_in_duckdb, fetch_transactions
+from pipeline.engines.duckdb import DuckDBEngine
+from pipeline.ingest import fetch_transactions
 from pipeline.ingest.read import open_frame
 
 
@@ -39,8 +40,8 @@ def _snapshot(con) -> dict:
 
 
 def test_figures_only_mode_equals_the_full_mode(csv_path):
-    full_con, full = clean_in_duckdb(csv_path, lines=True)
-    lean_con, lean = clean_in_duckdb(csv_path, lines=False)
+    full_con, full = DuckDBEngine().clean(csv_path, lines=True)
+    lean_con, lean = DuckDBEngine().clean(csv_path, lines=False)
     assert lean.to_dict() == full.to_dict()
     a, b = _snapshot(full_con), _snapshot(lean_con)
     for name in a:
@@ -66,7 +67,7 @@ def test_duplicates_are_judged_on_the_mapped_columns_only():
 
 
 def test_duplicates_kept_when_switched_off(csv_path):
-    _, rep = clean_in_duckdb(csv_path, CleaningOptions(drop_duplicates=False), lines=False)
+    _, rep = DuckDBEngine().clean(csv_path, CleaningOptions(drop_duplicates=False), lines=False)
     assert rep.dropped["duplicate_row"] == 0 and rep.rows_out == 7 and rep.revenue == pytest.approx(158.0)
 
 
@@ -101,7 +102,7 @@ def test_every_cleaning_statement_transpiles_to_spark(csv_path):
 def test_rfm_from_the_customer_totals_equals_rfm_from_the_lines(csv_path):
     from pipeline.rfm import rfm_from_connection
 
-    con, _ = clean_in_duckdb(csv_path, lines=False)
+    con, _ = DuckDBEngine().clean(csv_path, lines=False)
     from_lines = rfm_from_connection(con, "tx_keys")
     from_totals = rfm_from_connection(con, "tx_keys", totals="tx_customers")
     pd.testing.assert_frame_equal(from_lines, from_totals)

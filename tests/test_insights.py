@@ -231,10 +231,11 @@ def test_connection_versions_equal_the_frame_versions(tmp_path, tx):
     from pipeline.cohorts import cohort_table_from_connection
     from pipeline.period import period_from_connection
     from pipeline.config import CleaningOptions
-    from pipeline.ingest import clean_in_duckdb, fetch_transactions
+    from pipeline.engines.duckdb import DuckDBEngine
+    from pipeline.ingest import fetch_transactions
     from pipeline.movement import segment_movement_from_connection
 
-    con, _ = clean_in_duckdb(write_csv(tmp_path / "six.csv"), CleaningOptions())
+    con, _ = DuckDBEngine().clean(write_csv(tmp_path / "six.csv"), CleaningOptions())
     cleaned = fetch_transactions(con, "tx")
     # open or too wide sides are clamped to the data (01-05 .. 03-28), as resolve_period does
     assert period_from_connection(con, AnalysisPeriod("2022-01-01", "2024-01-01")) == AnalysisPeriod("2023-01-05",
@@ -265,10 +266,10 @@ def test_connection_versions_equal_the_frame_versions(tmp_path, tx):
 
 def test_rfm_from_connection_start(tmp_path):
     from pipeline.config import CleaningOptions
-    from pipeline.ingest import clean_in_duckdb
+    from pipeline.engines.duckdb import DuckDBEngine
     from pipeline.rfm import rfm_from_connection
 
-    con, _ = clean_in_duckdb(write_csv(tmp_path / "six.csv"), CleaningOptions())
+    con, _ = DuckDBEngine().clean(write_csv(tmp_path / "six.csv"), CleaningOptions())
     rfm = rfm_from_connection(con, "tx", start=date(2023, 2, 10)).set_index("customer_id")
     # from 02-10 (the day included), snapshot 03-29: A I2 + I3 (100), B I5, D I8 (100), E, F; C and D's I7 left out
     assert sorted(rfm.index) == ["A", "B", "D", "E", "F"]

@@ -1,11 +1,17 @@
-"""``python -m pipeline api-key create|list|revoke``: the key is printed once, only its hash is stored."""
+"""``python -m service``: the pipeline's commands plus ``serve`` and ``api-key`` (create|list|revoke: the key is
+printed once, only its hash is stored)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from sqlalchemy import create_engine, text
 
-from pipeline.cli import main
+from conftest import ROOT
+import service.cli
+from pipeline.cli import COMMAND_MODULES, build_parser
+from service.cli import main
 
 
 def _run(capsys, *argv) -> tuple[int, dict | list | None, str]:
@@ -38,3 +44,19 @@ def test_api_key_lifecycle(tmp_path, capsys):
 def test_serve_refuses_an_unknown_dataset_in_one_line(tmp_path, capsys):
     code, _, err = _run(capsys, "serve", "--dataset", "no-such-thing", "--workspace", str(tmp_path))
     assert code == 2 and err.startswith("error: dataset:") and len(err.strip().splitlines()) == 1
+
+
+def _commands(parser) -> list[str]:
+    return list(next(a for a in parser._actions if a.dest == "command").choices)
+
+
+def test_the_service_adds_its_commands_to_the_pipelines_and_the_pipeline_knows_none(tmp_path):
+    pipeline_commands = _commands(build_parser())
+    assert "clean" in pipeline_commands and not {"serve", "api-key"} & set(pipeline_commands)
+    assert _commands(build_parser((*COMMAND_MODULES, service.cli))) == [*pipeline_commands, "serve", "api-key"]
+    run = subprocess.run([sys.executable, "-m", "service", "api-key", "list", "--workspace", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and json.loads(run.stdout) == [], run.stderr
+    run = subprocess.run([sys.executable, "-m", "pipeline", "serve", "--dataset", "synthetic"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "invalid choice: 'serve'" in run.stderr

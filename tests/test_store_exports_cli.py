@@ -108,3 +108,31 @@ def test_cli_rfm_does_not_import_tensorflow(tmp_path):
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_cli_cleans_through_one_entry_point_default_and_engine_duckdb_alike(tmp_path, capsys, monkeypatch):
+    """The default and ``--engine duckdb`` are the same run: equal reports and RFM on order lines, and the same
+    one-line refusal of a customer table and of a missing file."""
+    from pipeline.cli import main
+
+    monkeypatch.delenv("SEGMENTS_ENGINE", raising=False)
+    name, data = as_bytes("csv_latin1_semicolon_dayfirst_comma")
+    orders = tmp_path / name
+    orders.write_bytes(data)
+    customers = tmp_path / "customers.csv"
+    pd.DataFrame({"CustomerID": [f"C{i}" for i in range(40)], "Age": range(20, 60),
+                  "Annual Income (k$)": range(30, 70), "Spending Score": range(40)}).to_csv(customers, index=False)
+
+    def run(*argv):
+        code = main(list(argv))
+        return (code, *capsys.readouterr())
+
+    for argv in (("clean", str(orders)), ("rfm", str(orders), "--dayfirst"), ("clean", str(customers)),
+                 ("rfm", str(customers)), ("clean", str(tmp_path / "missing.csv"))):
+        default, duckdb = run(*argv), run(*argv, "--engine", "duckdb")
+        assert default == duckdb, argv
+    code, out, err = run("clean", str(orders))
+    assert code == 0 and json.loads(out)["customers"] == 3
+    code, out, err = run("rfm", str(customers), "--engine", "duckdb")
+    assert code == 2 and out == "" and err.startswith("error: This looks like a customer table")
+    assert len(err.strip().splitlines()) == 1

@@ -3,43 +3,47 @@ stderr and exits with code 2; results go to stdout as JSON. :func:`build_parser`
 order of ``--help``, to add its subcommands (``add_commands(sub)``): :mod:`~pipeline.cli.data` (clean, rfm, btyd,
 value), :mod:`~pipeline.cli.models` (churn, train), :mod:`~pipeline.cli.clusters` (cluster, explore, embed),
 :mod:`~pipeline.cli.customers` (profile, campaign, campaign-results, coupons-check, coupon-learn, recommend-eval),
-:mod:`~pipeline.cli.service` (serve, api-key), :mod:`~pipeline.cli.insights` (overview, cohorts, migration),
-:mod:`~pipeline.cli.engines` (score; ``--engine``) and :mod:`~pipeline.cli.health` (backtest, source, refresh,
-retrain, rollback, drift); shared helpers live in :mod:`~pipeline.cli.common`. Heavy libraries are imported inside
-the commands only.
+:mod:`~pipeline.cli.insights` (overview, cohorts, migration), :mod:`~pipeline.cli.engines` (score; ``--engine``) and
+:mod:`~pipeline.cli.health` (backtest, source, refresh, retrain, rollback, drift); shared helpers live in
+:mod:`~pipeline.cli.common`. Heavy libraries are imported inside the commands only. A front-end adds its own
+commands by passing more modules to :func:`main` (``python -m service`` adds serve and api-key); the pipeline knows
+none of them.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Sequence
+from types import ModuleType
 
 import duckdb
 
-from pipeline.cli import clusters, customers, data, engines, health, insights, models, service
+from pipeline.cli import clusters, customers, data, engines, health, insights, models
 from pipeline.errors import DataError
 from pipeline.log import logger
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 #: The command modules, in the order their subcommands are listed by ``python -m pipeline --help``.
-COMMAND_MODULES = (data, models, clusters, customers, service, insights, engines, health)
+COMMAND_MODULES = (data, models, clusters, customers, insights, engines, health)
 
-_DESCRIPTION = "Command-line interface: ``python -m pipeline <command> FILE ...``."
+PROG = "python -m pipeline"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m pipeline`` parser with every command module's subcommands."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=_DESCRIPTION)
+def build_parser(modules: Sequence[ModuleType] | None = None, prog: str = PROG) -> argparse.ArgumentParser:
+    """The parser with the subcommands of each of ``modules`` (default :data:`COMMAND_MODULES`), in that order."""
+    parser = argparse.ArgumentParser(prog=prog, description=f"Command-line interface: ``{prog} <command> FILE ...``.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in COMMAND_MODULES:
+    for module in COMMAND_MODULES if modules is None else modules:
         module.add_commands(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; its exit code (2 with one line on stderr for any error)."""
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, modules: Sequence[ModuleType] | None = None, prog: str = PROG) -> int:
+    """Run one command of ``modules`` (default :data:`COMMAND_MODULES`); its exit code (2 with one line on stderr for
+    any error)."""
+    args = build_parser(modules, prog).parse_args(argv)
     if getattr(args, "sheet", None) and getattr(args, "file", None):    # --sheet: read as FILE#SHEET everywhere
         args.file = f"{args.file}#{args.sheet}"
     if "SEGMENTS_LOG_LEVEL" not in os.environ:   # keep stderr for the one-line error; opt in to step logs

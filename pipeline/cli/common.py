@@ -1,6 +1,6 @@
 """Helpers shared by the command modules of ``python -m pipeline``: JSON output (:func:`print_json`), reading and
-cleaning a file the way every command does (:func:`load_clean` inside DuckDB or on ``--engine``, :func:`transactions`,
-:func:`dataset`), the currency of a result (:func:`connection_currency`, :func:`dataset_currency`), comma-separated
+cleaning a file the way every command does (:func:`load_clean` and :func:`clean_on_engine` on ``--engine``, DuckDB by
+default; :func:`transactions`, :func:`dataset`), the currency of a result (:func:`connection_currency`, :func:`dataset_currency`), comma-separated
 option values (:func:`columns`, :func:`model_list`) and :func:`file_cmd`, which adds a subcommand taking a FILE and
 ``--dayfirst``. Everything heavy is imported inside the functions, so building the parser stays light.
 """
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 from pipeline.errors import DataError
 
-__all__ = ["print_json", "load_clean", "transactions", "dataset", "connection_currency", "dataset_currency",
+__all__ = ["print_json", "load_clean", "clean_on_engine", "transactions", "dataset", "connection_currency", "dataset_currency",
            "columns", "model_list", "file_cmd", "json_flag", "require_input"]
 
 
@@ -24,17 +23,25 @@ def print_json(obj) -> None:
 
 
 def load_clean(path: str, dayfirst: bool | None = None, engine: str | None = None, lines: bool = True):
-    """Read and clean a transactions file inside DuckDB (or on ``--engine``/``SEGMENTS_ENGINE``); returns
-    (connection, report). ``lines=False``: only the report and ``tx_keys`` will be read (see ingest.lines)."""
+    """(connection, report) of ``path`` read and cleaned on ``engine`` (see :func:`clean_on_engine`); the
+    connection holds ``tx``, ``tx_keys`` and ``tx_returns``."""
+    return clean_on_engine(path, dayfirst, engine, lines)[1:]
+
+
+def clean_on_engine(path: str, dayfirst: bool | None = None, engine: str | None = None, lines: bool = True):
+    """(engine, connection, report): ``path`` cleaned by :meth:`pipeline.engines.base.Engine.clean` on ``engine``
+    (``--engine``, else ``SEGMENTS_ENGINE``, else DuckDB), the one cleaning entry point, so the default and
+    ``--engine duckdb`` are the same run (a customer table is refused alike). ``lines=False``: only the report and
+    ``tx_keys`` will be read (see :mod:`pipeline.ingest.lines`)."""
     from pipeline.config import CleaningOptions
-    from pipeline.ingest import clean_in_duckdb
+    from pipeline.engines import Source, get_engine
 
-    if engine or os.environ.get("SEGMENTS_ENGINE"):
-        from pipeline.cli import engines
-
-        return engines.load_clean(path, dayfirst, engine)
-    require_input(path)
-    return clean_in_duckdb(path, CleaningOptions(dayfirst=dayfirst), lines=lines)
+    chosen = get_engine(engine)
+    source = Source.parse(path)
+    if source.kind == "path" and not source.remote:     # refused here in one line, on every engine alike
+        require_input(path)
+    con, report = chosen.clean(source, CleaningOptions(dayfirst=dayfirst), lines=lines)
+    return chosen, con, report
 
 
 def require_input(path: str) -> None:

@@ -1,9 +1,10 @@
 """The engine side of the CLI: ``--engine duckdb|spark`` and the ``score`` command (batch scoring to Parquet).
 
 ``clean`` and ``rfm`` take ``--engine`` (default ``SEGMENTS_ENGINE``, else ``duckdb``) and read a file, folder,
-glob, ``table:NAME`` (Spark catalog) or ``jdbc:URL#TABLE`` on the chosen engine; ``score`` cleans, builds the
-feature table and scores every customer with a saved model (``mapInPandas`` on Spark), writing a Parquet folder.
-Registered on the main parser by :func:`add_commands`.
+glob, ``table:NAME`` (Spark catalog) or ``jdbc:URL#TABLE`` on the chosen engine (cleaning itself is
+:func:`pipeline.cli.common.clean_on_engine`); ``score`` cleans, builds the feature table and scores every customer
+with a saved model (``mapInPandas`` on Spark), writing a Parquet folder. Registered on the main parser by
+:func:`add_commands`.
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import argparse
 import time
 from pathlib import Path
 
-from pipeline.cli.common import file_cmd, print_json
+from pipeline.cli.common import clean_on_engine, file_cmd, print_json
 from pipeline.errors import DataError
 
-__all__ = ["add_commands", "add_engine_option", "load_clean", "clean_on_engine", "cmd_score"]
+__all__ = ["add_commands", "add_engine_option", "cmd_score"]
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
@@ -25,35 +26,8 @@ def add_engine_option(p: argparse.ArgumentParser) -> None:
                         "jdbc:URL#TABLE")
 
 
-def load_clean(source: str, dayfirst: bool | None, engine: str | None):
-    """(connection, report) of ``source`` cleaned on ``engine`` (the connection holds ``tx`` and ``tx_returns``)."""
-    return clean_on_engine(source, dayfirst, engine)[1:]
-
-
-def clean_on_engine(source: str, dayfirst: bool | None, engine: str | None):
-    """(engine, connection, report): :func:`load_clean` with the engine it ran on (for its feature table)."""
-    from pipeline.config import CleaningOptions
-    from pipeline.engines import get_engine
-
-    chosen = get_engine(engine)
-    con, report = chosen.clean(_source(source), CleaningOptions(dayfirst=dayfirst))
-    return chosen, con, report
-
-
-def _source(text: str):
-    """The parsed source; a path that names no file, folder or matching files is refused here, in one line."""
-    from pipeline.engines import Source
-
-    src = Source.parse(text)
-    if src.kind == "path":
-        src.files()
-    return src
-
-
 def cmd_score(args) -> int:
     """Score every customer of ``args.file`` with the saved model ``args.model``; Parquet folder ``args.out``."""
-    from pipeline.config import CleaningOptions
-    from pipeline.engines import get_engine
     from pipeline.engines.features import score
     from pipeline.models.persist import read_metadata
 
@@ -62,8 +36,7 @@ def cmd_score(args) -> int:
                         "model was saved to, e.g. workspace/<id>/models/<model id>.")
     meta = read_metadata(args.model)
     start = time.perf_counter()
-    engine = get_engine(args.engine)
-    con, report = engine.clean(_source(args.file), CleaningOptions(dayfirst=args.dayfirst))
+    engine, con, report = clean_on_engine(args.file, args.dayfirst, args.engine)
     out = engine.write_frame(score(engine, con, args.model, args.as_of), args.out)
     print_json({"engine": engine.name, "model": meta.model_label, "target": meta.target,
                  "customers_in": report.customers, "lines": report.rows_out, "out": str(out),

@@ -32,7 +32,7 @@ def _churn_history(args):
     """(transactions, returns) of ``args.file``: pandas frames, or with ``--engine``/``SEGMENTS_ENGINE`` an
     ``EngineHistory`` (the feature table and labels built on the engine) and None."""
     if args.engine or os.environ.get("SEGMENTS_ENGINE"):
-        from pipeline.cli.engines import clean_on_engine
+        from pipeline.cli.common import clean_on_engine
         from pipeline.engines.history import EngineHistory
 
         engine, con, _ = clean_on_engine(args.file, args.dayfirst, args.engine)

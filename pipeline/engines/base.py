@@ -19,8 +19,7 @@ import pandas as pd
 
 from pipeline.config import CleaningOptions
 from pipeline.errors import DataError
-from pipeline.ingest.clean import CleaningReport, clean_raw_table
-from pipeline.ingest.mapping import propose_mapping
+from pipeline.ingest.clean import CleaningReport, clean_raw_table, transactions_mapping
 from pipeline.ingest.read import RawTable
 from pipeline.ingest.sniff import FileInfo, sniff
 
@@ -119,9 +118,10 @@ class Engine(ABC):
     def clean(self, source: str | Path | Source, options: CleaningOptions = CleaningOptions(),
               mapping: dict[str, str | None] | None = None, lines: bool = True) -> tuple[Any, CleaningReport]:
         """Read and clean ``source`` into views ``tx``, ``tx_keys`` and ``tx_returns`` on this engine; (connection,
-        report). The mapping is guessed on the driver from the sample when not given. ``lines=False``: only the
-        report, ``tx_keys`` and ``tx_customers`` will be read (see :mod:`pipeline.ingest.lines`)."""
+        report). The one entry point for cleaning that keeps the lines on an engine (the CLI's default is this on
+        DuckDB). The mapping is guessed on the driver from the sample when not given; a customer table is refused
+        (:func:`pipeline.ingest.clean.transactions_mapping`). ``lines=False``: only the report, ``tx_keys`` and
+        ``tx_customers`` will be read (see :mod:`pipeline.ingest.lines`)."""
         raw = self.open_source(source if isinstance(source, Source) else Source.parse(source))
-        guess = propose_mapping(raw.columns, raw.content)
-        m = mapping or guess.mapping
+        m, guess = transactions_mapping(raw, mapping)
         return raw.con, clean_raw_table(raw, m, options, guess, lines)

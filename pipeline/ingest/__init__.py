@@ -11,8 +11,8 @@ plays which role, which kind of table), :mod:`~pipeline.ingest.clean` (drop rule
 from __future__ import annotations
 
 from pipeline.ingest.clean import (
-    REASONS, RULE_SWITCHES, CleaningReport, CleanResult, clean_file, clean_frame, clean_in_duckdb, clean_raw,
-    clean_table, fetch_transactions,
+    REASONS, RULE_SWITCHES, CleaningReport, CleanResult, clean_file, clean_frame, clean_raw, clean_table,
+    fetch_transactions,
 )
 from pipeline.ingest.datasets import SAMPLES, Inspection, build_dataset, customer_table, inspect_file, sample_dataset
 from pipeline.ingest.dates import DATE_FORMATS, describe_format, detect_date_format
@@ -34,7 +34,7 @@ __all__ = [
     "guess_mapping", "detect_kind", "guess_customer_id", "validate_mapping",
     # cleaning
     "REASONS", "RULE_SWITCHES", "CleaningReport", "CleanResult", "clean_table", "clean_raw", "clean_frame", "clean_file",
-    "clean_in_duckdb", "fetch_transactions",
+    "fetch_transactions",
     # samples and datasets
     "generate_raw", "generate_transactions", "load_cdnow", "cdnow_path",
     "SAMPLES", "Inspection", "inspect_file", "build_dataset", "customer_table", "sample_dataset",

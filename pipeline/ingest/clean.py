@@ -35,7 +35,7 @@ from pipeline.log import step
 
 __all__ = [
     "REASONS", "RULE_SWITCHES", "CleaningReport", "CleanResult", "clean_table", "clean_raw", "clean_raw_table", "clean_frame",
-    "clean_file", "clean_in_duckdb", "fetch_transactions", "cancellation_pattern", "mapping_reasons",
+    "clean_file", "transactions_mapping", "fetch_transactions", "cancellation_pattern", "mapping_reasons",
 ]
 
 #: drop reason -> label shown to the user, in the order rules are applied
@@ -386,10 +386,11 @@ def clean_raw_table(raw: RawTable, mapping: dict[str, str | None], options: Clea
     return report
 
 
-def _transactions_mapping(raw: RawTable, mapping: dict[str, str | None] | None
-                          ) -> tuple[dict[str, str | None], MappingGuess]:
+def transactions_mapping(raw: RawTable, mapping: dict[str, str | None] | None
+                         ) -> tuple[dict[str, str | None], MappingGuess]:
     """The given mapping, or the guessed one (with the guess, for its reasons); a customer table is refused with a
-    pointer to the fix."""
+    pointer to the fix. Every path that cleans a source as order lines asks here (``clean_file``, ``clean_frame`` and
+    :meth:`pipeline.engines.base.Engine.clean`, the one entry point that keeps the result on an engine)."""
     guess = propose_mapping(raw.columns, raw.content)
     if mapping:
         return mapping, guess
@@ -406,7 +407,7 @@ def clean_frame(df: pd.DataFrame, mapping: dict[str, str | None] | None = None,
 
 
 def _clean(raw: RawTable, mapping: dict[str, str | None] | None, options: CleaningOptions) -> CleanResult:
-    m, guess = _transactions_mapping(raw, mapping)
+    m, guess = transactions_mapping(raw, mapping)
     return clean_raw(raw, m, options, guess)
 
 
@@ -416,14 +417,3 @@ def clean_file(path: str | Path, mapping: dict[str, str | None] | None = None,
     """Read and clean a CSV, Excel or Parquet file; the mapping is guessed when not given."""
     return _clean(open_file(path, filename, sheet), mapping, options)
 
-
-def clean_in_duckdb(path: str | Path, options: CleaningOptions = CleaningOptions(),
-                    mapping: dict[str, str | None] | None = None,
-                    lines: bool = True) -> tuple[duckdb.DuckDBPyConnection, CleaningReport]:
-    """Read and clean a file keeping the result inside DuckDB (``tx``, ``tx_keys``, ``tx_returns``) for SQL steps
-    such as RFM: no pandas copy of the order lines. The mapping is guessed when not given. ``lines=False`` when only
-    the report and ``tx_keys`` (RFM, currency) will be read: the lines are then not kept, and ``tx`` reads the file
-    again. Returns (connection, report)."""
-    raw = open_file(path)
-    m, guess = _transactions_mapping(raw, mapping)
-    return raw.con, clean_raw_table(raw, m, options, guess, lines)

@@ -18,7 +18,7 @@ from service.keys import KeyInfo
 __all__ = ["get_db", "SessionDep", "require_scope", "get_scorer", "ERRORS", "IdempotencyHeader", "idempotent",
            "invalid"]
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from `python -m pipeline api-key create`.")
+_bearer = HTTPBearer(auto_error=False, description="An API key from `python -m service api-key create`.")
 
 def get_db(request: Request) -> Iterator[Session]:
     """A session for the request (it takes a connection only when first used)."""

@@ -1,6 +1,6 @@
 """Service settings from the environment (``SEGMENTS_*``), read once per process with pydantic-settings.
 
-``python -m pipeline serve`` sets the same variables from its flags, so ``uvicorn service.main:app --workers N``
+``python -m service serve`` sets the same variables from its flags, so ``uvicorn service.main:app --workers N``
 with the variables exported runs exactly what ``serve`` runs.
 """
 from __future__ import annotations

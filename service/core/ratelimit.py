@@ -4,7 +4,7 @@ it gets 429 with ``Retry-After``.
 With ``SEGMENTS_REDIS_URL`` set the buckets live in Redis (one atomic script per request, about 0.2 ms on the same
 machine), so every worker process of every instance shares one limit per key. Without Redis each worker keeps its
 own buckets and takes its share: rate and burst divided by the number of workers (``SEGMENTS_WORKERS``, which
-``python -m pipeline serve --workers N`` sets), so a key never gets more than configured in total. When Redis
+``python -m service serve --workers N`` sets), so a key never gets more than configured in total. When Redis
 cannot be reached a worker falls back to its share (logged once) instead of failing the request.
 
 A key's rate is its own (``api-key create --rate``) or ``SEGMENTS_RATE_LIMIT_PER_SECOND``; its burst is its own

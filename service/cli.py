@@ -1,18 +1,29 @@
-"""The scoring-service commands of ``python -m pipeline``: ``serve`` (the FastAPI scoring API of ``service/`` for a
-saved dataset, a file or a sample) and ``api-key`` (create, list or revoke its API keys). The flags reach the
-service as its environment variables (``service.core.config.Settings``); FastAPI, uvicorn, SQLAlchemy and the
-``service`` package are imported only inside the commands, so the pipeline never loads them otherwise.
-:func:`add_commands` registers them.
+"""The service's command line: ``python -m service <command>`` (:func:`main`) is ``python -m pipeline`` with the
+service's own commands added: ``serve`` (the FastAPI scoring API for a saved dataset, a file or a sample) and
+``api-key`` (create, list or revoke its API keys). The service registers them on the pipeline's parser
+(:func:`add_commands`), so the dependency points one way: the pipeline does not know the service exists. The flags
+reach the service as its environment variables (``service.core.config.Settings``); FastAPI, uvicorn and SQLAlchemy
+are imported inside the commands only, so the pipeline's commands stay as light here as there.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
+from pipeline import cli as pipeline_cli
 from pipeline.cli.common import print_json
 from pipeline.errors import DataError
 
-__all__ = ["add_commands", "cmd_serve", "cmd_api_key"]
+__all__ = ["main", "add_commands", "cmd_serve", "cmd_api_key"]
+
+PROG = "python -m service"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command of ``python -m service``: every ``python -m pipeline`` command, ``serve`` and ``api-key``;
+    its exit code (2 with one line on stderr for any error)."""
+    return pipeline_cli.main(argv, modules=(*pipeline_cli.COMMAND_MODULES, sys.modules[__name__]), prog=PROG)
 
 
 def _service_env(args) -> None:
