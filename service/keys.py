@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pipeline.privacy.audit import record
 from service.core.config import SCOPES
 from service.core.security import hash_key, key_prefix, new_key
 from service.models import ApiKey
@@ -66,6 +67,7 @@ def create_key(session: Session, name: str, scopes: list[str], rate_per_second: 
     except IntegrityError as exc:
         session.rollback()
         raise ValueError(f"name: a key named {name!r} exists already; choose another name or revoke it.") from exc
+    record(None, "api_key_create", name, "cli", scopes=",".join(scopes))   # keys change from the command line only
     return key
 
 
@@ -84,6 +86,7 @@ def revoke_key(session: Session, name: str) -> bool:
         return False
     key.revoked_at = _now()
     session.commit()
+    record(None, "api_key_revoke", name, "cli")
     return True
 
 

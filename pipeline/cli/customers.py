@@ -15,6 +15,7 @@ from pathlib import Path
 from pipeline.cli.common import (columns, connection_currency, dataset, file_cmd, json_flag, load_clean,
                                  print_json, require_input, transactions)
 from pipeline.cli.engines import add_engine_option
+from pipeline.cli.governance import export_flags, rejoin, shared_export
 from pipeline.errors import DataError
 
 __all__ = ["add_commands", "cmd_profile", "cmd_campaign", "cmd_campaign_results", "cmd_coupons_check",
@@ -61,7 +62,9 @@ def cmd_campaign(args) -> int:
                         cluster=args.cluster, band=args.band, customer_ids=ids, learned=coupons.learned,
                         campaign_id=campaign_id_for(args.name), control_share=args.control, send_date=sent,
                         as_of=audience.as_of_text, facts=ctx.facts)
-    data = to_excel_bytes(out, "campaign") if args.out.lower().endswith((".xlsx", ".xls")) else to_csv_bytes(out)
+    shared = shared_export(args, out, "campaign list", campaign_id=campaign_id_for(args.name))
+    excel = args.out.lower().endswith((".xlsx", ".xls"))
+    data = to_excel_bytes(shared, "campaign") if excel else to_csv_bytes(shared)
     Path(args.out).write_bytes(data)
     totals = campaign_totals(out, coupons.policy.currency or "")
     print_json(to_jsonable({"file": args.file, "out": args.out, "campaign_id": campaign_id_for(args.name),
@@ -93,7 +96,8 @@ def cmd_campaign_results(args) -> int:
     con, report = load_clean(args.transactions, args.dayfirst)
     tx = fetch_transactions(con, "tx")
     money = args.currency or connection_currency(con, report) or ""     # none for item-counted basket logs
-    res = campaign_results(read_campaign_list(args.list), tx, args.sent, args.days, currency=money,
+    listed = rejoin(args, read_campaign_list(args.list), tx["customer_id"])      # hashed ids joined back
+    res = campaign_results(listed, tx, args.sent, args.days, currency=money,
                            catalogue=args.catalogue,
                            **({} if args.min_group is None else {"min_group": args.min_group}))
     print_json(to_jsonable({"list": args.list, "transactions": args.transactions, **res.to_dict()}))
@@ -167,6 +171,7 @@ def _campaign_commands(sub) -> None:
                                   "chosen from the purchases before it")
     p.add_argument("--currency", help="currency of the money figures, e.g. GBP, in the totals and the coupon reasons "
                                       "(default: the file's, guessed from its amounts and countries)")
+    export_flags(p)
     _context_args(p)
     p = sub.add_parser("campaign-results", help="treated vs control after the send date: conversion and revenue "
                                                 "per customer with 95%% intervals, cost; JSON")
@@ -181,6 +186,8 @@ def _campaign_commands(sub) -> None:
     p.add_argument("--min-group", type=int, help="fewest customers per group for a result (default "
                                                  "pipeline.campaign.MIN_GROUP, 10)")
     p.add_argument("--dayfirst", action="store_true", default=None, help="read ambiguous dates as day-first")
+    p.add_argument("--workspace", help="workspace whose pseudonym key joins a list with hashed ids back (default "
+                                       "SEGMENTS_WORKSPACE or workspace/)")
     json_flag(p)
     p.set_defaults(func=cmd_campaign_results)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline.cli.common import connection_currency, file_cmd, json_flag, load_clean, print_json, transactions
 from pipeline.cli.engines import add_engine_option
+from pipeline.cli.governance import export_flags, shared_export
 
 __all__ = ["add_commands", "cmd_clean", "cmd_rfm", "cmd_btyd", "cmd_value"]
 
@@ -31,7 +32,7 @@ def cmd_rfm(args) -> int:
                               totals="tx_customers")
     cols = ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "segment"]
     if args.out:
-        Path(args.out).write_bytes(to_csv_bytes(rfm[cols]))
+        Path(args.out).write_bytes(to_csv_bytes(shared_export(args, rfm[cols], "rfm table")))
     summary = segment_summary(rfm)
     print_json({"snapshot": rfm.attrs["snapshot"], "customers": len(rfm), "revenue": report.revenue,
                 "currency": connection_currency(con, report), "out": args.out,
@@ -65,6 +66,7 @@ def add_commands(sub) -> None:
     p.add_argument("--snapshot", help="date recency is measured to (YYYY-MM-DD); default the day after the last "
                                       "purchase")
     p.add_argument("--out", help="output CSV path")
+    export_flags(p)
     p = file_cmd(sub, "btyd", "fit BG/NBD, Pareto/NBD and Gamma-Gamma; print the parameters as JSON", cmd_btyd)
     p.add_argument("--cutoff", help="fit on purchases before this date (YYYY-MM-DD); default all")
     p.add_argument("--unit-days", type=float, default=1.0, help="time unit in days (7 for weeks)")
