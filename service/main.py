@@ -4,9 +4,10 @@ Start-up (lifespan): migrate the database, load the dataset, its live model (``p
 pointer the app's pages read; else the default churn model), the saved clustering and the coupon catalogue, fit the
 scorer once, delete prediction-log rows and API purchases older than ``SEGMENTS_RETENTION_DAYS`` when it is set
 (:mod:`pipeline.privacy.retention`), rebuild every stored card that is behind its lines (a crash between versions, a
-hand edit, a purge) and drop expired idempotency keys; then serve. Every worker process does this for itself; the database is shared. For a saved
-transactions dataset a background task polls that pointer (``SEGMENTS_CHAMPION_POLL_SECONDS``) and swaps a newly
-promoted champion, or a model put live in the Model lab, in without a restart.
+hand edit, a purge) and drop expired idempotency keys; then serve. Every worker process does this for itself; the
+database is shared. For a saved transactions dataset a background task polls that pointer
+(``SEGMENTS_CHAMPION_POLL_SECONDS``) and swaps a newly promoted champion, or a model put live in the Model lab, in
+without a restart.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from pipeline.errors import DataError
 from service.api.errors import body_unreadable, validation_failed, writable
-from service.api.routes import campaigns, coupons, customers, health, privacy, score
+from service.api.routes import campaigns, coupons, customers, health, score
 from service.core.config import Settings, get_settings
 from pipeline.health.predictions import served_log
 from pipeline.privacy.retention import enforce_retention
@@ -149,7 +150,7 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
     app.state.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.workers,
                                     settings.redis_url)
     app.state.load = Load(settings.max_inflight, settings.max_inflight_writes)
-    for module in (customers, privacy, score, coupons, campaigns, health):
+    for module in (customers, score, coupons, campaigns, health):
         app.include_router(module.router)
     app.add_middleware(LoadShedder, load=app.state.load)          # inside: shed requests are logged and counted
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,

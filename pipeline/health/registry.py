@@ -159,6 +159,8 @@ class HealthStore:
                "serial": int(doc.get("serial", 0)) + 1, "changed": now_iso(), "history": hist}
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.path / "champion.json", doc)
+        from pipeline.privacy.audit import record                     # who put which model live, never customer data
+        record(self.ws, "model_live", f"model {doc['version'] or mid}", dataset=self.dataset_id)
         return doc
 
     def history(self) -> list[str]:
