@@ -27,7 +27,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from pipeline.errors import DataError
 from service.api.errors import body_unreadable, validation_failed, writable
-from service.api.routes import campaigns, coupons, customers, health, score
+from service.api.routes import campaigns, coupons, customers, health, privacy, score
 from service.core.config import Settings, get_settings
 from pipeline.health.predictions import served_log
 from pipeline.privacy.retention import enforce_retention
@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None, scorer=None) -> FastAPI:
     app.state.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.workers,
                                     settings.redis_url)
     app.state.load = Load(settings.max_inflight, settings.max_inflight_writes)
-    for module in (customers, score, coupons, campaigns, health):
+    for module in (customers, privacy, score, coupons, campaigns, health):
         app.include_router(module.router)
     app.add_middleware(LoadShedder, load=app.state.load)          # inside: shed requests are logged and counted
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,

@@ -158,6 +158,7 @@ class Scorer:
                                                                                             dataset_id)
         self._cache: OrderedDict[str, dict] = OrderedDict()
         self._cache_size = cache_size
+        self._erased: set[str] = set()          # erased while serving: unknown from then on (until a reload)
         self._lock = threading.Lock()
         self.info = self._info()
         self.version = hashlib.sha256(json.dumps(self.info, sort_keys=True).encode()).hexdigest()[:12]
@@ -185,7 +186,14 @@ class Scorer:
                 "horizon_days": m.settings.horizon_days}
 
     def knows(self, customer_id: str) -> bool:
-        return customer_id in self.model.table.index
+        return customer_id in self.model.table.index and customer_id not in self._erased
+
+    def forget(self, customer_id: str) -> None:
+        """Treat an erased customer as unknown from now on (their cached card dropped); the fitted models still
+        hold them until the scorer is loaded again from the erased dataset (``DELETE /customers/{id}`` does)."""
+        with self._lock:
+            self._erased.add(customer_id)
+            self._cache.pop(customer_id, None)
 
     # ---- the churn champion -----------------------------------------------------------------------------------
     def champion_watcher(self):
@@ -205,15 +213,17 @@ class Scorer:
         off the event loop."""
         from pipeline.health.retrain import with_churn_model
 
-        return Scorer(self.dataset_id, with_churn_model(self.model, pipeline, meta), self._cache_size,
-                      workspace=self.workspace, champion_serial=self.champion_serial if serial is None else serial,
-                      churn_version=str(meta.extra.get("version") or meta.model_key))
+        new = Scorer(self.dataset_id, with_churn_model(self.model, pipeline, meta), self._cache_size,
+                     workspace=self.workspace, champion_serial=self.champion_serial if serial is None else serial,
+                     churn_version=str(meta.extra.get("version") or meta.model_key))
+        new._erased = set(self._erased)
+        return new
 
     # ---- cards ------------------------------------------------------------------------------------------------
     def card(self, customer_id: str) -> dict:
         """The card of a dataset customer as loaded (cached). UnknownCustomer when the id is not in the data."""
         with self._lock:
-            hit = self._cache.get(customer_id)
+            hit = self._cache.get(customer_id) if customer_id not in self._erased else None
             if hit is not None:
                 self._cache.move_to_end(customer_id)
                 return hit

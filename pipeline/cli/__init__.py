@@ -19,14 +19,14 @@ from types import ModuleType
 
 import duckdb
 
-from pipeline.cli import clusters, customers, data, engines, governance, health, insights, models
+from pipeline.cli import clusters, customers, data, engines, governance, health, insights, models, privacy
 from pipeline.errors import DataError
 from pipeline.log import logger
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 #: The command modules, in the order their subcommands are listed by ``python -m pipeline --help``.
-COMMAND_MODULES = (data, models, clusters, customers, insights, engines, health, governance)
+COMMAND_MODULES = (data, models, clusters, customers, insights, engines, health, privacy, governance)
 
 PROG = "python -m pipeline"
 

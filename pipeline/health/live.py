@@ -22,12 +22,15 @@ from pipeline.health.registry import HealthStore
 from pipeline.store import Dataset, Workspace
 
 __all__ = ["LiveModel", "BaselineCheck", "NeedsConfirmation", "live_model", "load_live", "model_title",
-           "baseline_check", "put_live", "refused_ids", "RULE_NAMES", "DEFAULT_CHURN_TITLE"]
+           "baseline_check", "put_live", "refused_ids", "RULE_NAMES", "DEFAULT_CHURN_TITLE",
+           "ERASED_NOTE"]
 
 #: How a page names the default churn model (trained by the Customer page when no model was put live).
 DEFAULT_CHURN_TITLE = "Default churn model (logistic regression)"
 #: Short names of the simple rules a model must beat (keys of the Model lab's baseline rows).
 RULE_NAMES = {"bgnbd": "BG/NBD", "majority": "the majority class"}
+#: What every page says of a live model trained on data that included a customer erased since.
+ERASED_NOTE = "Trained on data that included an erased customer — retrain."
 #: Which kind of saved model may serve which kind of dataset.
 _SERVES = {"transactions": "churn", "customers": "column"}
 
@@ -49,6 +52,7 @@ class LiveModel:
     title: str = DEFAULT_CHURN_TITLE
     serial: int = 0
     created: str = ""
+    trained_on_erased: bool = False        # trained on data that included a customer erased since: retrain
 
     @property
     def is_default(self) -> bool:
@@ -64,7 +68,8 @@ class LiveModel:
         if self.model_id is None:
             what = DEFAULT_CHURN_TITLE if self.kind == "transactions" else "none (no prediction is shown)"
             return f"Live model (Customer page, Campaigns, scoring service): {what}."
-        return f"Live model (Customer page, Campaigns, scoring service): {self.title} ({self.ref})."
+        erased = (f" {ERASED_NOTE}" if self.trained_on_erased else "")
+        return f"Live model (Customer page, Campaigns, scoring service): {self.title} ({self.ref}).{erased}"
 
 
 def live_model(ws: Workspace, dataset_id: str, kind: str = "transactions") -> LiveModel:
@@ -78,7 +83,8 @@ def live_model(ws: Workspace, dataset_id: str, kind: str = "transactions") -> Li
         meta = store.version_metadata(mid)
     except DataError:
         return LiveModel(dataset_id, kind, serial=serial)
-    return LiveModel(dataset_id, kind, mid, store.ref(mid), model_title(meta), serial, meta.created)
+    return LiveModel(dataset_id, kind, mid, store.ref(mid), model_title(meta), serial, meta.created,
+                     store.trained_on_erased(mid))
 
 
 def load_live(ws: Workspace, dataset_id: str):

@@ -11,7 +11,9 @@ it and any version stays loadable. Per dataset, ``health/<dataset id>/`` holds:
   walks back through);
 * ``decisions.jsonl`` - one line per promotion, refusal, putting live by hand or roll back, with the metrics and
   the reason;
-* ``refresh.jsonl`` - one line per refresh (what changed); ``backtest.json`` - the last backtest.
+* ``refresh.jsonl`` - one line per refresh (what changed); ``backtest.json`` - the last backtest;
+* ``erasures.json`` - the saved models trained on data that included a customer erased since
+  (:mod:`pipeline.privacy.erase`): the live model then says "retrain", and retraining sets it aside.
 
 There is no other pointer: the workspace-wide ``active_model`` document of earlier versions is read only as a
 fallback for a dataset without a pointer (and only for a model trained on that dataset).
@@ -108,8 +110,12 @@ class HealthStore:
     # ---- the live-model pointer ---------------------------------------------------------------------------------
     def pointer(self) -> dict[str, Any]:
         """``champion.json`` (empty dict when no model has been put live yet)."""
+        return self._document("champion.json")
+
+    def _document(self, name: str) -> dict[str, Any]:
+        """A JSON document of this dataset's records (empty dict when missing or not a readable JSON object)."""
         try:
-            doc = json.loads((self.path / "champion.json").read_text())
+            doc = json.loads((self.path / name).read_text())
         except (OSError, json.JSONDecodeError):
             return {}
         return doc if isinstance(doc, dict) else {}
@@ -202,6 +208,25 @@ class HealthStore:
                                      f"{self.ref(to_id)} by hand."}
         self.record_decision(entry)
         return entry
+
+    # ---- erasures: models trained on data that included a customer erased since ----------------------------------
+    def mark_erased(self, model_ids: list[str]) -> dict[str, Any]:
+        """Record that saved models ``model_ids`` were trained on data that included a customer erased since
+        (``erasures.json``: model ids, how many erasures, when the last one was; never who)."""
+        doc = self.erasures()
+        doc = {"models": sorted(set(doc.get("models", [])) | set(model_ids)),
+               "erasures": int(doc.get("erasures", 0)) + 1, "last": now_iso()}
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.path / "erasures.json", doc)
+        return doc
+
+    def erasures(self) -> dict[str, Any]:
+        """``erasures.json`` (empty dict when no erasure touched this dataset's models)."""
+        return self._document("erasures.json")
+
+    def trained_on_erased(self, model_id: str | None) -> bool:
+        """Whether saved model ``model_id`` was trained on data that included an erased customer (retrain)."""
+        return bool(model_id) and model_id in self.erasures().get("models", [])
 
     # ---- records --------------------------------------------------------------------------------------------------
     def record_decision(self, entry: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@ card's churn model is trained: on stacked past cutoffs whose labels end by ``end
 ``end - 2H`` labelled by the next H days, validates and calibrates it; :mod:`pipeline.slices`) - and grades it, the
 current champion and the BG/NBD baseline on the same latest window (customers as of ``end - H``, labelled by the
 last H days; :func:`pipeline.churn.out_of_time_split`). The challenger is promoted only
-if it beats the baseline and the champion by at least ``promote_margin``; either way it is saved as a version and the
+if it beats the baseline and the champion by at least ``promote_margin`` (a champion trained on data that included
+a customer erased since is no bar: it has to go); either way it is saved as a version and the
 decision is recorded with both sets of metrics and the reason (:class:`pipeline.health.registry.HealthStore`).
 The version that is promoted is exactly the model that was graded (no refit on unseen labels), so the next
 retrain's comparison stays out of time.
@@ -84,7 +85,11 @@ def retrain(ws: Workspace, dataset: Dataset, *, model: str | None = None, horizo
     fitted, types, training, slices, metrics, baseline = _challenger(dataset, split, key, config)
     champ_version = store.champion()
     champion = _grade_champion(store, champ_version, split, config)
-    promote, reason = decide(metrics, champion, baseline, config)
+    erased = store.trained_on_erased(store.champion_id())       # set aside: it saw a customer erased since
+    promote, reason = decide(metrics, None if erased else champion, baseline, config)
+    if erased:
+        reason += (f" The live model {champ_version} was trained on data that included an erased customer, so "
+                   "it was not a bar to pass.")
     meta = _metadata(dataset, split, key, fitted, types, metrics, baseline, training, slices)
     version = store.save_version(fitted, meta)
     if promote:
