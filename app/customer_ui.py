@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app import labels_ui, state, ui
+from app import keys, labels_ui, state, ui
 from app.ui import md, money
 from pipeline.labels import format_value, label
 from pipeline.customer import CouponSetup
@@ -20,7 +20,7 @@ from pipeline.errors import DataError
 from pipeline.units import spend_exact
 
 __all__ = ["scoring_context", "coupon_box", "learned_box", "card", "what_if_key", "what_if_values",
-           "what_if_result"]
+           "what_if_result", "erase_panel", "erase_receipt"]
 
 
 def scoring_context() -> Any:
@@ -265,3 +265,40 @@ def what_if_result(res, facts: dict | None = None) -> None:
     learned_box(res.learned_coupon)
     for note in res.notes:
         st.caption(md(note))
+
+
+def erase_panel(cid: str) -> None:
+    """*Erase this customer*: typing the id confirms; then :func:`pipeline.privacy.erase.forget` removes them from
+    this workspace and the service database, and the receipt is shown once on the next run."""
+    from pipeline.privacy.erase import forget
+
+    with st.expander("Erase this customer", icon=":material/delete_forever:"):
+        st.caption("Answers an erasure request: removes this customer from every saved dataset, selection, campaign "
+                   "list and cache of this workspace, and from the scoring service's database and the prediction log. "
+                   "Campaign budgets and counts stay (anonymously). Models trained on their data are marked "
+                   "for retraining. This cannot be undone.")
+        typed = st.text_input("Type the customer id to confirm", key=keys.ERASE_CONFIRM)
+        if st.button("Erase this customer", type="primary", disabled=typed.strip() != cid):
+            with st.spinner("Erasing…"):
+                st.session_state[keys.ERASE_RECEIPT] = forget(cid, state.workspace().path)
+            for key in (keys.ERASE_CONFIRM, keys.CUSTOMER_ID):
+                st.session_state.pop(key, None)
+            st.query_params.pop(keys.CUSTOMER_PARAM, None)
+            st.rerun()
+
+
+def erase_receipt() -> None:
+    """The receipt of the erasure just done (once): what was removed where, and what a search still finds."""
+    receipt = st.session_state.pop(keys.ERASE_RECEIPT, None)
+    if receipt is None:
+        return
+    if receipt["remains_total"]:
+        st.error(f"Erasure incomplete: {receipt['remains_total']} mentions remain (listed in the receipt).",
+                 icon=":material/error:")
+    else:
+        st.success(f"Customer erased: {receipt['removed_total']:,} rows or files removed from "
+                   f"{len(receipt['removed'])} places; a new search finds nothing.", icon=":material/check_circle:")
+    st.dataframe(pd.DataFrame(receipt["removed"] + receipt["remains"], columns=["kind", "where", "count", "action"]),
+                 hide_index=True)
+    with st.expander("Receipt (JSON)"):
+        st.json(receipt)

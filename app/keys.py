@@ -11,7 +11,7 @@ __all__ = [
     "WORKSPACE", "DATASET", "DATASET_IN_ADDRESS", "DATASET_WIDGETS", "AUTHED", "UPLOAD_DONE", "STAGED",
     "upload_field", "LAST_MESSAGE", "SIDEBAR_DATASET", "SELECTION", "MODEL",
     "LAB_RESULTS", "SEQUENCE_RESULTS", "TABLE_EMBEDDING_RESULTS", "CLUSTER_K", "CLUSTER_K_FOR",
-    "cluster_names_editor", "CUSTOMER_ID", "CUSTOMER_DATASET", "LINK_NOTE",
+    "cluster_names_editor", "CUSTOMER_ID", "CUSTOMER_DATASET", "LINK_NOTE", "ERASE_CONFIRM", "ERASE_RECEIPT",
     "CAMPAIGN_RESULT", "CAMPAIGN_MEASURE", "CATALOGUE_UPLOAD_ID", "CATALOGUE_UPLOAD_MESSAGE", "LEARNED", "LEARNED_PICK",
     "WORKSPACE_PARAM", "DATASET_PARAM", "CUSTOMER_PARAM", "WORKSPACE_COOKIE", "COOKIE_WRITTEN", "PERIOD",
     "period_widget",
@@ -72,6 +72,8 @@ MODEL = "active_model"                  # (dataset id, model id, "confirm" | "do
 CUSTOMER_ID = "lookup_customer"         # str | None: the customer id picker (a widget)
 CUSTOMER_DATASET = "lookup_customer_ds"  # str: the dataset id CUSTOMER_ID's value belongs to (reset on a switch)
 LINK_NOTE = "link_note"                 # str: "switched to the dataset that holds the linked customer", shown once
+ERASE_CONFIRM = "lookup_erase_confirm"   # str: the id typed to confirm *Erase this customer* (a widget)
+ERASE_RECEIPT = "erase_receipt"         # dict: the receipt of the last erasure (pipeline.privacy.erase), shown once
 
 # ---- campaigns (pages/campaigns.py) --------------------------------------------------------------------------------
 CAMPAIGN_RESULT = "camp_result"         # state.CampaignResult: the last campaign list built, with its dataset key

@@ -36,6 +36,7 @@ follow_link()
 st.title("Customer")
 if note := st.session_state.pop(keys.LINK_NOTE, None):
     st.info(note, icon=":material/swap_horiz:")
+customer_ui.erase_receipt()
 ctx = customer_ui.scoring_context()
 
 
@@ -77,6 +78,7 @@ if cid:
         st.error(str(e), icon=":material/person_off:")
 if prof is not None:
     customer_ui.card(prof)
+    customer_ui.erase_panel(prof.customer_id)
 else:
     st.caption("Pick a customer to see their card; the what-if below starts from a typical customer.")
 what_if_panel(prof.customer_id if prof else None)

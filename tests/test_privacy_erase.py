@@ -251,3 +251,29 @@ def test_delete_route_erases_in_the_service(template, tmp_path):
         assert _file_hits(root) == [] and _table_hits(url) == {}
         audit = [json.loads(line) for line in (root / "w1" / "audit.jsonl").read_text().splitlines()]
         assert any(a["action"] == "erase" and a["who"] == "boss" for a in audit)
+
+
+def test_customer_page_erases_after_typing_the_id(at, tmp_path):
+    """The Customer page: *Erase this customer* stays disabled until the id is typed, then erases and shows the
+    receipt; the saved dataset no longer holds the customer."""
+    from app import keys
+    from conftest import dataset
+
+    at.file_uploader(key="uploader").upload("Mall_Customers.csv", dataset("Mall_Customers.csv").read_bytes(),
+                                            "text/csv")
+    at.run()
+    at.query_params["customer"] = "0003"
+    at.switch_page("pages/customer.py").run()
+    assert not at.exception and not at.error
+    erase = lambda: next(b for b in at.button if b.label == "Erase this customer")  # noqa: E731
+    assert erase().disabled
+    at.text_input(key=keys.ERASE_CONFIRM).input("0004").run()
+    assert erase().disabled                                          # another id does not confirm
+    at.text_input(key=keys.ERASE_CONFIRM).input("0003").run()
+    erase().click().run()
+    assert not at.exception
+    assert any("Customer erased" in s.value for s in at.success), [s.value for s in at.success]
+    assert "customer" not in at.query_params
+    root = tmp_path / "workspace"
+    held = [f for f in root.rglob("customers.parquet")]
+    assert held and all("0003" not in set(pd.read_parquet(f)["customer_id"].astype(str)) for f in held)

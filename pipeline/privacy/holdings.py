@@ -121,8 +121,8 @@ def workspaces_under(root: Path) -> list[Path]:
 
 def resolve_database_url(workspace: Path | None, database_url: str | None) -> str | None:
     """The database to search: ``database_url``, else ``SEGMENTS_DATABASE_URL``, else ``service.db`` in the
-    workspace folder given (the service's default), else in the app's workspace root; None when that SQLite file
-    does not exist (nothing is created)."""
+    workspace folder given or the folder above it (the service's and the prediction log's default: the workspace
+    root), else in the app's workspace root; None when no such SQLite file exists (nothing is created)."""
     import os
 
     from pipeline.config import workspace_root
@@ -130,8 +130,9 @@ def resolve_database_url(workspace: Path | None, database_url: str | None) -> st
     url = database_url or os.environ.get("SEGMENTS_DATABASE_URL", "")
     if url:
         return url
-    path = Path(workspace if workspace is not None else workspace_root()) / "service.db"
-    return f"sqlite:///{path.resolve()}" if path.is_file() else None
+    folders = [Path(workspace), Path(workspace).parent] if workspace is not None else [workspace_root()]
+    found = [f / "service.db" for f in folders if (f / "service.db").is_file()]
+    return f"sqlite:///{found[0].resolve()}" if found else None
 
 
 # ---- the sweep: does a file hold the id? ---------------------------------------------------------------------------
