@@ -212,7 +212,8 @@ def test_cross_validate_scores_per_fold_and_as_losses():
         m.cross_validate_scores(pipe, X, y, 3, ("f2",))
 
 
-def test_models_and_coupons_packages_have_no_import_cycles():
+def test_the_models_package_interface_does_not_load_the_lab():
+    """Importing ``pipeline.models`` stays light (import cycles anywhere are tests/test_architecture.py's)."""
     import ast
 
     root = Path(__file__).resolve().parents[1]
@@ -229,7 +230,6 @@ def test_models_and_coupons_packages_have_no_import_cycles():
         return any(d == goal or (d not in seen and reaches(d, goal, (*seen, d))) for d in graph[start])
 
     assert {"pipeline.models.zoo", "pipeline.coupons.learned"} <= set(graph)
-    assert [k for k in graph if reaches(k, k)] == []
     assert not reaches("pipeline.models", "pipeline.models.lab")           # the package's interface stays light
 
 
