@@ -3,8 +3,9 @@ stderr and exits with code 2; results go to stdout as JSON. :func:`build_parser`
 order of ``--help``, to add its subcommands (``add_commands(sub)``): :mod:`~pipeline.cli.data` (clean, rfm, btyd,
 value), :mod:`~pipeline.cli.models` (churn, train), :mod:`~pipeline.cli.clusters` (cluster, explore, embed),
 :mod:`~pipeline.cli.customers` (profile, campaign, campaign-results, coupons-check, coupon-learn, recommend-eval),
-:mod:`~pipeline.cli.insights` (overview, cohorts, migration), :mod:`~pipeline.cli.engines` (score; ``--engine``) and
-:mod:`~pipeline.cli.health` (backtest, source, refresh, retrain, rollback, drift); shared helpers live in
+:mod:`~pipeline.cli.insights` (overview, cohorts, migration), :mod:`~pipeline.cli.engines` (score; ``--engine``),
+:mod:`~pipeline.cli.health` (backtest, source, refresh, retrain, rollback, drift), :mod:`~pipeline.cli.privacy`
+(forget, export-customer) and :mod:`~pipeline.cli.governance` (audit, purge); shared helpers live in
 :mod:`~pipeline.cli.common`. Heavy libraries are imported inside the commands only. A front-end adds its own
 commands by passing more modules to :func:`main` (``python -m service`` adds serve and api-key); the pipeline knows
 none of them.
