@@ -478,8 +478,7 @@ def _profile_context(key: DatasetKey, active_sig: str, clustering_sig: str, rule
     ctx = ensure_scorer(ws, key.dataset_id, _load_key(key), rules=pd.DataFrame(json.loads(rules_json)),
                         active=active, clustering=ws.load_clustering(key.dataset_id) if clustering_sig else None,
                         settings=ScoringSettings(horizon_days=horizon))
-    ctx.notes[:0] = notes
-    return ctx
+    return ctx.with_notes([*notes, *ctx.notes]) if notes else ctx      # the scorer is immutable
 
 
 def profile_context(horizon: int = HORIZON_DAYS) -> ModelScorer:

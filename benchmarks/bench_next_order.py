@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.cli.common import transactions  # noqa: E402
 from pipeline.predict.next_order import fit_next_order, next_order_features  # noqa: E402
 from pipeline.slices import SliceSet  # noqa: E402
-from pipeline.value import last_gap_days, next_order_days  # noqa: E402
+from pipeline.grading import last_gap_days, next_order_days  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
 

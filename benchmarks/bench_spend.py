@@ -21,7 +21,7 @@ from benchmarks.bench_next_order import load  # noqa: E402  (the same two datase
 from pipeline.config import ValueConfig  # noqa: E402
 from pipeline.predict.spend import fit_spend, spend_rows  # noqa: E402
 from pipeline.slices import SliceSet  # noqa: E402
-from pipeline.value import _regression_row  # noqa: E402
+from pipeline.grading import regression_row  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
 
@@ -45,9 +45,9 @@ def grade(slices: SliceSet, cutoff, label: str):
     for k, g in fc.validation["candidates"].items():
         print(f"      validation {k:26} MAE {g['mae']:9.2f}  Gini {g['gini']:.3f}")
     print(_line("spend_hybrid (this model)", row))
-    print(_line("BG/NBD x Gamma-Gamma", _regression_row("b", "spend", "", "", truth,
+    print(_line("BG/NBD x Gamma-Gamma", regression_row("b", "spend", "", "", truth,
                                                          test.X["btyd_expected_spend"], cfg)))
-    print(_line("same as the last 90 days", _regression_row("l", "spend", "", "", truth, test.X["spend_90d"], cfg)))
+    print(_line("same as the last 90 days", regression_row("l", "spend", "", "", truth, test.X["spend_90d"], cfg)))
     print(f"    everyone spends 0 (for scale)      MAE {truth.abs().mean():9.2f}")
     return fc
 

@@ -50,7 +50,7 @@ def what_if_panel(cid: str | None) -> None:
     except DataError as e:
         st.warning(str(e), icon=":material/warning:")
         return
-    customer_ui.what_if_result(res, ctx.facts.to_json() if ctx.facts is not None else None)
+    customer_ui.what_if_result(res, ctx.decisions.facts.to_json() if ctx.decisions is not None else None)
 
 
 def picked_customer() -> str | None:

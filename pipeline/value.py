@@ -15,12 +15,11 @@ cutoff ``end - H``, the truth is what customers did in the H days after it; the 
 * **p_alive**: how well P(alive) ranks who buys again (ROC AUC) vs the baseline "more recent = more alive";
 * **churn**: the BG/NBD churn score's ROC AUC, the baseline the card's churn model must beat.
 
-Ties in a ranking count as their average (a constant prediction captures the average share, not a lucky one).
+The measures and baselines (Gini, top share, the last-gap rule, the recency rule) are :mod:`pipeline.grading`'s.
 What the card then shows is decided in :mod:`pipeline.customer.facts`.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,17 +31,15 @@ from threadpoolctl import threadpool_limits
 from pipeline.config import HORIZON_DAYS, ValueConfig
 from pipeline.errors import DataError
 from pipeline.exports import to_jsonable
+from pipeline.grading import GRADE_COLUMNS, auc_row, last_gap_days, next_order_days, recency_rule, regression_row
 from pipeline.log import logged
 
-__all__ = ["TARGETS", "BASELINES", "METRICS", "ValueGrades", "window_activity", "ranked_actual", "normalized_gini",
-           "top_sum", "top_share", "next_order_days", "last_gap_days", "spend_regressor", "grade_values"]
+__all__ = ["TARGETS", "BASELINES", "METRICS", "ValueGrades", "window_activity", "spend_regressor", "grade_values"]
 
 #: Graded targets: key -> what is predicted.
 TARGETS = {"spend": "Spend in the next H days", "orders": "Orders in the next H days",
            "next_order": "Days to the next order", "p_alive": "Buys again in the next H days (P(alive))",
            "churn": "No order in the next H days (churn)"}
-_COLUMNS = ["target", "model", "role", "n", "mae", "median_ae", "gini", "top_share", "roc_auc", "brier",
-            "calibration_error", "coverage", "width"]
 #: Per target: the baseline row every other row is compared with, and the metrics compared.
 BASELINES = {"spend": "spend_last", "orders": "orders_last", "next_order": "next_order_last_gap",
              "p_alive": "p_alive_recency", "churn": "churn_btyd"}
@@ -95,8 +92,8 @@ class ValueGrades:
     def from_json(cls, doc: dict[str, Any]) -> ValueGrades:
         """The grades back from :meth:`to_json` (missing metrics as NaN; ``beats_baseline`` is recomputed)."""
         rows = [{k: v for k, v in row.items() if k != "beats_baseline"} for row in doc.get("rows", [])]
-        table = pd.DataFrame(rows, columns=["key", *_COLUMNS]).set_index("key")
-        for col in _COLUMNS[4:]:
+        table = pd.DataFrame(rows, columns=["key", *GRADE_COLUMNS]).set_index("key")
+        for col in GRADE_COLUMNS[4:]:
             table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
         table["n"] = table["n"].astype(int)
         return cls(table, dict(doc.get("info", {})), list(doc.get("notes", [])))
@@ -115,75 +112,6 @@ def window_activity(transactions: pd.DataFrame, customers: pd.Index, start, end)
     return out.reindex(customers).fillna(0.0)
 
 
-def ranked_actual(actual, predicted) -> np.ndarray:
-    """``actual`` in order of decreasing ``predicted``, each group of tied predictions replaced by its mean."""
-    a, p = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
-    order = np.argsort(-p, kind="stable")
-    a, p = a[order], p[order]
-    group = np.cumsum(np.r_[True, p[1:] != p[:-1]]) - 1
-    return (np.bincount(group, weights=a) / np.bincount(group))[group]
-
-
-def _gini(ranked: np.ndarray) -> float:
-    n, total = len(ranked), ranked.sum()
-    return float(np.cumsum(ranked).sum() / total / n - (n + 1) / (2 * n)) if n and total > 0 else float("nan")
-
-
-def normalized_gini(actual, predicted) -> float:
-    """Gini of the ranking by ``predicted`` over the Gini of the perfect ranking: 1 = perfect, 0 = no better than
-    random (or a constant), -1 = reversed; NaN when nothing was spent."""
-    a = np.asarray(actual, dtype=float)
-    best = _gini(np.sort(a)[::-1])
-    return _gini(ranked_actual(a, predicted)) / best if best > 0 else float("nan")
-
-
-def top_sum(actual, predicted, k: int) -> float:
-    """Sum of ``actual`` over the ``k`` rows ranked highest by ``predicted`` (ties: their average)."""
-    k = int(min(max(k, 0), len(np.asarray(actual))))
-    return float(ranked_actual(actual, predicted)[:k].sum())
-
-
-def top_share(actual, predicted, share: float = ValueConfig.top_share) -> float:
-    """Share of the total of ``actual`` held by the top ``share`` of rows ranked by ``predicted``."""
-    a = np.asarray(actual, dtype=float)
-    total = a.sum()
-    return top_sum(a, predicted, math.ceil(share * len(a))) / total if total > 0 else float("nan")
-
-
-def _days(transactions: pd.DataFrame, before=None, start=None) -> pd.DataFrame:
-    """Distinct (customer_id, day) purchase days, optionally only days < ``before`` / >= ``start``."""
-    day = pd.to_datetime(transactions["date"]).dt.normalize()
-    keep = np.ones(len(day), dtype=bool)
-    if before is not None:
-        keep &= (day < pd.Timestamp(before)).to_numpy()
-    if start is not None:
-        keep &= (day >= pd.Timestamp(start)).to_numpy()
-    out = pd.DataFrame({"customer_id": transactions.loc[keep, "customer_id"].astype(str), "day": day[keep]})
-    return out.drop_duplicates().sort_values(["customer_id", "day"])
-
-
-def next_order_days(transactions: pd.DataFrame, customers: pd.Index, cutoff, horizon_days: int) -> pd.Series:
-    """Days from the last observed day (``cutoff - 1``) to each customer's first order in ``[cutoff, cutoff + H)``;
-    NaN when they did not order in that window."""
-    cutoff = pd.Timestamp(cutoff).normalize()
-    days = _days(transactions, before=cutoff + pd.Timedelta(days=horizon_days), start=cutoff)
-    first = days.groupby("customer_id", sort=False)["day"].min()
-    return ((first - (cutoff - pd.Timedelta(days=1))).dt.days.astype(float)).reindex(customers)
-
-
-def last_gap_days(transactions: pd.DataFrame, customers: pd.Index, cutoff) -> pd.Series:
-    """The baseline "the last gap repeats": days from ``cutoff - 1`` to last purchase day + the gap between the
-    last two purchase days, at least 1 (an overdue order is expected on the cutoff day); NaN with one purchase day."""
-    cutoff = pd.Timestamp(cutoff).normalize()
-    days = _days(transactions, before=cutoff)
-    last_two = days.groupby("customer_id", sort=False).tail(2)
-    g = last_two.groupby("customer_id", sort=False)["day"]
-    last, gap = g.max(), g.max() - g.min()
-    expected = (last + gap).where(gap > pd.Timedelta(0))
-    out = (expected - (cutoff - pd.Timedelta(days=1))).dt.days.astype(float).clip(lower=1.0)
-    return out.reindex(customers)
-
-
 # --------------------------------------------------------------------------------------------------- grading
 
 def spend_regressor(cfg: ValueConfig = ValueConfig()):
@@ -192,42 +120,6 @@ def spend_regressor(cfg: ValueConfig = ValueConfig()):
 
     return HistGradientBoostingRegressor(loss="poisson", max_iter=cfg.regressor_iterations,
                                          learning_rate=cfg.regressor_learning_rate, random_state=cfg.random_state)
-
-
-def _row(key: str, target: str, model: str, role: str, n: int, **metrics: float) -> dict:
-    """One graded row: every metric column present (NaN when not measured)."""
-    nan = float("nan")
-    return {"key": key, "target": target, "model": model, "role": role, "n": int(n),
-            **{c: float(metrics.get(c, nan)) for c in _COLUMNS[4:]}}
-
-
-def _regression_row(key: str, target: str, model: str, role: str, actual, predicted, cfg: ValueConfig,
-                    low=None, high=None) -> dict:
-    """MAE, median absolute error, normalised Gini, top share; with an interval ``[low, high]`` its coverage
-    (share of actual values inside) and mean width."""
-    a, p = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
-    err, n = np.abs(a - p), len(a)
-    extra = {}
-    if low is not None and high is not None and n:
-        lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-        extra = {"coverage": float(np.mean((a >= lo) & (a <= hi))), "width": float(np.mean(hi - lo))}
-    return _row(key, target, model, role, n, mae=float(err.mean()) if n else float("nan"),
-                median_ae=float(np.median(err)) if n else float("nan"), gini=normalized_gini(a, p),
-                top_share=top_share(a, p, cfg.top_share), **extra)
-
-
-def _auc_row(key: str, target: str, model: str, role: str, y, score, probability: bool = False) -> dict:
-    """ROC AUC of ``score`` for ``y``; when ``score`` is a probability, also the Brier score and calibration
-    error."""
-    from sklearn.metrics import roc_auc_score
-
-    from pipeline.health.backtest import calibration_error
-
-    y, score = np.asarray(y, dtype=float), np.asarray(score, dtype=float)
-    auc = float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else float("nan")
-    extra = {"brier": float(np.mean((score - y) ** 2)), "calibration_error": calibration_error(y, score)} \
-        if probability and len(y) else {}
-    return _row(key, target, model, role, len(y), roc_auc=auc, **extra)
 
 
 def _spend_rows(split, tx: pd.DataFrame, cuts: dict[str, pd.Timestamp], h: int, cfg: ValueConfig) -> list[dict]:
@@ -244,15 +136,15 @@ def _spend_rows(split, tx: pd.DataFrame, cuts: dict[str, pd.Timestamp], h: int, 
         model = spend_regressor(cfg).fit(split.X_train[cols], y_train)
         learned = np.clip(model.predict(split.X_test[cols]), 0.0, None)
     return [
-        _regression_row("spend_btyd", "spend", "BG/NBD x Gamma-Gamma expected spend", "model", now["spend"],
+        regression_row("spend_btyd", "spend", "BG/NBD x Gamma-Gamma expected spend", "model", now["spend"],
                         split.X_test["btyd_expected_spend"], cfg),
-        _regression_row("spend_model", "spend", "Gradient boosting on the customer features", "model",
+        regression_row("spend_model", "spend", "Gradient boosting on the customer features", "model",
                         now["spend"], learned, cfg),
-        _regression_row("spend_last", "spend", f"Same as the last {h} days (baseline)", "BASELINE", now["spend"],
+        regression_row("spend_last", "spend", f"Same as the last {h} days (baseline)", "BASELINE", now["spend"],
                         before["spend"], cfg),
-        _regression_row("orders_btyd", "orders", "BG/NBD expected orders", "model", now["orders"],
+        regression_row("orders_btyd", "orders", "BG/NBD expected orders", "model", now["orders"],
                         split.X_test["btyd_expected_purchases"], cfg),
-        _regression_row("orders_last", "orders", f"Same as the last {h} days (baseline)", "BASELINE",
+        regression_row("orders_last", "orders", f"Same as the last {h} days (baseline)", "BASELINE",
                         now["orders"], before["orders"], cfg),
     ]
 
@@ -269,9 +161,9 @@ def _next_order_rows(split, tx: pd.DataFrame, test: pd.Timestamp, h: int, cfg: V
     pred = np.ceil(pred.fillna(btyd.max_next_order_days))            # the card's date: last day + ceil(days)
     graded = actual.notna() & naive.notna()
     return [
-        _regression_row("next_order_btyd", "next_order", "BG/NBD expected next order date", "model",
+        regression_row("next_order_btyd", "next_order", "BG/NBD expected next order date", "model",
                         actual[graded], pred[graded], cfg) | {"gini": float("nan"), "top_share": float("nan")},
-        _regression_row("next_order_last_gap", "next_order", "The last gap between orders repeats (baseline)",
+        regression_row("next_order_last_gap", "next_order", "The last gap between orders repeats (baseline)",
                         "BASELINE", actual[graded], naive[graded], cfg) | {"gini": float("nan"),
                                                                            "top_share": float("nan")},
     ]
@@ -283,26 +175,25 @@ def _ranking_rows(split, slices) -> list[dict]:
     days since the last order, fitted on the period before)."""
     from pipeline.churn import baseline_churn_score
     from pipeline.customer.classifier import churn_check
-    from pipeline.customer.facts import recency_rule
 
     y = split.y_test.to_numpy()
     again, X = 1 - y, split.X_test
-    rows = [_auc_row("p_alive_btyd", "p_alive", "BG/NBD P(alive)", "model", again, X["btyd_p_alive"])]
+    rows = [auc_row("p_alive_btyd", "p_alive", "BG/NBD P(alive)", "model", again, X["btyd_p_alive"])]
     check = churn_check(slices)
     if check is not None:
         p = check["proba"].reindex(X.index).to_numpy(float)
-        rows.append(_auc_row("p_alive_churn_model", "p_alive", "1 - the churn model's risk (chance of an order)",
+        rows.append(auc_row("p_alive_churn_model", "p_alive", "1 - the churn model's risk (chance of an order)",
                              "model", again, 1 - p, probability=True))
-    rows += [_auc_row("p_alive_recency", "p_alive", "More recent = more alive (baseline)", "BASELINE", again,
+    rows += [auc_row("p_alive_recency", "p_alive", "More recent = more alive (baseline)", "BASELINE", again,
                       -X["recency_days"].to_numpy(float))]
     if check is not None:
-        rows.append(_auc_row("churn_model", "churn", "The churn model (stacked past cutoffs, calibrated)", "model",
+        rows.append(auc_row("churn_model", "churn", "The churn model (stacked past cutoffs, calibrated)", "model",
                              y, check["proba"].reindex(X.index).to_numpy(float), probability=True))
-    rows.append(_auc_row("churn_btyd", "churn", "BG/NBD expected purchases (baseline)", "BASELINE", y,
+    rows.append(auc_row("churn_btyd", "churn", "BG/NBD expected purchases (baseline)", "BASELINE", y,
                          baseline_churn_score(X), probability=True))
     rule = recency_rule(split.X_train["recency_days"], split.y_train)
     if rule is not None:
-        rows.append(_auc_row("churn_recency", "churn", "The recency rule (baseline)", "BASELINE", y,
+        rows.append(auc_row("churn_recency", "churn", "The recency rule (baseline)", "BASELINE", y,
                              rule.probability(X["recency_days"]), probability=True))
     return rows
 
@@ -347,7 +238,7 @@ def grade_values(transactions: pd.DataFrame, returns: pd.DataFrame | None = None
     rows = (_spend_rows(split, transactions, cuts, h, cfg) + _sliced_rows(spend_rows, slices, cuts["test"], cfg)
             + _next_order_rows(split, transactions, cuts["test"], h, cfg)
             + _sliced_rows(next_order_rows, slices, cuts["test"], cfg) + _ranking_rows(split, slices))
-    table = pd.DataFrame(rows, columns=["key", *_COLUMNS]).set_index("key")
+    table = pd.DataFrame(rows, columns=["key", *GRADE_COLUMNS]).set_index("key")
     info = {"horizon_days": h, "train_cutoff": split.info["train"]["cutoff"],
             "test_cutoff": split.info["test"]["cutoff"], "test_window": split.info["test"]["label_window"],
             "n_customers": len(split.X_test), "top_share": cfg.top_share,

@@ -2,7 +2,7 @@
 cards, rescore a customer after new purchases and run the what-if.
 
 Everything here delegates: the card is :func:`pipeline.customer.card.customer_profile`, real-time rescoring is
-:meth:`pipeline.customer.scoring.ModelScorer.rescore`, the what-if is :func:`pipeline.customer.whatif.what_if`,
+:func:`pipeline.customer.rescoring.rescore_one`, the what-if is :func:`pipeline.customer.whatif.what_if`,
 the coupon is the scorer's expected-value policy. What this module adds is service plumbing: resolving
 ``SEGMENTS_DATASET`` to a dataset, an in-memory cache of unchanged cards, and turning API lines into canonical
 transactions.
@@ -117,10 +117,11 @@ def _churn_version(model, active, active_id: str | None, dataset_id: str) -> str
     customer table."""
     if model.kind != "transactions":
         return None
-    if model.churn is None:
+    churn = model.decisions.churn
+    if churn is None:
         return "bgnbd"
-    if model.churn.source == "default" or active is None:
-        return model.churn.source or "default"
+    if churn.source == "default" or active is None:
+        return churn.source or "default"
     extra = active[1].extra
     if extra.get("version") and (extra.get("dataset") or {}).get("id") == dataset_id:
         return str(extra["version"])
@@ -174,14 +175,15 @@ class Scorer:
 
     def _info(self) -> dict:
         m = self.model
-        churn = m.churn or m.model
+        decided = m.decisions
+        churn = (decided.churn if decided is not None else None) or m.model
         return {"dataset_id": self.dataset_id, "dataset": m.dataset_name, "kind": m.kind,
                 "customers": len(m.table),
                 "as_of": str(m.history.as_of.date()) if m.history is not None else None,
                 "churn_model": getattr(churn, "label", "BG/NBD" if m.kind == "transactions" else ""),
                 "churn_model_source": getattr(churn, "source", ""),
                 "churn_model_version": self.churn_version,
-                "churn_risk": m.risk.to_json() if m.risk is not None else None,   # model or the rule that beat it
+                "churn_risk": decided.risk.to_json() if decided else None,   # model or the rule that beat it
                 "clustering": getattr(m.clusters, "source", ""),
                 "horizon_days": m.settings.horizon_days}
 
@@ -256,8 +258,10 @@ class Scorer:
         returns = [ln for ln in lines if ln["amount"] < 0]
         if not purchases and not self.knows(customer_id):
             _only_returns(customer_id, len(lines))
-        model = self.model.rescore_one(customer_id, _canonical(customer_id, purchases) if purchases else None,
-                                       _canonical(customer_id, returns, magnitudes=True) if returns else None)
+        from pipeline.customer.rescoring import rescore_one
+
+        model = rescore_one(self.model, customer_id, _canonical(customer_id, purchases) if purchases else None,
+                            _canonical(customer_id, returns, magnitudes=True) if returns else None)
         return self._card(model, customer_id, api_lines=len(lines))
 
     # ---- what-if and coupons ------------------------------------------------------------------------------------

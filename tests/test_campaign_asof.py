@@ -177,8 +177,8 @@ def test_withheld_churn_model_is_not_used_for_churn_bands(scorer):
     h = scorer.settings.horizon_days
     note = "Not shown: no better than the recency rule (ROC AUC 0.48 vs 0.70)."
     rule = facts.RecencyRule(np.array([0.0, 100.0]), np.array([0.1, 0.9]))        # 0.1 + 0.008 x recency days
-    withheld = dataclasses.replace(scorer, churn=Model(), risk=facts.ChurnRisk(
-        "recency", Fact("hidden", note), h, None, rule, {"model": 0.48, "recency": 0.70}, "a model"))
+    risk = facts.ChurnRisk("recency", Fact("hidden", note), h, None, rule, {"model": 0.48, "recency": 0.70}, "a model")
+    withheld = dataclasses.replace(scorer, decisions=dataclasses.replace(scorer.decisions, churn=Model(), risk=risk))
     aud = cm.campaign_audience(withheld, SENT)
     # as of the send date: a1 last bought 60 days before it (0.58), d2 2 days (0.116); not the model's 0.99
     assert aud.table.loc[["a1", "d2"], "churn_probability"].tolist() == pytest.approx([0.58, 0.116])
@@ -188,7 +188,8 @@ def test_withheld_churn_model_is_not_used_for_churn_bands(scorer):
                            as_of=aud.as_of_text)
     assert set(lst["customer_id"]) == {"a1", "a2", "a3", "a4", "a5", "a6"}          # 0.54 .. 0.58: Medium
     assert lst.loc[lst["group"] == "treated", "reason"].str.contains("by the recency rule").all()
-    shown = dataclasses.replace(withheld, risk=facts.ChurnRisk("model", Fact("shown", ""), h, Model()))
+    shown = dataclasses.replace(withheld, decisions=dataclasses.replace(
+        withheld.decisions, risk=facts.ChurnRisk("model", Fact("shown", ""), h, Model())))
     aud = cm.campaign_audience(shown, SENT)
     assert (aud.table["churn_probability"] == 0.99).all() and not any("Churn bands" in n for n in aud.notes)
 
@@ -197,8 +198,10 @@ def test_withheld_spend_and_p_alive_are_not_used_by_campaign_coupons(scorer):
     """Expected spend and P(alive) withheld: the list's coupons are those of the spend of the 90 days before the
     send date and no P(alive), the list shows no expected spend, and the audience says so."""
     hidden = Fact("hidden", "Not shown.")
-    facts = dataclasses.replace(scorer.facts, facts={**scorer.facts.facts, "expected_spend": hidden, "p_alive": hidden})
-    aud = cm.campaign_audience(dataclasses.replace(scorer, facts=facts), SENT)
+    facts = dataclasses.replace(scorer.decisions.facts,
+                                facts={**scorer.decisions.facts.facts, "expected_spend": hidden, "p_alive": hidden})
+    decided = dataclasses.replace(scorer.decisions, facts=facts)
+    aud = cm.campaign_audience(dataclasses.replace(scorer, decisions=decided), SENT)
     assert any("Expected spend is withheld" in n for n in aud.notes) and any("P(alive)" in n for n in aud.notes)
     kw = dict(campaign_id="wake-up", control_share=0.0, send_date=SENT, as_of=aud.as_of_text)
     lst = cm.campaign_list(aud.table, CATALOGUE, facts=facts, **kw)

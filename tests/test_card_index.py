@@ -37,6 +37,27 @@ def test_every_card_from_the_index_equals_the_card_composed_alone(scorer):
         assert fast.drivers.attrs == slow.drivers.attrs
 
 
+def test_the_scorer_and_its_index_are_immutable(scorer):
+    """No field of the scorer or its card index can be set, no cell of its table written; a rescored copy is new."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        scorer.index = None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        scorer.index.stale = frozenset()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        scorer.history.as_of = None
+    col = scorer.table.columns.get_loc("monetary")
+    before = float(scorer.table.iloc[0, col])
+    with pytest.raises(ValueError, match="read-only"):
+        scorer.table.iloc[0, col] = before + 1.0
+    cid = str(scorer.table.index[0])
+    new = pd.DataFrame({"customer_id": [cid], "invoice_id": ["N9"], "date": [scorer.history.as_of],
+                        "quantity": [1.0], "unit_price": [5.0], "amount": [5.0], "product_id": ["P1"],
+                        "product_name": ["x"], "category": ["Garden"], "country": [None]})
+    again = pf.rescore(scorer, cid, new)
+    assert again.table.at[cid, "monetary"] == pytest.approx(before + 5.0) and scorer.table.iloc[0, col] == before
+    assert again.decisions is scorer.decisions and again.recommender is scorer.recommender
+
+
 def test_timeline_only_when_asked(scorer):
     cid = scorer.table.index[0]
     assert pf.customer_profile(scorer, cid, timeline=False).timeline.empty
@@ -48,7 +69,7 @@ def test_rescored_customer_is_no_longer_read_from_the_index(scorer):
     new = pd.DataFrame({"customer_id": [cid], "invoice_id": ["N1"], "date": [scorer.history.as_of],
                         "quantity": [1.0], "unit_price": [500.0], "amount": [500.0], "product_id": ["P1"],
                         "product_name": ["New thing"], "category": ["Garden"], "country": [None]})
-    s2 = scorer.rescore(cid, new)
+    s2 = pf.rescore(scorer, cid, new)
     assert not s2.index.covers(cid) and s2.index.covers(scorer.table.index[4])
     card = pf.customer_profile(s2, cid)
     assert card.scores["monetary"] == pytest.approx(scorer.table.loc[cid, "monetary"] + 500.0)
@@ -74,7 +95,7 @@ def test_explain_rows_equal_explain_row_for_each_row(scorer):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import Pipeline
 
-    churn = scorer.churn
+    churn = scorer.decisions.churn
     X = churn._inputs(scorer.table.iloc[:25])
     rows = explain_rows(churn.pipeline, X, churn.reference, 1)
     for i in range(len(X)):
@@ -128,7 +149,7 @@ def test_coupon_policy_reads_the_category_of_the_next_product(scorer):
                                              "value": [0, 15], "category": ["", cats[cid]]}))
     setup = pf.CouponSetup(garden.table, scorer.coupons.policy, prepared=garden)
     card = pf.customer_profile(scorer.with_coupons(setup), cid)
-    used = scorer.facts.usable(scorer.table.loc[[cid]]).iloc[0]      # withheld predictions are not used
+    used = scorer.decisions.facts.usable(scorer.table.loc[[cid]]).iloc[0]      # withheld predictions are not used
     expected = recommend_coupon({"customer_id": cid, "segment": row["segment"],
                                  "churn_probability": row["churn_probability"], "order_value": row["avg_order_value"],
                                  "expected_spend": used["expected_spend"], "p_alive": used["p_alive"],
@@ -161,14 +182,14 @@ def test_returns_count_in_the_rescored_return_rate(scorer):
     cid = next(c for c in scorer.table.index if scorer.table.loc[c, "return_count"] == 0)
     row = scorer.table.loc[cid]
     later = h.as_of + pd.Timedelta(days=2)                        # after the data's end: moves the scoring day
-    one = scorer.rescore_one(cid, None, _return(cid, later, 25.0))
+    one = pf.rescore_one(scorer, cid, None, _return(cid, later, 25.0))
     new = one.table.loc[cid]
     assert new["return_count"] == 1
     assert new["return_rate"] == pytest.approx(25.0 / (row["monetary"] + 25.0))
     assert one.history.as_of == later.normalize() + pd.Timedelta(days=1)
     assert new["recency_days"] == row["recency_days"] + 3                   # scored three days later
-    full = scorer.rescore(cid, None, _return(cid, later, 25.0))
+    full = pf.rescore(scorer, cid, None, _return(cid, later, 25.0))
     assert full.table.loc[cid, "return_rate"] == pytest.approx(new["return_rate"])
     assert pf.customer_profile(one, cid).to_json() == pf.customer_profile(full, cid).to_json()
     with pytest.raises(Exception, match="only returns"):
-        scorer.rescore_one("brand-new", None, _return("brand-new", later, 5.0))
+        pf.rescore_one(scorer, "brand-new", None, _return("brand-new", later, 5.0))

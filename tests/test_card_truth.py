@@ -130,15 +130,15 @@ def _predictions(scorer: pf.ModelScorer, tx: pd.DataFrame, as_of: pd.Timestamp, 
     from pipeline.churn import steady
 
     X = steady(X)                                 # the features are defined to 9 decimals (pipeline.churn)
-    risk = getattr(scorer, "risk", None)          # the dataset's decision: the churn model or the rule that beat it
+    risk = scorer.decisions.risk          # the dataset's decision: the churn model or the rule that beat it
     if risk is not None:
         t["churn_probability"] = risk.probability(X)
         t["churn_basis"] = risk.basis(X)
-    elif scorer.churn is not None:
-        t["churn_probability"] = scorer.churn.probability(X)
+    elif scorer.decisions.churn is not None:
+        t["churn_probability"] = scorer.decisions.churn.probability(X)
     else:
         t["churn_probability"] = np.exp(-t["expected_orders"])
-    facts = getattr(scorer, "facts", None)         # the chance of buying again: its graded source
+    facts = scorer.decisions.facts         # the chance of buying again: its graded source
     if facts is not None and getattr(facts, "again_source", "btyd") == "churn_model":
         t["p_alive"] = 1.0 - t["churn_probability"]
     _forecasts(scorer, visit, as_of, X, t)
@@ -150,7 +150,7 @@ def _predictions(scorer: pf.ModelScorer, tx: pd.DataFrame, as_of: pd.Timestamp, 
 def _forecasts(scorer, visit: pd.DataFrame, as_of: pd.Timestamp, X: pd.DataFrame, t: pd.DataFrame) -> None:
     """Spend and next order by the sources the card's facts chose, from the independent inputs: the spend forecast
     on the features, the hazard on them plus the last gap between purchase days, or the rule (last day + gap)."""
-    facts, fc = getattr(scorer, "facts", None), getattr(scorer, "forecasts", None)
+    facts, fc = scorer.decisions.facts, scorer.decisions.forecasts
     last_two = visit.sort_values("day").groupby("cid").tail(2).groupby("cid")["day"]
     gap = (last_two.max() - last_two.min()).dt.days.astype(float)
     gap = gap.where(gap > 0).reindex(t.index)
@@ -274,10 +274,10 @@ def _card_mismatches(scorer: pf.ModelScorer, truth: pd.DataFrame, positions: dic
 def _drivers(scorer: pf.ModelScorer, drivers: pd.DataFrame, t: pd.Series, check) -> None:
     """Each driver shows the customer's own value; where the model read another (its training bound), the table
     says so and names that value."""
-    risk = getattr(scorer, "risk", None)
-    model = risk.model if risk is not None else scorer.churn
+    risk = scorer.decisions.risk
+    model = risk.model if risk is not None else scorer.decisions.churn
     bounds = model.bounds if model is not None else {}
-    facts = scorer.facts
+    facts = scorer.decisions.facts
     hidden = {f for f, name in (("btyd_p_alive", "p_alive"), ("btyd_expected_purchases", "expected_orders"),
                                 ("btyd_expected_spend", "expected_spend"))
               if facts is not None and not facts.get(name).visible}

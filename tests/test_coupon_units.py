@@ -160,7 +160,7 @@ def _campaign(scorer) -> pd.Series:
     from pipeline.campaign import campaign_list
 
     out = campaign_list(scorer.table, scorer.coupons.catalogue, scorer.coupons.policy, control_share=0.0,
-                        facts=scorer.facts)
+                        facts=scorer.decisions.facts)
     return out["reason"][out["reason"].map(lambda r: bool(_figures(r)))]
 
 

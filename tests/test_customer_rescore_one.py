@@ -1,7 +1,8 @@
-"""ModelScorer.rescore_one (what the scoring service calls per request) gives the same card as rescore."""
+"""pipeline.customer.rescore_one (what the scoring service calls per request) gives the same card as rescore."""
 import pandas as pd
 
 from pipeline.customer.card import customer_profile
+from pipeline.customer.rescoring import rescore, rescore_one
 from service_support import small_scorer
 
 
@@ -13,6 +14,6 @@ def test_rescore_one_card_equals_rescore_card():
             "unit_price": None, "product_id": None}
     for cid in [*sc.table.index[:2], "brand-new"]:
         lines = _canonical(cid, [line])
-        one = sc.rescore_one(cid, lines)
+        one = rescore_one(sc, cid, lines)
         assert list(one.table.index) == [cid]
-        assert customer_profile(one, cid).to_json() == customer_profile(sc.rescore(cid, lines), cid).to_json()
+        assert customer_profile(one, cid).to_json() == customer_profile(rescore(sc, cid, lines), cid).to_json()

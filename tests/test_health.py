@@ -117,7 +117,7 @@ def test_served_scorer_swaps_in_the_champion(_workspace):
     scorer = build_scorer(ds, settings=ScoringSettings(horizon_days=H))
     pipe, meta = HealthStore(ws, "regimes").load_champion()
     swapped = with_churn_model(scorer, pipe, meta)
-    assert swapped.churn.source == "champion" and scorer.churn.source == "default"
+    assert swapped.decisions.churn.source == "champion" and scorer.decisions.churn.source == "default"
     assert not np.allclose(swapped.table["churn_probability"], scorer.table["churn_probability"])
     assert swapped.table.index.equals(scorer.table.index)
 

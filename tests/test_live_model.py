@@ -200,4 +200,5 @@ def test_the_service_loads_and_the_watcher_follows_the_same_pointer(tmp_path):
     pipe, meta = watcher.poll()
     assert meta.extra["name"] == "by hand" and watcher.poll() is None
     scorer = load_scorer("regimes", root, 30)
-    assert scorer.churn_version == "by-hand" and "Logistic regression 'by hand'" in scorer.model.churn.description
+    assert scorer.churn_version == "by-hand"
+    assert "Logistic regression 'by hand'" in scorer.model.decisions.churn.description

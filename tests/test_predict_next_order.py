@@ -118,12 +118,11 @@ def test_never_reads_lines_on_or_after_the_cutoff(synthetic):
 
 
 def test_value_rows_grade_the_baselines_customers(synthetic):
-    from pipeline.value import last_gap_days, next_order_days
+    from pipeline.grading import GRADE_COLUMNS, last_gap_days, next_order_days
 
     tx, _, slices, cutoff, _ = synthetic
     rows = next_order_rows(slices, cutoff, config=FAST)
-    keys = {"key", "target", "model", "role", "n", "mae", "median_ae", "gini", "top_share", "roc_auc", "coverage",
-            "width"}
+    keys = {"key", *GRADE_COLUMNS}              # the graded table's columns (pipeline.value.ValueGrades)
     assert all(set(r) == keys for r in rows)
     hazard = {r["key"]: r for r in rows}["next_order_hazard"]
     ids = slices.at(cutoff).X.index

@@ -118,7 +118,7 @@ def test_too_short_for_a_past_slice(synthetic):
 
 
 def test_cdnow_sample_row_is_graded_with_its_coverage(cdnow_sample):
-    from pipeline.value import normalized_gini
+    from pipeline.grading import normalized_gini
 
     slices = _slices(cdnow_sample, None)
     cutoff = _cutoff(slices)

@@ -134,14 +134,14 @@ def test_served_cards_log_their_source_and_only_the_models_count_for_it(auc, tmp
     churn = _with_auc(default_churn_classifier(ds.transactions, ds.returns), auc)
     scorer = Scorer("sample-small", build_scorer(ds, churn=churn))
     withheld = auc < 0.5
-    assert scorer.model.risk.uses_model is not withheld
+    assert scorer.model.decisions.risk.uses_model is not withheld
     url = f"sqlite:///{tmp_path / 'service.db'}"
     key = {"Authorization": f"Bearer {make_key(url, 'all')}"}
     ids = list(scorer.model.table.index[:40])
     with TestClient(create_app(Settings(database_url=url, log_requests=False), scorer=scorer)) as client:
         cards = [client.get(f"/customers/{cid}", headers=key).json() for cid in ids]
         served_log(client.app.state.engine).flush()
-    source = scorer.model.risk.source
+    source = scorer.model.decisions.risk.source
     assert {c["churn_source"] for c in cards} == {source}
     log = PredictionLog(url).frame(scorer.dataset_id)
     assert len(log) == len(ids) and set(log["churn_source"]) == {source}

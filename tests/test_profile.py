@@ -46,8 +46,8 @@ def test_context_has_every_column_the_card_and_campaign_need(ctx):
         assert col in t.columns, col
     assert t["churn_probability"].between(0, 1).all() and t["cluster"].notna().all()
     assert set(t["risk_band"]) <= {"Low", "Medium", "High"}
-    assert ctx.churn.source == "default" and "out-of-time ROC AUC" in ctx.churn.description
-    assert ctx.churn.metrics["roc_auc"] > 0.6                      # honest: the check is on a later period
+    assert ctx.decisions.churn.source == "default" and "out-of-time ROC AUC" in ctx.decisions.churn.description
+    assert ctx.decisions.churn.metrics["roc_auc"] > 0.6                      # honest: the check is on a later period
     assert ctx.clusters.source == "default" and "K-Means" in ctx.clusters.description
 
 
@@ -79,11 +79,11 @@ def test_card_agrees_with_the_tables_and_the_timeline(ctx):
     assert p.habits["avg_order_value"] == pytest.approx(row["monetary"] / row["frequency"], rel=1e-6)
     assert p.habits["mean_days_between"] > 0
     assert 0 <= p.value["p_alive"] <= 1 and p.value["expected_orders"] >= 0
-    if ctx.risk.uses_model:                 # a withheld churn model explains nothing (its risk is not used)
+    if ctx.decisions.risk.uses_model:                 # a withheld churn model explains nothing (its risk is not used)
         assert not p.drivers.empty and {"feature", "value", "contribution"} <= set(p.drivers.columns)
         assert p.drivers.attrs["method"].startswith("coefficient")
     else:
-        assert p.drivers.empty and p.churn_source == ctx.risk.source and p.churn_basis in p.coupon["reason"]
+        assert p.drivers.empty and p.churn_source == ctx.decisions.risk.source and p.churn_basis in p.coupon["reason"]
     assert p.coupon["reason"] and p.coupon["risk_band"] == p.risk_band
     assert len(p.next_items) == 3
     # no note leans on a withheld churn model (on the sample the recency rule beats it: the card says so)
@@ -117,11 +117,11 @@ def test_unknown_id_names_similar_ids(ctx):
 
 
 def test_suggest_ids_prefix_first(ctx):
-    ids = pf.suggest_ids(ctx, "101", 50)
+    ids = pf.suggest_ids(ctx.ids, "101", 50)
     assert ids and all("101" in i for i in ids)
     starts = [i.startswith("101") for i in ids]
     assert starts == sorted(starts, reverse=True)
-    assert len(pf.suggest_ids(ctx, "", 7)) == 7
+    assert len(pf.suggest_ids(ctx.ids, "", 7)) == 7
 
 
 # ----------------------------------------------------------------------------------------------- what-if
@@ -224,7 +224,7 @@ def test_rescore_after_a_new_purchase(ds, ctx):
     old = t.loc[cid].copy()
     last_day = ctx.history.as_of - pd.Timedelta(days=1)
     new = _new_order(cid, last_day)
-    s2 = ctx.rescore(cid, new)
+    s2 = pf.rescore(ctx, cid, new)
     row = s2.table.loc[cid]
     assert row["frequency"] == old["frequency"] + 1 and row["recency_days"] == 1
     assert row["tenure_days"] == old["tenure_days"]
@@ -242,7 +242,7 @@ def test_rescore_after_a_new_purchase(ds, ctx):
     assert len(card.timeline) == old["frequency"] + 1 and card.scores["recency_days"] == 1
     pd.testing.assert_frame_equal(s2.table.drop(index=cid), t.drop(index=cid))   # nothing else moved
     assert ctx.table.loc[cid, "frequency"] == old["frequency"]                 # the original scorer is unchanged
-    s3 = ctx.rescore("brand-new", _new_order("x", last_day - pd.Timedelta(days=3)))
+    s3 = pf.rescore(ctx, "brand-new", _new_order("x", last_day - pd.Timedelta(days=3)))
     assert len(s3.table) == len(t) + 1 and s3.table.loc["brand-new", "frequency"] == 1
     assert s3.table.loc["brand-new", "recency_days"] == 4 and pf.customer_profile(s3, "brand-new").coupon["reason"]
 
@@ -258,12 +258,12 @@ def test_active_churn_model_is_used_and_other_kinds_are_refused(ds, ctx, tmp_pat
     lab.save_lab_model(ws, res, "logreg", "my churn", ds)
     active = lab.load_lab_model(ws, "my-churn")
     c2 = pf.build_scorer(ds, active=active, clusters=ctx.clusters)
-    assert c2.churn.source == "active" and "my churn" in c2.churn.description
-    assert c2.churn.description in pf.customer_profile(c2, _repeat_customer(ctx)).churn_model   # used or withheld
+    assert c2.decisions.churn.source == "active" and "my churn" in c2.decisions.churn.description
+    assert c2.decisions.churn.description in pf.customer_profile(c2, _repeat_customer(ctx)).churn_model  # or withheld
     pipe, meta = active
     meta.extra["kind"] = "segment"
     c3 = pf.build_scorer(ds, active=(pipe, meta), clusters=ctx.clusters)
-    assert c3.churn.source == "default" and "not used for churn" in c3.notes[0]
+    assert c3.decisions.churn.source == "default" and "not used for churn" in c3.notes[0]
 
 
 def test_saved_clustering_is_used_for_cards_and_what_if(ds, ctx):
@@ -273,13 +273,13 @@ def test_saved_clustering_is_used_for_cards_and_what_if(ds, ctx):
     run = cluster_customers(ctx.table, feats, "kmeans", 3, id_col="none", log_cols=feats)
     a = run.assignments().rename(columns={"name": "cluster_name"})
     meta = {"method": "kmeans", "k": 3, "features": feats, "options": {"log_cols": feats}, "seed": 42}
-    c2 = pf.build_scorer(ds, clustering=(a, meta), churn=ctx.churn)
+    c2 = pf.build_scorer(ds, clustering=(a, meta), churn=ctx.decisions.churn)
     assert c2.clusters.source == "saved" and "saved on the Clusters page" in c2.clusters.description
     assert (c2.table["cluster"].to_numpy() == a["cluster"].to_numpy()).all()
     cid = _repeat_customer(ctx)
     assert pf.what_if(c2, {}, cid).cluster == c2.table.loc[cid, "cluster"]
     unknown = a.assign(cluster=0)
-    c3 = pf.build_scorer(ds, clustering=(unknown, meta | {"features": ["gru_0", "gru_1"]}), churn=ctx.churn)
+    c3 = pf.build_scorer(ds, clustering=(unknown, meta | {"features": ["gru_0", "gru_1"]}), churn=ctx.decisions.churn)
     assert c3.clusters.transformer is None and pf.what_if(c3, {"recency_days": 5}, cid).cluster is None
     assert (c3.table["cluster"] == 0).all()
 
@@ -292,7 +292,7 @@ def test_short_data_fall_back_to_the_btyd_churn_score():
                        "quantity": 1.0, "unit_price": 10.0, "amount": rng.uniform(5, 50, n), "product_id": "p",
                        "product_name": "P", "category": rng.choice(["a", "b"], n), "country": "UK"})
     c = pf.build_scorer(Dataset("s", "short", "transactions", transactions=tx, returns=None))
-    assert c.churn is None and any("exp(-expected orders" in n for n in c.notes)
+    assert c.decisions.churn is None and any("exp(-expected orders" in n for n in c.notes)
     p = pf.customer_profile(c, c.table.index[0])
     assert p.drivers.empty and "BG/NBD" in p.churn_model
     assert pf.what_if(c, {"recency_days": 40}, c.table.index[0]).churn_probability is not None
@@ -306,7 +306,7 @@ def test_mall_customer_table_what_if_moves_the_cluster():
     path = dataset("Mall_Customers.csv")
     ds = build_dataset(path, path.name, kind="customers")
     c = pf.build_scorer(ds)
-    assert c.kind == "customers" and c.clusters is not None and c.churn is None
+    assert c.kind == "customers" and c.clusters is not None and c.decisions.churn is None
     p = pf.customer_profile(c, c.table.index[0])
     assert p.attributes["Annual Income (k$)"] == 15 and p.cluster_name
     assert any("learned policy" in n for n in p.notes)

@@ -26,7 +26,7 @@ def saved(tmp_path_factory):
     ws.save_dataset(Dataset("t400", "synthetic 400", "transactions", transactions=tx, returns=ret))
     ds = ws.load_dataset("t400")
     built = pf.build_scorer(ds)
-    winner = dataclasses.replace(built.churn, metrics={"roc_auc": 0.99})     # the default model, made to win
+    winner = dataclasses.replace(built.decisions.churn, metrics={"roc_auc": 0.99})     # the default model, made to win
     with_model = built.with_churn(winner, built.table)
     return {"ws": ws, "ds": ds, "built": built, "with_model": with_model}
 
@@ -50,14 +50,15 @@ def test_loaded_scorer_gives_the_same_cards_and_what_ifs(saved, which, tmp_path)
     a = saved[which]
     b = _round_trip(a, saved["ds"], tmp_path / "bundle")
     assert b is not None and isinstance(b.recommender, ss.StoredRecommender)
-    assert b.risk.source == a.risk.source and (which == "built" or b.risk.uses_model)
+    assert b.decisions.risk.source == a.decisions.risk.source and (which == "built" or b.decisions.risk.uses_model)
     pd.testing.assert_frame_equal(a.table, b.table)
     if which == "built":        # (with_churn keeps the typical customer it had; build_scorer's is the table's)
         pd.testing.assert_series_equal(a.typical, b.typical)
         _same_what_if(what_if(a, {"frequency": 2}), what_if(b, {"frequency": 2}))
-    assert b.facts.to_json() == a.facts.to_json() and b.facts.segment_churn == a.facts.segment_churn
-    assert (b.facts.again_source, b.facts.spend_source, b.facts.next_source) == \
-        (a.facts.again_source, a.facts.spend_source, a.facts.next_source)
+    fa, fb = a.decisions.facts, b.decisions.facts
+    assert fb.to_json() == fa.to_json() and fb.segment_churn == fa.segment_churn
+    assert (b.decisions.facts.again_source, b.decisions.facts.spend_source, b.decisions.facts.next_source) == \
+        (a.decisions.facts.again_source, a.decisions.facts.spend_source, a.decisions.facts.next_source)
     ids = list(a.table.index[:12]) + list(a.table.index[a.table["frequency"] >= 3][:4])
     for cid in ids:
         ca, cb = pf.customer_profile(a, cid), pf.customer_profile(b, cid)
@@ -80,7 +81,7 @@ def test_rescoring_works_on_a_loaded_scorer(saved, tmp_path):
                         "product_name": ["x", "y"], "category": [a.history.transactions["category"].iloc[0]] * 2,
                         "country": [None, None]})
     for who in (cid, "NEW-1"):
-        ra, rb = a.rescore(who, new[new["customer_id"] == who]), b.rescore(who, new[new["customer_id"] == who])
+        ra, rb = pf.rescore(a, who, new[new["customer_id"] == who]), pf.rescore(b, who, new[new["customer_id"] == who])
         assert pf.customer_profile(ra, who).to_json() == pf.customer_profile(rb, who).to_json()
     assert b.recommender.top_k(cid, 3).equals(a.recommender.top_k(cid, 3))     # similarity recomputed on demand
 
@@ -178,7 +179,7 @@ def test_fingerprint_follows_every_input(saved, tmp_path):
     rules.iloc[0, -1] = "Renamed"
     assert ss.scorer_fingerprint(h, pf.ScoringSettings(), rules) != base
 
-    churn = saved["with_model"].churn
+    churn = saved["with_model"].decisions.churn
     X = saved["built"].table[churn.features]
     types = {c: "numeric" for c in churn.features}
     meta = build_metadata("logreg", "LR", "churned", X, np.zeros(len(X), int), types, [0, 1], {},
@@ -199,7 +200,7 @@ def test_fingerprint_follows_every_input(saved, tmp_path):
 def test_the_default_sliced_churn_model_round_trips_through_persist(saved, tmp_path):
     from pipeline.models.persist import build_metadata, load_model, save_model
 
-    churn = saved["built"].churn            # what build_scorer trains: default_churn_classifier
+    churn = saved["built"].decisions.churn            # what build_scorer trains: default_churn_classifier
     assert churn.source == "default"
     X = saved["built"].table
     types = {c: "numeric" for c in churn.features}
@@ -212,14 +213,14 @@ def test_the_default_sliced_churn_model_round_trips_through_persist(saved, tmp_p
 
 
 def test_grades_and_recency_rule_json_round_trips(saved):
-    from pipeline.customer.facts import RecencyRule
+    from pipeline.grading import RecencyRule
     from pipeline.value import ValueGrades
 
-    g = saved["built"].grades
+    g = saved["built"].decisions.grades
     back = ValueGrades.from_json(json.loads(json.dumps(g.to_json())))
     pd.testing.assert_frame_equal(back.table, g.table, check_dtype=False)
     assert back.to_json() == g.to_json()
-    rule = saved["built"].risk.recency
+    rule = saved["built"].decisions.risk.recency
     again = RecencyRule.from_dict(json.loads(json.dumps(rule.to_dict())))
     np.testing.assert_array_equal(again.probability([0, 10, 100, 1000]), rule.probability([0, 10, 100, 1000]))
 

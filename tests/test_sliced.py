@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import SliceConfig
-from pipeline.health.backtest import calibration_error
+from pipeline.grading import calibration_error
 from pipeline.ingest.samples import generate_transactions
 from pipeline.slices import TARGETS, SliceSet
 

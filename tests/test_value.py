@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import value
+from pipeline import grading, value
 from pipeline.customer.facts import CardFacts, Fact, card_facts, customer_notes
 from pipeline.store import Dataset
 
@@ -20,18 +20,18 @@ from pipeline.store import Dataset
 
 def test_normalized_gini_by_hand():
     actual = [0, 0, 10, 30]
-    assert value.normalized_gini(actual, actual) == pytest.approx(1.0)
-    assert value.normalized_gini(actual, [4, 3, 2, 1]) == pytest.approx(-1.0)       # reversed ranking
-    assert value.normalized_gini(actual, [5, 5, 5, 5]) == pytest.approx(0.0)        # a constant: no ranking
-    assert np.isnan(value.normalized_gini([0, 0, 0], [1, 2, 3]))                    # nothing spent
+    assert grading.normalized_gini(actual, actual) == pytest.approx(1.0)
+    assert grading.normalized_gini(actual, [4, 3, 2, 1]) == pytest.approx(-1.0)       # reversed ranking
+    assert grading.normalized_gini(actual, [5, 5, 5, 5]) == pytest.approx(0.0)        # a constant: no ranking
+    assert np.isnan(grading.normalized_gini([0, 0, 0], [1, 2, 3]))                    # nothing spent
 
 
 def test_top_share_and_ties_count_as_their_average():
     actual = [100] + [0] * 9
-    assert value.top_share(actual, [9] + [1] * 9, 0.1) == pytest.approx(1.0)       # top 1 of 10 holds it all
-    assert value.top_share(actual, [1] * 10, 0.1) == pytest.approx(0.1)            # constant: the average share
-    assert value.top_sum([1, 0, 1, 0], [1, 1, 0, 0], 1) == pytest.approx(0.5)      # tied pair {1, 0} -> 0.5
-    assert list(value.ranked_actual([1, 0, 4], [2, 2, 9])) == [4.0, 0.5, 0.5]
+    assert grading.top_share(actual, [9] + [1] * 9, 0.1) == pytest.approx(1.0)       # top 1 of 10 holds it all
+    assert grading.top_share(actual, [1] * 10, 0.1) == pytest.approx(0.1)            # constant: the average share
+    assert grading.top_sum([1, 0, 1, 0], [1, 1, 0, 0], 1) == pytest.approx(0.5)      # tied pair {1, 0} -> 0.5
+    assert list(grading.ranked_actual([1, 0, 4], [2, 2, 9])) == [4.0, 0.5, 0.5]
 
 
 def _tx(rows) -> pd.DataFrame:
@@ -46,9 +46,9 @@ def test_windows_next_order_and_last_gap_by_hand():
     w = value.window_activity(tx, ids, "2024-01-15", "2024-02-14")
     assert w.loc["A"].tolist() == [10.0, 1.0] and w.loc["B"].tolist() == [0.0, 0.0]   # same day = one order
     # last observed day 2024-01-14: A orders on the 20th (6 days); C only after the 30-day window
-    nxt = value.next_order_days(tx, ids, "2024-01-15", 30)
+    nxt = grading.next_order_days(tx, ids, "2024-01-15", 30)
     assert nxt["A"] == 6 and np.isnan(nxt["B"]) and np.isnan(nxt["C"])
-    gap = value.last_gap_days(tx, ids, "2024-01-15")
+    gap = grading.last_gap_days(tx, ids, "2024-01-15")
     assert gap["A"] == 7                   # 11th + 10-day gap = 21st, 7 days after the 14th
     assert np.isnan(gap["B"])              # one purchase day: no gap
     assert gap["C"] == 1                   # 3rd + 2 = 5th, overdue: expected on the cutoff day
@@ -254,7 +254,7 @@ def test_card_json_nulls_hidden_predictions_and_names_them_under_withheld():
                           category="Kitchen", country="UK")[list(TX_COLUMNS)]
     ds = Dataset("steady", "steady", "transactions", transactions=tx)
     ctx = pf.build_scorer(ds)
-    assert ctx.grades is not None and ctx.facts.get("expected_spend").status == "hidden"
+    assert ctx.decisions.grades is not None and ctx.decisions.facts.get("expected_spend").status == "hidden"
     card = pf.customer_profile(ctx, "c00").to_json()
     json.dumps(card)
     assert card["facts"]["expected_spend"]["status"] == "hidden" and card["expected_spend"] is None

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.customer.rescoring import rescore_one
 from pipeline.store import Dataset
 
 N_CUSTOMERS = 800
@@ -91,12 +92,12 @@ def _uses_rule(text: str, risk) -> bool:
 # ------------------------------------------------------------------------------------------------- the decision
 
 def test_a_churn_model_that_loses_to_a_simple_rule_is_withheld(basket):
-    a = basket["a"]
+    a, shown = basket["a"].decisions, basket["shown"].decisions
     assert a.risk.source in ("btyd", "recency") and a.risk.model is None and a.churn is basket["loser_a"]
     assert a.facts.get("churn_probability").note.startswith(f"The risk shown is {a.risk.label}'s.")
     assert a.risk.aucs["model"] == 0.48 and a.risk.aucs[a.risk.source] == max(a.risk.aucs.values())
-    assert basket["b"].risk.source == a.risk.source and basket["b"].risk.model is None
-    assert basket["shown"].risk.uses_model and basket["shown"].risk.model is basket["shown"].churn
+    assert basket["b"].decisions.risk.source == a.risk.source and basket["b"].decisions.risk.model is None
+    assert shown.risk.uses_model and shown.risk.model is shown.churn
 
 
 def test_table_bands_and_basis_are_the_rules_and_ignore_the_withheld_model(basket):
@@ -108,15 +109,16 @@ def test_table_bands_and_basis_are_the_rules_and_ignore_the_withheld_model(baske
         raw = model.probability(X)
         inner = (raw > 1e-6) & (raw < 1 - 1e-6)                     # both saturate at 1 for a few customers
         assert not np.isclose(a.table["churn_probability"].to_numpy(), raw, rtol=0, atol=1e-9)[inner].any()
-    if a.risk.source == "btyd":
+    if a.decisions.risk.source == "btyd":
         expected = np.exp(-X["btyd_expected_purchases"].to_numpy(float))
     else:
-        expected = a.risk.recency.probability(X["recency_days"])
+        expected = a.decisions.risk.recency.probability(X["recency_days"])
     np.testing.assert_allclose(a.table["churn_probability"].to_numpy(), expected)
-    assert a.table["churn_basis"].str.startswith(f"{a.risk.label}: ").all()
+    assert a.table["churn_basis"].str.startswith(f"{a.decisions.risk.label}: ").all()
     assert set(a.table["risk_band"]) <= {"Low", "Medium", "High"} and a.table["risk_band"].nunique() > 1
     shown = basket["shown"]
-    np.testing.assert_allclose(shown.table["churn_probability"].to_numpy(), shown.churn.probability(_features(shown)))
+    np.testing.assert_allclose(shown.table["churn_probability"].to_numpy(),
+                               shown.decisions.churn.probability(_features(shown)))
     assert (shown.table["churn_source"] == "model").all() and (shown.table["churn_basis"] == "").all()
 
 
@@ -131,7 +133,7 @@ def test_cards_and_coupon_reasons_use_the_rule_and_say_which(basket):
     for cid in _ids(a):
         ca, cb = customer_profile(a, cid).to_json(), customer_profile(b, cid).to_json()
         assert json.dumps(ca, sort_keys=True) == json.dumps(cb, sort_keys=True)    # the withheld model: no influence
-        assert ca["churn_source"] == a.risk.source and _uses_rule(ca["coupon"]["reason"], a.risk)
+        assert ca["churn_source"] == a.decisions.risk.source and _uses_rule(ca["coupon"]["reason"], a.decisions.risk)
         assert ca["churn_basis"] and ca["churn_basis"] in ca["coupon"]["reason"]
         assert ca["churn_probability"] == pytest.approx(a.table.at[cid, "churn_probability"])
         assert ca["drivers"] == [] and "churn_probability" not in ca["withheld"]
@@ -143,7 +145,7 @@ def test_a_shown_model_still_drives_the_card_and_the_coupon(basket):
     from pipeline.customer import customer_profile
 
     shown = basket["shown"]
-    p = shown.churn.probability(_features(shown))
+    p = shown.decisions.churn.probability(_features(shown))
     for cid in _ids(shown, 10):
         card = customer_profile(shown, cid).to_json()
         i = shown.table.index.get_loc(cid)
@@ -160,7 +162,8 @@ def test_what_if_uses_the_rule_and_says_which(basket):
     for inputs in ({}, {"recency_days": 210.0}, {"recency_days": 5.0, "frequency": 12.0}):
         ra, rb = what_if(a, inputs, cid), what_if(b, inputs, cid)
         assert (ra.churn_probability, ra.risk_band, ra.coupon) == (rb.churn_probability, rb.risk_band, rb.coupon)
-        assert ra.churn_source == a.risk.source and ra.drivers.empty and _uses_rule(ra.coupon["reason"], a.risk)
+        risk = a.decisions.risk
+        assert ra.churn_source == risk.source and ra.drivers.empty and _uses_rule(ra.coupon["reason"], risk)
         assert ra.churn_basis in ra.coupon["reason"]
         rs = what_if(shown, inputs, cid)
         assert rs.churn_source == "model" and " by the " not in rs.coupon["reason"] and not rs.drivers.empty
@@ -175,11 +178,11 @@ def test_rescored_customer_and_swapped_model_keep_the_decision(basket):
     lines = pd.DataFrame({"customer_id": cid, "invoice_id": "new-1", "date": [day], "quantity": [1.0],
                           "unit_price": [1.0], "amount": [1.0], "product_id": ["x"], "product_name": ["x"],
                           "category": [None], "country": [None]})
-    one = a.rescore_one(cid, lines)
-    assert one.table.at[cid, "churn_source"] == a.risk.source
-    assert one.table.at[cid, "churn_basis"].startswith(f"{a.risk.label}: ")
+    one = rescore_one(a, cid, lines)
+    assert one.table.at[cid, "churn_source"] == a.decisions.risk.source
+    assert one.table.at[cid, "churn_basis"].startswith(f"{a.decisions.risk.label}: ")
     swapped = basket["shown"].with_churn(basket["loser_b"], _features(a))           # a champion that loses
-    assert swapped.risk.model is None
+    assert swapped.decisions.risk.model is None
     pd.testing.assert_series_equal(swapped.table["churn_probability"], a.table["churn_probability"])
 
 
@@ -215,16 +218,17 @@ def test_service_card_score_and_coupon_use_the_rule(basket, tmp_path):
     cid = _ids(a)[7]
     with TestClient(create_app(Settings(database_url=url, log_requests=False), scorer=Scorer("basket", a))) as c:
         health = c.get("/health").json()
-        assert health["churn_risk"]["source"] == a.risk.source and health["churn_risk"]["roc_auc"]["model"] == 0.48
+        assert health["churn_risk"]["source"] == a.decisions.risk.source
+        assert health["churn_risk"]["roc_auc"]["model"] == 0.48
         card = c.get(f"/customers/{cid}", headers=key).json()
         score = c.post("/score", headers=key, json={"customer_id": cid, "recency_days": 200}).json()
         assert c.put("/campaigns/win", headers=key, json={"name": "Win back"}).status_code in (200, 201)
         issued = c.post("/coupons/issue", headers=key, json={"customer_id": cid, "campaign": "win"}).json()
-    assert card["churn_source"] == a.risk.source and _uses_rule(card["coupon"]["reason"], a.risk)
+    assert card["churn_source"] == a.decisions.risk.source and _uses_rule(card["coupon"]["reason"], a.decisions.risk)
     assert card["churn_probability"] == pytest.approx(a.table.at[cid, "churn_probability"])
     assert raw[a.table.index.get_loc(cid)] not in _numbers(card)
-    assert score["churn_source"] == a.risk.source and _uses_rule(score["coupon"]["reason"], a.risk)
-    assert issued["outcome"] == "control" or _uses_rule(issued["reason"], a.risk)
+    assert score["churn_source"] == a.decisions.risk.source and _uses_rule(score["coupon"]["reason"], a.decisions.risk)
+    assert issued["outcome"] == "control" or _uses_rule(issued["reason"], a.decisions.risk)
 
 
 def test_cli_profile_json_of_a_basket_log_follows_the_datasets_decision(basket, tmp_path, capsys):
@@ -239,13 +243,13 @@ def test_cli_profile_json_of_a_basket_log_follows_the_datasets_decision(basket, 
     cid = _ids(own)[9]
     assert main(["profile", str(path), "--customer", cid, "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
-    assert card["churn_source"] == own.risk.source
+    assert card["churn_source"] == own.decisions.risk.source
     assert card["churn_probability"] == pytest.approx(own.table.at[cid, "churn_probability"])
-    if own.risk.uses_model:
+    if own.decisions.risk.uses_model:
         assert card["facts"]["churn_probability"]["note"].startswith("Checked on a later period") and card["drivers"]
     else:
-        assert card["facts"]["churn_probability"]["note"].startswith(f"The risk shown is {own.risk.label}'s.")
-        assert _uses_rule(card["coupon"]["reason"], own.risk) and card["drivers"] == []
+        assert card["facts"]["churn_probability"]["note"].startswith(f"The risk shown is {own.decisions.risk.label}'s.")
+        assert _uses_rule(card["coupon"]["reason"], own.decisions.risk) and card["drivers"] == []
 
 
 # ------------------------------------------------------------------- the same for P(alive) and expected spend
@@ -259,14 +263,14 @@ def test_withheld_p_alive_and_expected_spend_do_not_move_the_coupon(basket):
     from pipeline.customer.whatif import what_if
 
     a = basket["a"]
-    hidden = dataclasses.replace(a.facts, facts=a.facts.facts | {"p_alive": Fact("hidden", "Not shown."),
-                                                                 "expected_spend": Fact("hidden", "Not shown.")})
+    hidden = dataclasses.replace(a.decisions.facts, facts=a.decisions.facts.facts | {
+        "p_alive": Fact("hidden", "Not shown."), "expected_spend": Fact("hidden", "Not shown.")})
+    decided = dataclasses.replace(a.decisions, facts=hidden)
 
     def variant(scale: float, indexed: bool):
         t = a.table.assign(p_alive=a.table["p_alive"] * scale, expected_spend=a.table["expected_spend"] * 9 * scale)
-        s = dataclasses.replace(a, table=t, facts=hidden, index=None)
-        s.index = card_index(s) if indexed else None
-        return s
+        index = card_index(t, a.history.transactions, a.coupons, decided, a.recommender) if indexed else None
+        return dataclasses.replace(a, table=t, decisions=decided, index=index)
 
     cards = [variant(scale, indexed) for scale in (0.2, 0.9) for indexed in (True, False)]
     for cid in _ids(a, 12):
@@ -278,7 +282,7 @@ def test_withheld_p_alive_and_expected_spend_do_not_move_the_coupon(basket):
     from pipeline.campaign import campaign_list
 
     lists = [campaign_list(s.table.assign(next_category=s.next_categories()), s.coupons.catalogue, s.coupons.policy,
-                           customer_ids=_ids(a, 12), campaign_id="w", control_share=0.0, facts=s.facts)
+                           customer_ids=_ids(a, 12), campaign_id="w", control_share=0.0, facts=s.decisions.facts)
              for s in cards[:2]]
     pd.testing.assert_frame_equal(lists[0].drop(columns="expected_spend"), lists[1].drop(columns="expected_spend"))
     for row in lists[0].itertuples():                        # the list's coupon is the card's

@@ -5,9 +5,9 @@ that day: purchases dated before it. Taking end-of-data segments instead makes "
 the send date", so the measured conversion is 0 by construction. :func:`campaign_audience` recomputes the per-customer
 table of a :class:`~pipeline.customer.ModelScorer` as of the send date with the pipeline's own as-of functions
 (:func:`pipeline.rfm.rfm_table` with ``snapshot``, :func:`pipeline.churn.feature_table`, the BTYD summary before the
-day) and the scorer's fitted clustering; churn risk follows the dataset's decision (``scorer.risk``): a withheld
-churn model is replaced by the simple rule that held up, and said (withheld expected spend and P(alive) are left out
-of the coupon policy by ``campaign_list(facts=)``, and said here too).
+day) and the scorer's fitted clustering; churn risk follows the dataset's decision (``scorer.decisions.risk``): a
+withheld churn model is replaced by the simple rule that held up, and said (withheld expected spend and P(alive) are
+left out of the coupon policy by ``campaign_list(facts=)``, and said here too).
 A send date on or after the end of the data is the scorer's own table (end of data = the latest that is known).
 """
 from __future__ import annotations
@@ -45,9 +45,9 @@ class CampaignAudience:
 
 def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], str]:
     """How a campaign's churn bands are computed on churn features as of a day (the dataset's one decision about
-    churn risk, ``scorer.risk``, through ``scorer.churn_risk``) and a sentence saying which rule is used when it is
-    not the churn model."""
-    risk = scorer.risk
+    churn risk, ``scorer.decisions.risk``, through ``scorer.churn_risk``) and a sentence saying which rule is used
+    when it is not the churn model."""
+    risk = scorer.decisions.risk if scorer.decisions is not None else None
     if risk is None or risk.uses_model:
         return scorer.churn_risk, ""
     withheld = "withheld on this dataset" if risk.withheld else "not available"
@@ -55,11 +55,11 @@ def churn_rule(scorer: ModelScorer) -> tuple[Callable[[pd.DataFrame], pd.DataFra
 
 
 def _withheld_notes(scorer: ModelScorer, notes: list[str]) -> None:
-    """Say which of the policy's inputs are withheld on this dataset (``campaign_list(facts=scorer.facts)`` then
-    leaves them out, as :meth:`pipeline.customer.facts.CardFacts.usable` says)."""
-    facts = scorer.facts
-    if facts is None:
+    """Say which of the policy's inputs are withheld on this dataset (``campaign_list(facts=...)`` given the
+    scorer's ``decisions.facts`` then leaves them out, as :meth:`pipeline.customer.facts.CardFacts.usable` says)."""
+    if scorer.decisions is None:
         return
+    facts = scorer.decisions.facts
     h = scorer.settings.horizon_days
     if not facts.get("expected_spend").visible:
         notes.append(f"Expected spend is withheld on this dataset: the coupons use each customer's spend in the "

@@ -120,10 +120,11 @@ def campaign_list(table: pd.DataFrame, catalogue=None, config: CouponPolicyConfi
     expected-value policy with ``catalogue``; customer tables use ``learned`` (DataError when it is missing).
     Columns :data:`CAMPAIGN_COLUMNS`; ``send_date`` (YYYY-MM-DD or blank) is what the results are measured from;
     ``as_of`` (``audience_as_of``) the day ``table`` describes (:func:`pipeline.campaign.campaign_audience`), which
-    the results check is not after the send date. ``facts`` (the scorer's ``facts``): a P(alive) or expected spend
-    withheld on the dataset is not used by the policy (:meth:`pipeline.customer.facts.CardFacts.usable`), as on
-    the card. ``config.currency`` is the unit of the reasons' figures: pass the scorer's ``coupons.policy``,
-    which carries the dataset's (the default config writes plain numbers).
+    the results check is not after the send date. ``facts`` (the scorer's ``decisions.facts``): a P(alive) or
+    expected spend withheld on the dataset is not used by the policy
+    (:meth:`pipeline.customer.facts.CardFacts.usable`), as on the card. ``config.currency`` is the unit of the
+    reasons' figures: pass the scorer's ``coupons.policy``, which carries the dataset's (the default config writes
+    plain numbers).
     """
     share = check_share(control_share)
     chosen = select_customers(table, segment=segment, cluster=cluster, band=band, customer_ids=customer_ids)

@@ -61,7 +61,7 @@ def cmd_campaign(args) -> int:
     out = campaign_list(audience.table, coupons.catalogue, coupons.policy, segment=args.segment,
                         cluster=args.cluster, band=args.band, customer_ids=ids, learned=coupons.learned,
                         campaign_id=campaign_id_for(args.name), control_share=args.control, send_date=sent,
-                        as_of=audience.as_of_text, facts=ctx.facts)
+                        as_of=audience.as_of_text, facts=ctx.decisions.facts if ctx.decisions else None)
     shared = shared_export(args, out, "campaign list", campaign_id=campaign_id_for(args.name))
     excel = args.out.lower().endswith((".xlsx", ".xls"))
     data = to_excel_bytes(shared, "campaign") if excel else to_csv_bytes(shared)
@@ -70,7 +70,7 @@ def cmd_campaign(args) -> int:
     print_json(to_jsonable({"file": args.file, "out": args.out, "campaign_id": campaign_id_for(args.name),
                             "send_date": sent, "control_share": args.control, **totals.to_dict(),
                             "summary": campaign_summary(out).to_dict(orient="records"),
-                            "notes": ctx.notes + audience.notes}))
+                            "notes": [*ctx.notes, *audience.notes]}))
     return 0
 
 

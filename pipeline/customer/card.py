@@ -121,20 +121,18 @@ def customer_profile(scorer: ModelScorer, customer_id: object, top: int = 5,
     prof.cluster_label = _cluster_label(scorer, prof.cluster, prof.cluster_name)
     prof.churn_probability, prof.risk_band = float(row["churn_probability"]), str(row["risk_band"])
     index = _index(scorer, cid)
-    risk = scorer.risk                              # the dataset's decision: the churn model, or the rule that beat it
+    risk, facts = scorer.decisions.risk, scorer.decisions.facts     # the churn model, or the rule that beat it
     prof.churn_source, prof.churn_basis = risk.source, str(row.get("churn_basis") or "")
     if risk.uses_model:
         prof.drivers = index.drivers(cid, top) if index is not None and index.contributions is not None \
             else risk.model.drivers(scorer.table.loc[[cid]], top)
     prof.churn_model = risk.description
-    prof.drivers = withhold_drivers(prof.drivers, scorer.facts)     # a withheld prediction is withheld here too
-    facts = scorer.facts
+    prof.drivers = withhold_drivers(prof.drivers, facts)     # a withheld prediction is withheld here too
     prof.value = {k: _f(row[k]) for k in _VALUE_KEYS} | {k: _f(row.get(k)) for k in FORECAST_NUMBERS} | {
         k: row.get(k) for k in FORECAST_DATES} | {
         "next_order_date": row["next_order_date"], "horizon_days": scorer.settings.horizon_days,
         "btyd_model": scorer.history.btyd.kind_,
-        "spend_source": facts.spend_source if facts is not None else "btyd",
-        "next_source": facts.next_source if facts is not None else "btyd"}
+        "spend_source": facts.spend_source, "next_source": facts.next_source}
     one, one_day = row["frequency"] <= 1, row["tenure_days"] == row["recency_days"]   # one order / purchase day
     prof.habits = {"avg_order_value": float(row["avg_order_value"]),       # no gap yet: none (not the model's fill)
                    "mean_days_between": None if one or one_day else float(row["mean_days_between"]),
@@ -179,10 +177,9 @@ def withhold_drivers(drivers: pd.DataFrame, facts: object) -> pd.DataFrame:
 
 def _facts(prof: CustomerProfile, scorer: ModelScorer, row: pd.Series) -> None:
     """The dataset's statuses of the card's predictions, and the notes explaining numbers that seem to disagree."""
-    if scorer.facts is None:
-        return
-    prof.facts = scorer.facts.to_json()
-    prof.notes += customer_notes(scorer.facts, {**row.to_dict(), **prof.value}, prof.scores)
+    facts = scorer.decisions.facts
+    prof.facts = facts.to_json()
+    prof.notes += customer_notes(facts, {**row.to_dict(), **prof.value}, prof.scores)
 
 
 def _index(scorer: ModelScorer, cid: str) -> CardIndex | None:

@@ -133,8 +133,8 @@ def _positive_index(labels: Sequence[object]) -> int:
 def saved_classifier(pipeline: ProbabilisticClassifier, meta: ModelMetadata,
                      source: str = "active") -> FittedClassifier:
     """Wrap a saved model (the dataset's live model, ``pipeline.health.live.load_live``), named as every page
-    names it (``pipeline.health.live.model_title``)."""
-    from pipeline.health.live import model_title
+    names it (``pipeline.models.lab.model_title``)."""
+    from pipeline.models.lab import model_title
 
     auc = meta.metrics.get("roc_auc")
     what = f"ROC AUC {auc:.3f} on its test set" if isinstance(auc, (int, float)) else "no ROC AUC recorded"
@@ -197,7 +197,7 @@ def churn_check(slices: SliceSet, name: str | None = None, seed: int = SEED) -> 
     def make() -> dict | None:
         from sklearn.metrics import roc_auc_score
 
-        from pipeline.health.backtest import calibration_error
+        from pipeline.grading import calibration_error
 
         end, H = slices.end, slices.H
         try:

@@ -30,10 +30,11 @@ from pipeline.config import ValueConfig
 if TYPE_CHECKING:
     from pipeline.clv import BTYDModel
     from pipeline.customer.classifier import FittedClassifier
+    from pipeline.grading import RecencyRule
     from pipeline.value import ValueGrades
 
-__all__ = ["STATUSES", "FACT_NAMES", "RULES", "Fact", "CardFacts", "RecencyRule", "ChurnRisk", "recency_rule",
-           "churn_risk", "card_facts", "customer_notes"]
+__all__ = ["STATUSES", "FACT_NAMES", "RULES", "Fact", "CardFacts", "ChurnRisk", "churn_risk",
+           "card_facts", "customer_notes"]
 
 STATUSES = ("shown", "caveat", "hidden")
 #: The card's predictions that are graded (keys of the card's value / churn fields).
@@ -143,41 +144,6 @@ def _graded(grades: ValueGrades, key: str, baseline: str, what: str, h: int) -> 
                               f"({errors}).")
     return Fact("hidden", f"Not shown: on the {h} days after {grades.info['test_cutoff']} it did no better than "
                           f"assuming the same {what} as the previous {h} days ({errors}).")
-
-
-@dataclass(frozen=True)
-class RecencyRule:
-    """The recency rule as a probability: the share of customers last seen ``recency_days`` ago who placed no order
-    in the next H days, fitted (monotone in recency, :class:`sklearn.isotonic.IsotonicRegression`) on the latest
-    fully observed period. ``recency``, ``rate``: its knots, interpolated between and clipped at the ends."""
-
-    recency: np.ndarray
-    rate: np.ndarray
-
-    def probability(self, recency_days: object) -> np.ndarray:
-        return np.interp(np.asarray(recency_days, dtype=float), self.recency, self.rate)
-
-    def to_dict(self) -> dict[str, list[float]]:
-        """JSON-safe knots (rebuild with :meth:`from_dict`)."""
-        return {"recency": [float(v) for v in self.recency], "rate": [float(v) for v in self.rate]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RecencyRule:
-        return cls(np.asarray(d["recency"], dtype=float), np.asarray(d["rate"], dtype=float))
-
-
-def recency_rule(recency_days: object, churned: object) -> RecencyRule | None:
-    """:class:`RecencyRule` fitted on customers' recency and whether they then churned (None: fewer than 2
-    distinct recencies or one outcome only)."""
-    from sklearn.isotonic import IsotonicRegression
-
-    x, y = np.asarray(recency_days, dtype=float), np.asarray(churned, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
-        return None
-    fit = IsotonicRegression(increasing=True, y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
-    return RecencyRule(np.asarray(fit.X_thresholds_, float), np.asarray(fit.y_thresholds_, float))
 
 
 @dataclass(frozen=True)

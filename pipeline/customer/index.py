@@ -13,7 +13,7 @@ per-customer slicing; not the card's layout.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,16 +25,16 @@ from pipeline.errors import DataError
 if TYPE_CHECKING:
     from pipeline.recommend import ItemRecommender
     from pipeline.customer.facts import CardFacts
-    from pipeline.customer.scoring import CouponSetup, ModelScorer
+    from pipeline.customer.parts import CouponSetup, Decisions
 
 __all__ = ["CardIndex", "Slices", "card_index", "top_items", "coupon_inputs", "product_column", "suggest_ids",
-           "fit_recommender", "next_item"]
+           "fit_recommender", "next_item", "next_categories", "category_of"]
 
 NEXT_ITEMS = 3       # the card's "likely next" list
 TOP = 5              # the card's top categories / products (the default ``top`` of the card)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Slices:
     """A long table handed out per value of its ``key`` column, rows in table order (a key without rows gets
     ``empty``)."""
@@ -46,14 +46,14 @@ class Slices:
     fallback: Slices | None = None     # asked for keys this table lacks
 
     @classmethod
-    def of(cls, table: pd.DataFrame, key: str, empty: pd.DataFrame) -> Slices:
+    def of(cls, table: pd.DataFrame, key: str, empty: pd.DataFrame, fallback: Slices | None = None) -> Slices:
         keys = table[key].astype(str).to_numpy(dtype=object)
         order = np.argsort(keys, kind="stable")
         table, keys = table.iloc[order], keys[order]
         uniq, first = np.unique(keys, return_index=True)
         last = np.append(first[1:], len(keys))
         return cls(table.drop(columns=[key]), dict(zip(uniq.tolist(), first.tolist())),
-                   dict(zip(uniq.tolist(), last.tolist())), empty)
+                   dict(zip(uniq.tolist(), last.tolist())), empty, fallback)
 
     def get(self, key: str) -> pd.DataFrame:
         """The rows of one key, indexed 0..n-1 (a copy of ``empty`` when it has none)."""
@@ -62,7 +62,7 @@ class Slices:
         return self.table.iloc[self.start[key]:self.stop[key]].reset_index(drop=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CardIndex:
     """One dataset's precomputed card parts, by customer id (see the module docstring).
 
@@ -87,8 +87,6 @@ class CardIndex:
 
     def without(self, customer_id: str) -> CardIndex:
         """A copy that no longer covers ``customer_id`` (their card is then composed on its own)."""
-        from dataclasses import replace
-
         return replace(self, stale=self.stale | {customer_id})
 
     def drivers(self, customer_id: str, top: int) -> pd.DataFrame:
@@ -164,39 +162,40 @@ def coupon_inputs(table: pd.DataFrame, next_category: pd.Series, facts: CardFact
                         index=np.arange(n))
 
 
-def _coupon_part(index: CardIndex, scorer: ModelScorer) -> None:
-    """The coupons of every customer whose inputs the policy accepts (the others are left to the card, which
-    then raises the policy's own message)."""
-    frame = coupon_inputs(scorer.table, scorer.next_categories(), scorer.facts)
+def coupon_part(table: pd.DataFrame, coupons: CouponSetup, facts: CardFacts | None,
+                recommender: ItemRecommender | None) -> dict:
+    """The ``coupon`` and ``coupon_rows`` of a :class:`CardIndex`: the coupons of every customer whose inputs the
+    policy accepts (the others are left to the card, which then raises the policy's own message)."""
+    frame = coupon_inputs(table, next_categories(table, recommender), facts)
     churn, order = frame["churn_probability"].to_numpy(), frame["order_value"].to_numpy()
     ok = (churn >= 0) & (churn <= 1) & (order > 0) & np.isfinite(order)
     frame = frame[ok].reset_index(drop=True)
-    if len(frame):
-        index.coupon = coupon_batch(frame, scorer.coupons.prepared, scorer.coupons.policy)
-        index.coupon_rows = dict(zip(frame["customer_id"].tolist(), range(len(frame))))
+    if not len(frame):
+        return {}
+    return {"coupon": coupon_batch(frame, coupons.prepared, coupons.policy),
+            "coupon_rows": dict(zip(frame["customer_id"].tolist(), range(len(frame))))}
 
 
-def card_index(scorer: ModelScorer, next_items: pd.DataFrame | None = None) -> CardIndex:
-    """Every customer's card parts of a transactions scorer (see the module docstring); ``next_items``: the
-    recommender's ``top_k_table`` of every customer when the caller already has it."""
-    table, lines = scorer.table, scorer.history.transactions
-    index = CardIndex(table.index, scorer.coupons)
-    churn = scorer.risk.model if scorer.risk is not None else None        # None: withheld (a rule gives the risk)
+def card_index(table: pd.DataFrame, lines: pd.DataFrame, coupons: CouponSetup, decisions: Decisions,
+               recommender: ItemRecommender | None, next_items: pd.DataFrame | None = None) -> CardIndex:
+    """Every customer's card parts of a transactions scorer's ``table`` and purchase ``lines`` (see the module
+    docstring), by the dataset's ``decisions`` (drivers only when churn risk comes from the model; withheld
+    predictions not used by the coupons); ``next_items``: the recommender's ``top_k_table`` of every customer when
+    the caller already has it."""
+    parts: dict = {}
+    churn = decisions.risk.model                  # None: withheld (a rule gives the risk)
     if churn is not None and churn.positive_index is not None:
         from pipeline.models import explain_rows
 
-        index.driver_inputs, index.driver_values = churn.inputs(table), churn.shown_values(table)
-        index.contributions = explain_rows(churn.pipeline, index.driver_inputs, churn.reference,
-                                           churn.positive_index)
-    _coupon_part(index, scorer)
-    index.top_categories = _item_slices(lines, "category")
-    index.top_products = _top_products(lines)
-    rec = scorer.recommender
-    if rec is not None:
-        top = next_items if next_items is not None else rec.top_k_table(None, NEXT_ITEMS)
-        index.next_items = Slices.of(top, "customer_id",
-                                     rec.top_k_table([], NEXT_ITEMS).drop(columns=["customer_id"]))
-    return index
+        parts["driver_inputs"], parts["driver_values"] = churn.inputs(table), churn.shown_values(table)
+        parts["contributions"] = explain_rows(churn.pipeline, parts["driver_inputs"], churn.reference,
+                                              churn.positive_index)
+    if recommender is not None:
+        top = next_items if next_items is not None else recommender.top_k_table(None, NEXT_ITEMS)
+        parts["next_items"] = Slices.of(top, "customer_id",
+                                        recommender.top_k_table([], NEXT_ITEMS).drop(columns=["customer_id"]))
+    return CardIndex(table.index, coupons, **parts, **coupon_part(table, coupons, decisions.facts, recommender),
+                     top_categories=_item_slices(lines, "category"), top_products=_top_products(lines))
 
 
 def _top_products(lines: pd.DataFrame) -> Slices:
@@ -205,15 +204,14 @@ def _top_products(lines: pd.DataFrame) -> Slices:
         return _item_slices(lines, "product_id")
     cid = lines["customer_id"].astype(str)
     named = lines["product_name"].notna().groupby(cid, sort=False).transform("any").to_numpy(bool)
-    by_name = _item_slices(lines[named], "product_name")
-    by_name.fallback = _item_slices(lines[~named], "product_id")
-    return by_name
+    return replace(_item_slices(lines[named], "product_name"), fallback=_item_slices(lines[~named], "product_id"))
 
 
-def suggest_ids(scorer: ModelScorer, text: str, limit: int = 10) -> list[str]:
-    """Ids starting with ``text`` first, then ids containing it (case-insensitive), at most ``limit``."""
+def suggest_ids(ids: pd.Index, text: str, limit: int = 10) -> list[str]:
+    """Of ``ids`` (a scorer's ``ids``), those starting with ``text`` first, then those containing it
+    (case-insensitive), at most ``limit``."""
     text = str(text or "").strip().lower()
-    ids = scorer.table.index.to_series().astype(str)
+    ids = pd.Index(ids).to_series().astype(str)
     if not text:
         return ids.head(limit).tolist()
     low = ids.str.lower()
@@ -247,3 +245,19 @@ def next_item(recommender: ItemRecommender | None, customer_id: str) -> str:
         return str(recommender.next_item([customer_id]).iloc[0])
     except (DataError, IndexError):
         return ""
+
+
+def category_of(recommender: ItemRecommender | None, items: pd.Series) -> pd.Series:
+    """The category of each recommended item (same index; "" without a recommender or for no item)."""
+    if recommender is None:
+        return pd.Series("", index=items.index, dtype=object)
+    cats = recommender.category_of(items.fillna("").astype(str)).to_numpy()
+    return pd.Series(np.where(items.fillna("").astype(str).to_numpy() == "", "", cats), index=items.index)
+
+
+def next_categories(table: pd.DataFrame, recommender: ItemRecommender | None) -> pd.Series:
+    """Every customer's likely next category (per customer id of a scorer's ``table``), what the coupon policy's
+    category rules read: the category of the recommender's next item (the item itself when items are categories;
+    "" when unknown)."""
+    items = table["next_item"] if "next_item" in table else pd.Series("", index=table.index)
+    return category_of(recommender, items)

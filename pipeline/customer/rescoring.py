@@ -5,7 +5,7 @@ recomputed; :func:`rescore_one` a copy that holds only that customer (their row,
 grows with the customer's lines, not with the dataset (what a service runs per request). The row is computed as
 the batch computes it: RFM, the behavioural features (return count and rate by :func:`pipeline.features.
 customer_features` from the returns), BTYD values, churn risk and band (the dataset's decision,
-``ModelScorer.risk``), cluster, next item; the 1-5 R/F/M scores and the segment by rfm's rule against the
+``ModelScorer.decisions``), cluster, next item; the 1-5 R/F/M scores and the segment by rfm's rule against the
 population at build time. Belongs here: which lines a rescored customer has and the day they are scored as of; the
 rules themselves belong to features, rfm, clv and churn.
 """
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
+from pipeline.customer.forecasts import forecast_columns
+from pipeline.customer.index import next_item
+from pipeline.customer.parts import PurchaseHistory, positions
+from pipeline.customer.scoring import ModelScorer, attach_churn, customer_rows
 from pipeline.errors import DataError
-
-if TYPE_CHECKING:
-    from pipeline.customer.scoring import ModelScorer, PurchaseHistory
 
 __all__ = ["rescore", "rescore_one", "scored_row", "scored_as_of"]
 
@@ -36,15 +35,13 @@ def rescore(scorer: ModelScorer, customer_id: object, lines: pd.DataFrame | None
     The row uses all their lines as of :func:`scored_as_of`; other rows are unchanged and nothing is refitted.
     A new id adds a row (it needs a purchase). ``lines`` may be None or empty when only returns arrive.
     """
-    from pipeline.customer.scoring import _positions
-
     h, cid, new, ret = _new_lines(scorer, customer_id, lines, returns)
     tx = pd.concat([h.transactions, new], ignore_index=True)
     mine = np.concatenate([h.rows.get(cid, np.array([], dtype=int)), np.arange(len(h.transactions), len(tx))])
     history = dataclasses.replace(h, transactions=tx, rows=h.rows | {cid: mine})
     if ret is not None:
-        history.returns = ret if h.returns is None else pd.concat([h.returns, ret], ignore_index=True)
-        history.return_rows = _positions(history.returns)
+        all_returns = ret if h.returns is None else pd.concat([h.returns, ret], ignore_index=True)
+        history = dataclasses.replace(history, returns=all_returns, return_rows=positions(all_returns))
     row = scored_row(scorer, cid, history)
     table = scorer.table.copy()
     table.loc[cid] = row.reindex(table.columns)
@@ -64,7 +61,7 @@ def rescore_one(scorer: ModelScorer, customer_id: object, lines: pd.DataFrame | 
     history = dataclasses.replace(h, transactions=tx, rows={cid: np.arange(len(tx))}, returns=mine,
                                   return_rows=None if mine is None else {cid: np.arange(len(mine))})
     row = scored_row(scorer, cid, history)
-    history.as_of = scored_as_of(cid, history)
+    history = dataclasses.replace(history, as_of=scored_as_of(cid, history))
     table = row.reindex(scorer.table.columns).to_frame().T.astype(scorer.table.dtypes.to_dict())
     table.index.name = scorer.table.index.name
     index = scorer.index.without(cid) if scorer.index is not None else None     # next items stay valid
@@ -104,9 +101,8 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     """One customer's table row from their lines and returns, as the batch computes it (see :func:`rescore`)."""
     from pipeline.churn import btyd_columns
     from pipeline.clv import btyd_summary
-    from pipeline.customer.index import next_item
-    from pipeline.customer.scoring import attach_churn, customer_rows
     from pipeline.features import customer_features
+
     lines = history.lines(cid)
     as_of = scored_as_of(cid, history)
     rfm = _rfm(lines, as_of).set_index("customer_id")
@@ -117,12 +113,10 @@ def scored_row(scorer: ModelScorer, cid: str, history: PurchaseHistory) -> pd.Se
     pop = history.population
     scores = pop.scores(*(float(row[c].iloc[0]) for c in ("recency_days", "frequency", "monetary")))
     row = row.assign(**scores, segment=pop.segment(scores["r_score"], scores["f_score"]))
-    attach_churn(row, scorer.risk, X, scorer.coupons.policy)     # the dataset's decision: model or rule
-    if scorer.facts is not None:                                 # the chance of buying again, by its graded source
-        row["p_alive"] = scorer.facts.chance_again(row)
-    from pipeline.customer.forecasts import forecast_columns
-
-    for col, values in forecast_columns(scorer.facts, scorer.forecasts, X.reindex(row.index), lines, as_of).items():
+    d = scorer.decisions
+    attach_churn(row, d.risk, X, scorer.coupons.policy)          # the dataset's decision: model or rule
+    row["p_alive"] = d.facts.chance_again(row)                   # the chance of buying again, by its graded source
+    for col, values in forecast_columns(d.facts, d.forecasts, X.reindex(row.index), lines, as_of).items():
         row[col] = values.to_numpy()                             # spend and next order by their graded sources
     cluster = scorer.clusters.assign(row.iloc[0]) if scorer.clusters is not None else None
     row["cluster"] = pd.array([cluster], dtype="Int64")

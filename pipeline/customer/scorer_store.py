@@ -49,7 +49,8 @@ from pipeline.recommend import ItemRecommender, item_similarity
 
 if TYPE_CHECKING:
     from pipeline.customer.index import CardIndex, Slices
-    from pipeline.customer.scoring import ActiveModel, CouponSetup, ModelScorer, SavedClustering, ScoringSettings
+    from pipeline.customer.parts import CouponSetup, ScoringSettings
+    from pipeline.customer.scoring import ActiveModel, ModelScorer, SavedClustering
     from pipeline.store import Dataset, Workspace
 
 __all__ = ["SCORER_FORMAT", "KEEP", "scorer_fingerprint", "save_scorer", "load_scorer", "ensure_scorer",
@@ -57,8 +58,9 @@ __all__ = ["SCORER_FORMAT", "KEEP", "scorer_fingerprint", "save_scorer", "load_s
 
 log = logging.getLogger(__name__)
 
-#: Bumped whenever what is saved, or how it is read, changes.
-SCORER_FORMAT = 1
+#: Bumped whenever what is saved, or how it is read, changes (2: the scorer's decisions and card index are built
+#: with it, immutable; a folder of another format is fitted again).
+SCORER_FORMAT = 2
 #: Bundles kept per dataset (the newest by modification time).
 KEEP = 3
 MANIFEST = "manifest.json"
@@ -223,10 +225,8 @@ def _load_slices(doc: Mapping, d: Path) -> Slices:
     from pipeline.customer.index import Slices
 
     table = _read_frame(d / doc["file"], doc["spec"])
-    out = Slices.of(table, "__key", _empty_frame(doc["empty"]))
-    if doc.get("fallback"):
-        out.fallback = _load_slices(doc["fallback"], d)
-    return out
+    fallback = _load_slices(doc["fallback"], d) if doc.get("fallback") else None
+    return Slices.of(table, "__key", _empty_frame(doc["empty"]), fallback)
 
 
 _FRAMES = ("driver_inputs", "driver_values", "contributions")
@@ -246,20 +246,20 @@ def _save_index(index: CardIndex, d: Path) -> dict:
     return doc
 
 
-def _load_index(doc: Mapping, d: Path, scorer: ModelScorer) -> CardIndex:
-    from pipeline.customer.index import CardIndex, _coupon_part
+def _load_index(doc: Mapping, d: Path, table: pd.DataFrame, coupons: CouponSetup, facts,
+                recommender) -> CardIndex:
+    from pipeline.customer.index import CardIndex, coupon_part
 
-    index = CardIndex(scorer.table.index, scorer.coupons)
+    parts: dict[str, Any] = {}
     for name in _FRAMES:
         if name in doc["attrs"]:
-            frame = _read_frame(d / f"ix_{name}.parquet", doc["specs"][name])
-            frame.attrs.update(doc["attrs"][name])
-            setattr(index, name, frame)
+            parts[name] = _read_frame(d / f"ix_{name}.parquet", doc["specs"][name])
+            parts[name].attrs.update(doc["attrs"][name])
     for name in _SLICES:
         if doc.get(name):
-            setattr(index, name, _load_slices(doc[name], d))
-    _coupon_part(index, scorer)           # cheap, and tied to the coupon rules this scorer is given
-    return index
+            parts[name] = _load_slices(doc[name], d)
+    # the coupons are cheap, and tied to the coupon rules this scorer is given
+    return CardIndex(table.index, coupons, **parts, **coupon_part(table, coupons, facts, recommender))
 
 
 # ----------------------------------------------------------------------------------------------- churn model
@@ -308,9 +308,9 @@ def save_scorer(scorer: ModelScorer, folder: str | Path, fingerprint: str) -> Pa
     from pipeline.exports import to_jsonable
     from pipeline.models.persist import save_object
 
-    if scorer.kind != "transactions" or scorer.history is None:
+    if scorer.history is None or scorer.decisions is None:
         raise DataError("save_scorer: only a transactions scorer is stored (a customer table is cheap to score).")
-    folder = Path(folder)
+    folder, decided = Path(folder), scorer.decisions
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
@@ -321,18 +321,17 @@ def save_scorer(scorer: ModelScorer, folder: str | Path, fingerprint: str) -> Pa
             "settings": dataclasses.asdict(scorer.settings), "currency": scorer.coupons.policy.currency,
             "notes": list(scorer.notes), "as_of": str(pd.Timestamp(scorer.history.as_of)),
             "btyd": scorer.history.btyd.to_dict(),
-            "grades": scorer.grades.to_json() if scorer.grades is not None else None,
-            "recency": scorer.risk.recency.to_dict() if scorer.risk is not None and scorer.risk.recency is not None
-            else None,
-            "churn": _save_churn(scorer.churn, scorer.table, tmp) if scorer.churn is not None else None,
+            "grades": decided.grades.to_json() if decided.grades is not None else None,
+            "recency": decided.risk.recency.to_dict() if decided.risk.recency is not None else None,
+            "churn": _save_churn(decided.churn, scorer.table, tmp) if decided.churn is not None else None,
         }
-        fc = scorer.forecasts
-        if fc is not None and fc.spend is not None:
+        fc = decided.forecasts
+        if fc.spend is not None:
             doc["spend"] = fc.spend.to_dict()
             for m in fc.spend.MODELS:
                 if getattr(fc.spend, m) is not None:
                     save_object(getattr(fc.spend, m), tmp / f"spend_{m}.skops")
-        if fc is not None and fc.next_order is not None:
+        if fc.next_order is not None:
             doc["next_order"] = fc.next_order.to_dict()
             save_object(fc.next_order.model, tmp / "next_order.skops")
         if scorer.clusters is not None:
@@ -376,10 +375,12 @@ def _load(folder: Path, dataset: Dataset, fingerprint: str, coupons: CouponSetup
           rules: pd.DataFrame | None) -> ModelScorer:
     from pipeline.clv import BTYDModel
     from pipeline.customer.clusters import ClusterAssigner
-    from pipeline.customer.facts import RecencyRule, card_facts, churn_risk
+    from pipeline.customer.facts import card_facts, churn_risk
+    from pipeline.grading import RecencyRule
     from pipeline.customer.forecasts import Forecasts
-    from pipeline.customer.scoring import (CouponSetup, ModelScorer, PurchaseHistory, ScorePopulation,
-                                           ScoringSettings, _positions, _typical)
+    from pipeline.customer.parts import (CouponSetup, Decisions, PurchaseHistory, ScorePopulation, ScoringSettings,
+                                         positions)
+    from pipeline.customer.scoring import ModelScorer, _typical
     from pipeline.models.persist import load_object
     from pipeline.value import ValueGrades
 
@@ -412,14 +413,11 @@ def _load(folder: Path, dataset: Dataset, fingerprint: str, coupons: CouponSetup
         clusters = ClusterAssigner.from_dict(doc["clusters"], parts["transformer"], parts["naming"])
     recommender = _load_recommender(doc["recommender"], folder) if doc.get("recommender") else None
     tx = dataset.transactions
-    history = PurchaseHistory(tx, dataset.returns, _positions(tx), pd.Timestamp(doc["as_of"]), btyd,
-                              ScorePopulation.of(table, rules), _positions(dataset.returns))
-    scorer = ModelScorer(dataset.name, "transactions", table, _typical(table), settings, coupons, churn=churn,
-                         clusters=clusters, recommender=recommender, history=history, notes=list(doc["notes"]),
-                         grades=grades, facts=facts, risk=risk, forecasts=Forecasts(spend, nxt))
-    if doc.get("index"):
-        scorer.index = _load_index(doc["index"], folder, scorer)
-    return scorer
+    history = PurchaseHistory(tx, dataset.returns, positions(tx), pd.Timestamp(doc["as_of"]), btyd,
+                              ScorePopulation.of(table, rules), positions(dataset.returns))
+    index = _load_index(doc["index"], folder, table, coupons, facts, recommender) if doc.get("index") else None
+    return ModelScorer(dataset.name, table, _typical(table), settings, coupons, clusters, recommender, history,
+                       Decisions(risk, facts, Forecasts(spend, nxt), grades, churn), index, notes=doc["notes"])
 
 
 def load_scorer(folder: str | Path, dataset: Dataset, fingerprint: str, *, coupons: CouponSetup | None = None,
@@ -459,7 +457,8 @@ def ensure_scorer(ws: Workspace, dataset_id: str, dataset: Dataset | None = None
     these inputs, else built by :func:`~pipeline.customer.scoring.build_scorer` and saved for next time (a save
     that fails is logged, the built scorer returned). Arguments as ``build_scorer``'s; ``dataset``: the loaded
     dataset (read from ``ws`` when None)."""
-    from pipeline.customer.scoring import ScoringSettings, build_scorer
+    from pipeline.customer.parts import ScoringSettings
+    from pipeline.customer.scoring import build_scorer
 
     settings = settings or ScoringSettings()
     dataset = dataset if dataset is not None else ws.load_dataset(dataset_id)

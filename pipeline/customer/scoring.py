@@ -5,10 +5,12 @@ of the data, a BTYD model (P(alive), expected orders/spend, next order date), a 
 model when it fits the data, else a default logistic regression trained out of time), a clustering (the one saved
 on the Clusters page, else K-Means on log + standardised RFM with the recommended k) and the next-category
 recommender. The card (:mod:`pipeline.customer.card`) and the what-if (:mod:`pipeline.customer.whatif`) then read
-the scorer; churn risk is read only through the dataset's decision (:attr:`ModelScorer.risk`, a
+the scorer; churn risk is read only through the dataset's decision (``ModelScorer.decisions.risk``, a
 :class:`pipeline.customer.facts.ChurnRisk`: the model's probability, or the simple rule that beat it, with its
-source), never from the churn model directly; a service builds one at start-up and rescores a customer when new purchases arrive
-(:meth:`ModelScorer.rescore`, in :mod:`pipeline.customer.rescoring`). Belongs here: what is fitted per dataset and the per-customer table it produces;
+source), never from the churn model directly; a service builds one at start-up and rescores a customer when new
+purchases arrive (:func:`pipeline.customer.rescoring.rescore`, which reads this module; this module does not read
+it). The pieces a scorer is made of are :mod:`pipeline.customer.parts`'; the card index is built with the scorer
+(:mod:`pipeline.customer.index`). Belongs here: what is fitted per dataset and the per-customer table it produces;
 not the card's layout nor the what-if's input rules.
 
 Customer tables (kind ``"customers"``) have no purchases: their table holds the attributes, the cluster and the
@@ -17,133 +19,40 @@ prediction of the dataset's live model (``pipeline.health.live``) trained on suc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from pipeline.config import HORIZON_DAYS, SEED
-from pipeline.coupons import (CouponPolicyConfig, CouponRecommendation, LearnedCouponPolicy, PreparedCatalogue, prepare_catalogue,
-                              recommend_coupon, risk_bands)
+from pipeline.coupons import CouponPolicyConfig, CouponRecommendation, recommend_coupon, risk_bands
 from pipeline.customer.classifier import (FittedClassifier, ProbabilisticClassifier, default_churn_classifier,
                                           saved_classifier)
 from pipeline.customer.clusters import ClusterAssigner, default_cluster_assigner, saved_cluster_assigner
-from pipeline.customer.forecasts import Forecasts, assign_columns, forecast_columns, live_forecasts
+from pipeline.customer.facts import card_facts, churn_risk
+from pipeline.customer.forecasts import assign_columns, forecast_columns, live_forecasts
+from pipeline.customer.index import CardIndex, card_index, category_of, fit_recommender, next_categories, suggest_ids
+from pipeline.customer.parts import (CouponSetup, Decisions, PurchaseHistory, ScorePopulation, ScoringSettings,
+                                     positions, read_only)
 from pipeline.errors import DataError
 from pipeline.log import logged
-from pipeline.rfm import assign_segments, population_score
 from pipeline.store import Dataset
 
 if TYPE_CHECKING:
     from pipeline.churn import ChurnSplit
     from pipeline.clv import BTYDModel
     from pipeline.customer.facts import CardFacts, ChurnRisk
-    from pipeline.customer.index import CardIndex
+    from pipeline.grading import RecencyRule
     from pipeline.models.persist import ModelMetadata
     from pipeline.recommend import ItemRecommender
     from pipeline.slices import SliceSet
     from pipeline.value import ValueGrades
 
-__all__ = ["ScoringSettings", "CouponSetup", "ScorePopulation", "PurchaseHistory", "ModelScorer", "build_scorer"]
+__all__ = ["ModelScorer", "build_scorer", "risk_columns", "attach_churn", "customer_rows", "coupon_fields"]
 
 
-@dataclass(frozen=True)
-class ScoringSettings:
-    """What a scorer is fitted with: the horizon H (churn label, expected orders/spend) and the seed."""
-
-    horizon_days: int = HORIZON_DAYS
-    seed: int = SEED
-
-
-@dataclass(frozen=True)
-class CouponSetup:
-    """The coupon rules a card applies: catalogue (validated), expected-value policy, optional learned policy.
-    ``prepared`` is the catalogue validated once for the policy (built from ``catalogue`` when not given)."""
-
-    catalogue: pd.DataFrame
-    policy: CouponPolicyConfig = CouponPolicyConfig()
-    learned: LearnedCouponPolicy | None = None
-    prepared: PreparedCatalogue | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.prepared is None:
-            object.__setattr__(self, "prepared", prepare_catalogue(self.catalogue))
-
-    def in_unit(self, currency: str | None) -> CouponSetup:
-        """This setup with the policy's figures in ``currency`` (see ``CouponPolicyConfig.currency``); itself when
-        they already are (so a card index computed with it stays valid)."""
-        if self.policy.currency == currency:
-            return self
-        return dataclasses.replace(self, policy=dataclasses.replace(self.policy, currency=currency))
-
-    @classmethod
-    def load(cls, catalogue: object = None, policy: CouponPolicyConfig = CouponPolicyConfig(),
-             learned: LearnedCouponPolicy | None = None) -> CouponSetup:
-        """Validate ``catalogue`` (anything :func:`pipeline.coupons.load_catalogue` reads; None = the default)."""
-        prepared = prepare_catalogue(catalogue)
-        return cls(prepared.table, policy, learned, prepared)
-
-
-@dataclass(frozen=True)
-class ScorePopulation:
-    """The customers hypothetical R/F/M values are scored against (rfm's quantile rule) and the segment rules.
-
-    ``r``, ``f``, ``m``: sorted "higher is better" values (``r`` is minus the recency); ``segments``: the segment
-    of every (R score, F score) pair.
-    """
-
-    r: np.ndarray
-    f: np.ndarray
-    m: np.ndarray
-    segments: dict[tuple[int, int], str]
-
-    @classmethod
-    def of(cls, rfm: pd.DataFrame, rules: pd.DataFrame | None = None) -> ScorePopulation:
-        """From an RFM table (``pipeline.rfm.rfm_table``) and its segment rules."""
-        r, f = np.repeat(np.arange(1, 6), 5), np.tile(np.arange(1, 6), 5)
-        names = assign_segments(pd.Series(r), pd.Series(f), rules).to_numpy()
-        return cls(np.sort(-rfm["recency_days"].to_numpy(float)), np.sort(rfm["frequency"].to_numpy(float)),
-                   np.sort(rfm["monetary"].to_numpy(float)),
-                   {(int(a), int(b)): str(n) for a, b, n in zip(r, f, names)})
-
-    def scores(self, recency_days: float, frequency: float, monetary: float) -> dict[str, int]:
-        """``r_score, f_score, m_score`` of one customer, as ``pipeline.rfm.quantile_scores`` would give them."""
-        return {"r_score": population_score(self.r, -recency_days), "f_score": population_score(self.f, frequency),
-                "m_score": population_score(self.m, monetary)}
-
-    def segment(self, r_score: int, f_score: int) -> str:
-        """The segment of a pair of scores ("Unassigned" when no rule holds it)."""
-        return self.segments.get((int(r_score), int(f_score)), "Unassigned")
-
-
-@dataclass
-class PurchaseHistory:
-    """The purchases behind a transactions dataset's cards, and the BTYD model fitted on them."""
-
-    transactions: pd.DataFrame
-    returns: pd.DataFrame | None
-    rows: dict[str, np.ndarray]           # customer id -> positions of their lines in ``transactions``
-    as_of: pd.Timestamp                   # the day after the last purchase: every number is as of this day
-    btyd: BTYDModel
-    population: ScorePopulation
-    return_rows: dict[str, np.ndarray] | None = None   # customer id -> positions in ``returns`` (None: not indexed)
-
-    def lines(self, customer_id: str) -> pd.DataFrame:
-        """The purchase lines of one customer."""
-        return self.transactions.iloc[self.rows.get(customer_id, [])]
-
-    def returned(self, customer_id: str) -> pd.DataFrame | None:
-        """The return lines of one customer (None when the dataset has no returns)."""
-        if self.returns is None:
-            return None
-        if self.return_rows is None:
-            return self.returns[self.returns["customer_id"].astype(str) == customer_id]
-        return self.returns.iloc[self.return_rows.get(customer_id, [])]
-
-
-@dataclass
+@dataclass(frozen=True, eq=False)
 class ModelScorer:
     """Everything a card, a what-if or a campaign needs of one dataset, fitted once by :func:`build_scorer`.
 
@@ -151,29 +60,38 @@ class ModelScorer:
     features, BTYD predictions, ``churn_probability``, ``risk_band``, ``cluster``, ``cluster_name`` and
     ``next_item``; for customer tables the attributes, cluster and the active model's prediction. The churn
     columns (``churn_probability``, ``risk_band``, ``churn_source``, ``churn_basis``) are the dataset's decision's
-    (``risk``): a withheld churn model's probability is in no column and no output. Treat it as
-    read-only; :meth:`with_coupons` changes the coupon rules and :meth:`rescore` one customer, both as copies that
-    share the fitted parts.
+    (``decisions.risk``): a withheld churn model's probability is in no column and no output.
+
+    Immutable: the table's cells are not writeable (:func:`pipeline.customer.parts.read_only`) and every change is a
+    copy that shares the fitted parts (:meth:`with_coupons`, :meth:`with_churn`,
+    :func:`pipeline.customer.rescoring.rescore`). The pieces, by who reads them: ``settings`` and ``coupons`` (the
+    policy every coupon follows); ``clusters`` and ``recommender`` (where a customer sits and what they may buy
+    next: card, what-if, rescoring, campaigns); for transactions ``history`` (lines and BG/NBD fit), ``decisions``
+    (what the card may state, where churn risk comes from) and ``index`` (every customer's card parts, built with
+    the scorer); for customer tables ``model`` (the dataset's live model); ``notes`` for the people reading it.
     """
 
     dataset_name: str
-    kind: str                                     # "transactions" or "customers"
     table: pd.DataFrame
     typical: pd.Series                            # medians of numbers, most common text values (what-if start)
     settings: ScoringSettings = ScoringSettings()
     coupons: CouponSetup = field(default_factory=CouponSetup.load)
-    churn: FittedClassifier | None = None         # transactions: the trained churn model (health, versions); a
-                                                  # customer's risk is read from ``risk``, never from here
-    model: FittedClassifier | None = None         # customer tables: the dataset's live model
     clusters: ClusterAssigner | None = None
     recommender: ItemRecommender | None = None
     history: PurchaseHistory | None = None        # transactions only
-    notes: list[str] = field(default_factory=list)
-    grades: ValueGrades | None = None             # transactions: the card's predictions graded out of time
-    facts: CardFacts | None = None                # transactions: what the card may state as a fact, and why
-    index: CardIndex | None = None                # transactions: every customer's card parts, computed once
-    risk: ChurnRisk | None = None                 # transactions: where churn risk comes from (model or rule)
-    forecasts: Forecasts | None = None            # transactions: the spend and next-order forecasts the card uses
+    decisions: Decisions | None = None            # transactions only
+    index: CardIndex | None = None                # transactions only
+    model: FittedClassifier | None = None         # customer tables only: the dataset's live model
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        read_only(self.table)
+        object.__setattr__(self, "notes", tuple(self.notes))
+
+    @property
+    def kind(self) -> str:
+        """``"transactions"`` (a scorer with purchases) or ``"customers"`` (a customer table)."""
+        return "transactions" if self.history is not None else "customers"
 
     @property
     def ids(self) -> pd.Index:
@@ -187,31 +105,28 @@ class ModelScorer:
         return learned is not None and any(c in self.table.columns for c in learned.feature_columns_)
 
     def churn_risk(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The churn risk of every row of ``features`` by this dataset's decision (:attr:`risk`), same index:
+        """The churn risk of every row of ``features`` by this dataset's decision (``decisions.risk``), same index:
         ``churn_probability``, ``risk_band``, ``churn_source`` (model, recency or btyd) and ``churn_basis`` (the
         rule and the number it read, "" for the model). What campaigns, as-of tables and exports should call."""
-        if self.risk is None:
+        if self.decisions is None:
             raise DataError(f"churn risk: '{self.dataset_name}' is a customer table without purchases; this needs "
                             "a transactions dataset.")
-        return risk_columns(self.risk, features, self.coupons.policy)
+        return risk_columns(self.decisions.risk, features, self.coupons.policy)
 
     def with_churn(self, churn: FittedClassifier | None, features: pd.DataFrame) -> ModelScorer:
         """A copy whose trained churn model is ``churn`` (e.g. a promoted champion; ``features``: the live churn
-        features, per customer id): the decision (:attr:`risk`, with the grades and rules it had), the churn
-        columns, the card facts and the card index recomputed; everything else shared."""
-        from pipeline.customer.facts import card_facts, churn_risk
-        from pipeline.customer.index import card_index
-
-        h = self.settings.horizon_days
-        risk = churn_risk(self.grades, churn, h, self.risk.recency if self.risk is not None else None)
+        features, per customer id): the decision (with the grades and rules it had), the churn columns, the card
+        facts and the card index recomputed; everything else shared."""
+        h, old = self._history("with_churn"), self.decisions
         table = self.table.copy()
-        attach_churn(table, risk, features.reindex(table.index), self.coupons.policy)
-        facts = card_facts(self.grades, self.history.btyd, churn, table, h, risk=risk)
-        table["p_alive"] = facts.chance_again(table)
-        swapped = dataclasses.replace(self, table=table, churn=churn, risk=risk, facts=facts)
+        risk, facts = _decide(table, old.grades, churn, h.btyd, old.risk.recency, features.reindex(table.index),
+                              self.coupons.policy, self.settings.horizon_days)
+        decisions = Decisions(risk, facts, old.forecasts, old.grades, churn)
+        index = None
         if self.index is not None:          # the card index's drivers and coupons depend on the churn risk
-            swapped.index = dataclasses.replace(card_index(swapped), stale=self.index.stale)
-        return swapped
+            index = dataclasses.replace(card_index(table, h.transactions, self.coupons, decisions, self.recommender),
+                                        stale=self.index.stale)
+        return dataclasses.replace(self, table=table, decisions=decisions, index=index)
 
     def with_coupons(self, coupons: CouponSetup) -> ModelScorer:
         """A copy with other coupon rules (cheap: the fitted parts are shared). The policy keeps this dataset's
@@ -219,14 +134,16 @@ class ModelScorer:
         data are counted in."""
         return dataclasses.replace(self, coupons=coupons.in_unit(self.coupons.policy.currency))
 
+    def with_notes(self, notes: Sequence[str]) -> ModelScorer:
+        """A copy with other notes (e.g. saying which churn model was picked up when)."""
+        return dataclasses.replace(self, notes=tuple(notes))
+
     def require(self, customer_id: object) -> str:
         """The id as stored; DataError naming similar ids when it is unknown."""
         cid = str(customer_id).strip()
         if cid in self.table.index:
             return cid
-        from pipeline.customer.index import suggest_ids
-
-        close = suggest_ids(self, cid, 5) if cid else []
+        close = suggest_ids(self.table.index, cid, 5) if cid else []
         hint = f"; similar ids: {', '.join(close)}" if close else f"; ids look like {', '.join(self.table.index[:3])}"
         raise DataError(f"customer id {cid!r} is not in '{self.dataset_name}' ({len(self.table):,} customers){hint}. "
                         "Check the id or pick one from the list.")
@@ -235,8 +152,9 @@ class ModelScorer:
         """The expected-value coupon of one scored row (``segment, churn_probability, avg_order_value, ...``);
         ``next_item``: the recommender's next item, whose category the policy's category coupons read. Withheld
         predictions are not used (:meth:`pipeline.customer.facts.CardFacts.usable`)."""
-        next_category = str(self.category_of(pd.Series([next_item])).iloc[0])
-        value = self.facts.usable(pd.DataFrame([dict(row)])).iloc[0] if self.facts is not None else \
+        next_category = str(category_of(self.recommender, pd.Series([next_item])).iloc[0])
+        facts = self.decisions.facts if self.decisions is not None else None
+        value = facts.usable(pd.DataFrame([dict(row)])).iloc[0] if facts is not None else \
             {"expected_spend": float(row.get("expected_spend") or 0.0), "p_alive": float(row.get("p_alive", 1.0))}
         rec = recommend_coupon({"customer_id": customer_id, "segment": row["segment"],
                                 "churn_probability": float(row["churn_probability"]),
@@ -248,37 +166,13 @@ class ModelScorer:
         return coupon_fields(rec), rec.candidates
 
     def next_categories(self) -> pd.Series:
-        """Every customer's likely next category (per customer id), what the coupon policy's category rules read:
-        the category of the recommender's next item (the item itself when items are categories; "" when unknown)."""
-        items = self.table["next_item"] if "next_item" in self.table else pd.Series("", index=self.table.index)
-        return self.category_of(items)
-
-    def category_of(self, items: pd.Series) -> pd.Series:
-        """The category of each recommended item (same index; "" without a recommender or for no item)."""
-        if self.recommender is None:
-            return pd.Series("", index=items.index, dtype=object)
-        cats = self.recommender.category_of(items.fillna("").astype(str)).to_numpy()
-        return pd.Series(np.where(items.fillna("").astype(str).to_numpy() == "", "", cats), index=items.index)
+        """Every customer's likely next category (per customer id), what the coupon policy's category rules read
+        (:func:`pipeline.customer.index.next_categories`)."""
+        return next_categories(self.table, self.recommender)
 
     def learned_coupon(self, row: Mapping) -> dict | None:
         """The learned policy's coupon for a row, or None when no learned policy applies to this dataset."""
         return self.coupons.learned.recommend(dict(row)) if self.learned_applies else None
-
-    def rescore(self, customer_id: object, lines: pd.DataFrame | None,
-                returns: pd.DataFrame | None = None) -> ModelScorer:
-        """A copy in which one customer's row is recomputed after new purchase ``lines`` and return lines
-        ``returns`` (see :func:`pipeline.customer.rescoring.rescore`); other rows are unchanged."""
-        from pipeline.customer.rescoring import rescore
-
-        return rescore(self, customer_id, lines, returns)
-
-    def rescore_one(self, customer_id: object, lines: pd.DataFrame | None,
-                    returns: pd.DataFrame | None = None) -> ModelScorer:
-        """Like :meth:`rescore`, but the copy holds only this customer: its cost grows with their lines, not with
-        the dataset (see :func:`pipeline.customer.rescoring.rescore_one`)."""
-        from pipeline.customer.rescoring import rescore_one
-
-        return rescore_one(self, customer_id, lines, returns)
 
     def _history(self, what: str) -> PurchaseHistory:
         if self.history is None:
@@ -325,7 +219,7 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
                                                tx["country"] if "country" in tx.columns else None))
     from pipeline.churn import live_features
     from pipeline.clv import btyd_summary
-    from pipeline.customer.facts import card_facts, churn_risk, recency_rule
+    from pipeline.grading import recency_rule
     from pipeline.rfm import rfm_table
 
     tx, notes = dataset.transactions, []
@@ -341,35 +235,36 @@ def build_scorer(dataset: Dataset, *, settings: ScoringSettings = ScoringSetting
     table = customer_rows(rfm, X_live, btyd.predict_table(summary))
     churn = churn or _churn_classifier(dataset, active, X_live, settings, notes, slices)
     grades = _grades(dataset, settings, split, slices)
-    risk = churn_risk(grades, churn, settings.horizon_days,
-                      recency_rule(split.X_test["recency_days"], split.y_test) if split is not None else None)
-    attach_churn(table, risk, X_live.reindex(table.index), coupons.policy)
+    recency = recency_rule(split.X_test["recency_days"], split.y_test) if split is not None else None
+    risk, facts = _decide(table, grades, churn, btyd, recency, X_live.reindex(table.index), coupons.policy,
+                          settings.horizon_days)
     if churn is None:
         how = f" (exp(-expected orders in {settings.horizon_days} days) from BG/NBD)" if risk.source == "btyd" else ""
         notes.append(f"No churn model could be trained on these data; churn risk is {risk.label}'s{how}.")
-    facts = card_facts(grades, btyd, churn, table, settings.horizon_days, risk=risk)
-    table["p_alive"] = facts.chance_again(table)
     forecasts = live_forecasts(facts, slices)
     assign_columns(table, forecast_columns(facts, forecasts, X_live.reindex(table.index), tx, slices.end))
     clusters = clusters or _cluster_assigner(table, "transactions", clustering, settings.seed, notes)
     _attach_clusters(table, clusters)
-    from pipeline.customer.index import fit_recommender
-
     recommender, next_items = fit_recommender(tx, table, notes)
-    history = PurchaseHistory(tx, dataset.returns, _positions(tx), summary.attrs["cutoff"], btyd,
-                              ScorePopulation.of(rfm, rules), _positions(dataset.returns))
-    scorer = ModelScorer(dataset.name, "transactions", table, _typical(table), settings, coupons, churn=churn,
-                         clusters=clusters, recommender=recommender, history=history, notes=notes, grades=grades,
-                         facts=facts, risk=risk, forecasts=forecasts)
-    from pipeline.customer.index import card_index
-
-    scorer.index = card_index(scorer, next_items)
-    return scorer
+    history = PurchaseHistory(tx, dataset.returns, positions(tx), summary.attrs["cutoff"], btyd,
+                              ScorePopulation.of(rfm, rules), positions(dataset.returns))
+    decisions = Decisions(risk, facts, forecasts, grades, churn)
+    index = card_index(table, tx, coupons, decisions, recommender, next_items)
+    return ModelScorer(dataset.name, table, _typical(table), settings, coupons, clusters, recommender, history,
+                       decisions, index, notes=notes)
 
 
-def _positions(lines: pd.DataFrame | None) -> dict[str, np.ndarray] | None:
-    """Customer id -> positions of their rows (None for no table)."""
-    return None if lines is None else lines.groupby(lines["customer_id"].astype(str), sort=False).indices
+def _decide(table: pd.DataFrame, grades: ValueGrades | None, churn: FittedClassifier | None, btyd: BTYDModel,
+            recency: RecencyRule | None, features: pd.DataFrame, policy: CouponPolicyConfig,
+            horizon_days: int) -> tuple[ChurnRisk, CardFacts]:
+    """The dataset's churn decision and card facts (:func:`pipeline.customer.facts.churn_risk`, ``card_facts``),
+    with the churn columns and the chance of buying again they give written into ``table`` (in place;
+    ``features``: the live churn features, same index)."""
+    risk = churn_risk(grades, churn, horizon_days, recency)
+    attach_churn(table, risk, features, policy)
+    facts = card_facts(grades, btyd, churn, table, horizon_days, risk=risk)
+    table["p_alive"] = facts.chance_again(table)
+    return risk, facts
 
 
 def coupon_fields(rec: CouponRecommendation) -> dict:
@@ -415,7 +310,7 @@ def risk_columns(risk: ChurnRisk, features: pd.DataFrame, policy: CouponPolicyCo
 
 def attach_churn(table: pd.DataFrame, risk: ChurnRisk, features: pd.DataFrame, policy: CouponPolicyConfig) -> None:
     """Write the churn columns of :func:`risk_columns` into ``table`` (in place; ``features`` share its index).
-    ``risk`` is the dataset's decision (``ModelScorer.risk``): there is no way to attach a model's probability
+    ``risk`` is the dataset's decision (``ModelScorer.decisions.risk``): there is no way to attach a model's probability
     that the decision did not choose."""
     cols = risk_columns(risk, features, policy)
     for col in cols.columns:
@@ -492,5 +387,4 @@ def _customer_table_scorer(dataset: Dataset, settings: ScoringSettings, coupons:
                          "this table's columns; no prediction is shown.")
     clusters = clusters or _cluster_assigner(table, "customers", clustering, settings.seed, notes)
     _attach_clusters(table, clusters)
-    return ModelScorer(dataset.name, "customers", table, _typical(table), settings, coupons, model=model,
-                       clusters=clusters, notes=notes)
+    return ModelScorer(dataset.name, table, _typical(table), settings, coupons, clusters, model=model, notes=notes)

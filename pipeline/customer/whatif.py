@@ -49,7 +49,7 @@ class WhatIfResult:
     cluster_label: str = ""              # as shown: "Unlike any group (nearest: cluster 3 — ...)" (cluster_label)
     churn_probability: float | None = None
     risk_band: str = ""
-    churn_source: str = ""               # model, recency or btyd: the dataset's decision (ModelScorer.risk)
+    churn_source: str = ""               # model, recency or btyd: the dataset's decision (ModelScorer.decisions)
     churn_basis: str = ""                # a rule's risk: the rule and the number it read
     drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
     value: dict = field(default_factory=dict)
@@ -128,23 +128,22 @@ def what_if(scorer: ModelScorer, inputs: Mapping[str, object], customer_id: obje
         res.cluster_name = scorer.clusters.name(res.cluster, row)         # what is true of this customer
         res.cluster_label = scorer.clusters.label(res.cluster, res.cluster_name)
     # the dataset's decision: the churn model's risk and drivers, or the rule that beat it and what it read
-    res.churn_probability, res.drivers, res.churn_basis = scorer.risk.score(row, drivers)
-    res.churn_source = scorer.risk.source
+    risk, facts = scorer.decisions.risk, scorer.decisions.facts
+    res.churn_probability, res.drivers, res.churn_basis = risk.score(row, drivers)
+    res.churn_source = risk.source
     from pipeline.customer.card import withhold_drivers
 
-    res.drivers = withhold_drivers(res.drivers, scorer.facts)
+    res.drivers = withhold_drivers(res.drivers, facts)
     res.risk_band = str(risk_bands([res.churn_probability], scorer.coupons.policy)[0])
     res.value = row.pop("_value")
-    if scorer.facts is not None:            # the chance of buying again, by its graded source
-        res.value["p_alive"] = float(scorer.facts.chance_again(pd.DataFrame([{
-            "btyd_p_alive": res.value["p_alive"], "churn_probability": res.churn_probability}]))[0])
+    res.value["p_alive"] = float(facts.chance_again(pd.DataFrame([{       # by its graded source
+        "btyd_p_alive": res.value["p_alive"], "churn_probability": res.churn_probability}]))[0])
     row |= {"segment": res.segment, "churn_probability": res.churn_probability, "churn_basis": res.churn_basis,
             "expected_spend":
             res.value["expected_spend"], "p_alive": res.value["p_alive"]}
     res.coupon = scorer.coupon(str(customer_id or "what-if"), row, str(base.get("next_item", "") or ""))[0]
     res.learned_coupon = scorer.learned_coupon(row)
-    if scorer.facts is not None:
-        res.notes += customer_notes(scorer.facts, row | res.value | {"risk_band": res.risk_band}, res.scores)
+    res.notes += customer_notes(facts, row | res.value | {"risk_band": res.risk_band}, res.scores)
     return res
 
 
@@ -169,9 +168,8 @@ def _card_what_if(scorer: ModelScorer, customer_id: str, row: dict, drivers: int
     res.scores = {k: card.scores[k] for k in ("r_score", "f_score", "m_score")}
     res.value = {k: card.value.get(k) for k in (*_VALUE_KEYS, "next_order_date", *FORECAST_NUMBERS, *FORECAST_DATES)}
     res.drivers = card.drivers if drivers else pd.DataFrame()
-    if scorer.facts is not None:
-        res.notes = customer_notes(scorer.facts, row | res.value | {"churn_probability": res.churn_probability,
-                                                                    "risk_band": res.risk_band}, res.scores)
+    shown = row | res.value | {"churn_probability": res.churn_probability, "risk_band": res.risk_band}
+    res.notes = customer_notes(scorer.decisions.facts, shown, res.scores)
     return res
 
 
@@ -218,9 +216,7 @@ def _forecast_value(scorer: ModelScorer, row: dict, new: dict[str, float]) -> di
     """Spend and next order of a hypothetical customer by the sources the card's facts chose: the spend forecast
     reads the derived features; the next-order hazard and the rule read gaps taken as even (the last gap = the
     mean gap, tenure / (orders - 1)); with one order there is no gap and no date."""
-    facts, fc, out = scorer.facts, scorer.forecasts, {}
-    if facts is None or fc is None:
-        return out
+    facts, fc, out = scorer.decisions.facts, scorer.decisions.forecasts, {}
     frame = pd.DataFrame([row])
     if facts.spend_source == "forecast" and fc.spend is not None:
         out |= {k: float(v) for k, v in fc.spend.predict(frame).iloc[0].items()}

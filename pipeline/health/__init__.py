@@ -13,7 +13,8 @@ from :mod:`pipeline.models` and the churn data from :mod:`pipeline.churn`; nothi
 """
 from __future__ import annotations
 
-from pipeline.health.backtest import BacktestResult, backtest_cutoffs, run_backtest, top_share_precision
+from pipeline.grading import top_share_precision
+from pipeline.health.backtest import BacktestResult, backtest_cutoffs, run_backtest
 from pipeline.health.drift import current_population, drift_table, population_profile, psi
 from pipeline.health.registry import ChampionWatcher, HealthStore, locate_dataset
 

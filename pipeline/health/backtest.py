@@ -22,9 +22,9 @@ import pandas as pd
 
 from pipeline.config import HORIZON_DAYS, ChurnDataConfig, HealthConfig
 from pipeline.errors import DataError
+from pipeline.grading import calibration_error, recency_rule, top_share_precision
 
-__all__ = ["BacktestResult", "BACKTEST_COLUMNS", "backtest_cutoffs", "run_backtest", "top_share_precision",
-           "calibration_error"]
+__all__ = ["BacktestResult", "BACKTEST_COLUMNS", "backtest_cutoffs", "run_backtest"]
 
 #: Columns of :attr:`BacktestResult.table`, one row per cutoff x model.
 BACKTEST_COLUMNS = ("cutoff", "model", "label", "baseline", "roc_auc", "top_precision", "brier", "calibration_error",
@@ -47,27 +47,6 @@ class BacktestResult:
         from pipeline.exports import to_jsonable
 
         return [to_jsonable(r) for r in self.table.to_dict(orient="records")]
-
-
-def top_share_precision(y_true: Sequence, score: Sequence, share: float = HealthConfig.top_share) -> float:
-    """Share of positives (churners) among the ``share`` of rows with the highest score (at least one row)."""
-    y, s = np.asarray(y_true, dtype=float), np.asarray(score, dtype=float)
-    if len(y) == 0:
-        return float("nan")
-    n = max(1, int(np.ceil(share * len(y))))
-    return float(y[np.argsort(-s, kind="stable")[:n]].mean())
-
-
-def calibration_error(y_true: Sequence, proba: Sequence, bins: int = HealthConfig.calibration_bins) -> float:
-    """Expected calibration error: over ``bins`` equal-width probability bins, |churn rate - mean probability|
-    weighted by the bin's share of rows (0 = calibrated; NaN without rows)."""
-    y, p = np.asarray(y_true, dtype=float), np.clip(np.asarray(proba, dtype=float), 0.0, 1.0)
-    if len(y) == 0:
-        return float("nan")
-    b = np.minimum((p * bins).astype(int), bins - 1)
-    n = np.bincount(b, minlength=bins)
-    gap = np.abs(np.bincount(b, weights=y, minlength=bins) - np.bincount(b, weights=p, minlength=bins))
-    return float(gap.sum() / len(y)) if n.sum() else float("nan")
 
 
 def backtest_cutoffs(transactions: pd.DataFrame, horizon_days: int = HORIZON_DAYS,
@@ -142,7 +121,6 @@ def _grade(slices, cutoff: pd.Timestamp, models: list[str], config: HealthConfig
            rules: ChurnDataConfig) -> pd.DataFrame:
     """One cutoff: fit every model on the slices before it, grade models and baselines on its customers."""
     from pipeline.churn import baseline_churn_score
-    from pipeline.customer.facts import recency_rule
     from pipeline.models import REGISTRY
     from pipeline.models.lab import BASELINE_KEY
     from pipeline.models.sliced import churn_types, fit_sliced

@@ -19,26 +19,18 @@ import numpy as np
 
 from pipeline.errors import DataError
 from pipeline.health.registry import HealthStore
+from pipeline.models.lab import RULE_NAMES, model_title
 from pipeline.store import Dataset, Workspace
 
 __all__ = ["LiveModel", "BaselineCheck", "NeedsConfirmation", "live_model", "load_live", "model_title",
-           "baseline_check", "put_live", "refused_ids", "RULE_NAMES", "DEFAULT_CHURN_TITLE",
-           "ERASED_NOTE"]
+           "baseline_check", "put_live", "refused_ids", "DEFAULT_CHURN_TITLE", "ERASED_NOTE"]
 
 #: How a page names the default churn model (trained by the Customer page when no model was put live).
 DEFAULT_CHURN_TITLE = "Default churn model (logistic regression)"
-#: Short names of the simple rules a model must beat (keys of the Model lab's baseline rows).
-RULE_NAMES = {"bgnbd": "BG/NBD", "majority": "the majority class"}
 #: What every page says of a live model trained on data that included a customer erased since.
 ERASED_NOTE = "Trained on data that included an erased customer — retrain."
 #: Which kind of saved model may serve which kind of dataset.
 _SERVES = {"transactions": "churn", "customers": "column"}
-
-
-def model_title(meta) -> str:
-    """The one name of a saved model on every page: ``Random forest 'Churn model of Sample (v2)'``."""
-    name = str(meta.extra.get("name") or meta.model_key)
-    return f"{meta.model_label} '{name}'"
 
 
 @dataclass(frozen=True)

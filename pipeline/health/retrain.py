@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.config import HORIZON_DAYS, HealthConfig
 from pipeline.errors import DataError
-from pipeline.health.backtest import top_share_precision
+from pipeline.grading import top_share_precision
 from pipeline.health.registry import HealthStore, now_iso
 from pipeline.store import Dataset, Workspace
 
@@ -207,5 +207,4 @@ def with_churn_model(scorer, pipeline, meta):
     swapped = scorer.with_churn(churn, X)     # the churn decision, risk columns, card facts and index recomputed
     note = f"Churn model {meta.extra.get('version', meta.model_key)} ({meta.model_label}) picked up at {now_iso()}."
     notes = [n for n in scorer.notes if not (n.startswith("Churn model ") and " picked up at " in n)]
-    swapped.notes = [*notes, note]
-    return swapped
+    return swapped.with_notes([*notes, note])

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from pipeline.config import ChurnConfig, LabConfig
 from pipeline.errors import DataError
 from pipeline.exports import to_jsonable
+from pipeline.grading import top_sum
 from pipeline.models.explain import feature_reference, permutation_importance_table, predict_table
 from pipeline.models.metrics import METRIC_COLUMNS
 from pipeline.models.persist import ModelMetadata, build_metadata, load_model, read_metadata, save_model
@@ -40,7 +41,7 @@ __all__ = [
     "TARGET_KINDS", "SEGMENT_LEAKY_FEATURES", "BASELINE_KEY", "LabOptions", "LabResult",
     "default_features", "run_comparison", "run_churn_comparison", "run_table_comparison", "run_segment_comparison",
     "metric_records", "curve_frame", "model_id", "save_lab_model", "list_models", "load_lab_model",
-    "delete_model", "score_dataset", "headline", "verdict", "verdicts", "rule_metric",
+    "delete_model", "score_dataset", "headline", "verdict", "verdicts", "rule_metric", "RULE_NAMES", "model_title",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -61,6 +62,8 @@ SEGMENT_LEAKY_FEATURES = (
 )
 #: Key of the BG/NBD score row in a churn comparison.
 BASELINE_KEY = "bgnbd"
+#: Short names of the simple rules a model must beat (keys of the baseline rows).
+RULE_NAMES = {BASELINE_KEY: "BG/NBD", "majority": "the majority class"}
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -336,8 +339,6 @@ def headline(result: LabResult, lab: LabConfig = LabConfig()) -> dict[str, Any]:
     ``n_baseline``, ``model``). Churn: of the ``lab.headline_top`` test customers the best model ranks riskiest, how
     many did not buy again, against the BG/NBD baseline's riskiest (tied scores count as their average). Other
     targets: the best model's balanced accuracy against always guessing the most common class."""
-    from pipeline.value import top_sum
-
     best, table = result.best, result.table
     if best is None:
         return {"sentence": "No model was trained; only the baselines ran.", "model": None}
@@ -378,12 +379,6 @@ def verdict(model: str, value: float | None, rule: str, rule_value: float | None
     return f"{model}: does not beat the simple rule ({rule}: {what} {value:.3f} vs {rule_value:.3f}) — keep the rule"
 
 
-def _rule_names() -> dict[str, str]:
-    from pipeline.health.live import RULE_NAMES
-
-    return RULE_NAMES
-
-
 def verdicts(result: LabResult) -> list[str]:
     """One line per trained model of a comparison: does it beat the best simple rule (baseline row) of the same
     test set on :func:`rule_metric`?"""
@@ -395,7 +390,7 @@ def verdicts(result: LabResult) -> list[str]:
         return [verdict(str(table.loc[k, "model"]), table.loc[k, metric], "none ran", None, metric)
                 for k in table.index if not table.loc[k, "baseline"]]
     best = rules.idxmax()
-    name = _rule_names().get(best, str(table.loc[best, "model"]))
+    name = RULE_NAMES.get(best, str(table.loc[best, "model"]))
     return [verdict(str(table.loc[k, "model"]), table.loc[k, metric], name, float(rules[best]), metric)
             for k in table.index if not table.loc[k, "baseline"]]
 
@@ -471,6 +466,11 @@ def load_lab_model(ws: Workspace, mid: str) -> tuple[Pipeline, ModelMetadata]:
     if not directory.is_dir():
         raise DataError(f"No saved model '{mid}' in this workspace (it may have been deleted).")
     return load_model(directory)
+
+
+def model_title(meta: ModelMetadata) -> str:
+    """The one name of a saved model on every page: ``Random forest 'Churn model of Sample (v2)'``."""
+    return f"{meta.model_label} '{meta.extra.get('name') or meta.model_key}'"
 
 
 def delete_model(ws: Workspace, mid: str) -> None:

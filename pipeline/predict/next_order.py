@@ -12,7 +12,7 @@ gap itself ("the last gap repeats" is the rule to beat, so the model is given it
 From the hazards ``h_1..h_K``: ``p_order = 1 - prod(1 - h_k)`` (an order within H days) and the distribution of the
 day of that order *given* one within H; inside a week the days share the week's probability evenly, so the median
 and the interval bounds are day counts, not multiples of 7. Days are counted from the last observed day
-``cutoff - 1`` (as :func:`pipeline.value.next_order_days`): day 1 is the cutoff day.
+``cutoff - 1`` (as :func:`pipeline.grading.next_order_days`): day 1 is the cutoff day.
 
 Rules of time: :func:`fit_next_order` learns from :meth:`SliceSet.training_cutoffs` only. The newest of them is the
 validation slice (later than every training row): half of its customers (seeded) early-stop the boosting, the other
@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.config import NextOrderConfig, ValueConfig
 from pipeline.errors import DataError
+from pipeline.grading import graded_row, last_gap_days, next_order_days
 
 __all__ = ["GAP_COLUMNS", "n_periods", "person_periods", "order_gaps", "next_order_features", "NextOrderForecast",
            "fit_next_order", "next_order_forecast", "next_order_rows"]
@@ -319,13 +320,6 @@ def _conformal_beta(forecast: NextOrderForecast, X: pd.DataFrame, next_days: pd.
     return float(np.clip(np.sort(r)[k - 1] if k >= 1 else 0.0, 0.0, 0.5))
 
 
-def _row(key: str, target: str, model: str, role: str, n: int, **metrics: float) -> dict:
-    nan = float("nan")
-    return {"key": key, "target": target, "model": model, "role": role, "n": int(n),
-            **{m: float(metrics.get(m, nan)) for m in ("mae", "median_ae", "gini", "top_share", "roc_auc",
-                                                       "coverage", "width")}}
-
-
 def next_order_rows(slices, test_cutoff, cfg: ValueConfig = ValueConfig(),
                     config: NextOrderConfig = NextOrderConfig()) -> list[dict]:
     """Rows for :mod:`pipeline.value`'s table, graded on the customers with two purchase days or more who ordered
@@ -339,8 +333,6 @@ def next_order_rows(slices, test_cutoff, cfg: ValueConfig = ValueConfig(),
     * ``p_order_hazard``: ROC AUC of ``p_order`` for "buys again" (target ``p_alive``), on every customer.
     """
     from sklearn.metrics import roc_auc_score
-
-    from pipeline.value import last_gap_days, next_order_days
 
     test = pd.Timestamp(test_cutoff).normalize()
     forecast = next_order_forecast(slices, test, config)
@@ -361,9 +353,9 @@ def next_order_rows(slices, test_cutoff, cfg: ValueConfig = ValueConfig(),
         err = np.abs(a - p)
         extra = {"coverage": float(np.mean((P["next_low"].to_numpy() <= a) & (a <= P["next_high"].to_numpy()))),
                  "width": float((P["next_high"] - P["next_low"]).mean())} if key == "next_order_hazard" else {}
-        rows.append(_row(key, "next_order", model, "model" if key == "next_order_hazard" else "BASELINE", n,
+        rows.append(graded_row(key, "next_order", model, "model" if key == "next_order_hazard" else "BASELINE", n,
                          **({"mae": float(err.mean()), "median_ae": float(np.median(err)), **extra} if n else {})))
     auc = float(roc_auc_score(again, pred["p_order"])) if 0 < again.sum() < len(again) else float("nan")
-    rows.append(_row("p_order_hazard", "p_alive", "Weekly hazard: chance of an order within H", "model",
+    rows.append(graded_row("p_order_hazard", "p_alive", "Weekly hazard: chance of an order within H", "model",
                      len(again), roc_auc=auc))
     return rows

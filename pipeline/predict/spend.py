@@ -44,6 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.config import SpendConfig, ValueConfig
 from pipeline.errors import DataError
+from pipeline.grading import normalized_gini, regression_row
 
 __all__ = ["COLUMNS", "SpendForecast", "fit_spend", "interval_coverage", "spend_rows"]
 
@@ -233,8 +234,6 @@ def _validation(slices, cutoffs: list[pd.Timestamp], config: SpendConfig):
 
 
 def _grades(actual, predicted) -> dict[str, float]:
-    from pipeline.value import normalized_gini
-
     a, p = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
     return {"mae": float(np.abs(a - p).mean()) if len(a) else float("nan"), "gini": normalized_gini(a, p)}
 
@@ -352,8 +351,6 @@ def spend_rows(slices, test_cutoff, cfg: ValueConfig = ValueConfig(), config: Sp
     ``test_cutoff`` (from earlier slices only; ``forecast`` when already fitted so) against each customer's spend
     in the H days after it, with the interval's ``coverage`` (share of actual spends inside it) and mean
     ``width``."""
-    from pipeline.value import _regression_row
-
     test = slices.at(test_cutoff)
     if test.y is None:
         raise DataError(f"spend: the {slices.horizon_days} days after {pd.Timestamp(test_cutoff).date()} are not all "
@@ -363,7 +360,7 @@ def spend_rows(slices, test_cutoff, cfg: ValueConfig = ValueConfig(), config: Sp
     fc = forecast or (memo(("spend", pd.Timestamp(test_cutoff).normalize(), config), make) if memo else make())
     pred = fc.predict(test.X)
     truth = test.y["spend"]
-    row = _regression_row("spend_hybrid", "spend", fc.model_words, "model", truth, pred["expected_spend"], cfg)
+    row = regression_row("spend_hybrid", "spend", fc.model_words, "model", truth, pred["expected_spend"], cfg)
     row["coverage"] = interval_coverage(truth, pred["spend_low"], pred["spend_high"])
     row["width"] = float((pred["spend_high"] - pred["spend_low"]).mean()) if len(pred) else float("nan")
     return [row]
