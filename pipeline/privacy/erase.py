@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.privacy.holdings import Holdings, find_customer, resolve_database_url, sqlite_files
+from pipeline.privacy.holdings import Holdings, find_customer, resolve_database_url
+from pipeline.privacy.sweep import count_in_text, sqlite_files, token
 
 __all__ = ["forget", "ORDER"]
 
@@ -52,11 +53,9 @@ def _vacuum(url: str | None, touched: bool) -> str | None:
 
 def _residue(url: str | None, customer_id: str) -> list[dict[str, Any]]:
     """Bytes of the SQLite database's files that still hold the id (after the vacuum: none)."""
-    from pipeline.privacy.holdings import _in_text, _token
-
     out = []
     for f in sqlite_files(url):
-        if f.is_file() and (n := _in_text(f.read_bytes(), _token(customer_id))):
+        if f.is_file() and (n := count_in_text(f.read_bytes(), token(customer_id))):
             out.append({"kind": "file", "where": str(f), "count": n,
                         "action": "left: deleted rows in the database file's free pages; vacuum it"})
     return out
