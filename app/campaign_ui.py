@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import keys, labels_ui, state, ui
+from app import keys, labels_ui, privacy_ui, state, ui
 from app.ui import md, money
 from pipeline import campaign as cm
 from pipeline.config import CampaignConfig
@@ -146,8 +146,7 @@ def build_form(ctx: Any, aud: cm.CampaignAudience, ds: Dataset, choice: dict, la
             cid = cm.campaign_id_for(name)
             table = cm.campaign_list(aud.table, ctx.coupons.catalogue, ctx.coupons.policy, learned=ctx.coupons.learned,
                                      campaign_id=cid, control_share=share, send_date=str(sent), as_of=aud.as_of_text,
-                                     facts=ctx.decisions.facts if ctx.decisions else None,  # withheld: not used
-                                     **choice)
+                                     facts=ctx.facts, **choice)       # withheld predictions: not in the policy
             meta = cm.SavedCampaign(cid, name.strip(), ds.id, label, share, str(sent), state.currency() or "")
             st.session_state[keys.CAMPAIGN_RESULT] = state.CampaignResult(state.dataset_key(), table, meta)
         except DataError as e:
@@ -186,7 +185,7 @@ def built_campaign(ws: Workspace, ctx: Any = None) -> None:
         "total_expected_cost": ui.money_column("Cost (total)", 2)})
     st.dataframe(_on_screen(table, ctx), hide_index=True, key="camp_table",
                  column_config=labels_ui.column_config(table.columns))
-    ui.downloads(table, f"campaign_{meta.id}", "camp_dl")
+    privacy_ui.customer_downloads(ws, table, f"campaign_{meta.id}", "camp_dl", "campaign list", meta.dataset_id)
     if st.button(f"Save campaign '{meta.name}'", key="camp_save", icon=":material/save:"):
         cm.save_campaign(ws, dataclasses.replace(meta, totals=t.to_dict()), table)
         st.success(f"Saved '{md(meta.name)}'. Measure it on the Saved campaigns tab once purchases after "

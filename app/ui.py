@@ -110,17 +110,18 @@ def require_dataset(kind: str | None = "transactions") -> Dataset:
     return ds
 
 
-def downloads(df: pd.DataFrame, stem: str, key: str) -> None:
+def downloads(df: pd.DataFrame, stem: str, key: str, on_click=None) -> None:
     """CSV and Excel download buttons; cells that a spreadsheet would run as formulas are escaped.
 
-    The files are built only when a button is clicked (deferred data), not on every rerun."""
+    The files are built only when a button is clicked (deferred data), not on every rerun; ``on_click`` (a
+    callable) runs on each click (the audit record of a customer list, :mod:`app.privacy_ui`)."""
     c1, c2 = st.columns(2)
     c1.download_button("Download CSV", lambda: to_csv_bytes(df), f"{stem}.csv", "text/csv", key=f"{key}_csv",
-                       icon=":material/download:")
+                       icon=":material/download:", on_click=on_click or "rerun")
     if len(df) <= 300_000:
         c2.download_button("Download Excel", lambda: to_excel_bytes(df), f"{stem}.xlsx",
                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_xlsx",
-                           icon=":material/download:")
+                           icon=":material/download:", on_click=on_click or "rerun")
     else:
         c2.caption("Excel download is offered up to 300,000 rows; use CSV for this list.")
 

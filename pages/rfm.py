@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from app import labels_ui, rfm_ui, state, ui
+from app import labels_ui, privacy_ui, rfm_ui, state, ui
 from app.ui import md
 from pipeline.errors import DataError
 from pipeline.labels import format_value, hover_labels, label, readable
@@ -76,7 +76,8 @@ with tab_list:
     total = ui.money(shown["monetary"].sum(), 0)
     st.caption(f"{len(shown):,} customers, " + (f"revenue {total}" if currency else f"{total} bought"))
     st.dataframe(shown, hide_index=True, width="stretch", column_config=labels_ui.column_config(shown.columns))
-    ui.downloads(readable(shown), "rfm_customers", "rfm_list")
+    privacy_ui.customer_downloads(ws, readable(shown), "rfm_customers", "rfm_list", "rfm customers", ds.id,
+                                  label("customer_id"))
 with tab_rules:
     st.caption("Segments are named from the recency and frequency scores; the first matching rule wins. Edit the "
                "rules, the descriptions and the actions, and save to apply them everywhere in this workspace.")

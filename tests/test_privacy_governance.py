@@ -346,3 +346,35 @@ def test_nothing_reads_the_key_into_the_environment_or_logs(tmp_path, caplog):
     pseudonym.pseudonymise(pd.DataFrame({"customer_id": ["a"]}), tmp_path / "wsk")
     secret = (tmp_path / "config" / "segments" / "wsk.key").read_text().strip()
     assert secret not in caplog.text and secret not in json.dumps(dict(os.environ))
+
+
+# ---- the app: the checkbox beside the downloads, the audit callback -----------------------------------------------
+def test_app_rfm_download_can_be_pseudonymised(app, tmp_path):
+    from fixtures import as_bytes
+
+    name, data = as_bytes("csv_utf8")
+    app.file_uploader(key="uploader").upload(name, data, "text/csv")
+    app.run()
+    app.switch_page("pages/rfm.py").run()
+    assert not app.exception
+    keys_dir = tmp_path / "config" / "segments"
+    assert not keys_dir.exists()                                # no key until a pseudonymised list is asked for
+    app.checkbox(key="rfm_list_pseudonymise").check().run()
+    assert not app.exception and not app.error
+    made = list(keys_dir.glob("*.key"))
+    workspaces = [p for p in (tmp_path / "workspace").iterdir() if p.is_dir()]
+    assert [k.stem for k in made] == [w.name for w in workspaces]           # the app's workspace key, outside it
+    assert not any(p.suffix == ".key" for p in (tmp_path / "workspace").rglob("*"))
+
+
+def test_app_download_callback_records_one_export(tmp_path):
+    from app.privacy_ui import audit_download
+    from pipeline.store import Workspace
+
+    ws = Workspace("wsdl", tmp_path / "root")
+    click = audit_download(ws, "campaign list", 120, True, "d1")
+    assert audit.read_records(ws) == []                          # nothing until the button is clicked
+    click()
+    rows = audit.read_records(ws)
+    assert [(r["who"], r["action"], r["object"], r["rows"], r["pseudonymised"], r["dataset"]) for r in rows] == \
+        [("app", "export", "campaign list", 120, True, "d1")]
