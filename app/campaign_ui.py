@@ -146,7 +146,8 @@ def build_form(ctx: Any, aud: cm.CampaignAudience, ds: Dataset, choice: dict, la
             cid = cm.campaign_id_for(name)
             table = cm.campaign_list(aud.table, ctx.coupons.catalogue, ctx.coupons.policy, learned=ctx.coupons.learned,
                                      campaign_id=cid, control_share=share, send_date=str(sent), as_of=aud.as_of_text,
-                                     facts=ctx.facts, **choice)       # withheld predictions: not in the policy
+                                     facts=ctx.decisions.facts if ctx.decisions else None,  # withheld: not used
+                                     **choice)
             meta = cm.SavedCampaign(cid, name.strip(), ds.id, label, share, str(sent), state.currency() or "")
             st.session_state[keys.CAMPAIGN_RESULT] = state.CampaignResult(state.dataset_key(), table, meta)
         except DataError as e:
