@@ -277,3 +277,41 @@ def test_customer_page_erases_after_typing_the_id(at, tmp_path):
     root = tmp_path / "workspace"
     held = [f for f in root.rglob("customers.parquet")]
     assert held and all("0003" not in set(pd.read_parquet(f)["customer_id"].astype(str)) for f in held)
+
+
+def test_cli_export_then_forget_on_a_hand_made_workspace(tmp_path, capsys):
+    """``export-customer --out`` and ``forget`` from the command line on a 5-line dataset (no service database:
+    the receipt says none was searched); the report's counts are recomputed by hand."""
+    from pipeline.cli import main
+    from pipeline.store import Dataset, Workspace
+
+    tx = pd.DataFrame({"customer_id": [CID, CID, "C-1", "C-2", "C-2"], "invoice_id": ["i1", "i2", "i3", "i4", "i4"],
+                       "date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-05", "2024-01-07",
+                                               "2024-01-07"]),
+                       "quantity": [1.0, 2.0, 1.0, 1.0, 3.0], "unit_price": [10.0, 5.0, 7.0, 2.0, 1.0],
+                       "amount": [10.0, 10.0, 7.0, 2.0, 3.0], "product_id": ["a", "b", "a", "c", "b"]})
+    ret = tx.iloc[[0]].assign(invoice_id="Ci1")
+    report = {"rows_in": 7, "rows_out": 5, "customers": 3, "invoices": 4, "revenue": 32.0, "return_lines": 1,
+              "notes": []}
+    ws = Workspace("w9", tmp_path / "root")
+    ws.save_dataset(Dataset("tiny", "Tiny", "transactions", transactions=tx, returns=ret, report=report))
+    ws.save_segment("Picked", "tiny", [CID, "C-2"])
+
+    out = tmp_path / "subject.json"
+    assert main(["export-customer", CID, "--workspace", str(tmp_path / "root"), "--out", str(out),
+                 "--no-card"]) == 0
+    doc = json.loads(out.read_text())
+    ds = next(p for p in doc["held"] if p["kind"] == "dataset")
+    assert [r["invoice_id"] for r in ds["records"]["transactions"]] == ["i1", "i2"]
+    assert [r["invoice_id"] for r in ds["records"]["returns"]] == ["Ci1"]
+    assert {p["kind"] for p in doc["held"]} == {"dataset", "selection"}
+    capsys.readouterr()
+
+    assert main(["forget", CID, "--workspace", str(tmp_path / "root")]) == 0
+    receipt = json.loads(capsys.readouterr().out)
+    assert receipt["removed_total"] == 4 and receipt["remains_total"] == 0       # 2 lines + 1 return + 1 member
+    assert any("No service database" in n for n in receipt["notes"])
+    after = ws.load_dataset("tiny").report
+    assert (after["rows_in"], after["rows_out"], after["customers"], after["invoices"], after["revenue"],
+            after["return_lines"], after["erasures"]) == (4, 3, 2, 2, 12.0, 0, 1)
+    assert main(["forget", "  "]) == 2                                            # an empty id: one line, exit 2
