@@ -1,144 +1,109 @@
 """Versioned schema: an ordered list of migrations and a ``schema_version`` table recording which have run.
 
-Why not Alembic: the service has five small tables and must create them itself at start-up on SQLite and
-PostgreSQL, from several uvicorn workers starting at once. A migration here is a Python function in
-:data:`MIGRATIONS` that receives a connection inside the upgrade transaction; :func:`upgrade` takes a database-wide
-lock first (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), applies the missing versions
-in order and records each one, all in one transaction, so concurrent starts apply each migration exactly once.
-Migration functions are frozen: a schema change is a new function appended to the list (plus the change in
-:mod:`service.models`); ``tests/test_service_storage.py`` checks the migrated schema equals the models.
+Why not Alembic: the service has a few small tables and must create them itself at start-up on SQLite and
+PostgreSQL, from several uvicorn workers starting at once. :func:`upgrade` is the one path that creates or changes a
+table of the service's database: it takes a database-wide lock (:func:`pipeline.dbschema.lock`,
+``pg_advisory_xact_lock`` on PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), applies the missing versions of
+:data:`MIGRATIONS` in order and records each one, then brings the prediction log's tables (which live in this
+database; :func:`pipeline.health.predictions.migrate`) to their version, all in one transaction, so concurrent
+starts apply each migration exactly once and no request creates a table.
+
+Every table is declared once, in :mod:`service.models`. A migration derives its DDL from those declarations: the
+first creates the tables as they were then (:func:`pipeline.dbschema.as_of`: the models without what a later
+migration adds, listed in :data:`ADDED`), a later one adds its columns, indexes and tables from the models. A schema
+change is therefore the change in the models, its entry in :data:`ADDED` and a new function appended to the list;
+``tests/test_service_storage.py`` checks the migrated schema equals the models, also for databases written by
+earlier releases.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timezone
+from sqlalchemy import Connection, Engine, MetaData, bindparam, inspect, select, text, update
 
-from sqlalchemy import (BigInteger, Column, Connection, DateTime, Engine, Float, ForeignKey, Index, Integer, MetaData,
-                        String, Table, Text, UniqueConstraint, inspect, select, text)
-
+from pipeline.dbschema import Migrations, add_columns, apply, as_of, lock
+from pipeline.health.predictions import migrate as migrate_prediction_log
+from pipeline.ingest.lines import day_invoice
 from service.core.db import is_sqlite
+from service.models import Base, CustomerCard, SchemaVersion, Transaction
 
-__all__ = ["MIGRATIONS", "upgrade", "current_version"]
+__all__ = ["ADDED", "MIGRATIONS", "upgrade", "current_version"]
 
-_LOCK_ID = 0x5E6_3E17  # any constant: the advisory lock taken while migrating on PostgreSQL
+#: What each migration after the first adds to the tables of :mod:`service.models` ("table" or "table.column" or
+#: an index name); a migration creates what it makes as declared minus what later ones add.
+ADDED: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {"tables": ("idempotency_keys",), "columns": ("transactions.line_no", "customer_cards.line_count",
+                                                     "api_keys.burst"),
+        "indexes": ("uq_transactions_invoice_line",)},
+}
+
+
+def _after(version: int, kind: str) -> set[str]:
+    return {name for v, added in ADDED.items() if v > version for name in added.get(kind, ())}
+
+
+def _create_as_of(conn: Connection, version: int, tables: list[str]) -> None:
+    """Create ``tables`` of the models as migration ``version`` made them."""
+    md, columns, indexes = MetaData(), _after(version, "columns"), _after(version, "indexes")
+    for name in tables:
+        table = Base.metadata.tables[name]
+        as_of(table, md, {c.split(".")[1] for c in columns if c.split(".")[0] == name}, indexes)
+    md.create_all(conn, checkfirst=False)
 
 
 def _v1_initial(conn: Connection) -> None:
     """API keys, received transactions, cached cards, campaigns and coupon decisions."""
-    big = BigInteger().with_variant(Integer, "sqlite")
-    md = MetaData()
-    Table("api_keys", md,
-          Column("id", big, primary_key=True, autoincrement=True),
-          Column("name", String(64), nullable=False, unique=True),
-          Column("prefix", String(16), nullable=False),
-          Column("key_hash", String(64), nullable=False, unique=True),
-          Column("scopes", String(200), nullable=False),
-          Column("rate_per_second", Float, nullable=True),
-          Column("created_at", DateTime, nullable=False),
-          Column("revoked_at", DateTime, nullable=True))
-    tx = Table("transactions", md,
-               Column("id", big, primary_key=True, autoincrement=True),
-               Column("dataset", String(64), nullable=False),
-               Column("customer_id", String(64), nullable=False),
-               Column("invoice_id", String(64), nullable=False),
-               Column("product_id", String(64), nullable=True),
-               Column("date", DateTime, nullable=False),
-               Column("quantity", Float, nullable=True),
-               Column("unit_price", Float, nullable=True),
-               Column("amount", Float, nullable=False),
-               Column("received_at", DateTime, nullable=False))
-    Index("ix_transactions_customer", tx.c.dataset, tx.c.customer_id, tx.c.id)
-    Table("customer_cards", md,
-          Column("dataset", String(64), primary_key=True),
-          Column("customer_id", String(64), primary_key=True),
-          Column("last_transaction_id", BigInteger, nullable=False),
-          Column("card", Text, nullable=False),
-          Column("updated_at", DateTime, nullable=False))
-    Table("campaigns", md,
-          Column("id", String(64), primary_key=True),
-          Column("dataset", String(64), nullable=False),
-          Column("name", String(200), nullable=False),
-          Column("control_share", Float, nullable=False),
-          Column("max_coupons", Integer, nullable=True),
-          Column("max_value", Float, nullable=True),
-          Column("audience", Text, nullable=False),
-          Column("issued_count", Integer, nullable=False),
-          Column("issued_value", Float, nullable=False),
-          Column("created_at", DateTime, nullable=False))
-    Table("coupon_decisions", md,
-          Column("id", big, primary_key=True, autoincrement=True),
-          Column("campaign_id", String(64), ForeignKey("campaigns.id"), nullable=False),
-          Column("customer_id", String(64), nullable=False),
-          Column("arm", String(16), nullable=False),
-          Column("outcome", String(16), nullable=False),
-          Column("code", String(32), nullable=True, unique=True),
-          Column("coupon_id", String(64), nullable=True),
-          Column("coupon_name", String(200), nullable=True),
-          Column("value", Float, nullable=False),
-          Column("min_spend", Float, nullable=False),
-          Column("expected_value", Float, nullable=True),
-          Column("reason", Text, nullable=False),
-          Column("created_at", DateTime, nullable=False),
-          Column("redeemed_at", DateTime, nullable=True),
-          Column("order_amount", Float, nullable=True),
-          UniqueConstraint("campaign_id", "customer_id", name="uq_decision_campaign_customer"))
-    md.create_all(conn)
+    own = {SchemaVersion.__tablename__} | _after(1, "tables")
+    _create_as_of(conn, 1, [t.name for t in Base.metadata.sorted_tables if t.name not in own])
 
 
 def _v2_traffic(conn: Connection) -> None:
     """Line numbers unique per invoice, cards counting their lines, idempotency keys, per-key burst."""
-    conn.execute(text("ALTER TABLE transactions ADD COLUMN line_no INTEGER"))
-    conn.execute(text("ALTER TABLE customer_cards ADD COLUMN line_count INTEGER"))   # NULL: rebuilt at start-up
-    conn.execute(text("ALTER TABLE api_keys ADD COLUMN burst FLOAT"))
-    md = MetaData()
-    tx = Table("transactions", md, Column("dataset", String(64)), Column("customer_id", String(64)),
-               Column("invoice_id", String(64)), Column("line_no", Integer))
-    Index("uq_transactions_invoice_line", tx.c.dataset, tx.c.customer_id, tx.c.invoice_id, tx.c.line_no,
-          unique=True).create(conn)
-    idem = Table("idempotency_keys", md,
-                 Column("api_key_id", BigInteger, primary_key=True, autoincrement=False),
-                 Column("key", String(255), primary_key=True),
-                 Column("request_hash", String(64), nullable=False),
-                 Column("status_code", Integer, nullable=False),
-                 Column("response", Text, nullable=False),
-                 Column("created_at", DateTime, nullable=False))
-    idem.create(conn)
-    Index("ix_idempotency_keys_created_at", idem.c.created_at).create(conn)
+    for column in ADDED[2]["columns"]:
+        table, name = column.split(".")
+        add_columns(conn, Base.metadata.tables[table], [name])
+    for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            if index.name in ADDED[2]["indexes"]:
+                index.create(conn)
+    _create_as_of(conn, 2, list(ADDED[2]["tables"]))
 
 
-#: (version, function); append only.
-MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+def _v3_day_invoices(conn: Connection) -> None:
+    """Lines sent without an invoice join the customer's order of that day as the pipeline names it."""
+    tx, cards = Transaction.__table__, CustomerCard.__table__
+    rows = conn.execute(select(tx.c.id, tx.c.dataset, tx.c.customer_id, tx.c.date, tx.c.invoice_id)
+                        .where(tx.c.line_no.is_(None), tx.c.invoice_id.like("API-%"))).all()
+    moved = [r for r in rows if r.invoice_id == f"API-{r.date:%Y%m%d}"]      # the day invoice until version 3
+    if not moved:
+        return
+    conn.execute(update(tx).where(tx.c.id == bindparam("rid")).values(invoice_id=bindparam("inv")),
+                 [{"rid": r.id, "inv": day_invoice(r.customer_id, r.date)} for r in moved])
+    stale = update(cards).where(cards.c.dataset == bindparam("ds"), cards.c.customer_id == bindparam("cid"))
+    conn.execute(stale.values(line_count=None),                         # rebuilt at start-up (service.main)
+                 [{"ds": ds, "cid": cid} for ds, cid in sorted({(r.dataset, r.customer_id) for r in moved})])
+
+
+MIGRATIONS: Migrations = [
     (1, _v1_initial),
     (2, _v2_traffic),
+    (3, _v3_day_invoices),
 ]
-
-_version_table = Table("schema_version", MetaData(),
-                       Column("version", Integer, primary_key=True, autoincrement=False),
-                       Column("description", String(200), nullable=False),
-                       Column("applied_at", DateTime, nullable=False))
 
 
 def current_version(engine: Engine) -> int:
     """Highest applied migration (0 for an empty database)."""
+    versions = SchemaVersion.__table__
     with engine.connect() as conn:
-        if not inspect(conn).has_table("schema_version"):
+        if not inspect(conn).has_table(versions.name):
             return 0
-        return int(conn.execute(select(text("max(version)")).select_from(_version_table)).scalar() or 0)
+        return int(conn.execute(select(text("max(version)")).select_from(versions)).scalar() or 0)
 
 
 def upgrade(engine: Engine) -> int:
-    """Apply every missing migration in one locked transaction; returns the version reached."""
+    """Apply every missing migration, the prediction log's included, in one locked transaction; returns the
+    version reached."""
     opts = {"segments_sqlite_immediate": True} if is_sqlite(engine) else {}
     with engine.connect().execution_options(**opts) as conn, conn.begin():
-        if not is_sqlite(engine):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
-        _version_table.create(conn, checkfirst=True)
-        done = {int(v) for v in conn.execute(select(_version_table.c.version)).scalars()}
-        for version, migrate in MIGRATIONS:
-            if version in done:
-                continue
-            migrate(conn)
-            conn.execute(_version_table.insert().values(version=version, description=(migrate.__doc__ or "")
-                                                        .strip()[:200], applied_at=datetime.now(timezone.utc)
-                                                        .replace(tzinfo=None)))
-        return max([v for v, _ in MIGRATIONS] + list(done))
+        lock(conn)
+        version = apply(conn, SchemaVersion.__table__, MIGRATIONS)
+        migrate_prediction_log(conn)
+        return version

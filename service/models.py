@@ -1,5 +1,6 @@
-"""The service's tables (SQLAlchemy 2, ``Mapped[...]``). The schema is created and upgraded by
-:mod:`service.migrations`; a test checks the migrated database matches these classes.
+"""The service's tables (SQLAlchemy 2, ``Mapped[...]``): their one declaration. :mod:`service.migrations` creates
+and upgrades the database from these classes (never ``create_all``); a test checks the migrated database, new or
+written by an earlier release, matches them.
 
 Correctness lives here: ``uq_decision_campaign_customer`` makes a coupon decision idempotent (one answer per
 customer and campaign), ``coupon_decisions.code`` is unique, and the budget counters on ``campaigns`` are only

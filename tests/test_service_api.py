@@ -4,14 +4,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from pipeline.campaign import in_control_group
-from service_support import ALL_SCOPES, database, make_key, small_scorer
+from service_support import ALL_SCOPES, database, make_key, small_dataset, small_scorer
 
 
 @dataclass
@@ -24,18 +26,46 @@ class Env:
         return {"Authorization": f"Bearer {self.keys[who]}"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def env(request, tmp_path):
+@contextmanager
+def service(backend: str, tmp_path, scorer):
     from service.core.config import Settings
     from service.main import create_app
 
-    with database(request.param, tmp_path) as url:
+    with database(backend, tmp_path) as url:
         keys = {"all": make_key(url, "all"), "reader": make_key(url, "reader", ["read"]),
                 "slow": make_key(url, "slow", ALL_SCOPES, rate=1.0, burst=3)}
         settings = Settings(database_url=url, max_body_bytes=200_000, log_requests=True,
                             key_cache_seconds=0.3)
-        with TestClient(create_app(settings, scorer=small_scorer())) as client:
+        with TestClient(create_app(settings, scorer=scorer)) as client:
             yield Env(client, keys, url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def env(request, tmp_path):
+    with service(request.param, tmp_path, small_scorer()) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def dayless(tmp_path_factory):
+    """200 customers of the small dataset written to a CSV without its invoice column and loaded as a user's file
+    would be: each customer's purchase days are their orders. (dataset, scorer)."""
+    from pipeline.customer.scoring import build_scorer
+    from pipeline.ingest.datasets import build_dataset
+    from service.scoring import Scorer
+
+    tx = small_dataset().transactions
+    tx = tx[tx["customer_id"].isin(tx["customer_id"].drop_duplicates().iloc[:200])]
+    path = tmp_path_factory.mktemp("dayless") / "dayless.csv"
+    tx[["customer_id", "date", "quantity", "unit_price", "product_id", "category", "country"]].to_csv(path, index=False)
+    ds = build_dataset(path, "dayless.csv")
+    return ds, Scorer("dayless", build_scorer(ds))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dayless_env(request, tmp_path, dayless):
+    with service(request.param, tmp_path, dayless[1]) as e:
+        yield e
 
 
 def ids(n: int = 5) -> list[str]:
@@ -127,6 +157,53 @@ def test_transactions_rescore_existing_and_create_new(env):
     only_return = c.post("/customers/web-0002/transactions", headers=env.h(),
                          json={"transactions": [{"date": "2024-11-02", "amount": -5}]})
     assert only_return.status_code == 409 and "return" in only_return.json()["detail"]
+
+
+def test_line_without_invoice_joins_the_days_order_of_a_dataset_without_invoices(dayless_env, dayless):
+    """The pipeline's rule, not a copy: on a dataset without invoices, a line sent without one on a day the customer
+    bought on is part of that day's order (frequency unchanged); a line on a new day is a new order. The card's
+    order count equals a pandas recount of the customer's purchase days, file and API lines together."""
+    ds, c = dayless[0].transactions, dayless_env.client
+    cid = ds["customer_id"].value_counts().index[0]
+    mine = ds.loc[ds["customer_id"] == cid, "date"]
+    before = c.get(f"/customers/{cid}", headers=dayless_env.h()).json()
+    assert before["scores"]["frequency"] == mine.dt.normalize().nunique()
+    sent = [f"{mine.max():%Y-%m-%d}T23:59:00", f"{mine.max() + pd.Timedelta(days=3):%Y-%m-%d}T08:00:00"]
+    same_day = c.post(f"/customers/{cid}/transactions", headers=dayless_env.h(),
+                      json={"transactions": [{"date": sent[0], "quantity": 3, "unit_price": 0.333}]})
+    assert same_day.status_code == 201, same_day.text
+    card = same_day.json()["card"]
+    assert card["scores"]["frequency"] == before["scores"]["frequency"]
+    assert card["scores"]["monetary"] == pytest.approx(before["scores"]["monetary"] + 0.999, abs=0.006)  # cents
+    new_day = c.post(f"/customers/{cid}/transactions", headers=dayless_env.h(),
+                     json={"transactions": [{"date": sent[1], "amount": 12.5}]}).json()["card"]
+    recount = pd.concat([mine, pd.Series(pd.to_datetime(sent))]).dt.normalize().nunique()
+    assert new_day["scores"]["frequency"] == recount == before["scores"]["frequency"] + 1
+    assert c.get(f"/customers/{cid}", headers=dayless_env.h()).json()["scores"] == new_day["scores"]
+
+
+def test_amount_from_quantity_and_price_is_the_pipelines(env):
+    """quantity x unit_price is the line's amount in the API as in a cleaned file: 3 x 0.333 is 0.999 in both
+    (not rounded to cents by the API alone), and the card's monetary is the pipeline's RFM figure of that line."""
+    from sqlalchemy import create_engine, text
+
+    from fixtures import frame
+    from pipeline.ingest import clean_frame
+    from pipeline.rfm import rfm_table
+
+    raw = frame().assign(Quantity=[2, 1, 3, -1, 1, 2, 5], UnitPrice=[5.0, 20.0, 0.333, 2.0, 100.0, 1.0, 5.0])
+    cleaned = clean_frame(raw).transactions
+    in_file = float(cleaned.loc[cleaned["invoice_id"] == "1003", "amount"].iloc[0])
+    r = env.client.post("/customers/web-cents/transactions", headers=env.h(),
+                        json={"transactions": [{"date": "2024-11-02", "quantity": 3, "unit_price": 0.333}]})
+    assert r.status_code == 201, r.text
+    engine = create_engine(env.url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT amount FROM transactions WHERE customer_id = 'web-cents'")).scalar()
+    engine.dispose()
+    assert stored == in_file == pytest.approx(0.999, abs=1e-12)
+    only = cleaned[cleaned["invoice_id"] == "1003"]                  # customer 0007's one purchase: that line
+    assert r.json()["card"]["scores"]["monetary"] == rfm_table(only)["monetary"].iloc[0]
 
 
 @pytest.mark.parametrize("line, field", [

@@ -2,15 +2,19 @@
 under 100 concurrent requests, redeem once, newer cards win. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
+from pipeline.dbschema import apply
+from pipeline.health.predictions import MIGRATIONS as LOG_MIGRATIONS
 from service.core.db import make_engine, session_factory
-from service.migrations import current_version, upgrade
-from service.models import Base, Campaign, CouponDecision
+from service.migrations import MIGRATIONS, current_version, upgrade
+from service.models import Base, Campaign, CouponDecision, SchemaVersion
 from service_support import database
 
 
@@ -23,27 +27,106 @@ def db(request, tmp_path):
         engine.dispose()
 
 
-def test_migrations_are_versioned_idempotent_and_match_the_models(db):
-    engine, _ = db
-    assert current_version(engine) == 2 and upgrade(engine) == 2
+LATEST = MIGRATIONS[-1][0]
+DATA = Path(__file__).parent / "data"
+
+
+def _declared() -> list:
+    """Every table the service's database holds: the models and the prediction log (created by the migrations)."""
+    from pipeline.health.predictions import _md as log_tables
+
+    return Base.metadata.sorted_tables + log_tables.sorted_tables
+
+
+def _assert_schema_is_the_declared_one(engine) -> None:
     insp = inspect(engine)
-    for table in Base.metadata.sorted_tables:
+    assert set(insp.get_table_names()) == {t.name for t in _declared()}
+    for table in _declared():
         got = {c["name"]: c["nullable"] for c in insp.get_columns(table.name)}
         want = {c.name: c.nullable for c in table.columns}
         assert got == want, table.name
+        indexes = [i for i in insp.get_indexes(table.name) if "duplicates_constraint" not in i]   # PG: UNIQUE
+        assert {i["name"]: bool(i["unique"]) for i in indexes} == \
+            {i.name: bool(i.unique) for i in table.indexes}, table.name
+        fks = [(f["constrained_columns"], f["referred_table"]) for f in insp.get_foreign_keys(table.name)]
+        assert fks == [([fk.parent.name], fk.column.table.name) for fk in table.foreign_keys], table.name
     uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("coupon_decisions")}
     assert ("campaign_id", "customer_id") in uniques
+
+
+def test_migrations_are_versioned_idempotent_and_match_the_models(db):
+    engine, _ = db
+    assert current_version(engine) == LATEST and upgrade(engine) == LATEST
+    _assert_schema_is_the_declared_one(engine)
+    with engine.connect() as conn:                           # the prediction log is migrated with the service
+        assert conn.exec_driver_sql("SELECT max(version) FROM health_predictions_schema").scalar() == \
+            LOG_MIGRATIONS[-1][0]
+
+
+@pytest.mark.parametrize("release", [1, 2])
+def test_database_of_an_earlier_release_upgrades_to_the_models(tmp_path, release):
+    """``tests/data/service_v<N>.sql``: a SQLite database written by the release whose schema was version N (with
+    lines sent without an invoice, then named ``API-YYYYMMDD``), dumped as SQL. Migration N alone, run on an empty
+    database, gives the same schema (the first migrations derive their DDL from today's models); upgrading the old
+    file gives the models' schema, keeps every row, moves the invoice-less lines into the pipeline's day orders and
+    marks their customers' cards for a rebuild."""
+    def schema(engine) -> dict:
+        insp = inspect(engine)
+        return {t: ([(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in insp.get_columns(t)],
+                    sorted(map(repr, insp.get_indexes(t) + insp.get_unique_constraints(t) + insp.get_foreign_keys(t))),
+                    insp.get_pk_constraint(t)) for t in insp.get_table_names() if not t.startswith("health_")}
+
+    old_url, fresh_url = tmp_path / "old.db", tmp_path / "fresh.db"
+    with sqlite3.connect(old_url) as con:
+        con.executescript((DATA / f"service_v{release}.sql").read_text())
+    old, fresh = make_engine(f"sqlite:///{old_url}"), make_engine(f"sqlite:///{fresh_url}")
+    with fresh.begin() as conn:
+        apply(conn, SchemaVersion.__table__, MIGRATIONS[:release])
+    assert current_version(old) == release and schema(old) == schema(fresh)
+
+    assert upgrade(old) == LATEST and current_version(old) == LATEST
+    _assert_schema_is_the_declared_one(old)
+    with old.connect() as conn:
+        lines = conn.execute(text("SELECT id, customer_id, invoice_id FROM transactions ORDER BY id")).all()
+        cards = dict(conn.execute(text("SELECT customer_id, line_count FROM customer_cards")).all())
+        logged = conn.execute(text("SELECT customer_id, churn_source FROM health_predictions")).all()
+        assert conn.execute(text("SELECT count(*) FROM api_keys")).scalar() == 1
+    assert [tuple(r) for r in lines] == [(1, "c1", "c1|2024-05-01"), (2, "c1", "c1|2024-05-01"), (3, "c1", "INV9"),
+                                         (4, "c2", "c2|2024-05-03")]
+    assert cards == {"c1": None, "c2": None}                 # behind their lines: rebuilt at start-up
+    with session_factory(old)() as s:
+        from service.transactions import behind
+
+        assert behind(s, "ds") == ["c1", "c2"]
+    assert [tuple(r) for r in logged] == ([("c1", None)] if release == 1 else [])
+    old.dispose()
+    fresh.dispose()
 
 
 def test_concurrent_upgrades_apply_each_migration_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'race.db'}"
     engines = [make_engine(url) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
-        assert list(pool.map(upgrade, engines)) == [2, 2, 2, 2]
+        assert list(pool.map(upgrade, engines)) == [LATEST] * 4
     with engines[0].connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() == 2
+        assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() == LATEST
     for e in engines:
         e.dispose()
+
+
+def test_workers_starting_together_on_postgresql_migrate_once(tmp_path):
+    """Eight processes' worth of engines upgrade one empty PostgreSQL schema at the same moment: one applies each
+    migration (the service's and the prediction log's), the others wait on the schema lock and find them done."""
+    with database("postgresql", tmp_path) as url:
+        engines = [make_engine(url) for _ in range(8)]
+        assert _parallel(8, lambda i: upgrade(engines[i])) == [LATEST] * 8
+        with engines[0].connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() == LATEST
+            assert conn.exec_driver_sql("SELECT count(*) FROM health_predictions_schema").scalar() == \
+                len(LOG_MIGRATIONS)
+        _assert_schema_is_the_declared_one(engines[0])
+        for e in engines:
+            e.dispose()
 
 
 def _campaign(factory, cid="c1", max_coupons=None, max_value=None, control_share=0.0):
@@ -124,7 +207,7 @@ def _purchase(amount: float, invoice: str | None = None, line_no: int | None = N
     from datetime import datetime
 
     return {"date": datetime(2024, 5, 1, 12), "amount": amount, "quantity": None, "unit_price": None,
-            "invoice_id": invoice or "API-20240501", "product_id": None, "line_no": line_no}
+            "invoice_id": invoice or "c|2024-05-01", "product_id": None, "line_no": line_no}
 
 
 def test_concurrent_purchases_for_one_customer_leave_no_stale_card(db):

@@ -10,8 +10,10 @@ score; ``""`` for a rule's), score, band, the day the score speaks about (``as_o
 :meth:`PredictionLog.realised` then gives ROC AUC, precision in the riskiest share, Brier score and calibration per
 month and per model version or rule, next to the base-rate baseline: a model is graded on its own scores only.
 
-The table's schema is versioned (:data:`MIGRATIONS`, recorded in ``health_predictions_schema``; the log lives in
-the service's database but is written by the app and ``refresh`` too, so it migrates itself when opened). Rows
+The table is declared once (``_table``); its schema is versioned (:data:`MIGRATIONS`, recorded in
+``health_predictions_schema``, DDL derived from the declaration by :mod:`pipeline.dbschema`). The log lives in the
+service's database: the service's migrations bring it up to date at start-up (:func:`migrate`, under the same
+lock), and the app and ``refresh``, which may open it without the service, migrate it when they open it. Rows
 logged before version 2 have no ``churn_source`` and are read as the model's, as they were.
 """
 from __future__ import annotations
@@ -28,15 +30,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (Column, Connection, DateTime, Engine, Float, Index, Integer, MetaData, String, Table,
-                        bindparam, inspect, select, text, update)
+                        bindparam, select, update)
 from sqlalchemy.exc import DBAPIError
 
 from pipeline.config import HORIZON_DAYS, HealthConfig, workspace_root
+from pipeline.dbschema import add_columns, apply, as_of, lock
 from pipeline.errors import DataError
 from pipeline.log import logger
 
-__all__ = ["TABLE_NAME", "MIGRATIONS", "SOURCE_LABELS", "database_url", "PredictionLog", "prediction_log", "card_row",
-           "ServedLog", "served_log"]
+__all__ = ["TABLE_NAME", "MIGRATIONS", "SOURCE_LABELS", "migrate", "database_url", "PredictionLog", "prediction_log",
+           "card_row", "ServedLog", "served_log"]
 
 TABLE_NAME = "health_predictions"
 _md = MetaData()
@@ -68,51 +71,34 @@ _engines: dict[str, Engine] = {}
 
 
 def _v1_initial(conn: Connection) -> None:
-    """health_predictions as first shipped (frozen: created only when missing)."""
-    md = MetaData()
-    t = Table(TABLE_NAME, md,
-              Column("id", Integer, primary_key=True, autoincrement=True),
-              Column("dataset", String(64), nullable=False),
-              Column("customer_id", String(64), nullable=False),
-              Column("model_version", String(96), nullable=False),
-              Column("score", Float, nullable=False),
-              Column("band", String(16), nullable=False),
-              Column("as_of", DateTime, nullable=False),
-              Column("scored_at", DateTime, nullable=False),
-              Column("source", String(16), nullable=False),
-              Column("outcome", Integer, nullable=True),
-              Column("outcome_at", DateTime, nullable=True))
-    Index("ix_health_predictions_pending", t.c.dataset, t.c.outcome, t.c.as_of)
-    md.create_all(conn, checkfirst=True)
+    """health_predictions as first shipped (created only when missing: the log predates its versions)."""
+    as_of(_table, MetaData(), later_columns=("churn_source",)).create(conn, checkfirst=True)
 
 
 def _v2_churn_source(conn: Connection) -> None:
     """health_predictions.churn_source: what produced each score (model, recency or btyd)."""
-    if "churn_source" not in {c["name"] for c in inspect(conn).get_columns(TABLE_NAME)}:
-        conn.execute(text(f"ALTER TABLE {TABLE_NAME} ADD COLUMN churn_source VARCHAR(16)"))
+    add_columns(conn, _table, ["churn_source"])
 
 
-#: (version, function) of the prediction log's schema; append only, never edit a shipped one.
+#: (version, function) of the prediction log's schema; append only, never change what a shipped one does.
 MIGRATIONS = [(1, _v1_initial), (2, _v2_churn_source)]
 
 
+def migrate(conn: Connection) -> int:
+    """Bring the log's tables to the newest version inside ``conn``'s transaction, which holds the schema lock
+    (:func:`pipeline.dbschema.lock`; :func:`service.migrations.upgrade` calls this within its own)."""
+    return apply(conn, _schema, MIGRATIONS)
+
+
 def _upgrade(engine: Engine, attempts: int = 5) -> int:
-    """Apply the missing :data:`MIGRATIONS` in one transaction and record them; returns the version reached.
-    PostgreSQL: under an advisory lock (concurrent openers wait). SQLite: the write lock serialises writers, and a
-    writer that lost a race (the other one's DDL committed first) retries and finds the work done."""
+    """:func:`migrate` in a transaction of its own under the schema lock (PostgreSQL: concurrent openers and the
+    service's start-up wait for each other). SQLite: the write lock serialises writers, and a writer that lost a
+    race (the other one's DDL committed first) retries and finds the work done."""
     for attempt in range(attempts):
         try:
             with engine.begin() as conn:
-                if engine.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x4EA17B})
-                _schema.create(conn, checkfirst=True)
-                done = {int(v) for v in conn.execute(select(_schema.c.version)).scalars()}
-                now = datetime.now(timezone.utc).replace(tzinfo=None)
-                for version, migrate in MIGRATIONS:
-                    if version not in done:
-                        migrate(conn)
-                        conn.execute(_schema.insert().values(version=version, applied_at=now))
-                return max(v for v, _ in MIGRATIONS)
+                lock(conn)
+                return migrate(conn)
         except DBAPIError:
             if attempt == attempts - 1:
                 raise

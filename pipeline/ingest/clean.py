@@ -26,7 +26,7 @@ from pipeline.config import TX_COLUMNS, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest.dates import date_expr, describe_format, detect_date_format, time_suffixes
 from pipeline.ingest.db import quote_ident, scratch
-from pipeline.ingest.lines import flag_rows, report_totals, rule_counts, typed_sql, write_views
+from pipeline.ingest.lines import flag_rows, line_amount_sql, report_totals, rule_counts, typed_sql, write_views
 from pipeline.ingest.mapping import ROLES, MappingGuess, propose_mapping, validate_mapping
 from pipeline.ingest.platforms import prepare_orders
 from pipeline.ingest.read import RawTable, open_file, open_frame
@@ -186,7 +186,7 @@ def _typed_exprs(sample: pd.DataFrame, m: dict[str, str | None], fmt: str, suffi
         amount = num["amount"]
         price = num["unit_price"] if m["unit_price"] else f"{amount} / NULLIF({qty}, 0)"
     elif m["unit_price"]:
-        price, amount = num["unit_price"], f"{qty} * {num['unit_price']}"
+        price, amount = num["unit_price"], line_amount_sql(qty, num["unit_price"])
     else:
         price, amount = "1.0::DOUBLE", f"{qty}::DOUBLE"
     inv = id_expr(_column(sample, m["invoice_id"]), m["invoice_id"]) if m["invoice_id"] else None

@@ -18,6 +18,10 @@ With ``lines=True`` ``_flagged`` holds every typed column and ``tx`` reads it. W
 that needs only figures, such as ``python -m pipeline rfm``) ``_flagged`` holds the narrow columns alone and ``tx``
 types the raw table again when it is read: the order lines are materialised only when a consumer needs them.
 The SQL is DuckDB's, run as is on Spark through :mod:`pipeline.engines.sql`.
+
+Two rules of a line are written here once, in Python and as the SQL built from the same constants, because the
+service applies them to the lines it receives: :func:`day_invoice` (a line without an invoice joins its customer's
+order of that day) and :func:`line_amount` (quantity x unit price, not rounded).
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ from typing import Any
 
 from pipeline.ingest.db import quote_ident
 
-__all__ = ["CUSTOMER_TOTALS", "drop_case", "flag_rows", "report_totals", "rule_counts", "typed_sql", "write_views"]
+__all__ = ["CUSTOMER_TOTALS", "DAY_FORMAT", "DAY_SEPARATOR", "day_invoice", "day_invoice_sql", "drop_case", "flag_rows",
+           "line_amount", "line_amount_sql", "report_totals", "rule_counts", "typed_sql", "write_views"]
 
 #: the columns every cleaned line keeps in ``_flagged``, and those kept only with ``lines=True`` (and for returns)
 NARROW = ("_cust", "_inv", "_date", "_amount", "_country")
@@ -33,6 +38,29 @@ WIDE = ("_qty", "_price", "_product_id", "_product_name", "_category")
 #: per customer of canonical lines (customer_id, invoice_id, date, amount): the figures RFM is made of
 CUSTOMER_TOTALS = ("min(date) AS first_purchase, max(date) AS last_purchase, count(DISTINCT invoice_id) AS frequency, "
                    "sum(amount) AS monetary, count(*) AS lines")
+#: a line without an invoice belongs to its customer's order of that day, ``<customer><DAY_SEPARATOR><day>``
+DAY_SEPARATOR = "|"
+DAY_FORMAT = "%Y-%m-%d"
+
+
+def day_invoice(customer_id: str, date: Any) -> str:
+    """The invoice id of a line without one: one order per customer per day (``c42|2011-12-09``)."""
+    return f"{customer_id}{DAY_SEPARATOR}{date.strftime(DAY_FORMAT)}"
+
+
+def day_invoice_sql(customer: str, date: str) -> str:
+    """:func:`day_invoice` as SQL over the columns ``customer`` (text) and ``date`` (a timestamp)."""
+    return f"{customer} || '{DAY_SEPARATOR}' || strftime({date}, '{DAY_FORMAT}')"
+
+
+def line_amount(quantity: float, unit_price: float) -> float:
+    """A line's amount from its quantity and unit price: their product, not rounded (cents are not assumed)."""
+    return quantity * unit_price
+
+
+def line_amount_sql(quantity: str, unit_price: str) -> str:
+    """:func:`line_amount` as SQL over two numeric expressions."""
+    return f"({quantity}) * ({unit_price})"
 
 
 def drop_case(rules: list[tuple[str, str]], codes: dict[str, int]) -> str:
@@ -72,7 +100,7 @@ def write_views(con: Any, typed: str, has_invoice: bool, drop_duplicates: bool, 
                 lines: bool) -> None:
     """Views ``tx_keys`` and ``tx`` (kept rows, one row per repeated hash) and table ``tx_returns``; without
     ``lines``, ``tx`` reads the raw table again through ``typed`` (named once, so the file's reader is bound once)."""
-    invoice = "_inv" if has_invoice else "_cust || '|' || strftime(_date, '%Y-%m-%d')"
+    invoice = "_inv" if has_invoice else day_invoice_sql("_cust", "_date")
     narrow = f"_cust AS customer_id, {invoice} AS invoice_id, _date AS date, _amount AS amount, _country AS country"
     full = (f"_cust AS customer_id, {invoice} AS invoice_id, _date AS date, _qty AS quantity, _price AS unit_price, "
             "_amount AS amount, _product_id AS product_id, _product_name AS product_name, _category AS category, "

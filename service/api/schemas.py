@@ -13,12 +13,12 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic import Strict as StrictType
 from pydantic_core import PydanticCustomError
 
 __all__ = ["CAMPAIGN_ID_PATTERN", "ID_PATTERN", "MAX_ID_LENGTH", "TEXT_PATTERN", "CampaignIdText", "FiniteNumber",
-           "IdText", "LabelText", "NameText", "Problem", "Strict", "forbidden_character", "text", "utc"]
+           "IdText", "LabelText", "NameText", "Problem", "Scored", "Strict", "forbidden_character", "text", "utc"]
 
 #: Longest id (customer, invoice, product, coupon code, campaign) accepted; the tables hold String(64).
 MAX_ID_LENGTH = 64
@@ -84,3 +84,26 @@ class Strict(BaseModel):
     float field accepts NaN or infinity (also for a field declared without :data:`FiniteNumber`)."""
 
     model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
+
+
+class Scored(BaseModel):
+    """What a customer's card (``GET /customers/{id}``) and a what-if answer (``POST /score``) both say."""
+
+    model_config = ConfigDict(extra="allow")
+
+    segment: str = ""
+    cluster: int | None = None
+    cluster_name: str = ""
+    cluster_label: str = Field("", description="the cluster as shown: 'Cluster 3: recent, frequent', or 'Unlike any "
+                               "group (nearest: cluster 3 — recent, frequent)' when cluster_name is 'unlike any group' "
+                               "(far from every centre, in no group; cluster is then the nearest)")
+    churn_probability: float | None = None
+    risk_band: str = ""
+    churn_source: str = Field("", description="where churn_probability comes from: 'model' (the churn model), or "
+                              "the simple rule used because the model did no better on this data ('recency', "
+                              "'btyd'); a withheld model's probability is never returned")
+    churn_basis: str = Field("", description="for a rule's risk: the rule and the customer's number it read")
+    drivers: list[dict[str, Any]] = Field(default_factory=list, description="top reasons for this customer's churn "
+                                          "risk (feature, value, contribution)")
+    notes: list[str] = Field(default_factory=list)
+    model_version: str = ""

@@ -5,12 +5,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
 
 from pipeline.health.predictions import served_log
+from pipeline.ingest.lines import day_invoice, line_amount
 from service import transactions as store
 from service.api.deps import ERRORS, IdempotencyHeader, idempotent, invalid, require_scope
-from service.api.schemas import ID_PATTERN, MAX_ID_LENGTH, FiniteNumber, IdText, Problem, Strict
+from service.api.schemas import ID_PATTERN, MAX_ID_LENGTH, FiniteNumber, IdText, Problem, Scored, Strict
 from service.idempotency import HEADER, REPLAYED, KeyReused
 from service.keys import KeyInfo
 from service.scoring import SCORING_NOTE, UnknownCustomer
@@ -30,11 +31,13 @@ class TransactionIn(Strict):
 
     date: datetime = Field(description="purchase date-time (ISO 8601); not before 1970, at most one day ahead")
     amount: Number | None = Field(None, description="line revenue; negative = a return. Omit it to send "
-                                                    "quantity and unit_price instead")
+                                                    "quantity and unit_price instead (amount = their product, "
+                                                    "not rounded, as when a file is cleaned)")
     quantity: Number | None = Field(None, description="units (negative = returned units)")
     unit_price: Number | None = Field(None, description="price per unit (>= 0)")
     invoice_id: IdText | None = Field(None, description="order id; lines without one on the same day form one "
-                                                        "order")
+                                                        "order, the customer's order of that day in the dataset "
+                                                        "too (invoice '<customer>|YYYY-MM-DD')")
     product_id: IdText | None = None
     line: StrictInt | None = Field(None, ge=1, le=100_000, description="the line's number within its invoice; "
                                    "default its position among this request's lines of that invoice. A line of an "
@@ -67,7 +70,7 @@ class TransactionIn(Strict):
         if self.amount is None:
             if self.quantity is None or self.unit_price is None:
                 raise ValueError("amount: give amount, or both quantity and unit_price")
-            self.amount = round(self.quantity * self.unit_price, 2)
+            self.amount = line_amount(self.quantity, self.unit_price)
             if not abs(self.amount) <= MAX_AMOUNT:
                 raise ValueError(f"amount: quantity x unit_price = {self.amount:g} exceeds {MAX_AMOUNT:,.0f}")
         if self.amount == 0:
@@ -79,31 +82,15 @@ class TransactionsIn(Strict):
     transactions: list[TransactionIn] = Field(min_length=1, max_length=MAX_LINES)
 
 
-class CustomerCard(BaseModel):
+class CustomerCard(Scored):
     """The customer's card. Transactions datasets fill segment, scores, churn, value and coupon; customer tables
     fill attributes, cluster and prediction. ``scoring`` says how a new or changed customer is scored."""
 
-    model_config = ConfigDict(extra="allow")
-
     customer_id: str
     kind: Literal["transactions", "customers"]
-    segment: str = ""
     scores: dict[str, float] = Field(default_factory=dict, description="recency_days, frequency, monetary, "
                                      "tenure_days and the 1-5 r_score, f_score, m_score")
-    cluster: int | None = None
-    cluster_name: str = ""
-    cluster_label: str = Field("", description="the cluster as shown: 'Cluster 3: recent, frequent', or 'Unlike any "
-                               "group (nearest: cluster 3 — recent, frequent)' when cluster_name is 'unlike any group' "
-                               "(far from every centre, in no group; cluster is then the nearest)")
-    churn_probability: float | None = None
-    risk_band: str = ""
-    churn_source: str = Field("", description="where churn_probability comes from: 'model' (the churn model), or "
-                              "the simple rule used because the model did no better on this data ('recency', "
-                              "'btyd'); a withheld model's probability is never returned")
-    churn_basis: str = Field("", description="for a rule's risk: the rule and the customer's number it read")
     churn_model: str = ""
-    drivers: list[dict[str, Any]] = Field(default_factory=list, description="top reasons for this customer's churn "
-                                          "risk (feature, value, contribution)")
     p_alive: float | None = Field(None, description="chance of buying again in the next H days, from the source "
                                   "graded best on this data (BG/NBD P(alive), or 1 - the churn model's risk)")
     expected_orders: float | None = None
@@ -121,12 +108,10 @@ class CustomerCard(BaseModel):
     next_source: str = ""
     coupon: dict[str, Any] = Field(default_factory=dict, description="coupon_id, coupon_name, expected_value, "
                                    "reason, risk_band")
-    notes: list[str] = Field(default_factory=list)
     as_of: str | None = None
     api_transactions: int = 0
     source: str = "dataset"
     scoring: str = SCORING_NOTE
-    model_version: str = ""
 
 
 class TransactionsOut(BaseModel):
@@ -178,7 +163,7 @@ def post_transactions(customer_id: CustomerId, body: TransactionsIn, request: Re
     if scorer.kind != "transactions":
         raise HTTPException(409, "transactions: this service serves a customer table (no purchases); load a "
                                  "transactions dataset to send purchases.")
-    lines = _lines(body.transactions)
+    lines = _lines(customer_id, body.transactions)
     if not any(ln["amount"] > 0 for ln in lines) and not scorer.knows(customer_id):
         with request.app.state.sessions() as s:
             known = store.has_transactions(s, scorer.dataset_id, customer_id)
@@ -210,9 +195,10 @@ def _answer(w: store.Written) -> dict:
     return {"stored": len(w.ids), "skipped": w.skipped, "transaction_ids": w.ids, "replayed": False, "card": w.card}
 
 
-def _lines(items: list[TransactionIn]) -> list[dict]:
+def _lines(customer_id: str, items: list[TransactionIn]) -> list[dict]:
     """Stored lines: an invoice's lines numbered (the client's ``line``, else their position in the request);
-    lines without an invoice get the day's API invoice and no number."""
+    lines without an invoice get the customer's order of that day (the pipeline's
+    :func:`~pipeline.ingest.lines.day_invoice`, as for a file without invoices) and no number."""
     seen: dict[str, int] = {}
     out = []
     for t in items:
@@ -221,7 +207,7 @@ def _lines(items: list[TransactionIn]) -> list[dict]:
             seen[t.invoice_id] = seen.get(t.invoice_id, 0) + 1
             line_no = t.line if t.line is not None else seen[t.invoice_id]
         out.append({"date": t.date, "amount": float(t.amount), "quantity": t.quantity, "unit_price": t.unit_price,
-                    "invoice_id": t.invoice_id or f"API-{t.date.strftime('%Y%m%d')}", "product_id": t.product_id,
+                    "invoice_id": t.invoice_id or day_invoice(customer_id, t.date), "product_id": t.product_id,
                     "line_no": line_no})
     numbered = [(ln["invoice_id"], ln["line_no"]) for ln in out if ln["line_no"] is not None]
     if len(set(numbered)) != len(numbered):

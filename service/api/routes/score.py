@@ -5,10 +5,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag
 
 from service.api.deps import ERRORS, require_scope
-from service.api.schemas import FiniteNumber, IdText, NameText, Problem, Strict, text
+from service.api.schemas import FiniteNumber, IdText, NameText, Problem, Scored, Strict, text
 from service.scoring import UnknownCustomer
 
 router = APIRouter(tags=["score"])
@@ -42,29 +42,14 @@ class ScoreIn(Strict):
     attributes: dict[NameText, AttributeValue] | None = Field(None, max_length=200)
 
 
-class ScoreOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class ScoreOut(Scored):
     kind: str
     inputs: dict[str, Any]
-    segment: str = ""
     scores: dict[str, Any] = Field(default_factory=dict)
-    cluster: int | None = None
-    cluster_name: str = ""
-    cluster_label: str = Field("", description="the cluster as shown: 'Cluster 3: recent, frequent', or 'Unlike any "
-                               "group (nearest: cluster 3 — recent, frequent)' when cluster_name is 'unlike any group' "
-                               "(far from every centre, in no group; cluster is then the nearest)")
-    churn_probability: float | None = None
-    risk_band: str = ""
-    churn_source: str = ""
-    churn_basis: str = ""
-    drivers: list[dict[str, Any]] = Field(default_factory=list)
     value: dict[str, Any] = Field(default_factory=dict)
     coupon: dict[str, Any] = Field(default_factory=dict)
     prediction: dict[str, Any] = Field(default_factory=dict)
     learned_coupon: dict[str, Any] | None = None
-    notes: list[str] = Field(default_factory=list)
-    model_version: str = ""
 
 
 def _field_error(field: str, msg: str, value: object = None) -> RequestValidationError:
