@@ -48,14 +48,14 @@ def env(request, tmp_path):
 
 @pytest.fixture(scope="module")
 def dayless(tmp_path_factory):
-    """200 customers of the small dataset written to a CSV without its invoice column and loaded as a user's file
+    """100 customers of the small dataset written to a CSV without its invoice column and loaded as a user's file
     would be: each customer's purchase days are their orders. (dataset, scorer)."""
     from pipeline.customer.scoring import build_scorer
     from pipeline.ingest.datasets import build_dataset
     from service.scoring import Scorer
 
     tx = small_dataset().transactions
-    tx = tx[tx["customer_id"].isin(tx["customer_id"].drop_duplicates().iloc[:200])]
+    tx = tx[tx["customer_id"].isin(tx["customer_id"].drop_duplicates().iloc[:100])]
     path = tmp_path_factory.mktemp("dayless") / "dayless.csv"
     tx[["customer_id", "date", "quantity", "unit_price", "product_id", "category", "country"]].to_csv(path, index=False)
     ds = build_dataset(path, "dayless.csv")
