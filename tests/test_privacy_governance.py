@@ -243,6 +243,57 @@ def test_purge_bounds_log_and_api_purchases_and_cards_are_rebuilt(backend, tmp_p
             engine.dispose()
 
 
+def test_service_start_up_purges_and_rebuilds_cards(tmp_path, monkeypatch):
+    """With SEGMENTS_RETENTION_DAYS set the service deletes old API purchases at start-up, before it repairs cards:
+    the customer who kept a purchase is served a card built from it alone; the purge is audited as "service"."""
+    from fastapi.testclient import TestClient
+    from service_support import make_key, small_dataset, small_scorer
+    from sqlalchemy import select
+
+    from service import transactions as store
+    from service.core.config import Settings
+    from service.core.db import make_engine, session_factory
+    from service.main import create_app
+    from service.migrations import upgrade
+    from service.models import Transaction
+
+    scorer, url = small_scorer(), f"sqlite:///{tmp_path / 'service.db'}"
+    cid = str(small_dataset().transactions["customer_id"].iloc[0])
+    key = make_key(url, "reader", ["read"])
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        sessions = session_factory(engine)
+        for i, (age, amount) in enumerate(((60, 500.0), (1, 7.0))):
+            store.write_purchases(sessions, scorer.dataset_id, cid,
+                                  [{"date": _now() - timedelta(days=age), "amount": amount, "quantity": 1.0,
+                                    "unit_price": amount, "invoice_id": f"api-{i}", "product_id": None,
+                                    "line_no": 1}], lambda rows: scorer.rescore(cid, rows))
+        with sessions() as s:
+            s.execute(Transaction.__table__.update().where(Transaction.invoice_id == "api-0")
+                      .values(received_at=_now() - timedelta(days=60)))
+            s.commit()
+    finally:
+        engine.dispose()
+    monkeypatch.setenv(retention.RETENTION_ENV, "30")
+    settings = Settings(database_url=url, workspace=tmp_path / "svc", champion_poll_seconds=0)
+    with TestClient(create_app(settings, scorer=scorer)) as client:
+        card = client.get(f"/customers/{cid}", headers={"Authorization": f"Bearer {key}"}).json()
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as s:
+            kept = list(s.scalars(select(Transaction)))
+            assert [r.invoice_id for r in kept] == ["api-1"]
+            stored, built_from, n = store.card_state(s, scorer.dataset_id, cid)
+            assert built_from == n == 1                               # rebuilt at start-up from the line left
+            assert stored == json.loads(json.dumps(scorer.rescore(cid, [store.line_dict(kept[0])]), default=str))
+    finally:
+        engine.dispose()
+    assert card["customer_id"] == cid and card == stored
+    purges = audit.read_records(tmp_path / "svc", action="purge")
+    assert [(r["who"], r["api_lines"]) for r in purges] == [("service", 1)]
+
+
 def test_purge_command_needs_a_period(tmp_path, capsys):
     assert main(["purge", "--workspace", str(tmp_path)]) == 2
     assert "SEGMENTS_RETENTION_DAYS" in capsys.readouterr().err
