@@ -14,6 +14,7 @@ from conftest import dataset
 from pipeline import campaign as cm
 from pipeline.config import RFMConfig
 from pipeline.customer.facts import Fact
+from pipeline.grading import RecencyRule
 from pipeline.errors import DataError
 
 # Ten customers, send date 2024-03-01 (RFM snapshot = that day), data up to 2024-04-10.
@@ -176,7 +177,7 @@ def test_withheld_churn_model_is_not_used_for_churn_bands(scorer):
 
     h = scorer.settings.horizon_days
     note = "Not shown: no better than the recency rule (ROC AUC 0.48 vs 0.70)."
-    rule = facts.RecencyRule(np.array([0.0, 100.0]), np.array([0.1, 0.9]))        # 0.1 + 0.008 x recency days
+    rule = RecencyRule(np.array([0.0, 100.0]), np.array([0.1, 0.9]))        # 0.1 + 0.008 x recency days
     risk = facts.ChurnRisk("recency", Fact("hidden", note), h, None, rule, {"model": 0.48, "recency": 0.70}, "a model")
     withheld = dataclasses.replace(scorer, decisions=dataclasses.replace(scorer.decisions, churn=Model(), risk=risk))
     aud = cm.campaign_audience(withheld, SENT)
