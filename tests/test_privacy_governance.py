@@ -337,6 +337,10 @@ def test_key_folder_inside_the_workspace_is_refused(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="inside the workspace"):
         pseudonym.workspace_key(tmp_path / "ws")
     assert not (tmp_path / "ws" / "config").exists()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "workspace" / "keys"))      # among all workspaces (root)
+    with pytest.raises(DataError, match="inside the workspace"):
+        pseudonym.workspace_key(tmp_path / "workspace" / "abc")
+    assert not (tmp_path / "workspace" / "keys").exists()
 
 
 def test_cli_pseudonymised_rfm_export(tmp_path):

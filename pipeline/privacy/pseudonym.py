@@ -52,10 +52,12 @@ def workspace_key(workspace: Any = None) -> bytes:
     if secret:
         return hmac.new(secret.encode("utf-8"), f"segments-pseudonym:{ws_id}".encode("utf-8"),
                         hashlib.sha256).digest()
+    from pipeline.config import workspace_root
+
     keys = key_folder().resolve()
-    if keys == folder or folder in keys.parents:
-        raise DataError(f"pseudonym key: the key folder {str(keys)!r} lies inside the workspace; set "
-                        f"XDG_CONFIG_HOME or {KEY_ENV} so the key is kept outside the workspace files.")
+    if any(keys == f or f in keys.parents for f in (folder, workspace_root().resolve())):
+        raise DataError(f"pseudonym key: the key folder {str(keys)!r} lies inside the workspace files; set "
+                        f"XDG_CONFIG_HOME or {KEY_ENV} so the key is kept outside them.")
     path = keys / f"{ws_id}.key"
     if not path.is_file():
         keys.mkdir(parents=True, exist_ok=True, mode=0o700)
