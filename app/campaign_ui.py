@@ -57,16 +57,11 @@ def send_date(ctx: Any) -> dt.date:
                               "from the purchases before it. Results count the purchases from this day on.")
 
 
-@st.cache_resource(max_entries=8, show_spinner="Taking the customers as they were on the send date…")
-def _audience(_ctx: Any, dataset: Any, table_id: int, sent: str, _rules: pd.DataFrame) -> cm.CampaignAudience:
-    return cm.campaign_audience(_ctx, sent, _rules)
-
-
 def audience_as_of(ctx: Any, sent: dt.date) -> cm.CampaignAudience | None:
     """The customers as of the send date (shared, read-only), with a caption saying so; None (after an error
     shown) when there is no purchase before it."""
     try:
-        aud = _audience(ctx, state.dataset_key(), id(ctx.table), str(sent), state.segment_rules())
+        aud = state.campaign_audience(str(sent))
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         return None

@@ -55,7 +55,7 @@ def train_form(table: pd.DataFrame, source: str, label: str) -> None:
         try:
             with st.spinner("Cross-validating and fitting the acceptance model…"):
                 state.keep_learned(source, state.learn_coupon_policy(
-                    source, label, table, None if target == "(detect)" else target, folds, model))
+                    label, table, None if target == "(detect)" else target, folds, model))
             st.rerun()
         except DataError as e:
             st.error(str(e), icon=":material/error:")

@@ -2,9 +2,11 @@
 the cached loaders every page reads through.
 
 Session keys are named in :mod:`app.keys`; what is stored under them is one of the frozen dataclasses below (never a
-positional tuple). Cache keys always include the workspace id and the dataset's saved version
-(:class:`DatasetKey`), so two sessions never share results for different data, and a re-saved dataset is never
-served stale. Cached values are shared by all sessions and never modified in place.
+positional tuple). Every cached loader is keyed by all that determines its result and takes no unhashed argument:
+the dataset as a :class:`DatasetKey` (workspace id, dataset id, saved version: it loads the data itself, so two
+datasets never share a result and a re-saved dataset is never served stale), the segment rules as one canonical text
+(:func:`rules_json`), the settings, and a table passed in by a page hashed in full (:func:`frame_digest`). Cached
+values are shared by all sessions and never modified in place.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
 import pandas as pd
 import streamlit as st
@@ -20,25 +23,25 @@ import streamlit as st
 from app import keys
 from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
-from pipeline.store import Dataset, Workspace, new_workspace_id
+from pipeline.store import Dataset, Workspace, is_workspace_id, new_workspace_id
 
 if TYPE_CHECKING:       # imported where used: pages that never cluster or score don't load these
     from pipeline.cluster import ClusterInput, ClusterRun, KSweep
     from pipeline.cluster.sequences import SequenceComparison
-    from pipeline.campaign import SavedCampaign
+    from pipeline.campaign import CampaignAudience, SavedCampaign
     from pipeline.coupons import LearnedCouponPolicy
     from pipeline.customer import ModelScorer
     from pipeline.models.lab import LabResult
     from pipeline.period import AnalysisPeriod
 
 __all__ = [
-    "DatasetKey", "Message", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
-    "LearnedPolicy", "workspace", "remember_workspace", "current_dataset_id", "set_current", "current_dataset",
-    "dataset_names", "dataset_with_customer",
+    "DatasetKey", "Message", "REFUSED_WORKSPACE", "UploadTarget", "LabRun", "SequenceRun", "ClusterSettings", "CampaignResult",
+    "LearnedPolicy", "workspace", "refused_address", "show_refused", "remember_workspace", "current_dataset_id", "set_current", "current_dataset",
+    "dataset_names", "dataset_with_customer", "loaded", "frame_digest", "rules_json", "rules_frame",
     "dataset_key", "currency", "set_currency", "lab_run", "keep_lab_run", "segment_rules", "analysis_period", "rfm", "cluster_input",
     "cluster_sweep", "cluster_run", "cluster_names",
     "save_cluster_names",
-    "use_clustering", "coupon_catalogue", "profile_context", "recommender_hit_rates", "response_table",
+    "use_clustering", "coupon_catalogue", "profile_context", "ScorerKey", "campaign_audience", "recommender_hit_rates", "response_table",
     "learn_coupon_policy", "learned_policies", "active_learned", "keep_learned", "saved_dataset",
 ]
 
@@ -76,6 +79,14 @@ class LabRun:
 
     options: dict
     result: LabResult
+
+    @classmethod
+    def kept(cls, ws: Workspace, dataset_id: str) -> LabRun | None:
+        """The comparison kept in the workspace for ``dataset_id`` (None: none was kept)."""
+        from pipeline.models.lab_store import load_lab_result
+
+        kept = load_lab_result(ws, dataset_id)
+        return cls(kept[1], kept[0]) if kept is not None else None
 
 
 @dataclass(frozen=True)
@@ -133,26 +144,55 @@ class LearnedPolicy:
     def with_edited_values(self, edited: pd.DataFrame) -> LearnedPolicy:
         """A copy whose values come from the values editor (columns coupon, value; blanks count 1)."""
         value = pd.to_numeric(edited["value"], errors="coerce").fillna(1.0).astype(float)
-        return dataclasses.replace(self, values=dict(zip(edited["coupon"], value)))
+        return dataclasses.replace(self, values=dict(zip(edited["coupon"], value, strict=True)))
 
 
 # ---- workspace and dataset ---------------------------------------------------------------------------------------
-def _cookie_workspace() -> str | None:
-    """The workspace id this browser's cookie remembers, when it names a workspace that exists."""
-    ws_id = st.context.cookies.get(keys.WORKSPACE_COOKIE)
-    return ws_id if Workspace.exists(ws_id) else None
+#: shown instead of the app when ``?ws=`` names no workspace (the same words whatever was typed: no hint of which
+#: ids exist)
+REFUSED_WORKSPACE = ("This address does not open a workspace. A workspace opens only from the long random code "
+                     "the app made for it (32 letters and digits after `?ws=`), as in a link copied from the app; "
+                     "typed names and the short codes of earlier versions are refused. Check the link you were "
+                     "given, or open the app's plain address to start a new private workspace.")
+
+
+def _openable(ws_id: object) -> bool:
+    """Whether ``ws_id`` is a well-formed id (:func:`pipeline.store.is_workspace_id`) of a workspace on disk."""
+    return is_workspace_id(ws_id) and Workspace.exists(ws_id)
+
+
+def _cookie_workspace(cookies: Mapping[str, str]) -> str | None:
+    """The workspace id this browser's cookie remembers, when it is the id of an existing workspace (else None)."""
+    ws_id = cookies.get(keys.WORKSPACE_COOKIE)
+    return ws_id if _openable(ws_id) else None
+
+
+def refused_address() -> bool:
+    """Whether this session has no workspace yet and its address's ``?ws=`` is not the id of an existing one (the
+    router then shows only :func:`show_refused`)."""
+    asked = st.query_params.get(keys.WORKSPACE_PARAM)
+    return keys.WORKSPACE not in st.session_state and asked is not None and not _openable(asked)
+
+
+def show_refused() -> None:
+    """The refusal of an address that names no workspace: one plain message, the same whatever was typed."""
+    st.error(REFUSED_WORKSPACE, icon=":material/block:")
 
 
 def workspace() -> Workspace:
-    """This browser's workspace: the session's, else the URL's (``?ws=``, a bookmark), else the one this browser's
-    cookie remembers (the plain address), else a new private one. A reload or an app restart finds it again."""
-    ws_id = (st.session_state.get(keys.WORKSPACE) or st.query_params.get(keys.WORKSPACE_PARAM)
-             or _cookie_workspace() or new_workspace_id())
-    try:
-        ws = Workspace(ws_id)
-    except DataError:
-        ws = Workspace(new_workspace_id())
-    st.session_state[keys.WORKSPACE] = ws.id
+    """This browser's workspace: the session's, else the address's (``?ws=``: a bookmark or a shared link), else
+    the one this browser's cookie remembers (the plain address), else a new private one with an unguessable id.
+    A reload or an app restart finds it again. A ``?ws=`` that is not the id of an existing workspace is refused
+    (:func:`refused_address`; here too the page stops): nothing is created from a typed name; a cookie that names
+    none is ignored."""
+    ws_id = st.session_state.get(keys.WORKSPACE)
+    if ws_id is None:
+        if refused_address():
+            show_refused()
+            st.stop()
+        ws_id = st.query_params.get(keys.WORKSPACE_PARAM) or _cookie_workspace(st.context.cookies) or new_workspace_id()
+        st.session_state[keys.WORKSPACE] = ws_id
+    ws = Workspace(ws_id)
     if st.query_params.get(keys.WORKSPACE_PARAM) != ws.id:
         st.query_params[keys.WORKSPACE_PARAM] = ws.id
     return ws
@@ -161,7 +201,7 @@ def workspace() -> Workspace:
 def remember_workspace() -> None:
     """Keep this session's workspace id in a first-party cookie for a year (written once per session and id), so
     opening the plain address in the same browser brings the workspace back; another browser has no cookie and
-    gets a new private workspace. The id is a checked ``[A-Za-z0-9_-]`` string, never other user text."""
+    gets a new private workspace. The id is a checked 32-hex-digit id, never other user text."""
     ws = workspace()
     if st.session_state.get(keys.COOKIE_WRITTEN) == ws.id:
         return
@@ -235,8 +275,8 @@ def dataset_names() -> dict[str, str]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _customer_ids(ws_id: str, dataset_id: str, version: str) -> frozenset[str]:
-    ds = _load(ws_id, dataset_id, version)
+def _customer_ids(key: DatasetKey) -> frozenset[str]:
+    ds = loaded(key)
     table = ds.transactions if ds.kind == "transactions" else ds.customers
     return frozenset(table["customer_id"].astype(str).unique()) if table is not None else frozenset()
 
@@ -246,45 +286,50 @@ def dataset_with_customer(customer_id: str) -> str | None:
     newest that does (None: none does). Other datasets are read only when the current one lacks the customer."""
     ws, cur = workspace(), current_dataset_id()
     for i in sorted(dataset_names(), key=lambda i: i != cur):
-        if str(customer_id) in _customer_ids(ws.id, i, ws.dataset_version(i)):
+        if str(customer_id) in _customer_ids(_key_of(ws, i)):
             return i
     return None
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading dataset…")
-def _load(ws_id: str, dataset_id: str, version: str) -> Dataset:
-    """One shared, read-only copy per saved version (cache_resource: no per-rerun copy of large frames).
-    Pages and pipeline functions never modify a dataset in place."""
-    return Workspace(ws_id).load_dataset(dataset_id)
+def loaded(key: DatasetKey) -> Dataset:
+    """The saved dataset ``key`` names: one shared, read-only copy per saved version (cache_resource: no per-rerun
+    copy of large frames). Pages and pipeline functions never modify a dataset in place."""
+    return Workspace(key.workspace_id).load_dataset(key.dataset_id)
 
 
-def _load_key(key: DatasetKey) -> Dataset:
-    return _load(key.workspace_id, key.dataset_id, key.version)
+def _key_of(ws: Workspace, dataset_id: str) -> DatasetKey:
+    return DatasetKey(ws.id, dataset_id, ws.dataset_version(dataset_id) if dataset_id else "")
 
 
 def current_dataset() -> Dataset | None:
     """The dataset picked in the sidebar, loaded once per saved version."""
-    return _load_key(dataset_key()) if current_dataset_id() is not None else None
+    return loaded(dataset_key()) if current_dataset_id() is not None else None
 
 
 def saved_dataset(dataset_id: str) -> Dataset:
     """Any saved dataset of this workspace (e.g. a later upload to measure a campaign on), loaded once per version."""
-    ws = workspace()
-    return _load(ws.id, dataset_id, ws.dataset_version(dataset_id))
+    return loaded(_key_of(workspace(), dataset_id))
 
 
 def dataset_key() -> DatasetKey:
     """The cache key of anything derived from the current dataset."""
-    ws = workspace()
-    ds_id = current_dataset_id() or ""
-    return DatasetKey(ws.id, ds_id, ws.dataset_version(ds_id) if ds_id else "")
+    return _key_of(workspace(), current_dataset_id() or "")
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a whole table (values, index, column names and types): how a table passed to a cached loader is
+    hashed (Streamlit's own hash samples large frames, so two tables differing outside the sample would collide)."""
+    h = hashlib.sha256(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return h.hexdigest()
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _currency(key: DatasetKey) -> str | None:
     from pipeline.currency import dataset_currency
 
-    ds = _load_key(key)
+    ds = loaded(key)
     countries = ds.transactions["country"] if ds.transactions is not None and "country" in ds.transactions else None
     return dataset_currency(ds.kind, ds.report, ds.extra, countries)
 
@@ -311,18 +356,24 @@ def segment_rules() -> pd.DataFrame:
     return load_segment_rules(pd.DataFrame(saved) if saved else None)
 
 
-def _rules_json() -> str:
+def rules_json() -> str:
+    """The workspace's segment rules (checked) as the one canonical text that cache keys and cached loaders take."""
     return segment_rules().to_json(orient="records")
 
 
+def rules_frame(text: str) -> pd.DataFrame:
+    """The rules back from :func:`rules_json`'s text."""
+    return pd.DataFrame(json.loads(text))
+
+
 @st.cache_data(max_entries=12, show_spinner="Computing RFM…")
-def _rfm(key: DatasetKey, snapshot: str | None, rules_json: str,
+def _rfm(key: DatasetKey, snapshot: str | None, rules: str,
          period: AnalysisPeriod | None = None) -> pd.DataFrame:
     from pipeline.period import filter_period
     from pipeline.rfm import rfm_table
 
-    return rfm_table(filter_period(_load_key(key).transactions, period), snapshot=snapshot,
-                     rules=pd.DataFrame(json.loads(rules_json)))
+    return rfm_table(filter_period(loaded(key).transactions, period), snapshot=snapshot,
+                     rules=rules_frame(rules))
 
 
 def analysis_period() -> AnalysisPeriod | None:
@@ -333,21 +384,19 @@ def analysis_period() -> AnalysisPeriod | None:
 
 def rfm(snapshot: str | None = None) -> pd.DataFrame:
     """RFM table of the current transactions dataset, over the analysis period, with the workspace's rules."""
-    return _rfm(dataset_key(), snapshot, _rules_json(), analysis_period())
+    return _rfm(dataset_key(), snapshot, rules_json(), analysis_period())
 
 
 # ---- model lab (pages/model_lab.py) ------------------------------------------------------------------------------
 def lab_run() -> LabRun | None:
     """The current dataset's last Model-lab comparison: this session's, else the one kept in the workspace (so a
     reload or an app restart shows it again)."""
-    from pipeline.models.lab_store import load_lab_result
-
     results = st.session_state.setdefault(keys.LAB_RESULTS, {})
     key = dataset_key()
     if key not in results and key.dataset_id:
-        kept = load_lab_result(workspace(), key.dataset_id)
+        kept = LabRun.kept(workspace(), key.dataset_id)
         if kept is not None:
-            results[key] = LabRun(kept[1], kept[0])
+            results[key] = kept
     return results.get(key)
 
 
@@ -363,47 +412,49 @@ def keep_lab_run(run: LabRun) -> None:
 
 # ---- clusters (pages/clusters.py) --------------------------------------------------------------------------------
 @st.cache_data(max_entries=6, show_spinner="Computing customer features…")
-def _cluster_input(key: DatasetKey, rules_json: str) -> ClusterInput:
+def _cluster_input(key: DatasetKey, rules: str) -> ClusterInput:
     from pipeline.cluster import clustering_input
 
-    ds = _load_key(key)
-    rfm_ = _rfm(key, None, rules_json) if ds.kind == "transactions" else None
+    ds = loaded(key)
+    rfm_ = _rfm(key, None, rules) if ds.kind == "transactions" else None
     return clustering_input(ds.kind, ds.transactions, ds.returns, ds.customers, rfm_)
 
 
 def cluster_input() -> ClusterInput:
     """Per-customer table to cluster (``pipeline.cluster.ClusterInput``) of the current dataset."""
-    return _cluster_input(dataset_key(), _rules_json())
+    return _cluster_input(dataset_key(), rules_json())
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing k = 2…10…")
-def _cluster_sweep(key: DatasetKey, s: ClusterSettings, _table: pd.DataFrame) -> KSweep:
+def _cluster_sweep(key: DatasetKey, rules: str, s: ClusterSettings) -> KSweep:
     from pipeline.cluster import log_columns, prepare_matrix, select_k
 
-    logs = log_columns(_table, list(s.features), s.log, list(s.categorical))
-    X, _ = prepare_matrix(_table, list(s.features), logs, s.scale, list(s.categorical))
+    table = _cluster_input(key, rules).table
+    logs = log_columns(table, list(s.features), s.log, list(s.categorical))
+    X, _ = prepare_matrix(table, list(s.features), logs, s.scale, list(s.categorical))
     return select_k(X, method=s.method)
 
 
-def cluster_sweep(inp: ClusterInput, settings: ClusterSettings) -> KSweep:
-    """k sweep (``pipeline.cluster.KSweep``) of the current dataset (``settings.k`` and ``map`` are ignored)."""
-    return _cluster_sweep(dataset_key(), settings.for_sweep(), inp.table)
+def cluster_sweep(settings: ClusterSettings) -> KSweep:
+    """k sweep (``pipeline.cluster.KSweep``) of :func:`cluster_input` (``settings.k`` and ``map`` are ignored)."""
+    return _cluster_sweep(dataset_key(), rules_json(), settings.for_sweep())
 
 
 @st.cache_data(max_entries=8, show_spinner="Clustering…")
-def _cluster_run(key: tuple[DatasetKey, str], s: ClusterSettings, _inp: ClusterInput) -> ClusterRun:
+def _cluster_run(key: DatasetKey, rules: str, s: ClusterSettings) -> ClusterRun:
     from pipeline.cluster import cluster_customers, log_columns
 
+    inp = _cluster_input(key, rules)
     features, categorical = list(s.features), list(s.categorical)
-    return cluster_customers(_inp.table, features, s.method, s.k, scale=s.scale,
-                             log_cols=log_columns(_inp.table, features, s.log, categorical),
-                             categorical=categorical, revenue_col=_inp.revenue_col,
-                             segment_col=_inp.segment_col, map_method=s.map)
+    return cluster_customers(inp.table, features, s.method, s.k, scale=s.scale,
+                             log_cols=log_columns(inp.table, features, s.log, categorical),
+                             categorical=categorical, revenue_col=inp.revenue_col,
+                             segment_col=inp.segment_col, map_method=s.map)
 
 
-def cluster_run(inp: ClusterInput, settings: ClusterSettings) -> ClusterRun:
-    """``pipeline.cluster.ClusterRun`` of the current dataset with ``settings`` (k and map included)."""
-    return _cluster_run((dataset_key(), segment_rules().to_json()), settings, inp)
+def cluster_run(settings: ClusterSettings) -> ClusterRun:
+    """``pipeline.cluster.ClusterRun`` of :func:`cluster_input` with ``settings`` (k and map included)."""
+    return _cluster_run(dataset_key(), rules_json(), settings)
 
 
 _CLUSTER_NAMES = "cluster_names"         # workspace document: {dataset id: {settings signature: {cluster: name}}}
@@ -462,38 +513,66 @@ def _clustering_signature(ws: Workspace, dataset_id: str) -> str:
     return f"{json.dumps(meta, sort_keys=True, default=str)}|{len(assignments)}|{int(labels)}"
 
 
+@dataclass(frozen=True)
+class ScorerKey:
+    """All the current dataset's scorer is built from: the dataset, the live model and the saved clustering (as
+    signatures), the segment rules (:func:`rules_json`) and the horizon."""
+
+    dataset: DatasetKey
+    live: str
+    clustering: str
+    rules: str
+    horizon: int
+
+    @classmethod
+    def current(cls, horizon: int = HORIZON_DAYS) -> ScorerKey:
+        ws, key = workspace(), dataset_key()
+        return cls(key, _active_signature(ws, key.dataset_id), _clustering_signature(ws, key.dataset_id),
+                   rules_json(), horizon)
+
+
 @st.cache_resource(max_entries=4, show_spinner="Scoring every customer: churn model, clusters, customer value…")
-def _profile_context(key: DatasetKey, active_sig: str, clustering_sig: str, rules_json: str, horizon: int):
+def _profile_context(sk: ScorerKey) -> ModelScorer:
     from pipeline.customer import ScoringSettings
     from pipeline.customer.scorer_store import ensure_scorer
     from pipeline.health.live import load_live
 
-    ws = Workspace(key.workspace_id)
+    key, ws = sk.dataset, Workspace(sk.dataset.workspace_id)
     notes = []
     try:
-        active = load_live(ws, key.dataset_id) if active_sig else None
+        active = load_live(ws, key.dataset_id) if sk.live else None
     except DataError as e:
         active, notes = None, [f"The live model could not be loaded ({e}); using the default model."]
     # fitted once per dataset version and inputs, then read back from the workspace (pipeline.customer.scorer_store)
-    ctx = ensure_scorer(ws, key.dataset_id, _load_key(key), rules=pd.DataFrame(json.loads(rules_json)),
-                        active=active, clustering=ws.load_clustering(key.dataset_id) if clustering_sig else None,
-                        settings=ScoringSettings(horizon_days=horizon))
+    ctx = ensure_scorer(ws, key.dataset_id, loaded(key), rules=rules_frame(sk.rules),
+                        active=active, clustering=ws.load_clustering(key.dataset_id) if sk.clustering else None,
+                        settings=ScoringSettings(horizon_days=sk.horizon))
     return ctx.with_notes([*notes, *ctx.notes]) if notes else ctx      # the scorer is immutable
 
 
 def profile_context(horizon: int = HORIZON_DAYS) -> ModelScorer:
     """The current dataset's :class:`pipeline.customer.ModelScorer` (shared, read-only: use ``with_coupons``)."""
-    ws = workspace()
-    key = dataset_key()
-    return _profile_context(key, _active_signature(ws, key.dataset_id), _clustering_signature(ws, key.dataset_id), _rules_json(),
-                            horizon)
+    return _profile_context(ScorerKey.current(horizon))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Taking the customers as they were on the send date…")
+def _audience(sk: ScorerKey, sent: str) -> CampaignAudience:
+    from pipeline.campaign import campaign_audience as audience_of
+
+    return audience_of(_profile_context(sk), sent, rules_frame(sk.rules))
+
+
+def campaign_audience(sent: str) -> CampaignAudience:
+    """The current dataset's customers as they were on the send date ``sent`` (``pipeline.campaign.
+    campaign_audience`` of :func:`profile_context`, which coupons do not change; shared, read-only)."""
+    return _audience(ScorerKey.current(), sent)
 
 
 @st.cache_data(max_entries=6, show_spinner="Grading the recommender on an out-of-time split…")
 def _hit_rates(key: DatasetKey, horizon: int) -> pd.DataFrame:
     from pipeline.recommend import hit_rate_at_k
 
-    return hit_rate_at_k(_load_key(key).transactions, horizon_days=horizon, k=(5, 10))
+    return hit_rate_at_k(loaded(key).transactions, horizon_days=horizon, k=(5, 10))
 
 
 def recommender_hit_rates(horizon: int = HORIZON_DAYS) -> pd.DataFrame:
@@ -502,34 +581,32 @@ def recommender_hit_rates(horizon: int = HORIZON_DAYS) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the response history…")
-def _response_table(ws_id: str, digest: str, _data: bytes, name: str) -> pd.DataFrame:
+def _response_table(staged: str, name: str) -> pd.DataFrame:
     from pipeline.ingest import build_dataset
 
-    path = Workspace(ws_id).stage_upload(_data, name)
-    return build_dataset(path, name, kind="customers").customers.drop(columns=["customer_id"])
+    return build_dataset(Path(staged), name, kind="customers").customers.drop(columns=["customer_id"])
 
 
 def response_table(data: bytes, name: str) -> tuple[str, pd.DataFrame]:
-    """(content hash, table) of an uploaded coupon-response file (CSV, Excel or Parquet), read once."""
-    from pipeline.store import content_hash
+    """(content hash, table) of an uploaded coupon-response file (CSV, Excel or Parquet), read once: the file is
+    staged in the workspace under its content hash, so its path stands for its bytes in the cache key."""
+    staged = workspace().stage_upload(data, name)
+    return staged.stem, _response_table(str(staged), name)
 
-    digest = content_hash(data)
-    return digest, _response_table(workspace().id, digest, data, name)
 
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _learned(source: str, _table: pd.DataFrame, target: str | None, folds: int, model: str | None):
+@st.cache_resource(max_entries=4, show_spinner=False, hash_funcs={pd.DataFrame: frame_digest})
+def _learned(table: pd.DataFrame, target: str | None, folds: int, model: str | None):
     from pipeline.coupons import evaluate_acceptance_model, fit_learned_policy
 
-    evaluation = evaluate_acceptance_model(_table, target, n_splits=folds, model=model)
-    return evaluation, fit_learned_policy(_table, target, model=model)
+    evaluation = evaluate_acceptance_model(table, target, n_splits=folds, model=model)
+    return evaluation, fit_learned_policy(table, target, model=model)
 
 
-def learn_coupon_policy(source: str, label: str, table: pd.DataFrame, target: str | None = None, folds: int = 5,
+def learn_coupon_policy(label: str, table: pd.DataFrame, target: str | None = None, folds: int = 5,
                         model: str | None = None) -> LearnedPolicy:
-    """Cross-validate and fit the acceptance model of a response history (cached by ``source``, a content hash
-    or a dataset key, and the settings); ``label`` says where the history came from."""
-    evaluation, fitted = _learned(source, table, target, folds, model)
+    """Cross-validate and fit the acceptance model of a response history (cached by the whole table's content and
+    the settings); ``label`` says where the history came from."""
+    evaluation, fitted = _learned(table, target, folds, model)
     return LearnedPolicy(evaluation, fitted, label, dict(fitted.values_))
 
 

@@ -44,9 +44,10 @@ def draw(explore_container, embeddings_container) -> None:
         embeddings_tab(inp)
 
 
-@st.cache_data(max_entries=6, show_spinner="Exploring the table: statistics, correlation, PCA, k = 2…10…")
-def _explore(key, features: tuple[str, ...], log: str, _table: pd.DataFrame) -> TableExploration:
-    return explore_table(_table, list(features), log)
+@st.cache_data(max_entries=6, show_spinner="Exploring the table: statistics, correlation, PCA, k = 2…10…",
+               hash_funcs={pd.DataFrame: state.frame_digest})
+def _explore(table: pd.DataFrame, features: tuple[str, ...], log: str) -> TableExploration:
+    return explore_table(table, list(features), log)
 
 
 def _columns_input(inp: ClusterInput, prefix: str) -> tuple[list[str], str] | None:
@@ -77,7 +78,7 @@ def explore_tab(inp: ClusterInput) -> None:
     if chosen is None:
         return
     try:
-        ex = _explore(state.dataset_key(), tuple(chosen[0]), chosen[1], inp.table)
+        ex = _explore(inp.table, tuple(chosen[0]), chosen[1])
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         return

@@ -28,11 +28,11 @@ with tab_map:
         st.stop()
     settings, k = cluster_ui.settings_inputs(inp, ds.id), None
     try:
-        sweep = state.cluster_sweep(inp, settings) if METHODS[settings.method].uses_k else None
+        sweep = state.cluster_sweep(settings) if METHODS[settings.method].uses_k else None
         if sweep is not None:
             k = cluster_ui.k_input(sweep, settings.for_sweep().signature(), ds.id)
         settings = dataclasses.replace(settings, k=k)
-        run = state.cluster_run(inp, settings)
+        run = state.cluster_run(settings)
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         st.stop()

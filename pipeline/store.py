@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -27,7 +28,7 @@ from pipeline.config import workspace_root
 from pipeline.errors import DataError
 
 __all__ = ["Dataset", "Workspace", "atomic_write_bytes", "atomic_write_json", "content_hash", "find_saved_datasets",
-           "new_workspace_id"]
+           "is_workspace_id", "new_workspace_id"]
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -36,8 +37,20 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+#: what :func:`new_workspace_id` makes: 32 lowercase hex digits, 128 random bits
+_WORKSPACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
 def new_workspace_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """A new workspace id: 128 bits from the operating system's CSPRNG as 32 hex digits. The id is the address of
+    a workspace in the app (``?ws=``), so it is made unguessable rather than chosen by a person."""
+    return secrets.token_hex(16)
+
+
+def is_workspace_id(text: object) -> bool:
+    """Whether ``text`` has the form of an id :func:`new_workspace_id` makes (typed names and the 12-digit ids of
+    earlier versions do not). The app opens only such ids; the CLI's ``--workspace DIR`` takes any folder."""
+    return isinstance(text, str) and bool(_WORKSPACE_ID.fullmatch(text))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -79,7 +92,7 @@ class Workspace:
     """One analyst's saved work. Different workspace ids never share files."""
 
     def __init__(self, workspace_id: str, root: Path | None = None):
-        if not _ID.match(workspace_id or ""):
+        if not _ID.fullmatch(workspace_id or ""):
             raise DataError(f"Workspace id {workspace_id!r} is not valid: use letters, digits, '-' or '_'.")
         self.id = workspace_id
         self.path = Path(root or workspace_root()) / workspace_id
@@ -88,7 +101,7 @@ class Workspace:
     @staticmethod
     def exists(workspace_id: str | None, root: Path | None = None) -> bool:
         """Whether ``workspace_id`` is a valid id naming a workspace already on disk (nothing is created)."""
-        return (isinstance(workspace_id, str) and bool(_ID.match(workspace_id))
+        return (isinstance(workspace_id, str) and bool(_ID.fullmatch(workspace_id))
                 and (Path(root or workspace_root()) / workspace_id).is_dir())
 
     # ---- datasets -------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import hashlib
 import socket
 import subprocess
 import sys
@@ -18,10 +19,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, require_module, unavailable
+from pipeline.store import Workspace
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 VIEWPORT = {"width": 1440, "height": 900}
+WORKSPACE_ROOTS: dict[str, Path] = {}    # server URL -> its workspace folder (SEGMENTS_WORKSPACE)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -33,8 +36,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """URL of the app (streamlit_app.py) started for this test module, on an empty workspace."""
+def server(tmp_path_factory, request):
+    """URL of the app (streamlit_app.py) started for this test module, on an empty workspace (with the module's
+    ``STREAMLIT_ARGS``, if any, added to ``streamlit run``)."""
     if not Path(CHROMIUM).exists():
         unavailable("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
     require_module("playwright.sync_api", "Playwright is not installed (pip install -r requirements-dev.txt)")
@@ -45,7 +49,8 @@ def server(tmp_path_factory):
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
                                  "--server.port", str(port), "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                                 "--browser.gatherUsageStats", "false", *getattr(request.module, "STREAMLIT_ARGS", [])],
+                                cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     for _ in range(240):
         try:
@@ -56,12 +61,22 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("streamlit did not start: " + log.read_text(errors="replace")[-2000:])
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    WORKSPACE_ROOTS[url] = folder / "ws"
+    yield url
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def workspace_id(server: str, name: str) -> str:
+    """The id of the workspace a test calls ``name`` on ``server``, made on first use: the app opens only an
+    existing workspace, by its 32-hex-digit id (``?ws=<id>``), never one named in the address."""
+    ws_id = hashlib.sha256(name.encode()).hexdigest()[:32]
+    Workspace(ws_id, WORKSPACE_ROOTS[server])
+    return ws_id
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from app.cluster_charts import selected_ids
+from browser_support import workspace_id
 from conftest import ROOT, dataset
 from pipeline.store import Workspace
 
@@ -226,7 +227,7 @@ def test_sequence_tab_trains_and_compares(sample):
 @pytest.mark.slow
 def test_lasso_on_the_map_in_a_real_browser(page, server):
     """Lasso a region of the map in Chromium: the selected customers are listed (the path AppTest cannot drive)."""
-    page.goto(f"{server}/?ws=lasso")
+    page.goto(f"{server}/?ws={workspace_id(server, 'lasso')}")
     page.get_by_role("button", name="Load Synthetic gift shop").click()
     page.get_by_text("Loaded 'Synthetic").wait_for()
     page.get_by_role("link", name="Clusters").first.click()

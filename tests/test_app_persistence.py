@@ -1,6 +1,7 @@
 """Nothing lost, plain language, first open (AppTest through the real router): Model-lab results, the snapshot date
 and k survive a reload (a new session on the same workspace); the browser cookie brings the last workspace back at
-the plain address and a browser without it gets a new one; money shows the dataset's currency (none for basket logs);
+the plain address and a browser without it gets a new one; an address naming no workspace (a typed ?ws=, an unknown or
+an old short id) is refused and creates nothing, and ids have 128 random bits; money shows the dataset's currency (none for basket logs);
 the first open explains the app in three steps."""
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import state
+from app import keys, state
 from conftest import APP
-from pipeline.store import Workspace
+from pipeline.config import workspace_root
+from pipeline.store import Workspace, is_workspace_id, new_workspace_id
 
 TRAIN = "FormSubmitter:lab_train-Train"
 
@@ -107,11 +109,11 @@ def test_cookie_brings_the_workspace_back_and_a_new_browser_gets_its_own(at, mon
     assert any("document.cookie = 'segments_ws=" + ws_id in h.proto.body for h in at.get("html"))
     _sample(at)
     assert not at.get("html")                                               # once per session
-    monkeypatch.setattr(state, "_cookie_workspace", lambda: ws_id)          # the same browser: cookie sent
+    monkeypatch.setattr(state, "_cookie_workspace", lambda cookies: ws_id)  # the same browser: cookie sent
     same = _reload(None)
     assert same.session_state["workspace_id"] == ws_id and same.query_params["ws"] in (ws_id, [ws_id])
     assert "sample-synthetic" in [m["id"] for m in Workspace(ws_id).list_datasets()]
-    monkeypatch.setattr(state, "_cookie_workspace", lambda: None)           # another browser: no cookie
+    monkeypatch.setattr(state, "_cookie_workspace", lambda cookies: None)   # another browser: no cookie
     other = _reload(None)
     assert other.session_state["workspace_id"] != ws_id
     assert not Workspace(other.session_state["workspace_id"]).list_datasets()
@@ -122,6 +124,65 @@ def test_cookie_ids_are_checked(tmp_path):
     assert not Workspace.exists("abc", tmp_path)                              # valid but not on disk: not used
     Workspace("abc", tmp_path)
     assert Workspace.exists("abc", tmp_path) and not Workspace.exists(None, tmp_path)
+    made, old = Workspace(new_workspace_id()), Workspace("0123456789ab")     # an app-made id; an earlier 48-bit one
+    Workspace("demo")
+    cookie = keys.WORKSPACE_COOKIE
+    assert state._cookie_workspace({cookie: made.id}) == made.id
+    for value in ("demo", old.id, new_workspace_id(), "../etc", made.id.upper(), made.id + "0", ""):
+        assert state._cookie_workspace({cookie: value}) is None, value       # ignored: a new workspace instead
+    assert state._cookie_workspace({}) is None
+
+
+def test_workspace_ids_have_128_random_bits():
+    ids = [new_workspace_id() for _ in range(2000)]
+    assert all(len(i) == 32 and set(i) <= set("0123456789abcdef") and is_workspace_id(i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    bits = "".join(f"{int(i, 16):0128b}" for i in ids)                      # 256,000 bits: about half are ones
+    assert 0.49 < bits.count("1") / len(bits) < 0.51
+    for position in range(32):                                              # every digit varies at every place
+        assert len({i[position] for i in ids}) == 16
+    for typed in ("demo", "0123456789ab", "A" * 32, "g" * 32, ids[0] + "\n", None, 12):
+        assert not is_workspace_id(typed)
+
+
+def _folders() -> set[str]:
+    root = workspace_root()
+    return {p.name for p in root.iterdir()} if root.exists() else set()
+
+
+def test_an_address_that_names_no_workspace_is_refused_and_creates_nothing():
+    """``?ws=`` opens only the unguessable id of an existing workspace: a typed name, a well-formed id of no
+    workspace, a short id of an earlier version (even one on disk) or a path are refused with one plain message
+    (the same whatever was typed), nothing is drawn from a workspace and no folder is made."""
+    Workspace("0123456789ab")                                               # made by an earlier version
+    before = _folders()
+    for asked in ("demo", new_workspace_id(), "0123456789ab", "../etc", "x'; alert(1)//"):
+        at = _reload(asked)
+        assert not at.exception, asked
+        assert [e.value for e in at.error] == [state.REFUSED_WORKSPACE], asked
+        assert keys.WORKSPACE not in at.session_state and not at.sidebar.selectbox, asked
+        assert _folders() == before, asked
+    made = Workspace(new_workspace_id())                                   # an existing workspace opens
+    at = _reload(made.id)
+    assert not at.exception and not at.error and at.session_state[keys.WORKSPACE] == made.id
+
+
+def test_with_the_password_on_the_sign_in_comes_before_any_workspace_answer():
+    """The optional password still guards the app: a ``?ws=`` is judged only after signing in (so an outsider cannot
+    even learn whether an id exists), then a typed one is refused and an existing one opens."""
+    made = Workspace(new_workspace_id())
+    before = _folders()
+    for asked, opens in (("demo", False), (made.id, True)):
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.secrets["password"] = "s3cret"
+        at.query_params["ws"] = asked
+        at.run()
+        assert at.text_input[0].label == "Password" and not at.error and keys.WORKSPACE not in at.session_state
+        at.text_input[0].input("s3cret")
+        at.button[0].click().run()
+        assert not at.exception and [e.value for e in at.error] == ([] if opens else [state.REFUSED_WORKSPACE])
+        assert at.session_state[keys.WORKSPACE] == made.id if opens else keys.WORKSPACE not in at.session_state
+        assert _folders() == before
 
 
 def _ds_param(at) -> str | None:

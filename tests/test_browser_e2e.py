@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import ARTIFACTS
+from browser_support import ARTIFACTS, workspace_id
 from conftest import dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,7 +31,7 @@ def test_upload_segments_clusters_customer_campaigns(page, server, tmp_path):
     try:
         csv = tmp_path / "shop.csv"
         generate_raw(n_customers=400, seed=3).to_csv(csv, index=False)
-        page.goto(f"{server}/?ws=browser")
+        page.goto(f"{server}/?ws={workspace_id(server, 'browser')}")
         page.get_by_text("Upload a file").first.wait_for()
         page.locator("input[type=file]").set_input_files(str(csv))
         page.get_by_text("Loaded 'shop.csv'").wait_for()
@@ -47,12 +47,12 @@ def test_upload_segments_clusters_customer_campaigns(page, server, tmp_path):
         assert page.locator(".js-plotly-plot").count() >= 1
         _shot(page, "clusters_sample")
         # Customer: one customer's card with churn risk and a coupon, from a ?customer= link
-        page.goto(f"{server}/customer?ws=browser&customer=10001")
+        page.goto(f"{server}/customer?ws={workspace_id(server, 'browser')}&customer=10001")
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
         page.get_by_text("Coupon:").first.wait_for()
         _shot(page, "customer_sample")
         # a link saved before the split (/lookup) lands on the same card
-        page.goto(f"{server}/lookup?ws=browser&customer=10001")
+        page.goto(f"{server}/lookup?ws={workspace_id(server, 'browser')}&customer=10001")
         page.wait_for_url(re.compile(r"/customer\?.*customer=10001"))
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
         # Campaigns: a campaign list for all customers, with its download
@@ -138,7 +138,7 @@ def test_second_upload_then_apply_keeps_it_current_and_sidebar_lists_both(page, 
             name, data = make()
             (tmp_path / name).write_bytes(data)
             files.append(tmp_path / name)
-        page.goto(f"{server}/?ws=browser2")
+        page.goto(f"{server}/?ws={workspace_id(server, 'browser2')}")
         page.get_by_text("Upload a file").first.wait_for()
         picker = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Saved datasets")
         page.locator("input[type=file]").set_input_files(str(files[0]))
@@ -198,12 +198,12 @@ def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(p
 
     raw = _online_retail_slice(tmp_path)
     try:
-        page.goto(f"{server}/?ws=walk")
+        page.goto(f"{server}/?ws={workspace_id(server, 'walk')}")
         page.get_by_text("Upload a file").first.wait_for()
         page.locator("input[type=file]").set_input_files(str(raw))
         page.get_by_text(f"Loaded '{raw.name}'").wait_for(timeout=120_000)
         _shot(page, "1_upload")
-        page.goto(f"{server}/?ws=walk")                                 # with data, the plain address opens on it
+        page.goto(f"{server}/?ws={workspace_id(server, 'walk')}")                                 # with data, the plain address opens on it
         expect(page.get_by_role("heading", name="Overview")).to_be_visible()
         page.get_by_text("Repeat-purchase rate").first.wait_for(timeout=120_000)
         page.locator(".js-plotly-plot").nth(1).wait_for()
@@ -241,7 +241,7 @@ def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(p
         _nav(page, "Clusters")
         page.get_by_text("Group profiles").first.wait_for(timeout=120_000)
         _shot(page, "7_clusters")
-        page.goto(f"{server}/customer?ws=walk&customer=12348")          # a regular buyer of the slice
+        page.goto(f"{server}/customer?ws={workspace_id(server, 'walk')}&customer=12348")          # a regular buyer of the slice
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
         page.get_by_text("Coupon:").first.wait_for()
         expect(page.get_by_test_id("stMetric").filter(has_text="Spend").first

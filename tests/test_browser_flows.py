@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import ARTIFACTS, screenshot, settled
+from browser_support import ARTIFACTS, screenshot, settled, workspace_id
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -65,7 +65,7 @@ def test_upload_a_then_b_then_apply_keeps_b_amounts_and_currency(page, server, t
     b.write_bytes(data)
     revenue = pd.read_csv(io.BytesIO(data))["Sales"].sum()           # every line of B is a sale (none is dropped)
     try:
-        page.goto(f"{server}/?ws=flows_upload")
+        page.goto(f"{server}/?ws={workspace_id(server, 'flows_upload')}")
         page.get_by_text("Upload a file").first.wait_for()
         _upload(page, a)
         assert _picked(page, "Amount (line revenue)") == _picked(page, "Category") == "— none —"
@@ -112,7 +112,7 @@ def test_reload_keeps_the_dataset_and_a_card_link_opens_its_dataset(page, server
     a, a_customer = _shop(tmp_path, "shop_a.csv", 3, "1")
     b, b_customer = _shop(tmp_path, "shop_b.csv", 4, "2")
     try:
-        page.goto(f"{server}/?ws=flows_links")
+        page.goto(f"{server}/?ws={workspace_id(server, 'flows_links')}")
         page.get_by_text("Upload a file").first.wait_for()
         _upload(page, a)
         a_id = _ds(page)
@@ -136,7 +136,7 @@ def test_reload_keeps_the_dataset_and_a_card_link_opens_its_dataset(page, server
         assert _ds(page) == a_id
         _no_error(page, "after reload")
         _shot(page, "5_reloaded")
-        page.goto(f"{server}/customer?ws=flows_links&customer={b_customer}")   # an older link: no ?ds=
+        page.goto(f"{server}/customer?ws={workspace_id(server, 'flows_links')}&customer={b_customer}")   # an older link: no ?ds=
         page.get_by_text(f"Customer {b_customer} is in 'shop_b.csv'").wait_for(timeout=120_000)
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
         settled(page)
@@ -144,7 +144,7 @@ def test_reload_keeps_the_dataset_and_a_card_link_opens_its_dataset(page, server
         assert _ds(page) == b_id and f"customer={b_customer}" in page.url
         _no_error(page, "older card link")
         _shot(page, "6_card_link_other_dataset")
-        page.goto(f"{server}/customer?ws=flows_links&ds={a_id}&customer={a_customer}")   # a link naming A
+        page.goto(f"{server}/customer?ws={workspace_id(server, 'flows_links')}&ds={a_id}&customer={a_customer}")   # a link naming A
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
         settled(page)
         expect(picker).to_have_value(re.compile("shop_a.csv"))

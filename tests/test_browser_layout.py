@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, workspace_id
 from conftest import dataset
 
 VIEWPORTS = ((1440, 900), (1280, 720))
@@ -151,7 +151,7 @@ def _walk(page, server: str, ws: str, label: str, customer: str) -> list[str]:
     clipped: list[str] = []
     for nav, ready in PAGES.items():
         if nav == "Customer":
-            page.goto(f"{server}/customer?ws={ws}&customer={customer}")
+            page.goto(f"{server}/customer?ws={workspace_id(server, ws)}&customer={customer}")
         else:
             page.get_by_test_id("stSidebarNav").get_by_role("link", name=nav, exact=True).first.click()
         page.get_by_text(ready).first.wait_for(timeout=600_000)
@@ -160,7 +160,7 @@ def _walk(page, server: str, ws: str, label: str, customer: str) -> list[str]:
 
 
 def test_no_text_is_cut_off_on_the_sample(page, server):
-    page.goto(f"{server}/?ws=layout_sample")
+    page.goto(f"{server}/?ws={workspace_id(server, 'layout_sample')}")
     page.get_by_role("button", name=re.compile("Load Synthetic")).click()
     page.get_by_text("Loaded").first.wait_for(timeout=300_000)
     clipped = _walk(page, server, "layout_sample", "sample", "10001")
@@ -169,7 +169,7 @@ def test_no_text_is_cut_off_on_the_sample(page, server):
 
 def test_no_text_is_cut_off_on_online_retail(page, server):
     raw = dataset("online_retail.csv")
-    page.goto(f"{server}/?ws=layout_retail")
+    page.goto(f"{server}/?ws={workspace_id(server, 'layout_retail')}")
     page.get_by_text("Upload a file").first.wait_for()
     page.locator("input[type=file]").set_input_files(str(raw))
     page.get_by_text(f"Loaded '{raw.name}'").wait_for(timeout=600_000)

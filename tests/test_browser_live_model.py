@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from browser_support import ARTIFACTS
+from browser_support import ARTIFACTS, workspace_id
 
 LIVE = "Live model (Customer page, Campaigns, scoring service): "
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,7 +41,7 @@ def _live_sentence(page) -> str:
 
 def test_a_model_that_loses_to_its_baseline_needs_a_confirmation(page, server):
     try:
-        page.goto(f"{server}/?ws=livemodel")
+        page.goto(f"{server}/?ws={workspace_id(server, 'livemodel')}")
         page.get_by_role("button", name="Load Synthetic gift shop").click()
         page.get_by_role("link", name="Model lab").first.click()
         page.get_by_role("button", name="Train").click()

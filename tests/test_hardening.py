@@ -1,6 +1,7 @@
 """Session isolation, crash-safe workspace writes, the optional access gate and log hygiene."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import subprocess
 import sys
@@ -14,9 +15,11 @@ from fixtures import as_bytes
 from pipeline.store import Workspace
 
 
-def _session(ws_id: str) -> AppTest:
+def _session(name: str) -> AppTest:
+    """A new session at ``?ws=`` of the workspace this test calls ``name`` (made first: the app opens only an existing
+    workspace by its 32-hex-digit id, never a name typed in the address)."""
     at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["ws"] = ws_id
+    at.query_params["ws"] = Workspace(hashlib.sha256(name.encode()).hexdigest()[:32]).id
     return at.run()
 
 
