@@ -216,6 +216,8 @@ def test_amount_from_quantity_and_price_is_the_pipelines(env):
     ({"date": "2024-01-01", "quantity": 2}, "amount"),
     ({"date": "2024-01-01", "amount": 0}, "amount"),
     ({"date": "2024-01-01", "quantity": 1, "unit_price": -3}, "unit_price"),
+    ({"date": "2024-01-01", "amount": 5, "quantity": -1}, "quantity"),     # a return in a cleaned file
+    ({"date": "2024-01-01", "amount": -5, "quantity": 0}, "quantity"),     # dropped by cleaning
     ({"date": "2024-01-01", "amount": 5, "invoice_id": ""}, "invoice_id"),
 ])
 def test_bad_transaction_lines_name_the_field(env, line, field):

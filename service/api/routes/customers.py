@@ -75,6 +75,11 @@ class TransactionIn(Strict):
                 raise ValueError(f"amount: quantity x unit_price = {self.amount:g} exceeds {MAX_AMOUNT:,.0f}")
         if self.amount == 0:
             raise ValueError("amount: must not be 0 (a purchase is > 0, a return < 0)")
+        if self.quantity == 0:
+            raise ValueError("quantity: must not be 0 (cleaning drops a line without units)")
+        if self.quantity is not None and (self.quantity < 0) != (self.amount < 0):
+            raise ValueError(f"quantity: {self.quantity:g} with amount {self.amount:g}; a return has both negative, a "
+                             "purchase both positive (cleaning reads a negative quantity as a return)")
         return self
 
 
