@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app import keys, period_ui, state
+from app.download_audit import audit_if_customers
 from pipeline import units
 from pipeline.exports import to_csv_bytes, to_excel_bytes
 from pipeline.store import Dataset
@@ -114,7 +115,9 @@ def downloads(df: pd.DataFrame, stem: str, key: str, on_click=None) -> None:
     """CSV and Excel download buttons; cells that a spreadsheet would run as formulas are escaped.
 
     The files are built only when a button is clicked (deferred data), not on every rerun; ``on_click`` (a
-    callable) runs on each click (the audit record of a customer list, :mod:`app.privacy_ui`)."""
+    callable) runs on each click: by default, for a table holding customer ids, its audit record
+    (:func:`app.download_audit.audit_if_customers`)."""
+    on_click = on_click or audit_if_customers(df, stem)
     c1, c2 = st.columns(2)
     c1.download_button("Download CSV", lambda: to_csv_bytes(df), f"{stem}.csv", "text/csv", key=f"{key}_csv",
                        icon=":material/download:", on_click=on_click or "rerun")

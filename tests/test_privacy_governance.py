@@ -423,7 +423,7 @@ def test_app_rfm_download_can_be_pseudonymised(app, tmp_path):
 
 
 def test_app_download_callback_records_one_export(tmp_path):
-    from app.privacy_ui import audit_download
+    from app.download_audit import audit_download
     from pipeline.store import Workspace
 
     ws = Workspace("wsdl", tmp_path / "root")
@@ -433,3 +433,21 @@ def test_app_download_callback_records_one_export(tmp_path):
     rows = audit.read_records(ws)
     assert [(r["who"], r["action"], r["object"], r["rows"], r["pseudonymised"], r["dataset"]) for r in rows] == \
         [("app", "export", "campaign list", 120, True, "d1")]
+
+
+def test_every_customer_table_download_is_audited(tmp_path, monkeypatch):
+    """app.ui.downloads audits a table holding customer ids (column, its label, or index) and nothing else."""
+    from app import download_audit, state
+    from pipeline.store import Workspace
+
+    ws = Workspace("wsany", tmp_path / "root")
+    monkeypatch.setattr(state, "workspace", lambda: ws)
+    monkeypatch.setattr(state, "current_dataset_id", lambda: "d9")
+    assert download_audit.audit_if_customers(pd.DataFrame({"month": ["2011-01"], "revenue": [1.0]}), "ov") is None
+    for i, table in enumerate((pd.DataFrame({"customer_id": ["x"], "cluster": [1]}),
+                               pd.DataFrame({"Customer": ["x"]}),
+                               pd.DataFrame({"score": [0.3]}, index=pd.Index(["x"], name="customer_id")))):
+        download_audit.audit_if_customers(table, f"list{i}")()
+    rows = audit.read_records(ws)
+    assert [(r["object"], r["rows"], r["dataset"], r["pseudonymised"]) for r in rows] == \
+        [("list0", 1, "d9", False), ("list1", 1, "d9", False), ("list2", 1, "d9", False)]
