@@ -26,9 +26,9 @@ DS_ID = "erase-ds"
 
 @functools.lru_cache(maxsize=1)
 def _dataset():
-    """The small sample cut to 300 customers, one (who has returns) renamed to CID."""
+    """The small sample cut to 150 customers, one (who has returns) renamed to CID."""
     ds = small_dataset()
-    ids = ds.transactions["customer_id"].drop_duplicates().iloc[:300]
+    ids = ds.transactions["customer_id"].drop_duplicates().iloc[:150]
     keep = lambda df: df[df["customer_id"].isin(ids)].reset_index(drop=True)  # noqa: E731
     ds = dataclasses.replace(ds, transactions=keep(ds.transactions), returns=keep(ds.returns))
     old = str(ds.returns["customer_id"].iloc[0])
