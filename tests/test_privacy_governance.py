@@ -451,3 +451,23 @@ def test_every_customer_table_download_is_audited(tmp_path, monkeypatch):
     rows = audit.read_records(ws)
     assert [(r["object"], r["rows"], r["dataset"], r["pseudonymised"]) for r in rows] == \
         [("list0", 1, "d9", False), ("list1", 1, "d9", False), ("list2", 1, "d9", False)]
+
+
+def test_cli_cluster_and_movement_files_are_audited(tmp_path):
+    """Every command that writes a file of customers records it: cluster --out, migration --out (pseudonymised)."""
+    from service_support import small_dataset
+
+    tx = small_dataset().transactions
+    tx = tx[tx["customer_id"].isin(tx["customer_id"].drop_duplicates().iloc[:150])]
+    csv, ws = tmp_path / "small.csv", tmp_path / "ws"
+    tx[["customer_id", "invoice_id", "date", "quantity", "unit_price", "product_id", "country"]].to_csv(csv, index=False)
+    assert main(["cluster", str(csv), "--k", "3", "--out", str(tmp_path / "c.csv"), "--workspace", str(ws)]) == 0
+    assert main(["migration", str(csv), "--out", str(tmp_path / "m.csv"), "--workspace", str(ws),
+                 "--pseudonymise"]) == 0
+    moved = pd.read_csv(tmp_path / "m.csv", dtype=str)
+    assert moved["customer_id"].str.fullmatch(r"[0-9a-f]{64}").all()
+    assert not set(moved["customer_id"]) & set(tx["customer_id"].astype(str))
+    rows = audit.read_records(ws, action="export")
+    assert [(r["object"], r["pseudonymised"]) for r in rows] == \
+        [("cluster assignments", False), ("segment movement customers", True)]
+    assert rows[1]["rows"] == len(moved)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.cli.common import (columns, dataset, dataset_currency, file_cmd, json_flag, print_json,
                                  require_input)
+from pipeline.cli.governance import export_flags, shared_export
 
 __all__ = ["add_commands", "cmd_cluster", "cmd_explore", "cmd_embed"]
 
@@ -29,7 +30,8 @@ def cmd_cluster(args) -> int:
     run = cluster_customers(inp.table, features, args.method, args.k, scale=not args.no_scale,
                             log_cols=log_columns(inp.table, features, args.log or inp.default_log),
                             revenue_col=inp.revenue_col, segment_col=inp.segment_col, random_state=args.seed)
-    Path(args.out).write_bytes(to_csv_bytes(run.assignments()[["customer_id", "cluster", "x", "y"]]))
+    out = shared_export(args, run.assignments()[["customer_id", "cluster", "x", "y"]], "cluster assignments")
+    Path(args.out).write_bytes(to_csv_bytes(out))
     print_json({"file": args.file, "kind": ds.kind, "features": list(run.transformer.features_),
                 "currency": dataset_currency(ds), "out": args.out, **run_summary(run)})
     return 0
@@ -72,7 +74,7 @@ def cmd_embed(args) -> int:
     seeds = [int(s) for s in columns(args.seeds)] if args.seeds else None
     cmp = compare_table_embeddings(table, methods, args.k, seeds, features, log)
     if args.out:
-        Path(args.out).write_bytes(to_csv_bytes(cmp.labels))
+        Path(args.out).write_bytes(to_csv_bytes(shared_export(args, cmp.labels, "embedding cluster labels")))
     profiles = cmp.profiles[["method", "cluster", "name", "size", "share"]]
     print_json(to_jsonable({"file": args.file, **cmp.settings, "out": args.out,
                             "table": cmp.table.round(4).to_dict(orient="records"), "verdict": cmp.verdict,
@@ -101,6 +103,7 @@ def add_commands(sub) -> None:
     p.add_argument("--no-scale", action="store_true", help="do not standardise numeric features")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--out", required=True, help="output CSV path (customer_id, cluster, x, y)")
+    export_flags(p)
     p = file_cmd(sub, "explore", "explore a customer table: column stats (skew, missing, fill), PCA variance, "
                                  "K-Means sweep on the table and on PCA; JSON", cmd_explore)
     _table_args(p)
@@ -112,3 +115,4 @@ def add_commands(sub) -> None:
     p.add_argument("--k", type=int, help="number of clusters (default 4)")
     p.add_argument("--seeds", help="comma-separated seeds for the stability check (default 0,1,2)")
     p.add_argument("--out", help="CSV of the cluster labels: customer_id and one column per method")
+    export_flags(p)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline.cli.common import file_cmd, json_flag, load_clean, print_json, transactions
 from pipeline.cli.engines import add_engine_option
+from pipeline.cli.governance import export_flags, shared_export
 
 __all__ = ["add_commands", "cmd_overview", "cmd_cohorts", "cmd_migration"]
 
@@ -73,7 +74,7 @@ def cmd_migration(args) -> int:
     finally:
         con.close()
     if args.out:
-        Path(args.out).write_bytes(to_csv_bytes(mv.customers))
+        Path(args.out).write_bytes(to_csv_bytes(shared_export(args, mv.customers, "segment movement customers")))
     return _emit({"file": args.file, "from": mv.date_from.isoformat(), "to": mv.date_to.isoformat(),
                   "customers": len(mv.customers), "rows": list(mv.counts.index),
                   "columns": list(mv.counts.columns),
@@ -107,5 +108,6 @@ def add_commands(sub) -> None:
     p.add_argument("--to", dest="date_to", help="second date (YYYY-MM-DD); default the end of the period")
     p.add_argument("--horizon", type=int, default=HORIZON_DAYS, help="days between the default dates")
     p.add_argument("--out", help="CSV of every customer's segment at both dates (formula-safe)")
+    export_flags(p)
     add_engine_option(p)
     _period_args(p)
