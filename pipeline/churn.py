@@ -10,27 +10,27 @@ Out-of-time evaluation (:func:`out_of_time_split`): with ``end`` = the day after
 train on cutoff ``end - 2H``, test on cutoff ``end - H``, and score everyone live with features as of ``end``.
 
 Where the rows live: every function takes pandas frames ``(transactions, returns)`` or a :class:`History` (with
-``returns`` None): :class:`FrameHistory` wraps the frames, ``pipeline.engines.history.EngineHistory`` runs the same
-per-customer aggregates as SQL on an engine's connection (DuckDB or Spark), so only one-row-per-customer tables
-reach pandas. Training and test sets larger than ``ChurnDataConfig.max_customers`` are a seeded random sample of
+``returns`` None). Either way ``pipeline.engines.history.EngineHistory`` runs the per-customer SQL (features, BTYD
+summary, label buyers) on a connection: frames are registered in DuckDB (:func:`as_history`), an engine's cleaned
+views are queried where they are (DuckDB or Spark), so only one-row-per-customer tables reach pandas. Training and test sets larger than ``ChurnDataConfig.max_customers`` are a seeded random sample of
 their customers (said in ``info``).
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.clv import BTYDModel, btyd_summary
+from pipeline.clv import BTYDModel
 from pipeline.config import HORIZON_DAYS, SEED, ChurnConfig, ChurnDataConfig
+from pipeline.engines.history import EngineHistory, History
 from pipeline.errors import DataError
-from pipeline.features import customer_features, numeric_feature_columns, resolve_as_of
+from pipeline.features import numeric_feature_columns
 
 __all__ = [
-    "LABEL", "BTYD_FEATURES", "BASELINE_SCORE_COLUMN", "ChurnSplit", "History", "FrameHistory", "as_history",
+    "LABEL", "BTYD_FEATURES", "BASELINE_SCORE_COLUMN", "ChurnSplit", "History", "as_history",
     "data_span", "feature_table", "btyd_columns", "churn_labels", "churn_dataset", "out_of_time_split",
     "live_features", "baseline_churn_score", "FEATURE_DECIMALS", "steady",
 ]
@@ -56,79 +56,14 @@ class ChurnSplit:
     btyd_test: BTYDModel | None = None         # fitted on rows before the test cutoff (grades BTYD predictions)
 
 
-class History(ABC):
-    """Where the transactions live, seen through the per-customer questions a churn dataset asks.
-
-    Days are midnight timestamps; ``as_of`` / ``end`` are the first day *not* included.
-    """
-
-    _span: tuple[pd.Timestamp, pd.Timestamp] | None = None
-
-    @abstractmethod
-    def first_last(self) -> tuple[Any, Any]:
-        """(earliest, latest) purchase timestamp, (None, None) without purchases."""
-
-    @abstractmethod
-    def features(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        """``pipeline.features.FEATURE_COLUMNS`` of every customer buying before ``as_of``, indexed by customer_id."""
-
-    @abstractmethod
-    def btyd_summary(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        """:func:`pipeline.clv.btyd_summary` of the rows before ``as_of`` (days; ``attrs["cutoff"]``)."""
-
-    @abstractmethod
-    def buyers(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.Index:
-        """Ids (str) of the customers with a purchase dated in ``[start, end)``."""
-
-    def span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """(first purchase day, day after the last purchase); computed once."""
-        if self._span is None:
-            first, last = self.first_last()
-            if first is None or pd.isna(first):
-                raise DataError("churn: the transactions table is empty; load a dataset with purchases first.")
-            self._span = (pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize() + pd.Timedelta(days=1))
-        return self._span
-
-    def day(self, when=None) -> pd.Timestamp:
-        """``when`` as a midnight timestamp; None is the day after the last purchase."""
-        return self.span()[1] if when is None else resolve_as_of(_NO_ROWS, when)
-
-
-_NO_ROWS = pd.DataFrame(  # resolve_as_of reads the rows only for None, which History.day answers itself
-    {"date": pd.Series([], dtype="datetime64[ns]")})
-
-
-class FrameHistory(History):
-    """Canonical pandas ``transactions`` (and ``returns`` lines, or None): the one-machine history."""
-
-    def __init__(self, transactions: pd.DataFrame, returns: pd.DataFrame | None = None):
-        self.transactions, self.returns = transactions, returns
-
-    def first_last(self) -> tuple[Any, Any]:
-        if self.transactions.empty:
-            return None, None
-        dates = pd.to_datetime(self.transactions["date"])
-        return dates.min(), dates.max()
-
-    def features(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        return customer_features(self.transactions, self.returns, as_of)
-
-    def btyd_summary(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        return btyd_summary(self.transactions, as_of)
-
-    def buyers(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.Index:
-        dates = pd.to_datetime(self.transactions["date"])
-        window = (dates >= start) & (dates < end)
-        return pd.Index(self.transactions.loc[window, "customer_id"].astype(str).unique())
-
-
 def as_history(transactions: pd.DataFrame | History, returns: pd.DataFrame | None = None) -> History:
-    """``transactions`` when it is a :class:`History` already, else :class:`FrameHistory` of the frames."""
+    """``transactions`` when it is a :class:`History` already, else the frames registered in DuckDB
+    (:meth:`EngineHistory.of_frames <pipeline.engines.history.EngineHistory.of_frames>`)."""
     if isinstance(transactions, History):
         if returns is not None:
             raise DataError("churn: a History holds its own returns; pass returns=None with it.")
         return transactions
-    return FrameHistory(transactions, returns)
+    return EngineHistory.of_frames(transactions, returns)
 
 
 def data_span(transactions: pd.DataFrame | History) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -1,7 +1,10 @@
-"""Per-customer behavioural features as of a cutoff day, for clustering and churn models.
+"""Per-customer behavioural features as of a cutoff day, for clustering and churn models: their one definition.
 
 Only transactions (and returns) dated strictly before ``as_of`` are read, so a model trained on these
-features never sees the future. Every feature is computed with vectorised pandas group-bys.
+features never sees the future. :data:`AGGREGATE_SQL` measures the per-customer columns in DuckDB SQL, run as is by
+DuckDB and transpiled for Spark (``pipeline.engines``); :func:`finish_features` turns each measured row into the
+feature row (trends, return rate, fills). :func:`customer_features` runs both over pandas frames registered in
+DuckDB (:func:`frames_connection`), so frames, a DuckDB engine and Spark compute the same table the same way.
 
 Conventions
 -----------
@@ -15,24 +18,27 @@ Conventions
   a line without quantity counts as one unit; a customer without any country gets ``"Unknown"``.
 
 :func:`derive_features` owns the rules that tie the columns to a customer's recency, frequency, monetary and
-tenure (average order value, the one-visit fills, what the windows and the trend must hold): ``customer_features``
+tenure (average order value, the one-visit fills, what the windows and the trend must hold): ``finish_features``
 fills its columns through it and the what-if (``pipeline.customer.whatif``) derives a hypothetical customer's row
 with it, so the two cannot drift apart.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
+from pipeline.ingest.db import quote_ident, shared
 from pipeline.log import logged
 
 __all__ = [
     "WINDOWS", "TREND_DAYS", "NUMERIC_FEATURES", "FEATURE_COLUMNS", "DERIVATION_INPUTS",
-    "resolve_as_of", "require_transactions", "customer_features", "derive_features", "numeric_feature_columns",
+    "AGGREGATE_SQL", "resolve_as_of", "require_transactions", "frames_connection", "date_literal", "aggregate_sql",
+    "finish_features", "customer_features", "derive_features", "numeric_feature_columns",
 ]
 
 #: The trend compares the last ``TREND_DAYS`` days with the ``TREND_DAYS`` before (the horizon H).
@@ -71,12 +77,6 @@ def resolve_as_of(transactions: pd.DataFrame, as_of=None) -> pd.Timestamp:
         raise DataError(f"features: as_of {as_of!r} is not a date; give it as YYYY-MM-DD.") from exc
 
 
-def _before(table: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame | None:
-    if table is None or table.empty:
-        return None
-    return table.loc[pd.to_datetime(table["date"]) < as_of]
-
-
 def require_transactions(transactions: pd.DataFrame, where: str, columns=_REQUIRED) -> None:
     """The one check of a canonical transactions table: required columns present and at least one row."""
     missing = [c for c in columns if c not in transactions.columns]
@@ -87,63 +87,107 @@ def require_transactions(transactions: pd.DataFrame, where: str, columns=_REQUIR
         raise DataError(f"{where}: the transactions table is empty; load a dataset with purchases first.")
 
 
-def _orders(tx: pd.DataFrame) -> pd.DataFrame:
-    """One row per (customer, invoice): order day, spend, lines, quantity."""
-    qty = pd.to_numeric(tx["quantity"], errors="coerce").fillna(1.0) if "quantity" in tx else 1.0
-    tx = tx.assign(day=pd.to_datetime(tx["date"]).dt.normalize(), qty=qty)
-    return (tx.groupby(["customer_id", "invoice_id"], sort=False, observed=True)
-              .agg(day=("day", "min"), spend=("amount", "sum"), lines=("amount", "size"), qty=("qty", "sum"))
-              .reset_index())
+_WINDOW_DAYS = (*WINDOWS, 2 * TREND_DAYS)
+_WINDOW_SQL = ",\n".join(
+    f"        sum(CASE WHEN age <= {w} THEN 1.0 ELSE 0.0 END) AS orders_{w}d, "
+    f"sum(CASE WHEN age <= {w} THEN spend ELSE 0.0 END) AS spend_{w}d" for w in _WINDOW_DAYS)
+
+#: one row per customer with the measured columns; ``{as_of}`` is a DATE literal
+AGGREGATE_SQL = f"""
+WITH lines AS (SELECT * FROM tx WHERE date < CAST({{as_of}} AS TIMESTAMP)),
+orders AS (
+    SELECT customer_id, invoice_id, min(CAST(date AS DATE)) AS day, sum(amount) AS spend, count(*) AS lines,
+           sum(coalesce(quantity, 1.0)) AS qty
+    FROM lines GROUP BY customer_id, invoice_id),
+aged AS (SELECT *, date_diff('day', day, CAST({{as_of}} AS DATE)) AS age FROM orders),
+visits AS (SELECT DISTINCT customer_id, day FROM orders),
+gaps AS (
+    SELECT customer_id, date_diff('day', lag(day) OVER (PARTITION BY customer_id ORDER BY day), day) AS gap
+    FROM visits),
+gap_stats AS (
+    SELECT customer_id, count(*) AS visits, avg(gap) AS mean_days_between, stddev_samp(gap) AS std_days_between,
+           median(gap) AS median_days_between
+    FROM gaps GROUP BY customer_id),
+per_order AS (
+    SELECT customer_id, CAST(min(age) AS DOUBLE) AS recency_days, CAST(count(*) AS DOUBLE) AS frequency,
+           sum(spend) AS monetary, CAST(max(age) AS DOUBLE) AS tenure_days, avg(lines) AS avg_basket_lines,
+           avg(qty) AS avg_basket_quantity,
+{_WINDOW_SQL}
+    FROM aged GROUP BY customer_id),
+products AS (
+    SELECT customer_id, CAST(count(DISTINCT product_id) AS DOUBLE) AS n_products,
+           CAST(count(DISTINCT category) AS DOUBLE) AS n_categories
+    FROM lines GROUP BY customer_id),
+countries AS (
+    SELECT customer_id, country, row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, country) AS rank
+    FROM (SELECT customer_id, country, count(*) AS n FROM lines WHERE country IS NOT NULL
+          GROUP BY customer_id, country)),
+returned AS (
+    SELECT customer_id, CAST(count(DISTINCT invoice_id) AS DOUBLE) AS return_count,
+           abs(sum(amount)) AS return_amount
+    FROM tx_returns WHERE date < CAST({{as_of}} AS TIMESTAMP) GROUP BY customer_id)
+SELECT o.*, CAST(g.visits AS DOUBLE) AS visits, CAST(g.mean_days_between AS DOUBLE) AS mean_days_between,
+       CAST(g.std_days_between AS DOUBLE) AS std_days_between,
+       CAST(g.median_days_between AS DOUBLE) AS median_days_between, p.n_products, p.n_categories,
+       coalesce(r.return_count, 0.0) AS return_count, coalesce(r.return_amount, 0.0) AS return_amount, c.country
+FROM per_order o
+JOIN gap_stats g ON g.customer_id = o.customer_id
+JOIN products p ON p.customer_id = o.customer_id
+LEFT JOIN countries c ON c.customer_id = o.customer_id AND c.rank = 1
+LEFT JOIN returned r ON r.customer_id = o.customer_id"""
 
 
-def _gap_stats(orders: pd.DataFrame) -> pd.DataFrame:
-    """Mean / std / median days between consecutive distinct purchase days."""
-    visits = orders[["customer_id", "day"]].drop_duplicates().sort_values(["customer_id", "day"])
-    gaps = visits.groupby("customer_id", sort=False)["day"].diff().dt.days
-    g = gaps.groupby(visits["customer_id"], sort=False)
-    return pd.DataFrame({"mean_days_between": g.mean(), "std_days_between": g.std(ddof=1),
-                         "median_days_between": g.median()})
+#: the canonical columns the SQL reads from views ``tx`` and ``tx_returns``, with their DuckDB types
+_VIEW_COLUMNS = {"customer_id": "VARCHAR", "invoice_id": "VARCHAR", "date": "TIMESTAMP", "amount": "DOUBLE",
+                 "quantity": "DOUBLE", "product_id": "VARCHAR", "category": "VARCHAR", "country": "VARCHAR"}
 
 
-def _window_stats(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Orders and spend in the last ``WINDOWS`` days and the last-H vs previous-H trend (H = ``TREND_DAYS``)."""
-    age = (as_of - orders["day"]).dt.days            # 1 = yesterday
-    cols = {}
+def frames_connection(transactions: pd.DataFrame, returns: pd.DataFrame | None = None) -> Any:
+    """A DuckDB cursor (``pipeline.ingest.db.shared``) with views ``tx`` and ``tx_returns`` over the canonical frames,
+    as ``Engine.clean`` leaves them: the SQL of the features, the BTYD summary and the churn labels runs on it.
+
+    Columns are cast to their canonical types (a quantity that is not a number counts as missing); a column the
+    frame lacks is all NULL, so each caller checks the columns it needs. ``returns`` None: no return lines. Close
+    the cursor (or use it as a context manager) when done; its views are its own.
+    """
+    con = shared()
+    for view, table in (("tx", transactions), ("tx_returns", transactions.iloc[:0] if returns is None else returns)):
+        con.register(f"{view}_frame", table)
+        cols = ", ".join(
+            (f"{'TRY_CAST' if c == 'quantity' else 'CAST'}({quote_ident(c)} AS {t})" if c in table.columns
+             else f"CAST(NULL AS {t})") + f" AS {c}" for c, t in _VIEW_COLUMNS.items())
+        con.execute(f"CREATE TEMP VIEW {view} AS SELECT {cols} FROM {view}_frame")
+    return con
+
+
+def date_literal(day) -> str:
+    """``day`` as a DATE literal (DuckDB and Spark) for the day slots (``{as_of}``, ...) of the project's SQL."""
+    return f"DATE '{pd.Timestamp(day).date().isoformat()}'"
+
+
+def aggregate_sql(as_of: pd.Timestamp) -> str:
+    """:data:`AGGREGATE_SQL` for the cutoff day ``as_of`` (rows dated on or after it are ignored)."""
+    return AGGREGATE_SQL.format(as_of=date_literal(as_of))
+
+
+def finish_features(agg: pd.DataFrame) -> pd.DataFrame:
+    """The feature table (``customer_id`` + :data:`FEATURE_COLUMNS`) from measured per-customer rows: trends from
+    the windows, the fills of :func:`derive_features`, return rate, ``Unknown`` country."""
+    out = agg.copy()
     h, h2 = TREND_DAYS, 2 * TREND_DAYS
-    for w in (*WINDOWS, h2):
-        inside = age <= w
-        cols[f"orders_{w}d"] = inside.astype(float)
-        cols[f"spend_{w}d"] = orders["spend"].where(inside, 0.0)
-    sums = pd.DataFrame(cols).groupby(orders["customer_id"], sort=False).sum()
     for kind in ("orders", "spend"):
-        last, prev = sums[f"{kind}_{h}d"], sums[f"{kind}_{h2}d"] - sums[f"{kind}_{h}d"]
+        last = out[f"{kind}_{h}d"].astype(float)
+        prev = out[f"{kind}_{h2}d"].astype(float) - last
         total = last + prev
-        sums[f"{kind}_trend_{h}d"] = ((last - prev) / total.where(total > 0)).fillna(0.0)
-    return sums.drop(columns=[f"orders_{h2}d", f"spend_{h2}d"])
-
-
-def _distinct(tx: pd.DataFrame, column: str) -> pd.Series:
-    if column not in tx:
-        return pd.Series(dtype=float)
-    return tx.dropna(subset=[column]).groupby("customer_id", sort=False)[column].nunique()
-
-
-def _top_country(tx: pd.DataFrame) -> pd.Series:
-    """Most frequent country per customer (ties: alphabetical)."""
-    if "country" not in tx or tx["country"].isna().all():
-        return pd.Series(dtype=object)
-    counts = tx.dropna(subset=["country"]).groupby(["customer_id", "country"], observed=True).size()
-    counts = counts.reset_index(name="n").sort_values(["customer_id", "n", "country"],
-                                                      ascending=[True, False, True])
-    return counts.drop_duplicates("customer_id").set_index("customer_id")["country"].astype(str)
-
-
-def _return_stats(returns: pd.DataFrame | None) -> pd.DataFrame:
-    if returns is None or returns.empty:
-        return pd.DataFrame(columns=["return_count", "return_amount"], dtype=float)
-    g = returns.groupby("customer_id", sort=False)
-    return pd.DataFrame({"return_count": g["invoice_id"].nunique().astype(float),
-                         "return_amount": g["amount"].sum().abs()})
+        out[f"{kind}_trend_{h}d"] = ((last - prev) / total.where(total > 0)).fillna(0.0)
+    derived = derive_features(out[["recency_days", "frequency", "monetary", "tenure_days", "visits"]])
+    for col, values in derived.items():           # measured values win; the rules fill what was not measured
+        filled = pd.Series(values, index=out.index, dtype=float)
+        out[col] = out[col].astype(float).fillna(filled) if col in out else filled
+    out["return_rate"] = out["return_amount"] / (out["monetary"] + out["return_amount"])
+    out["country"] = out["country"].fillna("Unknown").astype(str)
+    out["customer_id"] = out["customer_id"].astype(str)
+    return out[["customer_id", *FEATURE_COLUMNS]]
 
 
 @logged("features")
@@ -159,37 +203,16 @@ def customer_features(transactions: pd.DataFrame, returns: pd.DataFrame | None =
 
     Returns
     -------
-    DataFrame indexed by ``customer_id`` with ``FEATURE_COLUMNS`` (see the module docstring for fills).
+    DataFrame indexed by ``customer_id`` (sorted) with ``FEATURE_COLUMNS`` (see the module docstring for fills):
+    :data:`AGGREGATE_SQL` and :func:`finish_features` over the frames in DuckDB.
     """
     require_transactions(transactions, "features")
     as_of = resolve_as_of(transactions, as_of)
-    tx = _before(transactions, as_of)
-    if tx is None or tx.empty:
+    with frames_connection(transactions, returns) as con:
+        agg = con.execute(aggregate_sql(as_of)).df()
+    if agg.empty:
         raise DataError(f"features: no purchases before {as_of.date()}; choose a later cutoff date.")
-    orders = _orders(tx)
-    g = orders.groupby("customer_id", sort=False)
-    out = pd.DataFrame({
-        "recency_days": (as_of - g["day"].max()).dt.days.astype(float),
-        "frequency": g.size().astype(float),
-        "monetary": g["spend"].sum(),
-        "tenure_days": (as_of - g["day"].min()).dt.days.astype(float),
-        "avg_basket_lines": g["lines"].mean(),
-        "avg_basket_quantity": g["qty"].mean(),
-    })
-    measured = _gap_stats(orders).join(_window_stats(orders, as_of)).reindex(out.index)
-    derived = derive_features(out.assign(visits=orders.groupby("customer_id", sort=False)["day"].nunique()))
-    for col, values in derived.items():             # measured values win; the rules fill what was not measured
-        if col not in out:
-            out[col] = measured[col].fillna(pd.Series(values, index=out.index)) if col in measured else values
-    out["n_products"] = _distinct(tx, "product_id").reindex(out.index).fillna(0).astype(float)
-    out["n_categories"] = _distinct(tx, "category").reindex(out.index).fillna(0).astype(float)
-    rets = _return_stats(_before(returns, as_of)).reindex(out.index).fillna(0.0)
-    out["return_count"] = rets["return_count"]
-    out["return_rate"] = rets["return_amount"] / (out["monetary"] + rets["return_amount"])
-    out["country"] = _top_country(tx).reindex(out.index).fillna("Unknown").astype(str)
-    out.index = out.index.astype(str)
-    out.index.name = "customer_id"
-    return out.loc[:, list(FEATURE_COLUMNS)].sort_index()
+    return finish_features(agg).set_index("customer_id").sort_index()
 
 
 def derive_features(inputs: Mapping[str, object],

@@ -155,11 +155,11 @@ def test_online_retail_out_of_time():
 
 # --- histories: frames or an engine connection; sampling of large sets -------------------------------------------
 
-def test_frame_history_is_the_frames_path(data):
-    from pipeline.churn import FrameHistory, data_span
+def test_frames_history_is_the_frames_path(data):
+    from pipeline.churn import as_history, data_span
 
     tx, returns = data
-    history = FrameHistory(tx, returns)
+    history = as_history(tx, returns)           # the frames registered in DuckDB
     last = tx["date"].max()
     assert data_span(history) == data_span(tx) == (tx["date"].min().normalize(), last.normalize() +
                                                    pd.Timedelta(days=1))
@@ -172,7 +172,7 @@ def test_frame_history_is_the_frames_path(data):
     with pytest.raises(DataError, match="returns=None"):
         churn_dataset(history, returns, "2023-09-01", H)
     with pytest.raises(DataError, match="transactions table is empty"):
-        out_of_time_split(FrameHistory(tx.iloc[:0]), None, H)
+        out_of_time_split(as_history(tx.iloc[:0]), None, H)
 
 
 def test_large_sets_are_a_seeded_sample_whatever_the_row_order(data):

@@ -1,9 +1,9 @@
-"""The churn feature table and labels built on Spark equal the one-machine (pandas) churn sets.
+"""The churn feature table and labels built on Spark equal the one-machine churn sets (DuckDB, and frames).
 
 ``pipeline.engines.history.EngineHistory`` runs the features, the BTYD summary and the label window as SQL on the
-engine; models train on the driver. Online Retail (cleaned once per run by ``online_retail_both``) for one cutoff
-on Spark, DuckDB and pandas; ``python -m pipeline churn --engine spark`` end to end on generated orders. Marked
-``spark``: skipped with the reason when PySpark or Java is missing.
+engine, or on pandas frames registered in DuckDB; models train on the driver. Online Retail (cleaned once per run by
+``online_retail_both``) for one cutoff on Spark, DuckDB and frames; ``python -m pipeline churn --engine spark`` end
+to end on generated orders. Marked ``spark``: skipped with the reason when PySpark or Java is missing.
 """
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_churn import assert_same_info
-
 pytestmark = pytest.mark.spark
 
 
-def test_online_retail_churn_set_same_on_spark_duckdb_and_pandas(online_retail_both, spark_engine, duckdb_engine):
+def test_online_retail_churn_set_same_on_spark_duckdb_and_frames(online_retail_both, spark_engine, duckdb_engine):
     from pipeline.churn import BTYD_FEATURES, churn_dataset
+    from pipeline.clv import btyd_summary
     from pipeline.engines.history import EngineHistory
     from pipeline.features import FEATURE_COLUMNS
     from pipeline.ingest import fetch_transactions
@@ -30,7 +29,7 @@ def test_online_retail_churn_set_same_on_spark_duckdb_and_pandas(online_retail_b
     X_s, y_s, info_s = churn_dataset(spark_history, None, cutoff, 90)
     X_d, y_d, info_d = churn_dataset(EngineHistory(duckdb_engine, d_con), None, cutoff, 90)
     tx, returns = fetch_transactions(d_con, "tx"), fetch_transactions(d_con, "tx_returns")
-    X_p, y_p, info_p = churn_dataset(tx, returns, cutoff, 90)
+    X_p, y_p, info_p = churn_dataset(tx, returns, cutoff, 90)             # the frames, registered in DuckDB
 
     # the sets by hand: customers buying before 09-11, churned = no purchase from 09-11 to 12-09
     before = set(tx.loc[tx["date"] < cutoff, "customer_id"])
@@ -41,8 +40,7 @@ def test_online_retail_churn_set_same_on_spark_duckdb_and_pandas(online_retail_b
     assert spark_history.span() == (pd.Timestamp("2010-12-01"), pd.Timestamp("2011-12-10"))
 
     assert list(X_s.columns) == [*FEATURE_COLUMNS, *BTYD_FEATURES] and list(X_s.index) == sorted(before)
-    assert info_s == info_d                              # the BTYD summary is exact on both engines: same fit
-    assert_same_info(info_s, info_p)
+    assert info_s == info_d == info_p          # the BTYD summary is exact (DECIMAL sums) everywhere: the same fit
     pd.testing.assert_series_equal(y_s, y_d)
     pd.testing.assert_series_equal(y_s, y_p.sort_index())
     for other in (X_d, X_p.sort_index()):
@@ -50,6 +48,7 @@ def test_online_retail_churn_set_same_on_spark_duckdb_and_pandas(online_retail_b
     # the BTYD summary SQL, customer by customer (counts and days exact)
     summary, want = spark_history.btyd_summary(cutoff), EngineHistory(duckdb_engine, d_con).btyd_summary(cutoff)
     pd.testing.assert_frame_equal(summary, want, check_exact=True)
+    pd.testing.assert_frame_equal(summary, btyd_summary(tx, cutoff), check_exact=True, check_names=False)
     assert summary.loc["12347", ["frequency", "recency"]].tolist() == [4.0, 238.0]   # 5 visit days, 12-07 .. 08-02
 
 
@@ -69,9 +68,9 @@ def test_cli_churn_on_spark_same_as_one_machine(tmp_path, spark_engine, capsys, 
     assert (info["train"]["cutoff"], info["test"]["cutoff"], info["live"]["as_of"]) == (
         "2023-09-03", "2023-11-02", "2024-01-01")
     assert info["train"]["n_customers"] > 200 and 0.2 < info["test"]["churn_rate"] < 0.9
-    assert_same_info(info, one_machine["info"])
+    assert info == one_machine["info"]                   # the same SQL on both: the same sets and BTYD fits
     assert [r["key"] for r in on_spark["table"]] == ["majority", "logreg", "bgnbd"]
-    for got, want in zip(on_spark["table"], one_machine["table"]):
+    for got, want in zip(on_spark["table"], one_machine["table"], strict=True):
         for metric in ("accuracy", "roc_auc", "pr_auc", "brier"):
             if want[metric] is not None:
                 assert got[metric] == pytest.approx(want[metric], abs=1e-6), (got["key"], metric)

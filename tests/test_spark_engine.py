@@ -71,7 +71,24 @@ def test_hand_checked_fixture_same_on_both_engines(tmp_path, spark_engine, duckd
     pd.testing.assert_frame_equal(rfm, _rfm(d_con), check_dtype=False)
 
 
-def test_features_same_on_both_engines_and_as_pandas(tmp_path, spark_engine, duckdb_engine):
+#: the fixture's features as of 2011-01-22, by hand (see tests/fixtures.py): 0042 ordered 2 x 5.00 on 01-01 and 20.00
+#: on 01-20; 0007 3 x 2.00 on 01-15 and returned one (C1003, 2.00); 0100 100.00 + 2 x 1.00 on 01-21; no categories
+HAND_FEATURES = {
+    "0042": {"recency_days": 2, "frequency": 2, "monetary": 30, "avg_order_value": 15, "tenure_days": 21,
+             "mean_days_between": 19, "std_days_between": 0, "median_days_between": 19, "orders_30d": 2,
+             "spend_30d": 30, "orders_90d": 2, "orders_trend_90d": 1, "spend_trend_90d": 1, "avg_basket_lines": 1,
+             "avg_basket_quantity": 1.5, "n_products": 2, "n_categories": 0, "return_count": 0, "return_rate": 0},
+    "0007": {"recency_days": 7, "frequency": 1, "monetary": 6, "avg_order_value": 6, "tenure_days": 7,
+             "mean_days_between": 7, "std_days_between": 0, "median_days_between": 7, "spend_60d": 6,
+             "avg_basket_lines": 1, "avg_basket_quantity": 3, "n_products": 1, "return_count": 1,
+             "return_rate": 2 / (6 + 2)},
+    "0100": {"recency_days": 1, "frequency": 1, "monetary": 102, "tenure_days": 1, "mean_days_between": 1,
+             "spend_90d": 102, "spend_trend_90d": 1, "avg_basket_lines": 2, "avg_basket_quantity": 3,
+             "n_products": 2, "return_count": 0, "return_rate": 0},
+}
+
+
+def test_features_same_on_both_engines_and_by_hand(tmp_path, spark_engine, duckdb_engine):
     from pipeline.features import FEATURE_COLUMNS, customer_features
     from pipeline.ingest import fetch_transactions
 
@@ -80,13 +97,13 @@ def test_features_same_on_both_engines_and_as_pandas(tmp_path, spark_engine, duc
     d_con, d_rep = duckdb_engine.clean(str(path))
     assert _figures(s_rep) == _figures(d_rep) and s_rep.rows_out == 5
     spark_f, duck_f = _features(spark_engine, s_con), _features(duckdb_engine, d_con)
-    pandas_f = customer_features(fetch_transactions(d_con, "tx"), fetch_transactions(d_con, "tx_returns"))
-    assert list(spark_f.columns) == list(FEATURE_COLUMNS)
-    pd.testing.assert_frame_equal(spark_f, duck_f, check_dtype=False, check_exact=False, rtol=0, atol=1e-12)
-    pd.testing.assert_frame_equal(spark_f, pandas_f, check_dtype=False, check_exact=False, rtol=0, atol=1e-12,
-                                  check_names=False)
-    assert spark_f.loc["0042", "mean_days_between"] == 19.0       # visits on Jan 1 and Jan 20
-    assert spark_f.loc["0007", "return_count"] == 1.0             # the cancellation C1003
+    frames_f = customer_features(fetch_transactions(d_con, "tx"), fetch_transactions(d_con, "tx_returns"))
+    assert list(spark_f.columns) == list(FEATURE_COLUMNS) and list(spark_f.index) == ["0007", "0042", "0100"]
+    for cid, want in HAND_FEATURES.items():
+        assert spark_f.loc[cid, list(want)].to_dict() == want, cid
+    assert (spark_f["country"] == "United Kingdom").all()
+    pd.testing.assert_frame_equal(spark_f, duck_f, check_dtype=False, check_exact=True)
+    pd.testing.assert_frame_equal(spark_f, frames_f, check_dtype=False, check_exact=True, check_names=False)
 
 
 def test_partitioned_parquet_folder_and_glob(tmp_path, spark_engine, duckdb_engine):
