@@ -1,8 +1,8 @@
 """DuckDB SQL, as written once by cleaning and RFM, transpiled to Spark SQL with SQLGlot.
 
 The project's transformations are DuckDB SQL generated in one place (:mod:`pipeline.ingest.clean`,
-:mod:`pipeline.ingest.dates`, :mod:`pipeline.ingest.values`, :mod:`pipeline.rfm`,
-:mod:`pipeline.engines.features`). Spark runs the same statements: SQLGlot parses them as DuckDB and writes Spark
+:mod:`pipeline.ingest.dates`, :mod:`pipeline.ingest.values`, :mod:`pipeline.rfm`, :mod:`pipeline.features`,
+:mod:`pipeline.clv.summary`, :mod:`pipeline.engines.history`). Spark runs the same statements: SQLGlot parses them as DuckDB and writes Spark
 SQL, and the few DuckDB functions without a Spark twin are rewritten here, once, as AST transforms:
 
 * ``try_strptime(x, [formats])`` -> ``coalesce(try_to_timestamp(x, java_format), ...)`` (strftime -> Java
