@@ -2,8 +2,9 @@
 
 The project's transformations are DuckDB SQL generated in one place (:mod:`pipeline.ingest.clean`,
 :mod:`pipeline.ingest.dates`, :mod:`pipeline.ingest.values`, :mod:`pipeline.rfm`, :mod:`pipeline.features`,
-:mod:`pipeline.clv.summary`, :mod:`pipeline.engines.history`). Spark runs the same statements: SQLGlot parses them as DuckDB and writes Spark
-SQL, and the few DuckDB functions without a Spark twin are rewritten here, once, as AST transforms:
+:mod:`pipeline.clv.summary`, :mod:`pipeline.engines.history`). Spark runs the same statements: SQLGlot parses
+them as DuckDB and writes Spark SQL, and the few DuckDB functions without a Spark twin are rewritten here, once, as
+AST transforms:
 
 * ``try_strptime(x, [formats])`` -> ``coalesce(try_to_timestamp(x, java_format), ...)`` (strftime -> Java
   patterns with lenient one-letter fields, so ``12/1/2010 8:26`` reads as it does in DuckDB);
