@@ -24,14 +24,12 @@ __all__ = ["forget", "ORDER"]
 ORDER = ("scorer", "lab_result", "selection", "campaign", "clustering", "upload", "dataset", "table")
 
 
-def _vacuum(url: str | None, touched: bool) -> str | None:
-    """Vacuum the database after rows were deleted (SQLite: rewrite the file and truncate its WAL, so no deleted
-    row survives in free pages; PostgreSQL: ``VACUUM`` the default schema's tables). Returns a note when it could
-    not be done."""
-    if not url or not touched:
+def _vacuum(url: str | None, tables: list[str]) -> str | None:
+    """Vacuum the database after rows of ``tables`` were deleted or changed (SQLite: rewrite the file and truncate
+    its WAL, so no deleted row survives in free pages; PostgreSQL: ``VACUUM`` those tables). Returns a note when it
+    could not be done."""
+    if not url or not tables:
         return None
-    from sqlalchemy import inspect
-
     from pipeline.health.sources import make_engine, scrub
 
     engine = make_engine(url)
@@ -41,7 +39,7 @@ def _vacuum(url: str | None, touched: bool) -> str | None:
                 conn.exec_driver_sql("VACUUM")
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             elif engine.dialect.name == "postgresql":
-                for table in inspect(conn).get_table_names():
+                for table in tables:
                     conn.exec_driver_sql(f'VACUUM "{table}"')
         return None
     except Exception as exc:  # noqa: BLE001 - a busy database: the rows are deleted, their bytes wait for a vacuum
@@ -77,7 +75,7 @@ def forget(customer_id: str, workspace: str | Path | None = None, database_url: 
             removed.append(place.summary() | {"removed": int(place.erase())})
     marked = _mark_models(held)
     notes = list(held.notes)
-    vacuum = _vacuum(url, any(p.kind == "table" and p.erase is not None for p in held.places))
+    vacuum = _vacuum(url, sorted({r["where"].removeprefix("table ") for r in removed if r["kind"] == "table"}))
     notes += [vacuum] if vacuum else []
     after = find_customer(cid, workspace, database_url)
     remains = [p.summary() for p in after.places] + _residue(url, cid)
