@@ -189,3 +189,14 @@ def test_what_if_default_is_one_order_per_visit(sample_features):
     assert hand["avg_order_value"] == 30 and hand["mean_days_between"] == 30 and np.isnan(hand["median_days_between"])
     assert hand["orders_90d"] == 3 and hand["spend_90d"] == 90 and hand["orders_trend_90d"] == 1
     assert np.isnan(hand["orders_30d"]) and np.isnan(hand["std_days_between"])
+
+
+def test_frames_are_read_by_canonical_type():
+    """customer_features runs the SQL over the frames registered in DuckDB, cast to the canonical types: ISO dates
+    as text and quantities as text (one not a number: a missing quantity, counted as one unit) read as typed ones."""
+    tx, returns = tiny()
+    as_text = tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+                        quantity=tx["quantity"].map(lambda q: "n/a" if np.isnan(q) else str(q)))
+    want = customer_features(tx, returns, as_of=AS_OF)
+    pd.testing.assert_frame_equal(customer_features(as_text, returns, as_of=AS_OF), want)
+    assert want.loc["B", "avg_basket_quantity"] == 1 and want.index.name == "customer_id"
