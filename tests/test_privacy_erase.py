@@ -315,3 +315,33 @@ def test_cli_export_then_forget_on_a_hand_made_workspace(tmp_path, capsys):
     assert (after["rows_in"], after["rows_out"], after["customers"], after["invoices"], after["revenue"],
             after["return_lines"], after["erasures"]) == (4, 3, 2, 2, 12.0, 0, 1)
     assert main(["forget", "  "]) == 2                                            # an empty id: one line, exit 2
+
+
+@pytest.mark.parametrize("erased", [False, True])
+def test_retrain_sets_aside_a_champion_trained_on_an_erased_customer(erased, tmp_path, monkeypatch):
+    """A better champion keeps its place, unless it was trained on data that included an erased customer: the
+    challenger then only has to beat the BG/NBD baseline (fits stubbed: the rule is what is tested)."""
+    from types import SimpleNamespace
+
+    from pipeline.health import retrain as rt
+    from pipeline.health.registry import HealthStore
+    from pipeline.store import Dataset, Workspace
+
+    ws = Workspace("w1", tmp_path)
+    store = HealthStore(ws, "d1")
+    (ws.models_dir / "churn-d1-v1").mkdir(parents=True)
+    store.path.mkdir(parents=True)
+    (store.path / "champion.json").write_text(json.dumps({"model_id": "churn-d1-v1", "version": "v1", "serial": 1}))
+    if erased:
+        store.mark_erased(["churn-d1-v1"])
+    monkeypatch.setattr(rt, "_challenger", lambda *a: (None, {}, None, None, {"roc_auc": 0.80}, {"roc_auc": 0.70}))
+    monkeypatch.setattr(rt, "_grade_champion", lambda *a: {"roc_auc": 0.90, "version": "v1"})
+    monkeypatch.setattr(rt, "_metadata", lambda *a: SimpleNamespace(extra={}))
+    monkeypatch.setattr(HealthStore, "save_version", lambda self, p, m: "v2")
+    promoted = []
+    monkeypatch.setattr(HealthStore, "set_champion", lambda self, v, history=None: promoted.append(v))
+    split = SimpleNamespace(info={"test": {"label_window": "w"}, "train": {"cutoff": "c"}})
+    ds = Dataset("d1", "D", "transactions", transactions=pd.DataFrame(), returns=pd.DataFrame())
+    entry = rt.retrain(ws, ds, split=split)
+    assert entry["promoted"] is erased and promoted == (["v2"] if erased else [])
+    assert ("erased customer" in entry["reason"]) is erased
