@@ -96,7 +96,7 @@ def find_customer(customer_id: str, workspace: str | Path | None = None,
     default the app's workspace root) and in the database (``database_url``; default as
     :func:`resolve_database_url`). Nothing is changed."""
     from pipeline.config import workspace_root
-    from pipeline.health.sources import scrub
+    from sqlalchemy.engine import make_url
 
     cid = check_customer_id(customer_id)
     rx = token(cid)
@@ -116,7 +116,7 @@ def find_customer(customer_id: str, workspace: str | Path | None = None,
         notes.append("No service database found (no SEGMENTS_DATABASE_URL, no service.db): none was searched.")
     places += _stray_files(root, cid, rx, places, sqlite_files(url))
     searched = {"workspace": str(root), "workspaces": [str(f) for f in folders],
-                "database": scrub(url, url) if url else None}
+                "database": make_url(url).render_as_string(hide_password=True) if url else None}
     return Holdings(cid, places, models, searched, notes)
 
 
