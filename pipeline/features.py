@@ -151,7 +151,10 @@ def frames_connection(transactions: pd.DataFrame, returns: pd.DataFrame | None =
     the cursor (or use it as a context manager) when done; its views are its own.
     """
     con = shared()
-    for view, table in (("tx", transactions), ("tx_returns", transactions.iloc[:0] if returns is None else returns)):
+    for view, table in (("tx", transactions), ("tx_returns", returns)):
+        if table is None:
+            con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM tx WHERE false")
+            continue
         con.register(f"{view}_frame", table)
         cols = ", ".join(
             (f"{'TRY_CAST' if c == 'quantity' else 'CAST'}({quote_ident(c)} AS {t})" if c in table.columns
