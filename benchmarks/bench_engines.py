@@ -63,7 +63,7 @@ def base_csv() -> Path:
     if not BIG_CSV.exists():
         from pipeline.ingest import generate_raw
 
-        df = generate_raw(450_000, seed=1)
+        df = generate_raw(450_000, seed=1)  # noqa: F841 - read by name in the DuckDB query below
         duckdb.sql(f"COPY (SELECT * FROM df) TO '{BIG_CSV}' (HEADER, DELIMITER ',')")
     return BIG_CSV
 

@@ -345,7 +345,7 @@ def recommend_batch(customers: pd.DataFrame, catalogue: object = None,
     won-back purchases and stretched baskets, before the margin), in the input order.
     """
     b = coupon_batch(customers, catalogue, config)
-    cat, (none_id, none_name), ctx, ev, chosen, guarded = b.cat, b.none, b.ctx, b.ev, b.chosen, b.guarded
+    cat, (none_id, none_name), ctx, ev, chosen = b.cat, b.none, b.ctx, b.ev, b.chosen
     has = chosen >= 0
     rows = np.arange(len(chosen))
     at = (lambda a: np.where(has, a[rows, np.maximum(chosen, 0)], 0.0)) if len(cat["id"]) else \
