@@ -179,12 +179,33 @@ def show_refused() -> None:
     st.error(REFUSED_WORKSPACE, icon=":material/block:")
 
 
+NOT_SIGNED_IN = "This app has a password: open its main address to sign in."
+
+
+def password() -> str | None:
+    """The app's optional password: ``password`` in ``.streamlit/secrets.toml``, else None (no sign-in)."""
+    try:
+        return st.secrets.get("password") or None
+    except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
+        return None
+
+
+def signed_in() -> bool:
+    """No password is set, or this session gave it. Every page reaches data through :func:`workspace`, which stops
+    the page otherwise, so a page file that Streamlit runs before the router's gate (its first request after a
+    restart, when it still lists ``pages/`` itself) shows nothing."""
+    return password() is None or bool(st.session_state.get(keys.AUTHED))
+
+
 def workspace() -> Workspace:
     """This browser's workspace: the session's, else the address's (``?ws=``: a bookmark or a shared link), else
     the one this browser's cookie remembers (the plain address), else a new private one with an unguessable id.
     A reload or an app restart finds it again. A ``?ws=`` that is not the id of an existing workspace is refused
     (:func:`refused_address`; here too the page stops): nothing is created from a typed name; a cookie that names
     none is ignored."""
+    if not signed_in():                 # a page file run directly (the first request after a restart): no data
+        st.warning(NOT_SIGNED_IN)
+        st.stop()
     ws_id = st.session_state.get(keys.WORKSPACE)
     if ws_id is None:
         if refused_address():

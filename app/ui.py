@@ -165,12 +165,9 @@ def sidebar() -> None:
 
 def access_gate() -> bool:
     """Optional login. Off unless ``.streamlit/secrets.toml`` sets ``password``; compared in constant time."""
-    try:
-        expected = st.secrets.get("password")
-    except (FileNotFoundError, KeyError, st.errors.StreamlitSecretNotFoundError):
-        expected = None
-    if not expected or st.session_state.get(keys.AUTHED):
+    if state.signed_in():
         return True
+    expected = state.password()
     st.title("Customer segmentation")
     with st.form("login"):
         given = st.text_input("Password", type="password")
