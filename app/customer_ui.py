@@ -281,6 +281,8 @@ def erase_panel(cid: str) -> None:
         if st.button("Erase this customer", type="primary", disabled=typed.strip() != cid):
             with st.spinner("Erasing…"):
                 st.session_state[keys.ERASE_RECEIPT] = forget(cid, state.workspace().path)
+            st.cache_data.clear()       # this process's cached tables and scorers held the customer too
+            st.cache_resource.clear()
             for key in (keys.ERASE_CONFIRM, keys.CUSTOMER_ID):
                 st.session_state.pop(key, None)
             st.query_params.pop(keys.CUSTOMER_PARAM, None)
