@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from pipeline.config import SEED, SequenceConfig, TableEmbeddingConfig
 from pipeline.errors import DataError
 from pipeline.lazy import keras as lazy_keras
+from pipeline.params import keep_params
 
 __all__ = ["Progress", "SequenceAutoencoder", "TableRecurrentEncoder", "DenseAutoencoder", "TABLE_ENCODERS",
            "table_encoder"]
@@ -58,13 +59,7 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
                  latent_dim: int = _DEFAULTS.latent_dim, epochs: int = _DEFAULTS.epochs,
                  batch_size: int = _DEFAULTS.batch_size, learning_rate: float = _DEFAULTS.learning_rate,
                  random_state: int = SEED):
-        self.cell = cell
-        self.units = units
-        self.latent_dim = latent_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def _build(self, n_steps: int, n_channels: int):
         keras = lazy_keras()
@@ -163,14 +158,7 @@ class TableRecurrentEncoder(_TableAutoencoder):
                  hidden: int = _TABLE.hidden, epochs: int = _TABLE.recurrent_epochs,
                  batch_size: int = _TABLE.batch_size, learning_rate: float = _TABLE.learning_rate,
                  random_state: int = SEED):
-        self.cell = cell
-        self.units = units
-        self.latent_dim = latent_dim
-        self.hidden = hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         return X[:, :, None]
@@ -186,12 +174,7 @@ class DenseAutoencoder(_TableAutoencoder):
     def __init__(self, hidden: int = _TABLE.hidden, latent_dim: int = _TABLE.latent_dim,
                  epochs: int = _TABLE.dense_epochs, batch_size: int = _TABLE.batch_size,
                  learning_rate: float = _TABLE.learning_rate, random_state: int = SEED):
-        self.hidden = hidden
-        self.latent_dim = latent_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def _body(self, inputs):
         return lazy_keras().layers.Dense(self.hidden, activation="relu")(inputs)

@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.lazy import keras as lazy_keras
+from pipeline.params import keep_params
 
 __all__ = ["ToFloat", "ToText", "SignedLog", "SteadyScaler", "SubsampledClassifier", "PlattScaled", "KerasMLPClassifier",
            "to_float", "as_text"]
@@ -174,12 +175,7 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, hidden: tuple[int, ...] = (64, 32), dropout: float = 0.1, epochs: int = 30,
                  batch_size: int = 64, learning_rate: float = 1e-3, random_state: int = 0):
-        self.hidden = hidden
-        self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         keras = lazy_keras()
