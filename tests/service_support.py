@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
-from conftest import unavailable
+from conftest import shared_scorer, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("SEGMENTS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -35,10 +34,10 @@ def small_dataset():
 
 @functools.lru_cache(maxsize=1)
 def small_scorer():
-    from pipeline.customer.scoring import build_scorer
+    """The small dataset's scorer, fitted once per test run (conftest.shared_scorer) and read-only."""
     from service.scoring import Scorer
 
-    return Scorer("sample-small", build_scorer(small_dataset()))
+    return Scorer("sample-small", shared_scorer("sample-small", small_dataset()))
 
 
 def write_small_csv(path: Path) -> Path:
