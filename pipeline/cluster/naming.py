@@ -9,7 +9,7 @@ least ``config.name_min_share`` of the cluster's members and for at most ``confi
 when that holds too. A cluster with no such word is described by its middle words when they are true ("average
 income": between ``config.name_mid_quantiles`` of income; "average" when that holds on every feature) and is
 otherwise "Group N — mixed". Which words exist for which feature is :data:`NAME_RULES`
-(configuration as data: a new feature vocabulary is a new row).
+(configuration as data, ``assets/cluster_name_rules.csv``: a new feature vocabulary is a new row).
 
 One customer is named by :meth:`ClusterNames.for_customers`: the words of its cluster's name that hold for *that*
 customer (a strong word that does not, in its plain form when that does), so a one-order customer is never called
@@ -20,8 +20,10 @@ typed, but the "unlike any group" rule still applies. Everything that describes 
 """
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -29,7 +31,7 @@ import pandas as pd
 
 from pipeline.cluster.algorithms import NOISE
 from pipeline.cluster.features import CustomerFeatures, as_category
-from pipeline.config import ClusterConfig
+from pipeline.config import ASSETS, ClusterConfig
 from pipeline.errors import DataError
 
 __all__ = ["NOISE_NAME", "UNLIKE_NAME", "AVERAGE_NAME", "NAME_RULES", "STRONG_WORDS", "strong_word", "Word",
@@ -41,24 +43,16 @@ NOISE_NAME = "noise"
 UNLIKE_NAME = "unlike any group"
 MIXED_NAME = "Group {cluster} — mixed"
 
+
+def _read_name_rules(path: Path) -> tuple[tuple[str, str, str, str], ...]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return tuple((row["pattern"], row["high"], row["low"], row["middle"]) for row in csv.DictReader(f))
+
+
 #: Words for a customer whose value of a feature is above / at or below the dataset's threshold / in its middle
 #: (pattern matched as whole words in the lower-cased column name, word if high, word if low, word if middle);
-#: first match wins.
-NAME_RULES: tuple[tuple[str, str, str, str], ...] = (
-    ("trend", "rising", "falling", "steady"),
-    ("recency|days since", "lapsed", "recent", "average recency"),
-    ("days between", "slow to reorder", "quick to reorder", "average reorder time"),
-    ("spending score", "high spending score", "low spending score", "average spending score"),
-    ("income", "high income", "low income", "average income"),
-    ("avg order value|aov|order value|basket", "big baskets", "small baskets", "average baskets"),
-    ("monetary|spend|revenue|amount|sales", "high spend", "low spend", "average spend"),
-    ("frequency|orders|visits|purchases", "frequent", "infrequent", "average frequency"),
-    ("tenure|first purchase", "long-standing", "new", "average tenure"),
-    ("return rate|return count|returns", "many returns", "few returns", "average returns"),
-    ("n products|products", "broad range", "narrow range", "average range"),
-    ("n categories|categories", "many categories", "few categories", "average categories"),
-    ("age", "older", "younger", "middle-aged"),
-)
+#: first match wins. The table is data: ``assets/cluster_name_rules.csv`` (pattern, high, low, middle).
+NAME_RULES: tuple[tuple[str, str, str, str], ...] = _read_name_rules(ASSETS / "cluster_name_rules.csv")
 AVERAGE_NAME = "average"
 
 #: The stronger form of a word, true beyond ``config.name_strong_quantiles`` ("very frequent": above the upper
