@@ -236,37 +236,12 @@ __all__ += ["SpendConfig", "NextOrderConfig"]
 
 
 @dataclass(frozen=True)
-class SpendConfig:
-    """The spend-in-the-next-H-days forecast (pipeline.predict.spend) and its interval."""
+class _BoostedForecastConfig:
+    """What the boosted forecasts of pipeline.predict share: the interval, the validation and the gradient boosting."""
 
     interval: float = 0.80                    # split-conformal interval level, calibrated on the validation slice
-    conformal_share: float = 0.5              # share of the validation slice's customers kept for the interval
     single_slice_valid: float = 0.3           # only one past slice: this random share of it validates instead
-    gini_tolerance: float = 0.01              # choice: lowest validation MAE among forecasts ranking this close
-                                              # to the best validation Gini
-    btyd_blend: float = 0.5                   # weight of BG/NBD x Gamma-Gamma in the blended candidates
-    max_rows: int = 120_000                   # stacked training rows at most (SliceSet.stack's seeded sampling)
-    max_iter: int = 150                       # boosting rounds at most (early-stopped on the validation slice; at
-                                              # the test cutoffs it stopped near 80, at the end it crept to 300)
-    learning_rate: float = 0.05
-    max_leaf_nodes: int = 15
-    min_samples_leaf: int = 40
-    l2_regularization: float = 1.0
-    early_stopping_rounds: int = 20
-    min_buyers: int = 30                      # fewer buyers in training: spend if buying is their average
-    threads: int = 1                          # OpenMP threads of the gradient-boosting models
-    random_state: int = SEED
-
-
-@dataclass(frozen=True)
-class NextOrderConfig:
-    """The next-order forecast (pipeline.predict.next_order): a discrete-time hazard over weekly periods."""
-
-    period_days: int = 7                      # one hazard period
-    interval: float = 0.80                    # split-conformal interval level, calibrated on the validation slice
-    max_rows: int = 120_000                   # person-period rows of the training slices; above it the same seeded
-                                              # share of every slice's customers (300k: 2.5x the time, within
-                                              # 0.4 days of MAE)
+    max_rows: int = 120_000                   # training rows at most (each forecast says which rows)
     max_iter: int = 150                       # boosting rounds at most (early-stopped on the validation slice; at
                                               # the test cutoffs it stopped near 80, at the end it crept to 300)
     learning_rate: float = 0.1
@@ -274,9 +249,31 @@ class NextOrderConfig:
     min_samples_leaf: int = 100
     l2_regularization: float = 1.0
     early_stopping_rounds: int = 20
-    single_slice_valid: float = 0.3           # only one past slice: this random share of it validates instead
-    threads: int = 1
+    threads: int = 1                          # OpenMP threads of the gradient-boosting models
     random_state: int = SEED
+
+
+@dataclass(frozen=True)
+class SpendConfig(_BoostedForecastConfig):
+    """The spend-in-the-next-H-days forecast (pipeline.predict.spend) and its interval. ``max_rows``: stacked
+    training rows (SliceSet.stack's seeded sampling)."""
+
+    conformal_share: float = 0.5              # share of the validation slice's customers kept for the interval
+    gini_tolerance: float = 0.01              # choice: lowest validation MAE among forecasts ranking this close
+                                              # to the best validation Gini
+    btyd_blend: float = 0.5                   # weight of BG/NBD x Gamma-Gamma in the blended candidates
+    min_buyers: int = 30                      # fewer buyers in training: spend if buying is their average
+    learning_rate: float = 0.05
+    min_samples_leaf: int = 40
+
+
+@dataclass(frozen=True)
+class NextOrderConfig(_BoostedForecastConfig):
+    """The next-order forecast (pipeline.predict.next_order): a discrete-time hazard over weekly periods.
+    ``max_rows``: person-period rows of the training slices; above it the same seeded share of every slice's
+    customers (300k: 2.5x the time, within 0.4 days of MAE)."""
+
+    period_days: int = 7                      # one hazard period
 
 
 # --- Model lab orchestration (pipeline.models.lab) ---
