@@ -12,7 +12,6 @@ The machine's load average is printed with each figure: on the shared 2-core box
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -22,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import RETAIL, parts_arguments  # noqa: E402
+
 FEATURES8 = ["recency_days", "frequency", "monetary", "avg_order_value", "tenure_days", "mean_days_between",
              "n_products", "avg_basket_lines"]
 
@@ -113,11 +113,7 @@ def bench_sequences(tx: pd.DataFrame) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--skip-1m", action="store_true")
-    p.add_argument("--skip-sweep", action="store_true")
-    p.add_argument("--skip-seq", action="store_true")
-    args = p.parse_args()
+    args = parts_arguments(__doc__, ("1m", "sweep", "seq"))
     if not args.skip_1m:
         bench_1m()
     if not (args.skip_sweep and args.skip_seq):

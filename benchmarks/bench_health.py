@@ -12,7 +12,6 @@ Run: ``python benchmarks/bench_health.py [--skip-backtest] [--skip-refresh] [--u
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -20,11 +19,11 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("SEGMENTS_LOG_LEVEL", "WARNING")
 
-DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
+from benchmarks._common import RETAIL as DATA, parts_arguments  # noqa: E402
+
 COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country")
 SPLIT = "2011-11-01"
 
@@ -121,11 +120,7 @@ def bench_refresh(url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-backtest", action="store_true")
-    parser.add_argument("--skip-refresh", action="store_true")
-    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
-    args = parser.parse_args()
+    args = parts_arguments(__doc__, ("backtest", "refresh"), url="postgresql://postgres@127.0.0.1:5432/test")
     if not DATA.exists():
         sys.exit(f"{DATA} not found")
     if not args.skip_backtest:

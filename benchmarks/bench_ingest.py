@@ -34,12 +34,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("SEGMENTS_LOG_LEVEL", "WARNING")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
-BIG = Path(os.environ.get("BENCH_10M", "/tmp/bench_10m_lines.csv"))
-XLSX = Path(os.environ.get("BENCH_XLSX", "/tmp/online_retail.xlsx"))
+from benchmarks._common import BIG, RETAIL, ROOT, XLSX  # noqa: E402
 
 #: the plain script's query: DuckDB's typed read_csv, the same filters, one GROUP BY
 PLAIN_SQL = """

@@ -12,46 +12,25 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.cli.common import transactions  # noqa: E402
+from benchmarks._common import graded_slices  # noqa: E402
 from pipeline.predict.next_order import fit_next_order, next_order_features  # noqa: E402
-from pipeline.slices import SliceSet  # noqa: E402
 from pipeline.grading import last_gap_days, next_order_days  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
-
-
-def load(name: str):
-    if name == "or":
-        return transactions(str(DATA)) if DATA.exists() else (None, None)
-    from pipeline.ingest import load_cdnow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "cdnow_master.csv"
-        load_cdnow("master").to_csv(path, index=False)
-        return transactions(str(path))
 
 
 def grade(name: str) -> None:
     from sklearn.metrics import roc_auc_score
 
-    tx, ret = load(name)
-    if tx is None:
-        print(f"{name}: data not found; nothing measured")
+    built = graded_slices(name)
+    if built is None:
         return
-    t0 = time.perf_counter()
-    slices = SliceSet(tx, ret)
-    test = slices.end - slices.H
-    for c in [*slices.training_cutoffs(test), test]:
-        slices.at(c)
+    tx, slices, test, slicing = built
     t1 = time.perf_counter()
     forecast = fit_next_order(slices, test)
     X = next_order_features(slices, test)
@@ -65,7 +44,7 @@ def grade(name: str) -> None:
            (("hazard", pred["next_days"]), ("rule", rule), ("rule capped at H", rule.clip(upper=h)))}
     inside = (pred["next_low"].to_numpy()[g] <= a) & (a <= pred["next_high"].to_numpy()[g])
     again = actual.notna().astype(int)
-    print(f"{name}: {len(X):,} customers, test cutoff {test.date()}, H = {h}; slices {t1 - t0:.1f} s, "
+    print(f"{name}: {len(X):,} customers, test cutoff {test.date()}, H = {h}; slices {slicing:.1f} s, "
           f"fit + predict {t2 - t1:.1f} s ({forecast.info['iterations']} rounds, "
           f"{forecast.info['person_periods']:,} person-periods)")
     print(f"  next order on {int(g.sum()):,} repeat customers who reordered: MAE hazard {mae['hazard']:.1f} d, "

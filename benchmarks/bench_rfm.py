@@ -20,12 +20,9 @@ from pathlib import Path
 import duckdb
 
 os.environ.setdefault("SEGMENTS_LOG_LEVEL", "WARNING")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
-BIG = Path(os.environ.get("BENCH_10M", "/tmp/bench_10m_lines.csv"))
-XLSX = Path(os.environ.get("BENCH_XLSX", "/tmp/online_retail.xlsx"))
+from benchmarks._common import BIG, RETAIL, ROOT, XLSX  # noqa: E402
 
 
 def best_of(fn, n=5):

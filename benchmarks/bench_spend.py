@@ -14,16 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_next_order import load  # noqa: E402  (the same two datasets, read the same way)
+from benchmarks._common import graded_slices  # noqa: E402  (the same datasets and slices as bench_next_order)
 from pipeline.config import ValueConfig  # noqa: E402
 from pipeline.predict.spend import fit_spend, spend_rows  # noqa: E402
 from pipeline.slices import SliceSet  # noqa: E402
 from pipeline.grading import regression_row  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "datasets" / "online_retail.csv"
 
 
 def _line(label: str, row: dict) -> str:
@@ -54,16 +51,11 @@ def grade(slices: SliceSet, cutoff, label: str):
 
 def main(names: list[str]) -> None:
     for name in names:
-        tx, ret = load(name)
-        if tx is None:
-            print(f"{name}: data not found; nothing measured")
+        built = graded_slices(name)
+        if built is None:
             continue
-        t0 = time.perf_counter()
-        slices = SliceSet(tx, ret)
-        test = (slices.end - slices.H).normalize()
-        for c in [*slices.training_cutoffs(test), test]:
-            slices.at(c)
-        print(f"{name}: slices built in {time.perf_counter() - t0:.1f} s (shared with the other models), H = "
+        _, slices, test, seconds = built
+        print(f"{name}: slices built in {seconds:.1f} s (shared with the other models), H = "
               f"{slices.horizon_days}")
         fc = grade(slices, test, "test (end - H)")
         grade(slices, slices.training_cutoffs(test)[0], "previous cutoff (check)")
