@@ -1,8 +1,11 @@
 """Shared fixtures: paths, the real datasets beside the repo, a throw-away workspace per test."""
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import hashlib
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -83,6 +86,60 @@ def shared_scorer(name: str, dataset, **kwargs):
     return scorer
 
 
+def _dataset_hash(dataset) -> str:
+    """SHA-256 of everything a dataset holds (its tables' values and index, its other fields but the time it was
+    saved)."""
+    import json
+
+    import pandas as pd
+
+    h = hashlib.sha256()
+    for f in dataclasses.fields(dataset):
+        if f.name == "created":                     # when it was saved: not what it holds
+            continue
+        value = getattr(dataset, f.name)
+        if isinstance(value, pd.DataFrame):
+            h.update(f"{f.name}:{list(value.columns)}:{list(value.dtypes.astype(str))}".encode())
+            h.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+        else:
+            h.update(f"{f.name}={json.dumps(value, sort_keys=True, default=str)}".encode())
+    return h.hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _fit_each_scorer_once(monkeypatch):
+    """``ensure_scorer`` (the app, the service, privacy) fits through ``build_scorer``: in tests a fit for the
+    same dataset content and inputs (``scorer_store.scorer_fingerprint``) is done once per run, saved in the run's
+    shared folder and loaded by every later test and worker (each gets its own freshly loaded scorer), instead of
+    fitting again in each test's new workspace. Other calls (``churn=``, ``clusters=``, customer tables) go through."""
+    import pipeline.customer.scoring as scoring
+    from pipeline.customer.scorer_store import load_scorer, save_scorer, scorer_fingerprint
+
+    build = scoring.build_scorer
+    root = os.environ.get(SHARED_ENV)
+    if not root or not Path(root).is_dir():
+        return
+
+    def fit_once(dataset, **kw):
+        if dataset.kind != "transactions" or set(kw) - {"settings", "coupons", "rules", "active", "clustering"}:
+            return build(dataset, **kw)
+        settings = kw.get("settings") or scoring.ScoringSettings()
+        fp = scorer_fingerprint(_dataset_hash(dataset), settings, kw.get("rules"), kw.get("active"),
+                                kw.get("clustering"))
+        fp = hashlib.sha256(fp.encode() + pickle.dumps(kw.get("coupons"))).hexdigest()    # the coupons too
+        folder = Path(root) / "fits" / fp[:32]
+        folder.parent.mkdir(exist_ok=True)
+        with open(f"{folder}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            scorer = load_scorer(folder, dataset, fp, coupons=kw.get("coupons"), rules=kw.get("rules"))
+            if scorer is None:
+                scorer = build(dataset, **kw)
+                save_scorer(scorer, folder, fp)
+        return scorer
+
+    monkeypatch.setattr(scoring, "build_scorer", fit_once)
+
+
 @pytest.fixture(autouse=True)
 def _workspace(tmp_path, monkeypatch):
     """Every test gets its own empty workspace folder."""
@@ -111,50 +168,69 @@ pytest_plugins = ["spark_support", "browser_support"]
 
 
 # ----------------------------------------------------------------------------------------------- xdist scheduling
-# pyproject runs the suite with ``--dist loadgroup --no-loadscope-reorder``: each file (or part of one, below) is one
-# unit of work that stays on one worker (its module fixtures are built once), and units start in the order below.
-# The run ends when its last unit ends, so the longest units start first; a file that would still be running alone
-# at the end is cut into parts. The figures come from ``--durations=0`` (docs/ARCHITECTURE.md, Tests): update them
-# when a file's cost changes a lot. Files not listed start after these, in collection order.
+# Under ``-n N --dist loadfile`` (pyproject) each file is one unit of work that stays on one worker (its module
+# fixtures are built once), and the units start in the order of the collection (``--no-loadscope-reorder``). The run
+# ends when its last unit ends, so the longest units start first; a file that would still be running alone at the
+# end is cut into parts, which run on different workers. pytest 9 ignores ``xdist_group`` (xdist renames node ids,
+# which pytest 9 no longer reads), hence a scheduler of our own. The figures come from ``--durations=0``
+# (docs/ARCHITECTURE.md, Tests): update them when a file's cost changes a lot. Files not listed start after these.
 
 #: test file -> seconds it took alone (-n 0) on the 2-core CI machine; the slowest start first.
-FILE_SECONDS: dict[str, float] = {}
+FILE_SECONDS: dict[str, float] = {
+    "test_browser_layout.py": 217, "test_card_truth.py": 156, "test_app_campaigns.py": 124,
+    "test_browser_e2e.py": 116, "test_bad_inputs.py": 92, "test_service_process.py": 71, "test_browser_flows.py": 62,
+    "test_ingest_fuzz.py": 58, "test_hardening.py": 40, "test_app_persistence.py": 39,
+    "test_service_schemathesis.py": 29, "test_app_foundation.py": 8,
+}
 
 #: test file -> number of parts it is cut into (consecutive runs of its tests; each part builds the module's
 #: fixtures again, so only files whose cost is in the tests themselves are cut).
-FILE_PARTS: dict[str, int] = {}
+FILE_PARTS: dict[str, int] = {
+    "test_browser_layout.py": 2, "test_card_truth.py": 3, "test_app_campaigns.py": 8, "test_browser_e2e.py": 2,
+    "test_bad_inputs.py": 3, "test_ingest_fuzz.py": 3, "test_browser_flows.py": 2,
+}
 
-#: files that share one part: they need the session's SparkSession (one JVM on one worker instead of one per worker).
-SHARED_UNITS: dict[str, str] = {}
 
-
-def _units(items: list) -> list[tuple[str, list]]:
-    """The work units of ``items`` in start order: (group name, its items in collection order)."""
-    files: dict[str, list] = {}
-    for item in items:
-        files.setdefault(item.path.name, []).append(item)
-    units: dict[str, list] = {}
+def work_units(nodeids: list[str]) -> list[tuple[str, list[str]]]:
+    """The work units of the collected ``nodeids``, the costliest first: (unit name, its node ids in order)."""
+    files: dict[str, list[str]] = {}
+    for nodeid in nodeids:
+        files.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
+    units: dict[str, list[str]] = {}
     cost: dict[str, float] = {}
-    for name, tests in files.items():
-        shared = SHARED_UNITS.get(name)
-        parts = 1 if shared else max(1, min(FILE_PARTS.get(name, 1), len(tests)))
+    for path, ids in files.items():
+        name = Path(path).name
+        parts = max(1, min(FILE_PARTS.get(name, 1), len(ids)))
         for i in range(parts):
-            group = shared or (name if parts == 1 else f"{name}/{i + 1}of{parts}")
-            units.setdefault(group, []).extend(tests[len(tests) * i // parts:len(tests) * (i + 1) // parts])
-            cost[group] = cost.get(group, 0.0) + FILE_SECONDS.get(name, 0.0) / parts
-    order = sorted(units, key=lambda g: -cost[g])           # stable: unlisted files keep collection order
-    return [(g, units[g]) for g in order]
+            unit = path if parts == 1 else f"{path} part {i + 1} of {parts}"
+            units[unit] = ids[len(ids) * i // parts:len(ids) * (i + 1) // parts]
+            cost[unit] = FILE_SECONDS.get(name, 0.0) / parts
+    return [(u, units[u]) for u in sorted(units, key=lambda u: -cost[u])]      # stable: unlisted keep their order
 
 
-@pytest.hookimpl(tryfirst=True)        # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup``: put each test in its work unit (an ``xdist_group``) and order the units."""
-    if config.getoption("dist", "no") != "loadgroup":
-        return
-    ordered = []
-    for group, tests in _units(items):
-        for item in tests:
-            item.add_marker(pytest.mark.xdist_group(group))
-        ordered.extend(tests)
-    items[:] = ordered
+    """In an xdist worker: order the tests by work unit, the costliest first (the controller starts them so)."""
+    if hasattr(config, "workerinput"):
+        by_id = {item.nodeid: item for item in items}
+        items[:] = [by_id[n] for _, ids in work_units(list(by_id)) for n in ids]
 
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the files of :data:`FILE_PARTS` cut into parts (see above)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilePartScheduling(LoadFileScheduling):
+        unit_of: dict[str, str] = {}
+
+        def schedule(self) -> None:
+            if self.collection is None and self.registered_collections:
+                collected = list(next(iter(self.registered_collections.values())))
+                self.unit_of = {n: unit for unit, ids in work_units(collected) for n in ids}
+            super().schedule()
+
+        def _split_scope(self, nodeid: str) -> str:
+            return self.unit_of.get(nodeid) or super()._split_scope(nodeid)
+
+    return FilePartScheduling(config, log)
