@@ -180,7 +180,10 @@ FILE_SECONDS: dict[str, float] = {
     "test_browser_layout.py": 217, "test_card_truth.py": 156, "test_app_campaigns.py": 124,
     "test_browser_e2e.py": 116, "test_bad_inputs.py": 92, "test_service_process.py": 71, "test_browser_flows.py": 62,
     "test_ingest_fuzz.py": 58, "test_hardening.py": 40, "test_app_persistence.py": 39,
-    "test_service_schemathesis.py": 29, "test_app_foundation.py": 8,
+    "test_service_schemathesis.py": 29, "test_app_foundation.py": 8, "test_spark_engine.py": 180,
+    "test_platforms.py": 129, "test_spark_churn.py": 93, "test_spark_datasets.py": 84, "test_spark_insights.py": 68,
+    "test_browser_campaign.py": 69, "test_browser_live_model.py": 53, "test_lab.py": 53, "test_models.py": 52,
+    "test_service_api.py": 36,
 }
 
 #: test file -> number of parts it is cut into (consecutive runs of its tests; each part builds the module's
