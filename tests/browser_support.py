@@ -47,7 +47,8 @@ def server(tmp_path_factory, request):
     env = os.environ | {"SEGMENTS_WORKSPACE": str(folder / "ws"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = folder / "streamlit.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "scorer_support.py"),   # Streamlit, fits shared
+                                 "run", str(ROOT / "streamlit_app.py"),
                                  "--server.port", str(port), "--server.headless", "true",
                                  "--browser.gatherUsageStats", "false", *getattr(request.module, "STREAMLIT_ARGS", [])],
                                 cwd=ROOT, env=env,

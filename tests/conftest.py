@@ -1,16 +1,14 @@
 """Shared fixtures: paths, the real datasets beside the repo, a throw-away workspace per test."""
 from __future__ import annotations
 
-import dataclasses
-import fcntl
-import hashlib
 import os
-import pickle
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from scorer_support import SHARED_ENV, fit_once
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -47,13 +45,9 @@ def dataset(name: str) -> Path:
     return p
 
 
-#: A folder every xdist worker of this run shares (made by the controller before the workers start, removed at the
-#: end): fitted scorers are saved there once, by :func:`shared_scorer`.
-SHARED_ENV = "SEGMENTS_TEST_SHARED_DIR"
-
-
 def pytest_configure(config):
-    if not hasattr(config, "workerinput") and SHARED_ENV not in os.environ:     # the controller (or -n 0)
+    """The controller (or a -n 0 run) makes the run's shared folder before the workers start (scorer_support)."""
+    if not hasattr(config, "workerinput") and SHARED_ENV not in os.environ:
         os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="segments-tests-")
         config._segments_shared = os.environ[SHARED_ENV]
 
@@ -65,79 +59,13 @@ def pytest_unconfigure(config):
         os.environ.pop(SHARED_ENV, None)
 
 
-def shared_scorer(name: str, dataset, **kwargs):
-    """``build_scorer(dataset, **kwargs)`` fitted once per test run: the first worker to ask fits it and saves it
-    (``scorer_store``) in the run's shared folder under ``name``, the others wait on a file lock and load it (~1 s
-    instead of ~20 s). ``name`` must stand for one dataset and one set of arguments. Callers cache the result per
-    process and only read it."""
-    from pipeline.customer.scorer_store import load_scorer, save_scorer
-    from pipeline.customer.scoring import build_scorer
-
-    root = os.environ.get(SHARED_ENV)
-    if not root or not Path(root).is_dir():
-        return build_scorer(dataset, **kwargs)
-    folder = Path(root) / name
-    with open(Path(root) / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        scorer = load_scorer(folder, dataset, name)
-        if scorer is None:
-            scorer = build_scorer(dataset, **kwargs)
-            save_scorer(scorer, folder, name)
-    return scorer
-
-
-def _dataset_hash(dataset) -> str:
-    """SHA-256 of everything a dataset holds (its tables' values and index, its other fields but the time it was
-    saved)."""
-    import json
-
-    import pandas as pd
-
-    h = hashlib.sha256()
-    for f in dataclasses.fields(dataset):
-        if f.name == "created":                     # when it was saved: not what it holds
-            continue
-        value = getattr(dataset, f.name)
-        if isinstance(value, pd.DataFrame):
-            h.update(f"{f.name}:{list(value.columns)}:{list(value.dtypes.astype(str))}".encode())
-            h.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
-        else:
-            h.update(f"{f.name}={json.dumps(value, sort_keys=True, default=str)}".encode())
-    return h.hexdigest()
-
-
 @pytest.fixture(autouse=True)
 def _fit_each_scorer_once(monkeypatch):
-    """``ensure_scorer`` (the app, the service, privacy) fits through ``build_scorer``: in tests a fit for the
-    same dataset content and inputs (``scorer_store.scorer_fingerprint``) is done once per run, saved in the run's
-    shared folder and loaded by every later test and worker (each gets its own freshly loaded scorer), instead of
-    fitting again in each test's new workspace. Other calls (``churn=``, ``clusters=``, customer tables) go through."""
+    """A fit by ``ensure_scorer`` (app, service, privacy) for the same dataset content and inputs is done once per
+    run and loaded by every later test and worker, which each start from a new workspace (scorer_support)."""
     import pipeline.customer.scoring as scoring
-    from pipeline.customer.scorer_store import load_scorer, save_scorer, scorer_fingerprint
 
-    build = scoring.build_scorer
-    root = os.environ.get(SHARED_ENV)
-    if not root or not Path(root).is_dir():
-        return
-
-    def fit_once(dataset, **kw):
-        if dataset.kind != "transactions" or set(kw) - {"settings", "coupons", "rules", "active", "clustering"}:
-            return build(dataset, **kw)
-        settings = kw.get("settings") or scoring.ScoringSettings()
-        fp = scorer_fingerprint(_dataset_hash(dataset), settings, kw.get("rules"), kw.get("active"),
-                                kw.get("clustering"))
-        fp = hashlib.sha256(fp.encode() + pickle.dumps(kw.get("coupons"))).hexdigest()    # the coupons too
-        folder = Path(root) / "fits" / fp[:32]
-        folder.parent.mkdir(exist_ok=True)
-        with open(f"{folder}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            scorer = load_scorer(folder, dataset, fp, coupons=kw.get("coupons"), rules=kw.get("rules"))
-            if scorer is None:
-                scorer = build(dataset, **kw)
-                save_scorer(scorer, folder, fp)
-        return scorer
-
-    monkeypatch.setattr(scoring, "build_scorer", fit_once)
+    monkeypatch.setattr(scoring, "build_scorer", fit_once(scoring.build_scorer))
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from conftest import shared_scorer, unavailable
+from conftest import unavailable
+from scorer_support import shared_scorer
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("SEGMENTS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -34,7 +35,7 @@ def small_dataset():
 
 @functools.lru_cache(maxsize=1)
 def small_scorer():
-    """The small dataset's scorer, fitted once per test run (conftest.shared_scorer) and read-only."""
+    """The small dataset's scorer, fitted once per test run (scorer_support.shared_scorer) and read-only."""
     from service.scoring import Scorer
 
     return Scorer("sample-small", shared_scorer("sample-small", small_dataset()))
