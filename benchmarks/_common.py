@@ -10,6 +10,8 @@ import argparse
 import os
 import tempfile
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +65,25 @@ def graded_slices(name: str):
     for c in [*slices.training_cutoffs(test), test]:
         slices.at(c)
     return tx, slices, test, time.perf_counter() - t0
+
+
+@contextmanager
+def pg_schema(url: str, prefix: str):
+    """A throwaway PostgreSQL schema on the server at ``url``: yields ``url`` with its search path set to the new
+    schema, which is dropped afterwards (the service benchmarks and the service tests use it)."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    sa_url = "postgresql+psycopg://" + url.split("://", 1)[1] if url.startswith(("postgresql://", "postgres://")) \
+        else url
+    admin = create_engine(sa_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()

@@ -48,6 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import pg_schema
 from benchmarks.bench_service import _server_cpu
 from benchmarks.loadgen import (
     LAG_LIMIT_MS,
@@ -79,18 +80,8 @@ def store(db: str, pg_url: str, tmp: Path):
     if db == "sqlite":
         yield f"sqlite:///{tmp / 'service.db'}"
         return
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(_sa_url(pg_url))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema(pg_url, "bench") as url:
+        yield url
 
 
 def _sa_url(url: str) -> str:

@@ -9,11 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+from benchmarks._common import pg_schema
 from conftest import unavailable
 from scorer_support import shared_scorer
 
@@ -55,22 +55,13 @@ def database(backend: str, tmp_path: Path):
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'service.db'}"
         return
-    from sqlalchemy import create_engine, text
-
-    schema = f"svc_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server here"
-        admin.dispose()
-        unavailable(f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}); storage tests ran on SQLite only")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(pg_schema(PG_URL, "svc_test"))
+        except Exception as exc:  # noqa: BLE001 - any connection failure means "no server here"
+            unavailable(f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}); storage tests ran on SQLite "
+                        "only")
+        yield url
 
 
 def make_key(url: str, name: str, scopes=ALL_SCOPES, rate: float | None = None, burst: float | None = None) -> str:
