@@ -122,6 +122,12 @@ FILE_PARTS: dict[str, int] = {
 }
 
 
+#: files run as one unit on one worker: they share the session's SparkSession and Online Retail cleaned on it
+#: (spark_support), which each worker would otherwise start (a JVM) and clean again.
+SHARED_UNITS: dict[str, str] = {f"test_spark_{name}.py": "spark files"
+                                for name in ("engine", "churn", "datasets", "insights")}
+
+
 def work_units(nodeids: list[str]) -> list[tuple[str, list[str]]]:
     """The work units of the collected ``nodeids``, the costliest first: (unit name, its node ids in order)."""
     files: dict[str, list[str]] = {}
@@ -131,6 +137,11 @@ def work_units(nodeids: list[str]) -> list[tuple[str, list[str]]]:
     cost: dict[str, float] = {}
     for path, ids in files.items():
         name = Path(path).name
+        if name in SHARED_UNITS:
+            unit = SHARED_UNITS[name]
+            units.setdefault(unit, []).extend(ids)
+            cost[unit] = cost.get(unit, 0.0) + FILE_SECONDS.get(name, 0.0)
+            continue
         parts = max(1, min(FILE_PARTS.get(name, 1), len(ids)))
         for i in range(parts):
             unit = path if parts == 1 else f"{path} part {i + 1} of {parts}"
