@@ -43,6 +43,7 @@ def test_a_model_that_loses_to_its_baseline_needs_a_confirmation(page, server):
     try:
         page.goto(f"{server}/?ws={workspace_id(server, 'livemodel')}")
         page.get_by_role("button", name="Load Synthetic gift shop").click()
+        page.get_by_text("Loaded").first.wait_for(timeout=120_000)      # saved before leaving the page
         page.get_by_role("link", name="Model lab").first.click()
         page.get_by_role("button", name="Train").click()
         page.get_by_text("Verdict").first.wait_for(timeout=240_000)
