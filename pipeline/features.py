@@ -87,17 +87,21 @@ def require_transactions(transactions: pd.DataFrame, where: str, columns=_REQUIR
         raise DataError(f"{where}: the transactions table is empty; load a dataset with purchases first.")
 
 
+#: money and quantities are summed as DECIMAL: exact, so the same doubles in any row order, on any engine (a float
+#: sum depends on the order DuckDB's threads happen to add in), and equal to the BTYD summary's sums; the std of
+#: the gaps likewise comes from exact integer sums
+_EXACT = "CAST({} AS DECIMAL(38, 10))"
 _WINDOW_DAYS = (*WINDOWS, 2 * TREND_DAYS)
 _WINDOW_SQL = ",\n".join(
-    f"        sum(CASE WHEN age <= {w} THEN 1.0 ELSE 0.0 END) AS orders_{w}d, "
-    f"sum(CASE WHEN age <= {w} THEN spend ELSE 0.0 END) AS spend_{w}d" for w in _WINDOW_DAYS)
+    f"        CAST(count(CASE WHEN age <= {w} THEN 1 END) AS DOUBLE) AS orders_{w}d, "
+    f"CAST(sum(CASE WHEN age <= {w} THEN spend ELSE 0 END) AS DOUBLE) AS spend_{w}d" for w in _WINDOW_DAYS)
 
 #: one row per customer with the measured columns; ``{as_of}`` is a DATE literal
 AGGREGATE_SQL = f"""
 WITH lines AS (SELECT * FROM tx WHERE date < CAST({{as_of}} AS TIMESTAMP)),
 orders AS (
-    SELECT customer_id, invoice_id, min(CAST(date AS DATE)) AS day, sum(amount) AS spend, count(*) AS lines,
-           sum(coalesce(quantity, 1.0)) AS qty
+    SELECT customer_id, invoice_id, min(CAST(date AS DATE)) AS day, sum({_EXACT.format("amount")}) AS spend,
+           count(*) AS lines, sum({_EXACT.format("coalesce(quantity, 1.0)")}) AS qty
     FROM lines GROUP BY customer_id, invoice_id),
 aged AS (SELECT *, date_diff('day', day, CAST({{as_of}} AS DATE)) AS age FROM orders),
 visits AS (SELECT DISTINCT customer_id, day FROM orders),
@@ -105,13 +109,17 @@ gaps AS (
     SELECT customer_id, date_diff('day', lag(day) OVER (PARTITION BY customer_id ORDER BY day), day) AS gap
     FROM visits),
 gap_stats AS (
-    SELECT customer_id, count(*) AS visits, avg(gap) AS mean_days_between, stddev_samp(gap) AS std_days_between,
+    SELECT customer_id, count(*) AS visits, avg(gap) AS mean_days_between,
+           CASE WHEN count(gap) > 1 THEN sqrt(
+               CAST(count(gap) * sum(CAST(gap * gap AS DECIMAL(38, 0)))
+                    - sum(CAST(gap AS DECIMAL(38, 0))) * sum(CAST(gap AS DECIMAL(38, 0))) AS DOUBLE)
+               / (count(gap) * (count(gap) - 1))) END AS std_days_between,
            median(gap) AS median_days_between
     FROM gaps GROUP BY customer_id),
 per_order AS (
     SELECT customer_id, CAST(min(age) AS DOUBLE) AS recency_days, CAST(count(*) AS DOUBLE) AS frequency,
-           sum(spend) AS monetary, CAST(max(age) AS DOUBLE) AS tenure_days, avg(lines) AS avg_basket_lines,
-           avg(qty) AS avg_basket_quantity,
+           CAST(sum(spend) AS DOUBLE) AS monetary, CAST(max(age) AS DOUBLE) AS tenure_days,
+           avg(lines) AS avg_basket_lines, CAST(sum(qty) AS DOUBLE) / count(*) AS avg_basket_quantity,
 {_WINDOW_SQL}
     FROM aged GROUP BY customer_id),
 products AS (
@@ -124,7 +132,7 @@ countries AS (
           GROUP BY customer_id, country)),
 returned AS (
     SELECT customer_id, CAST(count(DISTINCT invoice_id) AS DOUBLE) AS return_count,
-           abs(sum(amount)) AS return_amount
+           CAST(abs(sum({_EXACT.format("amount")})) AS DOUBLE) AS return_amount
     FROM tx_returns WHERE date < CAST({{as_of}} AS TIMESTAMP) GROUP BY customer_id)
 SELECT o.*, CAST(g.visits AS DOUBLE) AS visits, CAST(g.mean_days_between AS DOUBLE) AS mean_days_between,
        CAST(g.std_days_between AS DOUBLE) AS std_days_between,

@@ -128,6 +128,17 @@ def test_online_retail_totals(online_retail):
     assert f.loc["12346", "return_count"] == 1          # the famous 74,215-unit order that was cancelled
 
 
+def test_features_do_not_depend_on_row_order(online_retail):
+    """The same lines in another order give bit-for-bit the same features (a float sum would differ in the last
+    digits, so a card rescored from a different line order would show another average order value)."""
+    tx, returns = online_retail
+    order = np.random.default_rng(7).permutation(len(tx))
+    ret_order = np.random.default_rng(8).permutation(len(returns))
+    a = customer_features(tx, returns)
+    b = customer_features(tx.iloc[order].reset_index(drop=True), returns.iloc[ret_order].reset_index(drop=True))
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
 # ------------------------------------------------------------------------------------ one owner of the rules
 @pytest.fixture(scope="module")
 def sample_features():
