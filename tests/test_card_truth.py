@@ -49,9 +49,9 @@ def _customer_sample(ds, n: int):
 
 def _build(key: str) -> pf.ModelScorer:
     """The scorer of a fixed sample of SAMPLE_CUSTOMERS customers (every line and return of theirs) of the app's
-    synthetic sample (4,997 customers) or CDNOW (23,502 after cleaning), or of the whole Online Retail export (4,338). The card is
-    compared with the truth computed from the lines the scorer holds, so a sample checks the same equality as the
-    whole dataset; the scorer's fit (churn model, value grades, forecasts) is what a smaller one saves."""
+    synthetic sample (4,997 customers) or CDNOW (23,502 after cleaning), or of the whole Online Retail export
+    (4,338). The card is compared with the truth computed from the lines the scorer holds, so a sample checks the
+    same equality as the whole dataset; the scorer's fit (churn model, value grades, forecasts) is what it saves."""
     from pipeline.ingest.datasets import build_dataset, sample_dataset
 
     if key == "online_retail":
