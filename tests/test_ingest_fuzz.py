@@ -4,7 +4,8 @@ Random bytes, truncated valid files and mutated valid CSVs (dropped and duplicat
 quotes, NUL bytes, no header, blank and ragged rows) go through sniff -> mapping -> cleaning (``build_dataset``).
 Each case either reads (a transactions dataset then has positive amounts) or is refused with a ``DataError``; any
 other exception is a bug. 2,100 examples in all (1,000 random, 400 truncated, 700 mutated) with
-SEGMENTS_FUZZ_FULL=1, a quarter of them in the regular suite; derandomized so CI is repeatable.
+SEGMENTS_FUZZ_FULL=1, an eighth of them in the regular suite; derandomized so CI is repeatable (the suite runs the
+same fixed examples every time: more of them in every run would find nothing new after the first).
 """
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ pytestmark = pytest.mark.slow
 os.environ.setdefault("SEGMENTS_LOG_LEVEL", "WARNING")
 
 _DIR = Path(tempfile.mkdtemp(prefix="ingest_fuzz_"))
-#: Examples per test: a quarter of the full sweep in the test suite (which must stay near 10 minutes);
+#: Examples per test: an eighth of the full sweep in the test suite (which must stay near 10 minutes);
 #: SEGMENTS_FUZZ_FULL=1 runs all 2,100 (before a release, or after a change to reading or cleaning).
-_SHARE = 1.0 if os.environ.get("SEGMENTS_FUZZ_FULL") else 0.25
+_SHARE = 1.0 if os.environ.get("SEGMENTS_FUZZ_FULL") else 0.125
 
 
 def _examples(n: int) -> int:

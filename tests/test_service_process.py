@@ -2,6 +2,7 @@
 acknowledged write is there and nothing was issued twice; then 100 concurrent issues over HTTP -> one code."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,17 +11,26 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service_support import Server, make_key, small_scorer, write_small_csv
+from service_support import Server, make_key, small_dataset, small_scorer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def server_env(tmp_path):
+    """(workspace folder, database URL, key, dataset id): the small dataset saved in a workspace with its scorer,
+    which every start of the server loads (as it loads what the app fitted) instead of fitting it again."""
+    from pipeline.customer.parts import ScoringSettings
+    from pipeline.customer.scorer_store import save_scorer, scorer_fingerprint
+    from pipeline.store import Workspace
+
     url = f"sqlite:///{tmp_path / 'service.db'}"
     key = make_key(url, "load", rate=1e6)
-    csv = write_small_csv(tmp_path / "small.csv")
-    return tmp_path, url, key, str(csv)
+    ws = Workspace("ws", tmp_path)
+    ds = ws.save_dataset(dataclasses.replace(small_dataset()))     # a copy: saving dates it
+    fp = scorer_fingerprint(ws.dataset_content_hash(ds.id), ScoringSettings(), None, None, None)
+    save_scorer(small_scorer().model, ws.scorer_dir(ds.id) / fp[:16], fp)     # the run's one fit of this data
+    return ws.path, url, key, ds.id
 
 
 def _issue(client, key, customer, campaign):
@@ -32,9 +42,9 @@ def test_kill9_during_load_then_restart(server_env):
     from service.core.db import make_engine, session_factory
     from service.models import Campaign, CouponDecision, Transaction
 
-    tmp, url, key, csv = server_env
+    tmp, url, key, dataset = server_env
     h = {"Authorization": f"Bearer {key}"}
-    server = Server(csv, tmp, url)
+    server = Server(dataset, tmp, url)
     try:
         server.wait_ready()
         with httpx.Client(base_url=server.base, timeout=30) as c:
@@ -91,7 +101,7 @@ def test_kill9_during_load_then_restart(server_env):
             assert _cards_behind(s) == []               # lines and card commit together: none behind
         engine.dispose()
 
-        server = Server(csv, tmp, url)                  # restart on the same database
+        server = Server(dataset, tmp, url)                  # restart on the same database
         server.wait_ready()
         with httpx.Client(base_url=server.base, timeout=30) as c:
             for cid, (outcome, code) in acked_codes.items():
