@@ -1,7 +1,8 @@
 """Platform exports (issue 22): each read as its platform documents it, from a small hand-made file whose columns
 follow the platform's export, with the customers, orders, revenue and returns counted by hand in the comments.
 Also the generic rule behind them: order-level fields written only on an order's first line are carried to the
-other lines of the order, in any file — and only blanks, only by a real order id, only when the lines agree."""
+other lines of the order, in any file — and only blanks, only by a real order id, only when the lines agree.
+The same exports read on Spark: tests/test_spark_platforms.py."""
 from __future__ import annotations
 
 import pandas as pd
@@ -385,22 +386,6 @@ V2,,2024-01-02,9.00
     assert rep.dropped["missing_customer_id"] == 1 and rep.rows_out == 119         # only O7's third line
     assert rep.revenue == pytest.approx(40 * 17.50 - 2.50)
     assert any("carried to 80 other lines of 40 orders" in n for n in rep.notes)
-
-
-@pytest.mark.spark
-@pytest.mark.parametrize("key", ["shopify", "stripe", "paypal", "etsy_orders"])
-def test_platform_rules_run_alike_on_spark(tmp_path, spark_engine, monkeypatch, key):
-    """The fill, the unpaid orders, the refunds: the same SQL on Spark gives the same dataset."""
-    from pipeline.ingest import build_dataset
-
-    monkeypatch.setenv("SEGMENTS_STAGING_DIR", str(tmp_path / "stage"))
-    path = _write(tmp_path, key, CASES[key][0])
-    spark = build_dataset(path, path.name, engine="spark")
-    duck = build_dataset(path, path.name, engine="duckdb")
-    for a, b in ((spark.transactions, duck.transactions), (spark.returns, duck.returns)):
-        pd.testing.assert_frame_equal(*(x.sort_values(list(x.columns)).reset_index(drop=True) for x in (a, b)))
-    assert spark.report["revenue"] == duck.report["revenue"] == pytest.approx(CASES[key][4])
-    assert spark.report["notes"][0] == duck.report["notes"][0]
 
 
 @pytest.mark.parametrize("key", list(CASES))
