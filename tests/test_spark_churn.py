@@ -1,9 +1,10 @@
 """The churn feature table and labels built on Spark equal the one-machine churn sets (DuckDB, and frames).
 
 ``pipeline.engines.history.EngineHistory`` runs the features, the BTYD summary and the label window as SQL on the
-engine, or on pandas frames registered in DuckDB; models train on the driver. Online Retail (cleaned once per run by
-``online_retail_both``) for one cutoff on Spark, DuckDB and frames; ``python -m pipeline churn --engine spark`` end
-to end on generated orders. Marked ``spark``: skipped with the reason when PySpark or Java is missing.
+engine, or on pandas frames registered in DuckDB; models train on the driver. The fixed Online Retail sample
+(cleaned once per run by ``online_retail_both``) for one cutoff on Spark, DuckDB and frames, and the whole file's
+churn counts at that cutoff on DuckDB; ``python -m pipeline churn --engine spark`` end to end on generated orders.
+Marked ``spark``: skipped with the reason when PySpark or Java is missing.
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def test_online_retail_churn_set_same_on_spark_duckdb_and_frames(online_retail_b
     # the sets by hand: customers buying before 09-11, churned = no purchase from 09-11 to 12-09
     before = set(tx.loc[tx["date"] < cutoff, "customer_id"])
     window = set(tx.loc[(tx["date"] >= cutoff) & (tx["date"] < cutoff + pd.Timedelta(days=90)), "customer_id"])
-    assert (len(before), len(before - window)) == (3370, 1449)
-    assert info_s["n_customers"] == 3370 and info_s["churn_rate"] == 1449 / 3370
+    assert (len(before), len(before - window)) == (331, 135)
+    assert info_s["n_customers"] == len(before) and info_s["churn_rate"] == len(before - window) / len(before)
     assert info_s["label_window"] == ["2011-09-11", "2011-12-09"]
     assert spark_history.span() == (pd.Timestamp("2010-12-01"), pd.Timestamp("2011-12-10"))
 
@@ -50,6 +51,21 @@ def test_online_retail_churn_set_same_on_spark_duckdb_and_frames(online_retail_b
     pd.testing.assert_frame_equal(summary, want, check_exact=True)
     pd.testing.assert_frame_equal(summary, btyd_summary(tx, cutoff), check_exact=True, check_names=False)
     assert summary.loc["12347", ["frequency", "recency"]].tolist() == [4.0, 238.0]   # 5 visit days, 12-07 .. 08-02
+
+
+def test_online_retail_whole_file_churn_counts_on_duckdb(online_retail_duckdb, duckdb_engine):
+    """The whole file at the same cutoff (the equality of the engines is proven on the sample above): 3,370
+    customers bought before 2011-09-11, 1,449 of them not in the 90 days from it (the label window's buyers as the
+    churn set asks for them); tests/test_churn.py builds the whole file's churn sets on frames."""
+    from pipeline.engines.history import EngineHistory
+
+    con, _ = online_retail_duckdb
+    cutoff, end = pd.Timestamp("2011-09-11"), pd.Timestamp("2011-12-10")
+    history = EngineHistory(duckdb_engine, con)
+    before = con.execute("SELECT DISTINCT customer_id FROM tx WHERE date < ?", [cutoff]).df()["customer_id"]
+    window = set(history.buyers(cutoff, end))
+    assert (len(before), len(set(before) - window)) == (3370, 1449)
+    assert history.span() == (pd.Timestamp("2010-12-01"), end)
 
 
 def test_cli_churn_on_spark_same_as_one_machine(tmp_path, spark_engine, capsys, monkeypatch):

@@ -1,8 +1,10 @@
 """One definition, two engines: cleaning report, RFM, feature table and batch scores are the same on DuckDB and Spark.
 
 The hand-checked 7-row fixture (tests/fixtures.py) in several file formats, as a hive-partitioned Parquet folder
-and as a glob; Online Retail for the reference figures (392,692 lines, 4,338 customers, 18,532 invoices,
-£8,887,208.89). Marked ``spark``: skipped with the reason when PySpark or Java is missing.
+and as a glob; a fixed sample of Online Retail (``spark_support.online_retail_sample``: 43,480 real lines with
+cancellations, lines without a customer id, zero prices and duplicates) whose figures are counted here by the
+README's rules in pandas (the whole file's published figures are checked on DuckDB in tests/test_ingest_rfm.py).
+Marked ``spark``: skipped with the reason when PySpark or Java is missing.
 """
 from __future__ import annotations
 
@@ -41,6 +43,20 @@ def _features(engine, con) -> pd.DataFrame:
     from pipeline.engines.features import features
 
     return engine.to_pandas(features(engine, con)).set_index("customer_id").sort_index()
+
+
+@pytest.fixture(scope="module")
+def hand_both(tmp_path_factory, spark_engine, duckdb_engine):
+    """The hand-checked fixture as a UTF-8 CSV, cleaned once on each engine for the tests that only read it:
+    (path, (Spark connection, report), (DuckDB connection, report))."""
+    path = _write(tmp_path_factory.mktemp("hand"), "csv_utf8")
+    return path, spark_engine.clean(str(path)), duckdb_engine.clean(str(path))
+
+
+@pytest.fixture(scope="module")
+def hand_spark_features(hand_both, spark_engine) -> pd.DataFrame:
+    """The fixture's feature table computed on Spark (once)."""
+    return _features(spark_engine, hand_both[1][0])
 
 
 def test_duckdb_sql_transpiles_to_spark():
@@ -88,15 +104,13 @@ HAND_FEATURES = {
 }
 
 
-def test_features_same_on_both_engines_and_by_hand(tmp_path, spark_engine, duckdb_engine):
+def test_features_same_on_both_engines_and_by_hand(hand_both, hand_spark_features, duckdb_engine):
     from pipeline.features import FEATURE_COLUMNS, customer_features
     from pipeline.ingest import fetch_transactions
 
-    path = _write(tmp_path, "csv_utf8")
-    s_con, s_rep = spark_engine.clean(str(path))
-    d_con, d_rep = duckdb_engine.clean(str(path))
+    _, (s_con, s_rep), (d_con, d_rep) = hand_both
     assert _figures(s_rep) == _figures(d_rep) and s_rep.rows_out == 5
-    spark_f, duck_f = _features(spark_engine, s_con), _features(duckdb_engine, d_con)
+    spark_f, duck_f = hand_spark_features, _features(duckdb_engine, d_con)
     frames_f = customer_features(fetch_transactions(d_con, "tx"), fetch_transactions(d_con, "tx_returns"))
     assert list(spark_f.columns) == list(FEATURE_COLUMNS) and list(spark_f.index) == ["0007", "0042", "0100"]
     for cid, want in HAND_FEATURES.items():
@@ -121,26 +135,43 @@ def test_partitioned_parquet_folder_and_glob(tmp_path, spark_engine, duckdb_engi
     assert all(r == reports[0] for r in reports) and reports[0]["rows_in"] == 7
 
 
-def test_parquet_folder_output(tmp_path, spark_engine, duckdb_engine):
-    path = _write(tmp_path, "csv_utf8")
-    for engine in (spark_engine, duckdb_engine):
-        con, _ = engine.clean(str(path))
+def test_parquet_folder_output(tmp_path, hand_both, spark_engine, duckdb_engine):
+    _, (s_con, _), (d_con, _) = hand_both
+    for engine, con in ((spark_engine, s_con), (duckdb_engine, d_con)):
         out = engine.write_parquet(con, "tx", tmp_path / engine.name)
         back = pd.read_parquet(out)
         assert out.is_dir() and len(back) == 5 and back["amount"].sum() == pytest.approx(138.0)
 
 
-def test_online_retail_report_and_rfm_same_on_both_engines(online_retail_both):
+def _by_the_readme(path) -> tuple[int, int, int, float]:
+    """(lines, customers, invoices, revenue) of an Online Retail export by the README's rules, in pandas: drop
+    lines without CustomerID, cancellations (C…), Quantity <= 0, UnitPrice <= 0, then exact duplicates."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    qty, price = raw["Quantity"].astype(float), raw["UnitPrice"].astype(float)
+    kept = raw[(raw["CustomerID"] != "") & ~raw["InvoiceNo"].str.startswith("C") & (qty > 0) & (price > 0)]
+    kept = kept.drop_duplicates()
+    revenue = (kept["Quantity"].astype(float) * kept["UnitPrice"].astype(float)).sum()
+    return len(kept), kept["CustomerID"].nunique(), kept["InvoiceNo"].nunique(), round(float(revenue), 2)
+
+
+def test_online_retail_report_and_rfm_same_on_both_engines(online_retail_both, online_retail_sample):
     (s_con, s_rep), (d_con, d_rep) = online_retail_both
     assert _figures(s_rep) == _figures(d_rep)
-    assert (s_rep.rows_out, s_rep.customers, s_rep.invoices, s_rep.revenue) == (392_692, 4_338, 18_532, 8_887_208.89)
+    lines, customers, invoices, revenue = _by_the_readme(online_retail_sample)
+    assert (s_rep.rows_out, s_rep.customers, s_rep.invoices) == (lines, customers, invoices) == (34_619, 433, 1_724)
+    assert s_rep.revenue == pytest.approx(revenue, abs=0.005) and revenue == 659_495.89
+    # the sample holds every kind of line the cleaning drops from the whole file
+    assert s_rep.rows_in == 43_480 and (s_rep.date_min, s_rep.date_max) == ("2010-12-01 08:34:00",
+                                                                              "2011-12-09 12:25:00")
+    assert {k for k, n in s_rep.dropped.items() if n} == {"missing_customer_id", "cancellation_or_return",
+                                                          "nonpositive_price", "duplicate_row"}
     s, d = _rfm(s_con), _rfm(d_con)
-    assert list(s.index) == list(d.index) and len(s) == 4_338
+    assert list(s.index) == list(d.index) and len(s) == customers
     for col in ("recency_days", "frequency", "tenure_days", "r_score", "f_score", "m_score"):
         assert (s[col].to_numpy() == d[col].to_numpy()).all(), col
     assert np.abs(s["monetary"] - d["monetary"]).max() <= 1e-6
     assert (s["segment"] == d["segment"]).all()
-    assert s["monetary"].sum() == pytest.approx(8_887_208.89, abs=1e-6)
+    assert s["monetary"].sum() == pytest.approx(revenue, abs=1e-6)
 
 
 def test_online_retail_features_and_batch_scores(tmp_path, online_retail_both, spark_engine, duckdb_engine):
@@ -150,7 +181,7 @@ def test_online_retail_features_and_batch_scores(tmp_path, online_retail_both, s
 
     (s_con, _), (d_con, _) = online_retail_both
     s_f, d_f = _features(spark_engine, s_con), _features(duckdb_engine, d_con)
-    assert len(s_f) == 4_338 and (s_f["country"] == d_f["country"]).all()
+    assert len(s_f) == 433 and (s_f["country"] == d_f["country"]).all()
     pd.testing.assert_frame_equal(s_f, d_f, check_exact=False, rtol=0, atol=1e-6)
     counts = [c for c in s_f.columns if c.startswith(("frequency", "orders_", "n_", "return_count"))]
     assert (s_f[counts] == d_f[counts]).all().all()
@@ -169,19 +200,19 @@ def test_online_retail_features_and_batch_scores(tmp_path, online_retail_both, s
     assert np.abs(on_duck["score"].to_numpy() - one_machine).max() <= 1e-9
 
 
-def test_cli_rfm_and_score_on_spark(tmp_path, spark_engine, capsys):
+def test_cli_rfm_and_score_on_spark(tmp_path, hand_both, hand_spark_features, capsys):
     import json
 
     from pipeline.cli import main
     from pipeline.models.persist import build_metadata, save_model
     from pipeline.models.zoo import build_pipeline, feature_types
 
-    path = _write(tmp_path, "csv_utf8")
+    path = hand_both[0]
     assert main(["rfm", "--engine", "spark", str(path), "--out", str(tmp_path / "rfm.csv")]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert (printed["customers"], printed["revenue"]) == (3, 138.0)
     assert set(pd.read_csv(tmp_path / "rfm.csv")["monetary"]) == {30.0, 6.0, 102.0}
-    X = _features(spark_engine, spark_engine.clean(str(path))[0])
+    X = hand_spark_features
     y = pd.Series([0, 1, 1], index=X.index)
     model = build_pipeline("logreg", feature_types(X)).fit(X, y)
     folder = save_model(model, build_metadata("logreg", "LR", "y", X, y, feature_types(X), [0, 1], {}),
@@ -195,12 +226,12 @@ def test_cli_rfm_and_score_on_spark(tmp_path, spark_engine, capsys):
     assert main(["score", "--engine", "spark", "--model", str(tmp_path), str(path), "--out", str(out)]) == 2
 
 
-def test_catalog_table_source_same_as_the_file(tmp_path, spark_engine, duckdb_engine):
+def test_catalog_table_source_same_as_the_file(hand_both, spark_engine):
     """``table:NAME`` reads a table of the Spark catalog (here a global temporary view, which every session sees)."""
     df = frame().assign(InvoiceDate=lambda d: pd.to_datetime(d["InvoiceDate"]))
     spark_engine.spark.createDataFrame(df).createOrReplaceGlobalTempView("fixture_orders")
     _, from_table = spark_engine.clean("table:global_temp.fixture_orders")
-    _, from_file = duckdb_engine.clean(str(_write(tmp_path, "csv_utf8")))
+    from_file = hand_both[2][1]
     assert _figures(from_table) == _figures(from_file) and from_table.rows_in == 7
 
 

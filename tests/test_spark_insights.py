@@ -3,7 +3,8 @@ the same movement (every customer's segments and RFM at both dates, the counts m
 
 Data: the six-customer table checked by hand in tests/test_insights.py (as ``tx`` on each engine, and as a CSV
 export cleaned by the CLI on Spark), a small generated export spanning eleven months (cleaned once, the same lines
-on both engines), and Online Retail cleaned on each engine (the shared ``online_retail_both`` fixture).
+on both engines), the fixed Online Retail sample cleaned on each engine (the shared ``online_retail_both``
+fixture), and the whole Online Retail file's cohort figures on DuckDB.
 Marked ``spark``: skipped with the reason when PySpark or Java is missing.
 """
 from __future__ import annotations
@@ -106,18 +107,30 @@ def test_generated_months_same_on_both_engines(tmp_path, spark_engine, duckdb_en
     assert mv.counts.to_numpy().sum() == len(mv.customers) == customers
 
 
-def test_online_retail_cohorts_same_on_both_engines(online_retail_both):
-    (spark_con, _), (duck_con, _) = online_retail_both
-    t = _same_cohorts(spark_con, duck_con)
+def _online_retail_cohorts(t: pd.DataFrame, duck_con, dec_2010: int) -> None:
+    """The cohort table of Online Retail (the sample or the whole file), checked against its cleaned lines."""
     first = t.iloc[0]
     # December 2010: the customers whose first purchase (after cleaning) is in Dec-2010, counted in pandas
     tx = duck_con.execute("SELECT customer_id, date FROM tx").df()
     firsts = tx.groupby("customer_id")["date"].min()
     assert (f"{first.cohort:%Y-%m}", first.months_since) == ("2010-12", 0)
-    assert first.cohort_size == (firsts < "2011-01-01").sum() == 885
+    assert first.cohort_size == (firsts < "2011-01-01").sum() == dec_2010
     assert t["cohort"].nunique() == 13 and len(t) == 13 * 14 // 2    # Dec-2010 .. Dec-2011, a triangle
     # December 2011 (9 days) is the only partial month
     assert sorted(set(t.loc[~t["complete"], "month"].dt.strftime("%Y-%m"))) == ["2011-12"]
+
+
+def test_online_retail_cohorts_same_on_both_engines(online_retail_both):
+    (spark_con, _), (duck_con, _) = online_retail_both
+    _online_retail_cohorts(_same_cohorts(spark_con, duck_con), duck_con, 87)
+
+
+def test_online_retail_whole_file_cohorts_on_duckdb(online_retail_duckdb):
+    """The whole file's cohorts (the engines' equality is proven on the sample above)."""
+    from pipeline.cohorts import cohort_table_from_connection
+
+    duck_con, _ = online_retail_duckdb
+    _online_retail_cohorts(cohort_table_from_connection(duck_con, None), duck_con, 885)
 
 
 def test_cli_cohorts_on_spark(tmp_path, spark_engine, capsys):
