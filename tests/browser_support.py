@@ -1,7 +1,8 @@
 """Real-browser fixtures (a pytest plugin, see conftest.py): the app on a free port with its own workspace folder,
 and Debian's Chromium driven by Playwright at 1440×900.
 
-``server`` is module-scoped (one Streamlit process per test file), ``page`` is a fresh browser per test. Where Chromium
+``server`` is module-scoped (one Streamlit process per test file), and so is the Chromium process; ``page`` is a
+fresh browser context per test (its own cookies, storage and cache: to the app, a new browser). Where Chromium
 or Playwright is missing the tests skip saying what to install (fail under ``CI=true``). The server's output goes to
 a log file whose tail is shown when it does not start. Screenshots go to :data:`ARTIFACTS` (git-ignored).
 """
@@ -80,25 +81,54 @@ def workspace_id(server: str, name: str) -> str:
     return ws_id
 
 
-@pytest.fixture
-def page(server):
-    """A new headless Chromium page at 1440×900 (60 s default timeout), closed after the test."""
+@pytest.fixture(scope="module")
+def chromium(server):
+    """Headless Chromium started once for the test module (each test gets its own context: see :func:`page`)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport=VIEWPORT)
-        pg.set_default_timeout(60_000)
-        yield pg
+        yield browser
         browser.close()
 
 
-def settled(page, timeout: float = 60_000) -> None:
-    """Wait until the script run has finished and every element has drawn (no spinner, skeleton or stale element)."""
-    page.wait_for_timeout(400)
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout)
-    page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton], [data-stale=true]')",
-                           timeout=timeout)
+@pytest.fixture
+def page(chromium):
+    """A page at 1440×900 (60 s default timeout) in a new browser context (no cookie or storage of another test),
+    closed after the test."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+#: JavaScript, true when the app is idle: connected, no script run going on, nothing stale, loading or spinning
+IDLE = """(() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+         && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+         && !document.querySelector('[data-testid=stSkeleton], [data-stale=true], [data-testid=stSpinner]');
+})()"""
+
+#: true once the app has been idle and the main block's layout unchanged for ``quiet`` ms without a break (the
+#: clock starts at the call, so a rerun that the last action asked for and that starts within ``quiet`` is waited for)
+_QUIET = """(quiet) => {
+  const main = document.querySelector('[data-testid=stMainBlockContainer]');
+  const shape = main ? [main.scrollWidth, main.scrollHeight, main.getElementsByTagName('*').length].join() : '';
+  const now = performance.now(), w = (window.__settle ??= {since: now, shape: null});
+  if (!(IDLE) || shape !== w.shape) { w.since = now; w.shape = shape; return false; }
+  return now - w.since >= quiet;
+}""".replace("IDLE", IDLE)
+
+
+def settled(page, timeout: float = 60_000, quiet: float = 250) -> None:
+    """Wait until the script run has finished and every element has drawn: the app connected and not running (its
+    own run-state attribute, which Streamlit sets at once, unlike the "Running..." widget shown after 0.5 s), no
+    spinner, skeleton or stale element, and the layout unchanged, all for ``quiet`` ms in a row. Callers first wait
+    for what their action shows (a text, an address) when the rerun it starts could come later than that."""
+    page.evaluate("() => { window.__settle = {since: performance.now(), shape: null}; }")
+    page.wait_for_function(_QUIET, arg=quiet, timeout=timeout, polling="raf")
 
 
 def screenshot(page, name: str) -> None:
@@ -109,7 +139,7 @@ def screenshot(page, name: str) -> None:
     size = page.viewport_size
     tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
     page.set_viewport_size({"width": size["width"], "height": min(max(tall, size["height"]), 8000)})
-    settled(page)
+    settled(page, quiet=150)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     page.set_viewport_size(size)
     assert page.get_by_text("Traceback").count() == 0, name

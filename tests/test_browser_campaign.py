@@ -39,7 +39,7 @@ def test_past_campaign_built_saved_and_measured_in_the_browser(page, server):
         page.get_by_role("button", name=re.compile("Load Synthetic")).click()
         page.get_by_text("Loaded").first.wait_for()
         page.get_by_role("link", name="Campaigns").first.click()
-        page.get_by_role("button", name="Build campaign list").wait_for()
+        page.get_by_role("button", name="Build campaign list").wait_for(timeout=300_000)   # after the scorer's fit
         sent_field = page.get_by_role("group", name="Send date", exact=True)
         end = _date_in(sent_field)                                      # default: the day after the data
         sent = end - timedelta(days=60)

@@ -1,9 +1,9 @@
 """End-to-end in a real browser: Debian's Chromium driven by Playwright, against the app on a free port.
 
-Uploads a CSV, sees the segment table and a plot, the cluster map, opens a customer's card by its link (also the
-link saved before the lookup page was split), and the Campaigns page; walks a marketer's path with a real export
-(upload → Overview → RFM segments → Cohorts & movement → a campaign with a control group), saving a screenshot of
-each page as tests/artifacts/walk_*.png and checking that no tile, page link or date is cut off; a reload keeps the
+Walks a marketer's path with a real export (upload → Overview → RFM segments, with the segment table, the treemap
+and the customer list → Cohorts & movement → a campaign with a control group → the cluster map → a customer's card
+by its link, also the link saved before the lookup page was split), saving a screenshot of each page as
+tests/artifacts/walk_*.png and checking that no tile, page link or date is cut off; a reload keeps the
 snapshot date and the analysis period, the plain address reopens the workspace, another browser starts fresh; a
 second upload then Apply stays current. A screenshot is saved to tests/artifacts/ when a step fails (the folder is
 git-ignored). Skipped (with the reason) where Chromium or Playwright is missing.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import ARTIFACTS, workspace_id
+from browser_support import ARTIFACTS, screenshot, settled, workspace_id
 from conftest import dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,47 +23,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def _nav(page, label: str) -> None:
     page.get_by_role("link", name=label).first.click()
-
-
-def test_upload_segments_clusters_customer_campaigns(page, server, tmp_path):
-    from pipeline.ingest import generate_raw
-
-    try:
-        csv = tmp_path / "shop.csv"
-        generate_raw(n_customers=400, seed=3).to_csv(csv, index=False)
-        page.goto(f"{server}/?ws={workspace_id(server, 'browser')}")
-        page.get_by_text("Upload a file").first.wait_for()
-        page.locator("input[type=file]").set_input_files(str(csv))
-        page.get_by_text("Loaded 'shop.csv'").wait_for()
-        # RFM: the segment table and the treemap
-        _nav(page, "RFM segments")
-        page.get_by_text("Customers per segment").first.wait_for()
-        page.locator(".js-plotly-plot").first.wait_for()
-        page.get_by_role("tab", name="Customer list").click()
-        page.get_by_text("customers, revenue").first.wait_for()
-        # Clusters: the 2-D map renders with its profile table
-        _nav(page, "Clusters")
-        page.get_by_text("Group profiles").first.wait_for(timeout=120_000)
-        assert page.locator(".js-plotly-plot").count() >= 1
-        _shot(page, "clusters_sample")
-        # Customer: one customer's card with churn risk and a coupon, from a ?customer= link
-        page.goto(f"{server}/customer?ws={workspace_id(server, 'browser')}&customer=10001")
-        page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
-        page.get_by_text("Coupon:").first.wait_for()
-        _shot(page, "customer_sample")
-        # a link saved before the split (/lookup) lands on the same card
-        page.goto(f"{server}/lookup?ws={workspace_id(server, 'browser')}&customer=10001")
-        page.wait_for_url(re.compile(r"/customer\?.*customer=10001"))
-        page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
-        # Campaigns: a campaign list for all customers, with its download
-        _nav(page, "Campaigns")
-        page.get_by_role("button", name="Build campaign list").click()
-        page.get_by_text("Download CSV").first.wait_for(timeout=120_000)
-        assert page.get_by_text("Traceback").count() == 0
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "e2e_failure.png"), full_page=True)
-        raise
 
 
 def _date_in(field):
@@ -150,7 +109,7 @@ def test_second_upload_then_apply_keeps_it_current_and_sidebar_lists_both(page, 
         page.get_by_role("button", name="Apply mapping and clean").click()
         page.get_by_text("Loaded 'Groceries_dataset.csv'").wait_for()
         page.get_by_text("Current dataset: Groceries_dataset.csv").wait_for()
-        page.wait_for_timeout(1500)                                           # any snap-back rerun would land now
+        settled(page, quiet=1500)                         # any snap-back rerun would start within 1.5 s of the last run
         expect(page.get_by_text("Current dataset: Groceries_dataset.csv")).to_be_visible()
         expect(picker).to_have_value(re.compile("Groceries_dataset.csv"))
         picker.click()                                                      # the picker lists both datasets
@@ -173,27 +132,16 @@ _TRUNCATED = (f"() => [...document.querySelectorAll('{_CUT_OFF}')]"   # text wid
 def _shot(page, name: str) -> None:
     """A screenshot of the whole page once the script has finished and every element has drawn, under
     tests/artifacts/walk_<name>.png; the page shows no traceback and no tile, page link or date cut off."""
-    drawn = "() => !document.querySelector('[data-testid=stSkeleton], [data-stale=true]')"
-    page.wait_for_timeout(500)
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
-    page.wait_for_function(drawn)
-    ARTIFACTS.mkdir(exist_ok=True)
-    size = page.viewport_size                  # the app scrolls inside its main block: grow the window to all of it
-    tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
-    page.set_viewport_size({"width": size["width"], "height": min(max(tall, size["height"]), 8000)})
-    page.wait_for_timeout(300)
-    page.wait_for_function(drawn)
-    page.screenshot(path=str(ARTIFACTS / f"walk_{name}.png"), full_page=True)
-    page.set_viewport_size(size)
-    assert page.get_by_text("Traceback").count() == 0, name
+    screenshot(page, f"walk_{name}")
     assert page.evaluate(_TRUNCATED) == [], f"cut-off text on {name}"
 
 
 def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(page, server, tmp_path):
     """Issue 11's walk with a real export (380 Online Retail customers): upload → Overview (the landing page once
-    data exists) → RFM segments → Cohorts & movement → a campaign with a 10% control group for the customers who
-    moved between two segments → Clusters → a customer's card; a screenshot of each page under
-    tests/artifacts/walk_*.png, none with a tile, page link or date cut off."""
+    data exists) → RFM segments (and its customer list) → Cohorts & movement → a campaign with a 10% control group
+    for the customers who moved between two segments → Clusters → a customer's card from a ?customer= link, and from
+    a /lookup link saved before the page was split; a screenshot of each page under tests/artifacts/walk_*.png,
+    none with a tile, page link or date cut off."""
     from playwright.sync_api import expect
 
     raw = _online_retail_slice(tmp_path)
@@ -211,8 +159,11 @@ def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(p
         _shot(page, "2_overview")
         _nav(page, "RFM segments")
         page.get_by_text("What each segment means and what to do").first.wait_for(timeout=120_000)
-        page.locator(".js-plotly-plot").first.wait_for()
+        page.get_by_text("Customers per segment").first.wait_for()     # the segment table
+        page.locator(".js-plotly-plot").first.wait_for()               # the treemap
         _shot(page, "3_segments")
+        page.get_by_role("tab", name="Customer list").click()
+        page.get_by_text("customers, revenue").first.wait_for()
         _nav(page, "Cohorts & movement")
         page.get_by_role("heading", name="Cohorts & segment movement").wait_for(timeout=120_000)
         page.locator(".js-plotly-plot").first.wait_for()                 # the cohort heatmap
@@ -240,6 +191,7 @@ def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(p
         _shot(page, "6_campaign")
         _nav(page, "Clusters")
         page.get_by_text("Group profiles").first.wait_for(timeout=120_000)
+        assert page.locator(".js-plotly-plot").count() >= 1             # the 2-D map
         _shot(page, "7_clusters")
         page.goto(f"{server}/customer?ws={workspace_id(server, 'walk')}&customer=12348")          # a regular buyer of the slice
         page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
@@ -247,6 +199,9 @@ def test_marketer_walk_upload_overview_segments_movement_campaign_with_control(p
         expect(page.get_by_test_id("stMetric").filter(has_text="Spend").first
                .get_by_test_id("stMetricValue")).to_contain_text("£")
         _shot(page, "8_customer")
+        page.goto(f"{server}/lookup?ws={workspace_id(server, 'walk')}&customer=12348")   # saved before the split
+        page.wait_for_url(re.compile(r"/customer\?.*customer=12348"))
+        page.get_by_text("Churn risk").first.wait_for(timeout=120_000)
     except Exception:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "walk_failure.png"), full_page=True)
