@@ -12,7 +12,7 @@ from app.lab_charts import worded
 from pipeline.config import HORIZON_DAYS
 from pipeline.errors import DataError
 from pipeline.health import live
-from pipeline.models import lab
+from pipeline.models import lab, saved
 from pipeline.store import Dataset, Workspace
 
 __all__ = ["target_options", "train", "verdict_lines", "saved_models"]
@@ -130,17 +130,17 @@ def saved_models(ws: Workspace, ds: Dataset) -> None:
     if done and done[0] == ds.id and done[2] == "done":
         st.success(ui.md(done[3]), icon=":material/check:")
         st.session_state.pop(keys.MODEL, None)
-    saved = lab.list_models(ws, current.model_id)
-    if not saved:
+    models = saved.list_models(ws, current.model_id)
+    if not models:
         st.caption("No saved models in this workspace yet.")
         return
     refused = live.refused_ids(ws, ds.id)
-    table = pd.DataFrame(saved).drop(columns=["id", "live"]).assign(
-        created=[str(m["created"])[:16].replace("T", " ") for m in saved],
-        status=["live" if m["live"] else ("refused by Retrain now" if m["id"] in refused else "") for m in saved])
+    table = pd.DataFrame(models).drop(columns=["id", "live"]).assign(
+        created=[str(m["created"])[:16].replace("T", " ") for m in models],
+        status=["live" if m["live"] else ("refused by Retrain now" if m["id"] in refused else "") for m in models])
     st.dataframe(worded(table.rename(columns=_SAVED_HEADERS)), hide_index=True, key="lab_saved_table")
     names = {m["id"]: f"{m['name']} · {m['model']} · {m['target']}" + (" · live" if m["live"] else "")
-             for m in saved}
+             for m in models}
     ids = list(names)
     mid = st.selectbox("Saved model", ids, format_func=names.get, key="lab_saved_pick",
                        index=ids.index(current.model_id) if current.model_id in ids else None,
@@ -156,7 +156,7 @@ def saved_models(ws: Workspace, ds: Dataset) -> None:
         _put_live(ws, ds, mid)
     if c3.button("Delete", key="lab_delete", icon=":material/delete:"):
         try:
-            lab.delete_model(ws, mid)
+            saved.delete_model(ws, mid)
         except DataError as e:
             st.error(str(e), icon=":material/error:")
         else:
@@ -168,8 +168,8 @@ def saved_models(ws: Workspace, ds: Dataset) -> None:
 
 def _score(ws: Workspace, ds: Dataset, mid: str) -> None:
     try:
-        pipe, meta = lab.load_lab_model(ws, mid)
-        scores = lab.score_dataset(pipe, meta, ds)
+        pipe, meta = saved.load_lab_model(ws, mid)
+        scores = saved.score_dataset(pipe, meta, ds)
     except DataError as e:
         st.error(str(e), icon=":material/error:")
         return

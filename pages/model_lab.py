@@ -6,7 +6,7 @@ import streamlit as st
 from app import state, ui
 from app import lab_charts as charts
 from app import lab_ui
-from pipeline.models import lab
+from pipeline.models import lab, saved
 from pipeline.errors import DataError
 from pipeline.models import IMBALANCE_OPTIONS, REGISTRY
 
@@ -84,7 +84,7 @@ else:
         name = st.text_input("Name", key="lab_save_name", placeholder="e.g. churn-xgboost-90d")
         if st.form_submit_button("Save model", icon=":material/save:"):
             try:
-                st.success(f"Saved as '{lab.save_lab_model(ws, res, chosen, name, ds)}'.", icon=":material/check:")
+                st.success(f"Saved as '{saved.save_lab_model(ws, res, chosen, name, ds)}'.", icon=":material/check:")
             except DataError as e:
                 st.error(str(e), icon=":material/error:")
 

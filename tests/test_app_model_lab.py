@@ -7,7 +7,7 @@ import pytest
 
 from conftest import dataset
 from pipeline.health.live import live_model
-from pipeline.models import lab
+from pipeline.models import saved
 from pipeline.store import Workspace
 
 TRAIN = "FormSubmitter:lab_train-Train"
@@ -70,7 +70,7 @@ def test_churn_fast_models_save_activate_and_score(at):
     at.button(key=SAVE).click().run()
     assert not at.exception and "churn-xgb" in at.success[0].value
     ws = Workspace(at.session_state["workspace_id"])
-    assert [m["id"] for m in lab.list_models(ws)] == ["churn-xgb"]
+    assert [m["id"] for m in saved.list_models(ws)] == ["churn-xgb"]
     assert any("Default churn model (logistic regression)" in _plain(c.value) for c in at.caption)
     assert at.selectbox(key="lab_saved_pick").value is None          # the live model (the default) is not saved
     at.selectbox(key="lab_saved_pick").set_value("churn-xgb").run()
@@ -87,7 +87,7 @@ def test_churn_fast_models_save_activate_and_score(at):
     customers = ws.load_dataset(at.session_state["dataset_id"]).transactions["customer_id"].nunique()
     assert len(scores) == customers and list(scores.columns) == ["predicted", "p_0", "p_1"]   # live churn risk
     at.button(key="lab_delete").click().run()
-    assert "is the live model" in at.error[0].value and [m["id"] for m in lab.list_models(ws)] == ["churn-xgb"]
+    assert "is the live model" in at.error[0].value and [m["id"] for m in saved.list_models(ws)] == ["churn-xgb"]
 
 
 def test_segment_target_warns_and_too_long_horizon_is_refused(at):
@@ -126,4 +126,4 @@ def test_customer_table_target_and_bad_target(at):
     at.text_input(key="lab_save_name").input("")
     at.button(key=SAVE).click().run()
     assert "Give the model a name" in at.error[0].value
-    assert lab.list_models(Workspace(at.session_state["workspace_id"])) == []
+    assert saved.list_models(Workspace(at.session_state["workspace_id"])) == []

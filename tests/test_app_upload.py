@@ -121,7 +121,7 @@ def test_second_file_shows_its_own_guesses_and_apply_keeps_its_amounts(app):
 
     import pandas as pd
 
-    from app import keys, ui
+    from app import ui
 
     a_name, a = _no_amount_export()
     _upload(app, a_name, a)

@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import dataset
-from pipeline.models import lab
+from pipeline.models import lab, saved
 from pipeline import models as zoo
 from pipeline.churn import baseline_churn_score, out_of_time_split
 from pipeline.cli import main
@@ -165,12 +165,12 @@ def test_save_list_load_activate_delete(shop, churn):
     result, _ = churn
     ws = Workspace("lab")
     ds = Dataset("ds1", "shop", "transactions", transactions=shop[0], returns=shop[1])
-    mid = lab.save_lab_model(ws, result, "xgboost", "Churn XGB 60d!", ds)
+    mid = saved.save_lab_model(ws, result, "xgboost", "Churn XGB 60d!", ds)
     assert mid == "Churn-XGB-60d"
-    [row] = lab.list_models(ws)
+    [row] = saved.list_models(ws)
     assert row["name"] == "Churn XGB 60d!" and row["kind"] == "churn" and row["dataset"] == "shop"
     assert row["roc_auc"] == pytest.approx(result.table.loc["xgboost", "roc_auc"]) and not row["live"]
-    pipe, meta = lab.load_lab_model(ws, mid)
+    pipe, meta = saved.load_lab_model(ws, mid)
     X = result.X_test[list(result.train.feature_types)]
     np.testing.assert_allclose(pipe.predict_proba(X), result.train.proba["xgboost"], rtol=1e-6)
     assert meta.target == "churned" and list(meta.features) == list(result.X_train.columns)
@@ -183,16 +183,16 @@ def test_save_list_load_activate_delete(shop, churn):
     put_live(ws, ds, mid, confirmed=True)
     assert live_model(Workspace("lab"), ds.id).model_id == mid                    # survives a reload
     active_pipe, active_meta = load_live(Workspace("lab"), ds.id)
-    assert active_meta.model_key == "xgboost" and lab.list_models(ws, mid)[0]["live"]
-    scores = lab.score_dataset(active_pipe, active_meta, ds)
+    assert active_meta.model_key == "xgboost" and saved.list_models(ws, mid)[0]["live"]
+    scores = saved.score_dataset(active_pipe, active_meta, ds)
     assert len(scores) == shop[0]["customer_id"].nunique() and list(scores.columns) == ["predicted", "p_0", "p_1"]
 
     with pytest.raises(DataError, match="is the live model"):           # the live model cannot vanish underneath
-        lab.delete_model(ws, mid)
-    lab.save_lab_model(ws, result, "logreg", "other", ds)
+        saved.delete_model(ws, mid)
+    saved.save_lab_model(ws, result, "logreg", "other", ds)
     put_live(ws, ds, "other", confirmed=True)
-    lab.delete_model(ws, mid)
-    assert [m["id"] for m in lab.list_models(ws)] == ["other"] and live_model(ws, ds.id).model_id == "other"
+    saved.delete_model(ws, mid)
+    assert [m["id"] for m in saved.list_models(ws)] == ["other"] and live_model(ws, ds.id).model_id == "other"
 
 
 @pytest.mark.parametrize("key, name, message", [
@@ -203,30 +203,30 @@ def test_save_list_load_activate_delete(shop, churn):
 def test_save_refuses_and_writes_nothing(churn, key, name, message):
     ws = Workspace("lab2")
     with pytest.raises(DataError, match=message):
-        lab.save_lab_model(ws, churn[0], key, name)
+        saved.save_lab_model(ws, churn[0], key, name)
     assert list(ws.models_dir.iterdir()) == []
 
 
 def test_save_refuses_taken_name_and_bad_ids(churn):
     ws = Workspace("lab3")
-    lab.save_lab_model(ws, churn[0], "logreg", "m1")
+    saved.save_lab_model(ws, churn[0], "logreg", "m1")
     with pytest.raises(DataError, match="already exists"):
-        lab.save_lab_model(ws, churn[0], "tree", "m1")
+        saved.save_lab_model(ws, churn[0], "tree", "m1")
     with pytest.raises(DataError, match="not valid"):
-        lab.load_lab_model(ws, "../m1")
+        saved.load_lab_model(ws, "../m1")
     with pytest.raises(DataError, match="looks like a retrain version"):
-        lab.save_lab_model(ws, churn[0], "tree", "v2")
+        saved.save_lab_model(ws, churn[0], "tree", "v2")
 
 
 def test_table_model_scores_customer_table(mall):
     result = lab.run_table_comparison(mall, "Genre", models=["logreg"], settings=TINY)
     ws = Workspace("lab4")
-    mid = lab.save_lab_model(ws, result, "logreg", "genre")
-    pipe, meta = lab.load_lab_model(ws, mid)
-    scores = lab.score_dataset(pipe, meta, Dataset("m", "mall", "customers", customers=mall))
+    mid = saved.save_lab_model(ws, result, "logreg", "genre")
+    pipe, meta = saved.load_lab_model(ws, mid)
+    scores = saved.score_dataset(pipe, meta, Dataset("m", "mall", "customers", customers=mall))
     assert len(scores) == 200 and set(scores["predicted"]) <= {"Female", "Male"}
     with pytest.raises(DataError, match="lacks the model's feature columns"):
-        lab.score_dataset(pipe, meta, Dataset("m", "mall", "customers", customers=mall.drop(columns="Age")))
+        saved.score_dataset(pipe, meta, Dataset("m", "mall", "customers", customers=mall.drop(columns="Age")))
 
 
 def test_curve_frames(churn):
@@ -318,7 +318,7 @@ def test_live_model_is_named_the_same_default_or_saved(shop, churn):
     ws = Workspace("in-use")
     ds = Dataset("ds-in-use", "shop", "transactions", transactions=shop[0], returns=shop[1])
     assert live_model(ws, ds.id).sentence().endswith(": Default churn model (logistic regression).")
-    mid = lab.save_lab_model(ws, churn[0], "logreg", "churn lr", ds)
+    mid = saved.save_lab_model(ws, churn[0], "logreg", "churn lr", ds)
     put_live(ws, ds, mid, confirmed=True)
     assert live_model(ws, ds.id).sentence().endswith(": Logistic regression 'churn lr' (churn-lr).")
 

@@ -183,7 +183,7 @@ def test_the_service_loads_and_the_watcher_follows_the_same_pointer(tmp_path):
     from pipeline.health import ChampionWatcher
     from pipeline.health.live import live_model, put_live
     from pipeline.health.retrain import retrain
-    from pipeline.models import ZooSettings, lab
+    from pipeline.models import ZooSettings, lab, saved
     from pipeline.store import Dataset
     from service.scoring import load_scorer
 
@@ -194,7 +194,7 @@ def test_the_service_loads_and_the_watcher_follows_the_same_pointer(tmp_path):
     assert retrain(ws, ds, horizon_days=30)["promoted"]
     watcher = ChampionWatcher(ws, ds.id)
     res = lab.run_churn_comparison(tx, ret, 30, models=["logreg"], settings=ZooSettings(forest_trees=10))
-    lab.save_lab_model(ws, res, "logreg", "by hand", ds)
+    saved.save_lab_model(ws, res, "logreg", "by hand", ds)
     put_live(ws, ds, "by-hand", confirmed=True)
     assert live_model(ws, ds.id).title == "Logistic regression 'by hand'"
     pipe, meta = watcher.poll()

@@ -77,7 +77,6 @@ def test_xgboost_part_is_json_not_pickle(data, tmp_path):
 
 def _with_module_names(path, names: dict) -> None:
     """Rewrite the class modules named in a skops file (as files saved under other module paths name them)."""
-    import io
     import zipfile
 
     with zipfile.ZipFile(path) as archive:

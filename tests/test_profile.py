@@ -250,13 +250,13 @@ def test_rescore_after_a_new_purchase(ds, ctx):
 # ----------------------------------------------------------------------------------------------- models and clusterings
 
 def test_active_churn_model_is_used_and_other_kinds_are_refused(ds, ctx, tmp_path):
-    from pipeline.models import lab
+    from pipeline.models import lab, saved
     from pipeline.store import Workspace
 
     ws = Workspace("w1", tmp_path)
     res = lab.run_churn_comparison(ds.transactions, ds.returns, 90, models=["logreg"])
-    lab.save_lab_model(ws, res, "logreg", "my churn", ds)
-    active = lab.load_lab_model(ws, "my-churn")
+    saved.save_lab_model(ws, res, "logreg", "my churn", ds)
+    active = saved.load_lab_model(ws, "my-churn")
     c2 = pf.build_scorer(ds, active=active, clusters=ctx.clusters)
     assert c2.decisions.churn.source == "active" and "my churn" in c2.decisions.churn.description
     assert c2.decisions.churn.description in pf.customer_profile(c2, _repeat_customer(ctx)).churn_model  # or withheld

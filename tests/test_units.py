@@ -9,7 +9,6 @@ import re
 from datetime import date, timedelta
 
 import pandas as pd
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import APP

@@ -133,8 +133,8 @@ def _positive_index(labels: Sequence[object]) -> int:
 def saved_classifier(pipeline: ProbabilisticClassifier, meta: ModelMetadata,
                      source: str = "active") -> FittedClassifier:
     """Wrap a saved model (the dataset's live model, ``pipeline.health.live.load_live``), named as every page
-    names it (``pipeline.models.lab.model_title``)."""
-    from pipeline.models.lab import model_title
+    names it (``pipeline.models.saved.model_title``)."""
+    from pipeline.models.saved import model_title
 
     auc = meta.metrics.get("roc_auc")
     what = f"ROC AUC {auc:.3f} on its test set" if isinstance(auc, (int, float)) else "no ROC AUC recorded"

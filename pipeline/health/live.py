@@ -19,7 +19,8 @@ import numpy as np
 
 from pipeline.errors import DataError
 from pipeline.health.registry import HealthStore
-from pipeline.models.lab import RULE_NAMES, model_title
+from pipeline.models.lab import RULE_NAMES
+from pipeline.models.saved import model_title
 from pipeline.store import Dataset, Workspace
 
 __all__ = ["LiveModel", "BaselineCheck", "NeedsConfirmation", "live_model", "load_live", "model_title",

@@ -98,7 +98,7 @@ class HealthStore:
 
     def load_version(self, version: str):
         """``(pipeline, metadata)`` of a saved version or saved model id (DataError if missing or damaged)."""
-        from pipeline.models.lab import load_lab_model
+        from pipeline.models.saved import load_lab_model
 
         return load_lab_model(self.ws, self.folder_id(version))
 

@@ -2,11 +2,11 @@
 
 The package's interface is what this file re-exports: the zoo (:mod:`~pipeline.models.zoo`: settings, registry,
 preprocessing), training and cross-validation (:mod:`~pipeline.models.training`), explanations
-(:mod:`~pipeline.models.explain`) and the custom estimators (:mod:`~pipeline.models.estimators`). Three
+(:mod:`~pipeline.models.explain`) and the custom estimators (:mod:`~pipeline.models.estimators`). Four
 submodules are imported by name because they pull in more: :mod:`pipeline.models.metrics` (the metric table),
-:mod:`pipeline.models.persist` (pickle-free saving and loading) and :mod:`pipeline.models.lab` (the Model lab's
-orchestration over datasets and workspaces). Dependencies point one way: estimators <- zoo <- training/explain
-<- persist <- lab; nothing here imports the lab.
+:mod:`pipeline.models.persist` (pickle-free saving and loading), :mod:`pipeline.models.lab` (the Model lab's
+orchestration over datasets and workspaces) and :mod:`pipeline.models.saved` (the lab's saved models). Dependencies
+point one way: estimators <- zoo <- training/explain <- persist <- lab <- saved; nothing here imports the lab.
 """
 from __future__ import annotations
 
