@@ -118,14 +118,14 @@ FILE_SECONDS: dict[str, float] = {
 #: fixtures again, so only files whose cost is in the tests themselves are cut).
 FILE_PARTS: dict[str, int] = {
     "test_browser_layout.py": 2, "test_card_truth.py": 3, "test_app_campaigns.py": 8, "test_browser_e2e.py": 2,
-    "test_bad_inputs.py": 3, "test_ingest_fuzz.py": 3, "test_browser_flows.py": 2,
+    "test_bad_inputs.py": 3, "test_browser_flows.py": 2,
 }
 
 
 #: files run as one unit on one worker: they share the session's SparkSession and Online Retail cleaned on it
 #: (spark_support), which each worker would otherwise start (a JVM) and clean again.
 SHARED_UNITS: dict[str, str] = {f"test_spark_{name}.py": "spark files"
-                                for name in ("engine", "churn", "datasets", "insights")}
+                                for name in ("engine", "churn", "datasets", "insights", "platforms")}
 
 
 def work_units(nodeids: list[str]) -> list[tuple[str, list[str]]]:
