@@ -6,10 +6,11 @@ it ends with an ellipsis "…" that the data did not contain — in metrics, tab
 tabs, buttons, select boxes, captions, page links, expanders (opened) and radio/segmented choices. Data-grid cells are drawn
 on a canvas the DOM cannot read: their columns get widths and formats in ``column_config`` instead (tested by
 ``tests/test_units.py``). The test fails listing every clipped text as ``dataset / page / viewport: text``, and
-saves a screenshot of each page and viewport to ``tests/artifacts/layout_<dataset>_<page>_<width>.png``.
+saves a screenshot of each page at the narrowest viewport to ``tests/artifacts/layout_<dataset>_<page>_1280.png``.
 
-One server and one browser; viewports are looped by resizing the window. Skipped (with the reason) without
-Chromium or Playwright; the Online Retail part is skipped with a message when ``online_retail.csv`` is absent.
+One server and one page; viewports are looped by resizing the window (each tab is opened again at each width).
+Skipped (with the reason) without Chromium or Playwright; the Online Retail part is skipped with a message
+when ``online_retail.csv`` is absent.
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import re
 
 import pytest
 
-from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, workspace_id
+from browser_support import ARTIFACTS, settled, workspace_id
 from conftest import dataset
 
 VIEWPORTS = ((1440, 900), (1280, 720))
+SHOT = VIEWPORTS[-1]            # the screenshot of a page: at the narrowest viewport, where text is likeliest cut
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: Containers whose text must never be cut (Streamlit test ids); their descendants are checked too.
@@ -74,29 +76,25 @@ PAGES = {
     "Campaigns": "Campaigns",
 }
 
+#: page label in the navigation -> its title, where they differ
+TITLES = {"Cohorts & movement": "Cohorts & segment movement"}
+
 
 @pytest.fixture(scope="module")
-def page(server):
-    """One browser for the whole file (module-scoped, unlike browser_support's page): viewports are switched by
+def page(chromium):
+    """One page for the whole file (module-scoped, unlike browser_support's page): viewports are switched by
     resizing."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
-        pg.set_default_timeout(120_000)
-        yield pg
-        browser.close()
+    context = chromium.new_context(viewport={"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
+    pg = context.new_page()
+    pg.set_default_timeout(120_000)
+    yield pg
+    context.close()
 
 
-def _settle(page) -> None:
-    """Wait until the script has finished and every element has drawn (no spinner, skeleton or stale element)."""
-    page.wait_for_timeout(400)
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=600_000)
-    page.wait_for_function("() => !document.querySelector("
-                           "'[data-testid=stSkeleton], [data-stale=true], [data-testid=stSpinner]')",
-                           timeout=600_000)
-    page.wait_for_timeout(300)
+def _settle(page, quiet: float = 250) -> None:
+    """Wait until the script has finished and every element has drawn (no spinner, skeleton or stale element), and
+    the layout has not changed for ``quiet`` ms."""
+    settled(page, timeout=600_000, quiet=quiet)
 
 
 _OPEN_EXPANDERS = """() => { let n = 0;
@@ -109,7 +107,29 @@ _OPEN_EXPANDERS = """() => { let n = 0;
 def _open_expanders(page) -> None:
     """Open every visible expander (client side, no rerun), so the text inside is checked too."""
     if page.evaluate(_OPEN_EXPANDERS):
-        _settle(page)
+        _steady(page)
+
+
+_CHARTS_FIT = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')]
+  .every(e => e.getBoundingClientRect().width < 2 || e.scrollWidth <= e.clientWidth + 1)"""
+
+
+def _steady(page) -> None:
+    """After a change on the client (a window size, a tab, an expander): let the layout settle. Plotly charts redraw
+    at their new width a moment later: they are given up to 10 s to fit their box (a chart still too wide then is
+    reported by the check like any other cut text)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    _settle(page, quiet=150)
+    try:
+        page.wait_for_function(_CHARTS_FIT, timeout=10_000)
+    except PlaywrightTimeout:
+        pass
+
+
+def _resize(page, width: int, height: int) -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    _steady(page)
 
 
 def _tabs(page) -> list:
@@ -117,23 +137,29 @@ def _tabs(page) -> list:
 
 
 def _check(page, where: str, clipped: list[str]) -> None:
-    """Every viewport: the clipped texts of the page (and of each tab), and a screenshot of the page."""
+    """Every viewport: the clipped texts of the page (and of each of its first tabs, opened at that width); then a
+    screenshot of the page at the narrowest viewport."""
     for width, height in VIEWPORTS:
-        page.set_viewport_size({"width": width, "height": height})
-        _settle(page)
+        if page.viewport_size != {"width": width, "height": height}:
+            _resize(page, width, height)
         _open_expanders(page)
         found = list(page.evaluate(_CLIPPED, [list(CHECKED), list(OWN_ELLIPSES)]))
-        for i, tab in enumerate(_tabs(page)[1:4], start=1):        # the first tabs of a page (their widgets draw)
+        for i in range(1, min(len(_tabs(page)), 4)):         # the first tabs of a page (their widgets draw)
+            tab = _tabs(page)[i]
             tab.click()
-            _settle(page)
+            page.wait_for_function("t => t.getAttribute('aria-selected') === 'true'", arg=tab.element_handle())
+            _steady(page)
             _open_expanders(page)
             found += [f"[tab {i}] {t}" for t in page.evaluate(_CLIPPED, [list(CHECKED), list(OWN_ELLIPSES)])]
         if len(_tabs(page)) > 1:
             _tabs(page)[0].click()
-            _settle(page)
+            _steady(page)
         clipped += [f"{where} / {width}×{height}: {t}" for t in dict.fromkeys(found)]
         assert page.get_by_text("Traceback").count() == 0, f"{where}: a traceback on the page"
-        _screenshot(page, where, width, height)
+    width, height = SHOT
+    if page.viewport_size != {"width": width, "height": height}:
+        _resize(page, width, height)
+    _screenshot(page, where, width, height)
 
 
 def _screenshot(page, where: str, width: int, height: int) -> None:
@@ -142,19 +168,24 @@ def _screenshot(page, where: str, width: int, height: int) -> None:
     name = re.sub(r"[^a-z0-9]+", "_", where.lower()).strip("_")
     tall = page.evaluate("document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight + 100")
     page.set_viewport_size({"width": width, "height": min(max(tall, height), 8000)})
-    page.wait_for_timeout(300)
+    _settle(page, quiet=150)
     page.screenshot(path=str(ARTIFACTS / f"layout_{name}_{width}.png"), full_page=True)
     page.set_viewport_size({"width": width, "height": height})
 
 
 def _walk(page, server: str, ws: str, label: str, customer: str) -> list[str]:
+    """Every page in turn, each checked by :func:`_check` once its run has finished."""
     clipped: list[str] = []
+    main = page.get_by_test_id("stMain")
     for nav, ready in PAGES.items():
         if nav == "Customer":
             page.goto(f"{server}/customer?ws={workspace_id(server, ws)}&customer={customer}")
         else:
             page.get_by_test_id("stSidebarNav").get_by_role("link", name=nav, exact=True).first.click()
-        page.get_by_text(ready).first.wait_for(timeout=600_000)
+        page.wait_for_function("t => document.querySelector('[data-testid=stMain] h1')?.innerText.trim() === t",
+                               arg=TITLES.get(nav, nav), timeout=600_000)     # this page's run has started
+        main.get_by_text(ready).first.wait_for(timeout=600_000)
+        _settle(page)
         _check(page, f"{label} / {nav}", clipped)
     return clipped
 
