@@ -103,21 +103,28 @@ pytest_plugins = ["spark_support", "browser_support"]
 # which pytest 9 no longer reads), hence a scheduler of our own. The figures come from ``--durations=0``
 # (docs/ARCHITECTURE.md, Tests): update them when a file's cost changes a lot. Files not listed start after these.
 
-#: test file -> seconds it took alone (-n 0) on the 2-core CI machine; the slowest start first.
+#: test file -> seconds its tests took in a full run on the 2-core CI machine (the sum of its --durations, under
+#: the other workers' load: only their order matters); the slowest start first.
 FILE_SECONDS: dict[str, float] = {
-    "test_browser_layout.py": 217, "test_card_truth.py": 156, "test_app_campaigns.py": 124,
-    "test_browser_e2e.py": 116, "test_bad_inputs.py": 92, "test_service_process.py": 71, "test_browser_flows.py": 62,
-    "test_ingest_fuzz.py": 58, "test_hardening.py": 40, "test_app_persistence.py": 39,
-    "test_service_schemathesis.py": 29, "test_app_foundation.py": 8, "test_spark_engine.py": 180,
-    "test_platforms.py": 129, "test_spark_churn.py": 93, "test_spark_datasets.py": 84, "test_spark_insights.py": 68,
-    "test_browser_campaign.py": 69, "test_browser_live_model.py": 53, "test_lab.py": 53, "test_models.py": 52,
-    "test_service_api.py": 36,
+    "test_browser_layout.py": 320, "test_spark_churn.py": 146, "test_card_truth.py": 131, "test_live_model.py": 129,
+    "test_browser_e2e.py": 119, "test_app_clusters.py": 105, "test_service_process.py": 94,
+    "test_spark_engine.py": 93, "test_browser_flows.py": 85, "test_profile.py": 82, "test_withheld.py": 77,
+    "test_bad_inputs.py": 77, "test_health.py": 76, "test_browser_campaign.py": 69, "test_campaign.py": 65,
+    "test_coupon_units.py": 59, "test_app_persistence.py": 45, "test_campaign_asof.py": 45,
+    "test_cluster_names.py": 44, "test_campaign_results.py": 42, "test_ingest_fuzz.py": 42,
+    "test_spark_datasets.py": 42, "test_prediction_log_source.py": 41, "test_spark_platforms.py": 40,
+    "test_service_champion.py": 40, "test_browser_live_model.py": 39, "test_app_customer.py": 38,
+    "test_platforms.py": 37, "test_browser_gate.py": 37, "test_table_embeddings.py": 36, "test_value.py": 35,
+    "test_real_exports.py": 34, "test_service_api.py": 33, "test_service_schemathesis.py": 32,
+    "test_card_index.py": 32, "test_app_campaigns.py": 31, "test_app_model_health.py": 28,
+    "test_browser_workspace.py": 27, "test_scorer_store.py": 27, "test_hardening.py": 25, "test_coupons.py": 25,
+    "test_models.py": 24, "test_sliced.py": 24, "test_app_model_lab.py": 22, "test_ingest_formats.py": 22,
 }
 
 #: test file -> number of parts it is cut into (consecutive runs of its tests; each part builds the module's
 #: fixtures again, so only files whose cost is in the tests themselves are cut).
 FILE_PARTS: dict[str, int] = {
-    "test_browser_layout.py": 2, "test_card_truth.py": 3, "test_app_campaigns.py": 8, "test_browser_e2e.py": 2,
+    "test_browser_layout.py": 2, "test_card_truth.py": 3, "test_app_campaigns.py": 2, "test_browser_e2e.py": 2,
     "test_bad_inputs.py": 3, "test_browser_flows.py": 2,
 }
 
