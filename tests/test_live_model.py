@@ -66,6 +66,8 @@ def learns_nothing(monkeypatch):
     flow of a challenger that loses to BG/NBD is walked on the sample, where every real family now beats it."""
     import numpy as np
 
+    from scorer_support import SHARED_ENV
+
     from pipeline.customer import classifier
     from pipeline.models import build_pipeline
 
@@ -78,6 +80,8 @@ def learns_nothing(monkeypatch):
         return build_pipeline(name, types, settings).fit(X, noise), X, y
 
     monkeypatch.setattr(classifier, "fit_on_slices", shuffled)
+    # every scorer fitted meanwhile holds a model that learned nothing: none may be shared with the run's other tests
+    monkeypatch.delenv(SHARED_ENV, raising=False)
 
 
 @pytest.mark.slow

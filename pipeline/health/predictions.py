@@ -278,6 +278,7 @@ class ServedLog:
         self.log, self.flush_seconds, self.max_queue, self.retries = log, flush_seconds, max_queue, retries
         self._rows: list[tuple[str, str, dict[str, Any]]] = []
         self._lock = threading.Lock()
+        self._writing = threading.Lock()       # one write at a time: a flush returns after any write in flight
         self._thread: threading.Thread | None = None
 
     def record_card(self, dataset_id: str, card: Mapping[str, Any], source: str = "service",
@@ -294,18 +295,20 @@ class ServedLog:
         return True
 
     def flush(self) -> int:
-        """Write every queued row now; returns how many were written."""
-        with self._lock:
-            rows, self._rows = self._rows, []
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for dataset_id, source, row in rows:
-            groups.setdefault((dataset_id, source), []).append(row)
-        try:
-            return sum(self.log.record(ds, group, src) for (ds, src), group in groups.items())
-        except Exception:
-            with self._lock:                                   # keep them for the next try
-                self._rows = (rows + self._rows)[: self.max_queue]
-            raise
+        """Write every queued row now; returns how many were written. It waits for a write the background thread
+        has in flight, so every row queued before the call is in the database when it returns."""
+        with self._writing:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for dataset_id, source, row in rows:
+                groups.setdefault((dataset_id, source), []).append(row)
+            try:
+                return sum(self.log.record(ds, group, src) for (ds, src), group in groups.items())
+            except Exception:
+                with self._lock:                               # keep them for the next try
+                    self._rows = (rows + self._rows)[: self.max_queue]
+                raise
 
     def _run(self) -> None:
         """Flush every ``flush_seconds`` while rows are queued; after ``retries`` failed writes in a row the queued
