@@ -48,6 +48,36 @@ def test_served_log_writes_in_the_background_and_gives_up_on_a_gone_database(tmp
     assert served._thread is None and served._rows == []    # dropped after 2 failed writes (and logged)
 
 
+def test_flush_waits_for_the_write_the_background_thread_has_in_flight(tmp_path):
+    """A flush returns only when every row queued before it is in the database, also while the background thread
+    is in the middle of writing them (it used to find an empty queue and return at once, with 0 rows written)."""
+    import threading
+
+    from pipeline.health.predictions import ServedLog
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}")
+    writing, release = threading.Event(), threading.Event()
+    real = log.record
+
+    def slow_record(dataset_id, rows, source):
+        writing.set()
+        release.wait(10)
+        return real(dataset_id, rows, source)
+
+    log.record = slow_record
+    served = ServedLog(log, flush_seconds=0.01)
+    served.record_card("ds", {"customer_id": "a", "churn_probability": 0.4, "risk_band": "Medium",
+                              "as_of": "2022-01-01", "model_version": "v"})
+    assert writing.wait(10)                                  # the background thread holds the row now
+    flushed = threading.Thread(target=served.flush)
+    flushed.start()
+    flushed.join(0.3)
+    assert flushed.is_alive()                                # still waiting for the write in flight
+    release.set()
+    flushed.join(10)
+    assert not flushed.is_alive() and list(log.frame("ds")["customer_id"]) == ["a"]
+
+
 def _churn(card: dict) -> float:
     """The card's churn score, also when the card hides it (the model's score is what is monitored)."""
     return card["churn_probability"] if card["churn_probability"] is not None else card["withheld"]["churn_probability"]
