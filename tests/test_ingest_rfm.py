@@ -53,6 +53,22 @@ def test_amount_column_used_when_present():
     assert res.transactions.groupby("customer_id")["amount"].sum().to_dict() == {"a": 1210.5, "b": 3.0}
 
 
+def test_an_amount_too_large_to_be_real_is_dropped_as_unreadable_and_counted():
+    """A line of 10^30 (a price typed into the quantity column, a corrupted export) or an infinite one is dropped as
+    a number that could not be read, and said so; the exact sums of the features and the BTYD summary then run (a
+    DECIMAL(38, 10) sum could not hold it: before, both stopped with a conversion error)."""
+    from pipeline.clv import btyd_summary
+    from pipeline.features import customer_features
+
+    df = pd.DataFrame({"customer_id": ["A", "A", "A", "B", "B"], "invoice_id": ["1", "2", "3", "4", "5"],
+                       "date": ["2024-01-01", "2024-02-01", "2024-02-03", "2024-01-05", "2024-03-05"],
+                       "quantity": ["1", "1", "1", "2", "1"], "unit_price": ["1e30", "5", "inf", "3", "4"]})
+    res = clean_frame(df)
+    assert res.report.dropped["unparseable_number"] == 2 and len(res.transactions) == 3
+    assert customer_features(res.transactions, res.returns)["monetary"].to_dict() == {"A": 5.0, "B": 10.0}
+    assert btyd_summary(res.transactions).loc["B", "monetary_value"] == 4.0         # its repeat order
+
+
 @pytest.mark.parametrize("columns,expected", [
     (["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"],
      {"customer_id": "CustomerID", "invoice_id": "InvoiceNo", "unit_price": "UnitPrice", "product_id": "StockCode"}),

@@ -26,7 +26,8 @@ from pipeline.config import TX_COLUMNS, CleaningOptions
 from pipeline.errors import DataError
 from pipeline.ingest.dates import date_expr, describe_format, detect_date_format, time_suffixes
 from pipeline.ingest.db import quote_ident, scratch
-from pipeline.ingest.lines import flag_rows, line_amount_sql, report_totals, rule_counts, typed_sql, write_views
+from pipeline.ingest.lines import (flag_rows, line_amount_sql, readable_amount_sql, report_totals, rule_counts, typed_sql,
+                                   write_views)
 from pipeline.ingest.mapping import ROLES, MappingGuess, propose_mapping, validate_mapping
 from pipeline.ingest.platforms import prepare_orders
 from pipeline.ingest.read import RawTable, open_file, open_frame
@@ -45,7 +46,7 @@ REASONS = {
     "implausible_date": "Date before 1970 or more than a year in the future",
     "cancellation_or_return": "Cancellation or return (invoice = cancel prefix + the shape of the other invoice ids, "
                               "or negative quantity/amount)",
-    "unparseable_number": "Quantity, price or amount is not a number",
+    "unparseable_number": "Quantity, price or amount is not a number (or the amount is 10^15 or more)",
     "zero_quantity": "Quantity is zero",
     "nonpositive_price": "Price or amount is zero or negative",
     "duplicate_row": "Exact duplicate of an earlier row (every mapped column equal)",
@@ -197,7 +198,7 @@ def _typed_exprs(sample: pd.DataFrame, m: dict[str, str | None], fmt: str, suffi
         "_cust": id_expr(_column(sample, m["customer_id"]), m["customer_id"]),
         "_date": date_expr(fmt, quote_ident(m["date"]), suffixes),
         "_inv": inv or "NULL",
-        "_qty": qty, "_price": price, "_amount": amount,
+        "_qty": qty, "_price": price, "_amount": readable_amount_sql(amount),
         "_product_id": id_expr(_column(sample, m["product_id"]), m["product_id"]) if m["product_id"] else "NULL::VARCHAR",
         "_product_name": txt["product_name"], "_category": txt["category"], "_country": txt["country"],
         "_qty_raw": quote_ident(m["quantity"]) if m["quantity"] else "NULL",

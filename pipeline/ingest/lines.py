@@ -29,8 +29,9 @@ from typing import Any
 
 from pipeline.ingest.db import quote_ident
 
-__all__ = ["CUSTOMER_TOTALS", "DAY_FORMAT", "DAY_SEPARATOR", "day_invoice", "day_invoice_sql", "drop_case", "flag_rows",
-           "line_amount", "line_amount_sql", "report_totals", "rule_counts", "typed_sql", "write_views"]
+__all__ = ["CUSTOMER_TOTALS", "DAY_FORMAT", "DAY_SEPARATOR", "MAX_LINE_AMOUNT", "day_invoice", "day_invoice_sql",
+           "drop_case", "flag_rows", "line_amount", "line_amount_sql", "readable_amount_sql", "report_totals",
+           "rule_counts", "typed_sql", "write_views"]
 
 #: the columns every cleaned line keeps in ``_flagged``, and those kept only with ``lines=True`` (and for returns)
 NARROW = ("_cust", "_inv", "_date", "_amount", "_country")
@@ -56,6 +57,17 @@ def day_invoice_sql(customer: str, date: str) -> str:
 def line_amount(quantity: float, unit_price: float) -> float:
     """A line's amount from its quantity and unit price: their product, not rounded (cents are not assumed)."""
     return quantity * unit_price
+
+
+#: the largest line amount read as a number: a bigger one (or an infinite one) is an error in the file, and the exact
+#: sums of the features and the BTYD summary (DECIMAL(38, 10)) could not hold it
+MAX_LINE_AMOUNT = 1e15
+
+
+def readable_amount_sql(amount: str) -> str:
+    """``amount`` (SQL), NULL when it is not a usable number (infinite, NaN or at least :data:`MAX_LINE_AMOUNT`):
+    cleaning then drops the line as a number it could not read."""
+    return f"CASE WHEN abs({amount}) < {MAX_LINE_AMOUNT:.0f} THEN {amount} END"
 
 
 def line_amount_sql(quantity: str, unit_price: str) -> str:
